@@ -1,0 +1,94 @@
+//! The exit-code contract shared by every xenmig tool.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (a valid stream, a converted image, compatible hosts) |
+//! | 1 | the input is bad: an invalid stream, a malformed dump, an incompatible host |
+//! | 2 | usage error, I/O error, or content the tool cannot handle |
+//!
+//! A closed standard output (`verify-stream-v2 -v | head`) is not an error:
+//! the tool stops quietly with the code it would have returned.
+
+use std::fmt;
+use std::io;
+use std::process::ExitCode;
+
+/// Exit code for success.
+pub const OK: u8 = 0;
+/// Exit code for bad input (invalid stream, malformed dump, incompatible host).
+pub const BAD_INPUT: u8 = 1;
+/// Exit code for usage errors, I/O errors and unsupported content.
+pub const USAGE_OR_IO: u8 = 2;
+
+/// Why a tool stopped early: the message for the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// The process exit code (see the module documentation).
+    pub code: u8,
+    /// What went wrong, written for the person at the terminal.
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input: exit code 1.
+    pub fn bad_input(message: impl fmt::Display) -> Self {
+        Failure {
+            code: BAD_INPUT,
+            message: message.to_string(),
+        }
+    }
+
+    /// Usage error, I/O error or unsupported content: exit code 2.
+    pub fn usage_or_io(message: impl fmt::Display) -> Self {
+        Failure {
+            code: USAGE_OR_IO,
+            message: message.to_string(),
+        }
+    }
+
+    /// An I/O error while touching `what` (a path, "standard output", ...): exit code 2,
+    /// except a broken pipe, which is reported as success by [`finish`].
+    pub fn io(what: impl fmt::Display, err: io::Error) -> Self {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            return Failure {
+                code: OK,
+                message: String::new(),
+            };
+        }
+        Failure {
+            code: USAGE_OR_IO,
+            message: format!("{what}: {err}"),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Turns the outcome of a tool's `run()` into its exit code, printing the
+/// error (prefixed with the tool's name) unless `quiet`.
+///
+/// ```
+/// use xenmig_cli::{finish, Failure};
+/// let code = finish("demo", true, Err(Failure::bad_input("bad record")));
+/// assert_eq!(code, std::process::ExitCode::from(1));
+/// ```
+pub fn finish(tool: &str, quiet: bool, outcome: Result<u8, Failure>) -> ExitCode {
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if !quiet && !failure.message.is_empty() {
+                eprintln!("{tool}: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// True when `err` means the reader of our output went away.
+pub fn is_broken_pipe(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::BrokenPipe
+}

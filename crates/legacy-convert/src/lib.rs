@@ -1,0 +1,1 @@
+//! Converts pre-Xen-4.6 (legacy) save images into v2 migration streams.

@@ -1,0 +1,1 @@
+//! Checks a Xen migration stream against the libxc/libxl specifications.
