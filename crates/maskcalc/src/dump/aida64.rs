@@ -16,7 +16,7 @@
 //! without `------[ … Logical CPU #N ]------` headers.
 
 use super::text::{hex_u32, hex_u64, quote};
-use super::{CpuAgreement, LineError, insert_leaf, insert_msr};
+use super::{CpuAgreement, CpuBlock, LineError, insert_msr};
 use crate::model::{CpuidInput, HostCpuid};
 
 /// True for a `CPUID xxxxxxxx…` data line (not `CPUID Revision : …` and the like).
@@ -129,7 +129,7 @@ fn parse_msr(line: &str, lineno: usize) -> Result<Option<(u32, u64)>, LineError>
 /// Parses an AIDA64 dump.
 pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
     let mut agreement = CpuAgreement::new();
-    let mut current: Option<(String, usize, HostCpuid)> = None;
+    let mut current: Option<CpuBlock> = None;
     let mut msrs = HostCpuid::default();
     let mut in_first_msr_section = false;
     let mut msr_sections = 0usize;
@@ -142,11 +142,11 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             in_first_msr_section = is_msr && msr_sections == 0;
             msr_sections += usize::from(is_msr);
             if line.contains("Logical CPU #") && !is_msr {
-                if let Some((name, start, cpu)) = current.take() {
-                    agreement.add(name, start, cpu)?;
+                if let Some(block) = current.take() {
+                    agreement.add(block)?;
                 }
                 cpus += 1;
-                current = Some((header_name(line, cpus), lineno, HostCpuid::default()));
+                current = Some(CpuBlock::new(header_name(line, cpus), lineno));
             }
             continue;
         }
@@ -156,20 +156,16 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             let starts_new_cpu = input == CpuidInput::new(0, 0)
                 && current
                     .as_ref()
-                    .is_some_and(|(_, _, cpu)| cpu.leaves.contains_key(&input));
-            if starts_new_cpu && let Some((name, start, cpu)) = current.take() {
-                agreement.add(name, start, cpu)?;
+                    .is_some_and(|block| block.cpu.leaves.contains_key(&input));
+            if starts_new_cpu && let Some(block) = current.take() {
+                agreement.add(block)?;
             }
-            let (_, _, cpu) = current.get_or_insert_with(|| {
+            let block = current.get_or_insert_with(|| {
                 cpus += 1;
-                (
-                    format!("logical CPU #{}", cpus - 1),
-                    lineno,
-                    HostCpuid::default(),
-                )
+                CpuBlock::new(format!("logical CPU #{}", cpus - 1), lineno)
             });
             // Old dumps without `[SL xx]` repeat a leaf per subleaf: the first is subleaf 0.
-            insert_leaf(cpu, lineno, input, regs, true)?;
+            block.insert(lineno, input, regs, true)?;
             continue;
         }
         if (in_first_msr_section || msr_sections == 0)
@@ -179,8 +175,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             insert_msr(&mut msrs, lineno, index, value)?;
         }
     }
-    if let Some((name, start, cpu)) = current.take() {
-        agreement.add(name, start, cpu)?;
+    if let Some(block) = current.take() {
+        agreement.add(block)?;
     }
     let mut host = agreement.finish("AIDA64 dump")?;
     host.msrs = msrs.msrs;

@@ -10,7 +10,7 @@
 //! without a subleaf (`0x00000001: eax=…`).
 
 use super::text::{hex_u32_prefixed, quote};
-use super::{CpuAgreement, LineError, insert_leaf};
+use super::{CpuAgreement, CpuBlock, LineError};
 use crate::model::{CpuidInput, HostCpuid};
 
 const EXPECTED_LINE: &str = "expected a `CPU:` or `CPU n:` header or a line `0xLEAF 0xSUBLEAF: eax=0x… ebx=0x… ecx=0x… edx=0x…`";
@@ -110,7 +110,7 @@ fn parse_data(line: &str, lineno: usize) -> Result<(CpuidInput, [u32; 4]), LineE
 /// Parses `cpuid -1r` or `cpuid -r` output.
 pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
     let mut agreement = CpuAgreement::new();
-    let mut current: Option<(String, usize, HostCpuid)> = None;
+    let mut current: Option<CpuBlock> = None;
     for (index, raw) in text.lines().enumerate() {
         let lineno = index + 1;
         let line = raw.trim();
@@ -118,10 +118,10 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             continue;
         }
         if let Some(cpu) = header_index(line) {
-            if let Some((name, start, cpu)) = current.take() {
-                agreement.add(name, start, cpu)?;
+            if let Some(block) = current.take() {
+                agreement.add(block)?;
             }
-            current = Some((format!("CPU {cpu}"), lineno, HostCpuid::default()));
+            current = Some(CpuBlock::new(format!("CPU {cpu}"), lineno));
             continue;
         }
         if !line.starts_with("0x") {
@@ -136,12 +136,12 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             ));
         }
         let (input, regs) = parse_data(line, lineno)?;
-        let (_, _, cpu) =
-            current.get_or_insert_with(|| ("CPU 0".to_owned(), lineno, HostCpuid::default()));
-        insert_leaf(cpu, lineno, input, regs, false)?;
+        current
+            .get_or_insert_with(|| CpuBlock::new("CPU 0".to_owned(), lineno))
+            .insert(lineno, input, regs, false)?;
     }
-    if let Some((name, start, cpu)) = current.take() {
-        agreement.add(name, start, cpu)?;
+    if let Some(block) = current.take() {
+        agreement.add(block)?;
     }
     agreement.finish("`cpuid -r` dump")
 }

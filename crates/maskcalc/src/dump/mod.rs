@@ -241,13 +241,15 @@ impl CpuAgreement {
         }
     }
 
-    /// Adds one CPU's leaves; `name` says which CPU ("CPU 3"), `line` where its block starts.
-    pub(crate) fn add(
-        &mut self,
-        name: String,
-        line: usize,
-        mut cpu: HostCpuid,
-    ) -> Result<(), LineError> {
+    /// Adds one CPU's leaves; `name` says which CPU ("CPU 3"), `block.line` where
+    /// its block starts and `block.leaf_lines` where each leaf was read.
+    pub(crate) fn add(&mut self, block: CpuBlock) -> Result<(), LineError> {
+        let CpuBlock {
+            name,
+            line,
+            mut cpu,
+            leaf_lines,
+        } = block;
         cpu.retain_reported_leaves();
         let Some((ref_name, reference)) = &self.reference else {
             self.reference = Some((name, cpu));
@@ -258,7 +260,7 @@ impl CpuAgreement {
             let b = cpu.register(input.leaf, input.subleaf, reg);
             if a != b {
                 return Err(LineError::at(
-                    line,
+                    leaf_lines.get(&input).copied().unwrap_or(line),
                     format!(
                         "expected every CPU of one host to report the same features, but {name} \
                          reports leaf {:#010x} subleaf {:#x} {} = {b:#010x} where {ref_name} reports {a:#010x} \
@@ -281,6 +283,42 @@ impl CpuAgreement {
                 "expected at least one CPU in this {what}, found none"
             ))
         })
+    }
+}
+
+/// One CPU's block of a multi-CPU dump, as a parser collects it.
+pub(crate) struct CpuBlock {
+    /// Which CPU, for messages ("CPU 3").
+    pub(crate) name: String,
+    /// The line where the block starts.
+    pub(crate) line: usize,
+    /// Its leaves.
+    pub(crate) cpu: HostCpuid,
+    /// The line of each leaf.
+    pub(crate) leaf_lines: std::collections::BTreeMap<CpuidInput, usize>,
+}
+
+impl CpuBlock {
+    pub(crate) fn new(name: String, line: usize) -> Self {
+        CpuBlock {
+            name,
+            line,
+            cpu: HostCpuid::default(),
+            leaf_lines: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Adds a leaf read at `line` (see [`insert_leaf`]).
+    pub(crate) fn insert(
+        &mut self,
+        line: usize,
+        input: CpuidInput,
+        regs: [u32; 4],
+        keep_first: bool,
+    ) -> Result<(), LineError> {
+        insert_leaf(&mut self.cpu, line, input, regs, keep_first)?;
+        self.leaf_lines.entry(input).or_insert(line);
+        Ok(())
     }
 }
 
