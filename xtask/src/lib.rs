@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_maskcalc;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
 

@@ -1,5 +1,6 @@
 //! Test data of `xen-maskcalc`: the two hosts of the original README's
-//! example, and one real dump written in every input format.
+//! example (real Haswell-EP data, the second host edited to the README's values),
+//! and that second host written in every other input format.
 
 use std::path::Path;
 
@@ -43,7 +44,7 @@ pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, String> {
         (Format::Json, "json"),
     ] {
         files.push(GeneratedFile::new(
-            format!("testdata/cpuid/formats/haswell.{extension}"),
+            format!("testdata/cpuid/formats/readme-node2.{extension}"),
             write::to_format(&node2, format),
         ));
     }

@@ -150,10 +150,10 @@ fn diff_table_and_json() {
 fn the_same_cpu_in_every_input_format_gives_the_same_output() {
     let reference = stdout(&[NODE1, NODE2]);
     for sample in [
-        "testdata/cpuid/formats/haswell.xen-cpuid.txt",
-        "testdata/cpuid/formats/haswell.aida64.txt",
-        "testdata/cpuid/formats/haswell.libvirt.xml",
-        "testdata/cpuid/formats/haswell.json",
+        "testdata/cpuid/formats/readme-node2.xen-cpuid.txt",
+        "testdata/cpuid/formats/readme-node2.aida64.txt",
+        "testdata/cpuid/formats/readme-node2.libvirt.xml",
+        "testdata/cpuid/formats/readme-node2.json",
     ] {
         assert_eq!(stdout(&[NODE1, sample]), reference, "{sample}");
     }
