@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_maskcalc;
 pub mod cpuid_codegen;
+pub mod maskcalc_testdata;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -51,11 +53,18 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![Generator {
-        name: "cpuid-defs table",
-        kind: Kind::Code,
-        run: cpuid_codegen::generate,
-    }]
+    vec![
+        Generator {
+            name: "cpuid-defs table",
+            kind: Kind::Code,
+            run: cpuid_codegen::generate,
+        },
+        Generator {
+            name: "xen-maskcalc test data",
+            kind: Kind::TestData,
+            run: maskcalc_testdata::generate,
+        },
+    ]
 }
 
 /// The repository root (the parent of `xtask/`).
