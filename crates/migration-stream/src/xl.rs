@@ -85,10 +85,10 @@ impl XlHeader {
     /// assert_eq!(&header.to_bytes()[32..36], &[1, 2, 3, 4]);
     /// ```
     pub fn with_byte_order(mut self, order: ByteOrder) -> Self {
-        if let Some(len) = self.config_len() {
-            if let Some(field) = self.optional_data.get_mut(..4) {
-                field.copy_from_slice(&order.encode(len));
-            }
+        if let Some(len) = self.config_len()
+            && let Some(field) = self.optional_data.get_mut(..4)
+        {
+            field.copy_from_slice(&order.encode(len));
         }
         self.byte_order = order;
         self

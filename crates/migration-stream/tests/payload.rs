@@ -132,8 +132,8 @@ proptest! {
         if let Ok(p) = CpuidPolicy::parse(&body) { prop_assert_eq!(p.leaves().len() * 24, body.len()); }
         if let Ok(p) = MsrPolicy::parse(&body) { prop_assert_eq!(p.entries().len() * 16, body.len()); }
         if let Ok(p) = DirtyPfnList::parse(&body) { let _ = p.iter().count(); }
-        if let Ok(e) = EmulatorRecord::parse(&body) {
-            if let Ok(pairs) = e.xenstore_pairs() { prop_assert_eq!(pairs.iter().count(), pairs.len()); }
+        if let Ok(e) = EmulatorRecord::parse(&body) && let Ok(pairs) = e.xenstore_pairs() {
+            prop_assert_eq!(pairs.iter().count(), pairs.len());
         }
         if let Ok(pairs) = XenstorePairs::parse(&body) { prop_assert_eq!(pairs.iter().count(), pairs.len()); }
         let _ = CheckpointState::parse(&body);
