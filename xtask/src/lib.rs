@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub mod bench_maskcalc;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
+pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -63,6 +64,11 @@ pub fn generators() -> Vec<Generator> {
             name: "xen-maskcalc test data",
             kind: Kind::TestData,
             run: maskcalc_testdata::generate,
+        },
+        Generator {
+            name: "streams",
+            kind: Kind::TestData,
+            run: streams::generate,
         },
     ]
 }
