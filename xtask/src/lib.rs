@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub mod bench_maskcalc;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
+pub mod profile_streams;
 pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root
@@ -69,6 +70,11 @@ pub fn generators() -> Vec<Generator> {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
+        },
+        Generator {
+            name: "cpu-profile streams",
+            kind: Kind::TestData,
+            run: profile_streams::generate,
         },
     ]
 }

@@ -166,6 +166,21 @@ impl HostReport {
         self.problems.is_empty()
     }
 
+    /// The unchecked registers for people: `msr 0xce` once for both halves.
+    pub fn unchecked_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = Vec::new();
+        for register in &self.unchecked {
+            let label = match register {
+                FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
+                other => other.to_string(),
+            };
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        labels
+    }
+
     /// The names of the features the host lacks (for tests and summaries).
     pub fn missing_names(&self) -> Vec<&'static str> {
         self.problems
@@ -292,7 +307,7 @@ pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
         .iter()
         .map(|r| {
             let problems: Vec<serde_json::Value> = r.problems.iter().map(problem_json).collect();
-            let unchecked: Vec<String> = r.unchecked.iter().map(|u| u.to_string()).collect();
+            let unchecked = r.unchecked_labels();
             serde_json::json!({
                 "host": r.host,
                 "compatible": r.is_compatible(),

@@ -124,6 +124,7 @@ pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
             profile.registers.insert(register, bits);
         }
     }
+    profile.drop_unenumerated_msrs();
     Ok(profile)
 }
 

@@ -95,6 +95,24 @@ impl Profile {
         }
     }
 
+    /// Drops IA32_ARCH_CAPABILITIES when the profile's guests cannot see it
+    /// (7.0.EDX[29] ARCH_CAPS off): a guest without the MSR assumes it is
+    /// affected by everything, so the host's value does not matter.
+    pub(crate) fn drop_unenumerated_msrs(&mut self) {
+        let enumerated = self
+            .defined(FeatureRegister::cpuid(
+                7,
+                Some(0),
+                cpuid_defs::Register::Edx,
+            ))
+            .is_some_and(|bits| bits.value & (1 << 29) != 0);
+        if !enumerated {
+            self.registers.retain(|reg, _| {
+                !matches!(reg, FeatureRegister::Msr { index, .. } if *index == cpuid_defs::MSR_ARCH_CAPABILITIES)
+            });
+        }
+    }
+
     /// The value and mask of one register, if the profile defines any bit of it.
     pub fn defined(&self, register: FeatureRegister) -> Option<Bits> {
         self.registers.get(&register).copied()

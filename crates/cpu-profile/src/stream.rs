@@ -262,5 +262,6 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
             );
         }
     }
+    profile.drop_unenumerated_msrs();
     Some(profile)
 }
