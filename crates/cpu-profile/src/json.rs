@@ -402,10 +402,12 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
         ));
     }
     let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let full = e.to_string();
+        let what = full.split(" at line ").next().unwrap_or(&full);
         at.err(
             "",
             format!(
-                "expected JSON, found a syntax error at line {} column {}: {e}",
+                "expected JSON, found a syntax error at line {} column {} ({what})",
                 e.line(),
                 e.column()
             ),
@@ -497,6 +499,14 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
             &["leaf", "subleaf", "register", "value", "mask"],
         )?;
         let register = cpuid_register(&at, &field, entry)?;
+        if matches!(register, FeatureRegister::Cpuid { key, .. } if key.leaf == 0 && key.subleaf.unwrap_or(0) == 0)
+            && !rules::is_limit_register(register)
+        {
+            return Err(at.err(
+                &field,
+                format!("{register} is set by \"vendor\"; expected no cpuid entry for it"),
+            ));
+        }
         if rules::is_limit_register(register) {
             return Err(at.err(
                 &field,

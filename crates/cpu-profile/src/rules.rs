@@ -105,9 +105,16 @@ pub fn is_hypervisor_leaf(register: FeatureRegister) -> bool {
     matches!(register, FeatureRegister::Cpuid { key, .. } if (0x4000_0000..0x5000_0000).contains(&key.leaf))
 }
 
-/// True for the registers the [`Limits`] own.
+/// True for the registers the [`Limits`] own (a leaf without subleaves and
+/// its subleaf 0 are the same register to CPUID).
 pub fn is_limit_register(register: FeatureRegister) -> bool {
-    Limits::DEFS.iter().any(|d| d.register == register)
+    let normal = |r: FeatureRegister| match r {
+        FeatureRegister::Cpuid { key, register } => {
+            Some((key.leaf, key.subleaf.unwrap_or(0), register))
+        }
+        FeatureRegister::Msr { .. } => None,
+    };
+    normal(register).is_some_and(|n| Limits::DEFS.iter().any(|d| normal(d.register) == Some(n)))
 }
 
 /// Every register a generated profile may define, in `cpuid-defs` order:
