@@ -60,7 +60,18 @@ pub enum Change {
     Limit(&'static str, u32, u32),
     /// A checked field differs: name, A's value, B's value (`None`: not defined).
     Field(&'static str, Option<u32>, Option<u32>),
-    /// A bit differs.
+    /// Bits no one has named differ, grouped per register and change.
+    Unnamed {
+        /// Their register.
+        register: FeatureRegister,
+        /// The bits.
+        mask: u32,
+        /// In A.
+        a: BitState,
+        /// In B.
+        b: BitState,
+    },
+    /// A named bit differs.
     Bit {
         /// The feature, if the bit has a name.
         feature: Option<&'static Feature>,
@@ -82,6 +93,17 @@ impl fmt::Display for Change {
             Change::Vendor(a, b) => write!(f, "~ vendor: {a} -> {b}"),
             Change::Limit(name, a, b) => write!(f, "~ {name}: {a:#x} -> {b:#x}"),
             Change::Field(name, a, b) => write!(f, "~ {name}: {} -> {}", opt(a), opt(b)),
+            Change::Unnamed {
+                register,
+                mask,
+                a,
+                b,
+            } => write!(
+                f,
+                "~ unnamed bits {mask:#010x} of {register}: {} -> {}",
+                a.as_str(),
+                b.as_str()
+            ),
             Change::Bit {
                 feature,
                 register,
@@ -139,6 +161,7 @@ pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
                 changes.push(Change::Field(f.field.name, fa, fb));
             }
         }
+        let mut unnamed: Vec<(BitState, BitState, u32)> = Vec::new();
         for bit in 0..32u8 {
             if field_bits & (1 << bit) != 0 {
                 continue;
@@ -147,16 +170,29 @@ pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
                 BitState::of(a, register, bit),
                 BitState::of(b, register, bit),
             );
-            if sa != sb {
-                changes.push(Change::Bit {
-                    feature: rules::feature_at(register, bit),
+            if sa == sb {
+                continue;
+            }
+            match rules::feature_at(register, bit) {
+                Some(feature) => changes.push(Change::Bit {
+                    feature: Some(feature),
                     register,
                     bit,
                     a: sa,
                     b: sb,
-                });
+                }),
+                None => match unnamed.iter_mut().find(|(x, y, _)| (*x, *y) == (sa, sb)) {
+                    Some((_, _, mask)) => *mask |= 1 << bit,
+                    None => unnamed.push((sa, sb, 1 << bit)),
+                },
             }
         }
+        changes.extend(unnamed.into_iter().map(|(sa, sb, mask)| Change::Unnamed {
+            register,
+            mask,
+            a: sa,
+            b: sb,
+        }));
     }
     changes
 }

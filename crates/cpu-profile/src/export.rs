@@ -252,20 +252,14 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
                 .or_insert((0, u32::MAX));
         }
     }
-    let list: Vec<serde_json::Value> = adjustments
+    let lines: Vec<String> = adjustments
         .into_iter()
         .map(|((leaf, from, to, register), (replacements, mask))| {
-            serde_json::json!([
-                {
-                    "leaf": format!("0x{leaf:08x}"),
-                    "sub_leaf": {"start": from, "end": to},
-                    "register": register.as_str().to_uppercase(),
-                },
-                {
-                    "replacements": format!("0x{replacements:08x}"),
-                    "mask": format!("0x{mask:08x}"),
-                }
-            ])
+            format!(
+                "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
+                 {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
+                register.as_str().to_uppercase()
+            )
         })
         .collect();
     let cpu_vendor = match vendor_of(&profile.vendor) {
@@ -274,12 +268,14 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
         Vendor::Hygon => "Hygon".to_owned(),
         _ => profile.vendor.clone(),
     };
-    let value = serde_json::json!({
-        "hypervisor": "Kvm",
-        "cpu_vendor": cpu_vendor,
-        "adjustments": list,
-    });
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    text.push('\n');
+    // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
+    let mut text = format!(
+        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": {},\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
+        serde_json::Value::from(cpu_vendor),
+        lines.join(",\n    ")
+    );
+    if lines.is_empty() {
+        text = text.replace("[\n    \n  ]", "[]");
+    }
     text
 }
