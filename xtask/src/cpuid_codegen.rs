@@ -322,7 +322,7 @@ fn name_index(features: &[FeatureRow]) -> Result<BTreeMap<String, usize>, String
                 if l != level {
                     continue;
                 }
-                if n.is_empty() || n.len() > 40 || !n.is_ascii() || n.contains(' ') {
+                if n.is_empty() || n.len() > 48 || !n.is_ascii() || n.contains(' ') {
                     return Err(format!("{FEATURES_TSV}:{}: bad name {n:?}", f.line));
                 }
                 match index.get(&fold(&n)) {
