@@ -215,6 +215,16 @@ mod tests {
     }
 
     #[test]
+    fn latin1_text_outside_data_lines_is_accepted() {
+        let mut bytes = b"------[ Sensor ]------\nCPU 45 \xb0C\n".to_vec();
+        bytes.extend_from_slice(
+            b"CPUID 00000000: 00000001-756E6547-6C65746E-49656E69 [GenuineIntel]\n",
+        );
+        let host = crate::dump::parse("latin1", &bytes, None).unwrap();
+        assert_eq!(host.register(0, 0, 0), 1);
+    }
+
+    #[test]
     fn blocks_msrs_and_subleaves() {
         let text = "------[ CPUID Registers / Logical CPU #0 ]------\n\
 allcpu: Package 0 / Core 0 / Thread 0: Valid\n\n\
