@@ -401,12 +401,8 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
         let differing = reg.differing();
         for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
             let feature = cpuid_defs::at(location_of(reg.register, bit));
-            let having: Vec<usize> = (0..reg.values.len())
-                .filter(|&h| reg.values[h] & (1 << bit) != 0)
-                .collect();
-            let lacking: Vec<usize> = (0..reg.values.len())
-                .filter(|h| !having.contains(h))
-                .collect();
+            let (having, lacking): (Vec<usize>, Vec<usize>) =
+                (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
             let class = match feature.map(|f| f.class).unwrap_or(Class::Intersect) {
                 Class::Accumulate if ORIGINAL_REGISTERS.contains(&reg.register) => Class::Intersect,
                 class => class,
