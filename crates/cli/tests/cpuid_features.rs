@@ -117,6 +117,10 @@ fn decode_registers() {
             &["decode", "0xd.1", "eax", "0xffffffff"],
             "decode-d1-all-ones.txt",
         ),
+        (
+            &["decode", "0x40000104", "eax", "0x7f"],
+            "decode-xen-viridian-base.txt",
+        ),
     ] {
         assert_golden(&format!("cpuid-features/{golden}"), &stdout(args));
     }

@@ -202,6 +202,34 @@ impl FeatureRegister {
             .and_then(|i| u8::try_from(i).ok())
     }
 
+    /// The same register in a hypervisor leaf block that starts at `base`
+    /// instead of 0x40000000. The table places KVM's and Xen's leaves at
+    /// 0x40000000 + n; Xen moves its block to 0x40000100 when Viridian
+    /// (Hyper-V) leaves take the first slot. Other registers are returned
+    /// unchanged.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureRegister, Register};
+    /// let table = FeatureRegister::cpuid(0x4000_0004, None, Register::Eax);
+    /// let viridian = table.at_hypervisor_base(0x4000_0100);
+    /// assert_eq!(viridian, FeatureRegister::cpuid(0x4000_0104, None, Register::Eax));
+    /// assert_eq!(viridian.at_hypervisor_base(0x4000_0000), table);
+    /// ```
+    pub const fn at_hypervisor_base(self, base: u32) -> Self {
+        match self {
+            FeatureRegister::Cpuid { key, register } if key.leaf >> 16 == 0x4000 => {
+                FeatureRegister::Cpuid {
+                    key: LeafKey {
+                        leaf: (base & 0xffff_ff00) | (key.leaf & 0xff),
+                        subleaf: key.subleaf,
+                    },
+                    register,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The register of Xen featureset word `word`, if Xen defines it.
     pub fn from_xen_word(word: u8) -> Option<Self> {
         XEN_WORDS.get(usize::from(word)).copied()

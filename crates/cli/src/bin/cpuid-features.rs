@@ -428,7 +428,15 @@ fn decode(
     value: &str,
     json: bool,
 ) -> Result<u8, Failure> {
-    let reg = parse_register(leaf, register)?;
+    let asked = parse_register(leaf, register)?;
+    // Xen's leaves sit at 0x40000100 when Viridian takes the first block;
+    // the table names them at 0x40000000.
+    let rebased = asked.at_hypervisor_base(0x4000_0000);
+    let reg = if features_in(asked).next().is_none() && features_in(rebased).next().is_some() {
+        rebased
+    } else {
+        asked
+    };
     let is_msr = matches!(reg, FeatureRegister::Msr { .. });
     let value = if is_msr {
         parse_number(value, "value")?
@@ -480,6 +488,7 @@ fn decode(
             format!("msr {index:#x} (IA32_ARCH_CAPABILITIES)")
         }
         FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
+        cpuid if cpuid != asked => format!("{asked} (as {cpuid})"),
         cpuid => cpuid.to_string(),
     };
     if json {
@@ -506,7 +515,7 @@ fn decode(
     for b in &bits {
         writeln!(
             out,
-            "  bit {:>2}  {:<22} {:<10} {}",
+            "  bit {:>2}  {:<25} {:<10} {}",
             b.bit, b.name, b.class, b.description
         )
         .map_err(io_err)?;
