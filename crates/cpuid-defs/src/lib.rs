@@ -766,6 +766,17 @@ pub fn decode(reg: FeatureRegister, value: u32) -> impl Iterator<Item = &'static
     })
 }
 
+/// The mask of every bit of `reg` that a feature names.
+///
+/// ```
+/// use cpuid_defs::{named_bits, FeatureRegister, Register};
+/// // 1.EDX: everything but reserved bits 10 and 20.
+/// assert_eq!(named_bits(FeatureRegister::cpuid(1, None, Register::Edx)), !((1 << 10) | (1 << 20)));
+/// ```
+pub fn named_bits(reg: FeatureRegister) -> u32 {
+    encode(features_in(reg))
+}
+
 /// The bits of `value` that no feature of `reg` names.
 ///
 /// ```
@@ -774,7 +785,7 @@ pub fn decode(reg: FeatureRegister, value: u32) -> impl Iterator<Item = &'static
 /// assert_eq!(unnamed_bits(FeatureRegister::cpuid(1, None, Register::Edx), 1 << 10), 1 << 10);
 /// ```
 pub fn unnamed_bits(reg: FeatureRegister, value: u32) -> u32 {
-    value & !encode(features_in(reg))
+    value & !named_bits(reg)
 }
 
 /// The register value with exactly the bits of `features` set; features of
