@@ -231,3 +231,20 @@ fn help_teaches_and_version_works() {
     assert!(stdout(&["--version"]).starts_with("xen-maskcalc "));
     failure(&["--format", "nope", NODE1, NODE2], 2);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn local_cpu_is_one_more_host() {
+    let out = stdout(&[
+        "--local",
+        "--allow-mixed-vendors",
+        "--diff",
+        "--json",
+        NODE1,
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["hosts"][1], "local");
+    // With --local, one file is enough for a pool of two.
+    let out = stdout(&["--local", "--allow-mixed-vendors", NODE1]);
+    assert!(out.starts_with("cpuid = [\n    \"0x00000001:ecx="), "{out}");
+}

@@ -202,6 +202,34 @@ impl FeatureRegister {
             .and_then(|i| u8::try_from(i).ok())
     }
 
+    /// The same register in a hypervisor leaf block that starts at `base`
+    /// instead of 0x40000000. The table places KVM's and Xen's leaves at
+    /// 0x40000000 + n; Xen moves its block to 0x40000100 when Viridian
+    /// (Hyper-V) leaves take the first slot. Other registers are returned
+    /// unchanged.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureRegister, Register};
+    /// let table = FeatureRegister::cpuid(0x4000_0004, None, Register::Eax);
+    /// let viridian = table.at_hypervisor_base(0x4000_0100);
+    /// assert_eq!(viridian, FeatureRegister::cpuid(0x4000_0104, None, Register::Eax));
+    /// assert_eq!(viridian.at_hypervisor_base(0x4000_0000), table);
+    /// ```
+    pub const fn at_hypervisor_base(self, base: u32) -> Self {
+        match self {
+            FeatureRegister::Cpuid { key, register } if key.leaf >> 16 == 0x4000 => {
+                FeatureRegister::Cpuid {
+                    key: LeafKey {
+                        leaf: (base & 0xffff_ff00) | (key.leaf & 0xff),
+                        subleaf: key.subleaf,
+                    },
+                    register,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The register of Xen featureset word `word`, if Xen defines it.
     pub fn from_xen_word(word: u8) -> Option<Self> {
         XEN_WORDS.get(usize::from(word)).copied()
@@ -738,6 +766,17 @@ pub fn decode(reg: FeatureRegister, value: u32) -> impl Iterator<Item = &'static
     })
 }
 
+/// The mask of every bit of `reg` that a feature names.
+///
+/// ```
+/// use cpuid_defs::{named_bits, FeatureRegister, Register};
+/// // 1.EDX: everything but reserved bits 10 and 20.
+/// assert_eq!(named_bits(FeatureRegister::cpuid(1, None, Register::Edx)), !((1 << 10) | (1 << 20)));
+/// ```
+pub fn named_bits(reg: FeatureRegister) -> u32 {
+    encode(features_in(reg))
+}
+
 /// The bits of `value` that no feature of `reg` names.
 ///
 /// ```
@@ -746,7 +785,7 @@ pub fn decode(reg: FeatureRegister, value: u32) -> impl Iterator<Item = &'static
 /// assert_eq!(unnamed_bits(FeatureRegister::cpuid(1, None, Register::Edx), 1 << 10), 1 << 10);
 /// ```
 pub fn unnamed_bits(reg: FeatureRegister, value: u32) -> u32 {
-    value & !encode(features_in(reg))
+    value & !named_bits(reg)
 }
 
 /// The register value with exactly the bits of `features` set; features of

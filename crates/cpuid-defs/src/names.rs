@@ -75,19 +75,22 @@ pub(crate) fn closest<T: Copy>(
     let mut best: Option<(usize, &'static str, T)> = None;
     for (candidate, value) in candidates {
         let cand = candidate.as_bytes();
-        let mut d = match distance(input, cand) {
-            Some(d) => d,
-            None => continue,
-        };
         let is_prefix = input.len() >= 3
             && cand.len() > input.len()
             && cand.iter().zip(input).all(|(c, i)| fold(*c) == fold(*i));
-        if d > limit && !is_prefix {
-            continue;
-        }
-        if is_prefix {
-            d = d.min(cand.len() - input.len());
-        }
+        let d = if is_prefix {
+            cand.len() - input.len()
+        } else {
+            // The length difference is a lower bound of the distance: most
+            // candidates are ruled out without running the full programme.
+            if cand.len().abs_diff(input.len()) > limit {
+                continue;
+            }
+            match distance(input, cand) {
+                Some(d) if d <= limit => d,
+                _ => continue,
+            }
+        };
         if best.is_none_or(|(bd, _, _)| d < bd) {
             best = Some((d, candidate, value));
         }

@@ -447,3 +447,32 @@ fn fields_do_not_overlap_and_fit() {
         }
     }
 }
+
+/// docs/cpuid-features.md explains every feature that is not `intersect`,
+/// under the heading of its class.
+#[test]
+fn every_non_intersect_feature_is_explained() {
+    let doc = std::fs::read_to_string(common::testdata("../docs/cpuid-features.md")).unwrap();
+    let section = |class: Class| -> String {
+        let heading = format!("### {}\n", class.as_str());
+        let start = doc
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section {heading:?}"));
+        let rest = &doc[start + heading.len()..];
+        let end = rest
+            .find("\n## ")
+            .or_else(|| rest.find("\n### "))
+            .unwrap_or(rest.len());
+        rest[..end].to_owned()
+    };
+    let mut missing = Vec::new();
+    for f in features().iter().filter(|f| f.class != Class::Intersect) {
+        if !section(f.class).contains(&format!("`{}`", f.name)) {
+            missing.push(format!("{} ({})", f.name, f.class));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not explained in docs/cpuid-features.md: {missing:?}"
+    );
+}

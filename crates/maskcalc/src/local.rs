@@ -77,3 +77,39 @@ pub fn read_with(mut cpuid: impl FnMut(u32, u32) -> [u32; 4]) -> HostCpuid {
     host.retain_reported_leaves();
     host
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_subleaves_and_stops_at_the_maxima() {
+        let mut calls = 0u32;
+        let host = read_with(|leaf, sub| {
+            calls += 1;
+            match (leaf, sub) {
+                (0, _) => [0xb, 0x756e6547, 0x6c65746e, 0x49656e69],
+                (7, 0) => [1, 0x37ab, 0, 0],
+                (7, 1) => [0x30, 0, 0, 0],
+                (0xb, 0) => [1, 2, 0x100, 0],
+                (0xb, 1) => [4, 8, 0x201, 0],
+                (0xb, _) => [0, 0, 0, 0],
+                (0x8000_0000, _) => [0x8000_0001, 0, 0, 0],
+                (0x8000_0001, _) => [0, 0, 0x21, 0x2c100800],
+                // A junk answer beyond every maximum, as Intel gives.
+                _ => [0x0700_0001, 1, 1, 1],
+            }
+        });
+        assert_eq!(host.register(7, 1, 0), 0x30);
+        assert_eq!(host.register(0xb, 1, 2), 0x201);
+        assert!(!host.leaves.contains_key(&CpuidInput::new(0xb, 2)));
+        assert_eq!(host.register(0x8000_0001, 0, 2), 0x21);
+        assert!(
+            !host
+                .leaves
+                .keys()
+                .any(|k| k.leaf >= 0x4000_0000 && k.leaf < 0x8000_0000)
+        );
+        assert!(calls < 1000, "{calls} CPUID calls");
+    }
+}

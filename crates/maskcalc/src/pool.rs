@@ -222,6 +222,51 @@ pub struct PoolMasks {
 }
 
 impl PoolMasks {
+    /// Masks built from register masks alone (for example a CPU profile's
+    /// cleared and forced bits), so the [`crate::render`] functions can print
+    /// them; every changed bit is listed without reasons.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureRegister, Register};
+    /// use maskcalc::pool::{PoolMasks, RegisterMask};
+    /// let ecx = FeatureRegister::cpuid(1, None, Register::Ecx);
+    /// let masks = PoolMasks::from_registers(
+    ///     Vec::new(),
+    ///     vec![RegisterMask { register: ecx, values: Vec::new(), clear: 1 << 28, set: 0 }],
+    /// );
+    /// assert_eq!(maskcalc::render::xl(&masks).text, "cpuid = \"host,avx=0\"\n");
+    /// ```
+    pub fn from_registers(hosts: Vec<HostSummary>, registers: Vec<RegisterMask>) -> PoolMasks {
+        let mut bits = Vec::new();
+        for reg in &registers {
+            for bit in 0..32u8 {
+                let action = if reg.clear & (1 << bit) != 0 {
+                    Action::Clear
+                } else if reg.set & (1 << bit) != 0 {
+                    Action::Set
+                } else {
+                    continue;
+                };
+                bits.push(MaskedBit {
+                    register: reg.register,
+                    bit,
+                    feature: feature_at_register(reg.register, bit),
+                    action,
+                    reasons: Vec::new(),
+                });
+            }
+        }
+        PoolMasks {
+            hosts,
+            nested_hvm: false,
+            registers,
+            unknown_registers: Vec::new(),
+            bits,
+            kept: Vec::new(),
+            hidden: Vec::new(),
+        }
+    }
+
     /// The mask of one register, if it was compared.
     pub fn register(&self, register: FeatureRegister) -> Option<&RegisterMask> {
         self.registers.iter().find(|r| r.register == register)
@@ -356,12 +401,8 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
         let differing = reg.differing();
         for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
             let feature = cpuid_defs::at(location_of(reg.register, bit));
-            let having: Vec<usize> = (0..reg.values.len())
-                .filter(|&h| reg.values[h] & (1 << bit) != 0)
-                .collect();
-            let lacking: Vec<usize> = (0..reg.values.len())
-                .filter(|h| !having.contains(h))
-                .collect();
+            let (having, lacking): (Vec<usize>, Vec<usize>) =
+                (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
             let class = match feature.map(|f| f.class).unwrap_or(Class::Intersect) {
                 Class::Accumulate if ORIGINAL_REGISTERS.contains(&reg.register) => Class::Intersect,
                 class => class,

@@ -167,13 +167,12 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
 
 fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
     let mut hosts: Vec<Host> = Vec::new();
-    let mut seen: Vec<&PathBuf> = Vec::new();
+    let mut seen: std::collections::HashSet<&PathBuf> = std::collections::HashSet::new();
     for path in &args.node_files {
         // Like the original, the same file named twice is one host.
-        if seen.contains(&path) {
+        if !seen.insert(path) {
             continue;
         }
-        seen.push(path);
         let name = path.display().to_string();
         let bytes = read_input(path)?;
         let cpuid =

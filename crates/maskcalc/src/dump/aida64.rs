@@ -215,6 +215,45 @@ mod tests {
     }
 
     #[test]
+    fn old_everest_layout() {
+        // EVEREST 5 era: CPU Info section with `CPUID …:` text fields, `Logical CPU #N`
+        // headers, subleaves repeated without `[SL xx]`, one MSR section at the end.
+        let mut text = String::from(
+            "------[ CPU Info ]------\n\nCPUID Manufacturer : GenuineIntel\nCPUID Revision     : 000106A2h\n\n",
+        );
+        for (cpu, apic) in [(0, "00"), (1, "02")] {
+            text.push_str(&format!(
+                "------[ Logical CPU #{cpu} ]------\n\nallcpu: Valid\n\n"
+            ));
+            text.push_str("CPUID 00000000: 0000000B-756E6547-6C65746E-49656E69\n");
+            text.push_str(&format!(
+                "CPUID 00000001: 000106A2-{apic}100800-00BCE3BD-BFEBFBFF\n"
+            ));
+            text.push_str("CPUID 00000004: 1C004121-01C0003F-0000003F-00000000\n");
+            text.push_str("CPUID 00000004: 1C004122-00C0003F-0000007F-00000000\n");
+            text.push_str(&format!(
+                "CPUID 0000000B: 00000001-00000002-00000100-000000{apic}\n"
+            ));
+            text.push_str("\nL1    Data Cache:     32 KB,  8-way Associative, 64-byte Line\n\n");
+        }
+        text.push_str("------[ MSR Registers ]------\n\nMSR 0000001B: 0000-0000-FEE0-0900\n");
+        let host = parse(&text).unwrap();
+        assert_eq!(host.register(4, 0, 0), 0x1c004121);
+        assert_eq!(host.register(1, 0, 2), 0x00bce3bd);
+        assert_eq!(host.msrs.get(&0x1b), Some(&0xfee0_0900));
+    }
+
+    #[test]
+    fn latin1_text_outside_data_lines_is_accepted() {
+        let mut bytes = b"------[ Sensor ]------\nCPU 45 \xb0C\n".to_vec();
+        bytes.extend_from_slice(
+            b"CPUID 00000000: 00000001-756E6547-6C65746E-49656E69 [GenuineIntel]\n",
+        );
+        let host = crate::dump::parse("latin1", &bytes, None).unwrap();
+        assert_eq!(host.register(0, 0, 0), 1);
+    }
+
+    #[test]
     fn blocks_msrs_and_subleaves() {
         let text = "------[ CPUID Registers / Logical CPU #0 ]------\n\
 allcpu: Package 0 / Core 0 / Thread 0: Valid\n\n\

@@ -154,19 +154,10 @@ pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpu
             bytes.len()
         ))));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        fail(LineError::at(
-            line,
-            format!(
-                "expected text, found a byte that is not UTF-8 at offset {}",
-                e.valid_up_to()
-            ),
-        ))
-    })?;
+    // AIDA64 dumps written on Windows may carry Latin-1 text (`°C`, `®`) in
+    // sections the parser skips; a bad byte on a data line still fails there.
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.as_ref();
     let format = match format {
         Some(format) => format,
         None => detect(text).ok_or_else(|| {

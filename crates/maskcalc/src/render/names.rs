@@ -49,7 +49,7 @@ pub fn xl_name(feature: &Feature) -> Option<&'static str> {
 
 /// libvirt spells a few QEMU properties differently (its `x86_features.xml`
 /// predates QEMU's renames and keeps the old names).
-const LIBVIRT_SPELLINGS: [(&str, &str); 12] = [
+const LIBVIRT_SPELLINGS: [(&str, &str); 9] = [
     ("pclmulqdq", "pclmuldq"),
     ("ds-cpl", "ds_cpl"),
     ("lahf-lm", "lahf_lm"),
@@ -59,9 +59,6 @@ const LIBVIRT_SPELLINGS: [(&str, &str); 12] = [
     ("nodeid-msr", "nodeid_msr"),
     ("perfctr-core", "perfctr_core"),
     ("perfctr-nb", "perfctr_nb"),
-    ("sse4-1", "sse4.1"),
-    ("sse4-2", "sse4.2"),
-    ("syscall", "syscall"),
 ];
 
 /// The libvirt feature name, derived from the QEMU name.

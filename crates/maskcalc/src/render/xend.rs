@@ -123,7 +123,7 @@ pub fn xend_verbose(masks: &PoolMasks) -> String {
 pub fn explain(masks: &PoolMasks) -> String {
     let mut out = String::from("== Masked features ==\n\n");
     if masks.bits.is_empty() {
-        out.push_str("(none: every host reports the same features)\n");
+        out.push_str("(none: no bit needs a mask)\n");
     }
     let rows: Vec<(String, String, String)> = masks
         .bits
