@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod stream_bench;
 pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root
