@@ -239,7 +239,10 @@ impl<R: Read> Reader<R> {
         loop {
             match self.inner.read(out) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                // A misbehaving reader claiming more than it was given must
+                // not make the offset arithmetic or slicing go wrong.
+                Ok(n) => return Ok(n.min(out.len())),
+                Err(e) => return Err(e),
             }
         }
     }
