@@ -332,6 +332,23 @@ impl<R: Read> Reader<R> {
         Ok(self.buf.get(self.pos..end).unwrap_or_default())
     }
 
+    /// Reads raw bytes outside any record, e.g. the data after a stream's
+    /// final END (see [`Event::Trailing`](crate::Event::Trailing)); returns 0
+    /// at the end of input. Any unread body is skipped first.
+    ///
+    /// ```
+    /// use migration_stream::Reader;
+    /// let mut reader = Reader::new(&b"tail"[..]);
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(reader.read_raw(&mut out)?, 4);
+    /// assert_eq!(reader.read_raw(&mut out)?, 0);
+    /// # Ok::<(), migration_stream::Error>(())
+    /// ```
+    pub fn read_raw(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        self.finish_pending()?;
+        self.read_some(out)
+    }
+
     /// Whether the input has no more bytes (consumes nothing).
     pub fn at_eof(&mut self) -> Result<bool, Error> {
         Ok(self.peek(1)?.is_empty())
