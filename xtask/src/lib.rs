@@ -12,6 +12,7 @@ pub mod bench_maskcalc;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
 pub mod profile_streams;
+pub mod stream_bench;
 pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root

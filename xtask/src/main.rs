@@ -44,6 +44,7 @@ fn report(changed: usize) {
 fn xtask_bench(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("maskcalc") => xtask::bench_maskcalc::run(&repo_root()),
-        _ => Err("usage: cargo xtask bench <maskcalc>".to_owned()),
+        Some("stream-read") => xtask::stream_bench::run(&repo_root()),
+        _ => Err("usage: cargo xtask bench <name>; benchmarks: maskcalc, stream-read".to_owned()),
     }
 }

@@ -323,9 +323,17 @@ fn bytes_after_the_outermost_end_are_an_event() {
     libxc_headers(&mut w);
     w.write_record(RecordType::END.0, &[]).unwrap();
     w.write_raw(b"DeviceModelRecord0002").unwrap();
-    let got = events(&w.into_inner()).unwrap();
+    let bytes = w.into_inner();
+    let got = events(&bytes).unwrap();
     assert_eq!(got[got.len() - 2], Event::Trailing { offset: 48 });
     assert_eq!(got[got.len() - 1], Event::End);
+
+    // The trailing bytes themselves can be read through the framing reader.
+    let mut stream = StreamReader::new(&bytes[..]);
+    while !matches!(stream.next_event().unwrap(), Event::Trailing { .. }) {}
+    let mut tail = [0u8; 64];
+    let n = stream.reader_mut().read_raw(&mut tail).unwrap();
+    assert_eq!(&tail[..n], b"DeviceModelRecord0002");
 }
 
 #[test]
