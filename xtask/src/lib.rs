@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_verify;
+pub mod verify_cases;
+
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +52,11 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![]
+    vec![Generator {
+        name: "verify-cases",
+        kind: Kind::TestData,
+        run: verify_cases::generate,
+    }]
 }
 
 /// The repository root (the parent of `xtask/`).

@@ -10,11 +10,10 @@ use crate::input::{ByteSource, Input, InputError};
 use crate::report::{LegacyQemuRecord, MAX_VCPUS_LISTED, Report, Violation, XlSummary};
 use crate::rules::Rule;
 use migration_stream::types::{
-    DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode,
-    IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
-    LibxlRecordType, MAX_BATCH, PAGE_SHIFT, PFN_MASK, PFN_RESERVED_MASK, PFN_TYPE_SHIFT,
-    PageType, REC_LENGTH_MAX, RecordType, XEN_CPUID_NO_SUBLEAF, XL_BYTEORDER, XL_MAGIC,
-    XlMandatoryFlags,
+    DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
+    IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
+    LibxlRecordType, MAX_BATCH, PAGE_SHIFT, PFN_MASK, PFN_RESERVED_MASK, PFN_TYPE_SHIFT, PageType,
+    REC_LENGTH_MAX, RecordType, XEN_CPUID_NO_SUBLEAF, XL_BYTEORDER, XL_MAGIC, XlMandatoryFlags,
 };
 use std::io;
 
@@ -300,10 +299,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
 
     fn detect(&mut self) -> Result<Format, Stop> {
         self.set_place("stream start", None);
-        let head = self.input.peek(8).map_err(|e| self.input_error(e))?;
         let mut first = [0u8; 8];
-        let got = head.len();
-        first[..got].copy_from_slice(head);
+        let peeked = self.input.peek(8).map(|head| {
+            first[..head.len()].copy_from_slice(head);
+            head.len()
+        });
+        let got = peeked.map_err(|e| self.input_error(e))?;
         if got < 8 {
             return Err(self.input_error(InputError::Truncated {
                 offset: got as u64,
@@ -419,7 +420,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         if options & !3 != 0 {
             return self.broken(
                 Rule::LibxlOptions,
-                format!("Reserved bits set in image options field: 0x{:x}", options & !3),
+                format!(
+                    "Reserved bits set in image options field: 0x{:x}",
+                    options & !3
+                ),
             );
         }
         if options & 1 != 0 {
@@ -459,7 +463,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             match kind {
                 LibxlRecordType::END => {
                     if length != 0 {
-                        return self.broken(Rule::LibxlEndLength, "End record with non-zero length");
+                        return self
+                            .broken(Rule::LibxlEndLength, "End record with non-zero length");
                     }
                     if !self.libxc_context_seen {
                         return self.broken(
@@ -573,7 +578,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         let id = le32(&header, 0);
         let instance = le32(&header, 4);
         if EmulatorId(id).display_name().is_none() {
-            return self.broken(Rule::EmulatorId, format!("Unrecognised emulator id 0x{id:x}"));
+            return self.broken(
+                Rule::EmulatorId,
+                format!("Unrecognised emulator id 0x{id:x}"),
+            );
         }
         if self.domain == Some(DomainType::X86_PV) {
             return self.broken(
@@ -585,7 +593,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             self.warn(format!("emulator index {instance}; the writer only uses 0"));
         }
         if EmulatorId(id) == EmulatorId::QEMU_TRADITIONAL {
-            self.warn("emulator id 1 (qemu-traditional) is no longer written since Xen 4.21".to_owned());
+            self.warn(
+                "emulator id 1 (qemu-traditional) is no longer written since Xen 4.21".to_owned(),
+            );
         }
         if EmulatorId(id) == EmulatorId::UNKNOWN && !self.report.libxl_legacy {
             self.warn("emulator id 0 (Unknown) in a stream not marked legacy converted".to_owned());
@@ -595,7 +605,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
 
     fn emulator_xenstore_data(&mut self, length: u32) -> Result<(), Stop> {
         let (id, instance) = self.emulator_header(length)?;
-        self.info(|| format!("Emulator Xenstore Data ({}, idx {instance})", emulator_name(id)));
+        self.info(|| {
+            format!(
+                "Emulator Xenstore Data ({}, idx {instance})",
+                emulator_name(id)
+            )
+        });
         let mut chunk = [0u8; 4096];
         let mut current: Vec<u8> = Vec::new();
         let mut key: Vec<u8> = Vec::new();
@@ -610,7 +625,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             for &byte in &chunk[..take] {
                 if byte != 0 {
                     if current.len() >= XENSTORE_STRING_MAX {
-                        let what = if strings % 2 == 0 { "key" } else { "value" };
+                        let what = if strings.is_multiple_of(2) {
+                            "key"
+                        } else {
+                            "value"
+                        };
                         return self.broken(
                             Rule::XenstoreTooLong,
                             format!("Xenstore {what} of more than {XENSTORE_STRING_MAX} bytes exceeds xenstore's limit of {XENSTORE_STRING_MAX}"),
@@ -632,7 +651,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 } else {
                     if !current.iter().all(|b| (0x20..0x7f).contains(b)) {
                         let shown = String::from_utf8_lossy(&key).into_owned();
-                        self.warn(format!("xenstore value of '{shown}' is not printable ASCII"));
+                        self.warn(format!(
+                            "xenstore value of '{shown}' is not printable ASCII"
+                        ));
                     }
                     let (k, v) = (
                         String::from_utf8_lossy(&key).into_owned(),
@@ -648,7 +669,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             if last != 0 {
                 return self.broken(Rule::XenstoreNul, "Data not NUL terminated");
             }
-            if strings % 2 != 0 {
+            if !strings.is_multiple_of(2) {
                 return self.broken(
                     Rule::XenstorePairs,
                     format!("Expected an even number of strings, got {strings}"),
@@ -697,7 +718,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         if options & 0xfffe != 0 {
             return self.broken(
                 Rule::ImageOptions,
-                format!("Reserved bits set in image options field: 0x{:x}", options & 0xfffe),
+                format!(
+                    "Reserved bits set in image options field: 0x{:x}",
+                    options & 0xfffe
+                ),
             );
         }
         if reserved1 != 0 || reserved2 != 0 {
@@ -833,7 +857,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             let record = kind.name().unwrap_or("?");
             return self.broken(
                 Rule::DomainRecordMismatch,
-                format!("Mandatory record {record} not handled for an {} domain", domain_name(domain)),
+                format!(
+                    "Mandatory record {record} not handled for an {} domain",
+                    domain_name(domain)
+                ),
             );
         }
         if domain == DomainType::X86_PV && !self.pv_first_checked {
@@ -956,7 +983,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     return self.broken(Rule::SdeLength, "End record with non-zero length");
                 }
                 if self.sde_seen {
-                    return self.broken(Rule::SdeDuplicate, "Multiple STATIC_DATA_END records found");
+                    return self
+                        .broken(Rule::SdeDuplicate, "Multiple STATIC_DATA_END records found");
                 }
                 self.sde_seen = true;
                 Ok(None)
@@ -1012,21 +1040,29 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 if raw & PFN_RESERVED_MASK != 0 {
                     return self.broken(
                         Rule::PageDataPfnReserved,
-                        format!("Reserved bits set in pfn[{at}]: 0x{:016x}", raw & PFN_RESERVED_MASK),
+                        format!(
+                            "Reserved bits set in pfn[{at}]: 0x{:016x}",
+                            raw & PFN_RESERVED_MASK
+                        ),
                     );
                 }
                 let page_type = PageType((raw >> PFN_TYPE_SHIFT) as u8);
                 if !page_type.is_valid() {
                     return self.broken(
                         Rule::PageDataPfnType,
-                        format!("Invalid type value in pfn[{at}]: 0x{:016x}", raw & !PFN_MASK & !PFN_RESERVED_MASK),
+                        format!(
+                            "Invalid type value in pfn[{at}]: 0x{:016x}",
+                            raw & !PFN_MASK & !PFN_RESERVED_MASK
+                        ),
                     );
                 }
                 let pfn = raw & PFN_MASK;
                 if is_hvm && page_type.is_page_table() {
                     return self.broken(
                         Rule::PageTableInHvm,
-                        format!("Page-table page type in pfn[{at}] (0x{raw:016x}) of an HVM stream"),
+                        format!(
+                            "Page-table page type in pfn[{at}] (0x{raw:016x}) of an HVM stream"
+                        ),
                     );
                 }
                 if let Some(end) = self.p2m_end
@@ -1063,14 +1099,20 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 let (pfn, first, second) = (pair[0].0, pair[0].1, pair[1].1);
                 return self.broken(
                     Rule::DuplicatePfn,
-                    format!("Duplicate pfn 0x{pfn:x} in PAGE_DATA (pfn[{first}] and pfn[{second}])"),
+                    format!(
+                        "Duplicate pfn 0x{pfn:x} in PAGE_DATA (pfn[{first}] and pfn[{second}])"
+                    ),
                 );
             }
         } else {
-            self.warn(format!("PAGE_DATA with {count} pfns: not checked for duplicates"));
+            self.warn(format!(
+                "PAGE_DATA with {count} pfns: not checked for duplicates"
+            ));
         }
         if count as usize > MAX_BATCH {
-            self.warn(format!("PAGE_DATA with {count} pfns, more than a saver writes ({MAX_BATCH})"));
+            self.warn(format!(
+                "PAGE_DATA with {count} pfns, more than a saver writes ({MAX_BATCH})"
+            ));
         }
         self.report.page_data_bytes += page_bytes;
         Ok(())
@@ -1085,12 +1127,19 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         let mut body = [0u8; 8];
         self.body(&mut body)?;
-        let (width, levels, reserved1, reserved2) = (body[0], body[1], le16(&body, 2), le32(&body, 4));
+        let (width, levels, reserved1, reserved2) =
+            (body[0], body[1], le16(&body, 2), le32(&body, 4));
         if width != 4 && width != 8 {
-            return self.broken(Rule::PvInfoWidth, format!("Expected width of 4 or 8, got {width}"));
+            return self.broken(
+                Rule::PvInfoWidth,
+                format!("Expected width of 4 or 8, got {width}"),
+            );
         }
         if levels != 3 && levels != 4 {
-            return self.broken(Rule::PvInfoLevels, format!("Expected levels of 3 or 4, got {levels}"));
+            return self.broken(
+                Rule::PvInfoLevels,
+                format!("Expected levels of 3 or 4, got {levels}"),
+            );
         }
         if reserved1 != 0 || reserved2 != 0 {
             return self.broken(
@@ -1123,7 +1172,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 "x86_pv_p2m_frames: record length must be at least 8 bytes long",
             );
         }
-        if length % 8 != 0 {
+        if !length.is_multiple_of(8) {
             return self.broken(
                 Rule::P2mMultiple,
                 format!("Length expected to be a multiple of 8, not {length}"),
@@ -1321,7 +1370,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         let expected = 8 + 16 * u64::from(count);
         if u64::from(length) != expected {
-            return self.broken(Rule::HvmParamsLength, format!("Length should be {expected} bytes"));
+            return self.broken(
+                Rule::HvmParamsLength,
+                format!("Length should be {expected} bytes"),
+            );
         }
         let mut seen: u64 = 0;
         let mut entry = [0u8; 16];
@@ -1361,9 +1413,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
 
     fn cpuid_policy(&mut self, length: u32) -> Result<(), Stop> {
         if self.version < 3 {
-            return self.broken(Rule::CpuidInV2, "x86 CPUID policy record found in v2 stream");
+            return self.broken(
+                Rule::CpuidInV2,
+                "x86 CPUID policy record found in v2 stream",
+            );
         }
-        if length < 24 || length % 24 != 0 {
+        if length < 24 || !length.is_multiple_of(24) {
             return self.broken(
                 Rule::CpuidLength,
                 format!("Record length {length}, expected multiple of 24"),
@@ -1402,7 +1457,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         if self.version < 3 {
             return self.broken(Rule::MsrInV2, "x86 MSR policy record found in v2 stream");
         }
-        if length < 16 || length % 16 != 0 {
+        if length < 16 || !length.is_multiple_of(16) {
             return self.broken(
                 Rule::MsrLength,
                 format!("Record length {length}, expected multiple of 16"),
@@ -1445,13 +1500,17 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         self.set_place("trailing data", None);
         let offset = self.input.offset();
-        let qemu_allowed = !self.in_libxl
-            && self.legacy_converted
-            && self.domain == Some(DomainType::X86_HVM);
+        let qemu_allowed =
+            !self.in_libxl && self.legacy_converted && self.domain == Some(DomainType::X86_HVM);
         if qemu_allowed {
-            let head = self.input.peek(25).map_err(|e| self.input_error(e))?;
-            if head.len() == 25 && head[..21] == LEGACY_QEMU_SIGNATURE[..] {
-                let length = le32(head, 21);
+            let mut head = [0u8; 25];
+            let peeked = self.input.peek(25).map(|bytes| {
+                head[..bytes.len()].copy_from_slice(bytes);
+                bytes.len()
+            });
+            let got = peeked.map_err(|e| self.input_error(e))?;
+            if got == 25 && head[..21] == LEGACY_QEMU_SIGNATURE[..] {
+                let length = le32(&head, 21);
                 self.input.skip(25).map_err(|e| self.input_error(e))?;
                 self.place.kind = "legacy qemu record".to_owned();
                 self.input

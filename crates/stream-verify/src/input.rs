@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(input.peek(4).unwrap(), &bytes[..4]);
         assert!(matches!(
             input.skip(1_001),
-            Err(InputError::Truncated { offset: 1_000, wanted: 1 })
+            Err(InputError::Truncated {
+                offset: 1_000,
+                wanted: 1
+            })
         ));
     }
 }

@@ -203,7 +203,10 @@ pub fn catalogue_markdown() -> String {
          | id | source | §9 | message |\n|---|---|---|---|\n",
     );
     for rule in Rule::ALL {
-        let item = rule.missed_item().map(|n| n.to_string()).unwrap_or_default();
+        let item = rule
+            .missed_item()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             rule.id(),
@@ -235,9 +238,10 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert!(
-                rule.id()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
+                rule.id().bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.'),
                 "{}",
                 rule.id()
             );
@@ -249,7 +253,11 @@ mod tests {
         for rule in Rule::ALL {
             // Format detection is ours: upstream makes the user name the format.
             if rule.source() != RuleSource::Upstream && *rule != Rule::UnknownFormat {
-                assert!(rule.missed_item().is_some(), "{} lacks its §9 item", rule.id());
+                assert!(
+                    rule.missed_item().is_some(),
+                    "{} lacks its §9 item",
+                    rule.id()
+                );
             }
         }
     }

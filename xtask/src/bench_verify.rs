@@ -1,0 +1,1 @@
+//! `cargo xtask bench verify`: the verifier's throughput and memory against `cat`.
