@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_verify;
+pub mod streams;
 pub mod verify_cases;
 
 /// One file that a generator produces: a path relative to the repository root
@@ -52,11 +53,18 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![Generator {
-        name: "verify-cases",
-        kind: Kind::TestData,
-        run: verify_cases::generate,
-    }]
+    vec![
+        Generator {
+            name: "streams",
+            kind: Kind::TestData,
+            run: streams::generate,
+        },
+        Generator {
+            name: "verify-cases",
+            kind: Kind::TestData,
+            run: verify_cases::generate,
+        },
+    ]
 }
 
 /// The repository root (the parent of `xtask/`).
