@@ -1029,6 +1029,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         let check_duplicates = count <= DUPLICATE_CHECK_MAX;
         self.duplicates.clear();
         let mut pages: u64 = 0;
+        // Tallied locally and merged once: this loop runs for every pfn of the stream.
+        let mut by_type = [0u64; 16];
+        let (mut lowest, mut highest) = (u64::MAX, 0u64);
         let mut chunk = [0u8; 8192];
         let mut index: u32 = 0;
         while index < count {
@@ -1080,11 +1083,21 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 if check_duplicates {
                     self.duplicates.push((pfn, at));
                 }
-                let type_name = page_type.display_name().unwrap_or("?");
-                *self.report.pages_by_type.entry(type_name).or_insert(0) += 1;
-                self.report.note_pfn(pfn);
+                by_type[usize::from(page_type.0 & 0xF)] += 1;
+                lowest = lowest.min(pfn);
+                highest = highest.max(pfn);
             }
             index += n as u32;
+        }
+        for (code, &n) in by_type.iter().enumerate() {
+            if n > 0 {
+                let name = PageType(code as u8).display_name().unwrap_or("?");
+                *self.report.pages_by_type.entry(name).or_insert(0) += n;
+            }
+        }
+        if count > 0 {
+            self.report.note_pfn(lowest);
+            self.report.note_pfn(highest);
         }
         let page_bytes = pages * 4096;
         if u64::from(length) != 8 + pfn_bytes + page_bytes {
