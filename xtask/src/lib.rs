@@ -9,11 +9,13 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_maskcalc;
+pub mod bench_verify;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
 pub mod profile_streams;
 pub mod stream_bench;
 pub mod streams;
+pub mod verify_cases;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -76,6 +78,11 @@ pub fn generators() -> Vec<Generator> {
             name: "cpu-profile streams",
             kind: Kind::TestData,
             run: profile_streams::generate,
+        },
+        Generator {
+            name: "verify-cases",
+            kind: Kind::TestData,
+            run: verify_cases::generate,
         },
     ]
 }

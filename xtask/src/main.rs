@@ -45,6 +45,7 @@ fn xtask_bench(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("maskcalc") => xtask::bench_maskcalc::run(&repo_root()),
         Some("stream-read") => xtask::stream_bench::run(&repo_root()),
-        _ => Err("usage: cargo xtask bench <name>; benchmarks: maskcalc, stream-read".to_owned()),
+        Some("verify") => xtask::bench_verify::run(&repo_root()),
+        _ => Err("usage: cargo xtask bench <name>; benchmarks: maskcalc, stream-read, verify".to_owned()),
     }
 }
