@@ -142,7 +142,7 @@ pub fn render(profile: &Profile, format: ExportFormat) -> render::Rendered {
 /// the profile does not define them: cache and TLB descriptors, topology,
 /// XSAVE layout, frequencies, brand string, and the KVM leaves (its own
 /// Passthrough class).
-const PASSTHROUGH_LEAVES: [u32; 17] = [
+pub const PASSTHROUGH_LEAVES: [u32; 17] = [
     0x2,
     0x4,
     0xb,
@@ -165,7 +165,7 @@ const PASSTHROUGH_LEAVES: [u32; 17] = [
 /// Single registers taken from the host: CLFLUSH size and APIC id (1.EBX),
 /// the vendor string (CH checks `cpu_vendor` itself), extended signature and
 /// package type, and core counts (0x80000008 ECX/EDX).
-const PASSTHROUGH_REGISTERS: [(u32, Register); 7] = [
+pub const PASSTHROUGH_REGISTERS: [(u32, Register); 7] = [
     (0x0, Register::Ebx),
     (0x0, Register::Ecx),
     (0x0, Register::Edx),

@@ -158,9 +158,9 @@ pub struct Limits {
     pub max_extended_leaf: u32,
     /// Leaf 1 EAX of the oldest host (lowest family, model, stepping).
     pub signature: u32,
-    /// Physical address width (0x80000008 EAX[7:0]).
+    /// Physical address width (0x80000008 EAX bits 7:0).
     pub physical_address_bits: u32,
-    /// Linear address width (0x80000008 EAX[15:8]).
+    /// Linear address width (0x80000008 EAX bits 15:8).
     pub linear_address_bits: u32,
 }
 

@@ -103,7 +103,7 @@ fn a_profile_without_arch_caps_does_not_define_the_msr() {
 #[test]
 fn limits_and_vendor_are_checked() {
     let a = host("a", 0, None);
-    let mut profile = generate("p", &[a.clone()]).unwrap();
+    let mut profile = generate("p", std::slice::from_ref(&a)).unwrap();
     profile.limits.max_basic_leaf = 0x20;
     profile.vendor = "AuthenticAMD".to_owned();
     let report = check(&profile, &a);
