@@ -296,3 +296,13 @@ fn usage_errors_exit_2_and_help_teaches() {
     let (stdout, _) = outcome(&["--version"], 0);
     assert!(stdout.starts_with("cpu-profile "), "{stdout}");
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn generate_local_reads_this_machine() {
+    let (stdout, _) = outcome(&["generate", "--local", "--name", "here", "-o", "-"], 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["name"], "here");
+    assert_eq!(value["hosts"][0]["name"], "local");
+    assert_eq!(value["vendor"].as_str().unwrap().len(), 12);
+}

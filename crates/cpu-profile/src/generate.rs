@@ -125,6 +125,7 @@ pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
         }
     }
     profile.drop_unenumerated_msrs();
+    drop_unowned_xstate(&mut profile);
     Ok(profile)
 }
 
@@ -166,6 +167,34 @@ fn combine(register: FeatureRegister, values: &[u32], clear: u32) -> Bits {
         }
     }
     out
+}
+
+/// True when the profile shows `feature` (defined and set).
+fn shows(profile: &Profile, feature: &cpuid_defs::Feature) -> bool {
+    let (register, bit) = feature.location.register();
+    profile
+        .defined(register)
+        .is_some_and(|bits| bits.value & bits.mask & (1u32 << (bit & 31)) != 0)
+}
+
+/// Clears the XSAVE components whose features the profile hides.
+fn drop_unowned_xstate(profile: &mut Profile) {
+    for (field_name, bit, owners) in rules::XSTATE_OWNERS {
+        let Some(field) = cpuid_defs::field(field_name) else {
+            continue;
+        };
+        let owners_known: Vec<&cpuid_defs::Feature> = owners
+            .iter()
+            .filter_map(|n| cpuid_defs::lookup(n))
+            .collect();
+        if owners_known.is_empty() || owners_known.iter().any(|f| shows(profile, f)) {
+            continue;
+        }
+        let b = 1u32 << ((field.shift + bit) & 31);
+        if let Some(bits) = profile.registers.get_mut(&rules::field_register(field)) {
+            bits.value &= !b;
+        }
+    }
 }
 
 /// The pool's limits: the smallest maximum leaves and address sizes, the

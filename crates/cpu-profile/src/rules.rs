@@ -71,6 +71,27 @@ pub fn checked_fields() -> impl Iterator<Item = CheckedField> {
     })
 }
 
+/// The XSAVE state components a feature owns, by field: a profile that hides
+/// every owner of a component does not advertise the component either (AVX
+/// hidden, so no YMM state; AMX hidden, so no tile state).
+pub const XSTATE_OWNERS: [(&str, u8, &[&str]); 15] = [
+    ("xcr0_supported_low", 2, &["AVX"]),
+    ("xcr0_supported_low", 3, &["MPX"]),
+    ("xcr0_supported_low", 4, &["MPX"]),
+    ("xcr0_supported_low", 5, &["AVX512F"]),
+    ("xcr0_supported_low", 6, &["AVX512F"]),
+    ("xcr0_supported_low", 7, &["AVX512F"]),
+    ("xcr0_supported_low", 9, &["PKU"]),
+    ("xcr0_supported_low", 17, &["AMX_TILE"]),
+    ("xcr0_supported_low", 18, &["AMX_TILE"]),
+    ("xcr0_supported_low", 19, &["APX_F"]),
+    ("xss_supported_low", 8, &["PROC_TRACE"]),
+    ("xss_supported_low", 11, &["CET_SS", "CET_IBT"]),
+    ("xss_supported_low", 12, &["CET_SS", "CET_IBT"]),
+    ("xss_supported_low", 14, &["UINTR"]),
+    ("xss_supported_low", 15, &["ARCH_LBR"]),
+];
+
 /// The register a field lives in.
 pub fn field_register(field: &Field) -> FeatureRegister {
     FeatureRegister::Cpuid {

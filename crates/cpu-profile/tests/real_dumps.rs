@@ -260,3 +260,30 @@ proptest! {
         prop_assert!(message.contains(feature.name) && message.contains("intersect"), "{}", message);
     }
 }
+
+#[test]
+fn hidden_features_take_their_xsave_state_with_them() {
+    let all = real_hosts();
+    let spr = all
+        .iter()
+        .find(|h| h.name.contains("sapphirerapids"))
+        .unwrap();
+    let raw = spr.cpuid.register(0xd, 0, 0);
+    assert_eq!(
+        raw & (0b11 << 17),
+        0b11 << 17,
+        "the host has AMX tile state"
+    );
+    let profile = generate("spr", std::slice::from_ref(spr)).unwrap();
+    let xcr0 = profile
+        .defined(FeatureRegister::cpuid(
+            0xd,
+            Some(0),
+            cpuid_defs::Register::Eax,
+        ))
+        .unwrap();
+    // AMX_TILE is hidden, so the tile state components go too; AVX-512 stays.
+    assert_eq!(xcr0.value, raw & !(0b11 << 17));
+    assert_eq!(xcr0.value & 0xe0, 0xe0);
+    assert!(check(&profile, spr).is_compatible());
+}
