@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_maskcalc;
+pub mod bench_profile;
 pub mod bench_verify;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;

@@ -46,8 +46,9 @@ fn xtask_bench(args: &[String]) -> Result<(), String> {
         Some("maskcalc") => xtask::bench_maskcalc::run(&repo_root()),
         Some("stream-read") => xtask::stream_bench::run(&repo_root()),
         Some("verify") => xtask::bench_verify::run(&repo_root()),
+        Some("cpu-profile") => xtask::bench_profile::run(&repo_root()),
         _ => Err(
-            "usage: cargo xtask bench <name>; benchmarks: maskcalc, stream-read, verify".to_owned(),
+            "usage: cargo xtask bench <name>; benchmarks: maskcalc, stream-read, verify, cpu-profile".to_owned(),
         ),
     }
 }
