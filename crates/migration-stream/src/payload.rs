@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use crate::error::PayloadError;
 pub use crate::types::PfnEntry;
-use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE, PageType};
+use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE};
 use crate::wire::{
     self, CpuidPolicyLeaf, EmulatorHeader, HvmParamsEntry, HvmSaveDescriptor, HvmSaveHeader, Le32,
     Le64, MsrPolicyEntry, PageDataHeader, VcpuHeader,
