@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 
 pub mod cpuid_codegen;
+pub mod stream_bench;
+pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -51,11 +53,18 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![Generator {
-        name: "cpuid-defs table",
-        kind: Kind::Code,
-        run: cpuid_codegen::generate,
-    }]
+    vec![
+        Generator {
+            name: "cpuid-defs table",
+            kind: Kind::Code,
+            run: cpuid_codegen::generate,
+        },
+        Generator {
+            name: "streams",
+            kind: Kind::TestData,
+            run: streams::generate,
+        },
+    ]
 }
 
 /// The repository root (the parent of `xtask/`).

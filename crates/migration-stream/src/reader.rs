@@ -1,0 +1,805 @@
+//! The low-level [`Reader`]: framing only.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+use crate::error::{Error, ErrorKind, Layer, RecordContext};
+use crate::stream::StreamFormat;
+use crate::types::{
+    IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
+    LibxlRecordType, REC_LENGTH_MAX, RECORD_ALIGN, RecordType, XL_MAGIC, XL_OPTIONAL_DATA_MAX,
+};
+use crate::wire;
+use crate::xl::XlHeader;
+
+/// Size of the internal read buffer. Large enough that sequential header and
+/// small-record reads cost few system calls; body reads at least this large
+/// bypass it and go straight into the caller's buffer.
+const BUFFER_SIZE: usize = 8 * 1024;
+
+/// Adapts [`Reader::read_some`] to [`Read`], keeping its error intact.
+struct ErrorSlot<'r, R> {
+    reader: &'r mut Reader<R>,
+    error: Option<Error>,
+}
+
+impl<R: Read> Read for ErrorSlot<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.reader.read_some(out) {
+            Ok(n) => Ok(n),
+            Err(err) => {
+                self.error = Some(err);
+                Err(io::Error::other("stream read failed"))
+            }
+        }
+    }
+}
+
+/// A record header as read from the stream, with where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecordInfo {
+    /// The record type number (interpret with [`RecordInfo::libxc_type`] or [`RecordInfo::libxl_type`]).
+    pub raw_type: u32,
+    /// Body length, without padding.
+    pub length: u32,
+    /// Absolute byte offset of the record header.
+    pub offset: u64,
+    /// Running index of the record in the stream, starting at 0; libxl and
+    /// libxc records share the count.
+    pub index: u64,
+    /// Which layer's numbering the type uses (as set with [`Reader::set_layer`]).
+    pub layer: Layer,
+}
+
+impl RecordInfo {
+    /// The type as a libxc record type.
+    pub fn libxc_type(&self) -> RecordType {
+        RecordType(self.raw_type)
+    }
+
+    /// The type as a libxl record type.
+    pub fn libxl_type(&self) -> LibxlRecordType {
+        LibxlRecordType(self.raw_type)
+    }
+
+    /// Absolute byte offset of the body.
+    pub fn body_offset(&self) -> u64 {
+        self.offset.saturating_add(8)
+    }
+
+    /// Number of zero bytes after the body (0–7).
+    pub fn padding_len(&self) -> usize {
+        padding_for(u64::from(self.length))
+    }
+
+    /// Absolute byte offset just past the record's padding.
+    pub fn end_offset(&self) -> u64 {
+        self.body_offset()
+            .saturating_add(u64::from(self.length))
+            .saturating_add(self.padding_len() as u64)
+    }
+
+    /// The record position for error messages.
+    pub fn context(&self) -> RecordContext {
+        RecordContext {
+            index: self.index,
+            raw_type: self.raw_type,
+            layer: self.layer,
+            offset: self.offset,
+        }
+    }
+}
+
+/// Padding bytes that follow a body of `length` bytes.
+pub(crate) fn padding_for(length: u64) -> usize {
+    ((RECORD_ALIGN - length % RECORD_ALIGN) % RECORD_ALIGN) as usize
+}
+
+/// The body of the record most recently returned by [`Reader::next_record`].
+#[derive(Clone, Copy, Debug)]
+struct PendingBody {
+    info: RecordInfo,
+    /// Body bytes not yet consumed.
+    remaining: u64,
+    /// Whether the body and its padding have been consumed.
+    done: bool,
+}
+
+/// Seeking support, present when the reader was built with [`Reader::seekable`].
+struct Seeker<R> {
+    seek: fn(&mut R, SeekFrom) -> io::Result<u64>,
+    /// Absolute end of the underlying input, learned on the first skip.
+    end: Option<u64>,
+}
+
+fn seek_inner<R: Seek>(inner: &mut R, to: SeekFrom) -> io::Result<u64> {
+    inner.seek(to)
+}
+
+/// Low-level stream reader: headers and record framing over any [`Read`].
+///
+/// It tracks the absolute byte offset and a running record index, so every
+/// error says where it happened. After [`next_record`](Reader::next_record)
+/// the caller reads the body whole ([`read_body`](Reader::read_body)), in
+/// pieces ([`read_body_chunk`](Reader::read_body_chunk)) or not at all
+/// ([`skip_body`](Reader::skip_body); the next `next_record` also skips it).
+/// Padding after each body is always read and checked to be zero.
+///
+/// It knows nothing of how the layers nest; [`StreamReader`](crate::StreamReader)
+/// does that on top of it.
+///
+/// ```
+/// use migration_stream::{Reader, Writer, types::RecordType, wire};
+///
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_image_header(&wire::ImageHeader::new(3))?;
+/// writer.write_record(RecordType::END.0, &[])?;
+/// let bytes = writer.into_inner();
+///
+/// let mut reader = Reader::new(&bytes[..]);
+/// assert_eq!(reader.read_image_header()?.version.get(), 3);
+/// let record = reader.next_record()?.expect("one record");
+/// assert_eq!((record.libxc_type(), record.offset, record.index), (RecordType::END, 24, 0));
+/// assert!(reader.next_record()?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Reader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    /// Absolute offset of the next byte the caller will consume.
+    offset: u64,
+    next_index: u64,
+    layer: Layer,
+    pending: Option<PendingBody>,
+    body_cap: u32,
+    seeker: Option<Seeker<R>>,
+}
+
+impl<R: Read> Reader<R> {
+    /// A sequential reader: skipping a body reads and discards it.
+    pub fn new(inner: R) -> Self {
+        Reader {
+            inner,
+            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            offset: 0,
+            next_index: 0,
+            layer: Layer::Libxc,
+            pending: None,
+            body_cap: REC_LENGTH_MAX,
+            seeker: None,
+        }
+    }
+
+    /// Absolute byte offset of the next unread byte (offsets count from where
+    /// the input was when the reader was created).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Index the next record will get.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Which layer's record numbering the following records use (for
+    /// [`RecordInfo::layer`] and error messages). Defaults to [`Layer::Libxc`].
+    pub fn set_layer(&mut self, layer: Layer) {
+        self.layer = layer;
+    }
+
+    /// The layer set with [`set_layer`](Reader::set_layer).
+    pub fn layer(&self) -> Layer {
+        self.layer
+    }
+
+    /// Largest body [`read_body`](Reader::read_body) accepts; defaults to
+    /// [`REC_LENGTH_MAX`] and cannot be raised above it.
+    pub fn set_body_cap(&mut self, cap: u32) {
+        self.body_cap = cap.min(REC_LENGTH_MAX);
+    }
+
+    /// The current body cap.
+    pub fn body_cap(&self) -> u32 {
+        self.body_cap
+    }
+
+    /// The record whose body is pending or was just read, if any.
+    pub fn current_record(&self) -> Option<RecordInfo> {
+        self.pending.map(|p| p.info)
+    }
+
+    /// The wrapped reader. Bytes may be buffered inside this `Reader`.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Unwraps the reader, dropping buffered bytes.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn context(&self) -> Option<RecordContext> {
+        self.pending.filter(|p| !p.done).map(|p| p.info.context())
+    }
+
+    fn error(&self, kind: ErrorKind, offset: u64) -> Error {
+        Error::new(kind, offset, self.context())
+    }
+
+    fn io_error(&self, err: io::Error) -> Error {
+        self.error(ErrorKind::Io(err), self.offset)
+    }
+
+    fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(out) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A misbehaving reader claiming more than it was given must
+                // not make the offset arithmetic or slicing go wrong.
+                Ok(n) => return Ok(n.min(out.len())),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads up to `out.len()` bytes; 0 only at end of input. Large reads with
+    /// an empty buffer go straight into `out`.
+    fn read_some(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = if self.pos == self.filled && out.len() >= self.buf.len() {
+            self.read_inner(out).map_err(|e| self.io_error(e))?
+        } else {
+            if self.pos == self.filled {
+                self.pos = 0;
+                self.filled = 0;
+                let mut buf = std::mem::take(&mut self.buf);
+                let result = self.read_inner(&mut buf);
+                self.buf = buf;
+                self.filled = result.map_err(|e| self.io_error(e))?;
+            }
+            let available = self.buf.get(self.pos..self.filled).unwrap_or_default();
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            self.pos += n;
+            n
+        };
+        self.offset += n as u64;
+        Ok(n)
+    }
+
+    /// Fills `out` completely, or returns how many bytes the input had.
+    fn read_full(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut got = 0;
+        while got < out.len() {
+            let n = self.read_some(&mut out[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        Ok(got)
+    }
+
+    fn read_exact_at(&mut self, out: &mut [u8], what: &'static str) -> Result<(), Error> {
+        let start = self.offset;
+        let got = self.read_full(out)?;
+        if got < out.len() {
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what,
+                    expected: out.len() as u64,
+                    found: got as u64,
+                },
+                start,
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_struct<T: FromBytes + IntoBytes>(&mut self, what: &'static str) -> Result<T, Error> {
+        let mut value = T::new_zeroed();
+        self.read_exact_at(value.as_mut_bytes(), what)?;
+        Ok(value)
+    }
+
+    /// Up to `n` (at most 8 KiB) upcoming bytes without consuming them;
+    /// fewer only at the end of input.
+    pub fn peek(&mut self, n: usize) -> Result<&[u8], Error> {
+        let n = n.min(self.buf.len());
+        if self.filled - self.pos < n {
+            self.buf.copy_within(self.pos..self.filled, 0);
+            self.filled -= self.pos;
+            self.pos = 0;
+            while self.filled < n {
+                let mut buf = std::mem::take(&mut self.buf);
+                let result = self.read_inner(&mut buf[self.filled..]);
+                self.buf = buf;
+                let got = result.map_err(|e| self.io_error(e))?;
+                if got == 0 {
+                    break;
+                }
+                self.filled += got;
+            }
+        }
+        let end = self.filled.min(self.pos + n);
+        Ok(self.buf.get(self.pos..end).unwrap_or_default())
+    }
+
+    /// Reads raw bytes outside any record, e.g. the data after a stream's
+    /// final END (see [`Event::Trailing`](crate::Event::Trailing)); returns 0
+    /// at the end of input. Any unread body is skipped first.
+    ///
+    /// ```
+    /// use migration_stream::Reader;
+    /// let mut reader = Reader::new(&b"tail"[..]);
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(reader.read_raw(&mut out)?, 4);
+    /// assert_eq!(reader.read_raw(&mut out)?, 0);
+    /// # Ok::<(), migration_stream::Error>(())
+    /// ```
+    pub fn read_raw(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        self.finish_pending()?;
+        self.read_some(out)
+    }
+
+    /// Whether the input has no more bytes (consumes nothing).
+    pub fn at_eof(&mut self) -> Result<bool, Error> {
+        Ok(self.peek(1)?.is_empty())
+    }
+
+    /// Detects the stream format from the upcoming bytes without consuming them.
+    ///
+    /// ```
+    /// use migration_stream::{Reader, StreamFormat};
+    /// let mut reader = Reader::new(&b"LibxlFmt\0\0\0\x02\0\0\0\0"[..]);
+    /// assert_eq!(reader.detect_format()?, StreamFormat::Libxl);
+    /// assert_eq!(reader.offset(), 0);
+    /// # Ok::<(), migration_stream::Error>(())
+    /// ```
+    pub fn detect_format(&mut self) -> Result<StreamFormat, Error> {
+        let start = self.offset;
+        let prefix = self.peek(32)?;
+        match StreamFormat::detect(prefix) {
+            Some(format) => Ok(format),
+            None if prefix.is_empty() => Err(self.error(
+                ErrorKind::UnexpectedEnd {
+                    expected: "a stream header (the input is empty)",
+                },
+                start,
+            )),
+            None if StreamFormat::is_partial_start(prefix) => {
+                let found = prefix.len() as u64;
+                let expected = if XL_MAGIC.starts_with(prefix) { 32 } else { 8 };
+                Err(self.error(
+                    ErrorKind::Truncated {
+                        what: "stream header",
+                        expected,
+                        found,
+                    },
+                    start,
+                ))
+            }
+            None => {
+                let found = hex(&prefix[..prefix.len().min(16)]);
+                Err(self.error(ErrorKind::UnknownFormat { found }, start))
+            }
+        }
+    }
+
+    /// Discards `n` bytes, seeking when possible. Returns how many were
+    /// skipped; fewer than `n` only at the end of input.
+    fn discard(&mut self, n: u64) -> Result<u64, Error> {
+        let buffered = (self.filled - self.pos) as u64;
+        let from_buffer = buffered.min(n);
+        self.pos += from_buffer as usize;
+        self.offset += from_buffer;
+        let mut left = n - from_buffer;
+        if left == 0 {
+            return Ok(n);
+        }
+        if let Some(skipped) = self.seek_forward(left)? {
+            return Ok(from_buffer + skipped);
+        }
+        while left > 0 {
+            let step = left.min(self.buf.len() as u64) as usize;
+            self.pos = 0;
+            self.filled = 0;
+            let mut buf = std::mem::take(&mut self.buf);
+            let result = self.read_inner(&mut buf[..step]);
+            self.buf = buf;
+            let got = result.map_err(|e| self.io_error(e))?;
+            if got == 0 {
+                break;
+            }
+            self.offset += got as u64;
+            left -= got as u64;
+        }
+        Ok(n - left)
+    }
+
+    /// Seeks `n` bytes forward over an empty buffer. `None` when seeking is
+    /// unavailable (not seekable, or the input refuses, e.g. a pipe).
+    fn seek_forward(&mut self, n: u64) -> Result<Option<u64>, Error> {
+        let Some(seeker) = self.seeker.as_mut() else {
+            return Ok(None);
+        };
+        let seek = seeker.seek;
+        let Ok(step) = i64::try_from(n) else {
+            return Ok(None);
+        };
+        let here = match seek(&mut self.inner, SeekFrom::Current(0)) {
+            Ok(here) => here,
+            Err(_) => {
+                self.seeker = None;
+                return Ok(None);
+            }
+        };
+        let end = match seeker.end {
+            Some(end) if end >= here.saturating_add(n) => end,
+            _ => {
+                // Learn (or re-learn, in case the file grew) where the input ends,
+                // since seeking past the end succeeds and would hide a truncation.
+                let end = seek(&mut self.inner, SeekFrom::End(0)).map_err(|e| self.io_error(e))?;
+                seek(&mut self.inner, SeekFrom::Start(here)).map_err(|e| self.io_error(e))?;
+                if let Some(seeker) = self.seeker.as_mut() {
+                    seeker.end = Some(end);
+                }
+                end
+            }
+        };
+        let skipped = n.min(end.saturating_sub(here));
+        let target = i64::try_from(skipped).unwrap_or(step);
+        seek(&mut self.inner, SeekFrom::Current(target)).map_err(|e| self.io_error(e))?;
+        self.offset += skipped;
+        Ok(Some(skipped))
+    }
+
+    /// Consumes whatever is left of a pending body (and its padding).
+    fn finish_pending(&mut self) -> Result<(), Error> {
+        match self.pending {
+            Some(pending) if !pending.done => self.skip_body(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads and checks the xl save header and its optional data (at most
+    /// [`XL_OPTIONAL_DATA_MAX`] bytes).
+    pub fn read_xl_header(&mut self) -> Result<XlHeader, Error> {
+        self.finish_pending()?;
+        let start = self.offset;
+        let fixed: wire::XlHeader = self.read_struct("xl save header")?;
+        let (byte_order, fields) =
+            XlHeader::decode_fixed(&fixed).map_err(|kind| self.error(kind, start))?;
+        let len = fields.optional_data_len;
+        if len > XL_OPTIONAL_DATA_MAX {
+            return Err(self.error(
+                ErrorKind::XlOptionalDataTooLong {
+                    found: len,
+                    max: XL_OPTIONAL_DATA_MAX,
+                },
+                start + 44,
+            ));
+        }
+        let data_start = self.offset;
+        let mut optional_data = Vec::new();
+        self.read_growing(
+            &mut optional_data,
+            u64::from(len),
+            "xl optional data",
+            data_start,
+        )?;
+        let header = XlHeader {
+            byte_order,
+            mandatory_flags: fields.mandatory_flags,
+            optional_flags: fields.optional_flags,
+            optional_data,
+        };
+        header
+            .check_config_len()
+            .map_err(|kind| self.error(kind, data_start))?;
+        Ok(header)
+    }
+
+    /// Reads the libxl header; refuses a wrong ident, a version other than 2
+    /// and the big-endian flag. Reserved option bits are returned unchecked.
+    pub fn read_libxl_header(&mut self) -> Result<wire::LibxlHeader, Error> {
+        self.finish_pending()?;
+        let start = self.offset;
+        let header: wire::LibxlHeader = self.read_struct("libxl header")?;
+        let kind = if header.ident.get() != LIBXL_IDENT {
+            ErrorKind::BadLibxlIdent {
+                found: header.ident.get(),
+            }
+        } else if header.version.get() != LIBXL_VERSION {
+            ErrorKind::UnsupportedLibxlVersion {
+                found: header.version.get(),
+            }
+        } else if header.is_big_endian() {
+            ErrorKind::BigEndian {
+                layer: "libxl",
+                options: header.options.get(),
+            }
+        } else {
+            return Ok(header);
+        };
+        Err(self.error(kind, start))
+    }
+
+    /// Reads the libxc image header; refuses a wrong marker or id, a version
+    /// outside 2..=3 and the big-endian flag. Reserved fields are returned unchecked.
+    pub fn read_image_header(&mut self) -> Result<wire::ImageHeader, Error> {
+        self.finish_pending()?;
+        let start = self.offset;
+        let header: wire::ImageHeader = self.read_struct("libxc image header")?;
+        let version = header.version.get();
+        let kind = if header.marker.get() != IMAGE_MARKER {
+            ErrorKind::BadImageMarker {
+                found: header.marker.get(),
+            }
+        } else if header.id.get() != IMAGE_ID {
+            ErrorKind::BadImageId {
+                found: header.id.get(),
+            }
+        } else if !(IMAGE_VERSION_MIN..=IMAGE_VERSION_MAX).contains(&version) {
+            ErrorKind::UnsupportedImageVersion { found: version }
+        } else if header.is_big_endian() {
+            ErrorKind::BigEndian {
+                layer: "libxc image",
+                options: u32::from(header.options.get()),
+            }
+        } else {
+            return Ok(header);
+        };
+        Err(self.error(kind, start))
+    }
+
+    /// Reads the libxc domain header (its fields are returned unchecked).
+    pub fn read_domain_header(&mut self) -> Result<wire::DomainHeader, Error> {
+        self.finish_pending()?;
+        self.read_struct("libxc domain header")
+    }
+
+    /// Reads the next record header, first skipping any unread body.
+    ///
+    /// Returns `Ok(None)` when the input ends exactly on a record boundary,
+    /// and a truncation error when it ends inside the 8-byte header.
+    pub fn next_record(&mut self) -> Result<Option<RecordInfo>, Error> {
+        self.finish_pending()?;
+        self.pending = None;
+        let start = self.offset;
+        let mut header = wire::RecordHeader::new_zeroed();
+        let got = self.read_full(header.as_mut_bytes())?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 8 {
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what: "record header",
+                    expected: 8,
+                    found: got as u64,
+                },
+                start,
+            ));
+        }
+        let info = RecordInfo {
+            raw_type: header.record_type.get(),
+            length: header.length.get(),
+            offset: start,
+            index: self.next_index,
+            layer: self.layer,
+        };
+        self.next_index += 1;
+        self.pending = Some(PendingBody {
+            info,
+            remaining: u64::from(info.length),
+            done: false,
+        });
+        Ok(Some(info))
+    }
+
+    fn pending_body(&self) -> Result<PendingBody, Error> {
+        self.pending
+            .ok_or_else(|| self.error(ErrorKind::NoPendingBody, self.offset))
+    }
+
+    /// Reads the (rest of the) current record's body into `buf`, reusing its
+    /// allocation, then reads and checks the padding.
+    ///
+    /// Refuses bodies longer than [`body_cap`](Reader::body_cap) without
+    /// consuming anything (the body can still be skipped or read in pieces).
+    /// The buffer grows as data arrives, so a truncated stream declaring a
+    /// large body does not cause a large allocation.
+    pub fn read_body<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
+        let pending = self.pending_body()?;
+        buf.clear();
+        if pending.done {
+            return Ok(buf);
+        }
+        if pending.remaining > u64::from(self.body_cap) {
+            return Err(self.error(
+                ErrorKind::RecordTooLong {
+                    found: pending.info.length,
+                    max: self.body_cap,
+                },
+                pending.info.offset,
+            ));
+        }
+        let body_start = self.offset;
+        self.read_growing(buf, pending.remaining, "record body", body_start)?;
+        self.set_remaining(0);
+        self.finish_padding()?;
+        Ok(buf)
+    }
+
+    /// Reads `len` bytes into `buf`. The buffer grows only as data arrives
+    /// (std's `read_to_end` doubles it), so a truncated input that declares a
+    /// large length costs no more memory than the bytes it really has.
+    fn read_growing(
+        &mut self,
+        buf: &mut Vec<u8>,
+        len: u64,
+        what: &'static str,
+        start: u64,
+    ) -> Result<(), Error> {
+        buf.clear();
+        let mut source = ErrorSlot {
+            reader: self,
+            error: None,
+        };
+        let result = (&mut source).take(len).read_to_end(buf);
+        if let Some(err) = source.error.take() {
+            return Err(err);
+        }
+        if let Err(err) = result {
+            return Err(self.io_error(err));
+        }
+        if (buf.len() as u64) < len {
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what,
+                    expected: len,
+                    found: buf.len() as u64,
+                },
+                start,
+            ));
+        }
+        Ok(())
+    }
+
+    fn set_remaining(&mut self, remaining: u64) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.remaining = remaining;
+        }
+    }
+
+    /// Consumes and checks the padding after a fully read body.
+    fn finish_padding(&mut self) -> Result<(), Error> {
+        let Some(pending) = self.pending else {
+            return Ok(());
+        };
+        let len = pending.info.padding_len();
+        let mut padding = [0u8; 8];
+        let start = self.offset;
+        let result = self.read_exact_at(&mut padding[..len], "record padding");
+        let result = result.and_then(|()| {
+            if padding[..len].iter().any(|&b| b != 0) {
+                Err(self.error(
+                    ErrorKind::NonZeroPadding {
+                        len,
+                        found: padding[..len].to_vec(),
+                    },
+                    start,
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        if let Some(pending) = self.pending.as_mut() {
+            pending.done = true;
+        }
+        result
+    }
+
+    /// Reads the next piece of the current record's body into `out`,
+    /// returning its length; 0 once the body is finished. After the last
+    /// piece the padding is read and checked. Large pieces bypass the
+    /// internal buffer.
+    pub fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let pending = self.pending_body()?;
+        if pending.done || out.is_empty() {
+            return Ok(0);
+        }
+        if pending.remaining == 0 {
+            self.finish_padding()?;
+            return Ok(0);
+        }
+        let want = out
+            .len()
+            .min(usize::try_from(pending.remaining).unwrap_or(usize::MAX));
+        let got = self.read_some(&mut out[..want])?;
+        if got == 0 {
+            let length = u64::from(pending.info.length);
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what: "record body",
+                    expected: length,
+                    found: length - pending.remaining,
+                },
+                pending.info.body_offset(),
+            ));
+        }
+        let remaining = pending.remaining - got as u64;
+        self.set_remaining(remaining);
+        if remaining == 0 {
+            self.finish_padding()?;
+        }
+        Ok(got)
+    }
+
+    /// Skips the rest of the current record's body without reading it (by
+    /// seeking when the reader was made with [`seekable`](Reader::seekable)),
+    /// then reads and checks the padding. A no-op when the body was already read.
+    pub fn skip_body(&mut self) -> Result<(), Error> {
+        let pending = self.pending_body()?;
+        if pending.done {
+            return Ok(());
+        }
+        let length = u64::from(pending.info.length);
+        let body_start = pending.info.body_offset();
+        let skipped = self.discard(pending.remaining)?;
+        if skipped < pending.remaining {
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what: "record body",
+                    expected: length,
+                    found: length - (pending.remaining - skipped),
+                },
+                body_start,
+            ));
+        }
+        self.set_remaining(0);
+        self.finish_padding()
+    }
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// A reader that skips bodies by seeking. If the input turns out not to
+    /// support seeking (a pipe behind a `File`), it falls back to reading.
+    pub fn seekable(inner: R) -> Self {
+        let mut reader = Reader::new(inner);
+        reader.seeker = Some(Seeker {
+            seek: seek_inner::<R>,
+            end: None,
+        });
+        reader
+    }
+}
+
+impl<R> std::fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("offset", &self.offset)
+            .field("next_index", &self.next_index)
+            .field("layer", &self.layer)
+            .field("current_record", &self.pending.map(|p| p.info))
+            .field("seekable", &self.seeker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Space-separated hex of a few bytes, for messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,383 @@
+//! The high-level [`StreamReader`]: follows the nesting xl → libxl → libxc.
+
+use std::io::{Read, Seek};
+
+use crate::error::{Error, ErrorKind, Layer};
+use crate::reader::{Reader, RecordInfo};
+use crate::types::{
+    IMAGE_MARKER, LIBXL_IDENT, LibxlRecordType, REC_LENGTH_MAX, RecordType, XL_MAGIC,
+};
+use crate::wire;
+use crate::xl::XlHeader;
+
+/// The outermost layer of a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamFormat {
+    /// A bare libxc stream (starts with the all-ones image marker).
+    Libxc,
+    /// A libxl stream (starts with `"LibxlFmt"`).
+    Libxl,
+    /// An xl save file (starts with the xl magic).
+    Xl,
+}
+
+impl StreamFormat {
+    /// The format a stream starting with `prefix` has, if any. Needs 8 bytes
+    /// for libxc and libxl, 32 for xl.
+    ///
+    /// ```
+    /// use migration_stream::StreamFormat;
+    /// assert_eq!(StreamFormat::detect(&[0xff; 8]), Some(StreamFormat::Libxc));
+    /// assert_eq!(StreamFormat::detect(b"LibxlFmt"), Some(StreamFormat::Libxl));
+    /// assert_eq!(StreamFormat::detect(&[0; 8]), None); // e.g. a legacy image
+    /// ```
+    pub fn detect(prefix: &[u8]) -> Option<StreamFormat> {
+        let first8: [u8; 8] = prefix.get(..8)?.try_into().ok()?;
+        if first8 == IMAGE_MARKER.to_be_bytes() {
+            Some(StreamFormat::Libxc)
+        } else if first8 == LIBXL_IDENT.to_be_bytes() {
+            Some(StreamFormat::Libxl)
+        } else if prefix.get(..32) == Some(&XL_MAGIC[..]) {
+            Some(StreamFormat::Xl)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `prefix` is too short to decide but is the beginning of a
+    /// known stream start (so the input was cut short rather than foreign).
+    pub fn is_partial_start(prefix: &[u8]) -> bool {
+        let starts: [&[u8]; 3] = [
+            &IMAGE_MARKER.to_be_bytes(),
+            &LIBXL_IDENT.to_be_bytes(),
+            XL_MAGIC,
+        ];
+        starts
+            .iter()
+            .any(|start| prefix.len() < start.len() && start.starts_with(prefix))
+    }
+
+    /// Lower-case name, as used on command lines (`libxc`, `libxl`, `xl`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamFormat::Libxc => "libxc",
+            StreamFormat::Libxl => "libxl",
+            StreamFormat::Xl => "xl",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One step through a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The xl save header (with its optional data).
+    XlHeader(XlHeader),
+    /// The libxl header.
+    LibxlHeader(wire::LibxlHeader),
+    /// A libxc image header.
+    ImageHeader(wire::ImageHeader),
+    /// A libxc domain header.
+    DomainHeader(wire::DomainHeader),
+    /// A libxc record header; its body is pending.
+    LibxcRecord(RecordInfo),
+    /// A libxl record header; its body is pending.
+    LibxlRecord(RecordInfo),
+    /// Bytes follow the outermost END record, starting at `offset`.
+    Trailing {
+        /// Absolute byte offset of the first trailing byte.
+        offset: u64,
+    },
+    /// The stream is finished; every further call returns `End` again.
+    End,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Detect,
+    XlHeader,
+    LibxlHeader,
+    LibxlRecords,
+    ImageHeader,
+    DomainHeader,
+    LibxcRecords,
+    AfterEnd,
+    Finished,
+    Failed,
+}
+
+/// Walks a whole stream as a sequence of [`Event`]s, following the nesting
+/// of the layers, including checkpointed (Remus/COLO) libxl streams: a libxc
+/// CHECKPOINT hands control back to the libxl layer, and a libxl
+/// CHECKPOINT_END hands it back to libxc records without new headers.
+///
+/// After a record event the caller may read the body
+/// ([`read_body`](StreamReader::read_body),
+/// [`read_body_chunk`](StreamReader::read_body_chunk)) or skip it
+/// ([`skip_body`](StreamReader::skip_body)); an unread body is skipped by the
+/// next [`next_event`](StreamReader::next_event).
+///
+/// The reader checks framing only (magic numbers, versions, lengths, padding,
+/// and the spec's 128 MiB cap on libxc records); what a valid stream contains
+/// is the verifier's business. An error in the framing stops it.
+///
+/// ```
+/// use migration_stream::{Event, StreamReader, Writer, types::{DomainType, RecordType}, wire};
+///
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_image_header(&wire::ImageHeader::new(3))?;
+/// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// writer.write_record(RecordType::STATIC_DATA_END.0, &[])?;
+/// writer.write_record(RecordType::END.0, &[])?;
+///
+/// let bytes = writer.into_inner();
+/// let mut stream = StreamReader::new(&bytes[..]);
+/// let mut records = Vec::new();
+/// loop {
+///     match stream.next_event()? {
+///         Event::LibxcRecord(info) => records.push(info.libxc_type()),
+///         Event::End => break,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(records, [RecordType::STATIC_DATA_END, RecordType::END]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct StreamReader<R> {
+    reader: Reader<R>,
+    state: State,
+    format: Option<StreamFormat>,
+    in_libxl: bool,
+    in_checkpoint: bool,
+}
+
+impl<R: Read> StreamReader<R> {
+    /// A stream reader that detects the format from the first bytes.
+    pub fn new(inner: R) -> Self {
+        StreamReader::from_reader(Reader::new(inner), None)
+    }
+
+    /// A stream reader for a stream of a known outermost format.
+    pub fn with_format(inner: R, format: StreamFormat) -> Self {
+        StreamReader::from_reader(Reader::new(inner), Some(format))
+    }
+
+    /// Wraps a configured [`Reader`] (e.g. one with a lower body cap); `None`
+    /// detects the format.
+    pub fn from_reader(reader: Reader<R>, format: Option<StreamFormat>) -> Self {
+        let mut stream = StreamReader {
+            reader,
+            state: State::Detect,
+            format: None,
+            in_libxl: false,
+            in_checkpoint: false,
+        };
+        if let Some(format) = format {
+            stream.enter(format);
+        }
+        stream
+    }
+
+    fn enter(&mut self, format: StreamFormat) {
+        self.format = Some(format);
+        self.state = match format {
+            StreamFormat::Xl => State::XlHeader,
+            StreamFormat::Libxl => State::LibxlHeader,
+            StreamFormat::Libxc => State::ImageHeader,
+        };
+    }
+
+    /// The outermost format, once known.
+    pub fn format(&self) -> Option<StreamFormat> {
+        self.format
+    }
+
+    /// Whether a libxc CHECKPOINT has handed control to libxl and no
+    /// CHECKPOINT_END has handed it back yet.
+    pub fn in_checkpoint(&self) -> bool {
+        self.in_checkpoint
+    }
+
+    /// Absolute byte offset of the next unread byte.
+    pub fn offset(&self) -> u64 {
+        self.reader.offset()
+    }
+
+    /// The underlying framing reader.
+    pub fn reader(&self) -> &Reader<R> {
+        &self.reader
+    }
+
+    /// The underlying framing reader, e.g. to change the body cap.
+    pub fn reader_mut(&mut self) -> &mut Reader<R> {
+        &mut self.reader
+    }
+
+    /// Unwraps the input, dropping buffered bytes.
+    pub fn into_inner(self) -> R {
+        self.reader.into_inner()
+    }
+
+    /// Reads the pending record's body into `buf`, see [`Reader::read_body`].
+    pub fn read_body<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
+        self.reader.read_body(buf)
+    }
+
+    /// Reads a piece of the pending record's body, see [`Reader::read_body_chunk`].
+    pub fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        self.reader.read_body_chunk(out)
+    }
+
+    /// Skips the pending record's body, see [`Reader::skip_body`].
+    pub fn skip_body(&mut self) -> Result<(), Error> {
+        self.reader.skip_body()
+    }
+
+    /// The next event. Errors are final: later calls return
+    /// [`ErrorKind::Stopped`].
+    pub fn next_event(&mut self) -> Result<Event, Error> {
+        let result = self.step();
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    fn step(&mut self) -> Result<Event, Error> {
+        if self.state == State::Detect {
+            let format = self.reader.detect_format()?;
+            self.enter(format);
+        }
+        match self.state {
+            State::Detect | State::Failed => {
+                Err(Error::new(ErrorKind::Stopped, self.offset(), None))
+            }
+            State::XlHeader => self.xl_header(),
+            State::LibxlHeader => {
+                let header = self.reader.read_libxl_header()?;
+                self.in_libxl = true;
+                self.state = State::LibxlRecords;
+                Ok(Event::LibxlHeader(header))
+            }
+            State::ImageHeader => {
+                let header = self.reader.read_image_header()?;
+                self.state = State::DomainHeader;
+                Ok(Event::ImageHeader(header))
+            }
+            State::DomainHeader => {
+                let header = self.reader.read_domain_header()?;
+                self.state = State::LibxcRecords;
+                Ok(Event::DomainHeader(header))
+            }
+            State::LibxlRecords => self.libxl_record(),
+            State::LibxcRecords => self.libxc_record(),
+            State::AfterEnd => {
+                self.reader.skip_body()?;
+                self.state = State::Finished;
+                if self.reader.at_eof()? {
+                    Ok(Event::End)
+                } else {
+                    Ok(Event::Trailing {
+                        offset: self.reader.offset(),
+                    })
+                }
+            }
+            State::Finished => Ok(Event::End),
+        }
+    }
+
+    fn xl_header(&mut self) -> Result<Event, Error> {
+        let start = self.reader.offset();
+        let header = self.reader.read_xl_header()?;
+        let unknown = header.unknown_mandatory_flags();
+        if unknown != 0 {
+            return Err(Error::new(
+                ErrorKind::UnknownXlMandatoryFlags { unknown },
+                start + 36,
+                None,
+            ));
+        }
+        if header.is_stream_v2() {
+            self.state = State::LibxlHeader;
+        } else {
+            // Without STREAMv2 xl hands the data to the legacy converter; a
+            // libxc stream is accepted too, as upstream's verifier does.
+            let here = self.reader.offset();
+            let next = self.reader.peek(8)?;
+            if next.len() == 8 && StreamFormat::detect(next) != Some(StreamFormat::Libxc) {
+                return Err(Error::new(ErrorKind::LegacyStream, here, None));
+            }
+            self.state = State::ImageHeader;
+        }
+        Ok(Event::XlHeader(header))
+    }
+
+    fn libxl_record(&mut self) -> Result<Event, Error> {
+        self.reader.set_layer(Layer::Libxl);
+        let Some(info) = self.reader.next_record()? else {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEnd {
+                    expected: "the libxl END record",
+                },
+                self.reader.offset(),
+                None,
+            ));
+        };
+        match info.libxl_type() {
+            LibxlRecordType::END => self.state = State::AfterEnd,
+            LibxlRecordType::LIBXC_CONTEXT => self.state = State::ImageHeader,
+            LibxlRecordType::CHECKPOINT_END if self.in_checkpoint => {
+                self.in_checkpoint = false;
+                self.state = State::LibxcRecords;
+            }
+            _ => {}
+        }
+        Ok(Event::LibxlRecord(info))
+    }
+
+    fn libxc_record(&mut self) -> Result<Event, Error> {
+        self.reader.set_layer(Layer::Libxc);
+        let Some(info) = self.reader.next_record()? else {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEnd {
+                    expected: "the libxc END record",
+                },
+                self.reader.offset(),
+                None,
+            ));
+        };
+        if info.length > REC_LENGTH_MAX {
+            return Err(Error::new(
+                ErrorKind::RecordTooLong {
+                    found: info.length,
+                    max: REC_LENGTH_MAX,
+                },
+                info.offset,
+                Some(info.context()),
+            ));
+        }
+        match info.libxc_type() {
+            RecordType::END if self.in_libxl => self.state = State::LibxlRecords,
+            RecordType::END => self.state = State::AfterEnd,
+            RecordType::CHECKPOINT if self.in_libxl => {
+                self.in_checkpoint = true;
+                self.state = State::LibxlRecords;
+            }
+            _ => {}
+        }
+        Ok(Event::LibxcRecord(info))
+    }
+}
+
+impl<R: Read + Seek> StreamReader<R> {
+    /// A stream reader over a seekable input: skipped bodies are seeked over.
+    pub fn seekable(inner: R) -> Self {
+        StreamReader::from_reader(Reader::seekable(inner), None)
+    }
+}

@@ -1,0 +1,455 @@
+//! One Rust definition per on-wire structure, byte for byte.
+//!
+//! Every struct here is `#[repr(C)]`, has alignment 1 (all fields are byte
+//! arrays or zerocopy's byte-order-aware integers) and no padding, so it can be
+//! viewed in place over a borrowed byte slice with zerocopy and written back
+//! with [`IntoBytes::as_bytes`]. A
+//! `const _: () = assert!(size_of::<T>() == N)` next to each definition pins
+//! its size to the one in the specification, so a wrong field width fails the
+//! build rather than a test.
+//!
+//! The libxc image header, the libxl header and the fields of the xl save
+//! header that precede the byte order mark are big-endian or byte arrays; all
+//! other structures are in the stream's byte order, which on every supported
+//! architecture is little-endian (the reader refuses big-endian streams).
+//!
+//! ```
+//! use migration_stream::wire::RecordHeader;
+//! use zerocopy::FromBytes;
+//!
+//! let bytes = [0x01, 0, 0, 0, 0x10, 0, 0, 0];
+//! let header = RecordHeader::ref_from_bytes(&bytes).unwrap();
+//! assert_eq!(header.record_type.get(), 1);
+//! assert_eq!(header.length.get(), 16);
+//! ```
+
+use core::mem::size_of;
+
+use zerocopy::byteorder::{big_endian, little_endian};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::types::{
+    DomainType, HVM_FILE_MAGIC, HVM_FILE_VERSION, IMAGE_ID, IMAGE_MARKER, LIBXL_IDENT,
+    LIBXL_VERSION, PAGE_SHIFT, XL_MAGIC,
+};
+
+/// Little-endian `u16` as stored in a stream.
+pub type Le16 = little_endian::U16;
+/// Little-endian `u32` as stored in a stream.
+pub type Le32 = little_endian::U32;
+/// Little-endian `u64` as stored in a stream.
+pub type Le64 = little_endian::U64;
+/// Big-endian `u16` as stored in a stream header.
+pub type Be16 = big_endian::U16;
+/// Big-endian `u32` as stored in a stream header.
+pub type Be32 = big_endian::U32;
+/// Big-endian `u64` as stored in a stream header.
+pub type Be64 = big_endian::U64;
+
+/// The libxc image header (24 bytes, always big-endian): the first bytes of a
+/// libxc v2/v3 stream.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct ImageHeader {
+    /// [`IMAGE_MARKER`]: all ones, which no legacy image starts with.
+    pub marker: Be64,
+    /// [`IMAGE_ID`], `"XENF"`.
+    pub id: Be32,
+    /// Stream version, 2 or 3.
+    pub version: Be32,
+    /// Bit 0: endianness of the rest of the stream (1 = big-endian); bits 1–15 reserved.
+    pub options: Be16,
+    /// Reserved, zero.
+    pub reserved1: Be16,
+    /// Reserved, zero.
+    pub reserved2: Be32,
+}
+const _: () = assert!(size_of::<ImageHeader>() == 24);
+
+/// Image header option bit 0: the stream after the image header is big-endian.
+pub const IMAGE_OPTION_BIG_ENDIAN: u16 = 0x0001;
+/// Image header option bits that are reserved and must be zero.
+pub const IMAGE_OPTIONS_RESERVED: u16 = 0xfffe;
+
+impl ImageHeader {
+    /// A little-endian image header of `version` (2 or 3) with every reserved field zero.
+    ///
+    /// ```
+    /// let header = migration_stream::wire::ImageHeader::new(3);
+    /// assert_eq!(header.version.get(), 3);
+    /// assert!(!header.is_big_endian());
+    /// ```
+    pub fn new(version: u32) -> Self {
+        ImageHeader {
+            marker: Be64::new(IMAGE_MARKER),
+            id: Be32::new(IMAGE_ID),
+            version: Be32::new(version),
+            options: Be16::new(0),
+            reserved1: Be16::new(0),
+            reserved2: Be32::new(0),
+        }
+    }
+
+    /// Whether the options field flags the rest of the stream as big-endian.
+    pub fn is_big_endian(&self) -> bool {
+        self.options.get() & IMAGE_OPTION_BIG_ENDIAN != 0
+    }
+}
+
+/// The libxc domain header (16 bytes), right after the image header.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct DomainHeader {
+    /// Guest type, see [`DomainType`].
+    pub domain_type: Le32,
+    /// log2 of the page size; 12 on x86.
+    pub page_shift: Le16,
+    /// Reserved, zero.
+    pub reserved: Le16,
+    /// Xen major version of the saver; 0 means "converted from a legacy stream".
+    pub xen_major: Le32,
+    /// Xen minor version of the saver (the converter's version when `xen_major` is 0).
+    pub xen_minor: Le32,
+}
+const _: () = assert!(size_of::<DomainHeader>() == 16);
+
+impl DomainHeader {
+    /// A domain header for `domain_type` saved by Xen `xen_major.xen_minor`, page shift 12.
+    ///
+    /// ```
+    /// use migration_stream::{types::DomainType, wire::DomainHeader};
+    /// let header = DomainHeader::new(DomainType::X86_HVM, 4, 19);
+    /// assert_eq!(header.domain_type(), DomainType::X86_HVM);
+    /// ```
+    pub fn new(domain_type: DomainType, xen_major: u32, xen_minor: u32) -> Self {
+        DomainHeader {
+            domain_type: Le32::new(domain_type.0),
+            page_shift: Le16::new(PAGE_SHIFT),
+            reserved: Le16::new(0),
+            xen_major: Le32::new(xen_major),
+            xen_minor: Le32::new(xen_minor),
+        }
+    }
+
+    /// The guest type as an open value.
+    pub fn domain_type(&self) -> DomainType {
+        DomainType(self.domain_type.get())
+    }
+}
+
+/// Every record's header (8 bytes): type and body length (padding not included).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct RecordHeader {
+    /// Record type number; bit 31 marks an optional record.
+    pub record_type: Le32,
+    /// Body length in bytes, excluding the 0–7 padding bytes that follow.
+    pub length: Le32,
+}
+const _: () = assert!(size_of::<RecordHeader>() == 8);
+
+/// Header of a PAGE_DATA body (8 bytes), followed by `count` pfn entries and the page data.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct PageDataHeader {
+    /// Number of pfn entries.
+    pub count: Le32,
+    /// Reserved, zero.
+    pub reserved: Le32,
+}
+const _: () = assert!(size_of::<PageDataHeader>() == 8);
+
+/// Body of X86_PV_INFO (8 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct X86PvInfo {
+    /// Guest word size in bytes: 4 or 8.
+    pub guest_width: u8,
+    /// Page-table levels: 3 (with width 4) or 4 (with width 8).
+    pub pt_levels: u8,
+    /// Reserved, zero.
+    pub reserved1: Le16,
+    /// Reserved, zero.
+    pub reserved2: Le32,
+}
+const _: () = assert!(size_of::<X86PvInfo>() == 8);
+
+/// Header of an X86_PV_P2M_FRAMES body (8 bytes), followed by `u64` frame numbers.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct X86PvP2mFramesHeader {
+    /// First pfn index covered by the frames.
+    pub p2m_start_pfn: Le32,
+    /// Last pfn index covered by the frames (inclusive).
+    pub p2m_end_pfn: Le32,
+}
+const _: () = assert!(size_of::<X86PvP2mFramesHeader>() == 8);
+
+/// Header of every X86_PV_VCPU_* body (8 bytes), followed by the context blob.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct VcpuHeader {
+    /// The vCPU the context belongs to.
+    pub vcpu_id: Le32,
+    /// Reserved, zero.
+    pub reserved: Le32,
+}
+const _: () = assert!(size_of::<VcpuHeader>() == 8);
+
+/// Body of X86_TSC_INFO (24 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct X86TscInfo {
+    /// TSC mode (`XEN_DOMCTL_{get,set}tscinfo`).
+    pub mode: Le32,
+    /// Guest TSC frequency in kHz.
+    pub khz: Le32,
+    /// Elapsed nanoseconds.
+    pub nsec: Le64,
+    /// TSC incarnation counter.
+    pub incarnation: Le32,
+    /// Reserved, zero.
+    pub reserved: Le32,
+}
+const _: () = assert!(size_of::<X86TscInfo>() == 24);
+
+/// Header of an HVM_PARAMS body (8 bytes), followed by `count` entries.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct HvmParamsHeader {
+    /// Number of [`HvmParamsEntry`] that follow.
+    pub count: Le32,
+    /// Reserved, zero.
+    pub reserved: Le32,
+}
+const _: () = assert!(size_of::<HvmParamsHeader>() == 8);
+
+/// One HVM parameter (16 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct HvmParamsEntry {
+    /// Parameter index, see [`HvmParam`](crate::types::HvmParam).
+    pub index: Le64,
+    /// Parameter value.
+    pub value: Le64,
+}
+const _: () = assert!(size_of::<HvmParamsEntry>() == 16);
+
+/// One `xen_cpuid_leaf_t` of X86_CPUID_POLICY (24 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct CpuidPolicyLeaf {
+    /// CPUID leaf (EAX input).
+    pub leaf: Le32,
+    /// CPUID subleaf (ECX input); `XEN_CPUID_NO_SUBLEAF` for leaves without subleaves.
+    pub subleaf: Le32,
+    /// EAX output.
+    pub a: Le32,
+    /// EBX output.
+    pub b: Le32,
+    /// ECX output.
+    pub c: Le32,
+    /// EDX output.
+    pub d: Le32,
+}
+const _: () = assert!(size_of::<CpuidPolicyLeaf>() == 24);
+
+impl CpuidPolicyLeaf {
+    /// A leaf from native integers.
+    pub fn new(leaf: u32, subleaf: u32, regs: [u32; 4]) -> Self {
+        CpuidPolicyLeaf {
+            leaf: Le32::new(leaf),
+            subleaf: Le32::new(subleaf),
+            a: Le32::new(regs[0]),
+            b: Le32::new(regs[1]),
+            c: Le32::new(regs[2]),
+            d: Le32::new(regs[3]),
+        }
+    }
+}
+
+/// One `xen_msr_entry_t` of X86_MSR_POLICY (16 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct MsrPolicyEntry {
+    /// MSR index.
+    pub idx: Le32,
+    /// Reserved, zero.
+    pub flags: Le32,
+    /// MSR value.
+    pub val: Le64,
+}
+const _: () = assert!(size_of::<MsrPolicyEntry>() == 16);
+
+impl MsrPolicyEntry {
+    /// An entry from native integers, flags zero.
+    pub fn new(idx: u32, val: u64) -> Self {
+        MsrPolicyEntry {
+            idx: Le32::new(idx),
+            flags: Le32::new(0),
+            val: Le64::new(val),
+        }
+    }
+}
+
+/// The libxl stream header (16 bytes, always big-endian).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct LibxlHeader {
+    /// [`LIBXL_IDENT`], `"LibxlFmt"`.
+    pub ident: Be64,
+    /// Stream version; 2 is the only one defined.
+    pub version: Be32,
+    /// Bit 0: big-endian records; bit 1: made by the legacy converter; bits 2–31 reserved.
+    pub options: Be32,
+}
+const _: () = assert!(size_of::<LibxlHeader>() == 16);
+
+/// libxl header option bit 0: the records are big-endian.
+pub const LIBXL_OPTION_BIG_ENDIAN: u32 = 0x0000_0001;
+/// libxl header option bit 1: the stream was produced by the legacy converter.
+pub const LIBXL_OPTION_LEGACY: u32 = 0x0000_0002;
+/// libxl header option bits that are reserved and must be zero.
+pub const LIBXL_OPTIONS_RESERVED: u32 = 0xffff_fffc;
+
+impl LibxlHeader {
+    /// A version-2 little-endian libxl header with the given option bits.
+    ///
+    /// ```
+    /// use migration_stream::wire::{LibxlHeader, LIBXL_OPTION_LEGACY};
+    /// assert!(LibxlHeader::new(LIBXL_OPTION_LEGACY).is_legacy());
+    /// ```
+    pub fn new(options: u32) -> Self {
+        LibxlHeader {
+            ident: Be64::new(LIBXL_IDENT),
+            version: Be32::new(LIBXL_VERSION),
+            options: Be32::new(options),
+        }
+    }
+
+    /// Whether the options flag big-endian records.
+    pub fn is_big_endian(&self) -> bool {
+        self.options.get() & LIBXL_OPTION_BIG_ENDIAN != 0
+    }
+
+    /// Whether the options flag a stream made by the legacy converter.
+    pub fn is_legacy(&self) -> bool {
+        self.options.get() & LIBXL_OPTION_LEGACY != 0
+    }
+}
+
+/// Sub-header of the libxl EMULATOR_* records (8 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct EmulatorHeader {
+    /// Which device model, see [`EmulatorId`](crate::types::EmulatorId).
+    pub id: Le32,
+    /// The emulator's index for the domain (0 in practice).
+    pub index: Le32,
+}
+const _: () = assert!(size_of::<EmulatorHeader>() == 8);
+
+/// The fixed part of the xl save header (48 bytes); `optional_data_len` bytes follow.
+///
+/// The four integers are in the byte order of the machine that wrote the
+/// file, which `byteorder` reveals (it holds `0x01020304`); they are kept as
+/// raw bytes here and decoded by [`XlHeader`](crate::XlHeader).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct XlHeader {
+    /// [`XL_MAGIC`].
+    pub magic: [u8; 32],
+    /// `0x01020304` in the writer's byte order.
+    pub byteorder: [u8; 4],
+    /// Mandatory flags (JSON config, STREAMv2); unknown bits must make a reader stop.
+    pub mandatory_flags: [u8; 4],
+    /// Optional flags; none are defined.
+    pub optional_flags: [u8; 4],
+    /// Length of the optional data that follows.
+    pub optional_data_len: [u8; 4],
+}
+const _: () = assert!(size_of::<XlHeader>() == 48);
+
+impl XlHeader {
+    /// Whether `magic` is the xl save file magic.
+    pub fn has_magic(&self) -> bool {
+        self.magic == *XL_MAGIC
+    }
+}
+
+/// One HVM save record descriptor inside HVM_CONTEXT (8 bytes); `length` data bytes follow.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct HvmSaveDescriptor {
+    /// Save record type, see [`HvmSaveCode`](crate::types::HvmSaveCode).
+    pub typecode: Le16,
+    /// Instance (e.g. the vCPU number for per-vCPU state).
+    pub instance: Le16,
+    /// Length of the data after this descriptor.
+    pub length: Le32,
+}
+const _: () = assert!(size_of::<HvmSaveDescriptor>() == 8);
+
+/// Data of the HEADER entry that starts every HVM context (24 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct HvmSaveHeader {
+    /// [`HVM_FILE_MAGIC`].
+    pub magic: Le32,
+    /// [`HVM_FILE_VERSION`].
+    pub version: Le32,
+    /// Xen changeset (version) that saved the context.
+    pub changeset: Le64,
+    /// CPUID\[1\].EAX of the saving machine.
+    pub cpuid: Le32,
+    /// Guest TSC frequency in kHz.
+    pub gtsc_khz: Le32,
+}
+const _: () = assert!(size_of::<HvmSaveHeader>() == 24);
+
+impl HvmSaveHeader {
+    /// A header with the right magic and version.
+    pub fn new(changeset: u64, cpuid: u32, gtsc_khz: u32) -> Self {
+        HvmSaveHeader {
+            magic: Le32::new(HVM_FILE_MAGIC),
+            version: Le32::new(HVM_FILE_VERSION),
+            changeset: Le64::new(changeset),
+            cpuid: Le32::new(cpuid),
+            gtsc_khz: Le32::new(gtsc_khz),
+        }
+    }
+}

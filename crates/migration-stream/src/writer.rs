@@ -1,0 +1,211 @@
+//! The [`Writer`]: headers and records with correct padding.
+
+use std::io::{self, Read, Write};
+
+use zerocopy::IntoBytes;
+
+use crate::reader::padding_for;
+use crate::wire;
+use crate::xl::XlHeader;
+
+const ZERO_PADDING: [u8; 8] = [0; 8];
+
+/// A record started with [`Writer::begin_record`] and not yet ended.
+#[derive(Clone, Copy, Debug)]
+struct OpenRecord {
+    declared: u32,
+    written: u64,
+}
+
+/// Writes stream headers and records over any [`Write`].
+///
+/// It writes exactly what it is given, in the order given: it does not
+/// enforce record order or content (the verifier's business), only framing
+/// (lengths that fit in `u32`, bodies that match their declared length, and
+/// zero padding to 8 bytes). It does no buffering of its own: wrap a file or
+/// socket in a [`std::io::BufWriter`].
+///
+/// ```
+/// use migration_stream::{Writer, types::{LibxlRecordType, RecordType}, wire};
+///
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_libxl_header(&wire::LibxlHeader::new(0))?;
+/// writer.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
+/// writer.write_image_header(&wire::ImageHeader::new(3))?;
+/// // A large body in pieces: header, pieces, padding.
+/// writer.begin_record(RecordType::HVM_CONTEXT.0, 5)?;
+/// writer.write_body(b"ab")?;
+/// writer.write_body(b"cde")?;
+/// writer.end_record()?;
+/// assert_eq!(writer.offset(), 16 + 8 + 24 + 8 + 8);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Writer<W> {
+    inner: W,
+    offset: u64,
+    open: Option<OpenRecord>,
+}
+
+fn misuse(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message.to_owned())
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer at offset 0.
+    pub fn new(inner: W) -> Self {
+        Writer {
+            inner,
+            offset: 0,
+            open: None,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The wrapped writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The wrapped writer, mutably (writing through it desynchronises [`offset`](Writer::offset)).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// Unwraps the writer. An unfinished record stays unfinished.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// Flushes the wrapped writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.write_all(bytes)?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn no_open_record(&self) -> io::Result<()> {
+        match self.open {
+            Some(_) => Err(misuse("a record is still open: call end_record first")),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes bytes outside any record (e.g. data a converter appends after END).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.no_open_record()?;
+        self.put(bytes)
+    }
+
+    /// Writes the xl save header and its optional data.
+    pub fn write_xl_header(&mut self, header: &XlHeader) -> io::Result<()> {
+        self.no_open_record()?;
+        if u32::try_from(header.optional_data.len()).is_err() {
+            return Err(misuse("xl optional data longer than 4 GiB"));
+        }
+        self.put(&header.to_bytes())
+    }
+
+    /// Writes the libxl header.
+    pub fn write_libxl_header(&mut self, header: &wire::LibxlHeader) -> io::Result<()> {
+        self.no_open_record()?;
+        self.put(header.as_bytes())
+    }
+
+    /// Writes a libxc image header.
+    pub fn write_image_header(&mut self, header: &wire::ImageHeader) -> io::Result<()> {
+        self.no_open_record()?;
+        self.put(header.as_bytes())
+    }
+
+    /// Writes a libxc domain header.
+    pub fn write_domain_header(&mut self, header: &wire::DomainHeader) -> io::Result<()> {
+        self.no_open_record()?;
+        self.put(header.as_bytes())
+    }
+
+    /// Writes a whole record: header, body, padding.
+    pub fn write_record(&mut self, raw_type: u32, body: &[u8]) -> io::Result<()> {
+        let length =
+            u32::try_from(body.len()).map_err(|_| misuse("record body longer than 4 GiB"))?;
+        self.begin_record(raw_type, length)?;
+        self.write_body(body)?;
+        self.end_record()
+    }
+
+    /// Starts a record of `length` body bytes; the body follows in
+    /// [`write_body`](Writer::write_body) / [`copy_body_from`](Writer::copy_body_from)
+    /// calls, then [`end_record`](Writer::end_record).
+    pub fn begin_record(&mut self, raw_type: u32, length: u32) -> io::Result<()> {
+        self.no_open_record()?;
+        let header = wire::RecordHeader {
+            record_type: wire::Le32::new(raw_type),
+            length: wire::Le32::new(length),
+        };
+        self.put(header.as_bytes())?;
+        self.open = Some(OpenRecord {
+            declared: length,
+            written: 0,
+        });
+        Ok(())
+    }
+
+    fn room(&self, extra: u64) -> io::Result<OpenRecord> {
+        let open = self
+            .open
+            .ok_or_else(|| misuse("no open record: call begin_record first"))?;
+        if open.written.saturating_add(extra) > u64::from(open.declared) {
+            return Err(misuse("record body longer than its declared length"));
+        }
+        Ok(open)
+    }
+
+    fn advance(&mut self, n: u64) {
+        if let Some(open) = self.open.as_mut() {
+            open.written += n;
+        }
+    }
+
+    /// Writes a piece of the open record's body.
+    pub fn write_body(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.room(piece.len() as u64)?;
+        self.put(piece)?;
+        self.advance(piece.len() as u64);
+        Ok(())
+    }
+
+    /// Copies up to `len` bytes from `src` into the open record's body, using
+    /// [`io::copy`] (which can use kernel fast paths between files and pipes).
+    /// Returns how many bytes were copied; fewer than `len` only if `src` ended.
+    pub fn copy_body_from(&mut self, src: &mut impl Read, len: u64) -> io::Result<u64> {
+        self.room(len)?;
+        let copied = io::copy(&mut src.take(len), &mut self.inner)?;
+        self.offset += copied;
+        self.advance(copied);
+        Ok(copied)
+    }
+
+    /// Ends the open record: checks that the declared length was written, then pads.
+    pub fn end_record(&mut self) -> io::Result<()> {
+        let open = self
+            .open
+            .ok_or_else(|| misuse("no open record: call begin_record first"))?;
+        if open.written != u64::from(open.declared) {
+            return Err(misuse(&format!(
+                "record body incomplete: declared {} bytes, wrote {}",
+                open.declared, open.written
+            )));
+        }
+        self.open = None;
+        let padding = padding_for(u64::from(open.declared));
+        self.put(&ZERO_PADDING[..padding])
+    }
+}

@@ -1,0 +1,188 @@
+//! The xl save header, decoded and owned.
+
+use crate::error::ErrorKind;
+use crate::types::{XL_BYTEORDER, XL_MAGIC, XlMandatoryFlags};
+use crate::wire;
+
+/// Byte order of the machine that wrote an xl save header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ByteOrder {
+    /// Little-endian (x86, ARM).
+    Little,
+    /// Big-endian.
+    Big,
+}
+
+impl ByteOrder {
+    fn decode(self, bytes: [u8; 4]) -> u32 {
+        match self {
+            ByteOrder::Little => u32::from_le_bytes(bytes),
+            ByteOrder::Big => u32::from_be_bytes(bytes),
+        }
+    }
+
+    fn encode(self, value: u32) -> [u8; 4] {
+        match self {
+            ByteOrder::Little => value.to_le_bytes(),
+            ByteOrder::Big => value.to_be_bytes(),
+        }
+    }
+}
+
+/// The decoded integer fields of the fixed xl header.
+pub(crate) struct XlFixedFields {
+    pub(crate) mandatory_flags: XlMandatoryFlags,
+    pub(crate) optional_flags: u32,
+    pub(crate) optional_data_len: u32,
+}
+
+/// An xl save header with its optional data (the saved config).
+///
+/// ```
+/// use migration_stream::{XlHeader, types::XlMandatoryFlags};
+///
+/// let header = XlHeader::new(XlMandatoryFlags::STREAM_V2 | XlMandatoryFlags::JSON, b"{}\0");
+/// assert_eq!(header.config(), b"{}\0");
+/// assert_eq!(header.to_bytes().len(), 48 + 4 + 3);
+/// assert!(header.is_stream_v2());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XlHeader {
+    /// Byte order of the integer fields (from the byte order mark).
+    pub byte_order: ByteOrder,
+    /// Mandatory flags, unknown bits retained.
+    pub mandatory_flags: XlMandatoryFlags,
+    /// Optional flags (none defined).
+    pub optional_flags: u32,
+    /// The optional data: `u32 config_len` then the config, or empty.
+    pub optional_data: Vec<u8>,
+}
+
+impl XlHeader {
+    /// A little-endian header with `config` as its optional data (none when empty).
+    pub fn new(mandatory_flags: XlMandatoryFlags, config: &[u8]) -> Self {
+        let mut optional_data = Vec::new();
+        if !config.is_empty() {
+            let len = u32::try_from(config.len()).unwrap_or(u32::MAX);
+            optional_data.extend_from_slice(&len.to_le_bytes());
+            optional_data.extend_from_slice(config);
+        }
+        XlHeader {
+            byte_order: ByteOrder::Little,
+            mandatory_flags,
+            optional_flags: 0,
+            optional_data,
+        }
+    }
+
+    /// The same header as written by a machine of byte order `order` (the
+    /// `config_len` inside the optional data is re-encoded too).
+    ///
+    /// ```
+    /// use migration_stream::{ByteOrder, XlHeader, types::XlMandatoryFlags};
+    /// let header = XlHeader::new(XlMandatoryFlags::STREAM_V2, b"x").with_byte_order(ByteOrder::Big);
+    /// assert_eq!(header.config(), b"x");
+    /// assert_eq!(&header.to_bytes()[32..36], &[1, 2, 3, 4]);
+    /// ```
+    pub fn with_byte_order(mut self, order: ByteOrder) -> Self {
+        if let Some(len) = self.config_len()
+            && let Some(field) = self.optional_data.get_mut(..4)
+        {
+            field.copy_from_slice(&order.encode(len));
+        }
+        self.byte_order = order;
+        self
+    }
+
+    /// Decodes the byte order and integer fields of the fixed header.
+    pub(crate) fn decode_fixed(
+        fixed: &wire::XlHeader,
+    ) -> Result<(ByteOrder, XlFixedFields), ErrorKind> {
+        if !fixed.has_magic() {
+            return Err(ErrorKind::BadXlMagic {
+                found: String::from_utf8_lossy(&fixed.magic).into_owned(),
+            });
+        }
+        let byte_order = if fixed.byteorder == XL_BYTEORDER.to_le_bytes() {
+            ByteOrder::Little
+        } else if fixed.byteorder == XL_BYTEORDER.to_be_bytes() {
+            ByteOrder::Big
+        } else {
+            return Err(ErrorKind::BadXlByteOrder {
+                found: fixed.byteorder,
+            });
+        };
+        let fields = XlFixedFields {
+            mandatory_flags: XlMandatoryFlags::from_bits_retain(
+                byte_order.decode(fixed.mandatory_flags),
+            ),
+            optional_flags: byte_order.decode(fixed.optional_flags),
+            optional_data_len: byte_order.decode(fixed.optional_data_len),
+        };
+        Ok((byte_order, fields))
+    }
+
+    /// Checks that a non-empty optional data holds a `config_len` that fits.
+    pub(crate) fn check_config_len(&self) -> Result<(), ErrorKind> {
+        if self.optional_data.is_empty() {
+            return Ok(());
+        }
+        let max = (self.optional_data.len() as u64).saturating_sub(4);
+        match self.config_len() {
+            Some(len) if u64::from(len) <= max => Ok(()),
+            Some(len) => Err(ErrorKind::BadXlConfigLen {
+                found: u64::from(len),
+                max,
+            }),
+            None => Err(ErrorKind::BadXlConfigLen {
+                found: self.optional_data.len() as u64,
+                max: 0,
+            }),
+        }
+    }
+
+    /// Whether a libxl v2 stream follows (STREAMv2 set).
+    pub fn is_stream_v2(&self) -> bool {
+        self.mandatory_flags.contains(XlMandatoryFlags::STREAM_V2)
+    }
+
+    /// Mandatory flag bits this crate does not know (a reader must stop on them).
+    pub fn unknown_mandatory_flags(&self) -> u32 {
+        self.mandatory_flags.bits() & !XlMandatoryFlags::all().bits()
+    }
+
+    /// The `config_len` at the start of the optional data, if there is one.
+    pub fn config_len(&self) -> Option<u32> {
+        let bytes: [u8; 4] = self.optional_data.get(..4)?.try_into().ok()?;
+        Some(self.byte_order.decode(bytes))
+    }
+
+    /// The saved config (JSON with a trailing NUL when [`XlMandatoryFlags::JSON`] is set,
+    /// xl cfg text otherwise); empty when there is none or `config_len` does not fit.
+    pub fn config(&self) -> &[u8] {
+        let Some(len) = self.config_len() else {
+            return &[];
+        };
+        let end = 4usize.saturating_add(len as usize);
+        self.optional_data.get(4..end).unwrap_or_default()
+    }
+
+    /// Length of the encoded header including the optional data.
+    pub fn encoded_len(&self) -> u64 {
+        48 + self.optional_data.len() as u64
+    }
+
+    /// The header as written to a file: fixed part in `byte_order`, then the optional data.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let order = self.byte_order;
+        let len = u32::try_from(self.optional_data.len()).unwrap_or(u32::MAX);
+        let mut out = Vec::with_capacity(48 + self.optional_data.len());
+        out.extend_from_slice(XL_MAGIC);
+        out.extend_from_slice(&order.encode(XL_BYTEORDER));
+        out.extend_from_slice(&order.encode(self.mandatory_flags.bits()));
+        out.extend_from_slice(&order.encode(self.optional_flags));
+        out.extend_from_slice(&order.encode(len));
+        out.extend_from_slice(&self.optional_data);
+        out
+    }
+}
