@@ -221,3 +221,22 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
     assert!(masks.unknown_registers.is_empty());
     assert_eq!(bit(&masks, "RDCL_NO").unwrap().action, Action::Clear);
 }
+
+#[test]
+fn xend_lines_only_for_leaves_in_xens_policy() {
+    // 0x14.0 EBX bit 0 (Intel PT) differs: masked, but Xen's policy has no leaf 0x14.
+    let a = host("a", INTEL, &[((0x14, 0), [0, 1, 0, 0])]);
+    let b = host("b", INTEL, &[((0x14, 0), [0, 0, 0, 0])]);
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let pt = masks
+        .register(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx))
+        .unwrap();
+    assert_eq!(pt.clear, 1);
+    assert!(!render::xend(&masks).contains("0x00000014"));
+    assert!(render::xend_verbose(&masks).contains("Xen's CPUID policy has no leaf 0x14.0"));
+    assert!(render::firecracker(&masks).contains("\"0x14\""));
+}
