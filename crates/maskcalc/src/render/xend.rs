@@ -94,10 +94,13 @@ fn block_title(register: FeatureRegister) -> String {
                 register.as_str().to_uppercase()
             )
         }
-        msr => format!(
-            "{} registers:",
-            msr.to_string().to_uppercase().replace("0X", "0x")
-        ),
+        FeatureRegister::Msr { index, half } => {
+            let bits = match half {
+                cpuid_defs::MsrHalf::Low => "31:0",
+                cpuid_defs::MsrHalf::High => "63:32",
+            };
+            format!("MSR {index:#x}[{bits}] registers:")
+        }
     }
 }
 
