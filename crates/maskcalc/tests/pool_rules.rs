@@ -221,11 +221,17 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
     assert!(masks.unknown_registers.is_empty());
     assert_eq!(bit(&masks, "RDCL_NO").unwrap().action, Action::Clear);
     let verbose = render::xend_verbose(&masks);
-    assert!(verbose.contains("MSR 0x10a[31:0] registers:\n"), "{verbose}");
+    assert!(
+        verbose.contains("MSR 0x10a[31:0] registers:\n"),
+        "{verbose}"
+    );
     assert!(render::xl(&masks).text.contains("rdcl-no=0"));
     let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
     assert_eq!(template["msr_modifiers"][0]["addr"], "0x10a");
-    assert_eq!(template["msr_modifiers"][0]["bitmap"], format!("0b{}0", "x".repeat(63)));
+    assert_eq!(
+        template["msr_modifiers"][0]["bitmap"],
+        format!("0b{}0", "x".repeat(63))
+    );
 }
 
 #[test]
