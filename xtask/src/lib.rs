@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_maskcalc;
 pub mod cpuid_codegen;
+pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
 
@@ -63,6 +65,11 @@ pub fn generators() -> Vec<Generator> {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
+        },
+        Generator {
+            name: "xen-maskcalc test data",
+            kind: Kind::TestData,
+            run: maskcalc_testdata::generate,
         },
     ]
 }
