@@ -41,8 +41,11 @@ fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
 
-/// Every benchmark: its name and the function that runs it.
-const BENCHES: &[(&str, fn(&std::path::Path) -> Result<(), String>)] = &[
+/// A benchmark: given the repository root, runs and prints its report.
+type Bench = fn(&std::path::Path) -> Result<(), String>;
+
+/// Every benchmark, by name.
+const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
     ("stream-read", xtask::stream_bench::run),
 ];
