@@ -66,14 +66,14 @@ pub fn generators() -> Vec<Generator> {
             run: cpuid_codegen::generate,
         },
         Generator {
-            name: "xen-maskcalc test data",
-            kind: Kind::TestData,
-            run: maskcalc_testdata::generate,
-        },
-        Generator {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
+        },
+        Generator {
+            name: "xen-maskcalc test data",
+            kind: Kind::TestData,
+            run: maskcalc_testdata::generate,
         },
         Generator {
             name: "cpu-profile streams",

@@ -32,6 +32,19 @@ fn list_table() {
 }
 
 #[test]
+fn list_by_class() {
+    let table = stdout(&["list", "--class", "accumulate"]);
+    assert_golden("cpuid-features/list-accumulate.txt", &table);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["list", "--json", "--class", "opt-in"])).unwrap();
+    let opt_in = cpuid_defs::features()
+        .iter()
+        .filter(|f| f.class == cpuid_defs::Class::OptIn);
+    assert_eq!(json.as_array().unwrap().len(), opt_in.count());
+    assert!(failure(&["list", "--class", "sometimes"], 2).contains("intersect, accumulate"));
+}
+
+#[test]
 fn list_json_has_every_feature_with_the_promised_keys() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&["list", "--json"])).unwrap();
     let all = json.as_array().unwrap();

@@ -248,3 +248,14 @@ fn local_cpu_is_one_more_host() {
     let out = stdout(&["--local", "--allow-mixed-vendors", NODE1]);
     assert!(out.starts_with("cpuid = [\n    \"0x00000001:ecx="), "{out}");
 }
+
+#[test]
+fn verbose_with_another_format_explains_on_stderr() {
+    let out = run(EXE, &["-v", "--format", "xl", NODE1, NODE2]);
+    assert_eq!(code(&out), 0);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stderr.starts_with("== Masked features ==\n"), "{stderr}");
+    assert!(stderr.contains("F16C"), "{stderr}");
+}

@@ -220,4 +220,35 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
     let masks = pool::compute(&[a, b], &nested).unwrap();
     assert!(masks.unknown_registers.is_empty());
     assert_eq!(bit(&masks, "RDCL_NO").unwrap().action, Action::Clear);
+    let verbose = render::xend_verbose(&masks);
+    assert!(
+        verbose.contains("MSR 0x10a[31:0] registers:\n"),
+        "{verbose}"
+    );
+    assert!(render::xl(&masks).text.contains("rdcl-no=0"));
+    let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
+    assert_eq!(template["msr_modifiers"][0]["addr"], "0x10a");
+    assert_eq!(
+        template["msr_modifiers"][0]["bitmap"],
+        format!("0b{}0", "x".repeat(63))
+    );
+}
+
+#[test]
+fn xend_lines_only_for_leaves_in_xens_policy() {
+    // 0x14.0 EBX bit 0 (Intel PT) differs: masked, but Xen's policy has no leaf 0x14.
+    let a = host("a", INTEL, &[((0x14, 0), [0, 1, 0, 0])]);
+    let b = host("b", INTEL, &[((0x14, 0), [0, 0, 0, 0])]);
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let pt = masks
+        .register(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx))
+        .unwrap();
+    assert_eq!(pt.clear, 1);
+    assert!(!render::xend(&masks).contains("0x00000014"));
+    assert!(render::xend_verbose(&masks).contains("Xen's CPUID policy has no leaf 0x14.0"));
+    assert!(render::firecracker(&masks).contains("\"0x14\""));
 }

@@ -21,6 +21,7 @@ const TOOL: &str = "cpuid-features";
 /// Examples:
 ///
 ///   cpuid-features list
+///   cpuid-features list --class accumulate
 ///   cpuid-features list --json | jq '.[] | select(.class == "accumulate") | .name'
 ///   cpuid-features show avx512f
 ///   cpuid-features decode 7.0 ebx 0x37ab
@@ -49,6 +50,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only features of this class: intersect, accumulate, host, hidden
+        /// or opt-in.
+        #[arg(long, value_name = "CLASS", value_parser = parse_class)]
+        class: Option<cpuid_defs::Class>,
     },
     /// Show one feature, what it needs and what needs it.
     ///
@@ -113,7 +118,7 @@ fn run() -> Result<u8, Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let code = match cli.command {
-        Command::List { json } => list(&mut out, json),
+        Command::List { json, class } => list(&mut out, json, class),
         Command::Show { name, json } => show(&mut out, &name, json),
         Command::Decode {
             leaf,
@@ -198,9 +203,18 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<(), Failur
     writeln!(out).map_err(io_err)
 }
 
-fn list(out: &mut impl Write, json: bool) -> Result<u8, Failure> {
+/// clap's parser for `--class`.
+fn parse_class(s: &str) -> Result<cpuid_defs::Class, String> {
+    s.parse()
+        .map_err(|e: cpuid_defs::ParseClassError| e.to_string())
+}
+
+fn list(out: &mut impl Write, json: bool, class: Option<cpuid_defs::Class>) -> Result<u8, Failure> {
+    let selected = features()
+        .iter()
+        .filter(|f| class.is_none_or(|c| f.class == c));
     if json {
-        let all: Vec<FeatureJson> = features().iter().map(FeatureJson::new).collect();
+        let all: Vec<FeatureJson> = selected.map(FeatureJson::new).collect();
         write_json(out, &all)?;
         return Ok(exit::OK);
     }
@@ -210,7 +224,7 @@ fn list(out: &mut impl Write, json: bool) -> Result<u8, Failure> {
         "NAME", "LOCATION", "CLASS"
     )
     .map_err(io_err)?;
-    for f in features() {
+    for f in selected {
         writeln!(
             out,
             "{:<26} {:<24} {:<10} {}",

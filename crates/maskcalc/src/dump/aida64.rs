@@ -56,6 +56,15 @@ fn parse_registers(rest: &str, lineno: usize, line: &str) -> Result<(u32, [u32; 
     let mut text = rest;
     for (i, slot) in regs.iter_mut().enumerate() {
         if i > 0 {
+            if text.trim().is_empty() {
+                return Err(LineError::at(
+                    lineno,
+                    format!(
+                        "expected 4 registers after the leaf, found {i}: {}",
+                        quote(line)
+                    ),
+                ));
+            }
             let trimmed = text.trim_start_matches([' ', '\t']);
             let trimmed = trimmed
                 .strip_prefix('-')

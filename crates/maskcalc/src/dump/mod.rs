@@ -158,6 +158,11 @@ pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpu
     // sections the parser skips; a bad byte on a data line still fails there.
     let text = String::from_utf8_lossy(bytes);
     let text = text.as_ref();
+    if text.trim().is_empty() {
+        return Err(fail(LineError::whole(
+            "expected a CPUID dump, found an empty file",
+        )));
+    }
     let format = match format {
         Some(format) => format,
         None => detect(text).ok_or_else(|| {

@@ -60,17 +60,14 @@ pub fn diff(masks: &PoolMasks, colour: bool) -> String {
         .unwrap_or(0)
         .max("location".len());
     let w_class = "accumulate".len();
-    let widths: Vec<usize> = masks
-        .hosts
-        .iter()
-        .map(|h| h.name.chars().count().max(3))
-        .collect();
+    let labels = column_labels(masks);
+    let widths: Vec<usize> = labels.iter().map(|l| l.chars().count().max(3)).collect();
     let mut out = format!(
         "{:<w_name$}  {:<w_loc$}  {:<w_class$}",
         "feature", "location", "class"
     );
-    for (h, w) in masks.hosts.iter().zip(&widths) {
-        let _ = write!(out, "  {:<w$}", h.name);
+    for (label, w) in labels.iter().zip(&widths) {
+        let _ = write!(out, "  {label:<w$}");
     }
     trim_end(&mut out);
     out.push('\n');
@@ -96,6 +93,29 @@ pub fn diff(masks: &PoolMasks, colour: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Column headings: each host's file name without directory and extension
+/// when those are unique, else the names as given.
+fn column_labels(masks: &PoolMasks) -> Vec<String> {
+    let short: Vec<String> = masks
+        .hosts
+        .iter()
+        .map(|h| {
+            let path = std::path::Path::new(&h.name);
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&h.name)
+                .to_owned()
+        })
+        .collect();
+    let mut sorted: Vec<&String> = short.iter().collect();
+    sorted.sort();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return masks.hosts.iter().map(|h| h.name.clone()).collect();
+    }
+    short
 }
 
 fn trim_end(s: &mut String) {

@@ -12,7 +12,11 @@
 //! | [`diff`] | what differs between the hosts, as a table or JSON |
 //!
 //! The renderers that use names ([`xl`], [`libvirt`], [`qemu`]) return the
-//! bits they cannot express in [`Rendered::omitted`], so a tool can warn.
+//! masked bits they cannot express, and that a guest could otherwise see, in
+//! [`Rendered::omitted`], so a tool can warn. Bits without a QEMU name are
+//! never in that list (QEMU passes no unnamed bit through, even with
+//! `-cpu host`), nor `hidden` features without an xl name (Xen never offers
+//! them to guests).
 
 mod diff;
 mod json;
@@ -33,7 +37,7 @@ pub use xend::{explain, xend, xend_verbose};
 pub struct Rendered {
     /// The configuration text, ending with a newline.
     pub text: String,
-    /// One line per masked bit the format has no name for.
+    /// One line per masked bit the format has no name for and a guest could see.
     pub omitted: Vec<String>,
 }
 

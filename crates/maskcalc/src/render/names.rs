@@ -95,6 +95,8 @@ pub fn xl(masks: &PoolMasks) -> Rendered {
     for bit in &masks.bits {
         match bit.feature.map(cpuid_defs::feature).and_then(xl_name) {
             Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
+            // Xen never offers `hidden` features to guests: nothing is lost.
+            None if bit.class() == cpuid_defs::Class::Hidden => {}
             None => omitted.push(omitted_line(bit, "xl")),
         }
     }
@@ -116,46 +118,44 @@ fn value_char(action: Action) -> char {
 /// `policy='require'` per forced-on one.
 pub fn libvirt(masks: &PoolMasks) -> Rendered {
     let mut text = String::from("<cpu mode='host-passthrough' check='none'>\n");
-    let mut omitted = Vec::new();
+    // QEMU never passes through a bit it has no name for (even with
+    // `-cpu host`), so a bit without a name loses nothing by being left out.
     for bit in &masks.bits {
-        match bit.feature.map(cpuid_defs::feature).and_then(libvirt_name) {
-            Some(name) => {
-                let policy = match bit.action {
-                    Action::Clear => "disable",
-                    Action::Set => "require",
-                };
-                let _ = writeln!(text, "  <feature policy='{policy}' name='{name}'/>");
-            }
-            None => omitted.push(omitted_line(bit, "libvirt")),
+        if let Some(name) = bit.feature.map(cpuid_defs::feature).and_then(libvirt_name) {
+            let policy = match bit.action {
+                Action::Clear => "disable",
+                Action::Set => "require",
+            };
+            let _ = writeln!(text, "  <feature policy='{policy}' name='{name}'/>");
         }
     }
     text.push_str("</cpu>\n");
-    Rendered { text, omitted }
+    Rendered {
+        text,
+        omitted: Vec::new(),
+    }
 }
 
 /// A QEMU `-cpu` argument: `-cpu host,-feat,+feat,…`.
 pub fn qemu(masks: &PoolMasks) -> Rendered {
     let mut arg = String::from("host");
-    let mut omitted = Vec::new();
+    // QEMU never passes through a bit it has no name for: nothing to warn about.
     for bit in &masks.bits {
-        match bit
+        if let Some(name) = bit
             .feature
             .map(cpuid_defs::feature)
             .and_then(|f| f.qemu_name)
         {
-            Some(name) => {
-                let sign = match bit.action {
-                    Action::Clear => '-',
-                    Action::Set => '+',
-                };
-                let _ = write!(arg, ",{sign}{name}");
-            }
-            None => omitted.push(omitted_line(bit, "QEMU")),
+            let sign = match bit.action {
+                Action::Clear => '-',
+                Action::Set => '+',
+            };
+            let _ = write!(arg, ",{sign}{name}");
         }
     }
     Rendered {
         text: format!("-cpu {arg}\n"),
-        omitted,
+        omitted: Vec::new(),
     }
 }
 

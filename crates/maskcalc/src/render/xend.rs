@@ -12,6 +12,23 @@ fn always_printed(register: FeatureRegister) -> bool {
     register == ORIGINAL_REGISTERS[0] || register == ORIGINAL_REGISTERS[2]
 }
 
+/// True for the leaves Xen's CPUID policy holds (`struct cpu_policy`: basic
+/// leaves up to 0xd with their subleaf arrays, extended leaves up to
+/// 0x80000021). libxc refuses a `cpuid=` line for any other leaf ("Missing
+/// leaf"), so masks there cannot be written in xend syntax.
+pub(crate) fn in_xen_policy(key: LeafKey) -> bool {
+    let sub = key.subleaf.unwrap_or(0);
+    match key.leaf {
+        0x4 => sub < 5,
+        0x7 => sub < 3,
+        0xb => sub < 2,
+        0xd => sub < 63,
+        0x0..=0xd => true,
+        0x8000_0000..=0x8000_0021 => sub == 0,
+        _ => false,
+    }
+}
+
 fn leaf_text(key: LeafKey) -> String {
     match key.subleaf {
         Some(sub) => format!("0x{:08x},0x{sub:02x}", key.leaf),
@@ -34,7 +51,7 @@ pub fn xend(masks: &PoolMasks) -> String {
         let Some((key, index)) = cpuid_key(reg.register) else {
             continue;
         };
-        if reg.is_untouched() && !always_printed(reg.register) {
+        if (reg.is_untouched() && !always_printed(reg.register)) || !in_xen_policy(key) {
             continue;
         }
         match leaves.iter_mut().find(|(k, _)| *k == key) {
@@ -77,10 +94,13 @@ fn block_title(register: FeatureRegister) -> String {
                 register.as_str().to_uppercase()
             )
         }
-        msr => format!(
-            "{} registers:",
-            msr.to_string().to_uppercase().replace("0X", "0x")
-        ),
+        FeatureRegister::Msr { index, half } => {
+            let bits = match half {
+                cpuid_defs::MsrHalf::Low => "31:0",
+                cpuid_defs::MsrHalf::High => "63:32",
+            };
+            format!("MSR {index:#x}[{bits}] registers:")
+        }
     }
 }
 
@@ -115,6 +135,18 @@ pub fn xend_verbose(masks: &PoolMasks) -> String {
         out.push('\n');
     }
     out.push_str(&explain(masks));
+    for reg in &masks.registers {
+        if let Some((key, _)) = cpuid_key(reg.register)
+            && !reg.is_untouched()
+            && !in_xen_policy(key)
+        {
+            let _ = writeln!(
+                out,
+                "{}: not in the xend lines above: Xen's CPUID policy has no leaf {key}",
+                reg.register
+            );
+        }
+    }
     out
 }
 
