@@ -24,6 +24,12 @@ use std::io;
 const DUPLICATE_CHECK_MAX: u32 = 1 << 17;
 /// Xenstore refuses payloads larger than this (`XENSTORE_PAYLOAD_MAX`).
 const XENSTORE_STRING_MAX: usize = 4096;
+/// Page types 0x5–0x8, which are reserved (as bits of a mask indexed by type).
+const INVALID_PAGE_TYPES: u16 = 0b0000_0001_1110_0000;
+/// Page types 0x1–0x4 and 0x9–0xC: page tables, PV only.
+const PAGE_TABLE_TYPES: u16 = 0b0001_1110_0001_1110;
+/// Page types followed by 4096 bytes of data: 0x0–0x4 and 0x9–0xC.
+const DATA_PAGE_TYPES: u16 = 0b0001_1110_0001_1111;
 /// What the converter appends after END of a libxc-format HVM stream.
 const LEGACY_QEMU_SIGNATURE: &[u8; 21] = b"DeviceModelRecord0002";
 /// `sizeof(vcpu_guest_context)` for 64-bit and 32-bit PV guests.
@@ -901,7 +907,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             }
             self.body_left = u64::from(length);
             if kind.display_name().is_none() {
-                self.info(|| format!("Libxc Record: {}, length {length}, ignored", libxc_name(raw)));
+                self.info(|| {
+                    format!(
+                        "Libxc Record: {}, length {length}, ignored",
+                        libxc_name(raw)
+                    )
+                });
                 self.warn(format!("optional record type 0x{raw:08x} ignored"));
                 self.finish_record(length)?;
                 continue;
@@ -1132,8 +1143,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                         ),
                     );
                 }
-                let page_type = PageType((raw >> PFN_TYPE_SHIFT) as u8);
-                if !page_type.is_valid() {
+                // Bit masks over the 16 page types: this loop runs for every pfn.
+                let code = (raw >> PFN_TYPE_SHIFT) as usize & 0xF;
+                if INVALID_PAGE_TYPES & (1 << code) != 0 {
                     return self.broken(
                         Rule::PageDataPfnType,
                         format!(
@@ -1143,7 +1155,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     );
                 }
                 let pfn = raw & PFN_MASK;
-                if is_hvm && page_type.is_page_table() {
+                if is_hvm && PAGE_TABLE_TYPES & (1 << code) != 0 {
                     return self.broken(
                         Rule::PageTableInHvm,
                         format!(
@@ -1160,13 +1172,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                         format!("pfn[{at}] 0x{pfn:x} beyond the P2M's end pfn 0x{end:x}"),
                     );
                 }
-                if page_type.has_data() {
-                    pages += 1;
-                }
+                pages += u64::from(DATA_PAGE_TYPES >> code) & 1;
                 if check_duplicates {
                     self.duplicates.push((pfn, at));
                 }
-                by_type[usize::from(page_type.0 & 0xF)] += 1;
+                by_type[code] += 1;
                 lowest = lowest.min(pfn);
                 highest = highest.max(pfn);
             }
@@ -1638,4 +1648,24 @@ fn emulator_name(id: u32) -> &'static str {
 
 fn domain_name(domain: DomainType) -> &'static str {
     domain.display_name().unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_type_masks_agree_with_the_type_table() {
+        for code in 0u8..16 {
+            let kind = PageType(code);
+            let bit = 1u16 << code;
+            assert_eq!(INVALID_PAGE_TYPES & bit != 0, !kind.is_valid(), "{code:#x}");
+            assert_eq!(
+                PAGE_TABLE_TYPES & bit != 0,
+                kind.is_page_table(),
+                "{code:#x}"
+            );
+            assert_eq!(DATA_PAGE_TYPES & bit != 0, kind.has_data(), "{code:#x}");
+        }
+    }
 }
