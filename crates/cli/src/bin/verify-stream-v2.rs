@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let report = if input.seekable {
         stream_verify::verify_seekable(input.file, format, verbose)
     } else {
-        stream_verify::verify(input.file, format, verbose)
+        stream_verify::verify_pipe(input.file, format, verbose)
     };
     if cli.json && !cli.quiet {
         print_json(&report)?;
