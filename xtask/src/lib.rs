@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_verify;
+pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
 
