@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_verify;
+pub mod cpuid_codegen;
 pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
@@ -55,6 +56,11 @@ pub struct Generator {
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
     vec![
+        Generator {
+            name: "cpuid-defs table",
+            kind: Kind::Code,
+            run: cpuid_codegen::generate,
+        },
         Generator {
             name: "streams",
             kind: Kind::TestData,
