@@ -398,12 +398,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         if first[..] == XL_MAGIC[..8] {
             return Ok(Format::Xl);
         }
-        let word = le32(&first, 4);
-        let hint = if word == 0 || word == 0xFFFF_FFFF {
-            " (it looks like a legacy pre-Xen-4.6 image: convert it with convert-legacy-stream)"
-        } else {
-            ""
-        };
+        let hint = legacy_hint(&first);
         self.broken(
             Rule::UnknownFormat,
             format!(
@@ -774,9 +769,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         let reserved1 = be16(&header, 18);
         let reserved2 = be32(&header, 20);
         if marker != IMAGE_MARKER {
+            let hint = legacy_hint(&header);
             return self.broken(
                 Rule::ImageMarker,
-                format!("Bad image marker: Expected 0x{IMAGE_MARKER:x}, got 0x{marker:x}"),
+                format!("Bad image marker: Expected 0x{IMAGE_MARKER:x}, got 0x{marker:x}{hint}"),
             );
         }
         if id != IMAGE_ID {
@@ -1639,6 +1635,18 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             Rule::TrailingData,
             format!("Trailing data after the final END record, from byte offset {at}"),
         )
+    }
+}
+
+/// A pointer to the converter when the first bytes look like a legacy image
+/// (bytes 4–7: the high half of a 64-bit p2m_size, or a 32-bit PV
+/// extended-info marker; the spec's detection table).
+fn legacy_hint(first: &[u8]) -> &'static str {
+    match first.get(4..8) {
+        Some([0, 0, 0, 0] | [0xff, 0xff, 0xff, 0xff]) => {
+            " (it looks like a legacy pre-Xen-4.6 image: convert it with convert-legacy-stream)"
+        }
+        _ => "",
     }
 }
 
