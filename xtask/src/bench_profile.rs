@@ -62,7 +62,7 @@ fn write_stream(
         let leaves = [
             CpuidPolicyLeaf::new(0, none, [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]),
             CpuidPolicyLeaf::new(1, none, [0x0005_0654, 0, 0x0000_0201, 0x0000_0001]),
-            // FDP_EXCP_ONLY and NO_FPU_SEL, which the Skylake-SP host has (accumulate).
+            // FDP_EXCP_ONLY and NO_FPU_SEL, as on the Skylake-SP host the check runs against.
             CpuidPolicyLeaf::new(7, 0, [0, 1 << 6 | 1 << 13, 0, 0]),
         ];
         w.write_record(RecordType::X86_CPUID_POLICY.0, leaves.as_bytes())?;
