@@ -306,3 +306,48 @@ fn generate_local_reads_this_machine() {
     assert_eq!(value["hosts"][0]["name"], "local");
     assert_eq!(value["vendor"].as_str().unwrap().len(), 12);
 }
+
+#[test]
+fn a_closed_standard_output_keeps_the_verdict() {
+    use std::process::{Command, Stdio};
+    for (args, expected) in [
+        (vec!["show", "testdata/profile/bad-version.json"], 1),
+        (
+            vec![
+                "check",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                SKYLAKE,
+            ],
+            0,
+        ),
+        (
+            vec![
+                "check",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                HASWELL,
+            ],
+            1,
+        ),
+        (vec!["diff", SKYLAKE, HASWELL], 1),
+        (vec!["generate", SKYLAKE, "-o", "-"], 0),
+    ] {
+        // Standard output is a pipe whose reader is gone (like `| head -0`).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(EXE)
+            .args(&args)
+            .current_dir(support::repo_root())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), expected, "{args:?}: {stderr}");
+        if expected == 0 {
+            assert_eq!(stderr, "", "{args:?}");
+        }
+    }
+}

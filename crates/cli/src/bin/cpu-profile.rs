@@ -216,6 +216,17 @@ fn print(text: &str) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// Prints `text` and returns `verdict`; a closed standard output is not an
+/// error, and the exit code stays the verdict (a host that does not fit
+/// still exits 1 under `| head`).
+fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
+    match print(text) {
+        Err(failure) if failure.code == exit::OK => Ok(verdict),
+        Err(failure) => Err(failure),
+        Ok(_) => Ok(verdict),
+    }
+}
+
 /// Reads a whole small file (a dump or a profile), at most `limit` bytes.
 fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -377,12 +388,12 @@ fn check_cmd(
         }
         text
     };
-    print(&text)?;
-    Ok(if reports.iter().all(HostReport::is_compatible) {
+    let verdict = if reports.iter().all(HostReport::is_compatible) {
         exit::OK
     } else {
         exit::BAD_INPUT
-    })
+    };
+    print_verdict(&text, verdict)
 }
 
 fn report_text(report: &HostReport) -> String {
@@ -433,10 +444,10 @@ fn diff_cmd(a: &Path, b: &Path) -> Result<u8, Failure> {
     if changes.is_empty() {
         text.push_str("no differences\n");
     }
-    print(&text)?;
-    Ok(if changes.is_empty() {
+    let verdict = if changes.is_empty() {
         exit::OK
     } else {
         exit::BAD_INPUT
-    })
+    };
+    print_verdict(&text, verdict)
 }
