@@ -209,6 +209,17 @@ fn diff_by_feature_name() {
     let (stdout, _) = outcome(&["diff", &path, CASCADELAKE], 1);
     let stdout = stdout.replace(&path, "pool.json");
     assert_golden("cpu-profile/diff.txt", &stdout);
+    let (stdout, _) = outcome(&["diff", "--json", SKYLAKE, CASCADELAKE], 1);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        value["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["feature"] == "AVX512_VNNI" && c["a"] == "off" && c["b"] == "on"),
+        "{stdout}"
+    );
+    assert_golden("cpu-profile/diff-skylake-cascadelake.json", &stdout);
     let (stdout, _) = outcome(&["diff", &path, &path], 0);
     assert!(stdout.ends_with("no differences\n"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -196,3 +196,51 @@ pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
     }
     changes
 }
+
+/// The changes as JSON: `{"a", "b", "changes": [{"kind", "message", ...}]}`,
+/// with the feature name, location, class and both states for bits.
+pub fn changes_json(a_name: &str, b_name: &str, changes: &[Change]) -> String {
+    let items: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|change| {
+            let message = change.to_string();
+            match change {
+                Change::Vendor(a, b) => {
+                    serde_json::json!({"kind": "vendor", "message": message, "a": a, "b": b})
+                }
+                Change::Limit(name, a, b) => serde_json::json!({
+                    "kind": "limit", "message": message, "name": name, "a": a, "b": b
+                }),
+                Change::Field(name, a, b) => serde_json::json!({
+                    "kind": "field", "message": message, "name": name, "a": a, "b": b
+                }),
+                Change::Unnamed {
+                    register,
+                    mask,
+                    a,
+                    b,
+                } => serde_json::json!({
+                    "kind": "unnamed", "message": message, "register": register.to_string(),
+                    "mask": format!("{mask:#010x}"), "a": a.as_str(), "b": b.as_str()
+                }),
+                Change::Bit {
+                    feature,
+                    register,
+                    bit,
+                    a,
+                    b,
+                } => serde_json::json!({
+                    "kind": "bit", "message": message,
+                    "feature": feature.map(|f| f.name),
+                    "class": feature.map_or("unnamed", |f| f.class.as_str()),
+                    "location": rules::describe_location(*register, *bit),
+                    "a": a.as_str(), "b": b.as_str()
+                }),
+            }
+        })
+        .collect();
+    let value = serde_json::json!({"a": a_name, "b": b_name, "changes": items});
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}

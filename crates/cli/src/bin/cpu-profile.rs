@@ -124,6 +124,9 @@ enum Command {
     ///
     /// Exit status: 0 no differences; 1 differences; 2 usage or I/O error.
     Diff {
+        /// Machine-readable list of changes
+        #[arg(long)]
+        json: bool,
         /// First profile or dump
         a: PathBuf,
         /// Second profile or dump
@@ -203,7 +206,7 @@ fn run(args: Args) -> Result<u8, Failure> {
             json,
             dumps,
         } => check_cmd(profile.as_deref(), stream.as_deref(), json, &dumps),
-        Command::Diff { a, b } => diff_cmd(&a, &b),
+        Command::Diff { json, a, b } => diff_cmd(&a, &b, json),
     }
 }
 
@@ -433,17 +436,22 @@ fn load_either(path: &Path) -> Result<Profile, Failure> {
     generate::generate(&name, &[host]).map_err(Failure::bad_input)
 }
 
-fn diff_cmd(a: &Path, b: &Path) -> Result<u8, Failure> {
+fn diff_cmd(a: &Path, b: &Path, json_out: bool) -> Result<u8, Failure> {
     let pa = load_either(a)?;
     let pb = load_either(b)?;
     let changes = diff::diff(&pa, &pb);
-    let mut text = format!("--- {}\n+++ {}\n", a.display(), b.display());
-    for change in &changes {
-        text.push_str(&format!("{change}\n"));
-    }
-    if changes.is_empty() {
-        text.push_str("no differences\n");
-    }
+    let text = if json_out {
+        diff::changes_json(&a.display().to_string(), &b.display().to_string(), &changes)
+    } else {
+        let mut text = format!("--- {}\n+++ {}\n", a.display(), b.display());
+        for change in &changes {
+            text.push_str(&format!("{change}\n"));
+        }
+        if changes.is_empty() {
+            text.push_str("no differences\n");
+        }
+        text
+    };
     let verdict = if changes.is_empty() {
         exit::OK
     } else {
