@@ -359,9 +359,9 @@ fn check_cmd(
                     .libxc_version
                     .map_or_else(String::new, |v| format!(" (libxc v{v})"));
                 return Err(Failure::usage_or_io(format!(
-                    "{name}: the stream{version} has no X86_CPUID_POLICY record, so there is no guest \
-                     CPUID to check: the destination will build the guest's policy itself at restore \
-                     (v2 streams and converted legacy images never carry one)"
+                    "{name}: the stream{version} has no X86_CPUID_POLICY record in its static data, so \
+                     there is no guest CPUID to check: the destination will build the guest's policy \
+                     itself at restore (v2 streams and converted legacy images never carry one)"
                 )));
             };
             let profile = policy_stream::guest_profile(&name, cpuid).ok_or_else(|| {
