@@ -176,7 +176,8 @@ pub const PASSTHROUGH_REGISTERS: [(u32, Register); 7] = [
 ];
 
 /// One adjustment: leaf, subleaf range, register → (replacements, mask).
-type Adjustments = BTreeMap<(u32, u32, u32, Register), (u32, u32)>;
+/// Keyed by leaf, first subleaf, register, last subleaf: the output order.
+type Adjustments = BTreeMap<(u32, u32, Register, u32), (u32, u32)>;
 
 fn within_limits(limits: &Limits, leaf: u32) -> bool {
     if (0x4000_0000..0x5000_0000).contains(&leaf) {
@@ -197,7 +198,7 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
         if let FeatureRegister::Cpuid { key, register } = *reg {
             let sub = key.subleaf.unwrap_or(0);
             adjustments.insert(
-                (key.leaf, sub, sub, register),
+                (key.leaf, sub, register, sub),
                 (bits.value & bits.mask, !bits.mask),
             );
             defined.entry((key.leaf, register)).or_default().push(sub);
@@ -215,7 +216,7 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
                 continue;
             }
             let sub = key.subleaf.unwrap_or(0);
-            adjustments.insert((key.leaf, sub, sub, register), (value, mask));
+            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
             defined.entry((key.leaf, register)).or_default().push(sub);
         }
     }
@@ -248,13 +249,13 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
         }
         for (from, to) in gaps {
             adjustments
-                .entry((leaf, from, to, register))
+                .entry((leaf, from, register, to))
                 .or_insert((0, u32::MAX));
         }
     }
     let lines: Vec<String> = adjustments
         .into_iter()
-        .map(|((leaf, from, to, register), (replacements, mask))| {
+        .map(|((leaf, from, register, to), (replacements, mask))| {
             format!(
                 "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
                  {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
