@@ -316,6 +316,13 @@ fn generate_local_reads_this_machine() {
     assert_eq!(value["name"], "here");
     assert_eq!(value["hosts"][0]["name"], "local");
     assert_eq!(value["vendor"].as_str().unwrap().len(), 12);
+    // This machine fits its own profile.
+    let dir = scratch("local");
+    let path = dir.join("here.json").display().to_string();
+    outcome(&["generate", "--local", "-o", &path], 0);
+    let (stdout, _) = outcome(&["check", "--profile", &path, "--local"], 0);
+    assert!(stdout.starts_with("local: compatible\n"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

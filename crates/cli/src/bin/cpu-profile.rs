@@ -101,6 +101,7 @@ enum Command {
     /// Examples:
     ///   cpu-profile check --profile pool-a.json node4 node5
     ///   cpu-profile check --stream /var/lib/xen/save/guest node4
+    ///   cpu-profile check --profile pool-a.json --local   (on the host itself, not in dom0)
     ///
     /// Exit status: 0 every host fits; 1 a host does not fit; 2 usage error,
     /// unreadable or malformed input, or a stream without a CPUID policy.
@@ -114,8 +115,11 @@ enum Command {
         /// Machine-readable report
         #[arg(long)]
         json: bool,
+        /// Also check the CPU this tool runs on (read with the CPUID instruction)
+        #[arg(long)]
+        local: bool,
         /// CPUID dumps of the hosts to check
-        #[arg(required = true)]
+        #[arg(required_unless_present = "local")]
         dumps: Vec<PathBuf>,
     },
     /// Show what changes between two profiles or dumps, by feature name.
@@ -204,8 +208,9 @@ fn run(args: Args) -> Result<u8, Failure> {
             profile,
             stream,
             json,
+            local,
             dumps,
-        } => check_cmd(profile.as_deref(), stream.as_deref(), json, &dumps),
+        } => check_cmd(profile.as_deref(), stream.as_deref(), json, local, &dumps),
         Command::Diff { json, a, b } => diff_cmd(&a, &b, json),
     }
 }
@@ -348,6 +353,7 @@ fn check_cmd(
     profile_path: Option<&Path>,
     stream: Option<&str>,
     json_out: bool,
+    local: bool,
     dumps: &[PathBuf],
 ) -> Result<u8, Failure> {
     let (profile, header) = match (profile_path, stream) {
@@ -380,6 +386,13 @@ fn check_cmd(
     let mut reports = Vec::new();
     for path in dumps {
         let host = load_host(path, unreadable)?;
+        reports.push(check::check(&profile, &host));
+    }
+    if local {
+        let host = Host {
+            name: "local".to_owned(),
+            cpuid: local_cpuid()?,
+        };
         reports.push(check::check(&profile, &host));
     }
     let text = if json_out {
