@@ -36,6 +36,8 @@ pub enum GenerateError {
     MixedVendors(Vec<(String, String)>),
     /// A host's dump has no leaf 0, so its vendor is unknown.
     NoVendor(String),
+    /// The pool computation refused the hosts for another reason.
+    Pool(PoolError),
 }
 
 impl fmt::Display for GenerateError {
@@ -56,6 +58,7 @@ impl fmt::Display for GenerateError {
                 f,
                 "{name}: expected CPUID leaf 0 (the vendor string), found a dump without it"
             ),
+            GenerateError::Pool(e) => write!(f, "{e}"),
         }
     }
 }
@@ -83,8 +86,7 @@ pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
     let masks = pool::compute(hosts, &PoolOptions::default()).map_err(|e| match e {
         PoolError::NoHosts => GenerateError::NoHosts,
         PoolError::MixedVendors(list) => GenerateError::MixedVendors(list),
-        // Not reachable with default options (nothing hidden or kept).
-        PoolError::HiddenAndKept(_) => GenerateError::NoHosts,
+        other => GenerateError::Pool(other),
     })?;
 
     let mut profile = Profile::new(name, &vendor);
