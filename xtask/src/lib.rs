@@ -8,8 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_maskcalc;
 pub mod bench_verify;
 pub mod cpuid_codegen;
+pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
@@ -70,6 +72,11 @@ pub fn generators() -> Vec<Generator> {
             name: "verify-cases",
             kind: Kind::TestData,
             run: verify_cases::generate,
+        },
+        Generator {
+            name: "xen-maskcalc test data",
+            kind: Kind::TestData,
+            run: maskcalc_testdata::generate,
         },
     ]
 }
