@@ -9,10 +9,12 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_maskcalc;
+pub mod bench_verify;
 pub mod cpuid_codegen;
 pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
+pub mod verify_cases;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -65,6 +67,11 @@ pub fn generators() -> Vec<Generator> {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
+        },
+        Generator {
+            name: "verify-cases",
+            kind: Kind::TestData,
+            run: verify_cases::generate,
         },
         Generator {
             name: "xen-maskcalc test data",

@@ -48,6 +48,7 @@ type Bench = fn(&std::path::Path) -> Result<(), String>;
 const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
     ("stream-read", xtask::stream_bench::run),
+    ("verify", xtask::bench_verify::run),
 ];
 
 fn xtask_bench(args: &[String]) -> Result<(), String> {
