@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod legacy;
+
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +51,11 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![]
+    vec![Generator {
+        name: "legacy",
+        kind: Kind::TestData,
+        run: legacy::generate,
+    }]
 }
 
 /// The repository root (the parent of `xtask/`).
