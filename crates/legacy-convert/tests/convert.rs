@@ -267,8 +267,8 @@ fn physmap_layouts_and_empty_names() {
         );
         assert_eq!(
             &d.libxl[1].1[8..],
-            b"physmap/a/start_addr\0b\0physmap/a/size\0c\0physmap/1a/start_addr\01b\0\
-              physmap/1a/size\01c\0physmap/1a/name\0rom\0",
+            b"physmap/a/start_addr\0b\0physmap/a/size\0c\0physmap/1a/start_addr\x001b\0\
+              physmap/1a/size\x001c\0physmap/1a/name\0rom\0",
             "{width:?}"
         );
     }
