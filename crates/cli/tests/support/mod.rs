@@ -11,7 +11,10 @@ use std::process::{Command, Output, Stdio};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A path under `testdata/`.
@@ -45,7 +48,10 @@ pub fn assert_golden(name: &str, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("golden file {} missing ({e}); run with XENMIG_BLESS=1", path.display())
+        panic!(
+            "golden file {} missing ({e}); run with XENMIG_BLESS=1",
+            path.display()
+        )
     });
     if expected != actual {
         panic!(
