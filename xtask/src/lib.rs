@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_convert;
 pub mod legacy;
 
 /// One file that a generator produces: a path relative to the repository root

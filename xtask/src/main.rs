@@ -41,6 +41,9 @@ fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
 
-fn xtask_bench(_args: &[String]) -> Result<(), String> {
-    Err("no benchmarks are registered yet".to_owned())
+fn xtask_bench(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("convert") => xtask::bench_convert::run(&repo_root()),
+        _ => Err("usage: cargo xtask bench <convert>".to_owned()),
+    }
 }
