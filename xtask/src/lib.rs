@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 pub mod bench_convert;
 pub mod legacy;
+pub mod stream_bench;
+pub mod streams;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -52,11 +54,18 @@ pub struct Generator {
 
 /// Every generator in the project.
 pub fn generators() -> Vec<Generator> {
-    vec![Generator {
-        name: "legacy",
-        kind: Kind::TestData,
-        run: legacy::generate,
-    }]
+    vec![
+        Generator {
+            name: "streams",
+            kind: Kind::TestData,
+            run: streams::generate,
+        },
+        Generator {
+            name: "legacy",
+            kind: Kind::TestData,
+            run: legacy::generate,
+        },
+    ]
 }
 
 /// The repository root (the parent of `xtask/`).

@@ -135,15 +135,40 @@ impl<'a> PageData<'a> {
     /// Encodes a body: the entries, then `page_data` (which should hold one
     /// 4096-byte page per entry whose type carries data).
     pub fn encode(entries: &[PfnEntry], page_data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 8 * entries.len() + page_data.len());
+        let mut out = PageData::encode_prefix(entries);
+        out.extend_from_slice(page_data);
+        out
+    }
+
+    /// Encodes the header and pfn array only, for writers that stream the
+    /// pages after it (see [`Writer::begin_record`](crate::Writer::begin_record)).
+    ///
+    /// ```
+    /// use migration_stream::{Writer, payload::PageData, types::{PageType, PfnEntry, RecordType}};
+    /// let entries = [PfnEntry::new(5, PageType::NOTAB), PfnEntry::new(6, PageType::XTAB)];
+    /// let prefix = PageData::encode_prefix(&entries);
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.begin_record(RecordType::PAGE_DATA.0, PageData::body_len(&entries) as u32)?;
+    /// writer.write_body(&prefix)?;
+    /// writer.write_body(&[0xab; 4096])?; // only pfn 5 carries data
+    /// writer.end_record()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn encode_prefix(entries: &[PfnEntry]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 8 * entries.len());
         let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         for entry in entries {
             out.extend_from_slice(&entry.to_raw().to_le_bytes());
         }
-        out.extend_from_slice(page_data);
         out
+    }
+
+    /// The body length for `entries`: `8 + 8·count + 4096·(entries with data)`.
+    pub fn body_len(entries: &[PfnEntry]) -> u64 {
+        let pages = entries.iter().filter(|e| e.page_type.has_data()).count() as u64;
+        8 + 8 * entries.len() as u64 + PAGE_SIZE as u64 * pages
     }
 }
 

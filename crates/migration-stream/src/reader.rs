@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Layer, RecordContext};
 use crate::stream::StreamFormat;
 use crate::types::{
     IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
-    LibxlRecordType, REC_LENGTH_MAX, RECORD_ALIGN, RecordType, XL_OPTIONAL_DATA_MAX,
+    LibxlRecordType, REC_LENGTH_MAX, RECORD_ALIGN, RecordType, XL_MAGIC, XL_OPTIONAL_DATA_MAX,
 };
 use crate::wire;
 use crate::xl::XlHeader;
@@ -16,11 +16,25 @@ use crate::xl::XlHeader;
 /// Size of the internal read buffer. Large enough that sequential header and
 /// small-record reads cost few system calls; body reads at least this large
 /// bypass it and go straight into the caller's buffer.
-const BUFFER_SIZE: usize = 64 * 1024;
+const BUFFER_SIZE: usize = 8 * 1024;
 
-/// How much a body buffer grows per step while reading a large body, so a
-/// truncated stream that declares a huge length never causes a huge allocation.
-const BODY_GROWTH_STEP: usize = 1 << 20;
+/// Adapts [`Reader::read_some`] to [`Read`], keeping its error intact.
+struct ErrorSlot<'r, R> {
+    reader: &'r mut Reader<R>,
+    error: Option<Error>,
+}
+
+impl<R: Read> Read for ErrorSlot<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.reader.read_some(out) {
+            Ok(n) => Ok(n),
+            Err(err) => {
+                self.error = Some(err);
+                Err(io::Error::other("stream read failed"))
+            }
+        }
+    }
+}
 
 /// A record header as read from the stream, with where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -292,7 +306,7 @@ impl<R: Read> Reader<R> {
         Ok(value)
     }
 
-    /// Up to `n` (at most 64 KiB) upcoming bytes without consuming them;
+    /// Up to `n` (at most 8 KiB) upcoming bytes without consuming them;
     /// fewer only at the end of input.
     pub fn peek(&mut self, n: usize) -> Result<&[u8], Error> {
         let n = n.min(self.buf.len());
@@ -334,13 +348,26 @@ impl<R: Read> Reader<R> {
         let prefix = self.peek(32)?;
         match StreamFormat::detect(prefix) {
             Some(format) => Ok(format),
+            None if prefix.is_empty() => Err(self.error(
+                ErrorKind::UnexpectedEnd {
+                    expected: "a stream header (the input is empty)",
+                },
+                start,
+            )),
+            None if StreamFormat::is_partial_start(prefix) => {
+                let found = prefix.len() as u64;
+                let expected = if XL_MAGIC.starts_with(prefix) { 32 } else { 8 };
+                Err(self.error(
+                    ErrorKind::Truncated {
+                        what: "stream header",
+                        expected,
+                        found,
+                    },
+                    start,
+                ))
+            }
             None => {
-                let shown = &prefix[..prefix.len().min(16)];
-                let found = if shown.is_empty() {
-                    "no bytes (empty input)".to_owned()
-                } else {
-                    hex(shown)
-                };
+                let found = hex(&prefix[..prefix.len().min(16)]);
                 Err(self.error(ErrorKind::UnknownFormat { found }, start))
             }
         }
@@ -592,7 +619,9 @@ impl<R: Read> Reader<R> {
         Ok(buf)
     }
 
-    /// Reads `len` bytes into `buf`, growing it in steps.
+    /// Reads `len` bytes into `buf`. The buffer grows only as data arrives
+    /// (std's `read_to_end` doubles it), so a truncated input that declares a
+    /// large length costs no more memory than the bytes it really has.
     fn read_growing(
         &mut self,
         buf: &mut Vec<u8>,
@@ -600,24 +629,27 @@ impl<R: Read> Reader<R> {
         what: &'static str,
         start: u64,
     ) -> Result<(), Error> {
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
         buf.clear();
-        while buf.len() < len {
-            let have = buf.len();
-            let step = (len - have).min(BODY_GROWTH_STEP.max(have));
-            buf.resize(have + step, 0);
-            let got = self.read_full(&mut buf[have..])?;
-            if got < step {
-                buf.truncate(have + got);
-                return Err(self.error(
-                    ErrorKind::Truncated {
-                        what,
-                        expected: len as u64,
-                        found: buf.len() as u64,
-                    },
-                    start,
-                ));
-            }
+        let mut source = ErrorSlot {
+            reader: self,
+            error: None,
+        };
+        let result = (&mut source).take(len).read_to_end(buf);
+        if let Some(err) = source.error.take() {
+            return Err(err);
+        }
+        if let Err(err) = result {
+            return Err(self.io_error(err));
+        }
+        if (buf.len() as u64) < len {
+            return Err(self.error(
+                ErrorKind::Truncated {
+                    what,
+                    expected: len,
+                    found: buf.len() as u64,
+                },
+                start,
+            ));
         }
         Ok(())
     }

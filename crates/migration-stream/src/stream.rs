@@ -44,6 +44,19 @@ impl StreamFormat {
         }
     }
 
+    /// Whether `prefix` is too short to decide but is the beginning of a
+    /// known stream start (so the input was cut short rather than foreign).
+    pub fn is_partial_start(prefix: &[u8]) -> bool {
+        let starts: [&[u8]; 3] = [
+            &IMAGE_MARKER.to_be_bytes(),
+            &LIBXL_IDENT.to_be_bytes(),
+            XL_MAGIC,
+        ];
+        starts
+            .iter()
+            .any(|start| prefix.len() < start.len() && start.starts_with(prefix))
+    }
+
     /// Lower-case name, as used on command lines (`libxc`, `libxl`, `xl`).
     pub fn name(self) -> &'static str {
         match self {

@@ -260,7 +260,9 @@ open_value! {
 pub const PAGE_TYPE_PINNED: u8 = 0x8;
 
 impl PageType {
-    /// Whether 4096 bytes of page data follow in the record for a pfn of this type.
+    /// Whether 4096 bytes of page data follow in the record for a pfn of this
+    /// type: the defined types whose low three bits are 0–4 (normal and page
+    /// table pages). The invalid types 0x5–0x8 carry none.
     ///
     /// ```
     /// use migration_stream::types::PageType;
@@ -268,7 +270,7 @@ impl PageType {
     /// assert!(!PageType::XTAB.has_data());
     /// ```
     pub fn has_data(self) -> bool {
-        self.0 <= 0xF && (self.0 & 7) <= 4
+        self.is_valid() && (self.0 & 7) <= 4
     }
 
     /// Whether the type is defined (0x5–0x8 are invalid).

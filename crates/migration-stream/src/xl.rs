@@ -75,6 +75,25 @@ impl XlHeader {
         }
     }
 
+    /// The same header as written by a machine of byte order `order` (the
+    /// `config_len` inside the optional data is re-encoded too).
+    ///
+    /// ```
+    /// use migration_stream::{ByteOrder, XlHeader, types::XlMandatoryFlags};
+    /// let header = XlHeader::new(XlMandatoryFlags::STREAM_V2, b"x").with_byte_order(ByteOrder::Big);
+    /// assert_eq!(header.config(), b"x");
+    /// assert_eq!(&header.to_bytes()[32..36], &[1, 2, 3, 4]);
+    /// ```
+    pub fn with_byte_order(mut self, order: ByteOrder) -> Self {
+        if let Some(len) = self.config_len()
+            && let Some(field) = self.optional_data.get_mut(..4)
+        {
+            field.copy_from_slice(&order.encode(len));
+        }
+        self.byte_order = order;
+        self
+    }
+
     /// Decodes the byte order and integer fields of the fixed header.
     pub(crate) fn decode_fixed(
         fixed: &wire::XlHeader,

@@ -1,0 +1,233 @@
+//! `cargo xtask bench stream-read`: throughput of the migration-stream
+//! reader and writer against `cat` and `cp` on the same file, same run.
+//!
+//! A 256 MiB libxl HVM stream (64 PAGE_DATA records of 1024 pages) is
+//! written to `target/bench/`, read once to warm the page cache, then each
+//! contender runs three times and the best time counts.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use migration_stream::payload::PageData;
+use migration_stream::types::{
+    DomainType, LibxlRecordType, MAX_BATCH, PAGE_SIZE, PageType, PfnEntry, RecordType,
+};
+use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
+use migration_stream::{Event, StreamReader, Writer};
+
+const RECORDS: u64 = 64;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn generate(path: &Path) -> Result<(), String> {
+    let file = File::create(path).map_err(err)?;
+    let mut w = Writer::new(BufWriter::with_capacity(1 << 20, file));
+    w.write_libxl_header(&LibxlHeader::new(0)).map_err(err)?;
+    w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])
+        .map_err(err)?;
+    w.write_image_header(&ImageHeader::new(3)).map_err(err)?;
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .map_err(err)?;
+    w.write_record(RecordType::STATIC_DATA_END.0, &[])
+        .map_err(err)?;
+    let mut pages = vec![0u8; MAX_BATCH * PAGE_SIZE];
+    for record in 0..RECORDS {
+        let first = record * MAX_BATCH as u64;
+        let entries: Vec<PfnEntry> = (first..first + MAX_BATCH as u64)
+            .map(|pfn| PfnEntry::new(pfn, PageType::NOTAB))
+            .collect();
+        for (i, page) in pages.chunks_exact_mut(PAGE_SIZE).enumerate() {
+            page.fill((record as usize + i) as u8);
+        }
+        let len = PageData::body_len(&entries) as u32;
+        w.begin_record(RecordType::PAGE_DATA.0, len).map_err(err)?;
+        w.write_body(&PageData::encode_prefix(&entries))
+            .map_err(err)?;
+        w.write_body(&pages).map_err(err)?;
+        w.end_record().map_err(err)?;
+    }
+    w.write_record(RecordType::END.0, &[]).map_err(err)?;
+    w.write_record(LibxlRecordType::END.0, &[]).map_err(err)?;
+    w.into_inner().flush().map_err(err)
+}
+
+/// Best of three runs of `f`.
+fn best(mut f: impl FnMut() -> Result<(), String>) -> Result<Duration, String> {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        f()?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+fn shell(program: &str, args: &[&Path]) -> Result<(), String> {
+    let status = Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} failed: {status}"))
+    }
+}
+
+/// Reads every event; bodies are read whole (and PAGE_DATA parsed) or skipped.
+fn read_stream(path: &Path, skip: bool) -> Result<(), String> {
+    let file = File::open(path).map_err(err)?;
+    let mut stream = if skip {
+        StreamReader::seekable(file)
+    } else {
+        StreamReader::new(file)
+    };
+    let mut body = Vec::new();
+    let mut pages = 0usize;
+    loop {
+        match stream.next_event().map_err(err)? {
+            Event::LibxcRecord(_) | Event::LibxlRecord(_) if skip => {
+                stream.skip_body().map_err(err)?
+            }
+            Event::LibxcRecord(info) if info.libxc_type() == RecordType::PAGE_DATA => {
+                let body = stream.read_body(&mut body).map_err(err)?;
+                pages += PageData::parse(body).map_err(err)?.data_page_count();
+            }
+            Event::End => break,
+            _ => {}
+        }
+    }
+    if !skip && pages != RECORDS as usize * MAX_BATCH {
+        return Err(format!("read {pages} pages"));
+    }
+    Ok(())
+}
+
+/// Copies the stream record by record through Reader and Writer.
+fn copy_stream(from: &Path, to: &Path) -> Result<(), String> {
+    let mut stream = StreamReader::new(File::open(from).map_err(err)?);
+    let mut w = Writer::new(BufWriter::with_capacity(
+        1 << 20,
+        File::create(to).map_err(err)?,
+    ));
+    let mut body = Vec::new();
+    loop {
+        match stream.next_event().map_err(err)? {
+            Event::LibxlHeader(h) => w.write_libxl_header(&h).map_err(err)?,
+            Event::ImageHeader(h) => w.write_image_header(&h).map_err(err)?,
+            Event::DomainHeader(h) => w.write_domain_header(&h).map_err(err)?,
+            Event::LibxcRecord(info) | Event::LibxlRecord(info) => {
+                let body = stream.read_body(&mut body).map_err(err)?;
+                w.write_record(info.raw_type, body).map_err(err)?;
+            }
+            Event::XlHeader(h) => w.write_xl_header(&h).map_err(err)?,
+            Event::Trailing { .. } => return Err("unexpected trailing data".into()),
+            Event::End => break,
+        }
+    }
+    w.into_inner().flush().map_err(err)
+}
+
+fn peak_rss_kib() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs the benchmark and prints the results. A debug build of xtask (what
+/// the `cargo xtask` alias runs) hands over to an optimised build of itself,
+/// since unoptimised numbers say nothing.
+pub fn run(root: &Path) -> Result<(), String> {
+    if cfg!(debug_assertions) && std::env::var_os("XENMIG_BENCH_OPTIMISED").is_none() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "bench",
+                "stream-read",
+            ])
+            .env("XENMIG_BENCH_OPTIMISED", "1")
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("cargo: {e}"))?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(format!("optimised run failed: {status}"))
+        };
+    }
+    let dir: PathBuf = root.join("target/bench");
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let input = dir.join("stream-read.bin");
+    let copy = dir.join("stream-read.copy");
+    generate(&input)?;
+    let size = std::fs::metadata(&input).map_err(err)?.len();
+    shell("cat", &[&input])?;
+
+    let cat = best(|| shell("cat", &[&input]))?;
+    let read = best(|| read_stream(&input, false))?;
+    let skip = best(|| read_stream(&input, true))?;
+    let cp = best(|| shell("cp", &[&input, &copy]))?;
+    let copied = best(|| copy_stream(&input, &copy))?;
+    let same = std::fs::read(&input).map_err(err)? == std::fs::read(&copy).map_err(err)?;
+    std::fs::remove_file(&copy).map_err(err)?;
+    std::fs::remove_file(&input).map_err(err)?;
+
+    let mib = size as f64 / f64::from(1 << 20);
+    let rate = |d: Duration| mib / d.as_secs_f64();
+    println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
+    println!("| what | time | MiB/s | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| `cat` (baseline) | {:.3} s | {:.0} | 1.00 |",
+        cat.as_secs_f64(),
+        rate(cat)
+    );
+    println!(
+        "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
+        read.as_secs_f64(),
+        rate(read),
+        read.as_secs_f64() / cat.as_secs_f64()
+    );
+    println!(
+        "| StreamReader::seekable, skip every body | {:.3} s | {:.0} | {:.2}× cat |",
+        skip.as_secs_f64(),
+        rate(skip),
+        skip.as_secs_f64() / cat.as_secs_f64()
+    );
+    println!(
+        "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
+        cp.as_secs_f64(),
+        rate(cp)
+    );
+    println!(
+        "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
+        copied.as_secs_f64(),
+        rate(copied),
+        copied.as_secs_f64() / cp.as_secs_f64()
+    );
+    println!(
+        "copy identical to input: {same}; peak RSS of the whole run: {}",
+        peak_rss_kib()
+    );
+    if same {
+        Ok(())
+    } else {
+        Err("the copy differs from the input".into())
+    }
+}
