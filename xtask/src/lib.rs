@@ -9,9 +9,11 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_convert;
+pub mod bench_verify;
 pub mod legacy;
 pub mod stream_bench;
 pub mod streams;
+pub mod verify_cases;
 
 /// One file that a generator produces: a path relative to the repository root
 /// and its full contents.
@@ -64,6 +66,11 @@ pub fn generators() -> Vec<Generator> {
             name: "legacy",
             kind: Kind::TestData,
             run: legacy::generate,
+        },
+        Generator {
+            name: "verify-cases",
+            kind: Kind::TestData,
+            run: verify_cases::generate,
         },
     ]
 }

@@ -1,1 +1,101 @@
 //! Checks a Xen migration stream against the libxc/libxl specifications.
+//!
+//! The verifier walks an xl save file, a libxl stream or a bare libxc stream
+//! in one pass and in constant memory (one 128 KiB read buffer and a few small
+//! fixed buffers, whatever the stream's lengths say), applying every rule
+//! Xen's `verify-stream-v2` applies and the ones it misses (see [`Rule`] and
+//! `docs/verify-rules.md`). It stops at the first broken rule and returns a
+//! [`Report`]: a summary of the stream, warnings, and the [`Violation`].
+//!
+//! With a verbose sink it also produces upstream's `-v` lines (same wording,
+//! same order) for the records upstream knows; the library never prints.
+//!
+//! ```
+//! use stream_verify::{Format, verify};
+//!
+//! // Not a stream at all: the first bytes say neither xl, libxl nor libxc.
+//! let report = verify(&b"garbage!"[..], Format::Auto, None);
+//! assert!(!report.is_valid());
+//! assert_eq!(report.error.unwrap().rule.id(), "stream.format");
+//!
+//! // A libxc stream: image header, domain header (HVM, Xen 4.17),
+//! // STATIC_DATA_END, END; verbose lines go to a closure.
+//! let mut stream = Vec::new();
+//! stream.extend_from_slice(&[0xff; 8]);
+//! stream.extend_from_slice(b"XENF");
+//! stream.extend_from_slice(&3u32.to_be_bytes());
+//! stream.extend_from_slice(&[0; 8]);
+//! stream.extend_from_slice(&2u32.to_le_bytes());
+//! stream.extend_from_slice(&12u16.to_le_bytes());
+//! stream.extend_from_slice(&0u16.to_le_bytes());
+//! stream.extend_from_slice(&4u32.to_le_bytes());
+//! stream.extend_from_slice(&17u32.to_le_bytes());
+//! stream.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 0]); // STATIC_DATA_END
+//! stream.extend_from_slice(&[0; 8]); // END
+//! let mut lines = Vec::new();
+//! let mut sink = |line: &str| lines.push(line.to_owned());
+//! let report = verify(&stream[..], Format::Auto, Some(&mut sink));
+//! assert!(report.is_valid(), "{:?}", report.error);
+//! assert_eq!(report.xen_version.as_deref(), Some("4.17"));
+//! assert_eq!(lines[1], "Domain Header: x86 HVM from Xen 4.17");
+//! ```
+
+mod engine;
+mod input;
+pub mod report;
+pub mod rules;
+
+pub use report::{Report, Violation, Warning};
+pub use rules::{Rule, RuleSource};
+
+use std::io::{Read, Seek};
+
+/// Which layer the stream starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Tell from the first bytes: the xl magic, `LibxlFmt`, or the libxc marker.
+    #[default]
+    Auto,
+    /// A bare libxc stream (image header first).
+    Libxc,
+    /// A libxl stream (`LibxlFmt` header first).
+    Libxl,
+    /// An xl save file: xl header, then libxl (STREAMv2) or libxc.
+    Xl,
+}
+
+/// Verifies a stream read in order (a pipe, a socket, a slice): page data and
+/// other opaque bodies are read and discarded.
+///
+/// `verbose`, when given, receives upstream's `-v` summary lines one by one.
+pub fn verify<R: Read>(input: R, format: Format, verbose: Option<&mut dyn FnMut(&str)>) -> Report {
+    let mut engine = engine::Engine::new(input::Sequential(input), verbose);
+    engine.run(format);
+    engine.report
+}
+
+/// Verifies a regular file from its current position, seeking over page data
+/// and other opaque bodies instead of reading them.
+///
+/// ```
+/// use stream_verify::{Format, verify_seekable};
+/// let report = verify_seekable(std::io::Cursor::new(vec![0u8; 3]), Format::Libxc, None);
+/// assert_eq!(report.error.unwrap().rule.id(), "stream.truncated");
+/// ```
+pub fn verify_seekable<R: Read + Seek>(
+    input: R,
+    format: Format,
+    verbose: Option<&mut dyn FnMut(&str)>,
+) -> Report {
+    match input::Seekable::new(input) {
+        Ok(source) => {
+            let mut engine = engine::Engine::new(source, verbose);
+            engine.run(format);
+            engine.report
+        }
+        Err(err) => Report {
+            io_error: Some(format!("cannot measure the input: {err}")),
+            ..Report::default()
+        },
+    }
+}

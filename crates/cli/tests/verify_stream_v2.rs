@@ -1,0 +1,200 @@
+//! `verify-stream-v2` end to end: upstream's `-v` lines, `--json`, error
+//! messages and exit codes (golden files under `testdata/golden/verify-stream-v2/`),
+//! and reading large records from a pipe.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use support::{assert_golden, code, repo_root, run, testdata};
+
+const EXE: &str = env!("CARGO_BIN_EXE_verify-stream-v2");
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+#[test]
+fn verbose_lines_match_upstream_templates() {
+    for (stream, golden) in [
+        ("streams/xl-hvm-v3.bin", "xl-hvm-v3.verbose"),
+        ("streams/libxc-pv-v3.bin", "libxc-pv-v3.verbose"),
+        (
+            "streams/libxl-hvm-checkpointed.bin",
+            "libxl-hvm-checkpointed.verbose",
+        ),
+        (
+            "streams/libxl-hvm-v3-legacy-flag.bin",
+            "libxl-hvm-v3-legacy-flag.verbose",
+        ),
+        (
+            "verify/valid-legacy-hvm-qemu.stream",
+            "legacy-hvm-qemu.verbose",
+        ),
+        (
+            "verify/valid-pv-empty-vcpu-extended.stream",
+            "pv-empty-vcpu.verbose",
+        ),
+        (
+            "verify/valid-optional-record.stream",
+            "optional-record.verbose",
+        ),
+    ] {
+        let path = format!("testdata/{stream}");
+        let output = run(EXE, &["-v", "-i", &path]);
+        assert_eq!(code(&output), 0, "{stream}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{stream}");
+        assert_golden(&format!("verify-stream-v2/{golden}"), &stdout(&output));
+    }
+}
+
+#[test]
+fn json_report_golden() {
+    for (stream, golden) in [
+        (
+            "streams/libxl-hvm-checkpointed.bin",
+            "libxl-hvm-checkpointed.json",
+        ),
+        ("streams/xl-pv-v3.bin", "xl-pv-v3.json"),
+        (
+            "verify/page-data.duplicate-pfn.stream",
+            "duplicate-pfn.json",
+        ),
+    ] {
+        let path = format!("testdata/{stream}");
+        let output = run(EXE, &["--json", "-i", &path]);
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout(&output)).expect("--json prints one JSON document");
+        assert_eq!(code(&output), if json["error"].is_null() { 0 } else { 1 });
+        assert_golden(&format!("verify-stream-v2/{golden}"), &stdout(&output));
+    }
+}
+
+/// Every generated case: its exit code and exactly what reaches standard error.
+#[test]
+fn error_messages_for_every_case() {
+    let manifest = std::fs::read_to_string(testdata("verify/cases.txt")).unwrap();
+    let mut all = String::new();
+    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [file, format, expected] = fields[..] else {
+            panic!("bad manifest line {line:?}")
+        };
+        let path = format!("testdata/verify/{file}");
+        let output = run(EXE, &["-f", format, "-i", &path]);
+        let want = if expected == "valid" { 0 } else { 1 };
+        assert_eq!(code(&output), want, "{file}: {}", stderr(&output));
+        if expected != "valid" {
+            assert!(
+                stderr(&output).contains(&format!("[rule {expected}]")),
+                "{file}: {}",
+                stderr(&output)
+            );
+        }
+        assert_eq!(stdout(&output), "", "{file}: nothing on stdout without -v");
+        all.push_str(&format!(
+            "{file}: exit {}\n{}",
+            code(&output),
+            stderr(&output)
+        ));
+    }
+    assert_golden("verify-stream-v2/errors.txt", &all);
+}
+
+#[test]
+fn quiet_wins_over_verbose_and_hides_errors() {
+    let output = run(
+        EXE,
+        &[
+            "-q",
+            "-v",
+            "--json",
+            "-i",
+            "testdata/verify/page-data.duplicate-pfn.stream",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let output = run(EXE, &["--format", "xml"]);
+    assert_eq!(code(&output), 2);
+    let output = run(EXE, &["-i", "testdata/verify/no-such-file.stream"]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("no-such-file.stream"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(EXE, &["-i", "987654"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("fd 987654"), "{}", stderr(&output));
+    let output = run(EXE, &["--version"]);
+    assert_eq!(code(&output), 0);
+    assert!(stdout(&output).starts_with("verify-stream-v2 "));
+}
+
+/// Pipes `bytes` into the tool's standard input (the default `-i 0`).
+fn through_pipe(bytes: Vec<u8>, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(EXE)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The tool may stop reading early on an invalid stream.
+        let _ = stdin.write_all(&bytes);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+#[test]
+fn records_larger_than_a_pipe_read_verify_from_standard_input() {
+    use migration_stream::Writer;
+    use migration_stream::payload::PageData;
+    use migration_stream::types::{DomainType, PageType, PfnEntry, RecordType};
+    use migration_stream::wire::{DomainHeader, ImageHeader};
+
+    // One PAGE_DATA of 1024 pages (4 MiB), as the real saver writes.
+    let entries: Vec<PfnEntry> = (0..1024)
+        .map(|p| PfnEntry::new(p, PageType::NOTAB))
+        .collect();
+    let pages = vec![0xa5u8; 1024 * 4096];
+    let mut writer = Writer::new(Vec::new());
+    writer.write_image_header(&ImageHeader::new(2)).unwrap();
+    writer
+        .write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 13))
+        .unwrap();
+    writer
+        .write_record(RecordType::PAGE_DATA.0, &PageData::encode(&entries, &pages))
+        .unwrap();
+    writer.write_record(RecordType::END.0, &[]).unwrap();
+    let bytes = writer.into_inner();
+    let output = through_pipe(bytes.clone(), &["--json"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["pages_by_type"]["normal"], 1024);
+    assert_eq!(json["bytes"], bytes.len());
+
+    let truncated = bytes[..bytes.len() - 100].to_vec();
+    let output = through_pipe(truncated, &[]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("Stream truncated"),
+        "{}",
+        stderr(&output)
+    );
+}

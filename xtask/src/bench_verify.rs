@@ -1,0 +1,237 @@
+//! `cargo xtask bench verify`: the release `verify-stream-v2` against `cat`.
+//!
+//! Generates, in a temporary directory that is removed afterwards, a ≥ 1 GiB
+//! HVM stream (PAGE_DATA records of 1024 pages, as the saver writes), a stream
+//! of 65,536 one-page PAGE_DATA records, and a stream with hostile lengths
+//! (a 128 MiB PAGE_DATA of 16 million pfns, the largest pfn array the
+//! duplicate check takes, a 128 MiB emulator record). Then, in the same run:
+//! the verifier reading the file (it seeks over page data) against
+//! `cat FILE > /dev/null`, the verifier reading `cat FILE |` against
+//! `cat FILE | cat > /dev/null`, and the verifier's peak RSS
+//! (`/usr/bin/time -f %M`).
+
+use migration_stream::Writer;
+use migration_stream::payload::{EmulatorRecord, HvmContext, HvmParams, PageData};
+use migration_stream::types::{
+    DomainType, EmulatorId, HvmParam, HvmSaveCode, LibxlRecordType, PageType, PfnEntry,
+    RecordType,
+};
+use migration_stream::wire::{DomainHeader, HvmSaveHeader, ImageHeader, LibxlHeader};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use zerocopy::IntoBytes;
+
+/// Runs the benchmark and prints its table.
+pub fn run(root: &Path) -> Result<(), String> {
+    println!("building the release verifier...");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "xenmig-cli", "--bin", "verify-stream-v2"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".to_owned());
+    }
+    let exe = root.join("target/release/verify-stream-v2");
+    let dir = std::env::temp_dir().join(format!("xenmig-bench-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = measure_all(&exe, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
+    let big = dir.join("hvm-1gib.libxc");
+    let small = dir.join("one-page-records.libxc");
+    let hostile = dir.join("hostile-lengths.libxl");
+    println!("generating streams in {} ...", dir.display());
+    write_stream(&big, |w| big_hvm(w, 258)).map_err(|e| format!("{}: {e}", big.display()))?;
+    write_stream(&small, |w| one_page_records(w, 65_536))
+        .map_err(|e| format!("{}: {e}", small.display()))?;
+    write_stream(&hostile, hostile_lengths).map_err(|e| format!("{}: {e}", hostile.display()))?;
+
+    println!();
+    println!("| stream | size | cat file | verifier file (seeks) | ratio | cat \\| cat | cat \\| verifier | throughput vs cat | peak RSS (pipe) | peak RSS (file) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (name, path, expect_valid) in [
+        ("HVM, 1024-page records", &big, true),
+        ("65,536 one-page records", &small, true),
+        ("hostile lengths", &hostile, false),
+    ] {
+        let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+        let file = shell_quote(path);
+        let verifier = shell_quote(exe);
+        // Warm the page cache so the first contender is not penalised.
+        time_best(&format!("cat {file} > /dev/null"), 1)?;
+        let cat_file = time_best(&format!("cat {file} > /dev/null"), 3)?;
+        let verify_file = time_best(&format!("{verifier} -q -i {file}"), 3)?;
+        let cat_pipe = time_best(&format!("cat {file} | cat > /dev/null"), 3)?;
+        let verify_pipe = time_best(&format!("cat {file} | {verifier} -q"), 3)?;
+        let rss_pipe = peak_rss(&format!("cat {file} | /usr/bin/time -f %M -o {{rss}} {verifier} -q"), dir, expect_valid)?;
+        let rss_file = peak_rss(&format!("/usr/bin/time -f %M -o {{rss}} {verifier} -q -i {file}"), dir, expect_valid)?;
+        let mib = size as f64 / (1 << 20) as f64;
+        println!(
+            "| {name} | {mib:.0} MiB | {} | {} | {:.1}% of cat's time | {} | {} | {:.0}% | {:.1} MiB | {:.1} MiB |",
+            secs(cat_file),
+            secs(verify_file),
+            100.0 * verify_file.as_secs_f64() / cat_file.as_secs_f64(),
+            secs(cat_pipe),
+            secs(verify_pipe),
+            100.0 * cat_pipe.as_secs_f64() / verify_pipe.as_secs_f64(),
+            rss_pipe as f64 / 1024.0,
+            rss_file as f64 / 1024.0,
+        );
+    }
+    println!();
+    println!("throughput vs cat = (cat | cat time) / (cat | verifier time); the target is >= 90%.");
+    println!("peak RSS target: < 16 MiB for every stream.");
+    Ok(())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Best wall-clock time of `runs` runs of a shell command (exit status ignored:
+/// the hostile stream is invalid on purpose).
+fn time_best(command: &str, runs: usize) -> Result<Duration, String> {
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        let start = Instant::now();
+        Command::new("sh")
+            .args(["-c", command])
+            .status()
+            .map_err(|e| format!("sh -c {command}: {e}"))?;
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
+}
+
+/// Peak RSS in KiB of the verifier in `template` (`{rss}` is where time writes it).
+fn peak_rss(template: &str, dir: &Path, expect_valid: bool) -> Result<u64, String> {
+    let out = dir.join("rss.txt");
+    let command = template.replace("{rss}", &shell_quote(&out));
+    let status = Command::new("sh")
+        .args(["-c", &command])
+        .status()
+        .map_err(|e| format!("{command}: {e}"))?;
+    if status.success() != expect_valid {
+        return Err(format!("{command}: unexpected exit status {status}"));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    // GNU time prints "Command exited with non-zero status N" before the number.
+    text.lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .next_back()
+        .ok_or_else(|| format!("no RSS in {text:?}"))
+}
+
+fn write_stream(
+    path: &PathBuf,
+    body: impl FnOnce(&mut Writer<BufWriter<File>>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let file = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut writer = Writer::new(file);
+    body(&mut writer)?;
+    writer.into_inner().flush()
+}
+
+fn headers(w: &mut Writer<BufWriter<File>>) -> std::io::Result<()> {
+    w.write_image_header(&ImageHeader::new(3))?;
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))?;
+    w.write_record(RecordType::STATIC_DATA_END.0, &[])
+}
+
+fn tail(w: &mut Writer<BufWriter<File>>) -> std::io::Result<()> {
+    let header = HvmSaveHeader::new(0x0004_0011, 0, 0);
+    let context = HvmContext::encode(&[
+        (HvmSaveCode::HEADER, 0, header.as_bytes()),
+        (HvmSaveCode::CPU, 0, &[0; 1024]),
+        (HvmSaveCode::END, 0, &[]),
+    ]);
+    w.write_record(RecordType::HVM_CONTEXT.0, &context)?;
+    w.write_record(
+        RecordType::HVM_PARAMS.0,
+        &HvmParams::encode(&[(HvmParam::STORE_PFN, 0xfeffc)]),
+    )?;
+    w.write_record(RecordType::END.0, &[])
+}
+
+/// `records` PAGE_DATA records of 1024 pages each (4 MiB of data apiece).
+fn big_hvm(w: &mut Writer<BufWriter<File>>, records: u64) -> std::io::Result<()> {
+    headers(w)?;
+    let pages: Vec<u8> = (0..1024 * 4096).map(|i: usize| (i % 253) as u8).collect();
+    for record in 0..records {
+        let entries: Vec<PfnEntry> = (0..1024)
+            .map(|i| PfnEntry::new(record * 1024 + i, PageType::NOTAB))
+            .collect();
+        let header = PageData::encode(&entries, &[]);
+        let length = u32::try_from(header.len() + pages.len()).unwrap_or(u32::MAX);
+        w.begin_record(RecordType::PAGE_DATA.0, length)?;
+        w.write_body(&header)?;
+        w.write_body(&pages)?;
+        w.end_record()?;
+    }
+    tail(w)
+}
+
+fn one_page_records(w: &mut Writer<BufWriter<File>>, records: u64) -> std::io::Result<()> {
+    headers(w)?;
+    let page = vec![0x3cu8; 4096];
+    for pfn in 0..records {
+        w.write_record(
+            RecordType::PAGE_DATA.0,
+            &PageData::encode(&[PfnEntry::new(pfn, PageType::NOTAB)], &page),
+        )?;
+    }
+    tail(w)
+}
+
+/// Lengths chosen to make a careless verifier allocate: a pfn array at the
+/// duplicate check's limit, a 128 MiB pfn array, a 128 MiB emulator record,
+/// then a truncated 4 GiB emulator record.
+fn hostile_lengths(w: &mut Writer<BufWriter<File>>) -> std::io::Result<()> {
+    w.write_libxl_header(&LibxlHeader::new(0))?;
+    w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
+    headers(w)?;
+    for count in [1u32 << 17, (128 << 20) / 8 - 1] {
+        w.begin_record(RecordType::PAGE_DATA.0, 8 + 8 * count)?;
+        w.write_body(&count.to_le_bytes())?;
+        w.write_body(&0u32.to_le_bytes())?;
+        // Distinct pfns, so the duplicate check has to look at all of them.
+        let mut chunk = Vec::with_capacity(8 * 4096);
+        let mut next: u64 = 0;
+        while next < u64::from(count) {
+            chunk.clear();
+            let end = (next + 4096).min(u64::from(count));
+            for pfn in next..end {
+                let raw = PfnEntry::new(pfn, PageType::XTAB).to_raw();
+                chunk.extend_from_slice(&raw.to_le_bytes());
+            }
+            w.write_body(&chunk)?;
+            next = end;
+        }
+        w.end_record()?;
+    }
+    tail(w)?;
+    let blob = vec![0u8; 1 << 20];
+    w.begin_record(LibxlRecordType::EMULATOR_CONTEXT.0, 128 << 20)?;
+    w.write_body(&EmulatorRecord::encode(EmulatorId::QEMU_UPSTREAM, 0, &[]))?;
+    let mut left: u64 = (128 << 20) - 8;
+    while left > 0 {
+        let n = left.min(blob.len() as u64) as usize;
+        w.write_body(&blob[..n])?;
+        left -= n as u64;
+    }
+    w.end_record()?;
+    // Header only: the body it announces never comes.
+    w.write_raw(&LibxlRecordType::EMULATOR_CONTEXT.0.to_le_bytes())?;
+    w.write_raw(&u32::MAX.to_le_bytes())
+}
