@@ -45,11 +45,44 @@ fn write_image(path: &Path, batches: u64, per_batch: u64) -> Result<(), String> 
     inner.flush().map_err(io)
 }
 
-/// Runs a command, returning its wall time and the peak RSS seen (KiB).
-fn timed(program: &Path, args: &[&str]) -> Result<(Duration, u64), String> {
+/// CPU time (user + system) of this process's waited-for children, in seconds
+/// (fields 16 and 17 of `/proc/self/stat`, in clock ticks of 1/100 s).
+fn children_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state): cutime is field 16, cstime 17.
+    let tick = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(16) + tick(17)) / 100.0
+}
+
+/// One timed run: wall time, CPU time and peak RSS (KiB).
+#[derive(Clone, Copy)]
+struct Run {
+    wall: Duration,
+    cpu: f64,
+    rss_kib: u64,
+}
+
+/// Runs a command (standard output to `stdout` when given), sampling its peak RSS.
+fn timed(program: &Path, args: &[&str], stdout: Option<&Path>) -> Result<Run, String> {
+    let cpu_before = children_cpu();
     let start = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    if let Some(path) = stdout {
+        command.stdout(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| format!("{}: {e}", program.display()))?;
     let status_path = format!("/proc/{}/status", child.id());
@@ -66,11 +99,37 @@ fn timed(program: &Path, args: &[&str]) -> Result<(Duration, u64), String> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let elapsed = start.elapsed();
+    let wall = start.elapsed();
     if !status.success() {
         return Err(format!("{} {args:?} failed: {status}", program.display()));
     }
-    Ok((elapsed, peak_kib))
+    Ok(Run {
+        wall,
+        cpu: children_cpu() - cpu_before,
+        rss_kib: peak_kib,
+    })
+}
+
+/// Best wall time, best CPU time and highest RSS of `runs` runs, removing `clean` before each.
+fn best_of(
+    runs: usize,
+    clean: &Path,
+    mut f: impl FnMut() -> Result<Run, String>,
+) -> Result<Run, String> {
+    let mut best = Run {
+        wall: Duration::MAX,
+        cpu: f64::MAX,
+        rss_kib: 0,
+    };
+    for _ in 0..runs {
+        let _ = std::fs::remove_file(clean);
+        let run = f()?;
+        best.wall = best.wall.min(run.wall);
+        best.cpu = best.cpu.min(run.cpu);
+        best.rss_kib = best.rss_kib.max(run.rss_kib);
+    }
+    let _ = std::fs::remove_file(clean);
+    Ok(best)
 }
 
 fn build_release(root: &Path) -> Result<PathBuf, String> {
@@ -91,20 +150,6 @@ fn build_release(root: &Path) -> Result<PathBuf, String> {
         return Err("cargo build --release failed".into());
     }
     Ok(root.join("target/release/convert-legacy-stream"))
-}
-
-fn best_of<F: FnMut() -> Result<(Duration, u64), String>>(
-    runs: usize,
-    mut f: F,
-) -> Result<(Duration, u64), String> {
-    let mut best = Duration::MAX;
-    let mut peak = 0;
-    for _ in 0..runs {
-        let (t, rss) = f()?;
-        best = best.min(t);
-        peak = peak.max(rss);
-    }
-    Ok((best, peak))
 }
 
 fn secs(d: Duration) -> f64 {
@@ -129,68 +174,71 @@ fn run_in(tool: &Path, dir: &Path) -> Result<(), String> {
     write_image(&big, GIB / (1024 * PAGE_SIZE as u64), 1024)?;
     write_image(&small, 65_536, 1)?;
     let p = |p: &Path| p.to_str().unwrap_or_default().to_owned();
-    let (big_s, small_s, out_s, copy_s) = (p(&big), p(&small), p(&out), p(&copy));
-    let cp = Path::new("cp");
-    let cp = which(cp).unwrap_or_else(|| PathBuf::from("/bin/cp"));
-    // Warm the page cache for both contenders.
-    timed(&cp, &[&big_s, &copy_s])?;
-
-    let mut convert_best = Duration::MAX;
-    let mut cp_best = Duration::MAX;
-    let mut peak_big = 0;
-    for _ in 0..3 {
-        let _ = std::fs::remove_file(&out);
-        let (t, rss) = timed(
-            tool,
-            &[
-                "-i", &big_s, "-o", &out_s, "-w", "64", "-g", "hvm", "-f", "libxl", "-q",
-            ],
-        )?;
-        convert_best = convert_best.min(t);
-        peak_big = peak_big.max(rss);
-        let _ = std::fs::remove_file(&copy);
-        let (t, _) = timed(&cp, &[&big_s, &copy_s])?;
-        cp_best = cp_best.min(t);
+    let (out_s, copy_s) = (p(&out), p(&copy));
+    let cp = which(Path::new("cp")).unwrap_or_else(|| PathBuf::from("/bin/cp"));
+    let sh = which(Path::new("sh")).unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    println!("convert-legacy-stream benchmark (best of 3, warm page cache, same run)");
+    for (label, image, format) in [
+        (
+            "1 GiB HVM image, 256 batches of 1024 pages, -f libxl",
+            &big,
+            "libxl",
+        ),
+        (
+            "65,536 one-page batches (256 MiB), -f libxc",
+            &small,
+            "libxc",
+        ),
+    ] {
+        let image_s = p(image);
+        let convert_args = ["-i", &image_s, "-w", "64", "-g", "hvm", "-f", format, "-q"];
+        // Warm the page cache for every contender.
+        timed(&cp, &[&image_s, &copy_s], None)?;
+        let to_fd = best_of(3, &out, || {
+            timed(
+                tool,
+                &[&convert_args[..], &["-o", "1"]].concat(),
+                Some(&out),
+            )
+        })?;
+        let cp_run = best_of(3, &copy, || timed(&cp, &[&image_s, &copy_s], None))?;
+        let to_file = best_of(3, &out, || {
+            timed(tool, &[&convert_args[..], &["-o", &out_s]].concat(), None)
+        })?;
+        let cp_sync = best_of(3, &copy, || {
+            let script = format!("cp '{image_s}' '{copy_s}' && sync '{copy_s}'");
+            timed(&sh, &["-c", &script], None)
+        })?;
+        let mib =
+            std::fs::metadata(image).map_err(|e| e.to_string())?.len() as f64 / f64::from(1 << 20);
+        println!("  {label} ({mib:.0} MiB):");
+        println!(
+            "    to an fd (no fsync): {:.3} s wall, {:.2} s CPU, {:.0} MiB/s; cp {:.3} s, {:.2} s CPU; ratio {:.2}",
+            secs(to_fd.wall),
+            to_fd.cpu,
+            mib / secs(to_fd.wall),
+            secs(cp_run.wall),
+            cp_run.cpu,
+            secs(to_fd.wall) / secs(cp_run.wall)
+        );
+        println!(
+            "    to a FILE (temp file, fsync, rename): {:.3} s; cp + sync {:.3} s; ratio {:.2}",
+            secs(to_file.wall),
+            secs(cp_sync.wall),
+            secs(to_file.wall) / secs(cp_sync.wall)
+        );
+        if image == &small {
+            println!(
+                "    per record: {:.2} µs wall, {:.2} µs CPU",
+                secs(to_fd.wall) * 1e6 / 65_536.0,
+                to_fd.cpu * 1e6 / 65_536.0
+            );
+        }
+        println!(
+            "    peak RSS {:.1} MiB",
+            to_fd.rss_kib.max(to_file.rss_kib) as f64 / 1024.0
+        );
     }
-    let big_len = std::fs::metadata(&big).map_err(|e| e.to_string())?.len();
-    let _ = std::fs::remove_file(&copy);
-    let _ = std::fs::remove_file(&out);
-    let (small_convert, peak_small) = best_of(3, || {
-        let _ = std::fs::remove_file(&out);
-        timed(
-            tool,
-            &["-i", &small_s, "-o", &out_s, "-w", "64", "-g", "hvm", "-q"],
-        )
-    })?;
-    let (small_cp, _) = best_of(3, || {
-        let _ = std::fs::remove_file(&copy);
-        timed(&cp, &[&small_s, &copy_s])
-    })?;
-    let mib = big_len as f64 / f64::from(1 << 20);
-    println!("convert-legacy-stream benchmark (best of 3, warm page cache, file to file)");
-    println!(
-        "  1 GiB HVM image ({} MiB, 256 batches of 1024 pages), -f libxl:",
-        mib.round()
-    );
-    println!(
-        "    convert {:.3} s ({:.0} MiB/s), cp {:.3} s ({:.0} MiB/s), ratio convert/cp {:.2}",
-        secs(convert_best),
-        mib / secs(convert_best),
-        secs(cp_best),
-        mib / secs(cp_best),
-        secs(convert_best) / secs(cp_best)
-    );
-    println!("    peak RSS {:.1} MiB", peak_big as f64 / 1024.0);
-    println!("  65,536 one-page batches (256 MiB), -f libxc:");
-    println!(
-        "    convert {:.3} s, cp {:.3} s, ratio {:.2}, {:.2} µs per record ({:.2} µs over cp)",
-        secs(small_convert),
-        secs(small_cp),
-        secs(small_convert) / secs(small_cp),
-        secs(small_convert) * 1e6 / 65_536.0,
-        (secs(small_convert) - secs(small_cp)) * 1e6 / 65_536.0
-    );
-    println!("    peak RSS {:.1} MiB", peak_small as f64 / 1024.0);
     Ok(())
 }
 

@@ -13,8 +13,7 @@
 use migration_stream::Writer;
 use migration_stream::payload::{EmulatorRecord, HvmContext, HvmParams, PageData};
 use migration_stream::types::{
-    DomainType, EmulatorId, HvmParam, HvmSaveCode, LibxlRecordType, PageType, PfnEntry,
-    RecordType,
+    DomainType, EmulatorId, HvmParam, HvmSaveCode, LibxlRecordType, PageType, PfnEntry, RecordType,
 };
 use migration_stream::wire::{DomainHeader, HvmSaveHeader, ImageHeader, LibxlHeader};
 use std::fs::File;
@@ -28,7 +27,15 @@ use zerocopy::IntoBytes;
 pub fn run(root: &Path) -> Result<(), String> {
     println!("building the release verifier...");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "xenmig-cli", "--bin", "verify-stream-v2"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "xenmig-cli",
+            "--bin",
+            "verify-stream-v2",
+        ])
         .current_dir(root)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
@@ -54,7 +61,9 @@ fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
     write_stream(&hostile, hostile_lengths).map_err(|e| format!("{}: {e}", hostile.display()))?;
 
     println!();
-    println!("| stream | size | cat file | verifier file (seeks) | ratio | cat \\| cat | cat \\| verifier | throughput vs cat | peak RSS (pipe) | peak RSS (file) |");
+    println!(
+        "| stream | size | cat file | verifier file (seeks) | ratio | cat \\| cat | cat \\| verifier | throughput vs cat | peak RSS (pipe) | peak RSS (file) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (name, path, expect_valid) in [
         ("HVM, 1024-page records", &big, true),
@@ -70,8 +79,16 @@ fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
         let verify_file = time_best(&format!("{verifier} -q -i {file}"), 3)?;
         let cat_pipe = time_best(&format!("cat {file} | cat > /dev/null"), 3)?;
         let verify_pipe = time_best(&format!("cat {file} | {verifier} -q"), 3)?;
-        let rss_pipe = peak_rss(&format!("cat {file} | /usr/bin/time -f %M -o {{rss}} {verifier} -q"), dir, expect_valid)?;
-        let rss_file = peak_rss(&format!("/usr/bin/time -f %M -o {{rss}} {verifier} -q -i {file}"), dir, expect_valid)?;
+        let rss_pipe = peak_rss(
+            &format!("cat {file} | /usr/bin/time -f %M -o {{rss}} {verifier} -q"),
+            dir,
+            expect_valid,
+        )?;
+        let rss_file = peak_rss(
+            &format!("/usr/bin/time -f %M -o {{rss}} {verifier} -q -i {file}"),
+            dir,
+            expect_valid,
+        )?;
         let mib = size as f64 / (1 << 20) as f64;
         println!(
             "| {name} | {mib:.0} MiB | {} | {} | {:.1}% of cat's time | {} | {} | {:.0}% | {:.1} MiB | {:.1} MiB |",

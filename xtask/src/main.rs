@@ -46,6 +46,8 @@ fn xtask_bench(args: &[String]) -> Result<(), String> {
         Some("stream-read") => xtask::stream_bench::run(&repo_root()),
         Some("verify") => xtask::bench_verify::run(&repo_root()),
         Some("convert") => xtask::bench_convert::run(&repo_root()),
-        _ => Err("usage: cargo xtask bench <name>; benchmarks: stream-read, verify, convert".to_owned()),
+        _ => Err(
+            "usage: cargo xtask bench <name>; benchmarks: stream-read, verify, convert".to_owned(),
+        ),
     }
 }

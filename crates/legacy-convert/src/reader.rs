@@ -275,6 +275,8 @@ pub struct LegacyReader<R> {
     p2m_size: u64,
     pv: PvState,
     batch: Vec<u64>,
+    /// Scratch space for the duplicate-pfn check.
+    sorted: Vec<u64>,
     online: Option<Vec<u64>>,
     chunk_index: u64,
     item_offset: u64,
@@ -295,6 +297,7 @@ impl<R: Read> LegacyReader<R> {
             p2m_size: 0,
             pv: PvState::default(),
             batch: Vec::with_capacity(MAX_BATCH as usize),
+            sorted: Vec::with_capacity(MAX_BATCH as usize),
             online: None,
             chunk_index: 0,
             item_offset: 0,
@@ -857,17 +860,20 @@ impl<R: Read> LegacyReader<R> {
         }
         // Duplicate pfns (bare XTAB entries aside, which the saver writes for every
         // page it failed to map). Batches are at most 1024 entries: sort a copy.
-        let mut pfns: Vec<u64> = self
-            .batch
-            .iter()
-            .filter(|&&e| e != BARE_XTAB)
-            .map(|&e| e & PFN_MASK)
-            .collect();
+        let mut pfns = std::mem::take(&mut self.sorted);
+        pfns.clear();
+        pfns.extend(
+            self.batch
+                .iter()
+                .filter(|&&e| e != BARE_XTAB)
+                .map(|&e| e & PFN_MASK),
+        );
         pfns.sort_unstable();
-        if let Some(pair) = pfns.windows(2).find(|w| w[0] == w[1]) {
+        let duplicate = pfns.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]);
+        self.sorted = pfns;
+        if let Some(pfn) = duplicate {
             return Err(self.invalid(format!(
-                "Duplicate pfns in batch: pfn 0x{:x} appears more than once",
-                pair[0]
+                "Duplicate pfns in batch: pfn 0x{pfn:x} appears more than once"
             )));
         }
         self.set_payload(u64::from(data_pages) * PAGE_SIZE as u64, "page data");
