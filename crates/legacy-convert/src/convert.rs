@@ -25,7 +25,9 @@ use migration_stream::types::{DomainType, LibxlRecordType, REC_LENGTH_MAX, Recor
 use migration_stream::wire::{DomainHeader, ImageHeader, LIBXL_OPTION_LEGACY, LibxlHeader};
 
 use crate::error::Error;
-use crate::format::{BARE_XTAB, ChunkId, GuestType, Width, hvm_param, python_bytes_repr, v2_pfn};
+use crate::format::{
+    BARE_XTAB, ChunkId, GuestType, QemuSignature, Width, hvm_param, python_bytes_repr, v2_pfn,
+};
 use crate::physmap::read_physmap;
 use crate::reader::{Chunk, Event, LegacyReader};
 
@@ -38,9 +40,6 @@ pub const LIBXC_VERSION: u32 = 3;
 
 /// The xl header's STREAMv2 mandatory flag.
 const XL_FLAG_STREAM_V2: u32 = 1 << 1;
-
-/// Most HVM-parameter chunks accepted in one image (a real one has at most 12).
-const MAX_PARAM_CHUNKS: usize = 1024;
 
 /// The stream format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -490,13 +489,14 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
                     };
                     self.observer.info(&line);
                 }
-                if self.hvm_params.len() >= MAX_PARAM_CHUNKS {
+                // Each chunk appears once in a real image; a repeat would make
+                // an HVM_PARAMS record with a duplicate index, which the
+                // restorer's checks reject.
+                if self.hvm_params.iter().any(|&(p, _)| p == param) {
                     return Err(Error::Invalid {
                         offset: self.reader.offset(),
                         location: format!("byte offset {}", self.reader.offset()),
-                        message: format!(
-                            "more than {MAX_PARAM_CHUNKS} HVM parameter chunks in one image"
-                        ),
+                        message: format!("HVM parameter chunk {id} appears more than once"),
                     });
                 }
                 self.hvm_params.push((param, value));
@@ -673,40 +673,52 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
             "Qemu signature: {}",
             python_bytes_repr(signature.bytes())
         );
+        if let (None, Some(total)) = (size, self.options.input_len) {
+            let left = total.saturating_sub(self.reader.offset());
+            self.reader.bound_payload(left);
+        }
+        // Length unknown (a pipe): hold the data, within the record limit.
+        let mut held = Vec::new();
+        let len = match self.reader.payload_remaining() {
+            Some(len) => len,
+            None => {
+                self.reader
+                    .read_payload_limited(&mut held, u64::from(REC_LENGTH_MAX) - 8)?;
+                held.len() as u64
+            }
+        };
+        if len > u64::from(REC_LENGTH_MAX) - 8 {
+            return Err(Error::Invalid {
+                offset: self.reader.offset(),
+                location: format!("byte offset {}", self.reader.offset()),
+                message: format!(
+                    "qemu record of {len} bytes: a v2 record holds at most {REC_LENGTH_MAX}"
+                ),
+            });
+        }
         match self.options.format {
             OutputFormat::Libxc => {
-                // Upstream appends the legacy record after END as it was.
+                // Upstream appends the legacy record after END as it was; it
+                // only knows DeviceModelRecord0002, so the other two signatures
+                // are written in that form (the form verifiers recognise).
                 self.out
-                    .write_raw(signature.bytes())
+                    .write_raw(QemuSignature::DeviceModelRecord0002.bytes())
                     .map_err(output_error)?;
-                if let Some(size) = size {
-                    self.out
-                        .write_raw(&size.to_le_bytes())
-                        .map_err(output_error)?;
-                }
+                self.out
+                    .write_raw(&(len as u32).to_le_bytes())
+                    .map_err(output_error)?;
+                self.out.write_raw(&held).map_err(output_error)?;
                 self.reader.copy_payload_to_end(self.out.get_mut())?;
                 Ok(())
             }
             OutputFormat::Libxl => {
-                if let (None, Some(total)) = (size, self.options.input_len) {
-                    let left = total.saturating_sub(self.reader.offset());
-                    self.reader.bound_payload(left);
-                }
-                if self.reader.payload_remaining().is_some() {
-                    return self.header_and_payload(
-                        LibxlRecordType::EMULATOR_CONTEXT.0,
-                        0,
-                        "qemu record",
-                    );
-                }
-                // Length unknown (a pipe): hold it, within the record limit.
-                let mut data = Vec::new();
-                self.reader
-                    .read_payload_limited(&mut data, u64::from(REC_LENGTH_MAX) - 8)?;
-                let mut body = Vec::with_capacity(8 + data.len());
-                body.extend_from_slice(&[0u8; 8]);
-                body.extend_from_slice(&data);
-                self.record(LibxlRecordType::EMULATOR_CONTEXT.0, &body)
+                self.out
+                    .begin_record(LibxlRecordType::EMULATOR_CONTEXT.0, 8 + len as u32)
+                    .map_err(output_error)?;
+                self.out.write_body(&[0u8; 8]).map_err(output_error)?;
+                self.out.write_body(&held).map_err(output_error)?;
+                self.reader.copy_payload(&mut self.out)?;
+                self.out.end_record().map_err(output_error)
             }
         }
     }

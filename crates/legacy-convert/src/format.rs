@@ -407,6 +407,11 @@ pub const fn entry_type_is_invalid(entry: u64) -> bool {
     matches!(entry_type(entry), 0x5..=0x8)
 }
 
+/// True for page-table types (L1–L4, pinned or not: 0x1..=0x4, 0x9..=0xC).
+pub const fn entry_type_is_page_table(entry: u64) -> bool {
+    matches!(entry_type(entry), 0x1..=0x4 | 0x9..=0xC)
+}
+
 /// The v2 PAGE_DATA pfn encoding of a legacy entry: type moved to bits 63..60.
 ///
 /// ```

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::format::{
     BARE_XTAB, BlockId, ChunkId, GuestType, GuestWidth, MAX_BATCH, MAX_VCPU_ID, PAGE_SIZE,
     PFN_MASK, PFN_TYPE_MASK, QemuSignature, VCPU_EXTENDED_SIZE, Width, entry_has_data,
-    entry_type_is_invalid,
+    entry_type_is_invalid, entry_type_is_page_table,
 };
 use crate::input::{Input, ReadFailure};
 
@@ -730,6 +730,13 @@ impl<R: Read> LegacyReader<R> {
                     )));
                 }
                 let xsave_len = self.read_u32("xcnt size")?;
+                // The xsave area starts with xcr0 and xcr0_accum (16 bytes).
+                if xsave_len != 0 && xsave_len < 32 {
+                    return Err(self.invalid(format!(
+                        "\"xcnt\" size 0x{xsave_len:x}: expected 0 or at least 0x20 \
+                         (an xsave area of at least 16 bytes, plus 16)"
+                    )));
+                }
                 self.pv.xsave_len = xsave_len;
                 self.set_payload(u64::from(size) - 4, "\"xcnt\" block data");
                 BlockKind::Xcnt { xsave_len }
@@ -852,6 +859,25 @@ impl<R: Read> LegacyReader<R> {
                     "pfn_type[{index}] = 0x{entry:x} has page type 0x{:x}, which does not \
                      exist (types 0x5 to 0x8 are invalid)",
                     entry >> 28
+                )));
+            }
+            if self.guest == GuestType::Hvm && entry_type_is_page_table(entry) {
+                return Err(self.invalid(format!(
+                    "pfn_type[{index}] = 0x{entry:x}: page-table type 0x{:x} in an HVM image \
+                     (only PV guests have typed page tables)",
+                    entry >> 28
+                )));
+            }
+            // A PV guest's pfns index its p2m: none can reach p2m_size
+            // (the restorer refuses them; bare XTAB entries are dropped).
+            if self.guest == GuestType::Pv
+                && entry != BARE_XTAB
+                && entry & PFN_MASK >= self.p2m_size
+            {
+                return Err(self.invalid(format!(
+                    "pfn_type[{index}] = 0x{entry:x}: pfn 0x{:x} is beyond the p2m size 0x{:x}",
+                    entry & PFN_MASK,
+                    self.p2m_size
                 )));
             }
             if entry_has_data(entry) {

@@ -432,7 +432,7 @@ impl LegacyImage {
             body: Vec::new(),
             guest: GuestParts::Hvm(HvmParts {
                 magic_pfns: [0xfeff0, 0xfeff1, 0xfeffc],
-                context: b"hvm context blob".to_vec(),
+                context: hvm_context(0x0004_0005_0000_0000, 0x000A_0655),
                 qemu: Some((QemuSignature::DeviceModelRecord0002, b"QEVM qemu".to_vec())),
             }),
         }
@@ -520,4 +520,22 @@ pub fn extended_context(id: u32) -> Vec<u8> {
     (0..VCPU_EXTENDED_SIZE)
         .map(|i| (i as u8).wrapping_add(id as u8))
         .collect()
+}
+
+/// A minimal well-formed HVM context: the HEADER descriptor (magic
+/// 0x54381286, version 1, the saving Xen's `changeset` and CPUID leaf 1 EAX)
+/// and the END descriptor.
+pub fn hvm_context(changeset: u64, cpuid: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40);
+    // descriptor: u16 typecode, u16 instance, u32 length
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&24u32.to_le_bytes());
+    out.extend_from_slice(&0x5438_1286u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&changeset.to_le_bytes());
+    out.extend_from_slice(&cpuid.to_le_bytes());
+    out.extend_from_slice(&2_400_000u32.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out
 }

@@ -152,7 +152,10 @@ fn hvm_record_order_params_and_qemu_trailer_match_upstream() {
             vec![(5, 0xfeff0), (6, 0xfeff1), (1, 0xfeffc)]
         ]
     );
-    assert_eq!(d.libxc[4].1, b"hvm context blob");
+    assert_eq!(
+        d.libxc[4].1,
+        legacy_convert::writer::hvm_context(0x0004_0005_0000_0000, 0x000A_0655)
+    );
     let mut trailer = b"DeviceModelRecord0002".to_vec();
     trailer.extend_from_slice(&5u32.to_le_bytes());
     trailer.extend_from_slice(b"qemu!");
@@ -204,10 +207,18 @@ fn every_qemu_signature_converts() {
             hvm.qemu = Some((signature, b"device state".to_vec()));
         }
         let bytes = image.to_bytes();
-        let libxc =
-            decode(&convert_bytes(&bytes, &image_options(&image, OutputFormat::Libxc)).unwrap());
-        assert!(libxc.trailing.starts_with(signature.bytes()));
-        assert!(libxc.trailing.ends_with(b"device state"));
+        // libxc mode: the raw record after END, always in DeviceModelRecord0002 form.
+        for input_len in [None, Some(bytes.len() as u64)] {
+            let options = Options {
+                input_len,
+                ..image_options(&image, OutputFormat::Libxc)
+            };
+            let libxc = decode(&convert_bytes(&bytes, &options).unwrap());
+            assert_eq!(
+                libxc.trailing, b"DeviceModelRecord0002\x0c\0\0\0device state",
+                "{signature:?}"
+            );
+        }
         // A signature without a length runs to the end: with and without the input size.
         for input_len in [None, Some(bytes.len() as u64)] {
             let options = Options {
@@ -346,13 +357,18 @@ fn test_images_convert_and_probe_to_what_their_names_say() {
                 continue;
             }
             let out = result.unwrap_or_else(|e| panic!("{stem}: {e}"));
-            // An xl header always gets STREAMv2, which announces a libxl stream;
-            // a libxc stream behind it is read past the header.
-            let d = if options.xl_header && format == OutputFormat::Libxc {
-                decode(&out[48 + u32_at(&out, 44) as usize..])
+            // An xl header always gets STREAMv2, which announces a libxl stream
+            // (so that xl never runs the legacy converter on it again); a libxc
+            // stream behind it is verified and read past the header.
+            let v2 = if options.xl_header && format == OutputFormat::Libxc {
+                &out[48 + u32_at(&out, 44) as usize..]
             } else {
-                decode(&out)
+                &out[..]
             };
+            if let Err(violation) = verify(v2) {
+                panic!("{stem} {format:?}: the verifier rejects the output: {violation}");
+            }
+            let d = decode(v2);
             assert_eq!(libxc_types(&d).last(), Some(&T::END), "{stem}");
             let probed_options = Options {
                 width: None,
@@ -443,8 +459,8 @@ fn malformed_images_are_bad_input_with_a_message() {
         "Page batch (1025) exceeded MAX_BATCH (1024)",
     );
     // Duplicate pfns in a batch.
-    let image =
-        LegacyImage::hvm(Width::W32, 0x100).with_body(vec![BodyItem::pages(&[(0, 7), (1, 7)], 0)]);
+    let image = LegacyImage::hvm(Width::W32, 0x100)
+        .with_body(vec![BodyItem::pages(&[(0, 7), (0xD, 7)], 0)]);
     bad(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
@@ -462,6 +478,22 @@ fn malformed_images_are_bad_input_with_a_message() {
         let (bytes, options) = hvm_with_raw_body(Width::W64, marker.to_le_bytes().to_vec());
         bad(&bytes, &options, &format!("Unrecognised chunk {marker}"));
     }
+    // A repeated HVM parameter chunk.
+    let image = LegacyImage::hvm(Width::W64, 0x100).with_body(vec![
+        BodyItem::HvmParam {
+            id: ChunkId::HVM_VIRIDIAN,
+            value: 1,
+        },
+        BodyItem::HvmParam {
+            id: ChunkId::HVM_VIRIDIAN,
+            value: 2,
+        },
+    ]);
+    bad(
+        &image.to_bytes(),
+        &image_options(&image, OutputFormat::Libxc),
+        "appears more than once",
+    );
     // vCPU map out of range.
     let mut raw = (-2i32).to_le_bytes().to_vec();
     raw.extend_from_slice(&4096i32.to_le_bytes());
@@ -595,19 +627,21 @@ mod properties {
     use proptest::prelude::*;
 
     const DATA_TYPES: [u8; 12] = [0x0, 0x1, 0x2, 0x3, 0x4, 0x9, 0xA, 0xB, 0xC, 0xD, 0xE, 0xF];
+    /// HVM guests have no page-table pages in their images.
+    const HVM_TYPES: [u8; 4] = [0x0, 0xD, 0xE, 0xF];
 
-    fn batch() -> impl Strategy<Value = BodyItem> {
+    fn batch(pfn_limit: u64, types: &'static [u8]) -> impl Strategy<Value = BodyItem> {
         (
-            btree_set(0u64..0x0FFF_FFFF, 1..6),
-            vec(0usize..DATA_TYPES.len(), 6),
+            btree_set(0u64..pfn_limit, 1..6),
+            vec(0usize..types.len(), 6),
             any::<u8>(),
             0usize..3,
         )
-            .prop_map(|(pfns, types, seed, xtabs)| {
+            .prop_map(move |(pfns, picks, seed, xtabs)| {
                 let pages: Vec<(u8, u64)> = pfns
                     .into_iter()
-                    .zip(types)
-                    .map(|(pfn, t)| (DATA_TYPES[t], pfn))
+                    .zip(picks)
+                    .map(|(pfn, t)| (types[t], pfn))
                     .filter(|&(t, pfn)| !(t == 0xF && pfn == 0))
                     .collect();
                 let mut item = BodyItem::pages(&pages, seed);
@@ -647,22 +681,23 @@ mod properties {
     }
 
     fn pv_image() -> impl Strategy<Value = LegacyImage> {
-        (
+        (1u64..0x5000).prop_flat_map(|p2m| (
             width(),
             prop_oneof![Just(GuestWidth::W32), Just(GuestWidth::W64)],
-            1u64..0x5000,
+            Just(p2m),
             vec(
-                prop_oneof![4 => batch(), 1 => tsc(), 1 => Just(BodyItem::LastCheckpoint)],
+                prop_oneof![4 => batch(p2m, &DATA_TYPES), 1 => tsc(), 1 => Just(BodyItem::LastCheckpoint)],
                 0..5,
             ),
-            btree_set(0u32..300, 1..4),
+            btree_set(1u32..300, 0..4),
             any::<bool>(),
-            prop_oneof![Just(None), (1u32..64).prop_map(|n| Some(n * 8))],
+            prop_oneof![Just(None), (2u32..64).prop_map(|n| Some(n * 8))],
             vec(any::<u32>(), 0..4),
-        )
+        ))
             .prop_map(|(w, gw, p2m, body, ids, extv, xsave, unmapped)| {
-                let vcpus = ids
-                    .into_iter()
+                // vCPU 0 is always online (the restorer needs its state).
+                let vcpus = std::iter::once(0)
+                    .chain(ids)
                     .map(|id| {
                         let mut v = PvVcpu::new(id, gw);
                         if extv {
@@ -692,19 +727,32 @@ mod properties {
             width(),
             any::<u64>(),
             vec(
-                prop_oneof![4 => batch(), 1 => tsc(), 2 => param(), 1 => Just(BodyItem::VerifyMode)],
+                prop_oneof![4 => batch(0x0FFF_FFFF, &HVM_TYPES), 1 => tsc(), 2 => param(), 1 => Just(BodyItem::VerifyMode)],
                 0..6,
             ),
             any::<[u64; 3]>(),
-            vec(any::<u8>(), 1..40),
+            (any::<u64>(), any::<u32>()),
             0usize..3,
             vec(any::<u8>(), 0..40),
         )
             .prop_map(|(w, p2m, body, magic, context, sig, qemu)| {
+                // Each parameter chunk at most once, as real savers write them.
+                let mut seen = Vec::new();
+                let body = body
+                    .into_iter()
+                    .filter(|item| match item {
+                        BodyItem::HvmParam { id, .. } if seen.contains(id) => false,
+                        BodyItem::HvmParam { id, .. } => {
+                            seen.push(*id);
+                            true
+                        }
+                        _ => true,
+                    })
+                    .collect();
                 let mut image = LegacyImage::hvm(w, p2m).with_body(body);
                 if let GuestParts::Hvm(hvm) = &mut image.guest {
                     hvm.magic_pfns = magic;
-                    hvm.context = context;
+                    hvm.context = legacy_convert::writer::hvm_context(context.0, context.1);
                     hvm.qemu = Some((QemuSignature::ALL[sig], qemu));
                 }
                 image
@@ -726,6 +774,11 @@ mod properties {
         let bytes = image.to_bytes();
         let out = convert_bytes(&bytes, &image_options(image, format))
             .map_err(|e| TestCaseError::fail(format!("conversion failed: {e}")))?;
+        if let Err(violation) = verify(&out) {
+            return Err(TestCaseError::fail(format!(
+                "{format:?}: the verifier rejects the output: {violation}"
+            )));
+        }
         let d = decode(&out);
         prop_assert_eq!(pages(&d), expected_pages(image));
         let tscs: Vec<TscInfo> = d
@@ -820,8 +873,11 @@ mod properties {
                 let (sig, data) = hvm.qemu.clone().unwrap();
                 match format {
                     OutputFormat::Libxc => {
-                        prop_assert!(d.trailing.starts_with(sig.bytes()));
-                        prop_assert!(d.trailing.ends_with(&data));
+                        let _ = sig;
+                        let mut trailer = b"DeviceModelRecord0002".to_vec();
+                        trailer.extend_from_slice(&(data.len() as u32).to_le_bytes());
+                        trailer.extend_from_slice(&data);
+                        prop_assert_eq!(&d.trailing, &trailer);
                     }
                     OutputFormat::Libxl => {
                         let ctx = d

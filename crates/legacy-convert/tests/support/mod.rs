@@ -210,3 +210,19 @@ pub fn test_images() -> Vec<(String, Vec<u8>)> {
 pub fn is_pv(image: &LegacyImage) -> bool {
     matches!(image.guest, GuestParts::Pv(_))
 }
+
+/// Runs the verifier (`stream-verify`) over a converted stream; returns the
+/// violation, if any, as text.
+pub fn verify(bytes: &[u8]) -> Result<stream_verify::Report, String> {
+    let report = stream_verify::verify(bytes, stream_verify::Format::Auto, None);
+    match &report.error {
+        Some(v) => Err(format!(
+            "{} at byte {}: {} [rule {}]",
+            v.record_type.clone().unwrap_or_default(),
+            v.offset,
+            v.message,
+            v.rule.id()
+        )),
+        None => Ok(report),
+    }
+}
