@@ -2,7 +2,7 @@
 //!
 //! In a temporary directory it writes a 1 GiB HVM legacy image (256 batches of
 //! 1024 pages), converts it to a file with the release binary and copies it
-//! with `cp` in the same run, alternating, best of three each; then it times
+//! with `cp` (and `cp` + `sync`) in the same run, in interleaved rounds; then it times
 //! an image of 65,536 one-page batches for the cost per record. Peak RSS is
 //! the child's `VmHWM`, sampled from `/proc` while it runs.
 
@@ -152,6 +152,17 @@ fn build_release(root: &Path) -> Result<PathBuf, String> {
     Ok(root.join("target/release/convert-legacy-stream"))
 }
 
+/// Rounds of each measurement.
+const ROUNDS: usize = 5;
+
+fn best(runs: &[Run]) -> Run {
+    Run {
+        wall: runs.iter().map(|r| r.wall).min().unwrap_or_default(),
+        cpu: runs.iter().map(|r| r.cpu).fold(f64::MAX, f64::min),
+        rss_kib: runs.iter().map(|r| r.rss_kib).max().unwrap_or_default(),
+    }
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -177,7 +188,9 @@ fn run_in(tool: &Path, dir: &Path) -> Result<(), String> {
     let (out_s, copy_s) = (p(&out), p(&copy));
     let cp = which(Path::new("cp")).unwrap_or_else(|| PathBuf::from("/bin/cp"));
     let sh = which(Path::new("sh")).unwrap_or_else(|| PathBuf::from("/bin/sh"));
-    println!("convert-legacy-stream benchmark (best of 3, warm page cache, same run)");
+    println!(
+        "convert-legacy-stream benchmark (best of {ROUNDS} interleaved rounds, warm page cache, same run)"
+    );
     for (label, image, format) in [
         (
             "1 GiB HVM image, 256 batches of 1024 pages, -f libxl",
@@ -194,21 +207,29 @@ fn run_in(tool: &Path, dir: &Path) -> Result<(), String> {
         let convert_args = ["-i", &image_s, "-w", "64", "-g", "hvm", "-f", format, "-q"];
         // Warm the page cache for every contender.
         timed(&cp, &[&image_s, &copy_s], None)?;
-        let to_fd = best_of(3, &out, || {
-            timed(
-                tool,
-                &[&convert_args[..], &["-o", "1"]].concat(),
-                Some(&out),
-            )
-        })?;
-        let cp_run = best_of(3, &copy, || timed(&cp, &[&image_s, &copy_s], None))?;
-        let to_file = best_of(3, &out, || {
-            timed(tool, &[&convert_args[..], &["-o", &out_s]].concat(), None)
-        })?;
-        let cp_sync = best_of(3, &copy, || {
-            let script = format!("cp '{image_s}' '{copy_s}' && sync '{copy_s}'");
-            timed(&sh, &["-c", &script], None)
-        })?;
+        // Interleaved rounds, so that a burst of load on the machine hits all
+        // four contenders alike; the best of each is reported.
+        let mut rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let to_fd = best_of(1, &out, || {
+                timed(
+                    tool,
+                    &[&convert_args[..], &["-o", "1"]].concat(),
+                    Some(&out),
+                )
+            })?;
+            let cp_run = best_of(1, &copy, || timed(&cp, &[&image_s, &copy_s], None))?;
+            let to_file = best_of(1, &out, || {
+                timed(tool, &[&convert_args[..], &["-o", &out_s]].concat(), None)
+            })?;
+            let cp_sync = best_of(1, &copy, || {
+                let script = format!("cp '{image_s}' '{copy_s}' && sync '{copy_s}'");
+                timed(&sh, &["-c", &script], None)
+            })?;
+            rounds.push([to_fd, cp_run, to_file, cp_sync]);
+        }
+        let pick = |i: usize| best(&rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
+        let (to_fd, cp_run, to_file, cp_sync) = (pick(0), pick(1), pick(2), pick(3));
         let mib =
             std::fs::metadata(image).map_err(|e| e.to_string())?.len() as f64 / f64::from(1 << 20);
         println!("  {label} ({mib:.0} MiB):");
