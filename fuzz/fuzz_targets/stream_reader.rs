@@ -92,6 +92,14 @@ fuzz_target!(|data: &[u8]| {
             Event::LibxcRecord(info) => (true, info),
             Event::LibxlRecord(info) => (false, info),
             Event::End => break,
+            Event::Trailing { .. } => {
+                while let Ok(n) = stream.reader_mut().read_raw(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                continue;
+            }
             _ => continue,
         };
         let choice = (mode >> 2).wrapping_add(round as u8) % 3;

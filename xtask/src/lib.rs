@@ -9,8 +9,11 @@
 use std::path::{Path, PathBuf};
 
 pub mod bench_convert;
+pub mod bench_maskcalc;
 pub mod bench_verify;
+pub mod cpuid_codegen;
 pub mod legacy;
+pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
@@ -58,6 +61,11 @@ pub struct Generator {
 pub fn generators() -> Vec<Generator> {
     vec![
         Generator {
+            name: "cpuid-defs table",
+            kind: Kind::Code,
+            run: cpuid_codegen::generate,
+        },
+        Generator {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
@@ -71,6 +79,11 @@ pub fn generators() -> Vec<Generator> {
             name: "verify-cases",
             kind: Kind::TestData,
             run: verify_cases::generate,
+        },
+        Generator {
+            name: "xen-maskcalc test data",
+            kind: Kind::TestData,
+            run: maskcalc_testdata::generate,
         },
     ]
 }

@@ -9,7 +9,7 @@ usage: cargo xtask <command>
 commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
-  bench          run the benchmarks and print the ratios against cat/cp
+  bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
 ";
 
 fn main() -> ExitCode {
@@ -41,13 +41,30 @@ fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
 
+/// Every benchmark: its name and the function that runs it.
+const BENCHES: &[(&str, fn(&std::path::Path) -> Result<(), String>)] = &[
+    ("maskcalc", xtask::bench_maskcalc::run),
+    ("stream-read", xtask::stream_bench::run),
+    ("verify", xtask::bench_verify::run),
+    ("convert", xtask::bench_convert::run),
+];
+
 fn xtask_bench(args: &[String]) -> Result<(), String> {
-    match args.first().map(String::as_str) {
-        Some("stream-read") => xtask::stream_bench::run(&repo_root()),
-        Some("verify") => xtask::bench_verify::run(&repo_root()),
-        Some("convert") => xtask::bench_convert::run(&repo_root()),
-        _ => Err(
-            "usage: cargo xtask bench <name>; benchmarks: stream-read, verify, convert".to_owned(),
-        ),
+    let names: Vec<&str> = BENCHES.iter().map(|(name, _)| *name).collect();
+    let wanted = args.first().map(String::as_str);
+    let selected: Vec<_> = BENCHES
+        .iter()
+        .filter(|(name, _)| wanted.is_none_or(|w| w == "all" || w == *name))
+        .collect();
+    if selected.is_empty() {
+        return Err(format!(
+            "usage: cargo xtask bench [all|{}]",
+            names.join("|")
+        ));
     }
+    for (name, run) in selected {
+        println!("== bench {name}");
+        run(&repo_root())?;
+    }
+    Ok(())
 }

@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use crate::error::PayloadError;
 pub use crate::types::PfnEntry;
-use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE, PageType};
+use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE};
 use crate::wire::{
     self, CpuidPolicyLeaf, EmulatorHeader, HvmParamsEntry, HvmSaveDescriptor, HvmSaveHeader, Le32,
     Le64, MsrPolicyEntry, PageDataHeader, VcpuHeader,
@@ -53,6 +53,20 @@ fn entries<'a, T: FromBytes + KnownLayout + Immutable>(
 }
 
 /// A PAGE_DATA body: pfn entries, then 4096 bytes per entry whose type carries data.
+///
+/// ```
+/// use migration_stream::payload::PageData;
+/// use migration_stream::types::{PageType, PfnEntry};
+///
+/// let entries = [PfnEntry::new(0x100, PageType::NOTAB), PfnEntry::new(0x101, PageType::XTAB)];
+/// let body = PageData::encode(&entries, &[0x11; 4096]);
+/// let pages = PageData::parse(&body)?;
+/// assert_eq!(pages.data_page_count(), 1);
+/// assert_eq!(pages.expected_len(), body.len() as u64);
+/// let (first, data) = pages.pages().next().unwrap();
+/// assert_eq!((first.pfn, data.map(|d| d[0])), (0x100, Some(0x11)));
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct PageData<'a> {
     header: &'a PageDataHeader,
@@ -606,6 +620,26 @@ impl<'a> HvmContextEntry<'a> {
 }
 
 /// An HVM_CONTEXT body: a chain of descriptors, HEADER first and END last.
+///
+/// ```
+/// use migration_stream::payload::HvmContext;
+/// use migration_stream::types::{HVM_FILE_MAGIC, HvmSaveCode};
+/// use migration_stream::wire::HvmSaveHeader;
+/// use zerocopy::IntoBytes;
+///
+/// let header = HvmSaveHeader::new(0x4_0013, 0xa06a4, 2_000_000);
+/// let body = HvmContext::encode(&[
+///     (HvmSaveCode::HEADER, 0, header.as_bytes()),
+///     (HvmSaveCode::CPU, 0, &[0; 16]),
+///     (HvmSaveCode::END, 0, &[]),
+/// ]);
+/// let context = HvmContext::parse(&body)?;
+/// let codes: Vec<_> = context.iter().map(|e| e.map(|e| e.code)).collect::<Result<_, _>>()?;
+/// assert_eq!(codes, [HvmSaveCode::HEADER, HvmSaveCode::CPU, HvmSaveCode::END]);
+/// let first = context.iter().next().unwrap()?;
+/// assert_eq!(first.save_header().map(|h| h.magic.get()), Some(HVM_FILE_MAGIC));
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HvmContext<'a> {
     body: &'a [u8],
@@ -704,9 +738,4 @@ impl<'a> Iterator for HvmContextIter<'a> {
         }
         Some(Ok(entry))
     }
-}
-
-/// Whether `page_type` is one of the defined types (re-exported for payload users).
-pub fn is_known_page_type(page_type: PageType) -> bool {
-    page_type.is_valid()
 }

@@ -239,7 +239,10 @@ impl<R: Read> Reader<R> {
         loop {
             match self.inner.read(out) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                // A misbehaving reader claiming more than it was given must
+                // not make the offset arithmetic or slicing go wrong.
+                Ok(n) => return Ok(n.min(out.len())),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -327,6 +330,23 @@ impl<R: Read> Reader<R> {
         }
         let end = self.filled.min(self.pos + n);
         Ok(self.buf.get(self.pos..end).unwrap_or_default())
+    }
+
+    /// Reads raw bytes outside any record, e.g. the data after a stream's
+    /// final END (see [`Event::Trailing`](crate::Event::Trailing)); returns 0
+    /// at the end of input. Any unread body is skipped first.
+    ///
+    /// ```
+    /// use migration_stream::Reader;
+    /// let mut reader = Reader::new(&b"tail"[..]);
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(reader.read_raw(&mut out)?, 4);
+    /// assert_eq!(reader.read_raw(&mut out)?, 0);
+    /// # Ok::<(), migration_stream::Error>(())
+    /// ```
+    pub fn read_raw(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        self.finish_pending()?;
+        self.read_some(out)
     }
 
     /// Whether the input has no more bytes (consumes nothing).

@@ -323,9 +323,17 @@ fn bytes_after_the_outermost_end_are_an_event() {
     libxc_headers(&mut w);
     w.write_record(RecordType::END.0, &[]).unwrap();
     w.write_raw(b"DeviceModelRecord0002").unwrap();
-    let got = events(&w.into_inner()).unwrap();
+    let bytes = w.into_inner();
+    let got = events(&bytes).unwrap();
     assert_eq!(got[got.len() - 2], Event::Trailing { offset: 48 });
     assert_eq!(got[got.len() - 1], Event::End);
+
+    // The trailing bytes themselves can be read through the framing reader.
+    let mut stream = StreamReader::new(&bytes[..]);
+    while !matches!(stream.next_event().unwrap(), Event::Trailing { .. }) {}
+    let mut tail = [0u8; 64];
+    let n = stream.reader_mut().read_raw(&mut tail).unwrap();
+    assert_eq!(&tail[..n], b"DeviceModelRecord0002");
 }
 
 #[test]
@@ -515,4 +523,36 @@ fn writer_enforces_declared_lengths() {
     assert!(w.end_record().is_err(), "no record is open");
     assert_eq!(w.offset(), 16);
     assert_eq!(w.into_inner().len(), 16);
+}
+
+/// Like a `File` on a pipe: implements `Seek`, but every seek fails.
+struct SeekFails<R>(R);
+
+impl<R: Read> Read for SeekFails<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R> io::Seek for SeekFails<R> {
+    fn seek(&mut self, _: io::SeekFrom) -> io::Result<u64> {
+        Err(io::Error::from_raw_os_error(29)) // ESPIPE
+    }
+}
+
+#[test]
+fn seekable_readers_fall_back_to_reading_when_seeking_fails() {
+    let mut w = Writer::new(Vec::new());
+    w.write_record(RecordType::HVM_CONTEXT.0, &[9; 100_000])
+        .unwrap();
+    w.write_record(RecordType::END.0, &[]).unwrap();
+    let bytes = w.into_inner();
+    let mut reader = Reader::seekable(SeekFails(&bytes[..]));
+    reader.next_record().unwrap();
+    reader.skip_body().unwrap();
+    let end = reader.next_record().unwrap().unwrap();
+    assert_eq!(
+        (end.libxc_type(), end.offset),
+        (RecordType::END, 100_000 + 8)
+    );
 }

@@ -1,0 +1,272 @@
+//! `xen-maskcalc`: the CPUID masks that let guests migrate across a whole pool
+//! of hosts, explained by feature name. A drop-in replacement for
+//! `xen_maskcalc.py` that reads every common dump format.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use maskcalc::dump::{self, Format};
+use maskcalc::model::Host;
+use maskcalc::pool::{self, PoolOptions};
+use maskcalc::render;
+use xenmig_cli::{Failure, exit, finish, term};
+
+const TOOL: &str = "xen-maskcalc";
+
+const EXAMPLES: &str = "\
+Examples:
+  On every host (natively booted, not in dom0: Xen hides bits from dom0):
+      cpuid -1r > node1
+  Then, anywhere:
+      xen-maskcalc node1 node2 node3          the xl.cfg `cpuid = [...]` lines (xend syntax)
+      xen-maskcalc -v node1 node2             ... with each host's bits and why every bit is masked
+      xen-maskcalc --format xl node*          cpuid = \"host,f16c=0,...\" (libxl syntax, Xen 4.18+)
+      xen-maskcalc --format libvirt node*     a <cpu> element with policy='disable' features
+      xen-maskcalc --diff node*               which features differ, per host
+      xen-maskcalc --local node2              this machine and node2
+      xen-maskcalc --hide avx512f --keep rdrand node*
+
+Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
+text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
+
+Exit status: 0 ok; 1 bad input (a dump that does not parse, fewer than two hosts,
+hosts of different vendors); 2 usage or I/O error.";
+
+/// Output formats of the mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (the original tool's output)
+    Xend,
+    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
+    Xl,
+    /// libvirt `<cpu>` element
+    Libvirt,
+    /// QEMU `-cpu host,-feat,…`
+    Qemu,
+    /// Firecracker custom CPU template
+    Firecracker,
+    /// masks, reasons and pool summary as JSON
+    Json,
+}
+
+/// Input formats (`auto` detects per file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    /// detect the format of each file
+    Auto,
+    /// `cpuid -1r` / `cpuid -r`
+    Cpuid,
+    /// `xen-cpuid -p`
+    XenCpuid,
+    /// AIDA64 / InstLatx64 text
+    Aida64,
+    /// libvirt cpu-gather `<cpudata>` XML
+    Libvirt,
+    /// xenmig JSON dump
+    Json,
+}
+
+impl InputFormat {
+    fn format(self) -> Option<Format> {
+        match self {
+            InputFormat::Auto => None,
+            InputFormat::Cpuid => Some(Format::CpuidTool),
+            InputFormat::XenCpuid => Some(Format::XenCpuid),
+            InputFormat::Aida64 => Some(Format::Aida64),
+            InputFormat::Libvirt => Some(Format::Libvirt),
+            InputFormat::Json => Some(Format::Json),
+        }
+    }
+}
+
+/// A utility that calculates a XEN CPUID difference mask.
+///
+/// Give it one CPUID dump per host of a migration pool; it prints the xl.cfg
+/// `cpuid` setting that hides every feature some host lacks (and every feature
+/// that depends on one), so guests can live-migrate between all of them.
+#[derive(Debug, Parser)]
+#[command(name = TOOL, version, after_help = EXAMPLES)]
+struct Args {
+    /// Filenames of XEN node CPUID outputs (one per host; `-` reads standard input)
+    node_files: Vec<PathBuf>,
+
+    /// Get detailed mask derivation information, and why each bit is masked
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Enable nested HVM in mask (let guests see VMX/SVM)
+    #[arg(long)]
+    nested_hvm: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Xend)]
+    format: OutputFormat,
+
+    /// Show which features differ between the hosts instead of the mask
+    #[arg(long)]
+    diff: bool,
+
+    /// Machine-readable output (with --diff: the differences; otherwise as --format json)
+    #[arg(long)]
+    json: bool,
+
+    /// Also mask these features (names in any spelling: xl, Linux, QEMU, Xen)
+    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
+    hide: Vec<String>,
+
+    /// Never mask these features, whatever the hosts say
+    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
+    keep: Vec<String>,
+
+    /// Compute a mask even when hosts have CPUs of different vendors
+    #[arg(long)]
+    allow_mixed_vendors: bool,
+
+    /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
+    #[arg(long)]
+    local: bool,
+
+    /// Format of the dumps
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit::USAGE_OR_IO
+            } else {
+                exit::OK
+            });
+        }
+    };
+    finish(TOOL, false, run(&args))
+}
+
+fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
+    let limit = dump::MAX_DUMP_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin().lock(), limit),
+            &mut bytes,
+        )
+    } else {
+        std::fs::File::open(path).and_then(|file| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
+        })
+    };
+    result.map_err(|e| Failure::io(path.display(), e))?;
+    Ok(bytes)
+}
+
+fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
+    let mut hosts: Vec<Host> = Vec::new();
+    let mut seen: std::collections::HashSet<&PathBuf> = std::collections::HashSet::new();
+    for path in &args.node_files {
+        // Like the original, the same file named twice is one host.
+        if !seen.insert(path) {
+            continue;
+        }
+        let name = path.display().to_string();
+        let bytes = read_input(path)?;
+        let cpuid =
+            dump::parse(&name, &bytes, args.input_format.format()).map_err(Failure::bad_input)?;
+        hosts.push(Host { name, cpuid });
+    }
+    if args.local {
+        hosts.push(Host {
+            name: "local".to_owned(),
+            cpuid: local_cpuid()?,
+        });
+    }
+    Ok(hosts)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
+    Ok(maskcalc::local::read_with(|leaf, subleaf| {
+        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
+    Err(Failure::usage_or_io(
+        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
+    ))
+}
+
+fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
+    names
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| pool::resolve_feature(n).map_err(Failure::usage_or_io))
+        .collect()
+}
+
+fn run(args: &Args) -> Result<u8, Failure> {
+    let options = PoolOptions {
+        nested_hvm: args.nested_hvm,
+        hide: resolve_names(&args.hide)?,
+        keep: resolve_names(&args.keep)?,
+        allow_mixed_vendors: args.allow_mixed_vendors,
+    };
+    let hosts = load_hosts(args)?;
+    if hosts.len() < 2 {
+        return Err(Failure::bad_input(
+            "Need at least 2 files to do the comparison!",
+        ));
+    }
+    let masks = pool::compute(&hosts, &options).map_err(|e| match e {
+        pool::PoolError::HiddenAndKept(_) => Failure::usage_or_io(e),
+        _ => Failure::bad_input(e),
+    })?;
+    let mut warnings = Vec::new();
+    let text = if args.diff {
+        if args.json {
+            render::diff_json(&masks)
+        } else {
+            render::diff(&masks, term::stdout_wants_colour())
+        }
+    } else {
+        let format = if args.json {
+            OutputFormat::Json
+        } else {
+            args.format
+        };
+        let mut rendered = |r: render::Rendered| {
+            warnings = r.omitted;
+            r.text
+        };
+        match format {
+            OutputFormat::Xend if args.verbose => render::xend_verbose(&masks),
+            OutputFormat::Xend => render::xend(&masks),
+            OutputFormat::Xl => rendered(render::xl(&masks)),
+            OutputFormat::Libvirt => rendered(render::libvirt(&masks)),
+            OutputFormat::Qemu => rendered(render::qemu(&masks)),
+            OutputFormat::Firecracker => render::firecracker(&masks),
+            OutputFormat::Json => render::json(&masks),
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io("standard output", e))?;
+    for warning in &warnings {
+        eprintln!("{TOOL}: warning: not in the output: {warning}");
+    }
+    let explain_elsewhere =
+        args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
+    if explain_elsewhere && !args.diff {
+        eprint!("{}", render::explain(&masks));
+    }
+    Ok(exit::OK)
+}

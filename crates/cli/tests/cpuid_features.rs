@@ -1,0 +1,199 @@
+//! Golden-file tests of `cpuid-features`: every subcommand, errors and exit codes.
+
+mod support;
+
+use support::{assert_golden, code, run};
+
+const EXE: &str = env!("CARGO_BIN_EXE_cpuid-features");
+
+fn stdout(args: &[&str]) -> String {
+    let out = run(EXE, args);
+    assert_eq!(
+        code(&out),
+        0,
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty(), "{args:?} wrote to stderr");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a failing command: returns its standard error, checking the exit code.
+fn failure(args: &[&str], expected_code: i32) -> String {
+    let out = run(EXE, args);
+    assert_eq!(code(&out), expected_code, "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn list_table() {
+    assert_golden("cpuid-features/list.txt", &stdout(&["list"]));
+}
+
+#[test]
+fn list_by_class() {
+    let table = stdout(&["list", "--class", "accumulate"]);
+    assert_golden("cpuid-features/list-accumulate.txt", &table);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["list", "--json", "--class", "opt-in"])).unwrap();
+    let opt_in = cpuid_defs::features()
+        .iter()
+        .filter(|f| f.class == cpuid_defs::Class::OptIn);
+    assert_eq!(json.as_array().unwrap().len(), opt_in.count());
+    assert!(failure(&["list", "--class", "sometimes"], 2).contains("intersect, accumulate"));
+}
+
+#[test]
+fn list_json_has_every_feature_with_the_promised_keys() {
+    let json: serde_json::Value = serde_json::from_str(&stdout(&["list", "--json"])).unwrap();
+    let all = json.as_array().unwrap();
+    assert_eq!(all.len(), cpuid_defs::features().len());
+    for (obj, f) in all.iter().zip(cpuid_defs::features()) {
+        assert_eq!(obj["name"], f.name);
+        assert!(obj["bit"].is_u64());
+        assert!(obj["aliases"].is_array() && obj["depends"].is_array());
+        assert_eq!(obj["class"], f.class.as_str());
+        assert_eq!(obj["description"], f.description);
+        match f.location {
+            cpuid_defs::Location::Cpuid { key, register, bit } => {
+                assert_eq!(obj["leaf"], key.leaf);
+                assert_eq!(
+                    obj["subleaf"],
+                    key.subleaf.map_or(serde_json::Value::Null, Into::into)
+                );
+                assert_eq!(obj["register"], register.as_str());
+                assert_eq!(obj["bit"], bit);
+                assert!(obj["msr"].is_null());
+            }
+            cpuid_defs::Location::Msr { index, bit } => {
+                assert_eq!(obj["msr"], index);
+                assert_eq!(obj["bit"], bit);
+                assert!(obj["leaf"].is_null() && obj["register"].is_null());
+            }
+        }
+    }
+    // Spot checks, written out.
+    let lahf = all.iter().find(|o| o["name"] == "LAHF_LM").unwrap();
+    assert_eq!(lahf["leaf"], 0x8000_0001u32);
+    assert_eq!(lahf["subleaf"], serde_json::Value::Null);
+    assert_eq!(lahf["aliases"], serde_json::json!(["lahfsahf"]));
+    assert_eq!(lahf["depends"], serde_json::json!(["LM"]));
+    let rsba = all.iter().find(|o| o["name"] == "RSBA").unwrap();
+    assert_eq!(rsba["msr"], 0x10a);
+    assert_eq!(rsba["bit"], 2);
+    assert_eq!(rsba["class"], "accumulate");
+}
+
+#[test]
+fn show_features() {
+    for (name, golden) in [
+        ("lahfsahf", "show-lahf-lm.txt"),
+        ("AVX512F", "show-avx512f.txt"),
+        ("md-clear", "show-md-clear.txt"),
+        ("xsave", "show-xsave.txt"),
+        ("rrsba", "show-rrsba.txt"),
+        ("kvm-pv-eoi", "show-kvm-pv-eoi.txt"),
+        ("maxleaf", "show-field-maxleaf.txt"),
+    ] {
+        assert_golden(
+            &format!("cpuid-features/{golden}"),
+            &stdout(&["show", name]),
+        );
+    }
+    assert_golden(
+        "cpuid-features/show-itsc.json",
+        &stdout(&["show", "--json", "invtsc"]),
+    );
+}
+
+#[test]
+fn decode_registers() {
+    for (args, golden) in [
+        (
+            &["decode", "7.0", "ebx", "0x37ab"][..],
+            "decode-7.0-ebx.txt",
+        ),
+        (
+            &["decode", "1", "ecx", "2147344383"],
+            "decode-1-ecx-decimal.txt",
+        ),
+        (
+            &["decode", "0x80000001", "edx", "0x2fd3fbff"],
+            "decode-e1-edx.txt",
+        ),
+        (
+            &["decode", "msr", "0x10a", "0x400000000c000069"],
+            "decode-arch-caps.txt",
+        ),
+        (
+            &["decode", "0xd.1", "eax", "0xffffffff"],
+            "decode-d1-all-ones.txt",
+        ),
+        (
+            &["decode", "0x40000104", "eax", "0x7f"],
+            "decode-xen-viridian-base.txt",
+        ),
+    ] {
+        assert_golden(&format!("cpuid-features/{golden}"), &stdout(args));
+    }
+    assert_golden(
+        "cpuid-features/decode-7.0-ebx.json",
+        &stdout(&["decode", "--json", "7.0", "ebx", "0x37ab"]),
+    );
+}
+
+#[test]
+fn fields_table() {
+    assert_golden("cpuid-features/fields.txt", &stdout(&["fields"]));
+}
+
+#[test]
+fn unknown_names_suggest_and_exit_1() {
+    let mut all = String::new();
+    for name in ["avx512fx", "lahf-lmm", "sse41", "zzzzzzzzzzzz"] {
+        all.push_str(&failure(&["show", name], 1));
+    }
+    assert_golden("cpuid-features/unknown-names.txt", &all);
+}
+
+#[test]
+fn registers_without_named_bits_exit_1() {
+    let mut all = String::new();
+    all.push_str(&failure(&["decode", "7", "ebx", "1"], 1));
+    all.push_str(&failure(&["decode", "2", "eax", "1"], 1));
+    assert_golden("cpuid-features/no-named-bits.txt", &all);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["bogus"],
+        &["show"],
+        &["decode", "7.0", "ebx"],
+        &["decode", "7.0", "esi", "1"],
+        &["decode", "7.x", "ebx", "1"],
+        &["decode", "7.0", "ebx", "0x1_0000_0000"],
+        &["decode", "7.0", "ebx", "37ab"],
+        &["list", "--jsn"],
+    ] {
+        let err = failure(args, 2);
+        assert!(!err.is_empty(), "{args:?} said nothing");
+    }
+    let mut numbers = String::new();
+    numbers.push_str(&failure(&["decode", "7.0", "esi", "1"], 2));
+    numbers.push_str(&failure(&["decode", "7.0", "ebx", "0x1_0000_0000"], 2));
+    numbers.push_str(&failure(&["decode", "7.0", "ebx", "37ab"], 2));
+    assert_golden("cpuid-features/usage-errors.txt", &numbers);
+}
+
+#[test]
+fn help_and_version() {
+    assert_golden("cpuid-features/help.txt", &stdout(&["--help"]));
+    assert_golden(
+        "cpuid-features/decode-help.txt",
+        &stdout(&["decode", "--help"]),
+    );
+    assert!(stdout(&["--version"]).starts_with("cpuid-features "));
+}

@@ -1,0 +1,524 @@
+//! The pool computation: which feature bits guests must not see (or must
+//! see) so they can migrate between every host of a pool, and why.
+//!
+//! Per feature register that `cpuid-defs` knows, per bit that differs
+//! between the hosts, by the feature's [`Class`]:
+//!
+//! | class | a differing bit is |
+//! |---|---|
+//! | `intersect`, `hidden`, `opt-in`, and bits without a name | cleared (`0`), as the original `xen_maskcalc.py` masks every differing bit |
+//! | `accumulate` | forced on (`1`): the guest must see it if any host has it |
+//! | `host` | left alone (`x`): Xen sets it per host (APIC, OSXSAVE, HYPERVISOR...) |
+//!
+//! One exception keeps the original's output: in the four registers it
+//! handled ([`ORIGINAL_REGISTERS`]: 1.ECX, 1.EDX, 7.0.EBX, 7.0.ECX) a
+//! differing `accumulate` bit is cleared as the original clears it. Only
+//! FDP_EXCP_ONLY and NO_FPU_SEL (7.0.EBX bits 6 and 13) are affected; their
+//! "forced on" treatment elsewhere would change the example output of
+//! `xen_maskcalc.py`'s README.
+//!
+//! VMX is always cleared and SVM cleared when a host has it, unless nested
+//! HVM is enabled (the original's PR #1 behaviour). `hide` adds masks by
+//! name, `keep` vetoes them. Then the dependency closure: every feature that
+//! depends on a cleared feature is cleared too, when a host has it.
+//! Bits that no host has are never written: `x` already yields 0 there.
+//!
+//! ```
+//! use maskcalc::model::{CpuidInput, Host, HostCpuid};
+//! use maskcalc::pool::{compute, Action, PoolOptions};
+//! let host = |name: &str, ecx: u32| {
+//!     let mut cpuid = HostCpuid::default();
+//!     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+//!     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+//!     Host { name: name.into(), cpuid }
+//! };
+//! let masks = compute(&[host("a", 1 << 28), host("b", 0)], &PoolOptions::default()).unwrap();
+//! let avx = masks.bits.iter().find(|b| b.feature_name() == Some("AVX")).unwrap();
+//! assert_eq!(avx.action, Action::Clear);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cpuid_defs::{Class, Feature, FeatureId, FeatureRegister, Location, Vendor};
+
+use crate::defs::register_value;
+use crate::model::Host;
+
+/// The registers `xen_maskcalc.py` handled, in its order.
+pub const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
+    FeatureRegister::cpuid(1, None, cpuid_defs::Register::Ecx),
+    FeatureRegister::cpuid(1, None, cpuid_defs::Register::Edx),
+    FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ebx),
+    FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ecx),
+];
+
+/// What the caller asks of the computation.
+#[derive(Debug, Clone, Default)]
+pub struct PoolOptions {
+    /// Let guests see VMX/SVM (nested virtualisation).
+    pub nested_hvm: bool,
+    /// Features to clear whatever the hosts say.
+    pub hide: Vec<FeatureId>,
+    /// Features never to mask, whatever the hosts say.
+    pub keep: Vec<FeatureId>,
+    /// Compute a mask for hosts of different vendors instead of refusing.
+    pub allow_mixed_vendors: bool,
+}
+
+/// Why a bit is masked. One bit may have several reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Hosts differ on it; these hosts (indices into [`PoolMasks::hosts`]) lack it.
+    Differs {
+        /// Indices of the hosts that lack the bit.
+        lacking: Vec<usize>,
+    },
+    /// It depends on this feature, which is cleared.
+    DependencyOf(FeatureId),
+    /// VMX/SVM while nested HVM is not enabled.
+    NestedHvmDisabled,
+    /// The operator asked to hide it.
+    HiddenByRequest,
+    /// An `accumulate` feature some hosts have: guests must see it everywhere.
+    ForcedOn {
+        /// Indices of the hosts that have the bit.
+        having: Vec<usize>,
+    },
+}
+
+/// What the mask does to a bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// The guest sees 0 (`0` in xend syntax).
+    Clear,
+    /// The guest sees 1 (`1` in xend syntax).
+    Set,
+}
+
+/// One bit the mask changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedBit {
+    /// The register holding it.
+    pub register: FeatureRegister,
+    /// Its position in the register, 0..=31.
+    pub bit: u8,
+    /// The feature named there, if any.
+    pub feature: Option<FeatureId>,
+    /// Cleared or forced on.
+    pub action: Action,
+    /// Every reason, in the order they were found.
+    pub reasons: Vec<Reason>,
+}
+
+impl MaskedBit {
+    /// The feature's canonical name, if the bit has one.
+    pub fn feature_name(&self) -> Option<&'static str> {
+        self.feature.map(|id| cpuid_defs::feature(id).name)
+    }
+
+    /// Where the bit lives, for messages: `0x1.ecx[5]`, `msr 0x10a[19]`.
+    pub fn location(&self) -> Location {
+        location_of(self.register, self.bit)
+    }
+
+    /// The feature's class; bits without a name count as `intersect`.
+    pub fn class(&self) -> Class {
+        self.feature
+            .map(|id| cpuid_defs::feature(id).class)
+            .unwrap_or(Class::Intersect)
+    }
+}
+
+/// The location of bit `bit` of `register`.
+pub fn location_of(register: FeatureRegister, bit: u8) -> Location {
+    match register {
+        FeatureRegister::Cpuid { key, register } => Location::Cpuid { key, register, bit },
+        FeatureRegister::Msr { index, half } => Location::Msr {
+            index,
+            bit: match half {
+                cpuid_defs::MsrHalf::Low => bit,
+                cpuid_defs::MsrHalf::High => bit + 32,
+            },
+        },
+    }
+}
+
+/// One feature register across the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterMask {
+    /// Which register.
+    pub register: FeatureRegister,
+    /// Each host's value, in host order.
+    pub values: Vec<u32>,
+    /// Bits the mask clears.
+    pub clear: u32,
+    /// Bits the mask forces on.
+    pub set: u32,
+}
+
+impl RegisterMask {
+    /// Bits set on some hosts and clear on others.
+    pub fn differing(&self) -> u32 {
+        let any = self.values.iter().fold(0, |a, v| a | v);
+        let all = self.values.iter().fold(u32::MAX, |a, v| a & v);
+        any & !all
+    }
+
+    /// True when the mask changes nothing in this register.
+    pub fn is_untouched(&self) -> bool {
+        self.clear == 0 && self.set == 0
+    }
+
+    /// The 32-character xend/xl policy string, bit 31 first: `0` cleared,
+    /// `1` forced on, `x` left to the default policy.
+    pub fn policy_string(&self) -> String {
+        (0..32)
+            .rev()
+            .map(|bit| {
+                if self.clear & (1 << bit) != 0 {
+                    '0'
+                } else if self.set & (1 << bit) != 0 {
+                    '1'
+                } else {
+                    'x'
+                }
+            })
+            .collect()
+    }
+}
+
+/// What one host of the pool is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSummary {
+    /// Its name (the dump's file name).
+    pub name: String,
+    /// Its leaf-0 vendor string.
+    pub vendor_string: String,
+    /// Its vendor.
+    pub vendor: Vendor,
+    /// Display family, model and stepping from leaf 1 EAX.
+    pub family_model_stepping: (u32, u32, u32),
+}
+
+/// The result of [`compute`]: per register the mask, per masked bit the reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolMasks {
+    /// The hosts, in the order given.
+    pub hosts: Vec<HostSummary>,
+    /// The options the masks were computed with.
+    pub nested_hvm: bool,
+    /// Every feature register compared, in `cpuid-defs` order (registers whose
+    /// value some host's dump lacks, such as an MSR in a `cpuid -1r` dump, are left out).
+    pub registers: Vec<RegisterMask>,
+    /// Registers left out because some host's dump lacks them.
+    pub unknown_registers: Vec<FeatureRegister>,
+    /// Every bit the mask changes, by register and ascending bit.
+    pub bits: Vec<MaskedBit>,
+    /// Features the operator kept, with the reasons they would have been masked.
+    pub kept: Vec<(FeatureId, Vec<Reason>)>,
+    /// Features the operator hid.
+    pub hidden: Vec<FeatureId>,
+}
+
+impl PoolMasks {
+    /// Masks built from register masks alone (for example a CPU profile's
+    /// cleared and forced bits), so the [`crate::render`] functions can print
+    /// them; every changed bit is listed without reasons.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureRegister, Register};
+    /// use maskcalc::pool::{PoolMasks, RegisterMask};
+    /// let ecx = FeatureRegister::cpuid(1, None, Register::Ecx);
+    /// let masks = PoolMasks::from_registers(
+    ///     Vec::new(),
+    ///     vec![RegisterMask { register: ecx, values: Vec::new(), clear: 1 << 28, set: 0 }],
+    /// );
+    /// assert_eq!(maskcalc::render::xl(&masks).text, "cpuid = \"host,avx=0\"\n");
+    /// ```
+    pub fn from_registers(hosts: Vec<HostSummary>, registers: Vec<RegisterMask>) -> PoolMasks {
+        let mut bits = Vec::new();
+        for reg in &registers {
+            for bit in 0..32u8 {
+                let action = if reg.clear & (1 << bit) != 0 {
+                    Action::Clear
+                } else if reg.set & (1 << bit) != 0 {
+                    Action::Set
+                } else {
+                    continue;
+                };
+                bits.push(MaskedBit {
+                    register: reg.register,
+                    bit,
+                    feature: feature_at_register(reg.register, bit),
+                    action,
+                    reasons: Vec::new(),
+                });
+            }
+        }
+        PoolMasks {
+            hosts,
+            nested_hvm: false,
+            registers,
+            unknown_registers: Vec::new(),
+            bits,
+            kept: Vec::new(),
+            hidden: Vec::new(),
+        }
+    }
+
+    /// The mask of one register, if it was compared.
+    pub fn register(&self, register: FeatureRegister) -> Option<&RegisterMask> {
+        self.registers.iter().find(|r| r.register == register)
+    }
+
+    /// True when the hosts have different vendors.
+    pub fn mixed_vendors(&self) -> bool {
+        self.hosts
+            .windows(2)
+            .any(|w| w[0].vendor_string != w[1].vendor_string)
+    }
+}
+
+/// Why a pool cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolError {
+    /// No host was given.
+    NoHosts,
+    /// Hosts of different vendors, and mixing was not allowed: each host's name and vendor string.
+    MixedVendors(Vec<(String, String)>),
+    /// A feature was both hidden and kept.
+    HiddenAndKept(&'static str),
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::NoHosts => f.write_str("expected at least one host, found none"),
+            PoolError::MixedVendors(hosts) => {
+                f.write_str("hosts of different CPU vendors cannot share a migration pool (")?;
+                for (i, (name, vendor)) in hosts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name}: {vendor}")?;
+                }
+                f.write_str("); pass --allow-mixed-vendors to compute a mask anyway")
+            }
+            PoolError::HiddenAndKept(name) => {
+                write!(
+                    f,
+                    "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+fn summarize(host: &Host) -> HostSummary {
+    let vendor_string = host.cpuid.vendor_string().unwrap_or_default();
+    HostSummary {
+        name: host.name.clone(),
+        vendor_string,
+        vendor: host.cpuid.vendor(),
+        family_model_stepping: cpuid_defs::display_family_model_stepping(
+            host.cpuid.register(1, 0, 0),
+        ),
+    }
+}
+
+/// Computes the masks for a pool of hosts.
+pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolError> {
+    if hosts.is_empty() {
+        return Err(PoolError::NoHosts);
+    }
+    for id in &options.hide {
+        if options.keep.contains(id) {
+            return Err(PoolError::HiddenAndKept(cpuid_defs::feature(*id).name));
+        }
+    }
+    let summaries: Vec<HostSummary> = hosts.iter().map(summarize).collect();
+    if !options.allow_mixed_vendors
+        && summaries
+            .windows(2)
+            .any(|w| w[0].vendor_string != w[1].vendor_string)
+    {
+        return Err(PoolError::MixedVendors(
+            summaries
+                .iter()
+                .map(|s| (s.name.clone(), s.vendor_string.clone()))
+                .collect(),
+        ));
+    }
+
+    let mut registers = Vec::new();
+    let mut unknown_registers = Vec::new();
+    for &reg in cpuid_defs::feature_registers() {
+        let values: Option<Vec<u32>> = hosts
+            .iter()
+            .map(|h| register_value(&h.cpuid, reg))
+            .collect();
+        match values {
+            Some(values) => registers.push(RegisterMask {
+                register: reg,
+                values,
+                clear: 0,
+                set: 0,
+            }),
+            None => unknown_registers.push(reg),
+        }
+    }
+
+    // (register index, bit) -> (action, reasons)
+    let mut marks: BTreeMap<(usize, u8), (Action, Vec<Reason>)> = BTreeMap::new();
+    let mark = |marks: &mut BTreeMap<(usize, u8), (Action, Vec<Reason>)>,
+                at: (usize, u8),
+                action: Action,
+                reason: Reason| {
+        let entry = marks.entry(at).or_insert_with(|| (action, Vec::new()));
+        // Clearing wins over forcing on: a feature whose prerequisite is gone cannot be offered.
+        entry.0 = entry.0.min(action);
+        if !entry.1.contains(&reason) {
+            entry.1.push(reason);
+        }
+    };
+    let position = |registers: &[RegisterMask], location: Location| {
+        let (reg, bit) = location.register();
+        registers
+            .iter()
+            .position(|r| r.register == reg)
+            .map(|i| (i, bit))
+    };
+    let any_host_has = |registers: &[RegisterMask], (i, bit): (usize, u8)| {
+        registers
+            .get(i)
+            .is_some_and(|r| r.values.iter().any(|v| v & (1u32 << bit) != 0))
+    };
+
+    for (i, reg) in registers.iter().enumerate() {
+        let differing = reg.differing();
+        for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
+            let feature = cpuid_defs::at(location_of(reg.register, bit));
+            let (having, lacking): (Vec<usize>, Vec<usize>) =
+                (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
+            let class = match feature.map(|f| f.class).unwrap_or(Class::Intersect) {
+                Class::Accumulate if ORIGINAL_REGISTERS.contains(&reg.register) => Class::Intersect,
+                class => class,
+            };
+            match class {
+                Class::Intersect | Class::Hidden | Class::OptIn => mark(
+                    &mut marks,
+                    (i, bit),
+                    Action::Clear,
+                    Reason::Differs { lacking },
+                ),
+                Class::Accumulate => mark(
+                    &mut marks,
+                    (i, bit),
+                    Action::Set,
+                    Reason::ForcedOn { having },
+                ),
+                Class::Host => {}
+            }
+        }
+    }
+    if !options.nested_hvm {
+        for (name, always) in [("VMX", true), ("SVM", false)] {
+            if let Some(f) = cpuid_defs::lookup(name)
+                && let Some(at) = position(&registers, f.location)
+                && (always || any_host_has(&registers, at))
+            {
+                mark(&mut marks, at, Action::Clear, Reason::NestedHvmDisabled);
+            }
+        }
+    }
+    for &id in &options.hide {
+        if let Some(at) = position(&registers, cpuid_defs::feature(id).location) {
+            mark(&mut marks, at, Action::Clear, Reason::HiddenByRequest);
+        }
+    }
+    let feature_at = |registers: &[RegisterMask], (i, bit): (usize, u8)| {
+        registers
+            .get(i)
+            .and_then(|r| cpuid_defs::at(location_of(r.register, bit)))
+    };
+    let mut kept = Vec::new();
+    for &id in &options.keep {
+        if let Some(at) = position(&registers, cpuid_defs::feature(id).location)
+            && let Some((_, reasons)) = marks.remove(&at)
+        {
+            kept.push((id, reasons));
+        }
+    }
+
+    // Dependency closure from every directly cleared feature.
+    let roots: Vec<&'static Feature> = marks
+        .iter()
+        .filter(|(_, (action, _))| *action == Action::Clear)
+        .filter_map(|(&at, _)| feature_at(&registers, at))
+        .collect();
+    for root in roots {
+        for dependent in root.dependents_closure().features() {
+            if options.keep.contains(&dependent.id) {
+                continue;
+            }
+            if let Some(at) = position(&registers, dependent.location)
+                && any_host_has(&registers, at)
+            {
+                mark(&mut marks, at, Action::Clear, Reason::DependencyOf(root.id));
+            }
+        }
+    }
+
+    let mut bits = Vec::with_capacity(marks.len());
+    for ((i, bit), (action, reasons)) in marks {
+        let Some(reg) = registers.get_mut(i) else {
+            continue;
+        };
+        match action {
+            Action::Clear => reg.clear |= 1 << bit,
+            Action::Set => reg.set |= 1 << bit,
+        }
+        bits.push(MaskedBit {
+            register: reg.register,
+            bit,
+            feature: feature_at_register(reg.register, bit),
+            action,
+            reasons,
+        });
+    }
+    Ok(PoolMasks {
+        hosts: summaries,
+        nested_hvm: options.nested_hvm,
+        registers,
+        unknown_registers,
+        bits,
+        kept,
+        hidden: options.hide.clone(),
+    })
+}
+
+fn feature_at_register(register: FeatureRegister, bit: u8) -> Option<FeatureId> {
+    cpuid_defs::at(location_of(register, bit)).map(|f| f.id)
+}
+
+/// Resolves a feature name given by an operator (`--hide`/`--keep`), or says
+/// which name was probably meant.
+///
+/// ```
+/// let id = maskcalc::pool::resolve_feature("avx512f").unwrap();
+/// assert_eq!(cpuid_defs::feature(id).name, "AVX512F");
+/// let err = maskcalc::pool::resolve_feature("avx512fx").unwrap_err();
+/// assert!(err.contains("did you mean AVX512F"), "{err}");
+/// ```
+pub fn resolve_feature(name: &str) -> Result<FeatureId, String> {
+    if let Some(f) = cpuid_defs::lookup(name.trim()) {
+        return Ok(f.id);
+    }
+    Err(match cpuid_defs::suggest(name.trim()) {
+        Some(f) => format!("unknown CPUID feature `{name}`; did you mean {}?", f.name),
+        None => format!("unknown CPUID feature `{name}`; `cpuid-features list` shows every name"),
+    })
+}

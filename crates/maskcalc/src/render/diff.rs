@@ -1,0 +1,162 @@
+//! What differs between the hosts of a pool: VMware's "VMotion Info" for any pool.
+
+use std::fmt::Write as _;
+
+use cpuid_defs::Class;
+use serde_json::json;
+
+use crate::pool::{PoolMasks, location_of};
+
+/// One differing bit: its feature, where it lives, its class, and which hosts have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffRow {
+    /// The feature's canonical name, or `None` for an unnamed bit.
+    pub feature: Option<&'static str>,
+    /// Where the bit lives (`0x7.0.ebx[5]`).
+    pub location: String,
+    /// The feature's class (unnamed bits count as `intersect`).
+    pub class: Class,
+    /// Per host, in host order: does it have the bit?
+    pub present: Vec<bool>,
+}
+
+/// Every bit that differs between the hosts, by register and ascending bit.
+pub fn diff_rows(masks: &PoolMasks) -> Vec<DiffRow> {
+    let mut rows = Vec::new();
+    for reg in &masks.registers {
+        let differing = reg.differing();
+        for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
+            let location = location_of(reg.register, bit);
+            let feature = cpuid_defs::at(location);
+            rows.push(DiffRow {
+                feature: feature.map(|f| f.name),
+                location: location.to_string(),
+                class: feature.map_or(Class::Intersect, |f| f.class),
+                present: reg.values.iter().map(|v| v & (1 << bit) != 0).collect(),
+            });
+        }
+    }
+    rows
+}
+
+/// The differences as a table: feature, location, class, and a column per
+/// host (`yes`/`-`). With `colour`, present is green and absent red (ANSI).
+pub fn diff(masks: &PoolMasks, colour: bool) -> String {
+    let rows = diff_rows(masks);
+    if rows.is_empty() {
+        return format!("no differences between the {} hosts\n", masks.hosts.len());
+    }
+    let name = |r: &DiffRow| r.feature.unwrap_or("(unnamed)").to_owned();
+    let w_name = rows
+        .iter()
+        .map(|r| name(r).len())
+        .max()
+        .unwrap_or(0)
+        .max("feature".len());
+    let w_loc = rows
+        .iter()
+        .map(|r| r.location.len())
+        .max()
+        .unwrap_or(0)
+        .max("location".len());
+    let w_class = "accumulate".len();
+    let labels = column_labels(masks);
+    let widths: Vec<usize> = labels.iter().map(|l| l.chars().count().max(3)).collect();
+    let mut out = format!(
+        "{:<w_name$}  {:<w_loc$}  {:<w_class$}",
+        "feature", "location", "class"
+    );
+    for (label, w) in labels.iter().zip(&widths) {
+        let _ = write!(out, "  {label:<w$}");
+    }
+    trim_end(&mut out);
+    out.push('\n');
+    for row in &rows {
+        let mut line = format!(
+            "{:<w_name$}  {:<w_loc$}  {:<w_class$}",
+            name(row),
+            row.location,
+            row.class.as_str()
+        );
+        for (present, w) in row.present.iter().zip(&widths) {
+            let cell = if *present { "yes" } else { "-" };
+            let pad = " ".repeat(w.saturating_sub(cell.len()));
+            if colour {
+                let code = if *present { "32" } else { "31" };
+                let _ = write!(line, "  \x1b[{code}m{cell}\x1b[0m{pad}");
+            } else {
+                let _ = write!(line, "  {cell}{pad}");
+            }
+        }
+        trim_end(&mut line);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Column headings: each host's file name without directory and extension
+/// when those are unique, else the names as given.
+fn column_labels(masks: &PoolMasks) -> Vec<String> {
+    let short: Vec<String> = masks
+        .hosts
+        .iter()
+        .map(|h| {
+            let path = std::path::Path::new(&h.name);
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&h.name)
+                .to_owned()
+        })
+        .collect();
+    let mut sorted: Vec<&String> = short.iter().collect();
+    sorted.sort();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return masks.hosts.iter().map(|h| h.name.clone()).collect();
+    }
+    short
+}
+
+fn trim_end(s: &mut String) {
+    let len = s.trim_end().len();
+    s.truncate(len);
+}
+
+/// The differences as JSON: the hosts, then one object per differing bit.
+pub fn diff_json(masks: &PoolMasks) -> String {
+    let hosts: Vec<&str> = masks.hosts.iter().map(|h| h.name.as_str()).collect();
+    let rows: Vec<serde_json::Value> = diff_rows(masks)
+        .into_iter()
+        .map(|r| {
+            let having: Vec<&str> = hosts
+                .iter()
+                .zip(&r.present)
+                .filter(|(_, p)| **p)
+                .map(|(h, _)| *h)
+                .collect();
+            let lacking: Vec<&str> = hosts
+                .iter()
+                .zip(&r.present)
+                .filter(|(_, p)| !**p)
+                .map(|(h, _)| *h)
+                .collect();
+            json!({
+                "feature": r.feature,
+                "location": r.location,
+                "class": r.class.as_str(),
+                "having": having,
+                "lacking": lacking,
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&json!({
+        "format": "xenmig-pool-diff",
+        "version": 1,
+        "hosts": hosts,
+        "differences": rows,
+    }))
+    .unwrap_or_default();
+    text.push('\n');
+    text
+}

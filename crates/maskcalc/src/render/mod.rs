@@ -1,0 +1,86 @@
+//! Renderers: turn [`PoolMasks`] into what a toolstack reads.
+//!
+//! | function | output |
+//! |---|---|
+//! | [`xend`] | the original `xen_maskcalc.py` form, `cpuid = [ "LEAF[,SUBLEAF]:reg=…", … ]` |
+//! | [`xend_verbose`] | the same plus the original's derivation blocks and one line per masked bit |
+//! | [`xl`] | libxl syntax, `cpuid = "host,NAME=0,…"` |
+//! | [`libvirt`] | a `<cpu>` element with `policy='disable'` features |
+//! | [`qemu`] | a `-cpu host,-feat,…` argument |
+//! | [`firecracker`] | a Firecracker custom CPU template |
+//! | [`json`] | masks, reasons and a pool summary for machines |
+//! | [`diff`] | what differs between the hosts, as a table or JSON |
+//!
+//! The renderers that use names ([`xl`], [`libvirt`], [`qemu`]) return the
+//! masked bits they cannot express, and that a guest could otherwise see, in
+//! [`Rendered::omitted`], so a tool can warn. Bits without a QEMU name are
+//! never in that list (QEMU passes no unnamed bit through, even with
+//! `-cpu host`), nor `hidden` features without an xl name (Xen never offers
+//! them to guests).
+
+mod diff;
+mod json;
+mod names;
+mod xend;
+
+use cpuid_defs::{FeatureRegister, LeafKey};
+
+use crate::pool::{PoolMasks, Reason};
+
+pub use diff::{DiffRow, diff, diff_json, diff_rows};
+pub use json::json;
+pub use names::{firecracker, libvirt, libvirt_name, qemu, xl, xl_name};
+pub use xend::{explain, xend, xend_verbose};
+
+/// A rendered configuration and the masked bits it could not express.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The configuration text, ending with a newline.
+    pub text: String,
+    /// One line per masked bit the format has no name for and a guest could see.
+    pub omitted: Vec<String>,
+}
+
+/// Host names for a list of host indices, shortened after a few.
+pub(crate) fn host_list(masks: &PoolMasks, indices: &[usize]) -> String {
+    const SHOWN: usize = 4;
+    let mut names: Vec<&str> = indices
+        .iter()
+        .take(SHOWN)
+        .filter_map(|&i| masks.hosts.get(i).map(|h| h.name.as_str()))
+        .collect();
+    let more = indices.len().saturating_sub(SHOWN);
+    let mut text = String::new();
+    if more > 0 {
+        names.truncate(SHOWN);
+        text = format!(" and {more} more");
+    }
+    format!("{}{text}", names.join(", "))
+}
+
+/// One reason in words, for humans.
+pub fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
+    match reason {
+        Reason::Differs { lacking } => {
+            let verb = if lacking.len() == 1 { "lacks" } else { "lack" };
+            format!("differs: {} {verb} it", host_list(masks, lacking))
+        }
+        Reason::DependencyOf(id) => format!("dependency of {}", cpuid_defs::feature(*id).name),
+        Reason::NestedHvmDisabled => "nested HVM not enabled".to_owned(),
+        Reason::HiddenByRequest => "hidden by request".to_owned(),
+        Reason::ForcedOn { having } => {
+            let verb = if having.len() == 1 { "has" } else { "have" };
+            format!("accumulate: {} {verb} it", host_list(masks, having))
+        }
+    }
+}
+
+/// The leaf key of a CPUID feature register (`None` for MSR halves).
+pub(crate) fn cpuid_key(register: FeatureRegister) -> Option<(LeafKey, usize)> {
+    match register {
+        FeatureRegister::Cpuid { key, register } => {
+            Some((key, crate::defs::register_index(register)))
+        }
+        FeatureRegister::Msr { .. } => None,
+    }
+}

@@ -1,0 +1,254 @@
+//! The rules of the pool computation, one by one, on small synthetic hosts.
+
+use cpuid_defs::{FeatureRegister, Register};
+use maskcalc::model::{CpuidInput, Host, HostCpuid};
+use maskcalc::pool::{self, Action, PoolError, PoolOptions, Reason};
+use maskcalc::render;
+
+const INTEL: [u32; 3] = [0x756e6547, 0x6c65746e, 0x49656e69]; // ebx, ecx, edx
+
+fn host(name: &str, vendor: [u32; 3], leaves: &[((u32, u32), [u32; 4])]) -> Host {
+    let mut cpuid = HostCpuid::default();
+    cpuid.leaves.insert(
+        CpuidInput::new(0, 0),
+        [0xd, vendor[0], vendor[1], vendor[2]],
+    );
+    for &((leaf, sub), regs) in leaves {
+        cpuid.leaves.insert(CpuidInput::new(leaf, sub), regs);
+    }
+    Host {
+        name: name.into(),
+        cpuid,
+    }
+}
+
+fn bit<'a>(masks: &'a pool::PoolMasks, name: &str) -> Option<&'a pool::MaskedBit> {
+    masks.bits.iter().find(|b| b.feature_name() == Some(name))
+}
+
+const AVX: u32 = 1 << 28;
+const AVX2: u32 = 1 << 5;
+const MD_CLEAR: u32 = 1 << 10;
+
+#[test]
+fn differing_intersect_bits_are_cleared_with_the_hosts_that_lack_them() {
+    let a = host("a", INTEL, &[((1, 0), [0, 0, AVX, 0])]);
+    let b = host("b", INTEL, &[((1, 0), [0, 0, 0, 0])]);
+    let c = host("c", INTEL, &[((1, 0), [0, 0, 0, 0])]);
+    let masks = pool::compute(&[a, b, c], &PoolOptions::default()).unwrap();
+    let avx = bit(&masks, "AVX").unwrap();
+    assert_eq!(avx.action, Action::Clear);
+    assert_eq!(
+        avx.reasons,
+        vec![Reason::Differs {
+            lacking: vec![1, 2]
+        }]
+    );
+}
+
+#[test]
+fn dependents_of_a_cleared_feature_are_cleared_when_a_host_has_them() {
+    let a = host(
+        "a",
+        INTEL,
+        &[((1, 0), [0, 0, AVX, 0]), ((7, 0), [0, AVX2, 0, 0])],
+    );
+    let b = host(
+        "b",
+        INTEL,
+        &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
+    );
+    let masks = pool::compute(&[a, b], &PoolOptions::default()).unwrap();
+    let avx = cpuid_defs::lookup("AVX").unwrap().id;
+    let avx2 = bit(&masks, "AVX2").unwrap();
+    assert_eq!(avx2.reasons, vec![Reason::DependencyOf(avx)]);
+    // AVX512F depends on AVX2 too, but no host has it: no mask is written for it.
+    assert!(bit(&masks, "AVX512F").is_none());
+}
+
+#[test]
+fn accumulate_bits_are_forced_on_and_host_bits_left_alone() {
+    let osxsave = 1 << 27;
+    let a = host(
+        "a",
+        INTEL,
+        &[((1, 0), [0, 0, osxsave, 0]), ((7, 0), [0, 0, 0, MD_CLEAR])],
+    );
+    let b = host(
+        "b",
+        INTEL,
+        &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, 0, 0, 0])],
+    );
+    let masks = pool::compute(&[a, b], &PoolOptions::default()).unwrap();
+    let md = bit(&masks, "MD_CLEAR").unwrap();
+    assert_eq!(md.action, Action::Set);
+    assert_eq!(md.reasons, vec![Reason::ForcedOn { having: vec![0] }]);
+    assert!(bit(&masks, "OSXSAVE").is_none());
+    let edx = masks
+        .register(FeatureRegister::cpuid(7, Some(0), Register::Edx))
+        .unwrap();
+    assert_eq!(edx.set, MD_CLEAR);
+    assert!(render::xend(&masks).contains(",edx=xxxxxxxxxxxxxxxxxxxxx1xxxxxxxxxx\""));
+}
+
+#[test]
+fn vmx_is_cleared_unless_nested_hvm() {
+    let vmx = 1 << 5;
+    let a = host("a", INTEL, &[((1, 0), [0, 0, vmx, 0])]);
+    let b = a.clone();
+    let masks = pool::compute(&[a.clone(), b.clone()], &PoolOptions::default()).unwrap();
+    assert_eq!(
+        bit(&masks, "VMX").unwrap().reasons,
+        vec![Reason::NestedHvmDisabled]
+    );
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    assert!(pool::compute(&[a, b], &nested).unwrap().bits.is_empty());
+}
+
+#[test]
+fn hide_and_keep() {
+    let a = host(
+        "a",
+        INTEL,
+        &[((1, 0), [0, 0, AVX, 0]), ((7, 0), [0, AVX2, 0, 0])],
+    );
+    let b = host(
+        "b",
+        INTEL,
+        &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
+    );
+    let avx = cpuid_defs::lookup("AVX").unwrap().id;
+    let keep = PoolOptions {
+        nested_hvm: true,
+        keep: vec![avx],
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a.clone(), b.clone()], &keep).unwrap();
+    assert!(masks.bits.is_empty(), "{:?}", masks.bits);
+    assert_eq!(masks.kept.len(), 1);
+    let avx2 = cpuid_defs::lookup("AVX2").unwrap().id;
+    let hide = PoolOptions {
+        nested_hvm: true,
+        hide: vec![avx2],
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a.clone(), b.clone()], &hide).unwrap();
+    assert!(
+        bit(&masks, "AVX2")
+            .unwrap()
+            .reasons
+            .contains(&Reason::HiddenByRequest)
+    );
+    let both = PoolOptions {
+        hide: vec![avx],
+        keep: vec![avx],
+        ..PoolOptions::default()
+    };
+    assert_eq!(
+        pool::compute(&[a, b], &both).unwrap_err(),
+        PoolError::HiddenAndKept("AVX")
+    );
+}
+
+#[test]
+fn mixed_vendors_are_refused_unless_allowed() {
+    let amd = [0x68747541, 0x444d4163, 0x69746e65];
+    let a = host("a", INTEL, &[]);
+    let b = host("b", amd, &[]);
+    let err = pool::compute(&[a.clone(), b.clone()], &PoolOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("a: GenuineIntel, b: AuthenticAMD"),
+        "{err}"
+    );
+    let allow = PoolOptions {
+        allow_mixed_vendors: true,
+        ..PoolOptions::default()
+    };
+    assert!(pool::compute(&[a, b], &allow).unwrap().mixed_vendors());
+}
+
+#[test]
+fn named_renderers_use_each_ecosystems_names() {
+    let clflush = 1 << 19;
+    let sse3 = 1;
+    let a = host("a", INTEL, &[((1, 0), [0, 0, sse3, clflush])]);
+    let b = host("b", INTEL, &[((1, 0), [0, 0, 0, 0])]);
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    assert_eq!(render::xl(&masks).text, "cpuid = \"host,sse3=0,clfsh=0\"\n");
+    assert_eq!(render::qemu(&masks).text, "-cpu host,-pni,-clflush\n");
+    assert!(
+        render::libvirt(&masks)
+            .text
+            .contains("<feature policy='disable' name='pni'/>")
+    );
+    let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
+    assert_eq!(
+        template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"],
+        "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0"
+    );
+    assert_eq!(
+        template["cpuid_modifiers"][0]["modifiers"][1]["bitmap"],
+        "0bxxxxxxxxxxxx0xxxxxxxxxxxxxxxxxxx"
+    );
+}
+
+#[test]
+fn msr_bits_are_compared_only_when_every_dump_has_them() {
+    let arch_caps = 1 << 29;
+    let rdcl_no = 1u64;
+    let mut a = host("a", INTEL, &[((7, 0), [0, 0, 0, arch_caps])]);
+    a.cpuid.msrs.insert(0x10a, rdcl_no);
+    let mut b = host("b", INTEL, &[((7, 0), [0, 0, 0, arch_caps])]);
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a.clone(), b.clone()], &nested).unwrap();
+    assert_eq!(
+        masks.unknown_registers.len(),
+        2,
+        "both halves of ARCH_CAPS are unknown on b"
+    );
+    b.cpuid.msrs.insert(0x10a, 0);
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    assert!(masks.unknown_registers.is_empty());
+    assert_eq!(bit(&masks, "RDCL_NO").unwrap().action, Action::Clear);
+    let verbose = render::xend_verbose(&masks);
+    assert!(
+        verbose.contains("MSR 0x10a[31:0] registers:\n"),
+        "{verbose}"
+    );
+    assert!(render::xl(&masks).text.contains("rdcl-no=0"));
+    let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
+    assert_eq!(template["msr_modifiers"][0]["addr"], "0x10a");
+    assert_eq!(
+        template["msr_modifiers"][0]["bitmap"],
+        format!("0b{}0", "x".repeat(63))
+    );
+}
+
+#[test]
+fn xend_lines_only_for_leaves_in_xens_policy() {
+    // 0x14.0 EBX bit 0 (Intel PT) differs: masked, but Xen's policy has no leaf 0x14.
+    let a = host("a", INTEL, &[((0x14, 0), [0, 1, 0, 0])]);
+    let b = host("b", INTEL, &[((0x14, 0), [0, 0, 0, 0])]);
+    let nested = PoolOptions {
+        nested_hvm: true,
+        ..PoolOptions::default()
+    };
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let pt = masks
+        .register(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx))
+        .unwrap();
+    assert_eq!(pt.clear, 1);
+    assert!(!render::xend(&masks).contains("0x00000014"));
+    assert!(render::xend_verbose(&masks).contains("Xen's CPUID policy has no leaf 0x14.0"));
+    assert!(render::firecracker(&masks).contains("\"0x14\""));
+}

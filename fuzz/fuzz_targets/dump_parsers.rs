@@ -1,0 +1,40 @@
+//! Every CPUID dump parser, detected and forced, on arbitrary bytes; what
+//! parses goes through the pool computation and every renderer.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use maskcalc::dump::{self, Format};
+use maskcalc::model::Host;
+use maskcalc::{pool, render};
+
+fuzz_target!(|data: &[u8]| {
+    let mut parsed = Vec::new();
+    for format in [None].into_iter().chain(Format::ALL.into_iter().map(Some)) {
+        match dump::parse("fuzz", data, format) {
+            Ok(cpuid) => parsed.push(Host { name: "fuzz".into(), cpuid }),
+            Err(err) => {
+                assert_eq!(err.file, "fuzz");
+                let _ = err.to_string();
+            }
+        }
+    }
+    if let Some(first) = parsed.first() {
+        let mut other = first.clone();
+        other.name = "other".into();
+        // A second host with a different feature word exercises masks and reasons.
+        if let Some(regs) = other.cpuid.leaves.get_mut(&maskcalc::model::CpuidInput::new(7, 0)) {
+            regs[1] ^= 0x0001_0020;
+        }
+        let options = pool::PoolOptions { allow_mixed_vendors: true, ..Default::default() };
+        if let Ok(masks) = pool::compute(&[first.clone(), other], &options) {
+            let _ = render::xend_verbose(&masks);
+            let _ = render::xl(&masks);
+            let _ = render::libvirt(&masks);
+            let _ = render::qemu(&masks);
+            let _ = render::firecracker(&masks);
+            let _ = render::json(&masks);
+            let _ = render::diff(&masks, true);
+        }
+    }
+});

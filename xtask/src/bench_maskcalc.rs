@@ -1,0 +1,171 @@
+//! `cargo xtask bench maskcalc`: `xen-maskcalc` over pools of 250 to 2,000
+//! host dumps, against `cat` of the same files in the same run.
+//!
+//! The dumps are the real ones of `testdata/cpuid/` (Intel only, so the pool
+//! has one vendor), each host with a few feature bits cleared at random
+//! (fixed seed), written as `cpuid -1r` files into a temporary directory.
+//! The release binary is timed end to end (start, read, parse, compute,
+//! print); the best of several runs is reported, with peak RSS from
+//! `/usr/bin/time` when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use maskcalc::dump::{self, write};
+use maskcalc::model::{CpuidInput, HostCpuid};
+
+const POOL_SIZES: [usize; 4] = [250, 500, 1000, 2000];
+const RUNS: usize = 5;
+
+/// A small deterministic generator, so every run benchmarks the same pools.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+}
+
+fn intel_dumps(root: &Path) -> Result<Vec<HostCpuid>, String> {
+    let dir = root.join("testdata/cpuid");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("intel-"))
+        })
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            dump::parse(&path.display().to_string(), &bytes, None).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn write_pool(
+    dir: &Path,
+    bases: &[HostCpuid],
+    hosts: usize,
+    rng: &mut Lcg,
+) -> Result<Vec<PathBuf>, String> {
+    let mut paths = Vec::with_capacity(hosts);
+    for i in 0..hosts {
+        let mut host = bases[rng.next() as usize % bases.len()].clone();
+        // Clear one or two random bits of leaf 7.0 EBX/ECX: hosts with different microcode or BIOS settings.
+        if let Some(regs) = host.leaves.get_mut(&CpuidInput::new(7, 0)) {
+            regs[1] &= !(1 << (rng.next() % 32));
+            regs[2] &= !(1 << (rng.next() % 32));
+        }
+        let path = dir.join(format!("host{i:05}"));
+        std::fs::write(&path, write::cpuid_tool(&host))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// Best wall time of `RUNS` runs of `program args`, and its peak RSS in KiB if measurable.
+fn time_command(program: &Path, args: &[PathBuf]) -> Result<(Duration, Option<u64>), String> {
+    let mut best = Duration::MAX;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+        let elapsed = start.elapsed();
+        if !status.success() {
+            return Err(format!("{} failed: {status}", program.display()));
+        }
+        best = best.min(elapsed);
+    }
+    let rss = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+        });
+    Ok((best, rss))
+}
+
+/// Runs the benchmark and prints a table.
+pub fn run(root: &Path) -> Result<(), String> {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "xenmig-cli",
+            "--bin",
+            "xen-maskcalc",
+        ])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".to_owned());
+    }
+    let tool = root.join("target/release/xen-maskcalc");
+    let bases = intel_dumps(root)?;
+    if bases.is_empty() {
+        return Err("no intel-* dumps in testdata/cpuid".to_owned());
+    }
+    let dir = std::env::temp_dir().join(format!("xenmig-bench-maskcalc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut rng = Lcg(0x5eed);
+    println!("xen-maskcalc: default (xend) output, best of {RUNS} runs, release build");
+    println!(
+        "{:>6} {:>10} {:>12} {:>10} {:>10} {:>14} {:>12}",
+        "hosts", "MiB", "xen-maskcalc", "cat", "ratio", "µs per host", "peak RSS"
+    );
+    let result = (|| {
+        for hosts in POOL_SIZES {
+            let paths = write_pool(&dir, &bases, hosts, &mut rng)?;
+            let bytes: u64 = paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
+            let (ours, rss) = time_command(&tool, &paths)?;
+            let (cat, _) = time_command(Path::new("cat"), &paths)?;
+            println!(
+                "{hosts:>6} {:>10.2} {:>10.1}ms {:>8.1}ms {:>9.1}x {:>14.1} {:>12}",
+                bytes as f64 / (1024.0 * 1024.0),
+                ours.as_secs_f64() * 1e3,
+                cat.as_secs_f64() * 1e3,
+                ours.as_secs_f64() / cat.as_secs_f64(),
+                ours.as_secs_f64() * 1e6 / hosts as f64,
+                rss.map_or("-".to_owned(), |kib| format!(
+                    "{:.1} MiB",
+                    kib as f64 / 1024.0
+                )),
+            );
+            for path in &paths {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

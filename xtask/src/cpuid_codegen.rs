@@ -1,0 +1,623 @@
+//! Generator of `crates/cpuid-defs/src/generated.rs` from the crate's data
+//! files `data/features.tsv` and `data/fields.tsv`.
+//!
+//! xtask depends on cpuid-defs, so the data is parsed here, from text, rather
+//! than through the crate: a broken table must not stop the generator that
+//! repairs it. The generator also refuses a table that the crate's
+//! invariants forbid (duplicate names or bits, unknown or cyclic
+//! dependencies), so a bad edit fails at `cargo xtask codegen`, with the file
+//! and line, before any test runs.
+
+use crate::GeneratedFile;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+const FEATURES_TSV: &str = "crates/cpuid-defs/data/features.tsv";
+const FIELDS_TSV: &str = "crates/cpuid-defs/data/fields.tsv";
+const OUTPUT: &str = "crates/cpuid-defs/src/generated.rs";
+
+const FEATURE_COLUMNS: [&str; 15] = [
+    "name",
+    "xen",
+    "leaf",
+    "subleaf",
+    "reg",
+    "bit",
+    "vendors",
+    "class",
+    "linux",
+    "qemu",
+    "libxl",
+    "aliases",
+    "depends",
+    "reference",
+    "description",
+];
+const FIELD_COLUMNS: [&str; 9] = [
+    "name",
+    "libxl",
+    "leaf",
+    "subleaf",
+    "reg",
+    "shift",
+    "width",
+    "per_cpu",
+    "description",
+];
+
+/// Sort key of a feature register, in the order `FeatureRegister`'s derived
+/// `Ord` puts them: CPUID before MSR; leaf, then no subleaf before any
+/// subleaf, then register; MSR index, then low half before high.
+type RegKey = (u8, u32, Option<u32>, u8);
+
+#[derive(Debug, Clone)]
+struct FeatureRow {
+    line: usize,
+    name: String,
+    xen_attrs: Option<String>,
+    reg: RegKey,
+    bit: u8,
+    vendors: u8,
+    class: &'static str,
+    linux: Option<String>,
+    qemu: Option<String>,
+    libxl: Vec<String>,
+    aliases: Vec<String>,
+    depends: Vec<String>,
+    reference: String,
+    description: String,
+}
+
+#[derive(Debug)]
+struct FieldRow {
+    name: String,
+    libxl: Option<String>,
+    leaf: u32,
+    subleaf: Option<u32>,
+    reg: u8,
+    shift: u8,
+    width: u8,
+    per_cpu: bool,
+    description: String,
+}
+
+/// The generator registered in [`crate::generators`].
+pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, String> {
+    let features_text = read(root, FEATURES_TSV)?;
+    let fields_text = read(root, FIELDS_TSV)?;
+    let features = parse_features(&features_text)?;
+    let fields = parse_fields(&fields_text)?;
+    let code = render(&features, &fields)?;
+    Ok(vec![GeneratedFile::new(OUTPUT, code)])
+}
+
+fn read(root: &Path, rel: &str) -> Result<String, String> {
+    std::fs::read_to_string(root.join(rel)).map_err(|e| format!("{rel}: {e}"))
+}
+
+/// The data rows of a TSV file with `#` comments, checking the header.
+fn rows<'a>(
+    text: &'a str,
+    file: &str,
+    columns: &[&str],
+) -> Result<Vec<(usize, Vec<&'a str>)>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+    let (hline, header) = lines
+        .next()
+        .ok_or_else(|| format!("{file}: no header line"))?;
+    let found: Vec<&str> = header.split('\t').collect();
+    if found != columns {
+        return Err(format!(
+            "{file}:{hline}: expected header {columns:?}, found {found:?}"
+        ));
+    }
+    lines
+        .map(|(n, l)| {
+            let cells: Vec<&str> = l.split('\t').collect();
+            if cells.len() != columns.len() {
+                Err(format!(
+                    "{file}:{n}: expected {} tab-separated columns, found {}",
+                    columns.len(),
+                    cells.len()
+                ))
+            } else {
+                Ok((n, cells))
+            }
+        })
+        .collect()
+}
+
+fn opt(cell: &str) -> Option<String> {
+    (cell != "-").then(|| cell.to_owned())
+}
+
+fn list(cell: &str, sep: char) -> Vec<String> {
+    if cell == "-" {
+        return Vec::new();
+    }
+    cell.split(sep)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn hex(cell: &str, at: &str) -> Result<u32, String> {
+    cell.strip_prefix("0x")
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| format!("{at}: expected a hex number like 0x0000000d, found {cell:?}"))
+}
+
+fn subleaf(cell: &str, at: &str) -> Result<Option<u32>, String> {
+    if cell == "-" {
+        return Ok(None);
+    }
+    cell.parse()
+        .map(Some)
+        .map_err(|_| format!("{at}: expected a decimal subleaf or `-`, found {cell:?}"))
+}
+
+fn register(cell: &str, at: &str) -> Result<u8, String> {
+    match cell {
+        "eax" => Ok(0),
+        "ebx" => Ok(1),
+        "ecx" => Ok(2),
+        "edx" => Ok(3),
+        _ => Err(format!(
+            "{at}: expected a register eax, ebx, ecx or edx, found {cell:?}"
+        )),
+    }
+}
+
+fn vendors(cell: &str, at: &str) -> Result<u8, String> {
+    if cell == "*" {
+        return Ok(0x1f);
+    }
+    let mut bits = 0u8;
+    for c in cell.chars() {
+        bits |= match c {
+            'I' => 1,
+            'A' => 2,
+            'H' => 4,
+            'Z' => 8,
+            'C' => 16,
+            _ => {
+                return Err(format!(
+                    "{at}: expected vendor letters from IAHZC or `*`, found {cell:?}"
+                ));
+            }
+        };
+    }
+    if bits == 0 {
+        return Err(format!("{at}: empty vendor list"));
+    }
+    Ok(bits)
+}
+
+fn class(cell: &str, at: &str) -> Result<&'static str, String> {
+    Ok(match cell {
+        "intersect" => "Intersect",
+        "accumulate" => "Accumulate",
+        "host" => "Host",
+        "hidden" => "Hidden",
+        "opt-in" => "OptIn",
+        _ => {
+            return Err(format!(
+                "{at}: expected a class (intersect, accumulate, host, hidden, opt-in), found {cell:?}"
+            ));
+        }
+    })
+}
+
+fn parse_features(text: &str) -> Result<Vec<FeatureRow>, String> {
+    let mut out = Vec::new();
+    for (line, c) in rows(text, FEATURES_TSV, &FEATURE_COLUMNS)? {
+        let at = format!("{FEATURES_TSV}:{line}");
+        let name = c[0].to_owned();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!(
+                "{at}: a canonical name is upper case, digits and `_`, found {name:?}"
+            ));
+        }
+        let xen_attrs = match c[1] {
+            "-" => None,
+            "." => Some(String::new()),
+            a => Some(a.to_owned()),
+        };
+        let bit: u8 = c[5]
+            .parse()
+            .map_err(|_| format!("{at}: expected a bit number, found {:?}", c[5]))?;
+        let reg = if let Some(idx) = c[2].strip_prefix("msr:") {
+            if c[3] != "-" || c[4] != "-" {
+                return Err(format!("{at}: an MSR bit has `-` for subleaf and reg"));
+            }
+            if bit > 63 {
+                return Err(format!("{at}: an MSR bit is 0..=63, found {bit}"));
+            }
+            (1, hex(idx, &at)?, None, u8::from(bit >= 32))
+        } else {
+            if bit > 31 {
+                return Err(format!("{at}: a CPUID bit is 0..=31, found {bit}"));
+            }
+            (
+                0,
+                hex(c[2], &at)?,
+                subleaf(c[3], &at)?,
+                register(c[4], &at)?,
+            )
+        };
+        out.push(FeatureRow {
+            line,
+            name,
+            xen_attrs,
+            reg,
+            bit,
+            vendors: vendors(c[6], &at)?,
+            class: class(c[7], &at)?,
+            linux: opt(c[8]),
+            qemu: opt(c[9]),
+            libxl: list(c[10], ','),
+            aliases: list(c[11], ','),
+            depends: list(c[12], ' '),
+            reference: c[13].to_owned(),
+            description: c[14].to_owned(),
+        });
+    }
+    // Location order makes each register's features one contiguous run.
+    out.sort_by_key(|f| (f.reg, f.bit));
+    check_features(&out)?;
+    Ok(out)
+}
+
+/// `lookup` compares names folded this way.
+fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b == b'-' {
+                '_'
+            } else {
+                char::from(b.to_ascii_lowercase())
+            }
+        })
+        .collect()
+}
+
+fn xen_name(f: &FeatureRow) -> Option<String> {
+    f.xen_attrs
+        .as_ref()
+        .map(|_| f.name.to_ascii_lowercase().replace('_', "-"))
+}
+
+/// Every name of a feature with its precedence: 0 for the canonical and
+/// Xen names, 1 for the other ecosystems' names and aliases. When another
+/// ecosystem reuses a name that is some other feature's Xen name (QEMU calls
+/// IA32_ARCH_CAPABILITIES bit 4 `ssb-no`, Xen's `ssb-no` is AMD's
+/// 0x80000008 EBX bit 26), the Xen meaning wins: the lesser name stays
+/// recorded on its feature but is not indexed.
+fn all_names(f: &FeatureRow) -> Vec<(u8, String)> {
+    let mut names = vec![(0, f.name.clone())];
+    names.extend(xen_name(f).map(|n| (0, n)));
+    names.extend(f.linux.iter().map(|n| (1, n.clone())));
+    names.extend(f.qemu.iter().map(|n| (1, n.clone())));
+    names.extend(f.libxl.iter().map(|n| (1, n.clone())));
+    names.extend(f.aliases.iter().map(|n| (1, n.clone())));
+    names
+}
+
+/// The name index: folded name to feature index, applying the precedence
+/// of [`all_names`] and refusing any other ambiguity.
+fn name_index(features: &[FeatureRow]) -> Result<BTreeMap<String, usize>, String> {
+    let mut index: BTreeMap<String, (u8, usize)> = BTreeMap::new();
+    for level in [0, 1] {
+        for (i, f) in features.iter().enumerate() {
+            for (l, n) in all_names(f) {
+                if l != level {
+                    continue;
+                }
+                if n.is_empty() || n.len() > 48 || !n.is_ascii() || n.contains(' ') {
+                    return Err(format!("{FEATURES_TSV}:{}: bad name {n:?}", f.line));
+                }
+                match index.get(&fold(&n)) {
+                    None => {
+                        index.insert(fold(&n), (level, i));
+                    }
+                    Some(&(_, j)) if j == i => {}
+                    // Shadowed by another feature's canonical or Xen name.
+                    Some(&(other_level, _)) if other_level < level => {}
+                    Some(&(_, j)) => {
+                        let other = &features[j];
+                        return Err(format!(
+                            "{FEATURES_TSV}:{}: name {n:?} of {} already names {} (line {})",
+                            f.line, f.name, other.name, other.line
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(index.into_iter().map(|(n, (_, i))| (n, i)).collect())
+}
+
+fn check_features(features: &[FeatureRow]) -> Result<(), String> {
+    let mut at_bit = BTreeMap::new();
+    for f in features {
+        if let Some(other) = at_bit.insert((f.reg, f.bit), f) {
+            return Err(format!(
+                "{FEATURES_TSV}:{}: {} has the same bit as {} (line {})",
+                f.line, f.name, other.name, other.line
+            ));
+        }
+    }
+    name_index(features)?;
+    let index: BTreeMap<&str, usize> = features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    for f in features {
+        for d in &f.depends {
+            if !index.contains_key(d.as_str()) {
+                return Err(format!(
+                    "{FEATURES_TSV}:{}: {} depends on unknown feature {d:?}",
+                    f.line, f.name
+                ));
+            }
+        }
+    }
+    // Depth-first search for a cycle: 0 unvisited, 1 on the stack, 2 done.
+    fn visit(
+        i: usize,
+        features: &[FeatureRow],
+        index: &BTreeMap<&str, usize>,
+        state: &mut [u8],
+    ) -> Result<(), String> {
+        match state[i] {
+            1 => {
+                return Err(format!(
+                    "{FEATURES_TSV}:{}: dependency cycle through {}",
+                    features[i].line, features[i].name
+                ));
+            }
+            2 => return Ok(()),
+            _ => {}
+        }
+        state[i] = 1;
+        for d in &features[i].depends {
+            visit(index[d.as_str()], features, index, state)?;
+        }
+        state[i] = 2;
+        Ok(())
+    }
+    let mut state = vec![0u8; features.len()];
+    for i in 0..features.len() {
+        visit(i, features, &index, &mut state)?;
+    }
+    Ok(())
+}
+
+fn parse_fields(text: &str) -> Result<Vec<FieldRow>, String> {
+    let mut out = Vec::new();
+    let mut names = BTreeSet::new();
+    for (line, c) in rows(text, FIELDS_TSV, &FIELD_COLUMNS)? {
+        let at = format!("{FIELDS_TSV}:{line}");
+        let shift: u8 = c[5]
+            .parse()
+            .map_err(|_| format!("{at}: bad shift {:?}", c[5]))?;
+        let width: u8 = c[6]
+            .parse()
+            .map_err(|_| format!("{at}: bad width {:?}", c[6]))?;
+        if width == 0 || u32::from(shift) + u32::from(width) > 32 {
+            return Err(format!("{at}: field bits {shift}+{width} do not fit in 32"));
+        }
+        let per_cpu = match c[7] {
+            "y" => true,
+            "n" => false,
+            other => return Err(format!("{at}: per_cpu is y or n, found {other:?}")),
+        };
+        let row = FieldRow {
+            name: c[0].to_owned(),
+            libxl: opt(c[1]),
+            leaf: hex(c[2], &at)?,
+            subleaf: subleaf(c[3], &at)?,
+            reg: register(c[4], &at)?,
+            shift,
+            width,
+            per_cpu,
+            description: c[8].to_owned(),
+        };
+        let own: BTreeSet<String> = [Some(&row.name), row.libxl.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|n| fold(n))
+            .collect();
+        for n in own {
+            if !names.insert(n.clone()) {
+                return Err(format!("{at}: field name {n:?} is used twice"));
+            }
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+const REGISTERS: [&str; 4] = ["Eax", "Ebx", "Ecx", "Edx"];
+
+fn subleaf_code(s: Option<u32>) -> String {
+    match s {
+        Some(s) => format!("Some({s})"),
+        None => "None".to_owned(),
+    }
+}
+
+fn reg_code(r: RegKey) -> String {
+    let (kind, a, sub, b) = r;
+    if kind == 0 {
+        format!(
+            "FeatureRegister::cpuid({a:#x}, {}, Register::{})",
+            subleaf_code(sub),
+            REGISTERS[usize::from(b)]
+        )
+    } else {
+        let half = if b == 0 { "Low" } else { "High" };
+        format!("FeatureRegister::Msr {{ index: {a:#x}, half: MsrHalf::{half} }}")
+    }
+}
+
+fn opt_code(s: Option<&str>) -> String {
+    match s {
+        Some(s) => format!("Some({s:?})"),
+        None => "None".to_owned(),
+    }
+}
+
+fn list_code(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("&[{}]", quoted.join(", "))
+}
+
+fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String> {
+    let index: BTreeMap<&str, usize> = features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    if features.len() > usize::from(u16::MAX) {
+        return Err("too many features for a u16 id".to_owned());
+    }
+    let mut o = String::new();
+    o.push_str(
+        "// @generated by `cargo xtask codegen` from crates/cpuid-defs/data/features.tsv\n\
+         // and data/fields.tsv. Do not edit: change the data files and regenerate.\n\n\
+         use crate::{\n    Class, Feature, FeatureId, FeatureRegister, Field, LeafKey, Location, MsrHalf, Register,\n    Vendors,\n};\n\n",
+    );
+    let _ = writeln!(o, "/// Number of rows in [`FEATURES`].");
+    let _ = writeln!(
+        o,
+        "pub(crate) const FEATURE_COUNT: usize = {};\n",
+        features.len()
+    );
+    let _ = writeln!(o, "/// Every feature, in location order.");
+    let _ = writeln!(
+        o,
+        "pub(crate) static FEATURES: [Feature; FEATURE_COUNT] = ["
+    );
+    for (i, f) in features.iter().enumerate() {
+        let (kind, a, sub, b) = f.reg;
+        let location = if kind == 0 {
+            format!(
+                "Location::cpuid({a:#x}, {}, Register::{}, {})",
+                subleaf_code(sub),
+                REGISTERS[usize::from(b)],
+                f.bit
+            )
+        } else {
+            format!("Location::Msr {{ index: {a:#x}, bit: {} }}", f.bit)
+        };
+        let deps: Vec<String> = f
+            .depends
+            .iter()
+            .map(|d| format!("FeatureId({})", index[d.as_str()]))
+            .collect();
+        let _ = writeln!(o, "    Feature {{");
+        let _ = writeln!(o, "        id: FeatureId({i}),");
+        let _ = writeln!(o, "        name: {:?},", f.name);
+        let _ = writeln!(o, "        xen_name: {},", opt_code(xen_name(f).as_deref()));
+        let _ = writeln!(
+            o,
+            "        xen_attrs: {},",
+            opt_code(f.xen_attrs.as_deref())
+        );
+        let _ = writeln!(o, "        linux_name: {},", opt_code(f.linux.as_deref()));
+        let _ = writeln!(o, "        qemu_name: {},", opt_code(f.qemu.as_deref()));
+        let _ = writeln!(o, "        libxl_legacy_names: {},", list_code(&f.libxl));
+        let _ = writeln!(o, "        other_aliases: {},", list_code(&f.aliases));
+        let _ = writeln!(o, "        location: {location},");
+        let _ = writeln!(o, "        vendors: Vendors({:#04x}),", f.vendors);
+        let _ = writeln!(o, "        class: Class::{},", f.class);
+        let _ = writeln!(o, "        depends: &[{}],", deps.join(", "));
+        let _ = writeln!(o, "        description: {:?},", f.description);
+        let _ = writeln!(o, "        reference: {:?},", f.reference);
+        let _ = writeln!(o, "    }},");
+    }
+    o.push_str("];\n\n");
+
+    let mut regs: Vec<(RegKey, usize, usize)> = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        match regs.last_mut() {
+            Some((r, _, end)) if *r == f.reg => *end = i + 1,
+            _ => regs.push((f.reg, i, i + 1)),
+        }
+    }
+    let _ = writeln!(o, "/// Every register with named bits, sorted.");
+    let _ = writeln!(
+        o,
+        "pub(crate) static FEATURE_REGISTERS: [FeatureRegister; {}] = [",
+        regs.len()
+    );
+    for (r, _, _) in &regs {
+        let _ = writeln!(o, "    {},", reg_code(*r));
+    }
+    o.push_str("];\n\n");
+    let _ = writeln!(
+        o,
+        "/// For each of [`FEATURE_REGISTERS`], its run of [`FEATURES`]."
+    );
+    let _ = writeln!(
+        o,
+        "pub(crate) static REGISTER_RANGES: [(u16, u16); {}] = [",
+        regs.len()
+    );
+    for (_, start, end) in &regs {
+        let _ = writeln!(o, "    ({start}, {end}),");
+    }
+    o.push_str("];\n\n");
+
+    let names = name_index(features)?;
+    let _ = writeln!(
+        o,
+        "/// Every folded name (lower case, `-` as `_`) and its feature, sorted for binary search."
+    );
+    let _ = writeln!(
+        o,
+        "pub(crate) static NAME_INDEX: [(&str, u16); {}] = [",
+        names.len()
+    );
+    for (n, i) in &names {
+        let _ = writeln!(o, "    ({n:?}, {i}),");
+    }
+    o.push_str("];\n\n");
+
+    let _ = writeln!(o, "/// Every multi-bit field.");
+    let _ = writeln!(o, "pub(crate) static FIELDS: [Field; {}] = [", fields.len());
+    for f in fields {
+        let _ = writeln!(o, "    Field {{");
+        let _ = writeln!(o, "        name: {:?},", f.name);
+        let _ = writeln!(o, "        libxl_name: {},", opt_code(f.libxl.as_deref()));
+        let _ = writeln!(
+            o,
+            "        key: LeafKey::new({:#x}, {}),",
+            f.leaf,
+            subleaf_code(f.subleaf)
+        );
+        let _ = writeln!(
+            o,
+            "        register: Register::{},",
+            REGISTERS[usize::from(f.reg)]
+        );
+        let _ = writeln!(o, "        shift: {},", f.shift);
+        let _ = writeln!(o, "        width: {},", f.width);
+        let _ = writeln!(o, "        per_cpu: {},", f.per_cpu);
+        let _ = writeln!(o, "        description: {:?},", f.description);
+        let _ = writeln!(o, "    }},");
+    }
+    o.push_str("];\n");
+    Ok(o)
+}
