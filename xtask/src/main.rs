@@ -42,7 +42,10 @@ fn report(changed: usize) {
 }
 
 /// Every benchmark: its name and the function that runs it.
-const BENCHES: &[(&str, fn(&std::path::Path) -> Result<(), String>)] = &[
+/// A benchmark: runs in the repository root and prints its report.
+type BenchFn = fn(&std::path::Path) -> Result<(), String>;
+
+const BENCHES: &[(&str, BenchFn)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
