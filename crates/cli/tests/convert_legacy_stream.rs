@@ -215,3 +215,32 @@ fn quiet_silences_errors() {
     assert!(result.stderr.is_empty() && result.stdout.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_failed_conversion_keeps_an_existing_output_file() {
+    let dir = scratch("keep");
+    let out = dir.join("out");
+    std::fs::write(&out, b"previous contents").unwrap();
+    let bytes = std::fs::read(image("hvm64-upstream")).unwrap();
+    let input = dir.join("in");
+    std::fs::write(&input, &bytes[..bytes.len() - 10]).unwrap();
+    let result = run(
+        EXE,
+        &["-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code(&result), 1);
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "temporary file left behind"
+    );
+    std::fs::write(&input, &bytes).unwrap();
+    let result = run(
+        EXE,
+        &["-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code(&result), 0);
+    assert_ne!(std::fs::read(&out).unwrap(), b"previous contents");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
