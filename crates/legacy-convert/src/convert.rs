@@ -64,7 +64,8 @@ pub struct Options {
     pub xl_header: bool,
     /// Do not read the qemu record of an HVM image (in both formats).
     pub skip_qemu: bool,
-    /// The input's total size, when known (a regular file). It lets a
+    /// How many bytes the input holds from where conversion starts, when
+    /// known (a regular file: its size minus the current offset). It lets a
     /// `QemuDeviceModelRecord`, which runs to the end of the input, become an
     /// EMULATOR_CONTEXT record without being held in memory.
     pub input_len: Option<u64>,
