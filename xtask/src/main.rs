@@ -41,11 +41,11 @@ fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
 
-/// Every benchmark: its name and the function that runs it.
-/// A benchmark: runs in the repository root and prints its report.
-type BenchFn = fn(&std::path::Path) -> Result<(), String>;
+/// A benchmark: given the repository root, runs and prints its report.
+type Bench = fn(&std::path::Path) -> Result<(), String>;
 
-const BENCHES: &[(&str, BenchFn)] = &[
+/// Every benchmark, by name.
+const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),

@@ -10,13 +10,6 @@
 //! | `accumulate` | forced on (`1`): the guest must see it if any host has it |
 //! | `host` | left alone (`x`): Xen sets it per host (APIC, OSXSAVE, HYPERVISOR...) |
 //!
-//! One exception keeps the original's output: in the four registers it
-//! handled ([`ORIGINAL_REGISTERS`]: 1.ECX, 1.EDX, 7.0.EBX, 7.0.ECX) a
-//! differing `accumulate` bit is cleared as the original clears it. Only
-//! FDP_EXCP_ONLY and NO_FPU_SEL (7.0.EBX bits 6 and 13) are affected; their
-//! "forced on" treatment elsewhere would change the example output of
-//! `xen_maskcalc.py`'s README.
-//!
 //! VMX is always cleared and SVM cleared when a host has it, unless nested
 //! HVM is enabled (the original's PR #1 behaviour). `hide` adds masks by
 //! name, `keep` vetoes them. Then the dependency closure: every feature that
@@ -403,10 +396,7 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
             let feature = cpuid_defs::at(location_of(reg.register, bit));
             let (having, lacking): (Vec<usize>, Vec<usize>) =
                 (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
-            let class = match feature.map(|f| f.class).unwrap_or(Class::Intersect) {
-                Class::Accumulate if ORIGINAL_REGISTERS.contains(&reg.register) => Class::Intersect,
-                class => class,
-            };
+            let class = feature.map(|f| f.class).unwrap_or(Class::Intersect);
             match class {
                 Class::Intersect | Class::Hidden | Class::OptIn => mark(
                     &mut marks,
