@@ -198,3 +198,53 @@ fn records_larger_than_a_pipe_read_verify_from_standard_input() {
         stderr(&output)
     );
 }
+
+#[test]
+fn an_inherited_descriptor_is_read_where_it_stands() {
+    // `-i 0` with a regular file on standard input: the descriptor is used (and
+    // seeked) like a path would be; the output is the same as with `-i FILE`.
+    let path = testdata("streams/xl-hvm-v3.bin");
+    let by_path = run(EXE, &["-v", "-i", path.to_str().unwrap()]);
+    let by_fd = Command::new(EXE)
+        .args(["-v", "-i", "0"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(code(&by_fd), 0, "{}", stderr(&by_fd));
+    assert_eq!(stdout(&by_fd), stdout(&by_path));
+}
+
+#[test]
+fn a_closed_standard_output_is_not_an_error() {
+    // Standard output is a pipe whose reader is already gone, so every line
+    // written fails with EPIPE (like `verify-stream-v2 -v | head -0`).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(EXE)
+        .args(["-v", "-i", "testdata/streams/libxl-hvm-checkpointed.bin"])
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+    // An invalid stream still says so, on standard error, with its exit code.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(EXE)
+        .args(["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"])
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("[rule libxl.xenstore-key]"),
+        "{}",
+        stderr(&output)
+    );
+}

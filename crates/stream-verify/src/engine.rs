@@ -7,7 +7,9 @@
 
 use crate::Format;
 use crate::input::{ByteSource, Input, InputError};
-use crate::report::{LegacyQemuRecord, MAX_VCPUS_LISTED, Report, Violation, XlSummary};
+use crate::report::{
+    LegacyQemuRecord, MAX_RECORD_KINDS, MAX_VCPUS_LISTED, Report, Violation, XlSummary,
+};
 use crate::rules::Rule;
 use migration_stream::types::{
     DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
@@ -22,6 +24,12 @@ use std::io;
 const DUPLICATE_CHECK_MAX: u32 = 1 << 17;
 /// Xenstore refuses payloads larger than this (`XENSTORE_PAYLOAD_MAX`).
 const XENSTORE_STRING_MAX: usize = 4096;
+/// Page types 0x5–0x8, which are reserved (as bits of a mask indexed by type).
+const INVALID_PAGE_TYPES: u16 = 0b0000_0001_1110_0000;
+/// Page types 0x1–0x4 and 0x9–0xC: page tables, PV only.
+const PAGE_TABLE_TYPES: u16 = 0b0001_1110_0001_1110;
+/// Page types followed by 4096 bytes of data: 0x0–0x4 and 0x9–0xC.
+const DATA_PAGE_TYPES: u16 = 0b0001_1110_0001_1111;
 /// What the converter appends after END of a libxc-format HVM stream.
 const LEGACY_QEMU_SIGNATURE: &[u8; 21] = b"DeviceModelRecord0002";
 /// `sizeof(vcpu_guest_context)` for 64-bit and 32-bit PV guests.
@@ -48,7 +56,48 @@ enum LibxcExit {
 struct Place {
     offset: u64,
     index: Option<u64>,
-    kind: String,
+    kind: What,
+}
+
+/// What is being read, named only when a message needs it (this is set for
+/// every record, so it must not allocate).
+#[derive(Clone, Copy)]
+enum What {
+    Static(&'static str),
+    Libxc(u32),
+    Libxl(u32),
+}
+
+impl What {
+    fn name(self) -> String {
+        match self {
+            What::Static(name) => name.to_owned(),
+            What::Libxc(raw) => libxc_name(raw),
+            What::Libxl(raw) => match LibxlRecordType(raw).display_name() {
+                Some(name) => format!("libxl {name}"),
+                None => format!("libxl record type 0x{raw:x}"),
+            },
+        }
+    }
+}
+
+fn libxc_name(raw: u32) -> String {
+    let kind = RecordType(raw);
+    match kind.display_name() {
+        Some(name) => name.to_owned(),
+        None if kind.is_optional() => format!("Optional record 0x{raw:08x}"),
+        None => format!("record type 0x{raw:x}"),
+    }
+}
+
+/// Per-type tallies kept as plain counters while walking and turned into the
+/// report's name-keyed maps once at the end.
+#[derive(Default)]
+struct Tally {
+    libxc: [u64; 32],
+    libxl: [u64; 8],
+    optional: std::collections::BTreeMap<u32, u64>,
+    page_types: [u64; 16],
 }
 
 type Verbose<'a> = Option<&'a mut dyn FnMut(&str)>;
@@ -73,6 +122,8 @@ pub(crate) struct Engine<'a, S> {
     vcpu0_basic: bool,
     squashed: u64,
     duplicates: Vec<(u64, u32)>,
+    pfn_chunk: Vec<u8>,
+    tally: Tally,
     // libxl state
     libxc_context_seen: bool,
     awaiting_checkpoint_end: bool,
@@ -135,7 +186,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             place: Place {
                 offset: 0,
                 index: None,
-                kind: "stream".to_owned(),
+                kind: What::Static("stream"),
             },
             next_index: 0,
             body_left: 0,
@@ -151,6 +202,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             vcpu0_basic: false,
             squashed: 0,
             duplicates: Vec::new(),
+            pfn_chunk: Vec::new(),
+            tally: Tally::default(),
             libxc_context_seen: false,
             awaiting_checkpoint_end: false,
         }
@@ -160,6 +213,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     pub(crate) fn run(&mut self, format: Format) {
         let outcome = self.walk(format);
         self.report.bytes = self.input.offset();
+        self.publish_tally();
         match outcome {
             Ok(()) => {}
             Err(Stop::Broken(violation)) => self.report.error = Some(*violation),
@@ -228,7 +282,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             rule,
             offset: self.place.offset,
             record_index: self.place.index,
-            record_type: Some(self.place.kind.clone()),
+            record_type: Some(self.place.kind.name()),
             message: message.into(),
         })))
     }
@@ -240,7 +294,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 rule: Rule::Truncated,
                 offset: self.place.offset,
                 record_index: self.place.index,
-                record_type: Some(self.place.kind.clone()),
+                record_type: Some(self.place.kind.name()),
                 message: format!(
                     "Stream truncated: {wanted} more bytes expected at byte offset {offset}"
                 ),
@@ -248,12 +302,36 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
     }
 
-    fn set_place(&mut self, kind: impl Into<String>, index: Option<u64>) {
+    fn set_place(&mut self, kind: &'static str, index: Option<u64>) {
         self.place = Place {
             offset: self.input.offset(),
             index,
-            kind: kind.into(),
+            kind: What::Static(kind),
         };
+    }
+
+    fn publish_tally(&mut self) {
+        let tally = std::mem::take(&mut self.tally);
+        for (raw, &n) in tally.libxc.iter().enumerate() {
+            if n > 0 {
+                self.report.libxc_records.insert(libxc_name(raw as u32), n);
+            }
+        }
+        for (raw, &n) in tally.optional.iter() {
+            self.report.libxc_records.insert(libxc_name(*raw), n);
+        }
+        for (raw, &n) in tally.libxl.iter().enumerate() {
+            if n > 0 {
+                let name = LibxlRecordType(raw as u32).display_name().unwrap_or("?");
+                self.report.libxl_records.insert(name.to_owned(), n);
+            }
+        }
+        for (code, &n) in tally.page_types.iter().enumerate() {
+            if n > 0 {
+                let name = PageType(code as u8).display_name().unwrap_or("?");
+                self.report.pages_by_type.insert(name, n);
+            }
+        }
     }
 
     fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Stop> {
@@ -320,12 +398,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         if first[..] == XL_MAGIC[..8] {
             return Ok(Format::Xl);
         }
-        let word = le32(&first, 4);
-        let hint = if word == 0 || word == 0xFFFF_FFFF {
-            " (it looks like a legacy pre-Xen-4.6 image: convert it with convert-legacy-stream)"
-        } else {
-            ""
-        };
+        let hint = legacy_hint(&first);
         self.broken(
             Rule::UnknownFormat,
             format!(
@@ -445,20 +518,18 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         loop {
             let (raw, length, index) = self.record_header()?;
             let kind = LibxlRecordType(raw);
-            let name = match kind.display_name() {
-                Some(name) => name.to_owned(),
-                None => format!("libxl record type 0x{raw:x}"),
-            };
             self.place.index = Some(index);
-            self.place.kind = format!("libxl {name}");
-            if kind.display_name().is_none() {
+            self.place.kind = What::Libxl(raw);
+            let Some(name) = kind.display_name() else {
                 return self.broken(
                     Rule::LibxlUnknownRecord,
                     format!("Unrecognised record type {raw:x}"),
                 );
-            }
+            };
             self.info(|| format!("Libxl Record: {name}, length {length}"));
-            Report::count_record(&mut self.report.libxl_records, &name);
+            if let Some(n) = self.tally.libxl.get_mut(raw as usize) {
+                *n += 1;
+            }
             self.body_left = u64::from(length);
             match kind {
                 LibxlRecordType::END => {
@@ -698,9 +769,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         let reserved1 = be16(&header, 18);
         let reserved2 = be32(&header, 20);
         if marker != IMAGE_MARKER {
+            let hint = legacy_hint(&header);
             return self.broken(
                 Rule::ImageMarker,
-                format!("Bad image marker: Expected 0x{IMAGE_MARKER:x}, got 0x{marker:x}"),
+                format!("Bad image marker: Expected 0x{IMAGE_MARKER:x}, got 0x{marker:x}{hint}"),
             );
         }
         if id != IMAGE_ID {
@@ -791,13 +863,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             may_end = false;
             let (raw, length, index) = self.record_header()?;
             let kind = RecordType(raw);
-            let name = match kind.display_name() {
-                Some(name) => name.to_owned(),
-                None if kind.is_optional() => format!("Optional record 0x{raw:08x}"),
-                None => format!("record type 0x{raw:x}"),
-            };
             self.place.index = Some(index);
-            self.place.kind = name.clone();
+            self.place.kind = What::Libxc(raw);
             if kind.display_name().is_none() && !kind.is_optional() {
                 return self.broken(
                     Rule::UnknownRecord,
@@ -810,7 +877,19 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     format!("Record length {length} exceeds REC_LENGTH_MAX ({REC_LENGTH_MAX})"),
                 );
             }
-            Report::count_record(&mut self.report.libxc_records, &name);
+            match self.tally.libxc.get_mut(raw as usize) {
+                Some(n) => *n += 1,
+                None => {
+                    let kinds = self.tally.optional.len();
+                    match self.tally.optional.get_mut(&raw) {
+                        Some(n) => *n += 1,
+                        None if kinds < MAX_RECORD_KINDS => {
+                            self.tally.optional.insert(raw, 1);
+                        }
+                        None => self.report.optional_records_not_listed += 1,
+                    }
+                }
+            }
             if kind == RecordType::PAGE_DATA {
                 self.squashed += 1;
             } else {
@@ -818,18 +897,23 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     let n = std::mem::take(&mut self.squashed);
                     self.info(|| format!("Squashed {n} Page Data records together"));
                 }
-                if kind.display_name().is_some() {
+                if let Some(name) = kind.display_name() {
                     self.info(|| format!("Libxc Record: {name}, length {length}"));
                 }
             }
             self.body_left = u64::from(length);
             if kind.display_name().is_none() {
-                self.info(|| format!("Libxc Record: {name}, length {length}, ignored"));
+                self.info(|| {
+                    format!(
+                        "Libxc Record: {}, length {length}, ignored",
+                        libxc_name(raw)
+                    )
+                });
                 self.warn(format!("optional record type 0x{raw:08x} ignored"));
                 self.finish_record(length)?;
                 continue;
             }
-            self.check_domain_fit(kind, &name)?;
+            self.check_domain_fit(kind)?;
             let exit = self.libxc_record(kind, length)?;
             self.finish_record(length)?;
             if let Some(exit) = exit {
@@ -839,7 +923,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 
     /// Records that only one domain type handles, and PV's first-record rule.
-    fn check_domain_fit(&mut self, kind: RecordType, name: &str) -> Result<(), Stop> {
+    fn check_domain_fit(&mut self, kind: RecordType) -> Result<(), Stop> {
         let pv_only = matches!(
             kind,
             RecordType::X86_PV_INFO
@@ -868,7 +952,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             if kind != RecordType::X86_PV_INFO {
                 return self.broken(
                     Rule::PvInfoFirst,
-                    format!("Not yet received X86_PV_INFO record: a PV stream starts with it, found {name}"),
+                    format!(
+                        "Not yet received X86_PV_INFO record: a PV stream starts with it, found {}",
+                        libxc_name(kind.0)
+                    ),
                 );
             }
         }
@@ -1032,7 +1119,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         // Tallied locally and merged once: this loop runs for every pfn of the stream.
         let mut by_type = [0u64; 16];
         let (mut lowest, mut highest) = (u64::MAX, 0u64);
-        let mut chunk = [0u8; 8192];
+        // Reused across records: zeroing 8 KiB per record would cost more than
+        // checking it. An early return drops it; the next record makes a new one.
+        let mut chunk = std::mem::take(&mut self.pfn_chunk);
+        chunk.resize(8192, 0);
         let mut index: u32 = 0;
         while index < count {
             let n = (count - index).min(1024) as usize;
@@ -1049,8 +1139,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                         ),
                     );
                 }
-                let page_type = PageType((raw >> PFN_TYPE_SHIFT) as u8);
-                if !page_type.is_valid() {
+                // Bit masks over the 16 page types: this loop runs for every pfn.
+                let code = (raw >> PFN_TYPE_SHIFT) as usize & 0xF;
+                if INVALID_PAGE_TYPES & (1 << code) != 0 {
                     return self.broken(
                         Rule::PageDataPfnType,
                         format!(
@@ -1060,7 +1151,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     );
                 }
                 let pfn = raw & PFN_MASK;
-                if is_hvm && page_type.is_page_table() {
+                if is_hvm && PAGE_TABLE_TYPES & (1 << code) != 0 {
                     return self.broken(
                         Rule::PageTableInHvm,
                         format!(
@@ -1077,23 +1168,19 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                         format!("pfn[{at}] 0x{pfn:x} beyond the P2M's end pfn 0x{end:x}"),
                     );
                 }
-                if page_type.has_data() {
-                    pages += 1;
-                }
+                pages += u64::from(DATA_PAGE_TYPES >> code) & 1;
                 if check_duplicates {
                     self.duplicates.push((pfn, at));
                 }
-                by_type[usize::from(page_type.0 & 0xF)] += 1;
+                by_type[code] += 1;
                 lowest = lowest.min(pfn);
                 highest = highest.max(pfn);
             }
             index += n as u32;
         }
-        for (code, &n) in by_type.iter().enumerate() {
-            if n > 0 {
-                let name = PageType(code as u8).display_name().unwrap_or("?");
-                *self.report.pages_by_type.entry(name).or_insert(0) += n;
-            }
+        self.pfn_chunk = chunk;
+        for (total, n) in self.tally.page_types.iter_mut().zip(by_type) {
+            *total += n;
         }
         if count > 0 {
             self.report.note_pfn(lowest);
@@ -1525,7 +1612,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             if got == 25 && head[..21] == LEGACY_QEMU_SIGNATURE[..] {
                 let length = le32(&head, 21);
                 self.input.skip(25).map_err(|e| self.input_error(e))?;
-                self.place.kind = "legacy qemu record".to_owned();
+                self.place.kind = What::Static("legacy qemu record");
                 self.input
                     .skip(u64::from(length))
                     .map_err(|e| self.input_error(e))?;
@@ -1551,10 +1638,42 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 }
 
+/// A pointer to the converter when the first bytes look like a legacy image
+/// (bytes 4–7: the high half of a 64-bit p2m_size, or a 32-bit PV
+/// extended-info marker; the spec's detection table).
+fn legacy_hint(first: &[u8]) -> &'static str {
+    match first.get(4..8) {
+        Some([0, 0, 0, 0] | [0xff, 0xff, 0xff, 0xff]) => {
+            " (it looks like a legacy pre-Xen-4.6 image: convert it with convert-legacy-stream)"
+        }
+        _ => "",
+    }
+}
+
 fn emulator_name(id: u32) -> &'static str {
     EmulatorId(id).display_name().unwrap_or("?")
 }
 
 fn domain_name(domain: DomainType) -> &'static str {
     domain.display_name().unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_type_masks_agree_with_the_type_table() {
+        for code in 0u8..16 {
+            let kind = PageType(code);
+            let bit = 1u16 << code;
+            assert_eq!(INVALID_PAGE_TYPES & bit != 0, !kind.is_valid(), "{code:#x}");
+            assert_eq!(
+                PAGE_TABLE_TYPES & bit != 0,
+                kind.is_page_table(),
+                "{code:#x}"
+            );
+            assert_eq!(DATA_PAGE_TYPES & bit != 0, kind.has_data(), "{code:#x}");
+        }
+    }
 }

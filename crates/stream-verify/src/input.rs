@@ -34,6 +34,31 @@ impl<R: Read> ByteSource for Sequential<R> {
     }
 }
 
+/// A pipe or socket given as a [`File`](std::fs::File): skips are spliced into
+/// `/dev/null` by the kernel (std's `io::copy` uses `splice(2)` between a pipe
+/// and a file), so page data never crosses into user space.
+pub(crate) struct Spliced {
+    inner: std::fs::File,
+    null: std::fs::File,
+}
+
+impl Spliced {
+    /// `null` is `/dev/null` opened for writing.
+    pub(crate) fn new(inner: std::fs::File, null: std::fs::File) -> Self {
+        Spliced { inner, null }
+    }
+}
+
+impl ByteSource for Spliced {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+    fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+        let moved = io::copy(&mut (&self.inner).take(n), &mut self.null)?;
+        Ok(Some(moved))
+    }
+}
+
 /// A regular file: skips seek, bounded by the length measured at the start
 /// (seeking past the end of a file succeeds silently, so the bound is what
 /// detects truncation).

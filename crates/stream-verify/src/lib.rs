@@ -74,6 +74,25 @@ pub fn verify<R: Read>(input: R, format: Format, verbose: Option<&mut dyn FnMut(
     engine.report
 }
 
+/// Verifies a pipe, socket or character device: like [`verify`], but page
+/// data and other skipped bodies are spliced into `/dev/null` by the kernel
+/// instead of being copied through user space. Falls back to [`verify`] when
+/// `/dev/null` cannot be opened.
+pub fn verify_pipe(
+    input: std::fs::File,
+    format: Format,
+    verbose: Option<&mut dyn FnMut(&str)>,
+) -> Report {
+    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        Ok(null) => {
+            let mut engine = engine::Engine::new(input::Spliced::new(input, null), verbose);
+            engine.run(format);
+            engine.report
+        }
+        Err(_) => verify(input, format, verbose),
+    }
+}
+
 /// Verifies a regular file from its current position, seeking over page data
 /// and other opaque bodies instead of reading them.
 ///

@@ -198,8 +198,10 @@ pub fn catalogue_markdown() -> String {
          Every check `verify-stream-v2` makes, with its id (shown in error messages and in `--json`),\n\
          where it comes from, and its message. *upstream* rules are the ones Xen's Python verifier applies and\n\
          keep its message text; *spec* and *C restorer* rules are the ones it misses (the §9 item number of\n\
-         `migration-stream.md` is given). Each rule has a test stream in `testdata/verify/` that breaks\n\
-         exactly that rule.\n\n\
+         `migration-stream.md` is given). An *upstream* rule with a §9 number is one upstream applies\n\
+         wrongly or too narrowly (optional records, the libxl options mask, TOOLSTACK's exit code, the\n\
+         xenstore data); it is applied here as that item says. Each rule has a test stream in\n\
+         `testdata/verify/` that breaks exactly that rule.\n\n\
          | id | source | §9 | message |\n|---|---|---|---|\n",
     );
     for rule in Rule::ALL {

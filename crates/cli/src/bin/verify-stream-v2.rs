@@ -24,11 +24,11 @@ const TOOL: &str = "verify-stream-v2";
 ///
 /// Examples:
 ///
-///   verify-stream-v2 -v -i testdata/streams/hvm-v3.libxc
+///   verify-stream-v2 -v -i testdata/streams/xl-hvm-v3.bin
 ///
-///   xl save -p guest /dev/stdout | verify-stream-v2 -f xl
+///   zcat guest.save.gz | verify-stream-v2      # from a pipe, format detected
 ///
-///   verify-stream-v2 --json -i 5        # a stream on inherited fd 5
+///   verify-stream-v2 --json -i 5 > report.json # a stream on inherited fd 5
 #[derive(Debug, Parser)]
 #[command(name = TOOL, version, verbatim_doc_comment)]
 struct Cli {
@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let report = if input.seekable {
         stream_verify::verify_seekable(input.file, format, verbose)
     } else {
-        stream_verify::verify(input.file, format, verbose)
+        stream_verify::verify_pipe(input.file, format, verbose)
     };
     if cli.json && !cli.quiet {
         print_json(&report)?;
