@@ -13,6 +13,7 @@ pub mod bench_maskcalc;
 pub mod bench_verify;
 pub mod cpuid_codegen;
 pub mod legacy;
+pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
