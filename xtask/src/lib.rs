@@ -8,9 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_convert;
 pub mod bench_maskcalc;
 pub mod bench_verify;
 pub mod cpuid_codegen;
+pub mod legacy;
+pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;
 pub mod stream_bench;
 pub mod streams;
@@ -67,6 +70,11 @@ pub fn generators() -> Vec<Generator> {
             name: "streams",
             kind: Kind::TestData,
             run: streams::generate,
+        },
+        Generator {
+            name: "legacy",
+            kind: Kind::TestData,
+            run: legacy::generate,
         },
         Generator {
             name: "verify-cases",
