@@ -169,6 +169,22 @@ fn unsupported_content_exits_2_naming_the_chunk() {
 }
 
 #[test]
+fn xl_header_with_libxc_output_is_refused_and_writes_nothing() {
+    let dir = scratch("xl-libxc");
+    let out = dir.join("out");
+    let xl = image("pv64-xl");
+    let result = run(
+        EXE,
+        &["-i", &xl, "-x", "-f", "libxc", "-o", out.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(code(&result), 2, "{stderr}");
+    assert!(stderr.contains("--format libxl"), "{stderr}");
+    assert!(dir_is_empty(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_errors_exit_2_and_version_works() {
     let img = image("pv64-guest64");
     for args in [

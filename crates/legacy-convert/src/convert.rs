@@ -159,6 +159,18 @@ pub fn convert<R: Read, W: Write>(
 
 impl<R: Read, W: Write> Converter<'_, R, W> {
     fn run(&mut self) -> Result<Summary, Error> {
+        if self.options.xl_header && self.options.format == OutputFormat::Libxc {
+            // With STREAMv2 set, xl expects a libxl stream and fails on the libxc one; without
+            // it, xl runs the converter again on what is already v2 (upstream's bug). No output
+            // of this combination can be restored, so none is written.
+            return Err(Error::Unsupported {
+                offset: 0,
+                location: "byte offset 0".to_owned(),
+                message: "an xl save file carries a libxl stream: --xl needs --format libxl \
+                          (xl cannot restore a bare libxc stream behind an xl header)"
+                    .to_owned(),
+            });
+        }
         if self.options.xl_header {
             self.copy_xl_header()?;
         }
