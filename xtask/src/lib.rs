@@ -8,10 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_convert;
 pub mod bench_maskcalc;
 pub mod bench_profile;
 pub mod bench_verify;
 pub mod cpuid_codegen;
+pub mod legacy;
+pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;
 pub mod profile_streams;
 pub mod stream_bench;
@@ -71,6 +74,16 @@ pub fn generators() -> Vec<Generator> {
             run: streams::generate,
         },
         Generator {
+            name: "legacy",
+            kind: Kind::TestData,
+            run: legacy::generate,
+        },
+        Generator {
+            name: "verify-cases",
+            kind: Kind::TestData,
+            run: verify_cases::generate,
+        },
+        Generator {
             name: "xen-maskcalc test data",
             kind: Kind::TestData,
             run: maskcalc_testdata::generate,
@@ -79,11 +92,6 @@ pub fn generators() -> Vec<Generator> {
             name: "cpu-profile streams",
             kind: Kind::TestData,
             run: profile_streams::generate,
-        },
-        Generator {
-            name: "verify-cases",
-            kind: Kind::TestData,
-            run: verify_cases::generate,
         },
     ]
 }

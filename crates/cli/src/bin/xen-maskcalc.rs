@@ -161,7 +161,9 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
             std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
         })
     };
-    result.map_err(|e| Failure::io(path.display(), e))?;
+    // Issue 6 and the original count a dump that cannot be read as bad input (1), like one that
+    // cannot be parsed; only usage errors and a failing standard output exit 2.
+    result.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
     Ok(bytes)
 }
 
