@@ -28,7 +28,7 @@
 use std::fmt;
 use std::io::Read;
 
-use cpuid_defs::{Class, FeatureRegister};
+use cpuid_defs::FeatureRegister;
 use maskcalc::defs::register_value;
 use maskcalc::model::{CpuidInput, HostCpuid};
 use migration_stream::payload::{CpuidPolicy, MsrPolicy};
@@ -247,10 +247,7 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         };
         let mut mask = rules::field_mask(register);
         if rules::is_feature_register(register) || rules::msr_half(register).is_some() {
-            let host_bits = cpuid_defs::features_in(register)
-                .filter(|f| f.class == Class::Host)
-                .fold(0u32, |m, f| m | (1u32 << (f.location.register().1 & 31)));
-            mask = !host_bits;
+            mask = !rules::host_bits(register);
         }
         if mask != 0 {
             profile.registers.insert(
