@@ -203,3 +203,37 @@ fn duplicate_and_oversized_policy_records_are_refused() {
         "{err}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Any feature the saved guest uses, taken away from its own host, is
+    /// named in the report, and it is the only problem.
+    #[test]
+    fn a_destination_without_any_guest_feature_is_named(pick in 0usize..1000) {
+        let policy = policy_of("libxc-skylake-guest.bin").unwrap();
+        let profile = guest_profile("guest", policy.cpuid.as_ref().unwrap()).unwrap();
+        let used: Vec<(&'static cpuid_defs::Feature, cpuid_defs::FeatureRegister, u8)> = profile
+            .registers
+            .iter()
+            .filter(|(reg, _)| matches!(reg, cpuid_defs::FeatureRegister::Cpuid { .. }))
+            .flat_map(|(reg, bits)| {
+                (0..32u8).filter_map(move |bit| {
+                    let f = cpu_profile::rules::feature_at(*reg, bit)?;
+                    (!cpu_profile::rules::reversed(f) && bits.value & bits.mask & (1 << bit) != 0)
+                        .then_some((f, *reg, bit))
+                })
+            })
+            .collect();
+        proptest::prop_assert!(used.len() > 30);
+        let (feature, register, bit) = used[pick % used.len()];
+        let mut dest = host("intel-skylake-sp-xeon-platinum-8180");
+        let cpuid_defs::FeatureRegister::Cpuid { key, register: r } = register else { unreachable!() };
+        let index = cpuid_defs::Register::ALL.iter().position(|x| *x == r).unwrap();
+        let regs = dest.cpuid.leaves.get_mut(&maskcalc::model::CpuidInput::new(key.leaf, key.subleaf.unwrap_or(0))).unwrap();
+        regs[index] &= !(1u32 << bit);
+        let report = check(&profile, &dest);
+        proptest::prop_assert_eq!(report.missing_names(), vec![feature.name]);
+        proptest::prop_assert_eq!(report.problems.len(), 1);
+    }
+}
