@@ -56,6 +56,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
     ("convert", xtask::bench_convert::run),
+    ("cpu-profile", xtask::bench_profile::run),
 ];
 
 fn xtask_bench(args: &[String]) -> Result<(), String> {
