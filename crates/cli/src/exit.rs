@@ -92,3 +92,19 @@ pub fn finish(tool: &str, quiet: bool, outcome: Result<u8, Failure>) -> ExitCode
 pub fn is_broken_pipe(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::BrokenPipe
 }
+
+/// Writes `text` to standard output and flushes it; a failure is
+/// [`Failure::io`] of "standard output" (so a closed pipe ends the tool
+/// quietly with success).
+///
+/// ```
+/// xenmig_cli::write_stdout("").unwrap();
+/// ```
+pub fn write_stdout(text: &str) -> Result<(), Failure> {
+    use io::Write;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io("standard output", e))
+}
