@@ -19,4 +19,4 @@ pub mod hostcpu;
 pub mod syslog;
 pub mod term;
 
-pub use exit::{Failure, finish, write_stdout};
+pub use exit::{Failure, finish, parse_args, write_stdout};

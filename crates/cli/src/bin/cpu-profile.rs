@@ -16,7 +16,7 @@ use maskcalc::model::Host;
 use migration_stream::StreamReader;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
-use xenmig_cli::{Failure, exit, finish, write_stdout};
+use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 const TOOL: &str = "cpu-profile";
 
@@ -170,18 +170,10 @@ impl Format {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            });
-        }
-    };
-    finish(TOOL, false, run(args))
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(args)),
+        Err(code) => code,
+    }
 }
 
 fn run(args: Args) -> Result<u8, Failure> {

@@ -11,7 +11,7 @@ use maskcalc::model::Host;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
-use xenmig_cli::{Failure, exit, finish, term, write_stdout};
+use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
 
 const TOOL: &str = "xen-maskcalc";
 
@@ -134,18 +134,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            });
-        }
-    };
-    finish(TOOL, false, run(&args))
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(&args)),
+        Err(code) => code,
+    }
 }
 
 fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
