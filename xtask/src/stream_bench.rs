@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use migration_stream::payload::PageData;
 use migration_stream::types::{
@@ -18,7 +18,11 @@ use migration_stream::types::{
 use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
 use migration_stream::{Event, StreamReader, Writer};
 
+use crate::bench_util::{best_wall, mib, ratio, run_silent, vm_hwm_kib};
+
 const RECORDS: u64 = 64;
+/// Runs of each contender; the best counts.
+const RUNS: usize = 3;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -54,30 +58,6 @@ fn generate(path: &Path) -> Result<(), String> {
     w.write_record(RecordType::END.0, &[]).map_err(err)?;
     w.write_record(LibxlRecordType::END.0, &[]).map_err(err)?;
     w.into_inner().flush().map_err(err)
-}
-
-/// Best of three runs of `f`.
-fn best(mut f: impl FnMut() -> Result<(), String>) -> Result<Duration, String> {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        f()?;
-        best = best.min(start.elapsed());
-    }
-    Ok(best)
-}
-
-fn shell(program: &str, args: &[&Path]) -> Result<(), String> {
-    let status = Command::new(program)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{program} failed: {status}"))
-    }
 }
 
 /// Reads every event; bodies are read whole (and PAGE_DATA parsed) or skipped.
@@ -151,17 +131,6 @@ fn same_contents(a: &Path, b: &Path) -> Result<bool, String> {
     }
 }
 
-fn peak_rss_kib() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l[6..].trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Runs the benchmark and prints the results. A debug build of xtask (what
 /// the `cargo xtask` alias runs) hands over to an optimised build of itself,
 /// since unoptimised numbers say nothing.
@@ -194,19 +163,19 @@ pub fn run(root: &Path) -> Result<(), String> {
     let copy = dir.join("stream-read.copy");
     generate(&input)?;
     let size = std::fs::metadata(&input).map_err(err)?.len();
-    shell("cat", &[&input])?;
+    run_silent(Path::new("cat"), &[&input])?;
 
-    let cat = best(|| shell("cat", &[&input]))?;
-    let read = best(|| read_stream(&input, false))?;
-    let skip = best(|| read_stream(&input, true))?;
-    let cp = best(|| shell("cp", &[&input, &copy]))?;
-    let copied = best(|| copy_stream(&input, &copy))?;
-    let peak = peak_rss_kib();
+    let cat = best_wall(RUNS, || run_silent(Path::new("cat"), &[&input]))?;
+    let read = best_wall(RUNS, || read_stream(&input, false))?;
+    let skip = best_wall(RUNS, || read_stream(&input, true))?;
+    let cp = best_wall(RUNS, || run_silent(Path::new("cp"), &[&input, &copy]))?;
+    let copied = best_wall(RUNS, || copy_stream(&input, &copy))?;
+    let peak = vm_hwm_kib("self").map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} kB"));
     let same = same_contents(&input, &copy)?;
     std::fs::remove_file(&copy).map_err(err)?;
     std::fs::remove_file(&input).map_err(err)?;
 
-    let mib = size as f64 / f64::from(1 << 20);
+    let mib = mib(size);
     let rate = |d: Duration| mib / d.as_secs_f64();
     println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
     println!("| what | time | MiB/s | ratio |");
@@ -220,13 +189,13 @@ pub fn run(root: &Path) -> Result<(), String> {
         "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
         read.as_secs_f64(),
         rate(read),
-        read.as_secs_f64() / cat.as_secs_f64()
+        ratio(read, cat)
     );
     println!(
         "| StreamReader::seekable, skip every body | {:.4} s | {:.0} | {:.3}× cat |",
         skip.as_secs_f64(),
         rate(skip),
-        skip.as_secs_f64() / cat.as_secs_f64()
+        ratio(skip, cat)
     );
     println!(
         "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
@@ -237,7 +206,7 @@ pub fn run(root: &Path) -> Result<(), String> {
         "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
         copied.as_secs_f64(),
         rate(copied),
-        copied.as_secs_f64() / cp.as_secs_f64()
+        ratio(copied, cp)
     );
     println!("copy identical to input: {same}; peak RSS (generation, reads, copies): {peak}");
     if same {
