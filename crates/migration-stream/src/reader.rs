@@ -169,7 +169,9 @@ struct PendingBody {
 /// Padding after each body is always read and checked to be zero.
 ///
 /// It knows nothing of how the layers nest; [`StreamReader`](crate::StreamReader)
-/// does that on top of it.
+/// does that on top of it. Its bytes come through the [`source`](crate::source)
+/// layer: [`new`](Reader::new) reads in order, [`seekable`](Reader::seekable)
+/// seeks over skipped bodies, [`pipe`](Reader::pipe) splices them away.
 ///
 /// ```
 /// use migration_stream::{Reader, Writer, types::RecordType, wire};
