@@ -224,10 +224,17 @@ impl<R> Spliced<R> {
     /// Opens `/dev/null` for the skipped bytes; fails (giving the reader
     /// back) when it cannot be opened.
     ///
-    /// ```no_run
+    /// ```
+    /// use std::io::Write;
     /// use migration_stream::source::{Input, Spliced};
-    /// let (pipe, _writer) = std::io::pipe()?;
-    /// let mut input = Input::new(Spliced::new(std::fs::File::from(std::os::fd::OwnedFd::from(pipe)))?);
+    ///
+    /// let (pipe, mut writer) = std::io::pipe()?;
+    /// writer.write_all(&[1; 1000])?; // fits in the pipe, so no second thread
+    /// drop(writer);
+    /// let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(pipe));
+    /// let mut input = Input::new(Spliced::new(pipe)?);
+    /// input.skip(999)?; // spliced into /dev/null
+    /// assert_eq!(input.peek(8)?, [1]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(inner: R) -> Result<Self, SetupError<R>> {
