@@ -8,10 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench_convert;
 pub mod bench_maskcalc;
+pub mod bench_profile;
 pub mod bench_verify;
 pub mod cpuid_codegen;
+pub mod legacy;
+pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;
+pub mod profile_streams;
 pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
@@ -69,6 +74,11 @@ pub fn generators() -> Vec<Generator> {
             run: streams::generate,
         },
         Generator {
+            name: "legacy",
+            kind: Kind::TestData,
+            run: legacy::generate,
+        },
+        Generator {
             name: "verify-cases",
             kind: Kind::TestData,
             run: verify_cases::generate,
@@ -77,6 +87,11 @@ pub fn generators() -> Vec<Generator> {
             name: "xen-maskcalc test data",
             kind: Kind::TestData,
             run: maskcalc_testdata::generate,
+        },
+        Generator {
+            name: "cpu-profile streams",
+            kind: Kind::TestData,
+            run: profile_streams::generate,
         },
     ]
 }

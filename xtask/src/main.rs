@@ -10,6 +10,8 @@ commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
+  crosscheck-legacy XEN/tools/python
+                 compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
 
 fn main() -> ExitCode {
@@ -19,6 +21,10 @@ fn main() -> ExitCode {
         Some("gen-testdata") => write_generated(Kind::TestData, &root).map(report),
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
+        Some("crosscheck-legacy") => match args.get(1) {
+            Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
+            None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
+        },
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -49,6 +55,8 @@ const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
+    ("convert", xtask::bench_convert::run),
+    ("cpu-profile", xtask::bench_profile::run),
 ];
 
 fn xtask_bench(args: &[String]) -> Result<(), String> {

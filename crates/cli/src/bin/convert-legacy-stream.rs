@@ -1,0 +1,248 @@
+//! `convert-legacy-stream`: a drop-in replacement for Xen's script of the same
+//! name. It turns a pre-Xen-4.6 save image into a v2 migration stream.
+
+use std::io::{BufWriter, IsTerminal, Seek, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use legacy_convert::format::{GuestType, Width};
+use legacy_convert::{Observer, Options, OutputFormat};
+use xenmig_cli::fdio::{self, Target};
+use xenmig_cli::syslog::{Severity, Syslog};
+use xenmig_cli::{Failure, exit, finish, term};
+
+const TOOL: &str = "convert-legacy-stream";
+
+/// Convert a legacy stream to a v2 (or later) stream.
+///
+/// Reads a save image written by Xen 4.5 or earlier (xl save, xm save, or a
+/// legacy live migration) and writes the same guest as a libxc v3 stream, or
+/// with `-f libxl` as the libxl v2 stream that `xl restore` reads. When `-w`
+/// or `-g` is left out it is detected from the image.
+///
+/// When `--out` names a file, the stream is written to a temporary file beside
+/// it and renamed into place only on success: a failed conversion leaves no
+/// output behind. A decimal number is an inherited file descriptor, written
+/// straight through (this is how libxl runs the converter).
+///
+/// Exit status: 0 converted; 1 bad or truncated input; 2 usage, I/O error, or
+/// content that cannot be converted (tmem, Remus compression).
+///
+/// Examples:
+///
+///   convert-legacy-stream -i guest.save -o guest.v2 -f libxl -v
+///
+///   convert-legacy-stream -i old.xl -o new.xl -x -f libxl
+///
+///   convert-legacy-stream --in 0 --out 1 --width 64 --guest hvm --format libxl
+#[derive(Parser, Debug)]
+#[command(name = TOOL, version, verbatim_doc_comment)]
+struct Args {
+    /// Legacy input to convert (a decimal number is a file descriptor).
+    #[arg(short = 'i', long = "in", value_name = "FD or FILE")]
+    input: String,
+
+    /// v2 (or later) format output (a decimal number is a file descriptor).
+    #[arg(short = 'o', long = "out", value_name = "FD or FILE")]
+    output: String,
+
+    /// Legacy toolstack bitness (detected from the image when omitted).
+    #[arg(short = 'w', long = "width", value_name = "32/64", value_parser = ["32", "64"])]
+    width: Option<String>,
+
+    /// Type of guest in stream (detected from the image when omitted).
+    #[arg(
+        short = 'g',
+        long = "guest-type",
+        alias = "guest",
+        value_name = "pv/hvm"
+    )]
+    guest_type: Option<Guest>,
+
+    /// Desired format of the outgoing stream.
+    #[arg(
+        short = 'f',
+        long = "format",
+        value_name = "libxc|libxl",
+        default_value = "libxc"
+    )]
+    format: Format,
+
+    /// Summarise stream contents on standard output.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+
+    /// The input starts with an `xl` save header (copied with STREAMv2 set).
+    #[arg(short = 'x', long = "xl")]
+    xl: bool,
+
+    /// Skip processing of the qemu tail (no qemu record in the output).
+    #[arg(long = "skip-qemu")]
+    skip_qemu: bool,
+
+    /// Log to syslog instead of standard output (errors go to standard error too).
+    #[arg(long = "syslog")]
+    syslog: bool,
+
+    /// Print nothing: no summary, no progress bar, no error message.
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Guest {
+    Pv,
+    Hvm,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Libxc,
+    Libxl,
+}
+
+/// Where the verbose lines and progress go.
+struct Reporter<'s> {
+    verbose: bool,
+    syslog: Option<&'s Syslog>,
+    stdout: std::io::StdoutLock<'static>,
+    stdout_failed: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Observer for Reporter<'_> {
+    fn wants_info(&self) -> bool {
+        self.verbose
+    }
+
+    fn info(&mut self, line: &str) {
+        if let Some(syslog) = &self.syslog {
+            syslog.log(Severity::Info, line);
+        } else if !self.stdout_failed {
+            // Line by line, as upstream's line-buffered stdout; a closed
+            // stdout stops the summary, not the conversion.
+            if writeln!(self.stdout, "{line}")
+                .and_then(|()| self.stdout.flush())
+                .is_err()
+            {
+                self.stdout_failed = true;
+            }
+        }
+    }
+
+    fn progress(&mut self, input_offset: u64, pages: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(input_offset);
+            bar.set_message(format!("{pages} pages"));
+        }
+    }
+}
+
+fn progress_bar(len: Option<u64>) -> ProgressBar {
+    let bar = match len {
+        Some(len) => ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if len.is_some() {
+        "{bar:30} {bytes}/{total_bytes} {msg} {binary_bytes_per_sec} ETA {eta}"
+    } else {
+        "{spinner} {bytes} {msg} {binary_bytes_per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
+    let input_target = Target::parse(&args.input);
+    let output_target = Target::parse(&args.output);
+    let input = fdio::open_input(&input_target).map_err(|e| {
+        Failure::usage_or_io(format!(
+            "cannot open input {}: {e}",
+            input_target.describe()
+        ))
+    })?;
+    let input_len = if input.seekable {
+        let mut file = &input.file;
+        let position = file.stream_position().ok();
+        let len = input.file.metadata().ok().map(|m| m.len());
+        len.zip(position).map(|(len, pos)| len.saturating_sub(pos))
+    } else {
+        None
+    };
+    let mut output = fdio::Output::create(&output_target).map_err(|e| {
+        Failure::usage_or_io(format!(
+            "cannot open output {}: {e}",
+            output_target.describe()
+        ))
+    })?;
+    let options = Options {
+        format: match args.format {
+            Format::Libxc => OutputFormat::Libxc,
+            Format::Libxl => OutputFormat::Libxl,
+        },
+        width: args
+            .width
+            .as_deref()
+            .and_then(|w| w.parse().ok())
+            .and_then(Width::from_bits),
+        guest: args.guest_type.map(|g| match g {
+            Guest::Pv => GuestType::Pv,
+            Guest::Hvm => GuestType::Hvm,
+        }),
+        xl_header: args.xl,
+        skip_qemu: args.skip_qemu,
+        input_len,
+    };
+    // The bar would tangle with a summary printed on the same terminal.
+    let show_bar = !args.quiet
+        && term::stderr_is_terminal()
+        && !(args.verbose && std::io::stdout().is_terminal());
+    let mut reporter = Reporter {
+        verbose: args.verbose && !args.quiet,
+        syslog,
+        stdout: std::io::stdout().lock(),
+        stdout_failed: false,
+        bar: show_bar.then(|| progress_bar(input_len)),
+    };
+    let name = output.name().to_owned();
+    let mut sink = BufWriter::with_capacity(1 << 20, output.file());
+    let result = legacy_convert::convert(&input.file, &mut sink, &options, &mut reporter);
+    if let Some(bar) = &reporter.bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Ok(_) => {}
+        Err(err) if err.is_bad_input() => {
+            return Err(Failure::bad_input(format!("{}: {err}", input.name)));
+        }
+        Err(err) => match err.io_error() {
+            Some(io) if matches!(err, legacy_convert::Error::Output { .. }) => {
+                return Err(Failure::io(format!("{name}: {err}"), clone_io(io)));
+            }
+            _ => return Err(Failure::usage_or_io(format!("{}: {err}", input.name))),
+        },
+    }
+    sink.flush().map_err(|e| Failure::io(&name, e))?;
+    drop(sink);
+    output.commit().map_err(|e| Failure::io(&name, e))?;
+    Ok(exit::OK)
+}
+
+fn clone_io(err: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(err.kind(), err.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let syslog = args.syslog.then(|| Syslog::open(TOOL));
+    let outcome = run(&args, syslog.as_ref());
+    if let (Some(syslog), Err(failure)) = (&syslog, &outcome)
+        && !failure.message.is_empty()
+    {
+        syslog.log(Severity::Error, &failure.message);
+    }
+    finish(TOOL, args.quiet, outcome)
+}

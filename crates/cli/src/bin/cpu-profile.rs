@@ -1,0 +1,474 @@
+//! `cpu-profile`: CPU profiles for migration pools (the CPUID a guest may
+//! see on every host), and compatibility checks that say by feature name why
+//! a host cannot run a profile's guests or restore a saved domain.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use cpu_profile::check::{self, HostReport};
+use cpu_profile::export::{self, ExportFormat};
+use cpu_profile::stream::{self as policy_stream, GuestPolicy};
+use cpu_profile::{Profile, diff, generate, json, show};
+use maskcalc::dump;
+use maskcalc::model::Host;
+use migration_stream::StreamReader;
+use xenmig_cli::fdio::{self, Target};
+use xenmig_cli::{Failure, exit, finish};
+
+const TOOL: &str = "cpu-profile";
+
+const EXAMPLES: &str = "\
+Examples:
+  On every host of the pool (natively booted, not in dom0):
+      cpuid -1r > node1
+  Then, anywhere:
+      cpu-profile generate --name pool-a node1 node2 node3 -o pool-a.json
+      cpu-profile show pool-a.json                    the profile, by feature name
+      cpu-profile check --profile pool-a.json node4   can node4 run pool-a's guests? why not?
+      cpu-profile check --stream guest.save node4     can this saved domain be restored on node4?
+      cpu-profile export --format xl pool-a.json      cpuid = \"host,...\" for xl.cfg
+      cpu-profile export --format cloud-hypervisor pool-a.json
+      cpu-profile diff pool-a.json node4              what changes, by feature name
+
+Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
+text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
+The profile format is documented in docs/cpu-profile-format.md.";
+
+/// CPU profiles for migration pools, and compatibility checks by feature name.
+///
+/// A profile is the CPUID a guest may see on every host of a pool: per
+/// register, a value and the bits it defines, built with the classes of the
+/// feature table (hidden features cleared, host features left to the
+/// destination, mitigation bits accumulated), plus the pool's limits.
+#[derive(Debug, Parser)]
+#[command(name = TOOL, version, after_help = EXAMPLES)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make the profile of a pool from one CPUID dump per host.
+    ///
+    /// Example: cpu-profile generate --name pool-a node1 node2 -o pool-a.json
+    ///
+    /// Exit status: 0 written; 1 a dump does not parse or the hosts have
+    /// different vendors; 2 usage or I/O error.
+    Generate {
+        /// CPUID dumps, one per host (`-` reads standard input)
+        dumps: Vec<PathBuf>,
+        /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
+        #[arg(long)]
+        local: bool,
+        /// The profile's name
+        #[arg(long, default_value = "profile")]
+        name: String,
+        /// Where to write the profile (a path, `-` or a file descriptor number)
+        #[arg(short, long, value_name = "PROFILE.json")]
+        output: String,
+    },
+    /// Print a profile: limits, then each register's features by name.
+    ///
+    /// Example: cpu-profile show pool-a.json
+    Show {
+        /// The profile file
+        profile: PathBuf,
+    },
+    /// Render a profile for a toolstack.
+    ///
+    /// The masking formats (xl, xend, libvirt, qemu, firecracker) print the
+    /// pool masks recorded in the profile exactly as `xen-maskcalc` prints
+    /// them for the same hosts; cloud-hypervisor writes a Cloud Hypervisor CPU
+    /// profile (hypervisor, cpu_vendor, adjustments).
+    ///
+    /// Example: cpu-profile export --format libvirt pool-a.json
+    Export {
+        /// Output format
+        #[arg(long, value_enum)]
+        format: Format,
+        /// The profile file
+        profile: PathBuf,
+    },
+    /// Check hosts against a profile or a saved domain's CPUID policy.
+    ///
+    /// For each host: compatible, or every problem (missing feature by name
+    /// with its location and class, a max leaf or address size too small, a
+    /// different vendor).
+    ///
+    /// Examples:
+    ///   cpu-profile check --profile pool-a.json node4 node5
+    ///   cpu-profile check --stream /var/lib/xen/save/guest node4
+    ///   cpu-profile check --profile pool-a.json --local   (on the host itself, not in dom0)
+    ///
+    /// Exit status: 0 every host fits; 1 a host does not fit; 2 usage error,
+    /// unreadable or malformed input, or a stream without a CPUID policy.
+    Check {
+        /// The profile to check against
+        #[arg(long, conflicts_with = "stream", required_unless_present = "stream")]
+        profile: Option<PathBuf>,
+        /// A saved domain or migration stream (libxc, libxl or xl; a path, `-` or a file descriptor number)
+        #[arg(long, value_name = "SAVEFILE")]
+        stream: Option<String>,
+        /// Machine-readable report
+        #[arg(long)]
+        json: bool,
+        /// Also check the CPU this tool runs on (read with the CPUID instruction)
+        #[arg(long)]
+        local: bool,
+        /// CPUID dumps of the hosts to check
+        #[arg(required_unless_present = "local")]
+        dumps: Vec<PathBuf>,
+    },
+    /// Show what changes between two profiles or dumps, by feature name.
+    ///
+    /// Example: cpu-profile diff pool-a.json node4
+    ///
+    /// Exit status: 0 no differences; 1 differences; 2 usage or I/O error.
+    Diff {
+        /// Machine-readable list of changes
+        #[arg(long)]
+        json: bool,
+        /// First profile or dump
+        a: PathBuf,
+        /// Second profile or dump
+        b: PathBuf,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
+    Xl,
+    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (xend syntax)
+    Xend,
+    /// libvirt `<cpu>` element
+    Libvirt,
+    /// QEMU `-cpu host,-feat,…`
+    Qemu,
+    /// Firecracker custom CPU template
+    Firecracker,
+    /// Cloud Hypervisor CPU profile JSON
+    CloudHypervisor,
+}
+
+impl Format {
+    fn export(self) -> ExportFormat {
+        match self {
+            Format::Xl => ExportFormat::Xl,
+            Format::Xend => ExportFormat::Xend,
+            Format::Libvirt => ExportFormat::Libvirt,
+            Format::Qemu => ExportFormat::Qemu,
+            Format::Firecracker => ExportFormat::Firecracker,
+            Format::CloudHypervisor => ExportFormat::CloudHypervisor,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit::USAGE_OR_IO
+            } else {
+                exit::OK
+            });
+        }
+    };
+    finish(TOOL, false, run(args))
+}
+
+fn run(args: Args) -> Result<u8, Failure> {
+    match args.command {
+        Command::Generate {
+            dumps,
+            local,
+            name,
+            output,
+        } => generate_cmd(&dumps, local, &name, &output),
+        Command::Show { profile } => {
+            let profile = load_profile(&profile, Failure::bad_input)?;
+            print(&show::show(&profile))
+        }
+        Command::Export { format, profile } => {
+            let profile = load_profile(&profile, Failure::bad_input)?;
+            let rendered = export::render(&profile, format.export());
+            print(&rendered.text)?;
+            for line in &rendered.omitted {
+                eprintln!("{TOOL}: warning: not in the output: {line}");
+            }
+            Ok(exit::OK)
+        }
+        Command::Check {
+            profile,
+            stream,
+            json,
+            local,
+            dumps,
+        } => check_cmd(profile.as_deref(), stream.as_deref(), json, local, &dumps),
+        Command::Diff { json, a, b } => diff_cmd(&a, &b, json),
+    }
+}
+
+fn print(text: &str) -> Result<u8, Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io("standard output", e))?;
+    Ok(exit::OK)
+}
+
+/// Prints `text` and returns `verdict`; a closed standard output is not an
+/// error, and the exit code stays the verdict (a host that does not fit
+/// still exits 1 under `| head`).
+fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
+    match print(text) {
+        Err(failure) if failure.code == exit::OK => Ok(verdict),
+        Err(failure) => Err(failure),
+        Ok(_) => Ok(verdict),
+    }
+}
+
+/// Reads a whole small file (a dump or a profile), at most `limit` bytes.
+fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(cap).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut bytes))
+    };
+    result.map_err(|e| Failure::io(path.display(), e))?;
+    Ok(bytes)
+}
+
+fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
+    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES)?;
+    json::from_json(&path.display().to_string(), &bytes).map_err(bad)
+}
+
+fn load_host(path: &Path, bad: fn(dump::DumpError) -> Failure) -> Result<Host, Failure> {
+    let name = path.display().to_string();
+    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES)?;
+    let cpuid = dump::parse(&name, &bytes, None).map_err(bad)?;
+    Ok(Host { name, cpuid })
+}
+
+fn generate_cmd(dumps: &[PathBuf], local: bool, name: &str, output: &str) -> Result<u8, Failure> {
+    let mut hosts = Vec::new();
+    for path in dumps {
+        let mut host = load_host(path, Failure::bad_input)?;
+        // The profile names hosts by file name, so it does not depend on where it was made.
+        if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
+            host.name = file.to_string_lossy().into_owned();
+        }
+        hosts.push(host);
+    }
+    if local {
+        hosts.push(Host {
+            name: "local".to_owned(),
+            cpuid: local_cpuid()?,
+        });
+    }
+    if hosts.is_empty() {
+        return Err(Failure::usage_or_io(
+            "expected at least one dump (or --local), found none",
+        ));
+    }
+    let profile = generate::generate(name, &hosts).map_err(Failure::bad_input)?;
+    let text = json::to_json(&profile);
+    let target = if output == "-" {
+        Target::Fd(1)
+    } else {
+        Target::parse(output)
+    };
+    let mut out = fdio::Output::create(&target).map_err(|e| Failure::io(target.describe(), e))?;
+    out.file()
+        .write_all(text.as_bytes())
+        .map_err(|e| Failure::io(target.describe(), e))?;
+    out.commit()
+        .map_err(|e| Failure::io(target.describe(), e))?;
+    Ok(exit::OK)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
+    Ok(maskcalc::local::read_with(|leaf, subleaf| {
+        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
+    Err(Failure::usage_or_io(
+        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
+    ))
+}
+
+/// In `check`, exit code 1 means "a host does not fit" and nothing else, so
+/// malformed inputs are reported with code 2.
+fn unreadable(message: impl std::fmt::Display) -> Failure {
+    Failure::usage_or_io(message)
+}
+
+fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
+    let target = if arg == "-" {
+        Target::Fd(0)
+    } else {
+        Target::parse(arg)
+    };
+    let name = target.describe();
+    let input = fdio::open_input(&target).map_err(|e| Failure::io(&name, e))?;
+    let reader = std::io::BufReader::new(input.file);
+    let policy = if input.seekable {
+        policy_stream::read_policy(StreamReader::seekable(reader))
+    } else {
+        policy_stream::read_policy(StreamReader::new(reader))
+    };
+    let policy = policy.map_err(|e| unreadable(format!("{name}: {e}")))?;
+    Ok((name, policy))
+}
+
+fn stream_summary(name: &str, policy: &GuestPolicy) -> String {
+    let format = policy.format.map_or("unknown", |f| f.name());
+    let version = policy
+        .libxc_version
+        .map_or_else(String::new, |v| format!(", libxc v{v}"));
+    let leaves = policy.cpuid.as_ref().map_or(0, |c| c.leaves.len());
+    let msrs = policy.msr_count.map_or_else(
+        || "no X86_MSR_POLICY".to_owned(),
+        |n| format!("MSR policy of {n} entr{}", if n == 1 { "y" } else { "ies" }),
+    );
+    format!("{name}: {format} stream{version}, CPUID policy of {leaves} leaves, {msrs}\n")
+}
+
+fn check_cmd(
+    profile_path: Option<&Path>,
+    stream: Option<&str>,
+    json_out: bool,
+    local: bool,
+    dumps: &[PathBuf],
+) -> Result<u8, Failure> {
+    let (profile, header) = match (profile_path, stream) {
+        (Some(path), _) => (load_profile(path, unreadable)?, String::new()),
+        (None, Some(arg)) => {
+            let (name, policy) = read_stream_policy(arg)?;
+            let Some(cpuid) = &policy.cpuid else {
+                let version = policy
+                    .libxc_version
+                    .map_or_else(String::new, |v| format!(" (libxc v{v})"));
+                return Err(Failure::usage_or_io(format!(
+                    "{name}: the stream{version} has no X86_CPUID_POLICY record in its static data, so \
+                     there is no guest CPUID to check: the destination will build the guest's policy \
+                     itself at restore (v2 streams and converted legacy images never carry one)"
+                )));
+            };
+            let profile = policy_stream::guest_profile(&name, cpuid).ok_or_else(|| {
+                unreadable(format!(
+                    "{name}: X86_CPUID_POLICY: expected leaf 0 (the vendor string), found a policy without it"
+                ))
+            })?;
+            (profile, stream_summary(&name, &policy))
+        }
+        (None, None) => {
+            return Err(Failure::usage_or_io(
+                "expected --profile PROFILE or --stream SAVEFILE",
+            ));
+        }
+    };
+    let mut reports = Vec::new();
+    for path in dumps {
+        let host = load_host(path, unreadable)?;
+        reports.push(check::check(&profile, &host));
+    }
+    if local {
+        let host = Host {
+            name: "local".to_owned(),
+            cpuid: local_cpuid()?,
+        };
+        reports.push(check::check(&profile, &host));
+    }
+    let text = if json_out {
+        check::reports_json(&profile.name, &reports)
+    } else {
+        let mut text = header;
+        for report in &reports {
+            text.push_str(&report_text(report));
+        }
+        text
+    };
+    let verdict = if reports.iter().all(HostReport::is_compatible) {
+        exit::OK
+    } else {
+        exit::BAD_INPUT
+    };
+    print_verdict(&text, verdict)
+}
+
+fn report_text(report: &HostReport) -> String {
+    let mut text = if report.is_compatible() {
+        format!("{}: compatible\n", report.host)
+    } else {
+        let n = report.problems.len();
+        let plural = if n == 1 { "" } else { "s" };
+        format!("{}: not compatible ({n} problem{plural})\n", report.host)
+    };
+    for problem in &report.problems {
+        text.push_str(&format!("  {problem}\n"));
+    }
+    for label in report.unchecked_labels() {
+        text.push_str(&format!(
+            "  not checked: {label} (the dump has no value for it)\n"
+        ));
+    }
+    text
+}
+
+/// A profile file, or a dump turned into its one host's profile.
+fn load_either(path: &Path) -> Result<Profile, Failure> {
+    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES))?;
+    let name = path.display().to_string();
+    let looks_like_profile = bytes
+        .windows(cpu_profile::FORMAT_NAME.len())
+        .any(|w| w == cpu_profile::FORMAT_NAME.as_bytes());
+    if looks_like_profile {
+        return json::from_json(&name, &bytes).map_err(Failure::bad_input);
+    }
+    let cpuid = dump::parse(&name, &bytes, None).map_err(Failure::bad_input)?;
+    let host = Host {
+        name: name.clone(),
+        cpuid,
+    };
+    generate::generate(&name, &[host]).map_err(Failure::bad_input)
+}
+
+fn diff_cmd(a: &Path, b: &Path, json_out: bool) -> Result<u8, Failure> {
+    let pa = load_either(a)?;
+    let pb = load_either(b)?;
+    let changes = diff::diff(&pa, &pb);
+    let text = if json_out {
+        diff::changes_json(&a.display().to_string(), &b.display().to_string(), &changes)
+    } else {
+        let mut text = format!("--- {}\n+++ {}\n", a.display(), b.display());
+        for change in &changes {
+            text.push_str(&format!("{change}\n"));
+        }
+        if changes.is_empty() {
+            text.push_str("no differences\n");
+        }
+        text
+    };
+    let verdict = if changes.is_empty() {
+        exit::OK
+    } else {
+        exit::BAD_INPUT
+    };
+    print_verdict(&text, verdict)
+}

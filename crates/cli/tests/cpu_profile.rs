@@ -1,0 +1,371 @@
+//! Golden-file tests of `cpu-profile`.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::{assert_golden, code, run};
+
+const EXE: &str = env!("CARGO_BIN_EXE_cpu-profile");
+const MASKCALC: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
+const HASWELL: &str = "testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt";
+const SKYLAKE: &str = "testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt";
+const ICELAKE: &str = "testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt";
+const IVYBRIDGE: &str = "testdata/cpuid/intel-ivybridge-ep-xeon-e5-2697-v2.txt";
+const CASCADELAKE: &str = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
+const ROME: &str = "testdata/cpuid/amd-rome-epyc-7742.txt";
+
+/// Runs the tool, checks the exit code, returns (stdout, stderr).
+fn outcome(args: &[&str], expected_code: i32) -> (String, String) {
+    let out = run(EXE, args);
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(code(&out), expected_code, "{args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// A scratch directory for this test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cpu-profile-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Generates the profile of Haswell, Skylake and Ice Lake into `dir`.
+fn pool_profile(dir: &std::path::Path) -> String {
+    let path = dir.join("pool.json").display().to_string();
+    let (stdout, stderr) = outcome(
+        &[
+            "generate", "--name", "pool", HASWELL, SKYLAKE, ICELAKE, "-o", &path,
+        ],
+        0,
+    );
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
+    path
+}
+
+#[test]
+fn generate_writes_the_documented_profile() {
+    let dir = scratch("generate");
+    let path = pool_profile(&dir);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_golden("cpu-profile/pool.json", &text);
+    // Nothing but the profile is left in the directory (no temporary file).
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    // To standard output with `-o -`.
+    let (stdout, _) = outcome(
+        &[
+            "generate", "--name", "pool", HASWELL, SKYLAKE, ICELAKE, "-o", "-",
+        ],
+        0,
+    );
+    assert_eq!(stdout, text);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn show_names_every_feature() {
+    let dir = scratch("show");
+    let path = pool_profile(&dir);
+    let (stdout, _) = outcome(&["show", &path], 0);
+    assert_golden("cpu-profile/show.txt", &stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn export_agrees_with_xen_maskcalc() {
+    let dir = scratch("export");
+    let path = pool_profile(&dir);
+    for format in ["xl", "xend", "libvirt", "qemu", "firecracker"] {
+        let (stdout, stderr) = outcome(&["export", "--format", format, &path], 0);
+        let maskcalc = run(MASKCALC, &["--format", format, HASWELL, SKYLAKE, ICELAKE]);
+        assert_eq!(code(&maskcalc), 0);
+        assert_eq!(
+            stdout,
+            String::from_utf8(maskcalc.stdout).unwrap(),
+            "{format}"
+        );
+        assert_eq!(
+            stderr,
+            String::from_utf8(maskcalc.stderr)
+                .unwrap()
+                .replace("xen-maskcalc", "cpu-profile"),
+            "{format}"
+        );
+        assert_golden(&format!("cpu-profile/export-{format}.txt"), &stdout);
+    }
+    let (stdout, _) = outcome(&["export", "--format", "cloud-hypervisor", &path], 0);
+    assert_golden("cpu-profile/export-cloud-hypervisor.json", &stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_names_what_each_host_lacks() {
+    let dir = scratch("check");
+    let path = pool_profile(&dir);
+    let (stdout, _) = outcome(
+        &[
+            "check",
+            "--profile",
+            &path,
+            HASWELL,
+            SKYLAKE,
+            ICELAKE,
+            CASCADELAKE,
+        ],
+        0,
+    );
+    assert_golden("cpu-profile/check-fits.txt", &stdout);
+    let (stdout, _) = outcome(
+        &["check", "--profile", &path, IVYBRIDGE, CASCADELAKE, ROME],
+        1,
+    );
+    assert_golden("cpu-profile/check-profile.txt", &stdout);
+    let (stdout, _) = outcome(
+        &["check", "--json", "--profile", &path, IVYBRIDGE, ICELAKE],
+        1,
+    );
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["compatible"], false);
+    assert_eq!(value["hosts"][1]["compatible"], true);
+    assert!(
+        value["hosts"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["feature"] == "AVX2"
+                && p["class"] == "intersect"
+                && p["location"] == "0x7.0.ebx[5]")
+    );
+    assert_golden("cpu-profile/check-profile.json", &stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
+    for file in ["libxc", "libxl", "xl"] {
+        let stream = format!("testdata/profile/{file}-skylake-guest.bin");
+        let (stdout, _) = outcome(&["check", "--stream", &stream, SKYLAKE], 0);
+        assert!(
+            stdout.contains("intel-skylake-sp-xeon-platinum-8180.txt: compatible\n"),
+            "{stdout}"
+        );
+    }
+    let (stdout, _) = outcome(
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/xl-skylake-guest.bin",
+            SKYLAKE,
+            CASCADELAKE,
+            HASWELL,
+        ],
+        1,
+    );
+    assert_golden("cpu-profile/check-stream.txt", &stdout);
+    let (stdout, _) = outcome(
+        &[
+            "check",
+            "--json",
+            "--stream",
+            "testdata/profile/xl-skylake-guest.bin",
+            HASWELL,
+        ],
+        1,
+    );
+    assert_golden("cpu-profile/check-stream.json", &stdout);
+}
+
+#[test]
+fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
+    let (stdout, stderr) = outcome(
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-v2-no-policy.bin",
+            SKYLAKE,
+        ],
+        2,
+    );
+    assert_eq!(stdout, "");
+    assert_golden("cpu-profile/check-stream-no-policy.txt", &stderr);
+    let (_, stderr) = outcome(
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-truncated.bin",
+            SKYLAKE,
+        ],
+        2,
+    );
+    assert_golden("cpu-profile/check-stream-truncated.txt", &stderr);
+}
+
+#[test]
+fn diff_by_feature_name() {
+    let dir = scratch("diff");
+    let path = pool_profile(&dir);
+    let (stdout, _) = outcome(&["diff", &path, CASCADELAKE], 1);
+    let stdout = stdout.replace(&path, "pool.json");
+    assert_golden("cpu-profile/diff.txt", &stdout);
+    let (stdout, _) = outcome(&["diff", "--json", SKYLAKE, CASCADELAKE], 1);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        value["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["feature"] == "AVX512_VNNI" && c["a"] == "off" && c["b"] == "on"),
+        "{stdout}"
+    );
+    assert_golden("cpu-profile/diff-skylake-cascadelake.json", &stdout);
+    let (stdout, _) = outcome(&["diff", &path, &path], 0);
+    assert!(stdout.ends_with("no differences\n"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn malformed_inputs_name_the_file_and_the_field() {
+    let mut text = String::new();
+    for (args, expected) in [
+        (
+            vec!["show", "testdata/profile/bad-value-outside-mask.json"],
+            1,
+        ),
+        (
+            vec![
+                "export",
+                "--format",
+                "xl",
+                "testdata/profile/bad-register-name.json",
+            ],
+            1,
+        ),
+        (
+            vec![
+                "check",
+                "--profile",
+                "testdata/profile/bad-version.json",
+                SKYLAKE,
+            ],
+            2,
+        ),
+        (
+            vec![
+                "check",
+                "--profile",
+                "testdata/profile/xl-skylake-guest.bin",
+                SKYLAKE,
+            ],
+            2,
+        ),
+        (
+            vec!["generate", "testdata/profile/bad-version.json", "-o", "-"],
+            1,
+        ),
+        (vec!["generate", HASWELL, ROME, "-o", "-"], 1),
+        (
+            vec!["diff", "testdata/profile/bad-version.json", SKYLAKE],
+            1,
+        ),
+        (vec!["show", "testdata/no-such-profile.json"], 2),
+        (
+            vec![
+                "check",
+                "--profile",
+                "testdata/no-such-profile.json",
+                SKYLAKE,
+            ],
+            2,
+        ),
+    ] {
+        let (stdout, stderr) = outcome(&args, expected);
+        assert_eq!(stdout, "");
+        assert!(stderr.starts_with("cpu-profile: "), "{stderr}");
+        text.push_str(&format!("$ cpu-profile {}\n{stderr}", args.join(" ")));
+    }
+    assert_golden("cpu-profile/errors.txt", &text);
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_teaches() {
+    outcome(&[], 2);
+    outcome(&["check", SKYLAKE], 2);
+    outcome(&["check", "--profile", "p.json"], 2);
+    outcome(&["export", "--format", "yaml", "p.json"], 2);
+    let (stdout, _) = outcome(&["--help"], 0);
+    assert!(
+        stdout.contains("Examples:") && stdout.contains("check --stream"),
+        "{stdout}"
+    );
+    let (stdout, _) = outcome(&["check", "--help"], 0);
+    assert!(
+        stdout.contains("Exit status: 0 every host fits"),
+        "{stdout}"
+    );
+    let (stdout, _) = outcome(&["--version"], 0);
+    assert!(stdout.starts_with("cpu-profile "), "{stdout}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn generate_local_reads_this_machine() {
+    let (stdout, _) = outcome(&["generate", "--local", "--name", "here", "-o", "-"], 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["name"], "here");
+    assert_eq!(value["hosts"][0]["name"], "local");
+    assert_eq!(value["vendor"].as_str().unwrap().len(), 12);
+    // This machine fits its own profile.
+    let dir = scratch("local");
+    let path = dir.join("here.json").display().to_string();
+    outcome(&["generate", "--local", "-o", &path], 0);
+    let (stdout, _) = outcome(&["check", "--profile", &path, "--local"], 0);
+    assert!(stdout.starts_with("local: compatible\n"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_closed_standard_output_keeps_the_verdict() {
+    use std::process::{Command, Stdio};
+    for (args, expected) in [
+        (vec!["show", "testdata/profile/bad-version.json"], 1),
+        (
+            vec![
+                "check",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                SKYLAKE,
+            ],
+            0,
+        ),
+        (
+            vec![
+                "check",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                HASWELL,
+            ],
+            1,
+        ),
+        (vec!["diff", SKYLAKE, HASWELL], 1),
+        (vec!["generate", SKYLAKE, "-o", "-"], 0),
+    ] {
+        // Standard output is a pipe whose reader is gone (like `| head -0`).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(EXE)
+            .args(&args)
+            .current_dir(support::repo_root())
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), expected, "{args:?}: {stderr}");
+        if expected == 0 {
+            assert_eq!(stderr, "", "{args:?}");
+        }
+    }
+}

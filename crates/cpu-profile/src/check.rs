@@ -1,0 +1,374 @@
+//! Can a host run guests of a profile? Every rule of [`crate::rules`],
+//! applied per field across every register the profile defines, and each
+//! failure named: the feature, its location and class; the limit or field
+//! with both values; the vendor.
+//!
+//! ```
+//! use cpu_profile::{check::{check, Problem}, Bits, Profile};
+//! use cpuid_defs::{FeatureRegister, Register};
+//! use maskcalc::model::{CpuidInput, Host, HostCpuid};
+//! let mut profile = Profile::new("p", "GenuineIntel");
+//! // AVX2 is 7.0.EBX bit 5.
+//! profile.registers.insert(FeatureRegister::cpuid(7, Some(0), Register::Ebx), Bits { value: 1 << 5, mask: 1 << 5 });
+//! let mut cpuid = HostCpuid::default();
+//! cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+//! let report = check(&profile, &Host { name: "old".into(), cpuid });
+//! assert!(matches!(&report.problems[..], [Problem::MissingFeature { feature: Some(f), .. }] if f.name == "AVX2"));
+//! ```
+
+use std::fmt;
+
+use cpuid_defs::{Class, Feature, FeatureRegister};
+use maskcalc::defs::register_value;
+use maskcalc::model::Host;
+
+use crate::Profile;
+use crate::rules::{self, FieldRule};
+
+/// One reason a host cannot run guests of a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The vendor strings differ.
+    Vendor {
+        /// The profile's vendor string.
+        profile: String,
+        /// The host's vendor string (empty when its dump lacks leaf 0).
+        host: String,
+    },
+    /// A limit (max leaf, address size) is greater in the profile than on the host.
+    Limit {
+        /// The limit's name (`max_basic_leaf`...).
+        name: &'static str,
+        /// The profile's value.
+        profile: u32,
+        /// The host's value.
+        host: u32,
+    },
+    /// The profile has a feature bit the host lacks.
+    MissingFeature {
+        /// The feature, or `None` for a bit no one has named.
+        feature: Option<&'static Feature>,
+        /// Its register.
+        register: FeatureRegister,
+        /// Its bit within the register.
+        bit: u8,
+    },
+    /// The host has a "needs mitigation" bit (accumulate class, RSBA/RRSBA)
+    /// that the profile's guests do not see, so they would not mitigate.
+    UnexpectedFeature {
+        /// The feature.
+        feature: &'static Feature,
+        /// Its register.
+        register: FeatureRegister,
+        /// Its bit within the register.
+        bit: u8,
+    },
+    /// A multi-bit field does not fit.
+    Field {
+        /// The field's name.
+        name: &'static str,
+        /// How it is compared.
+        rule: FieldRule,
+        /// The profile's value.
+        profile: u32,
+        /// The host's value.
+        host: u32,
+    },
+}
+
+impl Problem {
+    /// A short tag for the kind of problem: `vendor`, `limit`, `missing`, `unexpected`, `field`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Problem::Vendor { .. } => "vendor",
+            Problem::Limit { .. } => "limit",
+            Problem::MissingFeature { .. } => "missing",
+            Problem::UnexpectedFeature { .. } => "unexpected",
+            Problem::Field { .. } => "field",
+        }
+    }
+}
+
+fn class_name(feature: Option<&Feature>) -> &'static str {
+    feature.map_or("unnamed", |f| f.class.as_str())
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Vendor { profile, host } => {
+                let host = if host.is_empty() { "no leaf 0" } else { host };
+                write!(f, "vendor: expected {profile}, found {host}")
+            }
+            Problem::Limit {
+                name,
+                profile,
+                host,
+            } => write!(f, "{name}: profile needs {profile:#x}, host has {host:#x}"),
+            Problem::MissingFeature {
+                feature,
+                register,
+                bit,
+            } => {
+                let name = feature.map_or("(unnamed bit)", |f| f.name);
+                write!(
+                    f,
+                    "missing {name} ({}, {})",
+                    rules::describe_location(*register, *bit),
+                    class_name(*feature)
+                )
+            }
+            Problem::UnexpectedFeature {
+                feature,
+                register,
+                bit,
+            } => write!(
+                f,
+                "host has {} ({}, {}) which the profile's guests do not see",
+                feature.name,
+                rules::describe_location(*register, *bit),
+                feature.class.as_str()
+            ),
+            Problem::Field {
+                name,
+                rule,
+                profile,
+                host,
+            } => match rule {
+                FieldRule::NotGreater => {
+                    write!(f, "{name}: profile needs {profile:#x}, host has {host:#x}")
+                }
+                FieldRule::Subset => write!(
+                    f,
+                    "{name}: profile needs bits {:#x} the host lacks (profile {profile:#x}, host {host:#x})",
+                    profile & !host
+                ),
+            },
+        }
+    }
+}
+
+/// The outcome for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReport {
+    /// The host's name.
+    pub host: String,
+    /// Every reason it cannot run the profile's guests; empty when it can.
+    pub problems: Vec<Problem>,
+    /// Registers the profile defines that the host's dump cannot tell (an
+    /// MSR the dump does not carry); not counted as problems.
+    pub unchecked: Vec<FeatureRegister>,
+}
+
+impl HostReport {
+    /// True when the host can run the profile's guests.
+    pub fn is_compatible(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The unchecked registers for people: `msr 0xce` once for both halves.
+    pub fn unchecked_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = Vec::new();
+        for register in &self.unchecked {
+            let label = match register {
+                FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
+                other => other.to_string(),
+            };
+            if !labels.contains(&label) {
+                labels.push(label);
+            }
+        }
+        labels
+    }
+
+    /// The names of the features the host lacks (for tests and summaries).
+    pub fn missing_names(&self) -> Vec<&'static str> {
+        self.problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::MissingFeature {
+                    feature: Some(f), ..
+                } => Some(f.name),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Checks one host against a profile.
+pub fn check(profile: &Profile, host: &Host) -> HostReport {
+    let mut report = HostReport {
+        host: host.name.clone(),
+        problems: Vec::new(),
+        unchecked: Vec::new(),
+    };
+    let host_vendor = host.cpuid.vendor_string().unwrap_or_default();
+    if host_vendor != profile.vendor {
+        report.problems.push(Problem::Vendor {
+            profile: profile.vendor.clone(),
+            host: host_vendor,
+        });
+    }
+    for (def, value) in profile.limits.iter() {
+        if !def.not_greater {
+            continue;
+        }
+        let host_value = register_value(&host.cpuid, def.register).map_or(0, |v| def.extract(v));
+        if value > host_value {
+            report.problems.push(Problem::Limit {
+                name: def.name,
+                profile: value,
+                host: host_value,
+            });
+        }
+    }
+    for (&register, bits) in &profile.registers {
+        let Some(host_value) = register_value(&host.cpuid, register) else {
+            report.unchecked.push(register);
+            continue;
+        };
+        check_register(
+            register,
+            bits.value,
+            bits.mask,
+            host_value,
+            &mut report.problems,
+        );
+    }
+    report
+}
+
+/// Compares one register: the profile's `value` on the bits of `mask` with the host's.
+fn check_register(
+    register: FeatureRegister,
+    value: u32,
+    mask: u32,
+    host: u32,
+    problems: &mut Vec<Problem>,
+) {
+    let mut field_bits = 0;
+    for f in rules::fields_in(register) {
+        let field_mask = f.field.mask();
+        field_bits |= field_mask;
+        if mask & field_mask == 0 {
+            continue;
+        }
+        let want = f.field.extract(value);
+        let have = f.field.extract(host);
+        let fits = match f.rule {
+            FieldRule::NotGreater => want <= have,
+            FieldRule::Subset => want & !have == 0,
+        };
+        if !fits {
+            problems.push(Problem::Field {
+                name: f.field.name,
+                rule: f.rule,
+                profile: want,
+                host: have,
+            });
+        }
+    }
+    for bit in 0..32u8 {
+        let b = 1u32 << bit;
+        if mask & b == 0 || field_bits & b != 0 {
+            continue;
+        }
+        let feature = rules::feature_at(register, bit);
+        if feature.is_some_and(|f| f.class == Class::Host) {
+            continue;
+        }
+        match feature {
+            Some(f) if rules::reversed(f) => {
+                if host & b != 0 && value & b == 0 {
+                    problems.push(Problem::UnexpectedFeature {
+                        feature: f,
+                        register,
+                        bit,
+                    });
+                }
+            }
+            _ => {
+                if value & b != 0 && host & b == 0 {
+                    problems.push(Problem::MissingFeature {
+                        feature,
+                        register,
+                        bit,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The reports as JSON: `{"compatible": bool, "hosts": [{"host", "compatible",
+/// "problems": [{"kind", "message", ...}], "unchecked": [...]}]}`.
+pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
+    let hosts: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            let problems: Vec<serde_json::Value> = r.problems.iter().map(problem_json).collect();
+            let unchecked = r.unchecked_labels();
+            serde_json::json!({
+                "host": r.host,
+                "compatible": r.is_compatible(),
+                "problems": problems,
+                "unchecked": unchecked,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "profile": profile_name,
+        "compatible": reports.iter().all(HostReport::is_compatible),
+        "hosts": hosts,
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn problem_json(problem: &Problem) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "kind": problem.kind(),
+        "message": problem.to_string(),
+    });
+    let extra = match problem {
+        Problem::Vendor { profile, host } => serde_json::json!({"profile": profile, "host": host}),
+        Problem::Limit {
+            name,
+            profile,
+            host,
+        } => serde_json::json!({"name": name, "profile": profile, "host": host}),
+        Problem::MissingFeature {
+            feature,
+            register,
+            bit,
+        } => serde_json::json!({
+            "feature": feature.map(|f| f.name),
+            "location": rules::describe_location(*register, *bit),
+            "class": class_name(*feature),
+        }),
+        Problem::UnexpectedFeature {
+            feature,
+            register,
+            bit,
+        } => serde_json::json!({
+            "feature": feature.name,
+            "location": rules::describe_location(*register, *bit),
+            "class": feature.class.as_str(),
+        }),
+        Problem::Field {
+            name,
+            rule,
+            profile,
+            host,
+        } => {
+            serde_json::json!({"name": name, "rule": rule.as_str(), "profile": profile, "host": host})
+        }
+    };
+    if let (Some(obj), Some(more)) = (value.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    value
+}

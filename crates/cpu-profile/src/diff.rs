@@ -1,0 +1,246 @@
+//! What changes between two profiles (a dump counts as the profile of its
+//! one host), by feature name.
+//!
+//! ```
+//! use cpu_profile::{diff::diff, Bits, Profile};
+//! use cpuid_defs::{FeatureRegister, Register};
+//! let reg = FeatureRegister::cpuid(1, None, Register::Ecx);
+//! let mut a = Profile::new("a", "GenuineIntel");
+//! a.registers.insert(reg, Bits { value: 0b01, mask: 0b11 });
+//! let mut b = a.clone();
+//! b.registers.insert(reg, Bits { value: 0b11, mask: 0b11 });
+//! let changes = diff(&a, &b);
+//! assert_eq!(changes.len(), 1);
+//! assert_eq!(changes[0].to_string(), "+ PCLMULQDQ (0x1.ecx[1], intersect): off -> on");
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use cpuid_defs::{Feature, FeatureRegister};
+
+use crate::{Profile, rules};
+
+/// What a profile says about one bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitState {
+    /// Defined as set.
+    On,
+    /// Defined as clear.
+    Off,
+    /// Left to the destination.
+    Undefined,
+}
+
+impl BitState {
+    fn of(profile: &Profile, register: FeatureRegister, bit: u8) -> BitState {
+        let b = 1u32 << (bit & 31);
+        match profile.registers.get(&register) {
+            Some(bits) if bits.mask & b != 0 && bits.value & b != 0 => BitState::On,
+            Some(bits) if bits.mask & b != 0 => BitState::Off,
+            _ => BitState::Undefined,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            BitState::On => "on",
+            BitState::Off => "off",
+            BitState::Undefined => "undefined",
+        }
+    }
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The vendor strings differ.
+    Vendor(String, String),
+    /// A limit differs: name, A's value, B's value.
+    Limit(&'static str, u32, u32),
+    /// A checked field differs: name, A's value, B's value (`None`: not defined).
+    Field(&'static str, Option<u32>, Option<u32>),
+    /// Bits no one has named differ, grouped per register and change.
+    Unnamed {
+        /// Their register.
+        register: FeatureRegister,
+        /// The bits.
+        mask: u32,
+        /// In A.
+        a: BitState,
+        /// In B.
+        b: BitState,
+    },
+    /// A named bit differs.
+    Bit {
+        /// The feature, if the bit has a name.
+        feature: Option<&'static Feature>,
+        /// Its register.
+        register: FeatureRegister,
+        /// Its bit.
+        bit: u8,
+        /// In A.
+        a: BitState,
+        /// In B.
+        b: BitState,
+    },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: &Option<u32>| v.map_or_else(|| "undefined".to_owned(), |v| format!("{v:#x}"));
+        match self {
+            Change::Vendor(a, b) => write!(f, "~ vendor: {a} -> {b}"),
+            Change::Limit(name, a, b) => write!(f, "~ {name}: {a:#x} -> {b:#x}"),
+            Change::Field(name, a, b) => write!(f, "~ {name}: {} -> {}", opt(a), opt(b)),
+            Change::Unnamed {
+                register,
+                mask,
+                a,
+                b,
+            } => write!(
+                f,
+                "~ unnamed bits {mask:#010x} of {register}: {} -> {}",
+                a.as_str(),
+                b.as_str()
+            ),
+            Change::Bit {
+                feature,
+                register,
+                bit,
+                a,
+                b,
+            } => {
+                let sign = match (a, b) {
+                    (_, BitState::On) => '+',
+                    (BitState::On, _) => '-',
+                    _ => '~',
+                };
+                let name = feature.map_or("(unnamed bit)", |f| f.name);
+                let class = feature.map_or("unnamed", |f| f.class.as_str());
+                write!(
+                    f,
+                    "{sign} {name} ({}, {class}): {} -> {}",
+                    rules::describe_location(*register, *bit),
+                    a.as_str(),
+                    b.as_str()
+                )
+            }
+        }
+    }
+}
+
+/// Every difference from `a` to `b`: vendor, limits, fields, then bits in register order.
+pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if a.vendor != b.vendor {
+        changes.push(Change::Vendor(a.vendor.clone(), b.vendor.clone()));
+    }
+    for ((def, va), (_, vb)) in a.limits.iter().zip(b.limits.iter()) {
+        if va != vb {
+            changes.push(Change::Limit(def.name, va, vb));
+        }
+    }
+    let registers: BTreeSet<FeatureRegister> = a
+        .registers
+        .keys()
+        .chain(b.registers.keys())
+        .copied()
+        .collect();
+    for register in registers {
+        let field_bits = rules::field_mask(register);
+        for f in rules::fields_in(register) {
+            let get = |p: &Profile| {
+                p.registers
+                    .get(&register)
+                    .filter(|bits| bits.mask & f.field.mask() != 0)
+                    .map(|bits| f.field.extract(bits.value))
+            };
+            let (fa, fb) = (get(a), get(b));
+            if fa != fb {
+                changes.push(Change::Field(f.field.name, fa, fb));
+            }
+        }
+        let mut unnamed: Vec<(BitState, BitState, u32)> = Vec::new();
+        for bit in 0..32u8 {
+            if field_bits & (1 << bit) != 0 {
+                continue;
+            }
+            let (sa, sb) = (
+                BitState::of(a, register, bit),
+                BitState::of(b, register, bit),
+            );
+            if sa == sb {
+                continue;
+            }
+            match rules::feature_at(register, bit) {
+                Some(feature) => changes.push(Change::Bit {
+                    feature: Some(feature),
+                    register,
+                    bit,
+                    a: sa,
+                    b: sb,
+                }),
+                None => match unnamed.iter_mut().find(|(x, y, _)| (*x, *y) == (sa, sb)) {
+                    Some((_, _, mask)) => *mask |= 1 << bit,
+                    None => unnamed.push((sa, sb, 1 << bit)),
+                },
+            }
+        }
+        changes.extend(unnamed.into_iter().map(|(sa, sb, mask)| Change::Unnamed {
+            register,
+            mask,
+            a: sa,
+            b: sb,
+        }));
+    }
+    changes
+}
+
+/// The changes as JSON: `{"a", "b", "changes": [{"kind", "message", ...}]}`,
+/// with the feature name, location, class and both states for bits.
+pub fn changes_json(a_name: &str, b_name: &str, changes: &[Change]) -> String {
+    let items: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|change| {
+            let message = change.to_string();
+            match change {
+                Change::Vendor(a, b) => {
+                    serde_json::json!({"kind": "vendor", "message": message, "a": a, "b": b})
+                }
+                Change::Limit(name, a, b) => serde_json::json!({
+                    "kind": "limit", "message": message, "name": name, "a": a, "b": b
+                }),
+                Change::Field(name, a, b) => serde_json::json!({
+                    "kind": "field", "message": message, "name": name, "a": a, "b": b
+                }),
+                Change::Unnamed {
+                    register,
+                    mask,
+                    a,
+                    b,
+                } => serde_json::json!({
+                    "kind": "unnamed", "message": message, "register": register.to_string(),
+                    "mask": format!("{mask:#010x}"), "a": a.as_str(), "b": b.as_str()
+                }),
+                Change::Bit {
+                    feature,
+                    register,
+                    bit,
+                    a,
+                    b,
+                } => serde_json::json!({
+                    "kind": "bit", "message": message,
+                    "feature": feature.map(|f| f.name),
+                    "class": feature.map_or("unnamed", |f| f.class.as_str()),
+                    "location": rules::describe_location(*register, *bit),
+                    "a": a.as_str(), "b": b.as_str()
+                }),
+            }
+        })
+        .collect();
+    let value = serde_json::json!({"a": a_name, "b": b_name, "changes": items});
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,282 @@
+//! A profile for other toolstacks: the pool masks through `xen-maskcalc`'s
+//! own renderers (xl, xend, libvirt, QEMU, Firecracker), and Cloud
+//! Hypervisor's profile JSON.
+//!
+//! The masking toolstacks start from each host's CPUID and clear or force
+//! bits, so they get the pool masks recorded in the profile at generation
+//! time; the output is what `xen-maskcalc` prints for the same hosts. Cloud
+//! Hypervisor loads a whole profile instead: per leaf, subleaf range and
+//! register, `replacements` and the `mask` of bits kept from the host
+//! (`reg = (reg & mask) | replacements`); a register without an adjustment
+//! reads as zero there.
+//!
+//! ```
+//! use cpu_profile::{export, Profile};
+//! let profile = Profile::new("demo", "GenuineIntel");
+//! let text = export::render(&profile, export::ExportFormat::Xend).text;
+//! assert!(text.starts_with("cpuid = [\n    \"0x00000001:ecx=xxxx"));
+//! ```
+
+use std::collections::BTreeMap;
+
+use cpuid_defs::{FeatureRegister, Register, Vendor};
+use maskcalc::pool::{Action, HostSummary, MaskedBit, PoolMasks, RegisterMask};
+use maskcalc::render;
+
+use crate::{Limits, Profile, rules};
+
+/// The formats `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax).
+    Xl,
+    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (xend syntax).
+    Xend,
+    /// A libvirt `<cpu>` element.
+    Libvirt,
+    /// A QEMU `-cpu host,…` argument.
+    Qemu,
+    /// A Firecracker custom CPU template.
+    Firecracker,
+    /// A Cloud Hypervisor CPU profile.
+    CloudHypervisor,
+}
+
+/// The pool masks of a profile in `xen-maskcalc`'s model, so its renderers
+/// can print them. Every CPUID feature register is listed (untouched unless
+/// the profile masks it), host names come from the profile, and masked bits
+/// carry no reasons (the profile keeps only the decisions).
+pub fn pool_masks(profile: &Profile) -> PoolMasks {
+    let mut registers: Vec<FeatureRegister> = cpuid_defs::feature_registers()
+        .iter()
+        .copied()
+        .filter(|r| {
+            matches!(r, FeatureRegister::Cpuid { .. }) || profile.pool_masks.contains_key(r)
+        })
+        .collect();
+    for reg in profile.pool_masks.keys() {
+        if !registers.contains(reg) {
+            registers.push(*reg);
+        }
+    }
+    registers.sort();
+    let mut masks = PoolMasks {
+        hosts: profile
+            .hosts
+            .iter()
+            .map(|h| HostSummary {
+                name: h.name.clone(),
+                vendor_string: profile.vendor.clone(),
+                vendor: vendor_of(&profile.vendor),
+                family_model_stepping: cpuid_defs::display_family_model_stepping(h.signature),
+            })
+            .collect(),
+        nested_hvm: false,
+        registers: Vec::new(),
+        unknown_registers: Vec::new(),
+        bits: Vec::new(),
+        kept: Vec::new(),
+        hidden: Vec::new(),
+    };
+    for register in registers {
+        let m = profile
+            .pool_masks
+            .get(&register)
+            .copied()
+            .unwrap_or_default();
+        masks.registers.push(RegisterMask {
+            register,
+            values: Vec::new(),
+            clear: m.clear,
+            set: m.set,
+        });
+        for bit in 0..32u8 {
+            let b = 1u32 << bit;
+            let action = if m.clear & b != 0 {
+                Action::Clear
+            } else if m.set & b != 0 {
+                Action::Set
+            } else {
+                continue;
+            };
+            masks.bits.push(MaskedBit {
+                register,
+                bit,
+                feature: rules::feature_at(register, bit).map(|f| f.id),
+                action,
+                reasons: Vec::new(),
+            });
+        }
+    }
+    masks
+}
+
+fn vendor_of(vendor: &str) -> Vendor {
+    let bytes = vendor.as_bytes();
+    let word = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    Vendor::from_leaf0(word(0), word(8), word(4))
+}
+
+/// Renders the profile in `format`; `omitted` lists masked bits the format has no name for.
+pub fn render(profile: &Profile, format: ExportFormat) -> render::Rendered {
+    let plain = |text: String| render::Rendered {
+        text,
+        omitted: Vec::new(),
+    };
+    match format {
+        ExportFormat::Xl => render::xl(&pool_masks(profile)),
+        ExportFormat::Xend => plain(render::xend(&pool_masks(profile))),
+        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile)),
+        ExportFormat::Qemu => render::qemu(&pool_masks(profile)),
+        ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
+        ExportFormat::CloudHypervisor => plain(cloud_hypervisor(profile)),
+    }
+}
+
+/// Leaves whose registers Cloud Hypervisor should take from the host where
+/// the profile does not define them: cache and TLB descriptors, topology,
+/// XSAVE layout, frequencies, brand string, and the KVM leaves (its own
+/// Passthrough class).
+pub const PASSTHROUGH_LEAVES: [u32; 17] = [
+    0x2,
+    0x4,
+    0xb,
+    0xd,
+    0x15,
+    0x16,
+    0x18,
+    0x1f,
+    0x4000_0000,
+    0x4000_0001,
+    0x8000_0002,
+    0x8000_0003,
+    0x8000_0004,
+    0x8000_0005,
+    0x8000_0006,
+    0x8000_001d,
+    0x8000_001e,
+];
+
+/// Single registers taken from the host: CLFLUSH size and APIC id (1.EBX),
+/// the vendor string (CH checks `cpu_vendor` itself), extended signature and
+/// package type, and core counts (0x80000008 ECX/EDX).
+pub const PASSTHROUGH_REGISTERS: [(u32, Register); 7] = [
+    (0x0, Register::Ebx),
+    (0x0, Register::Ecx),
+    (0x0, Register::Edx),
+    (0x1, Register::Ebx),
+    (0x8000_0001, Register::Eax),
+    (0x8000_0001, Register::Ebx),
+    (0x8000_0008, Register::Ecx),
+];
+
+/// One adjustment: leaf, subleaf range, register → (replacements, mask).
+/// Keyed by leaf, first subleaf, register, last subleaf: the output order.
+type Adjustments = BTreeMap<(u32, u32, Register, u32), (u32, u32)>;
+
+fn within_limits(limits: &Limits, leaf: u32) -> bool {
+    if (0x4000_0000..0x5000_0000).contains(&leaf) {
+        return true;
+    }
+    limits.covers(FeatureRegister::cpuid(leaf, None, Register::Eax))
+}
+
+/// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
+/// `cpu_vendor`, `adjustments`). Registers the profile defines get its value
+/// and keep the rest from the host; the limits replace the max leaves,
+/// signature and address sizes; the registers of [`PASSTHROUGH_LEAVES`] and
+/// [`PASSTHROUGH_REGISTERS`] come from the host; everything else is zero.
+pub fn cloud_hypervisor(profile: &Profile) -> String {
+    let mut adjustments: Adjustments = BTreeMap::new();
+    let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
+    for (reg, bits) in &profile.registers {
+        if let FeatureRegister::Cpuid { key, register } = *reg {
+            let sub = key.subleaf.unwrap_or(0);
+            adjustments.insert(
+                (key.leaf, sub, register, sub),
+                (bits.value & bits.mask, !bits.mask),
+            );
+            defined.entry((key.leaf, register)).or_default().push(sub);
+        }
+    }
+    let mut limit_regs: BTreeMap<FeatureRegister, (u32, u32)> = BTreeMap::new();
+    for (def, value) in profile.limits.iter() {
+        let entry = limit_regs.entry(def.register).or_insert((0, u32::MAX));
+        entry.0 |= (value << (def.shift & 31)) & def.mask();
+        entry.1 &= !def.mask();
+    }
+    for (reg, (value, mask)) in limit_regs {
+        if let FeatureRegister::Cpuid { key, register } = reg {
+            if !within_limits(&profile.limits, key.leaf) {
+                continue;
+            }
+            let sub = key.subleaf.unwrap_or(0);
+            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
+            defined.entry((key.leaf, register)).or_default().push(sub);
+        }
+    }
+    let mut passthrough: Vec<(u32, Register)> = PASSTHROUGH_REGISTERS.to_vec();
+    for leaf in PASSTHROUGH_LEAVES {
+        passthrough.extend(Register::ALL.iter().map(|r| (leaf, *r)));
+    }
+    for (leaf, register) in passthrough {
+        if !within_limits(&profile.limits, leaf) {
+            continue;
+        }
+        let mut subs = defined.get(&(leaf, register)).cloned().unwrap_or_default();
+        subs.sort_unstable();
+        subs.dedup();
+        // The subleaf ranges around the ones the profile defines.
+        let mut start = 0u32;
+        let mut gaps = Vec::new();
+        for sub in subs {
+            if sub > start {
+                gaps.push((start, sub - 1));
+            }
+            start = sub.saturating_add(1);
+            if sub == u32::MAX {
+                start = u32::MAX;
+                break;
+            }
+        }
+        if start != u32::MAX || gaps.is_empty() {
+            gaps.push((start, u32::MAX));
+        }
+        for (from, to) in gaps {
+            adjustments
+                .entry((leaf, from, register, to))
+                .or_insert((0, u32::MAX));
+        }
+    }
+    let lines: Vec<String> = adjustments
+        .into_iter()
+        .map(|((leaf, from, register, to), (replacements, mask))| {
+            format!(
+                "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
+                 {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
+                register.as_str().to_uppercase()
+            )
+        })
+        .collect();
+    let cpu_vendor = match vendor_of(&profile.vendor) {
+        Vendor::Intel => "Intel".to_owned(),
+        Vendor::Amd => "AMD".to_owned(),
+        Vendor::Hygon => "Hygon".to_owned(),
+        _ => profile.vendor.clone(),
+    };
+    // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
+    let mut text = format!(
+        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": {},\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
+        serde_json::Value::from(cpu_vendor),
+        lines.join(",\n    ")
+    );
+    if lines.is_empty() {
+        text = text.replace("[\n    \n  ]", "[]");
+    }
+    text
+}

@@ -1,0 +1,230 @@
+//! A profile from the CPUID dumps of the hosts of a pool (see
+//! [`crate::rules`] for what each bit becomes).
+//!
+//! ```
+//! use cpu_profile::generate::generate;
+//! use cpuid_defs::{FeatureRegister, Register};
+//! use maskcalc::model::{CpuidInput, Host, HostCpuid};
+//! let host = |name: &str, ecx: u32| {
+//!     let mut cpuid = HostCpuid::default();
+//!     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+//!     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+//!     Host { name: name.into(), cpuid }
+//! };
+//! // SSE3 (bit 0) on both, PCLMULQDQ (bit 1) on one only.
+//! let profile = generate("pool", &[host("a", 0b11), host("b", 0b01)]).unwrap();
+//! let ecx = profile.defined(FeatureRegister::cpuid(1, None, Register::Ecx)).unwrap();
+//! assert_eq!(ecx.value & 0b11, 0b01);
+//! ```
+
+use std::fmt;
+
+use cpuid_defs::{Class, FeatureRegister};
+use maskcalc::defs::register_value;
+use maskcalc::model::{Host, HostCpuid};
+use maskcalc::pool::{self, PoolError, PoolOptions};
+
+use crate::rules::{self, FieldRule};
+use crate::{Bits, Limits, PoolMask, Profile, SourceHost};
+
+/// Why no profile can be made from the given hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GenerateError {
+    /// No host was given.
+    NoHosts,
+    /// The hosts do not share one vendor: each host's name and vendor string.
+    MixedVendors(Vec<(String, String)>),
+    /// A host's dump has no leaf 0, so its vendor is unknown.
+    NoVendor(String),
+    /// The pool computation refused the hosts for another reason.
+    Pool(PoolError),
+}
+
+impl fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenerateError::NoHosts => f.write_str("expected at least one host dump, found none"),
+            GenerateError::MixedVendors(hosts) => {
+                f.write_str("expected hosts of one CPU vendor (a profile has one vendor), found ")?;
+                for (i, (name, vendor)) in hosts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name}: {vendor}")?;
+                }
+                Ok(())
+            }
+            GenerateError::NoVendor(name) => write!(
+                f,
+                "{name}: expected CPUID leaf 0 (the vendor string), found a dump without it"
+            ),
+            GenerateError::Pool(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+/// The profile a guest may see on every one of `hosts`.
+pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
+    let first = hosts.first().ok_or(GenerateError::NoHosts)?;
+    let vendor = first
+        .cpuid
+        .vendor_string()
+        .ok_or_else(|| GenerateError::NoVendor(first.name.clone()))?;
+    let mut vendors = Vec::new();
+    for host in hosts {
+        let v = host
+            .cpuid
+            .vendor_string()
+            .ok_or_else(|| GenerateError::NoVendor(host.name.clone()))?;
+        vendors.push((host.name.clone(), v));
+    }
+    if vendors.iter().any(|(_, v)| *v != vendor) {
+        return Err(GenerateError::MixedVendors(vendors));
+    }
+    let masks = pool::compute(hosts, &PoolOptions::default()).map_err(|e| match e {
+        PoolError::NoHosts => GenerateError::NoHosts,
+        PoolError::MixedVendors(list) => GenerateError::MixedVendors(list),
+        other => GenerateError::Pool(other),
+    })?;
+
+    let mut profile = Profile::new(name, &vendor);
+    profile.hosts = hosts
+        .iter()
+        .map(|h| SourceHost {
+            name: h.name.clone(),
+            signature: h.cpuid.register(1, 0, 0),
+        })
+        .collect();
+    profile.limits = pool_limits(hosts);
+    for reg in &masks.registers {
+        if reg.clear != 0 || reg.set != 0 {
+            profile.pool_masks.insert(
+                reg.register,
+                PoolMask {
+                    clear: reg.clear,
+                    set: reg.set,
+                },
+            );
+        }
+    }
+
+    for register in rules::profile_registers() {
+        if !profile.limits.covers(register) {
+            continue;
+        }
+        let values: Option<Vec<u32>> = hosts
+            .iter()
+            .map(|h| register_value(&h.cpuid, register))
+            .collect();
+        // An MSR some dump does not carry: its value is unknown, leave it to the destination.
+        let Some(values) = values else { continue };
+        let clear = masks.register(register).map_or(0, |r| r.clear);
+        let bits = combine(register, &values, clear);
+        if bits.mask != 0 {
+            profile.registers.insert(register, bits);
+        }
+    }
+    profile.drop_unenumerated_msrs();
+    drop_unowned_xstate(&mut profile);
+    Ok(profile)
+}
+
+/// One register across the pool, by the rule of each bit.
+fn combine(register: FeatureRegister, values: &[u32], clear: u32) -> Bits {
+    let all = values.iter().fold(u32::MAX, |a, v| a & v);
+    let any = values.iter().fold(0, |a, v| a | v);
+    let mut out = Bits::default();
+    let field_mask = rules::field_mask(register);
+    for f in rules::fields_in(register) {
+        let combined = match f.rule {
+            FieldRule::Subset => f.field.extract(all),
+            FieldRule::NotGreater => values
+                .iter()
+                .map(|v| f.field.extract(*v))
+                .min()
+                .unwrap_or(0),
+        };
+        out.value |= (combined << (f.field.shift & 31)) & f.field.mask();
+        out.mask |= f.field.mask();
+    }
+    if !rules::is_feature_register(register) {
+        return out;
+    }
+    for bit in 0..32u8 {
+        let b = 1u32 << bit;
+        if field_mask & b != 0 {
+            continue;
+        }
+        let set = match rules::feature_at(register, bit) {
+            Some(f) if f.class == Class::Host => continue,
+            Some(f) if f.class == Class::Hidden => false,
+            Some(f) if rules::reversed(f) => any & b != 0,
+            _ => all & b != 0 && clear & b == 0,
+        };
+        out.mask |= b;
+        if set {
+            out.value |= b;
+        }
+    }
+    out
+}
+
+/// True when the profile shows `feature` (defined and set).
+fn shows(profile: &Profile, feature: &cpuid_defs::Feature) -> bool {
+    let (register, bit) = feature.location.register();
+    profile
+        .defined(register)
+        .is_some_and(|bits| bits.value & bits.mask & (1u32 << (bit & 31)) != 0)
+}
+
+/// Clears the XSAVE components whose features the profile hides.
+fn drop_unowned_xstate(profile: &mut Profile) {
+    for (field_name, bit, owners) in rules::XSTATE_OWNERS {
+        let Some(field) = cpuid_defs::field(field_name) else {
+            continue;
+        };
+        let owners_known: Vec<&cpuid_defs::Feature> = owners
+            .iter()
+            .filter_map(|n| cpuid_defs::lookup(n))
+            .collect();
+        if owners_known.is_empty() || owners_known.iter().any(|f| shows(profile, f)) {
+            continue;
+        }
+        let b = 1u32 << ((field.shift + bit) & 31);
+        if let Some(bits) = profile.registers.get_mut(&rules::field_register(field)) {
+            bits.value &= !b;
+        }
+    }
+}
+
+/// The pool's limits: the smallest maximum leaves and address sizes, the
+/// signature of the host with the lowest family, model and stepping.
+fn pool_limits(hosts: &[Host]) -> Limits {
+    let mut limits = Limits::default();
+    for (i, def) in Limits::DEFS.iter().enumerate() {
+        let values = hosts
+            .iter()
+            .map(|h| def.extract(limit_register(&h.cpuid, def.register)));
+        let value = if def.not_greater {
+            values.min().unwrap_or(0)
+        } else {
+            hosts
+                .iter()
+                .map(|h| h.cpuid.register(1, 0, 0))
+                .min_by_key(|sig| (cpuid_defs::display_family_model_stepping(*sig), *sig))
+                .unwrap_or(0)
+        };
+        limits.set(i, value);
+    }
+    // A host without extended leaves reports junk or nothing at 0x80000000.
+    if limits.max_extended_leaf < maskcalc::model::EXTENDED_BASE {
+        limits.max_extended_leaf = 0;
+    }
+    limits
+}
+
+fn limit_register(host: &HostCpuid, register: FeatureRegister) -> u32 {
+    register_value(host, register).unwrap_or(0)
+}

@@ -1,0 +1,131 @@
+//! A profile for people: the limits, then per register the features it
+//! shows and hides by name, its fields and unnamed bits.
+//!
+//! ```
+//! use cpu_profile::{show::show, Bits, Profile};
+//! use cpuid_defs::{FeatureRegister, Register};
+//! let mut profile = Profile::new("demo", "GenuineIntel");
+//! profile.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 1, mask: 3 });
+//! let text = show(&profile);
+//! assert!(text.contains("  on:  SSE3\n  off: PCLMULQDQ\n"), "{text}");
+//! ```
+
+use std::fmt::Write as _;
+
+use crate::{Profile, rules};
+
+/// Wraps a list of names to lines of about 100 columns, each starting with `prefix`
+/// (later lines indented to match).
+fn wrapped(out: &mut String, prefix: &str, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let indent = " ".repeat(prefix.len());
+    let mut line = prefix.to_owned();
+    let mut first = true;
+    for name in names {
+        if !first && line.len() + 1 + name.len() > 100 {
+            let _ = writeln!(out, "{line}");
+            line = indent.clone();
+            first = true;
+        }
+        if !first {
+            line.push(' ');
+        }
+        line.push_str(name);
+        first = false;
+    }
+    let _ = writeln!(out, "{line}");
+}
+
+/// The profile as text.
+pub fn show(profile: &Profile) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "profile {} ({})", profile.name, profile.vendor);
+    if !profile.hosts.is_empty() {
+        let _ = writeln!(out, "hosts:");
+        for h in &profile.hosts {
+            let (f, m, s) = cpuid_defs::display_family_model_stepping(h.signature);
+            let _ = writeln!(
+                out,
+                "  {} (signature {:#010x}: family {f:#x} model {m:#x} stepping {s})",
+                h.name, h.signature
+            );
+        }
+    }
+    let _ = writeln!(out, "limits:");
+    for (def, value) in profile.limits.iter() {
+        if def.name == "signature" {
+            let (f, m, s) = profile.limits.family_model_stepping();
+            let _ = writeln!(
+                out,
+                "  {:<22} {value:#010x} (family {f:#x} model {m:#x} stepping {s})",
+                def.name
+            );
+        } else if def.width == 32 {
+            let _ = writeln!(out, "  {:<22} {value:#x}", def.name);
+        } else {
+            let _ = writeln!(out, "  {:<22} {value}", def.name);
+        }
+    }
+    for (&register, bits) in &profile.registers {
+        let _ = writeln!(
+            out,
+            "{register}: value {:#010x} mask {:#010x}",
+            bits.value, bits.mask
+        );
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        let mut unnamed_on = 0u32;
+        let field_bits = rules::field_mask(register);
+        for f in rules::fields_in(register) {
+            if bits.mask & f.field.mask() != 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} = {:#x} ({})",
+                    f.field.name,
+                    f.field.extract(bits.value),
+                    f.rule.as_str()
+                );
+            }
+        }
+        for bit in 0..32u8 {
+            let b = 1u32 << bit;
+            if bits.mask & b == 0 || field_bits & b != 0 {
+                continue;
+            }
+            match rules::feature_at(register, bit) {
+                Some(f) if bits.value & b != 0 => on.push(f.name.to_owned()),
+                Some(f) => off.push(f.name.to_owned()),
+                None if bits.value & b != 0 => unnamed_on |= b,
+                None => {}
+            }
+        }
+        wrapped(&mut out, "  on:  ", &on);
+        wrapped(&mut out, "  off: ", &off);
+        if unnamed_on != 0 {
+            let _ = writeln!(out, "  unnamed bits on: {unnamed_on:#010x}");
+        }
+    }
+    if !profile.pool_masks.is_empty() {
+        let _ = writeln!(out, "pool masks (what `export` writes):");
+        for (register, m) in &profile.pool_masks {
+            let mut names = Vec::new();
+            for bit in 0..32u8 {
+                let b = 1u32 << bit;
+                let sign = if m.clear & b != 0 {
+                    '-'
+                } else if m.set & b != 0 {
+                    '+'
+                } else {
+                    continue;
+                };
+                let name = rules::feature_at(register.to_owned(), bit)
+                    .map_or_else(|| format!("bit{bit}"), |f| f.name.to_owned());
+                names.push(format!("{sign}{name}"));
+            }
+            wrapped(&mut out, &format!("  {register}: "), &names);
+        }
+    }
+    out
+}

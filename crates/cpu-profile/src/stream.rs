@@ -1,0 +1,264 @@
+//! The CPUID and MSR policy of a saved domain or a migration stream (libxc,
+//! libxl or xl file), read in constant memory, as a profile that
+//! [`crate::check`] compares with a host: can the guest be restored there?
+//!
+//! The policies are static data: the saver writes X86_CPUID_POLICY and
+//! X86_MSR_POLICY before STATIC_DATA_END (v3 streams; Xen 4.14 and later),
+//! and the restorer ignores policy records after it. So reading stops at
+//! STATIC_DATA_END, or at the first PAGE_DATA or X86_PV_P2M_FRAMES record,
+//! where a v2 stream's static data ends; page data is never read. A stream
+//! without a CPUID policy (v2, or converted from a legacy image) is restored
+//! with a policy the destination builds for itself, which this module
+//! reports as [`GuestPolicy::cpuid`] `None`.
+//!
+//! ```
+//! use cpu_profile::stream::read_policy;
+//! use migration_stream::{StreamReader, Writer, types::{DomainType, RecordType}, wire};
+//! let mut w = Writer::new(Vec::new());
+//! w.write_image_header(&wire::ImageHeader::new(3))?;
+//! w.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+//! w.write_record(RecordType::STATIC_DATA_END.0, &[])?;
+//! w.write_record(RecordType::END.0, &[])?;
+//! let bytes = w.into_inner();
+//! let policy = read_policy(StreamReader::new(&bytes[..])).unwrap();
+//! assert!(policy.cpuid.is_none(), "no X86_CPUID_POLICY record");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt;
+use std::io::Read;
+
+use cpuid_defs::FeatureRegister;
+use maskcalc::defs::register_value;
+use maskcalc::model::{CpuidInput, HostCpuid};
+use migration_stream::payload::{CpuidPolicy, MsrPolicy};
+use migration_stream::types::{RecordType, XEN_CPUID_NO_SUBLEAF};
+use migration_stream::{Event, StreamFormat, StreamReader};
+
+use crate::{Bits, Limits, Profile, rules};
+
+/// The largest policy record body read (Xen's serialised policies are a few KiB).
+pub const MAX_POLICY_BYTES: u32 = 1 << 20;
+
+/// Why the policy of a stream cannot be read.
+#[derive(Debug)]
+pub enum PolicyError {
+    /// The stream's framing is broken (with its byte offset and record).
+    Stream(migration_stream::Error),
+    /// A policy record's body is malformed.
+    Record {
+        /// The record type's name.
+        record: &'static str,
+        /// Running index of the record.
+        index: u64,
+        /// Byte offset of its header.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::Stream(e) => write!(f, "{e}"),
+            PolicyError::Record {
+                record,
+                index,
+                offset,
+                message,
+            } => write!(
+                f,
+                "{record} record #{index} at byte offset {offset}: {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl From<migration_stream::Error> for PolicyError {
+    fn from(e: migration_stream::Error) -> Self {
+        PolicyError::Stream(e)
+    }
+}
+
+/// What a stream says about its guest's CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPolicy {
+    /// The outermost layer (xl, libxl or libxc).
+    pub format: Option<StreamFormat>,
+    /// The CPUID policy as leaves (subleaf 0 for leaves without subleaves),
+    /// or `None` when the stream has no X86_CPUID_POLICY record.
+    pub cpuid: Option<HostCpuid>,
+    /// The number of MSRs in the X86_MSR_POLICY record, or `None` without one.
+    pub msr_count: Option<usize>,
+    /// The libxc version of the stream (2 or 3), when an image header was seen.
+    pub libxc_version: Option<u32>,
+}
+
+fn record_error(
+    info: &migration_stream::RecordInfo,
+    record: &'static str,
+    message: String,
+) -> PolicyError {
+    PolicyError::Record {
+        record,
+        index: info.index,
+        offset: info.offset,
+        message,
+    }
+}
+
+/// Reads the policy records of a stream, stopping where static data ends.
+pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, PolicyError> {
+    let mut policy = GuestPolicy {
+        format: None,
+        cpuid: None,
+        msr_count: None,
+        libxc_version: None,
+    };
+    let mut body = Vec::new();
+    let mut msrs = std::collections::BTreeMap::new();
+    loop {
+        let event = stream.next_event()?;
+        policy.format = stream.format();
+        match event {
+            Event::ImageHeader(header) => policy.libxc_version = Some(header.version.get()),
+            Event::LibxcRecord(info) => {
+                let kind = info.libxc_type();
+                if kind == RecordType::STATIC_DATA_END
+                    || kind == RecordType::PAGE_DATA
+                    || kind == RecordType::X86_PV_P2M_FRAMES
+                    || kind == RecordType::END
+                {
+                    break;
+                }
+                let name = if kind == RecordType::X86_CPUID_POLICY {
+                    "X86_CPUID_POLICY"
+                } else if kind == RecordType::X86_MSR_POLICY {
+                    "X86_MSR_POLICY"
+                } else {
+                    stream.skip_body()?;
+                    continue;
+                };
+                if info.length > MAX_POLICY_BYTES {
+                    return Err(record_error(
+                        &info,
+                        name,
+                        format!(
+                            "expected at most {MAX_POLICY_BYTES} bytes, found {}",
+                            info.length
+                        ),
+                    ));
+                }
+                let bytes = stream.read_body(&mut body)?;
+                if kind == RecordType::X86_CPUID_POLICY {
+                    if policy.cpuid.is_some() {
+                        return Err(record_error(
+                            &info,
+                            name,
+                            "expected one X86_CPUID_POLICY record, found a second".to_owned(),
+                        ));
+                    }
+                    let parsed = CpuidPolicy::parse(bytes)
+                        .map_err(|e| record_error(&info, name, e.to_string()))?;
+                    let mut cpuid = HostCpuid::default();
+                    for leaf in parsed.iter() {
+                        let sub = leaf.subleaf.get();
+                        let sub = if sub == XEN_CPUID_NO_SUBLEAF { 0 } else { sub };
+                        let regs = [leaf.a.get(), leaf.b.get(), leaf.c.get(), leaf.d.get()];
+                        if cpuid
+                            .leaves
+                            .insert(CpuidInput::new(leaf.leaf.get(), sub), regs)
+                            .is_some()
+                        {
+                            return Err(record_error(
+                                &info,
+                                name,
+                                format!(
+                                    "leaf {:#x} subleaf {:#x} appears twice; expected each once",
+                                    leaf.leaf.get(),
+                                    leaf.subleaf.get()
+                                ),
+                            ));
+                        }
+                    }
+                    policy.cpuid = Some(cpuid);
+                } else {
+                    if policy.msr_count.is_some() {
+                        return Err(record_error(
+                            &info,
+                            name,
+                            "expected one X86_MSR_POLICY record, found a second".to_owned(),
+                        ));
+                    }
+                    let parsed = MsrPolicy::parse(bytes)
+                        .map_err(|e| record_error(&info, name, e.to_string()))?;
+                    for entry in parsed.iter() {
+                        msrs.insert(entry.idx.get(), entry.val.get());
+                    }
+                    policy.msr_count = Some(parsed.entries().len());
+                }
+            }
+            Event::End | Event::Trailing { .. } => break,
+            _ => {}
+        }
+    }
+    if let Some(cpuid) = &mut policy.cpuid {
+        cpuid.msrs = msrs;
+    }
+    Ok(policy)
+}
+
+/// The guest's policy as a profile: every register `cpuid-defs` knows within
+/// the guest's maximum leaves, every bit except those of `host`-class
+/// features (the destination's hypervisor rewrites them), and every MSR of
+/// the MSR policy. `None` when the policy has no leaf 0.
+pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
+    let vendor = cpuid.vendor_string()?;
+    let mut profile = Profile::new(name, &vendor);
+    let mut limits = Limits::default();
+    for (i, def) in Limits::DEFS.iter().enumerate() {
+        limits.set(
+            i,
+            register_value(cpuid, def.register).map_or(0, |v| def.extract(v)),
+        );
+    }
+    if limits.max_extended_leaf < maskcalc::model::EXTENDED_BASE {
+        limits.max_extended_leaf = 0;
+    }
+    profile.limits = limits;
+    let mut registers = rules::profile_registers();
+    for &index in cpuid.msrs.keys() {
+        for half in [cpuid_defs::MsrHalf::Low, cpuid_defs::MsrHalf::High] {
+            let reg = FeatureRegister::Msr { index, half };
+            if !registers.contains(&reg) {
+                registers.push(reg);
+            }
+        }
+    }
+    for register in registers {
+        if !limits.covers(register) {
+            continue;
+        }
+        let Some(value) = register_value(cpuid, register) else {
+            continue;
+        };
+        let mut mask = rules::field_mask(register);
+        if rules::is_feature_register(register) || rules::msr_half(register).is_some() {
+            mask = !rules::host_bits(register);
+        }
+        if mask != 0 {
+            profile.registers.insert(
+                register,
+                Bits {
+                    value: value & mask,
+                    mask,
+                },
+            );
+        }
+    }
+    profile.drop_unenumerated_msrs();
+    Some(profile)
+}

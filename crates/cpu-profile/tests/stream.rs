@@ -1,0 +1,239 @@
+//! Policies read from the generated streams in `testdata/profile/`, checked
+//! against the real dumps.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use cpu_profile::check::{Problem, check};
+use cpu_profile::stream::{PolicyError, guest_profile, read_policy};
+use maskcalc::model::Host;
+use migration_stream::payload::PageData;
+use migration_stream::types::{DomainType, PAGE_SIZE, PageType, PfnEntry, RecordType};
+use migration_stream::wire::{CpuidPolicyLeaf, DomainHeader, ImageHeader};
+use migration_stream::{StreamFormat, StreamReader, Writer};
+use zerocopy::IntoBytes;
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(rel)
+}
+
+fn host(name: &str) -> Host {
+    let bytes = std::fs::read(testdata(&format!("cpuid/{name}.txt"))).unwrap();
+    Host {
+        name: name.to_owned(),
+        cpuid: maskcalc::dump::parse(name, &bytes, None).unwrap(),
+    }
+}
+
+fn policy_of(file: &str) -> Result<cpu_profile::stream::GuestPolicy, PolicyError> {
+    let file = std::fs::File::open(testdata(&format!("profile/{file}"))).unwrap();
+    read_policy(StreamReader::seekable(io::BufReader::new(file)))
+}
+
+#[test]
+fn the_same_policy_is_found_through_every_layer() {
+    let libxc = policy_of("libxc-skylake-guest.bin").unwrap();
+    let libxl = policy_of("libxl-skylake-guest.bin").unwrap();
+    let xl = policy_of("xl-skylake-guest.bin").unwrap();
+    assert_eq!(libxc.format, Some(StreamFormat::Libxc));
+    assert_eq!(libxl.format, Some(StreamFormat::Libxl));
+    assert_eq!(xl.format, Some(StreamFormat::Xl));
+    let cpuid = libxc.cpuid.clone().unwrap();
+    assert_eq!(cpuid.leaves.len(), 9);
+    assert_eq!(cpuid.msrs.get(&0xce), Some(&0x8000_0000));
+    assert_eq!(libxl.cpuid.as_ref(), Some(&cpuid));
+    assert_eq!(xl.cpuid.as_ref(), Some(&cpuid));
+    assert_eq!(xl.msr_count, Some(1));
+}
+
+#[test]
+fn a_guest_restores_on_its_own_host_and_not_on_an_older_one_by_name() {
+    let policy = policy_of("xl-skylake-guest.bin").unwrap();
+    let profile = guest_profile("guest", policy.cpuid.as_ref().unwrap()).unwrap();
+    let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
+    assert!(report.is_compatible(), "{:?}", report.problems);
+    assert_eq!(report.unchecked_labels(), ["msr 0xce"]);
+    // Cascade Lake has every feature, but also MD_CLEAR (accumulate): the
+    // guest, saved without it, would not know to flush buffers with VERW.
+    let report = check(&profile, &host("intel-cascadelake-sp-xeon-platinum-8280"));
+    assert!(
+        matches!(&report.problems[..], [Problem::UnexpectedFeature { feature, .. }] if feature.name == "MD_CLEAR"),
+        "{:?}",
+        report.problems
+    );
+    let report = check(&profile, &host("intel-haswell-ep-xeon-e5-2699-v3"));
+    let missing = report.missing_names();
+    for name in ["AVX512F", "AVX512BW", "CLWB", "XSAVES", "PKU"] {
+        assert!(missing.contains(&name), "{name} not in {missing:?}");
+    }
+    assert!(report.problems.iter().any(|p| matches!(
+        p,
+        Problem::Field {
+            name: "xcr0_supported_low",
+            profile: 0x2ff,
+            host: 0x7,
+            ..
+        }
+    )));
+    let report = check(&profile, &host("amd-genoa-epyc-9654"));
+    assert!(matches!(&report.problems[0], Problem::Vendor { host, .. } if host == "AuthenticAMD"));
+}
+
+#[test]
+fn a_stream_without_policy_records_says_so() {
+    let policy = policy_of("libxc-v2-no-policy.bin").unwrap();
+    assert_eq!(policy.cpuid, None);
+    assert_eq!(policy.msr_count, None);
+    assert_eq!(policy.libxc_version, Some(2));
+}
+
+#[test]
+fn a_truncated_stream_is_an_error_with_its_offset() {
+    let err = policy_of("libxc-truncated.bin").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("byte offset") && text.contains("X86_CPUID_POLICY"),
+        "{text}"
+    );
+}
+
+/// A reader that counts what is read and fails once past a limit.
+struct Counting<R> {
+    inner: R,
+    read: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read >= self.limit {
+            return Err(io::Error::other("read past the static data"));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// A v3 stream: headers, the policy, STATIC_DATA_END, then `pages` pages of memory.
+fn stream_with_pages(pages: u64) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    let leaves = [CpuidPolicyLeaf::new(
+        0,
+        0xffff_ffff,
+        [1, 0x756e_6547, 0x6c65_746e, 0x4965_6e69],
+    )];
+    w.write_record(RecordType::X86_CPUID_POLICY.0, leaves.as_bytes())
+        .unwrap();
+    w.write_record(RecordType::STATIC_DATA_END.0, &[]).unwrap();
+    for batch in 0..pages.div_ceil(64) {
+        let entries: Vec<PfnEntry> = (0..64)
+            .map(|i| PfnEntry::new(batch * 64 + i, PageType::NOTAB))
+            .collect();
+        let data = vec![0xa5; 64 * PAGE_SIZE];
+        w.write_record(RecordType::PAGE_DATA.0, &PageData::encode(&entries, &data))
+            .unwrap();
+    }
+    w.write_record(RecordType::END.0, &[]).unwrap();
+    w.into_inner()
+}
+
+#[test]
+fn page_data_is_never_read() {
+    let bytes = stream_with_pages(1024);
+    assert!(bytes.len() > 4 << 20);
+    // The policy and SDE are within the first 200 bytes; a reader that fails
+    // beyond 64 KiB (one buffer) proves nothing after them is read.
+    let reader = Counting {
+        inner: &bytes[..],
+        read: 0,
+        limit: 64 << 10,
+    };
+    let policy = read_policy(StreamReader::new(reader)).unwrap();
+    assert_eq!(policy.cpuid.unwrap().max_basic_leaf(), Some(1));
+}
+
+#[test]
+fn duplicate_and_oversized_policy_records_are_refused() {
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    let leaf = CpuidPolicyLeaf::new(0, 0xffff_ffff, [1, 0, 0, 0]);
+    w.write_record(RecordType::X86_CPUID_POLICY.0, [leaf, leaf].as_bytes())
+        .unwrap();
+    w.write_record(RecordType::STATIC_DATA_END.0, &[]).unwrap();
+    let bytes = w.into_inner();
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "X86_CPUID_POLICY record #0 at byte offset 40: leaf 0x0 subleaf 0xffffffff appears twice; expected each once"
+    );
+
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    w.write_record(RecordType::X86_CPUID_POLICY.0, &vec![0; 24 * 50_000])
+        .unwrap();
+    let bytes = w.into_inner();
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected at most 1048576 bytes, found 1200000"),
+        "{err}"
+    );
+
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    w.write_record(RecordType::X86_CPUID_POLICY.0, &[0; 25])
+        .unwrap();
+    let bytes = w.into_inner();
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("X86_CPUID_POLICY record #0 at byte offset 40: "),
+        "{err}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Any feature the saved guest uses, taken away from its own host, is
+    /// named in the report, and it is the only problem.
+    #[test]
+    fn a_destination_without_any_guest_feature_is_named(pick in 0usize..1000) {
+        let policy = policy_of("libxc-skylake-guest.bin").unwrap();
+        let profile = guest_profile("guest", policy.cpuid.as_ref().unwrap()).unwrap();
+        let used: Vec<(&'static cpuid_defs::Feature, cpuid_defs::FeatureRegister, u8)> = profile
+            .registers
+            .iter()
+            .filter(|(reg, _)| matches!(reg, cpuid_defs::FeatureRegister::Cpuid { .. }))
+            .flat_map(|(reg, bits)| {
+                (0..32u8).filter_map(move |bit| {
+                    let f = cpu_profile::rules::feature_at(*reg, bit)?;
+                    (!cpu_profile::rules::reversed(f) && bits.value & bits.mask & (1 << bit) != 0)
+                        .then_some((f, *reg, bit))
+                })
+            })
+            .collect();
+        proptest::prop_assert!(used.len() > 30);
+        let (feature, register, bit) = used[pick % used.len()];
+        let mut dest = host("intel-skylake-sp-xeon-platinum-8180");
+        let cpuid_defs::FeatureRegister::Cpuid { key, register: r } = register else { unreachable!() };
+        let index = cpuid_defs::Register::ALL.iter().position(|x| *x == r).unwrap();
+        let regs = dest.cpuid.leaves.get_mut(&maskcalc::model::CpuidInput::new(key.leaf, key.subleaf.unwrap_or(0))).unwrap();
+        regs[index] &= !(1u32 << bit);
+        let report = check(&profile, &dest);
+        proptest::prop_assert_eq!(report.missing_names(), vec![feature.name]);
+        proptest::prop_assert_eq!(report.problems.len(), 1);
+    }
+}
