@@ -1,5 +1,6 @@
 //! `cargo xtask bench stream-read`: throughput of the migration-stream
-//! reader and writer against `cat` and `cp` on the same file, same run.
+//! reader and writer against `cat`, `cat | cat` and `cp` on the same file,
+//! same run; from a pipe, skipping by reading versus by splicing.
 //!
 //! A 256 MiB libxl HVM stream (64 PAGE_DATA records of 1024 pages) is
 //! written to `target/bench/`, read once to warm the page cache, then each
@@ -7,8 +8,9 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use migration_stream::payload::PageData;
@@ -16,7 +18,7 @@ use migration_stream::types::{
     DomainType, LibxlRecordType, MAX_BATCH, PAGE_SIZE, PageType, PfnEntry, RecordType,
 };
 use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
-use migration_stream::{Event, StreamReader, Writer};
+use migration_stream::{Event, Reader, StreamReader, Writer};
 
 use crate::bench_util::{best_wall, mib, ratio, run_silent, vm_hwm_kib};
 
@@ -89,6 +91,57 @@ fn read_stream(path: &Path, skip: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `cat FILE | cat > /dev/null`: the pipe baseline.
+fn cat_through_pipe(path: &Path) -> Result<(), String> {
+    let status = Command::new("sh")
+        .args(["-c", "cat \"$1\" | cat > /dev/null", "sh"])
+        .arg(path)
+        .status()
+        .map_err(|e| format!("sh: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cat | cat failed: {status}"))
+    }
+}
+
+/// Reads the stream from `cat FILE` through a pipe, skipping every body:
+/// spliced into /dev/null ([`Reader::pipe`]) or read and dropped ([`Reader::new`]).
+fn skip_from_pipe(path: &Path, splice: bool) -> Result<(), String> {
+    let mut cat = Command::new("cat")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cat: {e}"))?;
+    let pipe = File::from(OwnedFd::from(cat.stdout.take().ok_or("cat has no stdout")?));
+    let reader = if splice {
+        Reader::pipe(pipe)
+    } else {
+        Reader::new(pipe)
+    };
+    let mut stream = StreamReader::from_reader(reader, None);
+    let walked = loop {
+        match stream.next_event() {
+            Ok(Event::LibxcRecord(_) | Event::LibxlRecord(_)) => {
+                if let Err(e) = stream.skip_body() {
+                    break Err(err(e));
+                }
+            }
+            Ok(Event::End) => break Ok(()),
+            Ok(_) => {}
+            Err(e) => break Err(err(e)),
+        }
+    };
+    drop(stream);
+    let status = cat.wait().map_err(err)?;
+    walked?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cat failed: {status}"))
+    }
+}
+
 /// Copies the stream record by record through Reader and Writer.
 fn copy_stream(from: &Path, to: &Path) -> Result<(), String> {
     let mut stream = StreamReader::new(File::open(from).map_err(err)?);
@@ -131,6 +184,23 @@ fn same_contents(a: &Path, b: &Path) -> Result<bool, String> {
     }
 }
 
+/// User plus system CPU time of this process so far, in clock ticks (1/100 s
+/// on Linux), from /proc/self/stat; 0 when unavailable.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at
+    // field 3; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
 /// Runs the benchmark and prints the results. A debug build of xtask (what
 /// the `cargo xtask` alias runs) hands over to an optimised build of itself,
 /// since unoptimised numbers say nothing.
@@ -168,6 +238,13 @@ pub fn run(root: &Path) -> Result<(), String> {
     let cat = best_wall(RUNS, || run_silent(Path::new("cat"), &[&input]))?;
     let read = best_wall(RUNS, || read_stream(&input, false))?;
     let skip = best_wall(RUNS, || read_stream(&input, true))?;
+    let cat_pipe = best_wall(RUNS, || cat_through_pipe(&input))?;
+    let ticks = cpu_ticks();
+    let pipe_read = best_wall(RUNS, || skip_from_pipe(&input, false))?;
+    let read_ticks = cpu_ticks() - ticks;
+    let ticks = cpu_ticks();
+    let pipe_splice = best_wall(RUNS, || skip_from_pipe(&input, true))?;
+    let splice_ticks = cpu_ticks() - ticks;
     let cp = best_wall(RUNS, || run_silent(Path::new("cp"), &[&input, &copy]))?;
     let copied = best_wall(RUNS, || copy_stream(&input, &copy))?;
     let peak = vm_hwm_kib("self").map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} kB"));
@@ -197,6 +274,23 @@ pub fn run(root: &Path) -> Result<(), String> {
         rate(skip),
         ratio(skip, cat)
     );
+    println!(
+        "| `cat \\| cat` (pipe baseline) | {:.3} s | {:.0} | 1.00 |",
+        cat_pipe.as_secs_f64(),
+        rate(cat_pipe)
+    );
+    for (what, time, ticks) in [
+        ("Reader::new", pipe_read, read_ticks),
+        ("Reader::pipe (spliced)", pipe_splice, splice_ticks),
+    ] {
+        println!(
+            "| `cat \\|` {what}, skip every body (reader CPU, 3 runs: {:.2} s) | {:.3} s | {:.0} | {:.2}× cat \\| cat |",
+            ticks as f64 / 100.0,
+            time.as_secs_f64(),
+            rate(time),
+            time.as_secs_f64() / cat_pipe.as_secs_f64()
+        );
+    }
     println!(
         "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
         cp.as_secs_f64(),
