@@ -252,3 +252,94 @@ fn a_failed_conversion_keeps_an_existing_output_file() {
     assert_ne!(std::fs::read(&out).unwrap(), b"previous contents");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn libxl_invocation_reads_and_writes_inherited_pipes() {
+    // As libxl runs it: `--in <fd> --out <fd> --width --guest --format libxl`,
+    // both ends pipes (so no input size is known and nothing can seek).
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    for (stem, width, guest) in [
+        ("hvm32-qemu-to-end", "32", "hvm"),
+        ("pv64-guest64", "64", "pv"),
+    ] {
+        let bytes = std::fs::read(image(stem)).unwrap();
+        let mut child = Command::new(EXE)
+            .args([
+                "--in", "0", "--out", "1", "--width", width, "--guest", guest, "--format", "libxl",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = bytes.clone();
+        let feeder = std::thread::spawn(move || stdin.write_all(&feed));
+        let result = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert_eq!(
+            code(&result),
+            0,
+            "{stem}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let mut expected = Vec::new();
+        let options = legacy_convert::Options {
+            format: legacy_convert::OutputFormat::Libxl,
+            ..Default::default()
+        };
+        legacy_convert::convert(
+            &bytes[..],
+            &mut expected,
+            &options,
+            &mut legacy_convert::convert::Quiet,
+        )
+        .unwrap();
+        assert_eq!(result.stdout, expected, "{stem}");
+    }
+}
+
+#[test]
+fn malformed_input_exits_1_with_its_message_and_leaves_no_output() {
+    use legacy_convert::format::Width;
+    use legacy_convert::writer::{BodyItem, LegacyImage};
+    let dir = scratch("malformed");
+    let input = dir.join("in");
+    let out = dir.join("out");
+    for (body, message) in [
+        (
+            BodyItem::Raw(1025i32.to_le_bytes().to_vec()),
+            "Page batch (1025) exceeded MAX_BATCH (1024)",
+        ),
+        (BodyItem::pages(&[(0, 7), (0xD, 7)], 0), "Duplicate pfns"),
+        (
+            BodyItem::Raw((-22i32).to_le_bytes().to_vec()),
+            "Unrecognised chunk -22",
+        ),
+    ] {
+        let image = LegacyImage::hvm(Width::W64, 0x100).with_body(vec![body]);
+        std::fs::write(&input, image.to_bytes()).unwrap();
+        let result = run(
+            EXE,
+            &[
+                "-i",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "-g",
+                "hvm",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(code(&result), 1, "{message}: {stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(stderr.contains("byte offset"), "{stderr}");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "{message}: output or temporary file left"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
