@@ -343,3 +343,52 @@ fn malformed_input_exits_1_with_its_message_and_leaves_no_output() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
+    // util-linux `script` runs the tool on a pseudo-terminal and copies what
+    // the terminal shows to its standard output.
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script to provide a terminal");
+        return;
+    }
+    let dir = scratch("terminal");
+    let out = dir.join("out");
+    let on_terminal = |extra: &str| {
+        let command = format!(
+            "{EXE} -i {} -o {} {extra}",
+            image("hvm64-all-chunks"),
+            out.display()
+        );
+        let result = std::process::Command::new(script)
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&result), 0, "{command}");
+        String::from_utf8_lossy(&result.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(
+        shown.contains("ETA"),
+        "no progress bar on a terminal: {shown:?}"
+    );
+    assert_eq!(on_terminal("-q"), "", "-q on a terminal");
+    // A summary on the same terminal would tangle with the bar: summary only.
+    let verbose = on_terminal("-v");
+    assert!(verbose.contains("P2M Size: 0x"), "{verbose:?}");
+    assert!(!verbose.contains("ETA"), "{verbose:?}");
+    // Not a terminal: nothing on standard error (see also verbose_golden).
+    let result = run(
+        EXE,
+        &[
+            "-i",
+            &image("hvm64-all-chunks"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&result), 0);
+    assert!(result.stderr.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
