@@ -392,3 +392,31 @@ fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
     assert!(result.stderr.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn syslog_takes_the_summary_and_errors_still_reach_stderr() {
+    let dir = scratch("syslog");
+    let out = dir.join("out");
+    let img = image("pv64-guest64");
+    let result = run(
+        EXE,
+        &["--syslog", "-v", "-i", &img, "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code(&result), 0);
+    assert!(result.stdout.is_empty(), "summary went to stdout");
+    let input = dir.join("in");
+    std::fs::write(&input, &std::fs::read(&img).unwrap()[..100]).unwrap();
+    let result = run(
+        EXE,
+        &[
+            "--syslog",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&result), 1);
+    assert!(String::from_utf8_lossy(&result.stderr).contains("byte offset"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
