@@ -150,6 +150,8 @@ fn unsupported_content_exits_2_naming_the_chunk() {
     for (stem, name) in [
         ("unsupported-hvm64-tmem", "tmem"),
         ("unsupported-pv32-compression", "enable_compression"),
+        ("unsupported-hvm32-tmem-extra", "tmem_extra"),
+        ("unsupported-pv64-compressed-data", "compressed_data"),
     ] {
         let result = run(EXE, &["-i", &image(stem), "-o", out.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&result.stderr);
