@@ -259,3 +259,58 @@ fn verbose_with_another_format_explains_on_stderr() {
     assert!(stderr.starts_with("== Masked features ==\n"), "{stderr}");
     assert!(stderr.contains("F16C"), "{stderr}");
 }
+
+#[test]
+fn hostile_inputs_are_bad_input_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("xen-maskcalc-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+
+    // A 1 GiB sparse file is refused by its size, without reading it.
+    let sparse = std::fs::File::create(path("sparse")).unwrap();
+    sparse.set_len(1 << 30).unwrap();
+    let err = failure(&[&path("sparse"), NODE1], 1);
+    assert!(
+        err.contains(
+            "sparse: expected a CPUID dump of at most 33554432 bytes, found 1073741824 bytes"
+        ),
+        "{err}"
+    );
+
+    // A directory, an empty file and binary garbage: exit 1, the file named.
+    let err = failure(&[dir.to_str().unwrap(), NODE1], 1);
+    assert!(
+        err.starts_with(&format!("xen-maskcalc: {}: ", dir.display())),
+        "{err}"
+    );
+    std::fs::write(path("empty"), b"").unwrap();
+    let err = failure(&[&path("empty"), NODE1], 1);
+    assert!(
+        err.contains("empty: expected a CPUID dump, found an empty file"),
+        "{err}"
+    );
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(path("garbage"), &garbage).unwrap();
+    let err = failure(&[&path("garbage"), NODE1], 1);
+    assert!(err.contains("garbage: "), "{err}");
+
+    // CRLF line endings (a dump saved on Windows) read like LF.
+    let node2 = std::fs::read_to_string(support::repo_root().join(NODE2)).unwrap();
+    std::fs::write(path("crlf"), node2.replace('\n', "\r\n")).unwrap();
+    assert_eq!(stdout(&[NODE1, &path("crlf")]), stdout(&[NODE1, NODE2]));
+
+    // A leaf twice in one CPU is refused at the second line.
+    let twice = format!("{node2}{}\n", node2.lines().nth(2).unwrap());
+    std::fs::write(path("twice"), twice).unwrap();
+    let err = failure(&[&path("twice"), NODE1], 1);
+    assert!(
+        err.contains(&format!(
+            "twice:{}: expected each leaf once per CPU",
+            node2.lines().count() + 1
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -158,6 +158,19 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
         )
     } else {
         std::fs::File::open(path).and_then(|file| {
+            // A regular file's size is known before reading it: a huge (or
+            // sparse) file is refused by its real size without reading 32 MiB first.
+            let metadata = file.metadata()?;
+            let size = metadata.len();
+            if metadata.is_file() && size >= limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "expected a CPUID dump of at most {} bytes, found {size} bytes",
+                        dump::MAX_DUMP_BYTES
+                    ),
+                ));
+            }
             std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
         })
     };
