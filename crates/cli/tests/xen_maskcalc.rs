@@ -314,3 +314,25 @@ fn hostile_inputs_are_bad_input_naming_the_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hiding_a_feature_no_dump_carries_is_not_silent() {
+    // Both CPUs enumerate IA32_ARCH_CAPABILITIES, but `cpuid -1r` dumps carry no MSRs.
+    let cascadelake = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
+    let args = ["--format", "xl", "--hide", "rdcl-no", cascadelake, ICELAKE];
+    let out = run(EXE, &args);
+    assert_eq!(code(&out), 0);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("rdcl-no"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "warning: not in the output: RDCL_NO (--hide): msr 0x10a[31:0] is not compared"
+        ),
+        "{stderr}"
+    );
+    let verbose = stdout(&["-v", "--hide", "rdcl-no", cascadelake, ICELAKE]);
+    assert!(
+        verbose.contains("RDCL_NO hidden by request but not in any output"),
+        "{verbose}"
+    );
+}

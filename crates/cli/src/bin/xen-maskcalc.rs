@@ -275,6 +275,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::io("standard output", e))?;
+    if !args.diff {
+        for feature in masks.hidden_but_not_compared() {
+            warnings.push(format!(
+                "{} (--hide): {} is not compared, as some dumps do not carry it",
+                feature.name,
+                feature.location.register().0
+            ));
+        }
+    }
     for warning in &warnings {
         eprintln!("{TOOL}: warning: not in the output: {warning}");
     }

@@ -201,5 +201,13 @@ pub fn explain(masks: &PoolMasks) -> String {
     for reg in &masks.unknown_registers {
         let _ = writeln!(out, "{reg} not compared: some dumps do not carry it");
     }
+    for feature in masks.hidden_but_not_compared() {
+        let _ = writeln!(
+            out,
+            "{} hidden by request but not in any output: {} is not compared",
+            feature.name,
+            feature.location.register().0
+        );
+    }
     out
 }
