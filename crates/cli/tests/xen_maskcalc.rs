@@ -336,3 +336,27 @@ fn hiding_a_feature_no_dump_carries_is_not_silent() {
         "{verbose}"
     );
 }
+
+#[test]
+fn xend_lines_for_leaves_a_host_lacks_are_warned_about() {
+    // Haswell reports no leaf 7 subleaf 1 or 2 (7.0.EAX = 0); Sapphire Rapids has features there.
+    let sapphire = "testdata/cpuid/intel-sapphirerapids-xeon-w9-3475x.txt";
+    let out = run(EXE, &[HASWELL, sapphire]);
+    assert_eq!(code(&out), 0);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("\"0x00000007,0x01:eax="), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("xen-maskcalc: warning: the line for leaf "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(warned, ["0x7.1", "0x7.2"], "{stderr}");
+    assert!(
+        stderr.contains(&format!("0x7.1: {HASWELL} does not report it")),
+        "{stderr}"
+    );
+    // Every host reports leaves 1 and 7.0: the README pool warns about nothing.
+    let out = run(EXE, &[NODE1, NODE2]);
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}

@@ -256,8 +256,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
         } else {
             args.format
         };
+        if format == OutputFormat::Xend {
+            warnings = render::xend_missing_leaves(&masks, &hosts);
+        }
         let mut rendered = |r: render::Rendered| {
-            warnings = r.omitted;
+            warnings = r
+                .omitted
+                .into_iter()
+                .map(|line| format!("not in the output: {line}"))
+                .collect();
             r.text
         };
         match format {
@@ -278,14 +285,14 @@ fn run(args: &Args) -> Result<u8, Failure> {
     if !args.diff {
         for feature in masks.hidden_but_not_compared() {
             warnings.push(format!(
-                "{} (--hide): {} is not compared, as some dumps do not carry it",
+                "not in the output: {} (--hide): {} is not compared, as some dumps do not carry it",
                 feature.name,
                 feature.location.register().0
             ));
         }
     }
     for warning in &warnings {
-        eprintln!("{TOOL}: warning: not in the output: {warning}");
+        eprintln!("{TOOL}: warning: {warning}");
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
