@@ -172,7 +172,8 @@ fn fewer_than_two_hosts_is_the_original_message() {
         err,
         "xen-maskcalc: Need at least 2 files to do the comparison!\n"
     );
-    // The same file twice is one host, as in the original.
+    // The same file twice is one host (the original keeps one too, but then
+    // prints a mask for a pool of one; a pool of one host is refused here).
     failure(&[NODE1, NODE1], 1);
 }
 
