@@ -476,3 +476,40 @@ fn every_non_intersect_feature_is_explained() {
         "not explained in docs/cpuid-features.md: {missing:?}"
     );
 }
+
+/// The converse: a feature named under a class heading of
+/// docs/cpuid-features.md has that class, so the explanations cannot drift
+/// from the table. Only the two features the accumulate section names as
+/// deliberately *not* accumulated are exempt.
+#[test]
+fn class_sections_name_only_features_of_their_class() {
+    let doc = std::fs::read_to_string(common::testdata("../docs/cpuid-features.md")).unwrap();
+    let exempt = [
+        (Class::Accumulate, "FDP_EXCP_ONLY"),
+        (Class::Accumulate, "NO_FPU_SEL"),
+    ];
+    let mut wrong = Vec::new();
+    for class in Class::ALL.into_iter().filter(|c| *c != Class::Intersect) {
+        let heading = format!("### {}\n", class.as_str());
+        let start = doc.find(&heading).unwrap() + heading.len();
+        let rest = &doc[start..];
+        let end = rest
+            .find("\n## ")
+            .into_iter()
+            .chain(rest.find("\n### "))
+            .min()
+            .unwrap_or(rest.len());
+        for quoted in rest[..end].split('`').skip(1).step_by(2) {
+            let Some(f) = features().iter().find(|f| f.name == quoted) else {
+                continue;
+            };
+            if f.class != class && !exempt.contains(&(class, f.name)) {
+                wrong.push(format!(
+                    "{} is {} but listed under {class}",
+                    f.name, f.class
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "docs/cpuid-features.md: {wrong:?}");
+}
