@@ -31,8 +31,8 @@ const NOT_YET_NAMED: [(u32, Register, u32, &str); 6] = [
     (
         0x8000_001f,
         Register::Eax,
-        0xcffe_0000,
-        "SEV-SNP era bits 17-27, 30, 31: unconfirmed names",
+        0x875e_0000,
+        "SEV-SNP era bits 17-20, 22, 24-26, 31: unconfirmed names",
     ),
     (
         0x8000_0021,

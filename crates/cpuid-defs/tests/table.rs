@@ -272,7 +272,10 @@ fn ids_and_order_are_consistent() {
 /// same spelling is another feature's canonical or Xen name. Listed here so
 /// that a new collision is a deliberate, reviewed change
 /// (docs/cpuid-features.md explains each).
-const SHADOWED: [(&str, &str, &str); 1] = [("ssb-no", "INTEL_SSB_NO", "SSB_NO")];
+const SHADOWED: [(&str, &str, &str); 2] = [
+    ("prefetchi", "AMD_PREFETCHI", "PREFETCHI"),
+    ("ssb-no", "INTEL_SSB_NO", "SSB_NO"),
+];
 
 #[test]
 fn every_name_resolves_to_exactly_one_feature() {
