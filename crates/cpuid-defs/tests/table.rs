@@ -516,3 +516,24 @@ fn class_sections_name_only_features_of_their_class() {
     }
     assert!(wrong.is_empty(), "docs/cpuid-features.md: {wrong:?}");
 }
+
+/// Edges Linux's `cpuid-deps.c` has beyond Xen's table: XFD needs XSAVES
+/// and XGETBV1, AMX needs XFD, shadow stacks need XSAVES (their state is
+/// supervisor XSAVE state), FRED needs LKGS, LASS needs SMAP (STAC/CLAC).
+#[test]
+fn linux_dependencies_beyond_xen() {
+    for (feature, needs) in [
+        ("XFD", "XSAVES"),
+        ("XFD", "XGETBV1"),
+        ("AMX_TILE", "XFD"),
+        ("CET_SS", "XSAVES"),
+        ("FRED", "LKGS"),
+        ("LASS", "SMAP"),
+    ] {
+        let f = lookup(feature).unwrap();
+        assert!(
+            f.depends.contains(&lookup(needs).unwrap().id),
+            "{feature} should need {needs}"
+        );
+    }
+}
