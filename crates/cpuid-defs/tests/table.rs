@@ -537,3 +537,25 @@ fn linux_dependencies_beyond_xen() {
         );
     }
 }
+
+/// `accumulate` is exactly Xen's `|` features plus the ARCH_CAPS "still
+/// vulnerable" bits RSBA and RRSBA (issue 5). FDP_EXCP_ONLY and NO_FPU_SEL
+/// stay `intersect` on purpose (docs/cpuid-features.md, "accumulate").
+#[test]
+fn accumulate_is_xens_or_bits_plus_rsba_rrsba() {
+    let ours: BTreeSet<&str> = features()
+        .iter()
+        .filter(|f| f.class == Class::Accumulate)
+        .map(|f| f.name)
+        .collect();
+    let mut expected: BTreeSet<&str> = features()
+        .iter()
+        .filter(|f| f.xen_attrs.is_some_and(|a| a.contains('|')))
+        .map(|f| f.name)
+        .collect();
+    expected.extend(["RSBA", "RRSBA"]);
+    assert_eq!(ours, expected);
+    for name in ["FDP_EXCP_ONLY", "NO_FPU_SEL"] {
+        assert_eq!(lookup(name).unwrap().class, Class::Intersect, "{name}");
+    }
+}
