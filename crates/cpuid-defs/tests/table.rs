@@ -559,3 +559,15 @@ fn accumulate_is_xens_or_bits_plus_rsba_rrsba() {
         assert_eq!(lookup(name).unwrap().class, Class::Intersect, "{name}");
     }
 }
+
+/// The QEMU column holds only names QEMU has: `bpext` and `mwaitx` are
+/// Linux's /proc/cpuinfo names for DBEXT and MONITORX (QEMU names neither),
+/// and `lass` is Linux's name for LASS.
+#[test]
+fn qemu_and_linux_columns_are_not_mixed_up() {
+    for (name, linux) in [("DBEXT", "bpext"), ("MONITORX", "mwaitx"), ("LASS", "lass")] {
+        let f = lookup(name).unwrap();
+        assert_eq!(f.linux_name, Some(linux), "{name}");
+        assert_eq!(f.qemu_name, None, "{name}");
+    }
+}
