@@ -2192,7 +2192,7 @@ pub(crate) static FEATURES: [Feature; FEATURE_COUNT] = [
         name: "PKS",
         xen_name: Some("pks"),
         xen_attrs: Some("H"),
-        linux_name: Some("pks"),
+        linux_name: None,
         qemu_name: Some("pks"),
         libxl_legacy_names: &[],
         other_aliases: &[],

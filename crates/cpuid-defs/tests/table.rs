@@ -570,4 +570,6 @@ fn qemu_and_linux_columns_are_not_mixed_up() {
         assert_eq!(f.linux_name, Some(linux), "{name}");
         assert_eq!(f.qemu_name, None, "{name}");
     }
+    // Linux has no X86_FEATURE_PKS (only unmerged patches), so no /proc name.
+    assert_eq!(lookup("PKS").unwrap().linux_name, None);
 }
