@@ -2,7 +2,6 @@
 //! of hosts, explained by feature name. A drop-in replacement for
 //! `xen_maskcalc.py` that reads every common dump format.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +10,8 @@ use maskcalc::dump::{self, Format};
 use maskcalc::model::Host;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
-use xenmig_cli::{Failure, exit, finish, term};
+use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
 
 const TOOL: &str = "xen-maskcalc";
 
@@ -134,37 +134,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            });
-        }
-    };
-    finish(TOOL, false, run(&args))
-}
-
-fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    let limit = dump::MAX_DUMP_BYTES as u64 + 1;
-    let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin().lock(), limit),
-            &mut bytes,
-        )
-    } else {
-        std::fs::File::open(path).and_then(|file| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
-        })
-    };
-    // Issue 6 and the original count a dump that cannot be read as bad input (1), like one that
-    // cannot be parsed; only usage errors and a failing standard output exit 2.
-    result.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    Ok(bytes)
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(&args)),
+        Err(code) => code,
+    }
 }
 
 fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
@@ -176,7 +149,10 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
             continue;
         }
         let name = path.display().to_string();
-        let bytes = read_input(path)?;
+        // Issue 6 and the original count a dump that cannot be read as bad input (1), like one
+        // that cannot be parsed; only usage errors and a failing standard output exit 2.
+        let bytes = read_capped(path, dump::MAX_DUMP_BYTES)
+            .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
         let cpuid =
             dump::parse(&name, &bytes, args.input_format.format()).map_err(Failure::bad_input)?;
         hosts.push(Host { name, cpuid });
@@ -188,21 +164,6 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         });
     }
     Ok(hosts)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Ok(maskcalc::local::read_with(|leaf, subleaf| {
-        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        [r.eax, r.ebx, r.ecx, r.edx]
-    }))
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Err(Failure::usage_or_io(
-        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
-    ))
 }
 
 fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
@@ -257,11 +218,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
             OutputFormat::Json => render::json(&masks),
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::io("standard output", e))?;
+    write_stdout(&text)?;
     for warning in &warnings {
         eprintln!("{TOOL}: warning: not in the output: {warning}");
     }
