@@ -422,3 +422,23 @@ fn syslog_takes_the_summary_and_errors_still_reach_stderr() {
     assert!(String::from_utf8_lossy(&result.stderr).contains("byte offset"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_output_write_error_exits_2_naming_the_output() {
+    // `-o 1` with standard output on /dev/full: every write fails (ENOSPC).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let result = std::process::Command::new(EXE)
+        .args(["-i", &image("pv64-guest64"), "-o", "1"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(code(&result), 2, "{stderr}");
+    assert!(
+        stderr.contains("standard output: No space left"),
+        "{stderr}"
+    );
+}
