@@ -195,7 +195,21 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                     }
                     let parsed = MsrPolicy::parse(bytes)
                         .map_err(|e| record_error(&info, name, e.to_string()))?;
-                    for entry in parsed.iter() {
+                    for (i, entry) in parsed.iter().enumerate() {
+                        // Xen's x86_msr_copy_from_buffer() refuses the whole
+                        // policy when a reserved flags field is set, so such
+                        // a guest is restored nowhere.
+                        let flags = entry.flags.get();
+                        if flags != 0 {
+                            return Err(record_error(
+                                &info,
+                                name,
+                                format!(
+                                    "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {flags:#x}",
+                                    entry.idx.get()
+                                ),
+                            ));
+                        }
                         msrs.insert(entry.idx.get(), entry.val.get());
                     }
                     policy.msr_count = Some(parsed.entries().len());
@@ -229,13 +243,13 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         limits.max_extended_leaf = 0;
     }
     profile.limits = limits;
-    let mut registers = rules::profile_registers();
+    // A set: an MSR policy may list tens of thousands of MSRs, and a linear
+    // `contains` per MSR would make this quadratic in the record's size.
+    let mut registers: std::collections::BTreeSet<FeatureRegister> =
+        rules::profile_registers().into_iter().collect();
     for &index in cpuid.msrs.keys() {
         for half in [cpuid_defs::MsrHalf::Low, cpuid_defs::MsrHalf::High] {
-            let reg = FeatureRegister::Msr { index, half };
-            if !registers.contains(&reg) {
-                registers.push(reg);
-            }
+            registers.insert(FeatureRegister::Msr { index, half });
         }
     }
     for register in registers {
@@ -245,10 +259,15 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         let Some(value) = register_value(cpuid, register) else {
             continue;
         };
-        let mut mask = rules::field_mask(register);
-        if rules::is_feature_register(register) || rules::msr_half(register).is_some() {
-            mask = !rules::host_bits(register);
-        }
+        // An MSR without named bits has no host bits either; skipping the
+        // table lookups keeps a large MSR policy cheap.
+        let mask = if rules::is_feature_register(register) {
+            !rules::host_bits(register)
+        } else if rules::msr_half(register).is_some() {
+            u32::MAX
+        } else {
+            rules::field_mask(register)
+        };
         if mask != 0 {
             profile.registers.insert(
                 register,
