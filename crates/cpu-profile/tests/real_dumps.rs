@@ -227,6 +227,10 @@ proptest! {
         let profile = generate("pool", &hosts).unwrap();
         let text = json::to_json(&profile);
         prop_assert_eq!(&json::from_json("pool.json", text.as_bytes()).unwrap(), &profile);
+        // The same pool given in another order is the same file, byte for byte.
+        let mut reversed = hosts.clone();
+        reversed.reverse();
+        prop_assert_eq!(json::to_json(&generate("pool", &reversed).unwrap()), text.clone());
         for host in &hosts {
             let report = check(&profile, host);
             prop_assert!(report.is_compatible(), "{}: {:?}", host.name, report.problems);
