@@ -267,8 +267,9 @@ fn malformed_inputs_name_the_file_and_the_field() {
         (vec!["generate", HASWELL, ROME, "-o", "-"], 1),
         (
             vec!["diff", "testdata/profile/bad-version.json", SKYLAKE],
-            1,
+            2,
         ),
+        (vec!["diff", SKYLAKE, "testdata/profile/README.md"], 2),
         (vec!["show", "testdata/no-such-profile.json"], 2),
         (
             vec![

@@ -126,7 +126,8 @@ enum Command {
     ///
     /// Example: cpu-profile diff pool-a.json node4
     ///
-    /// Exit status: 0 no differences; 1 differences; 2 usage or I/O error.
+    /// Exit status: 0 no differences; 1 differences; 2 usage error,
+    /// unreadable or malformed input.
     Diff {
         /// Machine-readable list of changes
         #[arg(long)]
@@ -431,7 +432,9 @@ fn report_text(report: &HostReport) -> String {
     text
 }
 
-/// A profile file, or a dump turned into its one host's profile.
+/// A profile file, or a dump turned into its one host's profile. As in
+/// `check`, exit code 1 of `diff` means only "they differ", so an input that
+/// does not load is reported with code 2.
 fn load_either(path: &Path) -> Result<Profile, Failure> {
     let bytes = read_bounded(path, dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES))?;
     let name = path.display().to_string();
@@ -439,14 +442,14 @@ fn load_either(path: &Path) -> Result<Profile, Failure> {
         .windows(cpu_profile::FORMAT_NAME.len())
         .any(|w| w == cpu_profile::FORMAT_NAME.as_bytes());
     if looks_like_profile {
-        return json::from_json(&name, &bytes).map_err(Failure::bad_input);
+        return json::from_json(&name, &bytes).map_err(unreadable);
     }
-    let cpuid = dump::parse(&name, &bytes, None).map_err(Failure::bad_input)?;
+    let cpuid = dump::parse(&name, &bytes, None).map_err(unreadable)?;
     let host = Host {
         name: name.clone(),
         cpuid,
     };
-    generate::generate(&name, &[host]).map_err(Failure::bad_input)
+    generate::generate(&name, &[host]).map_err(unreadable)
 }
 
 fn diff_cmd(a: &Path, b: &Path, json_out: bool) -> Result<u8, Failure> {
