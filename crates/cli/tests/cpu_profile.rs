@@ -270,6 +270,17 @@ fn malformed_inputs_name_the_file_and_the_field() {
             2,
         ),
         (vec!["diff", SKYLAKE, "testdata/profile/README.md"], 2),
+        (
+            vec![
+                "check",
+                "--input-format",
+                "aida64",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                SKYLAKE,
+            ],
+            2,
+        ),
         (vec!["show", "testdata/no-such-profile.json"], 2),
         (
             vec![
@@ -295,6 +306,10 @@ fn usage_errors_exit_2_and_help_teaches() {
     outcome(&["check", SKYLAKE], 2);
     outcome(&["check", "--profile", "p.json"], 2);
     outcome(&["export", "--format", "yaml", "p.json"], 2);
+    outcome(&["diff", "--input-format", "yaml", SKYLAKE, SKYLAKE], 2);
+    // The error for a dump of unknown format suggests --input-format: it exists.
+    let (stdout, _) = outcome(&["diff", "--input-format", "cpuid", SKYLAKE, SKYLAKE], 0);
+    assert!(stdout.ends_with("no differences\n"), "{stdout}");
     let (stdout, _) = outcome(&["--help"], 0);
     assert!(
         stdout.contains("Examples:") && stdout.contains("check --stream"),

@@ -33,7 +33,8 @@ Examples:
       cpu-profile diff pool-a.json node4              what changes, by feature name
 
 Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
+text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file
+unless --input-format names it.
 The profile format is documented in docs/cpu-profile-format.md.";
 
 /// CPU profiles for migration pools, and compatibility checks by feature name.
@@ -47,6 +48,16 @@ The profile format is documented in docs/cpu-profile-format.md.";
 struct Args {
     #[command(subcommand)]
     command: Command,
+    /// Format of the CPUID dumps (`auto` detects it per file)
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "auto", value_parser = input_formats())]
+    input_format: String,
+}
+
+/// `auto` and the names of maskcalc's dump formats, which own the list.
+fn input_formats() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        std::iter::once("auto").chain(dump::Format::ALL.iter().map(|f| f.name())),
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,13 +196,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
+    // `auto` is the one name that is not a format: detection per file.
+    let dumps_as = dump::Format::from_name(&args.input_format);
     match args.command {
         Command::Generate {
             dumps,
             local,
             name,
             output,
-        } => generate_cmd(&dumps, local, &name, &output),
+        } => generate_cmd(&dumps, dumps_as, local, &name, &output),
         Command::Show { profile } => {
             let profile = load_profile(&profile, Failure::bad_input)?;
             print(&show::show(&profile))
@@ -211,8 +224,15 @@ fn run(args: Args) -> Result<u8, Failure> {
             json,
             local,
             dumps,
-        } => check_cmd(profile.as_deref(), stream.as_deref(), json, local, &dumps),
-        Command::Diff { json, a, b } => diff_cmd(&a, &b, json),
+        } => check_cmd(
+            profile.as_deref(),
+            stream.as_deref(),
+            json,
+            local,
+            &dumps,
+            dumps_as,
+        ),
+        Command::Diff { json, a, b } => diff_cmd(&a, &b, dumps_as, json),
     }
 }
 
@@ -254,17 +274,27 @@ fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Prof
     json::from_json(&path.display().to_string(), &bytes).map_err(bad)
 }
 
-fn load_host(path: &Path, bad: fn(dump::DumpError) -> Failure) -> Result<Host, Failure> {
+fn load_host(
+    path: &Path,
+    format: Option<dump::Format>,
+    bad: fn(dump::DumpError) -> Failure,
+) -> Result<Host, Failure> {
     let name = path.display().to_string();
     let bytes = read_bounded(path, dump::MAX_DUMP_BYTES)?;
-    let cpuid = dump::parse(&name, &bytes, None).map_err(bad)?;
+    let cpuid = dump::parse(&name, &bytes, format).map_err(bad)?;
     Ok(Host { name, cpuid })
 }
 
-fn generate_cmd(dumps: &[PathBuf], local: bool, name: &str, output: &str) -> Result<u8, Failure> {
+fn generate_cmd(
+    dumps: &[PathBuf],
+    format: Option<dump::Format>,
+    local: bool,
+    name: &str,
+    output: &str,
+) -> Result<u8, Failure> {
     let mut hosts = Vec::new();
     for path in dumps {
-        let mut host = load_host(path, Failure::bad_input)?;
+        let mut host = load_host(path, format, Failure::bad_input)?;
         // The profile names hosts by file name, so it does not depend on where it was made.
         if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
             host.name = file.to_string_lossy().into_owned();
@@ -356,6 +386,7 @@ fn check_cmd(
     json_out: bool,
     local: bool,
     dumps: &[PathBuf],
+    format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
     let (profile, header) = match (profile_path, stream) {
         (Some(path), _) => (load_profile(path, unreadable)?, String::new()),
@@ -386,7 +417,7 @@ fn check_cmd(
     };
     let mut reports = Vec::new();
     for path in dumps {
-        let host = load_host(path, unreadable)?;
+        let host = load_host(path, format, unreadable)?;
         reports.push(check::check(&profile, &host));
     }
     if local {
@@ -435,7 +466,7 @@ fn report_text(report: &HostReport) -> String {
 /// A profile file, or a dump turned into its one host's profile. As in
 /// `check`, exit code 1 of `diff` means only "they differ", so an input that
 /// does not load is reported with code 2.
-fn load_either(path: &Path) -> Result<Profile, Failure> {
+fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Failure> {
     let bytes = read_bounded(path, dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES))?;
     let name = path.display().to_string();
     let looks_like_profile = bytes
@@ -444,7 +475,7 @@ fn load_either(path: &Path) -> Result<Profile, Failure> {
     if looks_like_profile {
         return json::from_json(&name, &bytes).map_err(unreadable);
     }
-    let cpuid = dump::parse(&name, &bytes, None).map_err(unreadable)?;
+    let cpuid = dump::parse(&name, &bytes, format).map_err(unreadable)?;
     let host = Host {
         name: name.clone(),
         cpuid,
@@ -452,9 +483,14 @@ fn load_either(path: &Path) -> Result<Profile, Failure> {
     generate::generate(&name, &[host]).map_err(unreadable)
 }
 
-fn diff_cmd(a: &Path, b: &Path, json_out: bool) -> Result<u8, Failure> {
-    let pa = load_either(a)?;
-    let pb = load_either(b)?;
+fn diff_cmd(
+    a: &Path,
+    b: &Path,
+    format: Option<dump::Format>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let pa = load_either(a, format)?;
+    let pb = load_either(b, format)?;
     let changes = diff::diff(&pa, &pb);
     let text = if json_out {
         diff::changes_json(&a.display().to_string(), &b.display().to_string(), &changes)
