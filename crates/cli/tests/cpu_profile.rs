@@ -152,6 +152,39 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
             "{stdout}"
         );
     }
+    // A guest whose MSR policy has IA32_ARCH_CAPABILITIES: the dumps carry no
+    // MSR values, so Cascade Lake is compatible with the MSR not checked, and
+    // Skylake-SP lacks ARCH_CAPS itself.
+    let (stdout, _) = outcome(
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-cascadelake-guest.bin",
+            CASCADELAKE,
+        ],
+        0,
+    );
+    assert!(
+        stdout.ends_with(
+            "intel-cascadelake-sp-xeon-platinum-8280.txt: compatible\n  \
+             not checked: msr 0xce (the dump has no value for it)\n  \
+             not checked: msr 0x10a (the dump has no value for it)\n"
+        ),
+        "{stdout}"
+    );
+    let (stdout, _) = outcome(
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-cascadelake-guest.bin",
+            SKYLAKE,
+        ],
+        1,
+    );
+    assert!(
+        stdout.contains("  missing ARCH_CAPS (0x7.0.edx[29], intersect)\n"),
+        "{stdout}"
+    );
     let (stdout, _) = outcome(
         &[
             "check",

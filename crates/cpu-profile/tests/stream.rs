@@ -291,3 +291,57 @@ fn the_largest_msr_policy_is_read_and_checked_in_linear_time() {
     assert_eq!(labels[0], "msr 0x40000000");
     assert_eq!(labels[(1 << 16) - 1], "msr 0x4000ffff");
 }
+
+/// Cascade Lake with IA32_ARCH_CAPABILITIES `arch_caps` in its dump.
+fn cascadelake_with_arch_caps(arch_caps: u64) -> Host {
+    let mut host = host("intel-cascadelake-sp-xeon-platinum-8280");
+    host.cpuid.msrs.insert(0x10a, arch_caps);
+    host
+}
+
+#[test]
+fn arch_caps_of_the_msr_policy_is_a_subset_with_rsba_and_rrsba_reversed() {
+    let policy = policy_of("libxc-cascadelake-guest.bin").unwrap();
+    let cpuid = policy.cpuid.as_ref().unwrap();
+    assert_eq!(cpuid.msrs.get(&0x10a), Some(&0x2b));
+    let profile = guest_profile("guest", cpuid).unwrap();
+    // RDCL_NO, EIBRS, SKIP_L1DFL and MDS_NO: the same on the destination fits.
+    let report = check(&profile, &cascadelake_with_arch_caps(0x2b));
+    assert!(report.is_compatible(), "{:?}", report.problems);
+    assert_eq!(report.unchecked_labels(), ["msr 0xce"]);
+    // More `_NO` bits on the destination are fine; RSBA there is not, as the
+    // guest would not know its retpolines may be bypassed.
+    let report = check(
+        &profile,
+        &cascadelake_with_arch_caps(0x2b | 1 << 8 | 1 << 2),
+    );
+    let texts: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        texts,
+        ["host has RSBA (msr 0x10a[2], accumulate) which the profile's guests do not see"]
+    );
+    // A destination without MDS_NO and RDCL_NO lacks them, by name.
+    let report = check(&profile, &cascadelake_with_arch_caps(0x0a));
+    assert_eq!(report.missing_names(), ["RDCL_NO", "MDS_NO"]);
+    // A dump without the MSR cannot tell: not checked, not a problem.
+    let report = check(&profile, &host("intel-cascadelake-sp-xeon-platinum-8280"));
+    assert!(report.is_compatible(), "{:?}", report.problems);
+    assert_eq!(report.unchecked_labels(), ["msr 0xce", "msr 0x10a"]);
+    // Skylake-SP does not enumerate ARCH_CAPS: the guest's bit is missing.
+    let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
+    assert!(
+        report.missing_names().contains(&"ARCH_CAPS"),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn a_guest_with_rsba_fits_a_destination_without_it() {
+    let policy = policy_of("libxc-cascadelake-guest.bin").unwrap();
+    let mut cpuid = policy.cpuid.unwrap();
+    cpuid.msrs.insert(0x10a, 0x2b | 1 << 2 | 1 << 19);
+    let profile = guest_profile("guest", &cpuid).unwrap();
+    assert!(check(&profile, &cascadelake_with_arch_caps(0x2b)).is_compatible());
+    assert!(check(&profile, &cascadelake_with_arch_caps(0x2b | 1 << 2)).is_compatible());
+}
