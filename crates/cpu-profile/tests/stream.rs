@@ -345,3 +345,58 @@ fn a_guest_with_rsba_fits_a_destination_without_it() {
     assert!(check(&profile, &cascadelake_with_arch_caps(0x2b)).is_compatible());
     assert!(check(&profile, &cascadelake_with_arch_caps(0x2b | 1 << 2)).is_compatible());
 }
+
+#[test]
+fn a_policy_record_declaring_128_mib_is_refused_before_its_body_is_read() {
+    // Only the header: a reader that allocated the declared length, or read
+    // on, would fail differently.
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    let mut bytes = w.into_inner();
+    for (length, expected) in [
+        (
+            128u32 << 20,
+            "X86_CPUID_POLICY record #0 at byte offset 40: expected at most 1048576 bytes, found 134217728",
+        ),
+        (
+            u32::MAX,
+            "record body too long: expected at most 134217728 bytes, found 4294967295",
+        ),
+    ] {
+        let mut stream = bytes.clone();
+        stream.extend_from_slice(&RecordType::X86_CPUID_POLICY.0.to_le_bytes());
+        stream.extend_from_slice(&length.to_le_bytes());
+        stream.extend_from_slice(&[0; 24]);
+        let err = read_policy(StreamReader::new(&stream[..])).unwrap_err();
+        assert!(err.to_string().starts_with(expected), "{err}");
+    }
+    // Thousands of policy records: the second one ends the reading.
+    let leaf = CpuidPolicyLeaf::new(0, 0xffff_ffff, INTEL_LEAF0);
+    let mut w = Writer::new(Vec::new());
+    for _ in 0..5000 {
+        w.write_record(RecordType::X86_CPUID_POLICY.0, [leaf].as_bytes())
+            .unwrap();
+    }
+    bytes.extend_from_slice(&w.into_inner());
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "X86_CPUID_POLICY record #1 at byte offset 72: expected one X86_CPUID_POLICY record, found a second"
+    );
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    let msrs = MsrPolicy::encode(&[MsrPolicyEntry::new(0xce, 0)]);
+    for _ in 0..3 {
+        w.write_record(RecordType::X86_MSR_POLICY.0, &msrs).unwrap();
+    }
+    let bytes = w.into_inner();
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "X86_MSR_POLICY record #1 at byte offset 64: expected one X86_MSR_POLICY record, found a second"
+    );
+}
