@@ -334,6 +334,27 @@ fn malformed_inputs_name_the_file_and_the_field() {
 }
 
 #[test]
+fn a_100_mib_profile_is_refused_after_reading_4_mib() {
+    let dir = scratch("huge");
+    let path = dir.join("huge.json");
+    // Sparse: 100 MiB of zeros without writing them.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let path = path.display().to_string();
+    let (_, stderr) = outcome(&["check", "--profile", &path, SKYLAKE], 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found a larger one\n"
+        )
+    );
+    outcome(&["show", &path], 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_teaches() {
     outcome(&[], 2);
     outcome(&["check", SKYLAKE], 2);
