@@ -157,9 +157,10 @@ fn combine(register: FeatureRegister, values: &[u32], clear: u32) -> Bits {
     if !rules::is_feature_register(register) {
         return out;
     }
+    let other_fields = rules::unchecked_field_bits(register);
     for bit in 0..32u8 {
         let b = 1u32 << bit;
-        if field_mask & b != 0 {
+        if (field_mask | other_fields) & b != 0 {
             continue;
         }
         let set = match rules::feature_at(register, bit) {

@@ -227,8 +227,8 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
 
 /// The guest's policy as a profile: every register `cpuid-defs` knows within
 /// the guest's maximum leaves, every bit except those of `host`-class
-/// features (the destination's hypervisor rewrites them), and every MSR of
-/// the MSR policy. `None` when the policy has no leaf 0.
+/// features (the destination's hypervisor rewrites them) and of fields
+/// profiles do not carry, and every MSR of the MSR policy. `None` when the policy has no leaf 0.
 pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
     let vendor = cpuid.vendor_string()?;
     let mut profile = Profile::new(name, &vendor);
@@ -262,7 +262,7 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         // An MSR without named bits has no host bits either; skipping the
         // table lookups keeps a large MSR policy cheap.
         let mask = if rules::is_feature_register(register) {
-            !rules::host_bits(register)
+            !rules::host_bits(register) & !rules::unchecked_field_bits(register)
         } else if rules::msr_half(register).is_some() {
             u32::MAX
         } else {

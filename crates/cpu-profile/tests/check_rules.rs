@@ -206,3 +206,27 @@ fn counts_take_the_pools_smallest_and_a_host_needs_at_least_that() {
         "avx10_version: profile needs 0x1, host has 0x0"
     );
 }
+
+#[test]
+fn a_field_inside_a_feature_register_is_left_to_the_destination() {
+    // MAWAU is 7.0.ECX[21:17], a number beside feature bits. Taken bit by bit
+    // as features, a pool of MAWAU 3 would refuse a host of MAWAU 4 for
+    // "unnamed bits" 17 and 18, and a pool of 1 and 2 would define 0.
+    let with_mawau = |name: &str, mawau: u32| {
+        let mut h = host(name, 0, None);
+        h.cpuid
+            .leaves
+            .insert(CpuidInput::new(7, 0), [0, 0, mawau << 17 | 1 << 2, 0]);
+        h
+    };
+    let profile = generate("p", &[with_mawau("a", 1), with_mawau("b", 2)]).unwrap();
+    let ecx = profile
+        .defined(FeatureRegister::cpuid(7, Some(0), Register::Ecx))
+        .unwrap();
+    assert_eq!(ecx.mask & (0x1f << 17), 0, "{ecx:?}");
+    // UMIP (bit 2), on both, is still defined.
+    assert_eq!(ecx.value & ecx.mask & (1 << 2), 1 << 2);
+    let profile = generate("p", &[with_mawau("a", 3)]).unwrap();
+    let report = check(&profile, &with_mawau("c", 4));
+    assert!(report.is_compatible(), "{:?}", report.problems);
+}
