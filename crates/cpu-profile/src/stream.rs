@@ -6,10 +6,11 @@
 //! X86_MSR_POLICY before STATIC_DATA_END (v3 streams; Xen 4.14 and later),
 //! and the restorer ignores policy records after it. So reading stops at
 //! STATIC_DATA_END, or at the first PAGE_DATA or X86_PV_P2M_FRAMES record,
-//! where a v2 stream's static data ends; page data is never read. A stream
-//! without a CPUID policy (v2, or converted from a legacy image) is restored
-//! with a policy the destination builds for itself, which this module
-//! reports as [`GuestPolicy::cpuid`] `None`.
+//! where a v2 stream's static data ends (a v3 stream that gets there without
+//! STATIC_DATA_END is an error: Xen refuses to restore it); page data is
+//! never read. A stream without a CPUID policy (v2, or converted from a
+//! legacy image) is restored with a policy the destination builds for
+//! itself, which this module reports as [`GuestPolicy::cpuid`] `None`.
 //!
 //! ```
 //! use cpu_profile::stream::read_policy;
@@ -127,11 +128,24 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
             Event::ImageHeader(header) => policy.libxc_version = Some(header.version.get()),
             Event::LibxcRecord(info) => {
                 let kind = info.libxc_type();
-                if kind == RecordType::STATIC_DATA_END
-                    || kind == RecordType::PAGE_DATA
-                    || kind == RecordType::X86_PV_P2M_FRAMES
-                    || kind == RecordType::END
-                {
+                let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
+                // A v3 stream must end its static data explicitly; Xen's
+                // restorer fails one that reaches memory first ("No
+                // STATIC_DATA_END seen"), whatever its policy says.
+                if memory && policy.libxc_version.is_some_and(|v| v >= 3) {
+                    return Err(record_error(
+                        &info,
+                        if kind == RecordType::PAGE_DATA {
+                            "PAGE_DATA"
+                        } else {
+                            "X86_PV_P2M_FRAMES"
+                        },
+                        "expected STATIC_DATA_END before memory in a v3 stream, found none; \
+                         Xen refuses to restore it"
+                            .to_owned(),
+                    ));
+                }
+                if kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END {
                     break;
                 }
                 let name = if kind == RecordType::X86_CPUID_POLICY {

@@ -400,3 +400,29 @@ fn a_policy_record_declaring_128_mib_is_refused_before_its_body_is_read() {
         "X86_MSR_POLICY record #1 at byte offset 64: expected one X86_MSR_POLICY record, found a second"
     );
 }
+
+#[test]
+fn a_v3_stream_reaching_memory_without_static_data_end_is_refused_as_xen_refuses_it() {
+    let mut w = Writer::new(Vec::new());
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))
+        .unwrap();
+    let leaf = CpuidPolicyLeaf::new(0, 0xffff_ffff, INTEL_LEAF0);
+    w.write_record(RecordType::X86_CPUID_POLICY.0, [leaf].as_bytes())
+        .unwrap();
+    let entries = [PfnEntry::new(0, PageType::NOTAB)];
+    w.write_record(
+        RecordType::PAGE_DATA.0,
+        &PageData::encode(&entries, &[0; PAGE_SIZE]),
+    )
+    .unwrap();
+    let bytes = w.into_inner();
+    let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "PAGE_DATA record #1 at byte offset 72: expected STATIC_DATA_END before memory in a v3 stream, \
+         found none; Xen refuses to restore it"
+    );
+    // A v2 stream has no STATIC_DATA_END: its first PAGE_DATA ends the static data.
+    assert_eq!(policy_of("libxc-v2-no-policy.bin").unwrap().cpuid, None);
+}
