@@ -4,6 +4,7 @@
 //! cargo run -p migration-stream --example list_records -- testdata/streams/xl-hvm-v3.bin
 //! ```
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use migration_stream::{Event, StreamReader};
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     };
     // Seekable: bodies are skipped without reading them.
     let mut stream = StreamReader::seekable(file);
+    let mut out = std::io::stdout().lock();
     loop {
         let event = match stream.next_event() {
             Ok(event) => event,
@@ -30,36 +32,46 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        match event {
-            Event::XlHeader(h) => println!(
+        let written = match event {
+            Event::XlHeader(h) => writeln!(
+                out,
                 "xl header: flags {:?}, {} bytes of config",
                 h.mandatory_flags,
                 h.config().len()
             ),
-            Event::LibxlHeader(h) => println!("libxl header: options {:#x}", h.options.get()),
-            Event::ImageHeader(h) => println!("libxc image header: version {}", h.version.get()),
-            Event::DomainHeader(h) => println!(
+            Event::LibxlHeader(h) => writeln!(out, "libxl header: options {:#x}", h.options.get()),
+            Event::ImageHeader(h) => {
+                writeln!(out, "libxc image header: version {}", h.version.get())
+            }
+            Event::DomainHeader(h) => writeln!(
+                out,
                 "libxc domain header: {} from Xen {}.{}",
                 h.domain_type(),
                 h.xen_major.get(),
                 h.xen_minor.get()
             ),
-            Event::LibxlRecord(info) => println!(
+            Event::LibxlRecord(info) => writeln!(
+                out,
                 "{:>8}  libxl #{:<3} {} ({} bytes)",
                 info.offset,
                 info.index,
                 info.libxl_type(),
                 info.length
             ),
-            Event::LibxcRecord(info) => println!(
+            Event::LibxcRecord(info) => writeln!(
+                out,
                 "{:>8}  libxc #{:<3} {} ({} bytes)",
                 info.offset,
                 info.index,
                 info.libxc_type(),
                 info.length
             ),
-            Event::Trailing { offset } => println!("{offset:>8}  trailing bytes after END"),
+            Event::Trailing { offset } => writeln!(out, "{offset:>8}  trailing bytes after END"),
             Event::End => return ExitCode::SUCCESS,
+        };
+        // A reader that went away (`| head`) is not an error.
+        if written.is_err() {
+            return ExitCode::SUCCESS;
         }
     }
 }
