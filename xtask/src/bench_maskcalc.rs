@@ -9,11 +9,15 @@
 //! `/usr/bin/time` when it is installed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use maskcalc::dump::{self, write};
 use maskcalc::model::{CpuidInput, HostCpuid};
+
+use crate::bench_util::{
+    Profile, TempDir, best_wall, build_cli, mib, peak_rss_of_shell, ratio, rss_cell, run_silent,
+    shell_quote,
+};
 
 const POOL_SIZES: [usize; 4] = [250, 500, 1000, 2000];
 const RUNS: usize = 5;
@@ -75,97 +79,55 @@ fn write_pool(
 }
 
 /// Best wall time of `RUNS` runs of `program args`, and its peak RSS in KiB if measurable.
-fn time_command(program: &Path, args: &[PathBuf]) -> Result<(Duration, Option<u64>), String> {
-    let mut best = Duration::MAX;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let status = Command::new(program)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| format!("{}: {e}", program.display()))?;
-        let elapsed = start.elapsed();
-        if !status.success() {
-            return Err(format!("{} failed: {status}", program.display()));
-        }
-        best = best.min(elapsed);
-    }
-    let rss = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .ok()
-        .and_then(|out| {
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .and_then(|l| l.trim().parse().ok())
-        });
-    Ok((best, rss))
+fn time_command(
+    program: &Path,
+    args: &[PathBuf],
+    dir: &Path,
+) -> Result<(Duration, Option<u64>), String> {
+    let best = best_wall(RUNS, || run_silent(program, args))?;
+    let command: Vec<String> = std::iter::once(program)
+        .chain(args.iter().map(PathBuf::as_path))
+        .map(shell_quote)
+        .collect();
+    Ok((best, peak_rss_of_shell(&command.join(" "), dir)))
 }
 
 /// Runs the benchmark and prints a table.
 pub fn run(root: &Path) -> Result<(), String> {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "xenmig-cli",
-            "--bin",
-            "xen-maskcalc",
-        ])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release failed".to_owned());
-    }
-    let tool = root.join("target/release/xen-maskcalc");
+    let tool = build_cli(root, "xen-maskcalc", Profile::Release)?;
     let bases = intel_dumps(root)?;
     if bases.is_empty() {
         return Err("no intel-* dumps in testdata/cpuid".to_owned());
     }
-    let dir = std::env::temp_dir().join(format!("xenmig-bench-maskcalc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = TempDir::new("bench-maskcalc")?;
+    let dir = dir.path();
     let mut rng = Lcg(0x5eed);
     println!("xen-maskcalc: default (xend) output, best of {RUNS} runs, release build");
     println!(
         "{:>6} {:>10} {:>12} {:>10} {:>10} {:>14} {:>12}",
         "hosts", "MiB", "xen-maskcalc", "cat", "ratio", "µs per host", "peak RSS"
     );
-    let result = (|| {
-        for hosts in POOL_SIZES {
-            let paths = write_pool(&dir, &bases, hosts, &mut rng)?;
-            let bytes: u64 = paths
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
-            let (ours, rss) = time_command(&tool, &paths)?;
-            let (cat, _) = time_command(Path::new("cat"), &paths)?;
-            println!(
-                "{hosts:>6} {:>10.2} {:>10.1}ms {:>8.1}ms {:>9.1}x {:>14.1} {:>12}",
-                bytes as f64 / (1024.0 * 1024.0),
-                ours.as_secs_f64() * 1e3,
-                cat.as_secs_f64() * 1e3,
-                ours.as_secs_f64() / cat.as_secs_f64(),
-                ours.as_secs_f64() * 1e6 / hosts as f64,
-                rss.map_or("-".to_owned(), |kib| format!(
-                    "{:.1} MiB",
-                    kib as f64 / 1024.0
-                )),
-            );
-            for path in &paths {
-                let _ = std::fs::remove_file(path);
-            }
+    for hosts in POOL_SIZES {
+        let paths = write_pool(dir, &bases, hosts, &mut rng)?;
+        let bytes: u64 = paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let (ours, rss) = time_command(&tool, &paths, dir)?;
+        let (cat, _) = time_command(Path::new("cat"), &paths, dir)?;
+        println!(
+            "{hosts:>6} {:>10.2} {:>10.1}ms {:>8.1}ms {:>9.1}x {:>14.1} {:>12}",
+            mib(bytes),
+            ours.as_secs_f64() * 1e3,
+            cat.as_secs_f64() * 1e3,
+            ratio(ours, cat),
+            ours.as_secs_f64() * 1e6 / hosts as f64,
+            rss_cell(rss),
+        );
+        for path in &paths {
+            let _ = std::fs::remove_file(path);
         }
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    }
+    Ok(())
 }

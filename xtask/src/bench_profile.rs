@@ -15,8 +15,6 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use migration_stream::payload::{MsrPolicy, PageData};
 use migration_stream::types::{
@@ -28,6 +26,8 @@ use migration_stream::wire::{
 };
 use migration_stream::{Writer, XlHeader};
 use zerocopy::IntoBytes;
+
+use crate::bench_util::{Profile, best_shell, build_cli, mib, peak_rss_of_shell, ratio, rss_cell};
 
 const RUNS: usize = 5;
 /// 1 GiB in 4 MiB records.
@@ -102,66 +102,9 @@ fn nothing(_: &mut Writer<BufWriter<File>>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Best wall time of `RUNS` runs of a shell command, and its exit code.
-fn time_best(command: &str) -> Result<(Duration, i32), String> {
-    let mut best = Duration::MAX;
-    let mut code = 0;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let status = Command::new("sh")
-            .args(["-c", command])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| format!("sh -c {command}: {e}"))?;
-        best = best.min(start.elapsed());
-        code = status.code().unwrap_or(-1);
-    }
-    Ok((best, code))
-}
-
-/// Peak RSS in KiB of the last command of a pipeline, with `/usr/bin/time`.
-fn peak_rss(command: &str, dir: &Path) -> Option<u64> {
-    let out = dir.join("rss");
-    let time = format!("/usr/bin/time -f %M -o {}", out.display());
-    let command = match command.rsplit_once(" | ") {
-        Some((feeder, last)) => format!("{feeder} | {time} {last}"),
-        None => format!("{time} {command}"),
-    };
-    Command::new("sh")
-        .args(["-c", &command])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    std::fs::read_to_string(&out)
-        .ok()?
-        .lines()
-        .last()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Runs the benchmark and prints a table.
 pub fn run(root: &Path) -> Result<(), String> {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "xenmig-cli",
-            "--bin",
-            "cpu-profile",
-        ])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release failed".to_owned());
-    }
-    let tool = root.join("target/release/cpu-profile");
+    let tool = build_cli(root, "cpu-profile", Profile::Release)?;
     let dump = root.join("testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt");
     let dir = root.join("target/bench/cpu-profile");
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -181,8 +124,8 @@ pub fn run(root: &Path) -> Result<(), String> {
         let file = path.display();
         let check = format!("{} check --stream", tool.display());
         // From a file the baseline is `cat FILE`; through a pipe, `cat FILE | cat`.
-        let (cat_file, _) = time_best(&format!("cat {file} > /dev/null"))?;
-        let (cat_pipe, _) = time_best(&format!("cat {file} | cat > /dev/null"))?;
+        let (cat_file, _) = best_shell(&format!("cat {file} > /dev/null"), RUNS)?;
+        let (cat_pipe, _) = best_shell(&format!("cat {file} | cat > /dev/null"), RUNS)?;
         for (input, command, cat) in [
             (
                 "file",
@@ -195,21 +138,19 @@ pub fn run(root: &Path) -> Result<(), String> {
                 cat_pipe,
             ),
         ] {
-            let (ours, code) = time_best(&command)?;
-            if code != 0 {
+            let (ours, code) = best_shell(&command, RUNS)?;
+            if code != Some(0) {
+                let code = code.unwrap_or(-1);
                 return Err(format!("{command}: exit {code}, expected 0"));
             }
-            let rss = peak_rss(&command, &dir);
+            let rss = peak_rss_of_shell(&command, &dir);
             println!(
                 "{name:<16} {:>9.0} {input:<6} {:>10.2}ms {:>8.1}ms {:>7.3}x {:>10}",
-                size as f64 / (1024.0 * 1024.0),
+                mib(size),
                 ours.as_secs_f64() * 1e3,
                 cat.as_secs_f64() * 1e3,
-                ours.as_secs_f64() / cat.as_secs_f64(),
-                rss.map_or("-".to_owned(), |kib| format!(
-                    "{:.1} MiB",
-                    kib as f64 / 1024.0
-                )),
+                ratio(ours, cat),
+                rss_cell(rss),
             );
         }
     }

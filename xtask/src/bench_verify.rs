@@ -19,35 +19,19 @@ use migration_stream::wire::{DomainHeader, HvmSaveHeader, ImageHeader, LibxlHead
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zerocopy::IntoBytes;
+
+use crate::bench_util::{
+    Profile, TempDir, best_shell, build_cli, gnu_time, mib, ratio, shell_quote,
+};
 
 /// Runs the benchmark and prints its table.
 pub fn run(root: &Path) -> Result<(), String> {
     println!("building the release verifier...");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "xenmig-cli",
-            "--bin",
-            "verify-stream-v2",
-        ])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release failed".to_owned());
-    }
-    let exe = root.join("target/release/verify-stream-v2");
-    let dir = std::env::temp_dir().join(format!("xenmig-bench-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = measure_all(&exe, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let exe = build_cli(root, "verify-stream-v2", Profile::Release)?;
+    let dir = TempDir::new("bench-verify")?;
+    measure_all(&exe, dir.path())
 }
 
 fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
@@ -91,15 +75,15 @@ fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
             expect_valid,
         )?;
         let verify_seek = consumer("", &format!("{verifier} -q -i {file}"), dir, expect_valid)?;
-        let mib = size as f64 / (1 << 20) as f64;
+        let mib = mib(size);
         println!(
             "| {name} | {mib:.0} MiB | {} | {} | {:.1}% | {} | {} | {:.0}% | {:.2} s / {:.2} s | {:.1} / {:.1} MiB |",
             secs(cat_file),
             secs(verify_file),
-            100.0 * verify_file.as_secs_f64() / cat_file.as_secs_f64(),
+            100.0 * ratio(verify_file, cat_file),
             secs(cat_pipe.wall),
             secs(verify_pipe.wall),
-            100.0 * cat_pipe.wall.as_secs_f64() / verify_pipe.wall.as_secs_f64(),
+            100.0 * ratio(cat_pipe.wall, verify_pipe.wall),
             cat_pipe.cpu,
             verify_pipe.cpu,
             verify_pipe.rss_kib as f64 / 1024.0,
@@ -133,35 +117,21 @@ fn consumer(
     expect_success: bool,
 ) -> Result<Consumer, String> {
     let out = dir.join("time.txt");
-    let command = format!(
-        "{producer} /usr/bin/time -f '%U %S %M' -o {} {consumer}",
-        shell_quote(&out)
-    );
     let mut result = Consumer {
         wall: Duration::MAX,
         cpu: 0.0,
         rss_kib: 0,
     };
     for _ in 0..RUNS {
-        let start = Instant::now();
-        let status = Command::new("sh")
-            .args(["-c", &command])
-            .status()
-            .map_err(|e| format!("{command}: {e}"))?;
-        result.wall = result.wall.min(start.elapsed());
+        let (wall, status, report) = gnu_time(producer, consumer, &out)?;
+        result.wall = result.wall.min(wall);
         if status.success() != expect_success {
-            return Err(format!("{command}: unexpected exit status {status}"));
+            return Err(format!(
+                "{producer} {consumer}: unexpected exit status {status}"
+            ));
         }
-        let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-        // GNU time prints "Command exited with non-zero status N" before its line.
-        let line = text.lines().last().unwrap_or_default();
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [user, system, rss] = fields[..] else {
-            return Err(format!("unexpected /usr/bin/time output {text:?}"));
-        };
-        let number = |f: &str| f.parse::<f64>().map_err(|e| format!("{f:?}: {e}"));
-        result.cpu += number(user)? + number(system)?;
-        result.rss_kib = result.rss_kib.max(number(rss)? as u64);
+        result.cpu += report.user + report.system;
+        result.rss_kib = result.rss_kib.max(report.peak_rss_kib);
     }
     Ok(result)
 }
@@ -170,23 +140,10 @@ fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-fn shell_quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
 /// Best wall-clock time of `runs` runs of a shell command (exit status ignored:
 /// the hostile stream is invalid on purpose).
 fn time_best(command: &str, runs: usize) -> Result<Duration, String> {
-    let mut best = Duration::MAX;
-    for _ in 0..runs {
-        let start = Instant::now();
-        Command::new("sh")
-            .args(["-c", command])
-            .status()
-            .map_err(|e| format!("sh -c {command}: {e}"))?;
-        best = best.min(start.elapsed());
-    }
-    Ok(best)
+    best_shell(command, runs).map(|(best, _)| best)
 }
 
 fn write_stream(

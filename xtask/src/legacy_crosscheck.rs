@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::bench_util::{Profile, TempDir, build_cli};
+
 /// Runs the comparison; `python_dir` is a Xen tree's `tools/python`.
 pub fn run(root: &Path, python_dir: &Path) -> Result<(), String> {
     let script = python_dir.join("scripts/convert-legacy-stream");
@@ -20,24 +22,9 @@ pub fn run(root: &Path, python_dir: &Path) -> Result<(), String> {
             script.display()
         ));
     }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "xenmig-cli",
-            "--bin",
-            "convert-legacy-stream",
-        ])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build failed".into());
-    }
-    let ours = root.join("target/debug/convert-legacy-stream");
-    let dir = std::env::temp_dir().join(format!("xenmig-crosscheck-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let ours = build_cli(root, "convert-legacy-stream", Profile::Debug)?;
+    let dir = TempDir::new("crosscheck")?;
+    let dir = dir.path();
     let mut images: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/legacy"))
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -119,7 +106,6 @@ pub fn run(root: &Path, python_dir: &Path) -> Result<(), String> {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     println!("{identical} identical, {differ} different, {upstream_failed} where upstream fails");
     Ok(())
 }

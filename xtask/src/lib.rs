@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub mod bench_convert;
 pub mod bench_maskcalc;
 pub mod bench_profile;
+pub mod bench_util;
 pub mod bench_verify;
 pub mod cpuid_codegen;
 pub mod legacy;

@@ -1,5 +1,6 @@
 //! `cargo xtask bench stream-read`: throughput of the migration-stream
-//! reader and writer against `cat` and `cp` on the same file, same run.
+//! reader and writer against `cat`, `cat | cat` and `cp` on the same file,
+//! same run; from a pipe, skipping by reading versus by splicing.
 //!
 //! A 256 MiB libxl HVM stream (64 PAGE_DATA records of 1024 pages) is
 //! written to `target/bench/`, read once to warm the page cache, then each
@@ -7,18 +8,23 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use migration_stream::payload::PageData;
 use migration_stream::types::{
     DomainType, LibxlRecordType, MAX_BATCH, PAGE_SIZE, PageType, PfnEntry, RecordType,
 };
 use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
-use migration_stream::{Event, StreamReader, Writer};
+use migration_stream::{Event, Reader, StreamReader, Writer};
+
+use crate::bench_util::{best_wall, mib, ratio, run_silent, vm_hwm_kib};
 
 const RECORDS: u64 = 64;
+/// Runs of each contender; the best counts.
+const RUNS: usize = 3;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -56,30 +62,6 @@ fn generate(path: &Path) -> Result<(), String> {
     w.into_inner().flush().map_err(err)
 }
 
-/// Best of three runs of `f`.
-fn best(mut f: impl FnMut() -> Result<(), String>) -> Result<Duration, String> {
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let start = Instant::now();
-        f()?;
-        best = best.min(start.elapsed());
-    }
-    Ok(best)
-}
-
-fn shell(program: &str, args: &[&Path]) -> Result<(), String> {
-    let status = Command::new(program)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{program} failed: {status}"))
-    }
-}
-
 /// Reads every event; bodies are read whole (and PAGE_DATA parsed) or skipped.
 fn read_stream(path: &Path, skip: bool) -> Result<(), String> {
     let file = File::open(path).map_err(err)?;
@@ -107,6 +89,57 @@ fn read_stream(path: &Path, skip: bool) -> Result<(), String> {
         return Err(format!("read {pages} pages"));
     }
     Ok(())
+}
+
+/// `cat FILE | cat > /dev/null`: the pipe baseline.
+fn cat_through_pipe(path: &Path) -> Result<(), String> {
+    let status = Command::new("sh")
+        .args(["-c", "cat \"$1\" | cat > /dev/null", "sh"])
+        .arg(path)
+        .status()
+        .map_err(|e| format!("sh: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cat | cat failed: {status}"))
+    }
+}
+
+/// Reads the stream from `cat FILE` through a pipe, skipping every body:
+/// spliced into /dev/null ([`Reader::pipe`]) or read and dropped ([`Reader::new`]).
+fn skip_from_pipe(path: &Path, splice: bool) -> Result<(), String> {
+    let mut cat = Command::new("cat")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cat: {e}"))?;
+    let pipe = File::from(OwnedFd::from(cat.stdout.take().ok_or("cat has no stdout")?));
+    let reader = if splice {
+        Reader::pipe(pipe)
+    } else {
+        Reader::new(pipe)
+    };
+    let mut stream = StreamReader::from_reader(reader, None);
+    let walked = loop {
+        match stream.next_event() {
+            Ok(Event::LibxcRecord(_) | Event::LibxlRecord(_)) => {
+                if let Err(e) = stream.skip_body() {
+                    break Err(err(e));
+                }
+            }
+            Ok(Event::End) => break Ok(()),
+            Ok(_) => {}
+            Err(e) => break Err(err(e)),
+        }
+    };
+    drop(stream);
+    let status = cat.wait().map_err(err)?;
+    walked?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cat failed: {status}"))
+    }
 }
 
 /// Copies the stream record by record through Reader and Writer.
@@ -151,15 +184,21 @@ fn same_contents(a: &Path, b: &Path) -> Result<bool, String> {
     }
 }
 
-fn peak_rss_kib() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l[6..].trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
+/// User plus system CPU time of this process so far, in clock ticks (1/100 s
+/// on Linux), from /proc/self/stat; 0 when unavailable.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at
+    // field 3; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
 }
 
 /// Runs the benchmark and prints the results. A debug build of xtask (what
@@ -194,19 +233,26 @@ pub fn run(root: &Path) -> Result<(), String> {
     let copy = dir.join("stream-read.copy");
     generate(&input)?;
     let size = std::fs::metadata(&input).map_err(err)?.len();
-    shell("cat", &[&input])?;
+    run_silent(Path::new("cat"), &[&input])?;
 
-    let cat = best(|| shell("cat", &[&input]))?;
-    let read = best(|| read_stream(&input, false))?;
-    let skip = best(|| read_stream(&input, true))?;
-    let cp = best(|| shell("cp", &[&input, &copy]))?;
-    let copied = best(|| copy_stream(&input, &copy))?;
-    let peak = peak_rss_kib();
+    let cat = best_wall(RUNS, || run_silent(Path::new("cat"), &[&input]))?;
+    let read = best_wall(RUNS, || read_stream(&input, false))?;
+    let skip = best_wall(RUNS, || read_stream(&input, true))?;
+    let cat_pipe = best_wall(RUNS, || cat_through_pipe(&input))?;
+    let ticks = cpu_ticks();
+    let pipe_read = best_wall(RUNS, || skip_from_pipe(&input, false))?;
+    let read_ticks = cpu_ticks() - ticks;
+    let ticks = cpu_ticks();
+    let pipe_splice = best_wall(RUNS, || skip_from_pipe(&input, true))?;
+    let splice_ticks = cpu_ticks() - ticks;
+    let cp = best_wall(RUNS, || run_silent(Path::new("cp"), &[&input, &copy]))?;
+    let copied = best_wall(RUNS, || copy_stream(&input, &copy))?;
+    let peak = vm_hwm_kib("self").map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} kB"));
     let same = same_contents(&input, &copy)?;
     std::fs::remove_file(&copy).map_err(err)?;
     std::fs::remove_file(&input).map_err(err)?;
 
-    let mib = size as f64 / f64::from(1 << 20);
+    let mib = mib(size);
     let rate = |d: Duration| mib / d.as_secs_f64();
     println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
     println!("| what | time | MiB/s | ratio |");
@@ -220,14 +266,31 @@ pub fn run(root: &Path) -> Result<(), String> {
         "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
         read.as_secs_f64(),
         rate(read),
-        read.as_secs_f64() / cat.as_secs_f64()
+        ratio(read, cat)
     );
     println!(
         "| StreamReader::seekable, skip every body | {:.4} s | {:.0} | {:.3}× cat |",
         skip.as_secs_f64(),
         rate(skip),
-        skip.as_secs_f64() / cat.as_secs_f64()
+        ratio(skip, cat)
     );
+    println!(
+        "| `cat \\| cat` (pipe baseline) | {:.3} s | {:.0} | 1.00 |",
+        cat_pipe.as_secs_f64(),
+        rate(cat_pipe)
+    );
+    for (what, time, ticks) in [
+        ("Reader::new", pipe_read, read_ticks),
+        ("Reader::pipe (spliced)", pipe_splice, splice_ticks),
+    ] {
+        println!(
+            "| `cat \\|` {what}, skip every body (reader CPU, 3 runs: {:.2} s) | {:.3} s | {:.0} | {:.2}× cat \\| cat |",
+            ticks as f64 / 100.0,
+            time.as_secs_f64(),
+            rate(time),
+            time.as_secs_f64() / cat_pipe.as_secs_f64()
+        );
+    }
     println!(
         "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
         cp.as_secs_f64(),
@@ -237,7 +300,7 @@ pub fn run(root: &Path) -> Result<(), String> {
         "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
         copied.as_secs_f64(),
         rate(copied),
-        copied.as_secs_f64() / cp.as_secs_f64()
+        ratio(copied, cp)
     );
     println!("copy identical to input: {same}; peak RSS (generation, reads, copies): {peak}");
     if same {

@@ -92,3 +92,50 @@ pub fn finish(tool: &str, quiet: bool, outcome: Result<u8, Failure>) -> ExitCode
 pub fn is_broken_pipe(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::BrokenPipe
 }
+
+/// Writes `text` to standard output and flushes it; a failure is
+/// [`Failure::io`] of "standard output" (so a closed pipe ends the tool
+/// quietly with success).
+///
+/// ```
+/// xenmig_cli::write_stdout("").unwrap();
+/// ```
+pub fn write_stdout(text: &str) -> Result<(), Failure> {
+    use io::Write;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io("standard output", e))
+}
+
+/// Parses the command line into `A`. `--help` and `--version` print to
+/// standard output and give exit code 0; a usage mistake prints clap's message
+/// to standard error and gives [`USAGE_OR_IO`]. The `Err` is the code `main`
+/// returns.
+///
+/// ```no_run
+/// use clap::Parser;
+/// use std::process::ExitCode;
+///
+/// /// A demo tool.
+/// #[derive(Parser)]
+/// struct Args {
+///     /// Say more.
+///     #[arg(short, long)]
+///     verbose: bool,
+/// }
+///
+/// fn main() -> ExitCode {
+///     match xenmig_cli::parse_args::<Args>() {
+///         Ok(args) => xenmig_cli::finish("demo", false, Ok(u8::from(args.verbose))),
+///         Err(code) => code,
+///     }
+/// }
+/// ```
+pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
+    A::try_parse().map_err(|err| {
+        let _ = err.print();
+        ExitCode::from(if err.use_stderr() { USAGE_OR_IO } else { OK })
+    })
+}

@@ -8,12 +8,15 @@
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
 //!   inherited file descriptor, anything else a path);
+//! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
+//!   within a size limit, for the tools that compare hosts;
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
 //! * [`term`]: whether colour and progress bars are wanted.
 
 pub mod exit;
 pub mod fdio;
+pub mod hostcpu;
 pub mod syslog;
 pub mod term;
 
-pub use exit::{Failure, finish};
+pub use exit::{Failure, finish, parse_args, write_stdout};

@@ -3,19 +3,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::{assert_golden, code, run, testdata};
+use support::{assert_golden, code, run, scratch, testdata};
 
 const EXE: &str = env!("CARGO_BIN_EXE_convert-legacy-stream");
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xenmig-cls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn image(stem: &str) -> String {
     testdata(&format!("legacy/{stem}.img"))

@@ -2,9 +2,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-
-use support::{assert_golden, code, run};
+use support::{assert_golden, code, outcome, run, run_with_closed_stdout, scratch};
 
 const EXE: &str = env!("CARGO_BIN_EXE_cpu-profile");
 const MASKCALC: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
@@ -15,27 +13,11 @@ const IVYBRIDGE: &str = "testdata/cpuid/intel-ivybridge-ep-xeon-e5-2697-v2.txt";
 const CASCADELAKE: &str = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
 const ROME: &str = "testdata/cpuid/amd-rome-epyc-7742.txt";
 
-/// Runs the tool, checks the exit code, returns (stdout, stderr).
-fn outcome(args: &[&str], expected_code: i32) -> (String, String) {
-    let out = run(EXE, args);
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
-    assert_eq!(code(&out), expected_code, "{args:?}\n{stdout}\n{stderr}");
-    (stdout, stderr)
-}
-
-/// A scratch directory for this test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cpu-profile-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Generates the profile of Haswell, Skylake and Ice Lake into `dir`.
 fn pool_profile(dir: &std::path::Path) -> String {
     let path = dir.join("pool.json").display().to_string();
     let (stdout, stderr) = outcome(
+        EXE,
         &[
             "generate", "--name", "pool", HASWELL, SKYLAKE, ICELAKE, "-o", &path,
         ],
@@ -55,6 +37,7 @@ fn generate_writes_the_documented_profile() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     // To standard output with `-o -`.
     let (stdout, _) = outcome(
+        EXE,
         &[
             "generate", "--name", "pool", HASWELL, SKYLAKE, ICELAKE, "-o", "-",
         ],
@@ -68,7 +51,7 @@ fn generate_writes_the_documented_profile() {
 fn show_names_every_feature() {
     let dir = scratch("show");
     let path = pool_profile(&dir);
-    let (stdout, _) = outcome(&["show", &path], 0);
+    let (stdout, _) = outcome(EXE, &["show", &path], 0);
     assert_golden("cpu-profile/show.txt", &stdout);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -78,7 +61,7 @@ fn export_agrees_with_xen_maskcalc() {
     let dir = scratch("export");
     let path = pool_profile(&dir);
     for format in ["xl", "xend", "libvirt", "qemu", "firecracker"] {
-        let (stdout, stderr) = outcome(&["export", "--format", format, &path], 0);
+        let (stdout, stderr) = outcome(EXE, &["export", "--format", format, &path], 0);
         let maskcalc = run(MASKCALC, &["--format", format, HASWELL, SKYLAKE, ICELAKE]);
         assert_eq!(code(&maskcalc), 0);
         assert_eq!(
@@ -95,7 +78,7 @@ fn export_agrees_with_xen_maskcalc() {
         );
         assert_golden(&format!("cpu-profile/export-{format}.txt"), &stdout);
     }
-    let (stdout, _) = outcome(&["export", "--format", "cloud-hypervisor", &path], 0);
+    let (stdout, _) = outcome(EXE, &["export", "--format", "cloud-hypervisor", &path], 0);
     assert_golden("cpu-profile/export-cloud-hypervisor.json", &stdout);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -105,6 +88,7 @@ fn check_names_what_each_host_lacks() {
     let dir = scratch("check");
     let path = pool_profile(&dir);
     let (stdout, _) = outcome(
+        EXE,
         &[
             "check",
             "--profile",
@@ -118,11 +102,13 @@ fn check_names_what_each_host_lacks() {
     );
     assert_golden("cpu-profile/check-fits.txt", &stdout);
     let (stdout, _) = outcome(
+        EXE,
         &["check", "--profile", &path, IVYBRIDGE, CASCADELAKE, ROME],
         1,
     );
     assert_golden("cpu-profile/check-profile.txt", &stdout);
     let (stdout, _) = outcome(
+        EXE,
         &["check", "--json", "--profile", &path, IVYBRIDGE, ICELAKE],
         1,
     );
@@ -146,7 +132,7 @@ fn check_names_what_each_host_lacks() {
 fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
     for file in ["libxc", "libxl", "xl"] {
         let stream = format!("testdata/profile/{file}-skylake-guest.bin");
-        let (stdout, _) = outcome(&["check", "--stream", &stream, SKYLAKE], 0);
+        let (stdout, _) = outcome(EXE, &["check", "--stream", &stream, SKYLAKE], 0);
         assert!(
             stdout.contains("intel-skylake-sp-xeon-platinum-8180.txt: compatible\n"),
             "{stdout}"
@@ -156,6 +142,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
     // MSR values, so Cascade Lake is compatible with the MSR not checked, and
     // Skylake-SP lacks ARCH_CAPS itself.
     let (stdout, _) = outcome(
+        EXE,
         &[
             "check",
             "--stream",
@@ -173,6 +160,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
         "{stdout}"
     );
     let (stdout, _) = outcome(
+        EXE,
         &[
             "check",
             "--stream",
@@ -186,6 +174,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
         "{stdout}"
     );
     let (stdout, _) = outcome(
+        EXE,
         &[
             "check",
             "--stream",
@@ -198,6 +187,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
     );
     assert_golden("cpu-profile/check-stream.txt", &stdout);
     let (stdout, _) = outcome(
+        EXE,
         &[
             "check",
             "--json",
@@ -213,6 +203,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
 #[test]
 fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
     let (stdout, stderr) = outcome(
+        EXE,
         &[
             "check",
             "--stream",
@@ -224,6 +215,7 @@ fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
     assert_eq!(stdout, "");
     assert_golden("cpu-profile/check-stream-no-policy.txt", &stderr);
     let (_, stderr) = outcome(
+        EXE,
         &[
             "check",
             "--stream",
@@ -239,10 +231,10 @@ fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
 fn diff_by_feature_name() {
     let dir = scratch("diff");
     let path = pool_profile(&dir);
-    let (stdout, _) = outcome(&["diff", &path, CASCADELAKE], 1);
+    let (stdout, _) = outcome(EXE, &["diff", &path, CASCADELAKE], 1);
     let stdout = stdout.replace(&path, "pool.json");
     assert_golden("cpu-profile/diff.txt", &stdout);
-    let (stdout, _) = outcome(&["diff", "--json", SKYLAKE, CASCADELAKE], 1);
+    let (stdout, _) = outcome(EXE, &["diff", "--json", SKYLAKE, CASCADELAKE], 1);
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert!(
         value["changes"]
@@ -253,7 +245,7 @@ fn diff_by_feature_name() {
         "{stdout}"
     );
     assert_golden("cpu-profile/diff-skylake-cascadelake.json", &stdout);
-    let (stdout, _) = outcome(&["diff", &path, &path], 0);
+    let (stdout, _) = outcome(EXE, &["diff", &path, &path], 0);
     assert!(stdout.ends_with("no differences\n"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -325,7 +317,7 @@ fn malformed_inputs_name_the_file_and_the_field() {
             2,
         ),
     ] {
-        let (stdout, stderr) = outcome(&args, expected);
+        let (stdout, stderr) = outcome(EXE, &args, expected);
         assert_eq!(stdout, "");
         assert!(stderr.starts_with("cpu-profile: "), "{stderr}");
         text.push_str(&format!("$ cpu-profile {}\n{stderr}", args.join(" ")));
@@ -343,45 +335,57 @@ fn a_100_mib_profile_is_refused_after_reading_4_mib() {
         .set_len(100 << 20)
         .unwrap();
     let path = path.display().to_string();
-    let (_, stderr) = outcome(&["check", "--profile", &path, SKYLAKE], 2);
+    let (_, stderr) = outcome(EXE, &["check", "--profile", &path, SKYLAKE], 2);
     assert_eq!(
         stderr,
         format!(
             "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found a larger one\n"
         )
     );
-    outcome(&["show", &path], 1);
+    outcome(EXE, &["show", &path], 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn usage_errors_exit_2_and_help_teaches() {
-    outcome(&[], 2);
-    outcome(&["check", SKYLAKE], 2);
-    outcome(&["check", "--profile", "p.json"], 2);
-    outcome(&["export", "--format", "yaml", "p.json"], 2);
-    outcome(&["diff", "--input-format", "yaml", SKYLAKE, SKYLAKE], 2);
+    outcome(EXE, &[], 2);
+    outcome(EXE, &["check", SKYLAKE], 2);
+    outcome(EXE, &["check", "--profile", "p.json"], 2);
+    outcome(EXE, &["export", "--format", "yaml", "p.json"], 2);
+    outcome(
+        EXE,
+        &["diff", "--input-format", "yaml", SKYLAKE, SKYLAKE],
+        2,
+    );
     // The error for a dump of unknown format suggests --input-format: it exists.
-    let (stdout, _) = outcome(&["diff", "--input-format", "cpuid", SKYLAKE, SKYLAKE], 0);
+    let (stdout, _) = outcome(
+        EXE,
+        &["diff", "--input-format", "cpuid", SKYLAKE, SKYLAKE],
+        0,
+    );
     assert!(stdout.ends_with("no differences\n"), "{stdout}");
-    let (stdout, _) = outcome(&["--help"], 0);
+    let (stdout, _) = outcome(EXE, &["--help"], 0);
     assert!(
         stdout.contains("Examples:") && stdout.contains("check --stream"),
         "{stdout}"
     );
-    let (stdout, _) = outcome(&["check", "--help"], 0);
+    let (stdout, _) = outcome(EXE, &["check", "--help"], 0);
     assert!(
         stdout.contains("Exit status: 0 every host fits"),
         "{stdout}"
     );
-    let (stdout, _) = outcome(&["--version"], 0);
+    let (stdout, _) = outcome(EXE, &["--version"], 0);
     assert!(stdout.starts_with("cpu-profile "), "{stdout}");
 }
 
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn generate_local_reads_this_machine() {
-    let (stdout, _) = outcome(&["generate", "--local", "--name", "here", "-o", "-"], 0);
+    let (stdout, _) = outcome(
+        EXE,
+        &["generate", "--local", "--name", "here", "-o", "-"],
+        0,
+    );
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(value["name"], "here");
     assert_eq!(value["hosts"][0]["name"], "local");
@@ -389,15 +393,14 @@ fn generate_local_reads_this_machine() {
     // This machine fits its own profile.
     let dir = scratch("local");
     let path = dir.join("here.json").display().to_string();
-    outcome(&["generate", "--local", "-o", &path], 0);
-    let (stdout, _) = outcome(&["check", "--profile", &path, "--local"], 0);
+    outcome(EXE, &["generate", "--local", "-o", &path], 0);
+    let (stdout, _) = outcome(EXE, &["check", "--profile", &path, "--local"], 0);
     assert!(stdout.starts_with("local: compatible\n"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_closed_standard_output_keeps_the_verdict() {
-    use std::process::{Command, Stdio};
     for (args, expected) in [
         (vec!["show", "testdata/profile/bad-version.json"], 1),
         (
@@ -421,17 +424,7 @@ fn a_closed_standard_output_keeps_the_verdict() {
         (vec!["diff", SKYLAKE, HASWELL], 1),
         (vec!["generate", SKYLAKE, "-o", "-"], 0),
     ] {
-        // Standard output is a pipe whose reader is gone (like `| head -0`).
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let out = Command::new(EXE)
-            .args(&args)
-            .current_dir(support::repo_root())
-            .stdin(Stdio::null())
-            .stdout(writer)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
+        let out = run_with_closed_stdout(EXE, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(code(&out), expected, "{args:?}: {stderr}");
         if expected == 0 {

@@ -2,51 +2,37 @@
 
 mod support;
 
-use support::{assert_golden, code, run};
+use support::{assert_golden, clean_failure, clean_success};
 
 const EXE: &str = env!("CARGO_BIN_EXE_cpuid-features");
 
-fn stdout(args: &[&str]) -> String {
-    let out = run(EXE, args);
-    assert_eq!(
-        code(&out),
-        0,
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stderr.is_empty(), "{args:?} wrote to stderr");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs a failing command: returns its standard error, checking the exit code.
-fn failure(args: &[&str], expected_code: i32) -> String {
-    let out = run(EXE, args);
-    assert_eq!(code(&out), expected_code, "{args:?}");
-    assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
-    String::from_utf8(out.stderr).unwrap()
-}
-
 #[test]
 fn list_table() {
-    assert_golden("cpuid-features/list.txt", &stdout(&["list"]));
+    assert_golden("cpuid-features/list.txt", &clean_success(EXE, &["list"]));
 }
 
 #[test]
 fn list_by_class() {
-    let table = stdout(&["list", "--class", "accumulate"]);
+    let table = clean_success(EXE, &["list", "--class", "accumulate"]);
     assert_golden("cpuid-features/list-accumulate.txt", &table);
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout(&["list", "--json", "--class", "opt-in"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&clean_success(
+        EXE,
+        &["list", "--json", "--class", "opt-in"],
+    ))
+    .unwrap();
     let opt_in = cpuid_defs::features()
         .iter()
         .filter(|f| f.class == cpuid_defs::Class::OptIn);
     assert_eq!(json.as_array().unwrap().len(), opt_in.count());
-    assert!(failure(&["list", "--class", "sometimes"], 2).contains("intersect, accumulate"));
+    assert!(
+        clean_failure(EXE, &["list", "--class", "sometimes"], 2).contains("intersect, accumulate")
+    );
 }
 
 #[test]
 fn list_json_has_every_feature_with_the_promised_keys() {
-    let json: serde_json::Value = serde_json::from_str(&stdout(&["list", "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&clean_success(EXE, &["list", "--json"])).unwrap();
     let all = json.as_array().unwrap();
     assert_eq!(all.len(), cpuid_defs::features().len());
     for (obj, f) in all.iter().zip(cpuid_defs::features()) {
@@ -98,13 +84,61 @@ fn show_features() {
     ] {
         assert_golden(
             &format!("cpuid-features/{golden}"),
-            &stdout(&["show", name]),
+            &clean_success(EXE, &["show", name]),
         );
     }
     assert_golden(
         "cpuid-features/show-itsc.json",
-        &stdout(&["show", "--json", "invtsc"]),
+        &clean_success(EXE, &["show", "--json", "invtsc"]),
     );
+}
+
+/// `show --json` of a field name prints the field as `fields --json` does
+/// (the text form already shows fields).
+#[test]
+fn show_json_of_a_field() {
+    let one: serde_json::Value =
+        serde_json::from_str(&clean_success(EXE, &["show", "--json", "maxleaf"])).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&clean_success(EXE, &["fields", "--json"])).unwrap();
+    let listed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "max_basic_leaf")
+        .unwrap();
+    assert_eq!(&one, listed);
+    assert_eq!(one["leaf"], 0);
+    assert_eq!(one["subleaf"], serde_json::Value::Null);
+    assert_eq!(one["width"], 32);
+}
+
+/// Odd command lines end in an error message and a usage or input status,
+/// never a panic.
+#[test]
+fn odd_inputs_never_panic() {
+    let long = "a".repeat(100_000);
+    for (args, expected) in [
+        (&["show", ""][..], 1),
+        (&["show", &long], 1),
+        (&["decode", "7.0", "ebx", "99999999999999999999999999"], 2),
+        (&["decode", "--", "7.0", "ebx", "-1"], 2),
+        (&["decode", "7.0", "ebx", "-1"], 2),
+        (&["decode", "7.", "ebx", "1"], 2),
+        (&["decode", "7..0", "ebx", "1"], 2),
+        (&["decode", "0x", "ebx", "1"], 2),
+        (&["decode", "0xffffffff.0xffffffff", "edx", "0xffffffff"], 1),
+        (&["decode", "msr", "0x10a", "0x1_0000_0000_0000_0000"], 2),
+        (&["decode", "msr", "0xffffffff", "1"], 1),
+        (&["decode", "msr", "0x1_0000_0000", "1"], 2),
+    ] {
+        let err = clean_failure(EXE, args, expected);
+        assert!(
+            err.starts_with("cpuid-features: ") || err.starts_with("error: "),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -134,25 +168,39 @@ fn decode_registers() {
             &["decode", "0x40000104", "eax", "0x7f"],
             "decode-xen-viridian-base.txt",
         ),
+        // CPUID reads a missing subleaf as 0 and ignores ECX for leaves
+        // without subleaves; Xen's TSC leaf has a subleaf, also at 0x40000103.
+        (&["decode", "7", "ebx", "0x29"], "decode-7-no-subleaf.txt"),
+        (&["decode", "1.0", "ecx", "0x1"], "decode-1.0-ecx.txt"),
+        (
+            &["decode", "0x40000103", "eax", "7"],
+            "decode-xen-tsc-viridian.txt",
+        ),
     ] {
-        assert_golden(&format!("cpuid-features/{golden}"), &stdout(args));
+        assert_golden(
+            &format!("cpuid-features/{golden}"),
+            &clean_success(EXE, args),
+        );
     }
     assert_golden(
         "cpuid-features/decode-7.0-ebx.json",
-        &stdout(&["decode", "--json", "7.0", "ebx", "0x37ab"]),
+        &clean_success(EXE, &["decode", "--json", "7.0", "ebx", "0x37ab"]),
     );
 }
 
 #[test]
 fn fields_table() {
-    assert_golden("cpuid-features/fields.txt", &stdout(&["fields"]));
+    assert_golden(
+        "cpuid-features/fields.txt",
+        &clean_success(EXE, &["fields"]),
+    );
 }
 
 #[test]
 fn unknown_names_suggest_and_exit_1() {
     let mut all = String::new();
     for name in ["avx512fx", "lahf-lmm", "sse41", "zzzzzzzzzzzz"] {
-        all.push_str(&failure(&["show", name], 1));
+        all.push_str(&clean_failure(EXE, &["show", name], 1));
     }
     assert_golden("cpuid-features/unknown-names.txt", &all);
 }
@@ -160,8 +208,8 @@ fn unknown_names_suggest_and_exit_1() {
 #[test]
 fn registers_without_named_bits_exit_1() {
     let mut all = String::new();
-    all.push_str(&failure(&["decode", "7", "ebx", "1"], 1));
-    all.push_str(&failure(&["decode", "2", "eax", "1"], 1));
+    all.push_str(&clean_failure(EXE, &["decode", "7.3", "ebx", "1"], 1));
+    all.push_str(&clean_failure(EXE, &["decode", "2", "eax", "1"], 1));
     assert_golden("cpuid-features/no-named-bits.txt", &all);
 }
 
@@ -178,22 +226,26 @@ fn usage_errors_exit_2() {
         &["decode", "7.0", "ebx", "37ab"],
         &["list", "--jsn"],
     ] {
-        let err = failure(args, 2);
+        let err = clean_failure(EXE, args, 2);
         assert!(!err.is_empty(), "{args:?} said nothing");
     }
     let mut numbers = String::new();
-    numbers.push_str(&failure(&["decode", "7.0", "esi", "1"], 2));
-    numbers.push_str(&failure(&["decode", "7.0", "ebx", "0x1_0000_0000"], 2));
-    numbers.push_str(&failure(&["decode", "7.0", "ebx", "37ab"], 2));
+    numbers.push_str(&clean_failure(EXE, &["decode", "7.0", "esi", "1"], 2));
+    numbers.push_str(&clean_failure(
+        EXE,
+        &["decode", "7.0", "ebx", "0x1_0000_0000"],
+        2,
+    ));
+    numbers.push_str(&clean_failure(EXE, &["decode", "7.0", "ebx", "37ab"], 2));
     assert_golden("cpuid-features/usage-errors.txt", &numbers);
 }
 
 #[test]
 fn help_and_version() {
-    assert_golden("cpuid-features/help.txt", &stdout(&["--help"]));
+    assert_golden("cpuid-features/help.txt", &clean_success(EXE, &["--help"]));
     assert_golden(
         "cpuid-features/decode-help.txt",
-        &stdout(&["decode", "--help"]),
+        &clean_success(EXE, &["decode", "--help"]),
     );
-    assert!(stdout(&["--version"]).starts_with("cpuid-features "));
+    assert!(clean_success(EXE, &["--version"]).starts_with("cpuid-features "));
 }

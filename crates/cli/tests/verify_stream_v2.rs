@@ -6,17 +6,11 @@ mod support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use support::{assert_golden, code, repo_root, run, testdata};
+use support::{
+    assert_golden, code, repo_root, run, run_with_closed_stdout, stderr, stdout, testdata,
+};
 
 const EXE: &str = env!("CARGO_BIN_EXE_verify-stream-v2");
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
 
 #[test]
 fn verbose_lines_match_upstream_templates() {
@@ -218,29 +212,17 @@ fn an_inherited_descriptor_is_read_where_it_stands() {
 fn a_closed_standard_output_is_not_an_error() {
     // Standard output is a pipe whose reader is already gone, so every line
     // written fails with EPIPE (like `verify-stream-v2 -v | head -0`).
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let output = Command::new(EXE)
-        .args(["-v", "-i", "testdata/streams/libxl-hvm-checkpointed.bin"])
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let output = run_with_closed_stdout(
+        EXE,
+        &["-v", "-i", "testdata/streams/libxl-hvm-checkpointed.bin"],
+    );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(stderr(&output), "");
     // An invalid stream still says so, on standard error, with its exit code.
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let output = Command::new(EXE)
-        .args(["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"])
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let output = run_with_closed_stdout(
+        EXE,
+        &["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"],
+    );
     assert_eq!(code(&output), 1);
     assert!(
         stderr(&output).contains("[rule libxl.xenstore-key]"),

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{assert_golden, code, run};
+use support::{assert_golden, clean_success, failure, outcome, scratch, success};
 
 const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
 const NODE1: &str = "testdata/cpuid/readme-node1.txt";
@@ -12,28 +12,6 @@ const SKYLAKE: &str = "testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt";
 const ICELAKE: &str = "testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt";
 const MILAN: &str = "testdata/cpuid/amd-milan-epyc-7763.txt";
 const GENOA: &str = "testdata/cpuid/amd-genoa-epyc-9654.txt";
-
-fn stdout(args: &[&str]) -> String {
-    let out = run(EXE, args);
-    assert_eq!(
-        code(&out),
-        0,
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn failure(args: &[&str], expected_code: i32) -> String {
-    let out = run(EXE, args);
-    assert_eq!(
-        code(&out),
-        expected_code,
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stderr).unwrap()
-}
 
 /// The output printed in the original `xen_maskcalc.py` README (its example
 /// for `node1 node2 node3` and for `-v node1 node2`), kept verbatim as the
@@ -49,14 +27,14 @@ fn original(name: &str) -> String {
 
 #[test]
 fn readme_example_default_is_byte_for_byte() {
-    let out = stdout(&[NODE1, NODE2]);
+    let out = success(EXE, &[NODE1, NODE2]);
     assert_eq!(out, original("original-default.txt"));
     assert_golden("xen-maskcalc/readme-default.txt", &out);
 }
 
 #[test]
 fn readme_example_verbose_starts_with_the_original_text() {
-    let out = stdout(&["-v", NODE1, NODE2]);
+    let out = success(EXE, &["-v", NODE1, NODE2]);
     let expected = original("original-verbose.txt");
     assert!(out.starts_with(&expected), "{out}");
     assert!(out[expected.len()..].starts_with("== Masked features ==\n"));
@@ -65,7 +43,7 @@ fn readme_example_verbose_starts_with_the_original_text() {
 
 #[test]
 fn nested_hvm_leaves_vmx_alone() {
-    let out = stdout(&["--nested-hvm", NODE1, NODE2]);
+    let out = success(EXE, &["--nested-hvm", NODE1, NODE2]);
     assert!(
         out.contains("\"0x00000001:ecx=x00xxxxxx0xxxxxxxxx00xxxxxxxxxxx\""),
         "{out}"
@@ -85,17 +63,17 @@ fn every_output_format() {
     ] {
         let mut args = vec!["--format", format];
         args.extend(pool);
-        assert_golden(&format!("xen-maskcalc/{golden}"), &stdout(&args));
+        assert_golden(&format!("xen-maskcalc/{golden}"), &success(EXE, &args));
     }
     assert_golden(
         "xen-maskcalc/intel-pool.verbose.txt",
-        &stdout(&[&["-v"][..], &pool[..]].concat()),
+        &success(EXE, &[&["-v"][..], &pool[..]].concat()),
     );
 }
 
 #[test]
 fn xl_output_is_one_valid_libxl_string() {
-    let out = stdout(&["--format", "xl", HASWELL, SKYLAKE]);
+    let out = success(EXE, &["--format", "xl", HASWELL, SKYLAKE]);
     let line = out.strip_suffix('\n').unwrap();
     assert!(line.starts_with("cpuid = \"host,") && line.ends_with('"') && !line.contains('\n'));
     // libxl reads `clflush` as the numeric line-size field; never emit it as a flag.
@@ -109,27 +87,30 @@ fn xl_output_is_one_valid_libxl_string() {
 
 #[test]
 fn amd_pool_masks_svm_and_differences() {
-    let out = stdout(&["-v", MILAN, GENOA]);
+    let out = success(EXE, &["-v", MILAN, GENOA]);
     assert_golden("xen-maskcalc/amd-pool.verbose.txt", &out);
     assert!(out.contains("SVM "), "{out}");
 }
 
 #[test]
 fn hide_and_keep_by_any_name() {
-    let out = stdout(&[
-        "--format",
-        "xl",
-        "--hide",
-        "avx2,lahf_lm",
-        "--keep",
-        "RDRAND",
-        NODE1,
-        NODE2,
-    ]);
+    let out = success(
+        EXE,
+        &[
+            "--format",
+            "xl",
+            "--hide",
+            "avx2,lahf_lm",
+            "--keep",
+            "RDRAND",
+            NODE1,
+            NODE2,
+        ],
+    );
     assert!(out.contains("avx2=0") && out.contains("lahf-lm=0"), "{out}");
     // AVX2 hidden takes its dependents (none present here) but RDRAND, kept, stays.
     assert!(!out.contains("rdrand"), "{out}");
-    let verbose = stdout(&["-v", "--hide", "avx", HASWELL, SKYLAKE]);
+    let verbose = success(EXE, &["-v", "--hide", "avx", HASWELL, SKYLAKE]);
     assert!(verbose.contains("dependency of AVX"), "{verbose}");
     assert!(verbose.contains("hidden by request"), "{verbose}");
 }
@@ -138,74 +119,74 @@ fn hide_and_keep_by_any_name() {
 fn diff_table_and_json() {
     assert_golden(
         "xen-maskcalc/intel-pool.diff.txt",
-        &stdout(&["--diff", HASWELL, SKYLAKE, ICELAKE]),
+        &success(EXE, &["--diff", HASWELL, SKYLAKE, ICELAKE]),
     );
     assert_golden(
         "xen-maskcalc/intel-pool.diff.json",
-        &stdout(&["--diff", "--json", HASWELL, SKYLAKE, ICELAKE]),
+        &success(EXE, &["--diff", "--json", HASWELL, SKYLAKE, ICELAKE]),
     );
 }
 
 #[test]
 fn the_same_cpu_in_every_input_format_gives_the_same_output() {
-    let reference = stdout(&[NODE1, NODE2]);
+    let reference = success(EXE, &[NODE1, NODE2]);
     for sample in [
         "testdata/cpuid/formats/readme-node2.xen-cpuid.txt",
         "testdata/cpuid/formats/readme-node2.aida64.txt",
         "testdata/cpuid/formats/readme-node2.libvirt.xml",
         "testdata/cpuid/formats/readme-node2.json",
     ] {
-        assert_eq!(stdout(&[NODE1, sample]), reference, "{sample}");
+        assert_eq!(success(EXE, &[NODE1, sample]), reference, "{sample}");
     }
     assert_eq!(
-        stdout(&["--input-format", "cpuid", NODE1, NODE2]),
+        success(EXE, &["--input-format", "cpuid", NODE1, NODE2]),
         reference
     );
-    let err = failure(&["--input-format", "json", NODE1, NODE2], 1);
+    let err = failure(EXE, &["--input-format", "json", NODE1, NODE2], 1);
     assert!(err.contains("readme-node1.txt:1:"), "{err}");
 }
 
 #[test]
 fn fewer_than_two_hosts_is_the_original_message() {
-    let err = failure(&[NODE1], 1);
+    let err = failure(EXE, &[NODE1], 1);
     assert_eq!(
         err,
         "xen-maskcalc: Need at least 2 files to do the comparison!\n"
     );
-    // The same file twice is one host, as in the original.
-    failure(&[NODE1, NODE1], 1);
+    // The same file twice is one host (the original keeps one too, but then
+    // prints a mask for a pool of one; a pool of one host is refused here).
+    failure(EXE, &[NODE1, NODE1], 1);
 }
 
 #[test]
 fn mixed_vendors_are_refused_unless_allowed() {
-    let err = failure(&[HASWELL, MILAN], 1);
+    let err = failure(EXE, &[HASWELL, MILAN], 1);
     assert!(
         err.contains("GenuineIntel")
             && err.contains("AuthenticAMD")
             && err.contains("--allow-mixed-vendors"),
         "{err}"
     );
-    stdout(&["--allow-mixed-vendors", HASWELL, MILAN]);
+    success(EXE, &["--allow-mixed-vendors", HASWELL, MILAN]);
 }
 
 #[test]
 fn unknown_feature_names_suggest_one() {
-    let err = failure(&["--hide", "avx512fx", NODE1, NODE2], 2);
+    let err = failure(EXE, &["--hide", "avx512fx", NODE1, NODE2], 2);
     assert_eq!(
         err,
         "xen-maskcalc: unknown CPUID feature `avx512fx`; did you mean AVX512F?\n"
     );
-    let err = failure(&["--hide", "vmx", "--keep", "vmx", NODE1, NODE2], 2);
+    let err = failure(EXE, &["--hide", "vmx", "--keep", "vmx", NODE1, NODE2], 2);
     assert!(err.contains("both hidden and kept"), "{err}");
 }
 
 #[test]
 fn malformed_and_missing_files() {
-    let dir = std::env::temp_dir().join(format!("xen-maskcalc-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("malformed");
     let bad = dir.join("bad");
     std::fs::write(&bad, "CPU:\n   0x00000000 0x00: eax=0x0000000d ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   0x00000001 0x00: eax=0x000306f2 ebx=0x0 ecx=0x7ffefbff\n").unwrap();
-    let err = failure(&[bad.to_str().unwrap(), NODE1], 1);
+    let err = failure(EXE, &[bad.to_str().unwrap(), NODE1], 1);
     assert!(
         err.ends_with(
             "bad:3: expected `edx=0x…` after `0x00000001 0x00`, found the end of the line\n"
@@ -214,48 +195,145 @@ fn malformed_and_missing_files() {
     );
     let unknown = dir.join("unknown");
     std::fs::write(&unknown, "hello\n").unwrap();
-    let err = failure(&[unknown.to_str().unwrap(), NODE1], 1);
+    let err = failure(EXE, &[unknown.to_str().unwrap(), NODE1], 1);
     assert!(err.contains("cannot tell the dump format"), "{err}");
-    let err = failure(&["testdata/cpuid/no-such-file", NODE1], 1);
+    let err = failure(EXE, &["testdata/cpuid/no-such-file", NODE1], 1);
     assert!(err.contains("no-such-file"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn help_teaches_and_version_works() {
-    let help = stdout(&["--help"]);
+    let help = success(EXE, &["--help"]);
     assert!(
         help.contains("cpuid -1r > node1") && help.contains("--format"),
         "{help}"
     );
-    assert!(stdout(&["--version"]).starts_with("xen-maskcalc "));
-    failure(&["--format", "nope", NODE1, NODE2], 2);
+    assert!(success(EXE, &["--version"]).starts_with("xen-maskcalc "));
+    failure(EXE, &["--format", "nope", NODE1, NODE2], 2);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn local_cpu_is_one_more_host() {
-    let out = stdout(&[
-        "--local",
-        "--allow-mixed-vendors",
-        "--diff",
-        "--json",
-        NODE1,
-    ]);
+    let out = success(
+        EXE,
+        &[
+            "--local",
+            "--allow-mixed-vendors",
+            "--diff",
+            "--json",
+            NODE1,
+        ],
+    );
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["hosts"][1], "local");
     // With --local, one file is enough for a pool of two.
-    let out = stdout(&["--local", "--allow-mixed-vendors", NODE1]);
+    let out = success(EXE, &["--local", "--allow-mixed-vendors", NODE1]);
     assert!(out.starts_with("cpuid = [\n    \"0x00000001:ecx="), "{out}");
 }
 
 #[test]
 fn verbose_with_another_format_explains_on_stderr() {
-    let out = run(EXE, &["-v", "--format", "xl", NODE1, NODE2]);
-    assert_eq!(code(&out), 0);
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (stdout, stderr) = outcome(EXE, &["-v", "--format", "xl", NODE1, NODE2], 0);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stderr.starts_with("== Masked features ==\n"), "{stderr}");
     assert!(stderr.contains("F16C"), "{stderr}");
+}
+
+#[test]
+fn hostile_inputs_are_bad_input_naming_the_file() {
+    let dir = scratch("hostile");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+
+    // A 1 GiB sparse file is refused by its size, without reading it.
+    let sparse = std::fs::File::create(path("sparse")).unwrap();
+    sparse.set_len(1 << 30).unwrap();
+    let err = failure(EXE, &[&path("sparse"), NODE1], 1);
+    assert!(
+        err.contains(
+            "sparse: expected a CPUID dump of at most 33554432 bytes, found 1073741824 bytes"
+        ),
+        "{err}"
+    );
+
+    // A directory, an empty file and binary garbage: exit 1, the file named.
+    let err = failure(EXE, &[dir.to_str().unwrap(), NODE1], 1);
+    assert!(
+        err.starts_with(&format!("xen-maskcalc: {}: ", dir.display())),
+        "{err}"
+    );
+    std::fs::write(path("empty"), b"").unwrap();
+    let err = failure(EXE, &[&path("empty"), NODE1], 1);
+    assert!(
+        err.contains("empty: expected a CPUID dump, found an empty file"),
+        "{err}"
+    );
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(path("garbage"), &garbage).unwrap();
+    let err = failure(EXE, &[&path("garbage"), NODE1], 1);
+    assert!(err.contains("garbage: "), "{err}");
+
+    // CRLF line endings (a dump saved on Windows) read like LF.
+    let node2 = std::fs::read_to_string(support::repo_root().join(NODE2)).unwrap();
+    std::fs::write(path("crlf"), node2.replace('\n', "\r\n")).unwrap();
+    assert_eq!(
+        success(EXE, &[NODE1, &path("crlf")]),
+        success(EXE, &[NODE1, NODE2])
+    );
+
+    // A leaf twice in one CPU is refused at the second line.
+    let twice = format!("{node2}{}\n", node2.lines().nth(2).unwrap());
+    std::fs::write(path("twice"), twice).unwrap();
+    let err = failure(EXE, &[&path("twice"), NODE1], 1);
+    assert!(
+        err.contains(&format!(
+            "twice:{}: expected each leaf once per CPU",
+            node2.lines().count() + 1
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hiding_a_feature_no_dump_carries_is_not_silent() {
+    // Both CPUs enumerate IA32_ARCH_CAPABILITIES, but `cpuid -1r` dumps carry no MSRs.
+    let cascadelake = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
+    let args = ["--format", "xl", "--hide", "rdcl-no", cascadelake, ICELAKE];
+    let (out, stderr) = outcome(EXE, &args, 0);
+    assert!(!out.contains("rdcl-no"), "{out}");
+    assert!(
+        stderr.contains(
+            "warning: not in the output: RDCL_NO (--hide): msr 0x10a[31:0] is not compared"
+        ),
+        "{stderr}"
+    );
+    let verbose = success(EXE, &["-v", "--hide", "rdcl-no", cascadelake, ICELAKE]);
+    assert!(
+        verbose.contains("RDCL_NO hidden by request but not in any output"),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn xend_lines_for_leaves_a_host_lacks_are_warned_about() {
+    // Haswell reports no leaf 7 subleaf 1 or 2 (7.0.EAX = 0); Sapphire Rapids has features there.
+    let sapphire = "testdata/cpuid/intel-sapphirerapids-xeon-w9-3475x.txt";
+    let (stdout, stderr) = outcome(EXE, &[HASWELL, sapphire], 0);
+    assert!(stdout.contains("\"0x00000007,0x01:eax="), "{stdout}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("xen-maskcalc: warning: the line for leaf "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(warned, ["0x7.1", "0x7.2"], "{stderr}");
+    assert!(
+        stderr.contains(&format!("0x7.1: {HASWELL} does not report it")),
+        "{stderr}"
+    );
+    // Every host reports leaves 1 and 7.0: the README pool warns about nothing.
+    clean_success(EXE, &[NODE1, NODE2]);
 }

@@ -14,7 +14,9 @@
 //! open value ([`types`]), and typed views of record bodies ([`payload`]). It
 //! reads streams in constant memory with [`Reader`] (framing: headers, record
 //! headers, bodies, padding) and [`StreamReader`] (the nesting, as a sequence
-//! of [`Event`]s), and writes them with [`Writer`]. It checks framing, not
+//! of [`Event`]s), and writes them with [`Writer`]. Both read through
+//! [`source`], the byte layer every stream reader in xenmig shares (sequential,
+//! seeking and splicing sources behind one buffer). It checks framing, not
 //! content: whether a stream is valid is the `stream-verify` crate's question.
 //!
 //! No input makes it panic or allocate without bound: libxc record bodies
@@ -61,6 +63,7 @@
 pub mod error;
 pub mod payload;
 mod reader;
+pub mod source;
 mod stream;
 pub mod types;
 pub mod wire;

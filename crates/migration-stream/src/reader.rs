@@ -1,10 +1,12 @@
 //! The low-level [`Reader`]: framing only.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{self, Read, Seek};
 
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use crate::error::{Error, ErrorKind, Layer, RecordContext};
+use crate::source::{ByteSource, Input, InputError, Seekable, Sequential, Spliced};
 use crate::stream::StreamFormat;
 use crate::types::{
     IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
@@ -13,10 +15,61 @@ use crate::types::{
 use crate::wire;
 use crate::xl::XlHeader;
 
-/// Size of the internal read buffer. Large enough that sequential header and
+/// Size of the reader's input buffer. Large enough that sequential header and
 /// small-record reads cost few system calls; body reads at least this large
 /// bypass it and go straight into the caller's buffer.
 const BUFFER_SIZE: usize = 8 * 1024;
+
+/// The kind of source a [`Reader`] was built over, chosen by its constructor.
+enum Source<R> {
+    Sequential(Sequential<R>),
+    Seekable(Seekable<R>),
+    Spliced(Spliced<R>),
+}
+
+impl<R> Source<R> {
+    fn get_ref(&self) -> &R {
+        match self {
+            Source::Sequential(source) => source.get_ref(),
+            Source::Seekable(source) => source.get_ref(),
+            Source::Spliced(source) => source.get_ref(),
+        }
+    }
+
+    fn into_inner(self) -> R {
+        match self {
+            Source::Sequential(source) => source.into_inner(),
+            Source::Seekable(source) => source.into_inner(),
+            Source::Spliced(source) => source.into_inner(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Source::Sequential(_) => "sequential",
+            Source::Seekable(_) => "seekable",
+            Source::Spliced(_) => "spliced",
+        }
+    }
+}
+
+impl<R: Read> ByteSource for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Sequential(source) => source.read(buf),
+            Source::Seekable(source) => source.read(buf),
+            Source::Spliced(source) => source.read(buf),
+        }
+    }
+
+    fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+        match self {
+            Source::Sequential(source) => source.seek_forward(n),
+            Source::Seekable(source) => source.seek_forward(n),
+            Source::Spliced(source) => source.seek_forward(n),
+        }
+    }
+}
 
 /// Adapts [`Reader::read_some`] to [`Read`], keeping its error intact.
 struct ErrorSlot<'r, R> {
@@ -106,17 +159,6 @@ struct PendingBody {
     done: bool,
 }
 
-/// Seeking support, present when the reader was built with [`Reader::seekable`].
-struct Seeker<R> {
-    seek: fn(&mut R, SeekFrom) -> io::Result<u64>,
-    /// Absolute end of the underlying input, learned on the first skip.
-    end: Option<u64>,
-}
-
-fn seek_inner<R: Seek>(inner: &mut R, to: SeekFrom) -> io::Result<u64> {
-    inner.seek(to)
-}
-
 /// Low-level stream reader: headers and record framing over any [`Read`].
 ///
 /// It tracks the absolute byte offset and a running record index, so every
@@ -127,7 +169,9 @@ fn seek_inner<R: Seek>(inner: &mut R, to: SeekFrom) -> io::Result<u64> {
 /// Padding after each body is always read and checked to be zero.
 ///
 /// It knows nothing of how the layers nest; [`StreamReader`](crate::StreamReader)
-/// does that on top of it.
+/// does that on top of it. Its bytes come through the [`source`](crate::source)
+/// layer: [`new`](Reader::new) reads in order, [`seekable`](Reader::seekable)
+/// seeks over skipped bodies, [`pipe`](Reader::pipe) splices them away.
 ///
 /// ```
 /// use migration_stream::{Reader, Writer, types::RecordType, wire};
@@ -145,40 +189,33 @@ fn seek_inner<R: Seek>(inner: &mut R, to: SeekFrom) -> io::Result<u64> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Reader<R> {
-    inner: R,
-    buf: Box<[u8]>,
-    pos: usize,
-    filled: usize,
-    /// Absolute offset of the next byte the caller will consume.
-    offset: u64,
+    input: Input<Source<R>>,
     next_index: u64,
     layer: Layer,
     pending: Option<PendingBody>,
     body_cap: u32,
-    seeker: Option<Seeker<R>>,
 }
 
 impl<R: Read> Reader<R> {
     /// A sequential reader: skipping a body reads and discards it.
     pub fn new(inner: R) -> Self {
+        Reader::over(Source::Sequential(Sequential::new(inner)))
+    }
+
+    fn over(source: Source<R>) -> Self {
         Reader {
-            inner,
-            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
-            pos: 0,
-            filled: 0,
-            offset: 0,
+            input: Input::with_buffer_size(source, BUFFER_SIZE),
             next_index: 0,
             layer: Layer::Libxc,
             pending: None,
             body_cap: REC_LENGTH_MAX,
-            seeker: None,
         }
     }
 
     /// Absolute byte offset of the next unread byte (offsets count from where
     /// the input was when the reader was created).
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.input.offset()
     }
 
     /// Index the next record will get.
@@ -215,12 +252,12 @@ impl<R: Read> Reader<R> {
 
     /// The wrapped reader. Bytes may be buffered inside this `Reader`.
     pub fn get_ref(&self) -> &R {
-        &self.inner
+        self.input.source().get_ref()
     }
 
     /// Unwraps the reader, dropping buffered bytes.
     pub fn into_inner(self) -> R {
-        self.inner
+        self.input.into_source().into_inner()
     }
 
     fn context(&self) -> Option<RecordContext> {
@@ -232,63 +269,26 @@ impl<R: Read> Reader<R> {
     }
 
     fn io_error(&self, err: io::Error) -> Error {
-        self.error(ErrorKind::Io(err), self.offset)
+        self.error(ErrorKind::Io(err), self.offset())
     }
 
-    fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.read(out) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A misbehaving reader claiming more than it was given must
-                // not make the offset arithmetic or slicing go wrong.
-                Ok(n) => return Ok(n.min(out.len())),
-                Err(e) => return Err(e),
-            }
-        }
+    fn input_error(&self, err: InputError) -> Error {
+        self.error(io_kind(err), self.offset())
     }
 
     /// Reads up to `out.len()` bytes; 0 only at end of input. Large reads with
     /// an empty buffer go straight into `out`.
     fn read_some(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let n = if self.pos == self.filled && out.len() >= self.buf.len() {
-            self.read_inner(out).map_err(|e| self.io_error(e))?
-        } else {
-            if self.pos == self.filled {
-                self.pos = 0;
-                self.filled = 0;
-                let mut buf = std::mem::take(&mut self.buf);
-                let result = self.read_inner(&mut buf);
-                self.buf = buf;
-                self.filled = result.map_err(|e| self.io_error(e))?;
-            }
-            let available = self.buf.get(self.pos..self.filled).unwrap_or_default();
-            let n = available.len().min(out.len());
-            out[..n].copy_from_slice(&available[..n]);
-            self.pos += n;
-            n
-        };
-        self.offset += n as u64;
-        Ok(n)
+        self.input.read_some(out).map_err(|e| self.input_error(e))
     }
 
     /// Fills `out` completely, or returns how many bytes the input had.
     fn read_full(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        let mut got = 0;
-        while got < out.len() {
-            let n = self.read_some(&mut out[got..])?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        Ok(got)
+        self.input.read_up_to(out).map_err(|e| self.input_error(e))
     }
 
     fn read_exact_at(&mut self, out: &mut [u8], what: &'static str) -> Result<(), Error> {
-        let start = self.offset;
+        let start = self.offset();
         let got = self.read_full(out)?;
         if got < out.len() {
             return Err(self.error(
@@ -312,24 +312,10 @@ impl<R: Read> Reader<R> {
     /// Up to `n` (at most 8 KiB) upcoming bytes without consuming them;
     /// fewer only at the end of input.
     pub fn peek(&mut self, n: usize) -> Result<&[u8], Error> {
-        let n = n.min(self.buf.len());
-        if self.filled - self.pos < n {
-            self.buf.copy_within(self.pos..self.filled, 0);
-            self.filled -= self.pos;
-            self.pos = 0;
-            while self.filled < n {
-                let mut buf = std::mem::take(&mut self.buf);
-                let result = self.read_inner(&mut buf[self.filled..]);
-                self.buf = buf;
-                let got = result.map_err(|e| self.io_error(e))?;
-                if got == 0 {
-                    break;
-                }
-                self.filled += got;
-            }
-        }
-        let end = self.filled.min(self.pos + n);
-        Ok(self.buf.get(self.pos..end).unwrap_or_default())
+        let (offset, context) = (self.offset(), self.context());
+        self.input
+            .peek(n)
+            .map_err(|err| Error::new(io_kind(err), offset, context))
     }
 
     /// Reads raw bytes outside any record, e.g. the data after a stream's
@@ -364,7 +350,7 @@ impl<R: Read> Reader<R> {
     /// # Ok::<(), migration_stream::Error>(())
     /// ```
     pub fn detect_format(&mut self) -> Result<StreamFormat, Error> {
-        let start = self.offset;
+        let start = self.offset();
         let prefix = self.peek(32)?;
         match StreamFormat::detect(prefix) {
             Some(format) => Ok(format),
@@ -393,72 +379,14 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// Discards `n` bytes, seeking when possible. Returns how many were
-    /// skipped; fewer than `n` only at the end of input.
+    /// Discards `n` bytes, seeking or splicing when the source can. Returns
+    /// how many were skipped; fewer than `n` only at the end of input.
     fn discard(&mut self, n: u64) -> Result<u64, Error> {
-        let buffered = (self.filled - self.pos) as u64;
-        let from_buffer = buffered.min(n);
-        self.pos += from_buffer as usize;
-        self.offset += from_buffer;
-        let mut left = n - from_buffer;
-        if left == 0 {
-            return Ok(n);
+        match self.input.skip(n) {
+            Ok(()) => Ok(n),
+            Err(InputError::Truncated { wanted, .. }) => Ok(n.saturating_sub(wanted)),
+            Err(err) => Err(self.input_error(err)),
         }
-        if let Some(skipped) = self.seek_forward(left)? {
-            return Ok(from_buffer + skipped);
-        }
-        while left > 0 {
-            let step = left.min(self.buf.len() as u64) as usize;
-            self.pos = 0;
-            self.filled = 0;
-            let mut buf = std::mem::take(&mut self.buf);
-            let result = self.read_inner(&mut buf[..step]);
-            self.buf = buf;
-            let got = result.map_err(|e| self.io_error(e))?;
-            if got == 0 {
-                break;
-            }
-            self.offset += got as u64;
-            left -= got as u64;
-        }
-        Ok(n - left)
-    }
-
-    /// Seeks `n` bytes forward over an empty buffer. `None` when seeking is
-    /// unavailable (not seekable, or the input refuses, e.g. a pipe).
-    fn seek_forward(&mut self, n: u64) -> Result<Option<u64>, Error> {
-        let Some(seeker) = self.seeker.as_mut() else {
-            return Ok(None);
-        };
-        let seek = seeker.seek;
-        let Ok(step) = i64::try_from(n) else {
-            return Ok(None);
-        };
-        let here = match seek(&mut self.inner, SeekFrom::Current(0)) {
-            Ok(here) => here,
-            Err(_) => {
-                self.seeker = None;
-                return Ok(None);
-            }
-        };
-        let end = match seeker.end {
-            Some(end) if end >= here.saturating_add(n) => end,
-            _ => {
-                // Learn (or re-learn, in case the file grew) where the input ends,
-                // since seeking past the end succeeds and would hide a truncation.
-                let end = seek(&mut self.inner, SeekFrom::End(0)).map_err(|e| self.io_error(e))?;
-                seek(&mut self.inner, SeekFrom::Start(here)).map_err(|e| self.io_error(e))?;
-                if let Some(seeker) = self.seeker.as_mut() {
-                    seeker.end = Some(end);
-                }
-                end
-            }
-        };
-        let skipped = n.min(end.saturating_sub(here));
-        let target = i64::try_from(skipped).unwrap_or(step);
-        seek(&mut self.inner, SeekFrom::Current(target)).map_err(|e| self.io_error(e))?;
-        self.offset += skipped;
-        Ok(Some(skipped))
     }
 
     /// Consumes whatever is left of a pending body (and its padding).
@@ -473,7 +401,7 @@ impl<R: Read> Reader<R> {
     /// [`XL_OPTIONAL_DATA_MAX`] bytes).
     pub fn read_xl_header(&mut self) -> Result<XlHeader, Error> {
         self.finish_pending()?;
-        let start = self.offset;
+        let start = self.offset();
         let fixed: wire::XlHeader = self.read_struct("xl save header")?;
         let (byte_order, fields) =
             XlHeader::decode_fixed(&fixed).map_err(|kind| self.error(kind, start))?;
@@ -487,7 +415,7 @@ impl<R: Read> Reader<R> {
                 start + 44,
             ));
         }
-        let data_start = self.offset;
+        let data_start = self.offset();
         let mut optional_data = Vec::new();
         self.read_growing(
             &mut optional_data,
@@ -511,7 +439,7 @@ impl<R: Read> Reader<R> {
     /// and the big-endian flag. Reserved option bits are returned unchecked.
     pub fn read_libxl_header(&mut self) -> Result<wire::LibxlHeader, Error> {
         self.finish_pending()?;
-        let start = self.offset;
+        let start = self.offset();
         let header: wire::LibxlHeader = self.read_struct("libxl header")?;
         let kind = if header.ident.get() != LIBXL_IDENT {
             ErrorKind::BadLibxlIdent {
@@ -536,7 +464,7 @@ impl<R: Read> Reader<R> {
     /// outside 2..=3 and the big-endian flag. Reserved fields are returned unchecked.
     pub fn read_image_header(&mut self) -> Result<wire::ImageHeader, Error> {
         self.finish_pending()?;
-        let start = self.offset;
+        let start = self.offset();
         let header: wire::ImageHeader = self.read_struct("libxc image header")?;
         let version = header.version.get();
         let kind = if header.marker.get() != IMAGE_MARKER {
@@ -573,7 +501,7 @@ impl<R: Read> Reader<R> {
     pub fn next_record(&mut self) -> Result<Option<RecordInfo>, Error> {
         self.finish_pending()?;
         self.pending = None;
-        let start = self.offset;
+        let start = self.offset();
         let mut header = wire::RecordHeader::new_zeroed();
         let got = self.read_full(header.as_mut_bytes())?;
         if got == 0 {
@@ -607,7 +535,7 @@ impl<R: Read> Reader<R> {
 
     fn pending_body(&self) -> Result<PendingBody, Error> {
         self.pending
-            .ok_or_else(|| self.error(ErrorKind::NoPendingBody, self.offset))
+            .ok_or_else(|| self.error(ErrorKind::NoPendingBody, self.offset()))
     }
 
     /// Reads the (rest of the) current record's body into `buf`, reusing its
@@ -632,7 +560,7 @@ impl<R: Read> Reader<R> {
                 pending.info.offset,
             ));
         }
-        let body_start = self.offset;
+        let body_start = self.offset();
         self.read_growing(buf, pending.remaining, "record body", body_start)?;
         self.set_remaining(0);
         self.finish_padding()?;
@@ -687,7 +615,7 @@ impl<R: Read> Reader<R> {
         };
         let len = pending.info.padding_len();
         let mut padding = [0u8; 8];
-        let start = self.offset;
+        let start = self.offset();
         let result = self.read_exact_at(&mut padding[..len], "record padding");
         let result = result.and_then(|()| {
             if padding[..len].iter().any(|&b| b != 0) {
@@ -771,27 +699,71 @@ impl<R: Read> Reader<R> {
 }
 
 impl<R: Read + Seek> Reader<R> {
-    /// A reader that skips bodies by seeking. If the input turns out not to
-    /// support seeking (a pipe behind a `File`), it falls back to reading.
+    /// A reader that skips bodies by seeking ([`Seekable`]), bounded by the
+    /// end of the input so that a truncated file is still reported. If the
+    /// input does not support seeking (a pipe behind a `File`), it reads
+    /// instead.
     pub fn seekable(inner: R) -> Self {
-        let mut reader = Reader::new(inner);
-        reader.seeker = Some(Seeker {
-            seek: seek_inner::<R>,
-            end: None,
-        });
-        reader
+        match Seekable::new(inner) {
+            Ok(source) => Reader::over(Source::Seekable(source)),
+            Err(unseekable) => Reader::new(unseekable.inner),
+        }
+    }
+}
+
+impl Reader<File> {
+    /// A reader for a pipe or socket given as a [`File`] ([`Spliced`]):
+    /// skipped bodies are spliced into `/dev/null` by the kernel instead of
+    /// being copied through user space. Reads like [`Reader::new`] when
+    /// `/dev/null` cannot be opened.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use migration_stream::{Reader, Writer, types::RecordType};
+    ///
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_record(RecordType::PAGE_DATA.0, &[0x5a; 64 * 1024])?;
+    /// let (pipe, mut feed) = std::io::pipe()?;
+    /// let bytes = writer.into_inner();
+    /// let feeder = std::thread::spawn(move || feed.write_all(&bytes));
+    ///
+    /// let mut reader = Reader::pipe(std::fs::File::from(std::os::fd::OwnedFd::from(pipe)));
+    /// let record = reader.next_record()?.expect("one record");
+    /// reader.skip_body()?;
+    /// assert_eq!(reader.offset(), record.end_offset());
+    /// assert!(reader.next_record()?.is_none());
+    /// feeder.join().expect("feeder")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pipe(inner: File) -> Self {
+        match Spliced::new(inner) {
+            Ok(source) => Reader::over(Source::Spliced(source)),
+            Err(no_null) => Reader::new(no_null.inner),
+        }
     }
 }
 
 impl<R> std::fmt::Debug for Reader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("offset", &self.offset)
+            .field("offset", &self.input.offset())
             .field("next_index", &self.next_index)
             .field("layer", &self.layer)
             .field("current_record", &self.pending.map(|p| p.info))
-            .field("seekable", &self.seeker.is_some())
+            .field("source", &self.input.source().kind())
             .finish_non_exhaustive()
+    }
+}
+
+/// The error kind for a failed read or seek.
+fn io_kind(err: InputError) -> ErrorKind {
+    match err {
+        InputError::Io(err) => ErrorKind::Io(err),
+        // Only `Input::read_exact` and `Input::skip` report truncation, and
+        // the reader handles the latter itself (with what it was reading).
+        truncated @ InputError::Truncated { .. } => {
+            ErrorKind::Io(io::Error::new(io::ErrorKind::UnexpectedEof, truncated))
+        }
     }
 }
 

@@ -3,14 +3,15 @@
 //! Bodies are never held whole: each record is consumed in order through small
 //! fixed buffers (headers, pfn arrays in chunks, policy entries in chunks,
 //! xenstore strings of bounded length), and page data and opaque blobs are
-//! skipped, by seeking when the input is a regular file.
+//! skipped, by seeking when the input is a regular file. The bytes come
+//! through `migration_stream::source`; this module only decodes them.
 
 use crate::Format;
-use crate::input::{ByteSource, Input, InputError};
 use crate::report::{
     LegacyQemuRecord, MAX_RECORD_KINDS, MAX_VCPUS_LISTED, Report, Violation, XlSummary,
 };
 use crate::rules::Rule;
+use migration_stream::source::{ByteSource, Input, InputError};
 use migration_stream::types::{
     DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
     IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,

@@ -41,7 +41,6 @@
 //! ```
 
 mod engine;
-mod input;
 pub mod report;
 pub mod rules;
 
@@ -49,6 +48,8 @@ pub use report::{Report, Violation, Warning};
 pub use rules::{Rule, RuleSource};
 
 use std::io::{Read, Seek};
+
+use migration_stream::source::{ByteSource, Seekable, Sequential, Spliced};
 
 /// Which layer the stream starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,7 +70,11 @@ pub enum Format {
 ///
 /// `verbose`, when given, receives upstream's `-v` summary lines one by one.
 pub fn verify<R: Read>(input: R, format: Format, verbose: Option<&mut dyn FnMut(&str)>) -> Report {
-    let mut engine = engine::Engine::new(input::Sequential(input), verbose);
+    run(Sequential::new(input), format, verbose)
+}
+
+fn run<S: ByteSource>(source: S, format: Format, verbose: Option<&mut dyn FnMut(&str)>) -> Report {
+    let mut engine = engine::Engine::new(source, verbose);
     engine.run(format);
     engine.report
 }
@@ -83,13 +88,9 @@ pub fn verify_pipe(
     format: Format,
     verbose: Option<&mut dyn FnMut(&str)>,
 ) -> Report {
-    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        Ok(null) => {
-            let mut engine = engine::Engine::new(input::Spliced::new(input, null), verbose);
-            engine.run(format);
-            engine.report
-        }
-        Err(_) => verify(input, format, verbose),
+    match Spliced::new(input) {
+        Ok(source) => run(source, format, verbose),
+        Err(no_null) => verify(no_null.inner, format, verbose),
     }
 }
 
@@ -106,14 +107,10 @@ pub fn verify_seekable<R: Read + Seek>(
     format: Format,
     verbose: Option<&mut dyn FnMut(&str)>,
 ) -> Report {
-    match input::Seekable::new(input) {
-        Ok(source) => {
-            let mut engine = engine::Engine::new(source, verbose);
-            engine.run(format);
-            engine.report
-        }
-        Err(err) => Report {
-            io_error: Some(format!("cannot measure the input: {err}")),
+    match Seekable::new(input) {
+        Ok(source) => run(source, format, verbose),
+        Err(unmeasured) => Report {
+            io_error: Some(format!("cannot measure the input: {}", unmeasured.error)),
             ..Report::default()
         },
     }

@@ -2,7 +2,7 @@
 //! see on every host), and compatibility checks that say by feature name why
 //! a host cannot run a profile's guests or restore a saved domain.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,7 +15,8 @@ use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::{Failure, exit, finish};
+use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 const TOOL: &str = "cpu-profile";
 
@@ -181,18 +182,10 @@ impl Format {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            });
-        }
-    };
-    finish(TOOL, false, run(args))
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(args)),
+        Err(code) => code,
+    }
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
@@ -237,11 +230,7 @@ fn run(args: Args) -> Result<u8, Failure> {
 }
 
 fn print(text: &str) -> Result<u8, Failure> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::io("standard output", e))?;
+    write_stdout(text)?;
     Ok(exit::OK)
 }
 
@@ -258,15 +247,7 @@ fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
 
 /// Reads a whole small file (a dump or a profile), at most `limit` bytes.
 fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin().lock().take(cap).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut bytes))
-    };
-    result.map_err(|e| Failure::io(path.display(), e))?;
-    Ok(bytes)
+    read_capped(path, limit).map_err(|e| Failure::io(path.display(), e))
 }
 
 fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
@@ -326,21 +307,6 @@ fn generate_cmd(
     out.commit()
         .map_err(|e| Failure::io(target.describe(), e))?;
     Ok(exit::OK)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Ok(maskcalc::local::read_with(|leaf, subleaf| {
-        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        [r.eax, r.ebx, r.ecx, r.edx]
-    }))
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Err(Failure::usage_or_io(
-        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
-    ))
 }
 
 /// In `check`, exit code 1 means "a host does not fit" and nothing else, so

@@ -2,7 +2,6 @@
 //! of hosts, explained by feature name. A drop-in replacement for
 //! `xen_maskcalc.py` that reads every common dump format.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +10,8 @@ use maskcalc::dump::{self, Format};
 use maskcalc::model::Host;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
-use xenmig_cli::{Failure, exit, finish, term};
+use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
 
 const TOOL: &str = "xen-maskcalc";
 
@@ -134,37 +134,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            });
-        }
-    };
-    finish(TOOL, false, run(&args))
-}
-
-fn read_input(path: &PathBuf) -> Result<Vec<u8>, Failure> {
-    let limit = dump::MAX_DUMP_BYTES as u64 + 1;
-    let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin().lock(), limit),
-            &mut bytes,
-        )
-    } else {
-        std::fs::File::open(path).and_then(|file| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
-        })
-    };
-    // Issue 6 and the original count a dump that cannot be read as bad input (1), like one that
-    // cannot be parsed; only usage errors and a failing standard output exit 2.
-    result.map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-    Ok(bytes)
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(&args)),
+        Err(code) => code,
+    }
 }
 
 fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
@@ -176,7 +149,11 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
             continue;
         }
         let name = path.display().to_string();
-        let bytes = read_input(path)?;
+        // Issue 6 and the original count a dump that cannot be read as bad input (1), like one
+        // that cannot be parsed; only usage errors and a failing standard output exit 2.
+        refuse_oversized(path)?;
+        let bytes = read_capped(path, dump::MAX_DUMP_BYTES)
+            .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
         let cpuid =
             dump::parse(&name, &bytes, args.input_format.format()).map_err(Failure::bad_input)?;
         hosts.push(Host { name, cpuid });
@@ -190,19 +167,22 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
     Ok(hosts)
 }
 
-#[cfg(target_arch = "x86_64")]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Ok(maskcalc::local::read_with(|leaf, subleaf| {
-        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        [r.eax, r.ebx, r.ecx, r.edx]
-    }))
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn local_cpuid() -> Result<maskcalc::model::HostCpuid, Failure> {
-    Err(Failure::usage_or_io(
-        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
-    ))
+/// A regular file's size is known before reading it: a huge (or sparse) file
+/// is refused by its real size, without reading 32 MiB of it first. Other
+/// inputs (standard input, pipes) are bounded by [`read_capped`].
+fn refuse_oversized(path: &std::path::Path) -> Result<(), Failure> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() && metadata.len() > dump::MAX_DUMP_BYTES as u64 => {
+            Err(Failure::bad_input(format!(
+                "{}: expected a CPUID dump of at most {} bytes, found {} bytes",
+                path.display(),
+                dump::MAX_DUMP_BYTES,
+                metadata.len()
+            )))
+        }
+        // Errors (a missing file) are reported by the read, with the same words as before.
+        _ => Ok(()),
+    }
 }
 
 fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
@@ -243,8 +223,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
         } else {
             args.format
         };
+        if format == OutputFormat::Xend {
+            warnings = render::xend_missing_leaves(&masks, &hosts);
+        }
         let mut rendered = |r: render::Rendered| {
-            warnings = r.omitted;
+            warnings = r
+                .omitted
+                .into_iter()
+                .map(|line| format!("not in the output: {line}"))
+                .collect();
             r.text
         };
         match format {
@@ -257,13 +244,18 @@ fn run(args: &Args) -> Result<u8, Failure> {
             OutputFormat::Json => render::json(&masks),
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::io("standard output", e))?;
+    write_stdout(&text)?;
+    if !args.diff {
+        for feature in masks.hidden_but_not_compared() {
+            warnings.push(format!(
+                "not in the output: {} (--hide): {} is not compared, as some dumps do not carry it",
+                feature.name,
+                feature.location.register().0
+            ));
+        }
+    }
     for warning in &warnings {
-        eprintln!("{TOOL}: warning: not in the output: {warning}");
+        eprintln!("{TOOL}: warning: {warning}");
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);

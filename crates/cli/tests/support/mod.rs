@@ -1,5 +1,6 @@
-//! Helpers shared by the CLI integration tests: running a tool and comparing
-//! its output with a golden file under `testdata/golden/`.
+//! Helpers shared by the CLI integration tests: running a tool, checking its
+//! exit code, scratch directories, and comparing its output with a golden
+//! file under `testdata/golden/`.
 //!
 //! Set `XENMIG_BLESS=1` to rewrite the golden files from the current output
 //! (then review the diff before committing).
@@ -37,6 +38,78 @@ pub fn run(exe: &str, args: &[&str]) -> Output {
 /// The exit code of a finished tool (panics if it died from a signal).
 pub fn code(output: &Output) -> i32 {
     output.status.code().expect("tool was killed by a signal")
+}
+
+/// A tool's standard output as UTF-8 (panics if it is not).
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// A tool's standard error as UTF-8 (panics if it is not).
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Runs `exe` with `args` (see [`run`]), checks that it exits with
+/// `expected_code`, and returns its (standard output, standard error).
+pub fn outcome(exe: &str, args: &[&str], expected_code: i32) -> (String, String) {
+    let out = run(exe, args);
+    let (out_text, err_text) = (stdout(&out), stderr(&out));
+    assert_eq!(
+        code(&out),
+        expected_code,
+        "{args:?}\n{out_text}\n{err_text}"
+    );
+    (out_text, err_text)
+}
+
+/// Runs a command that must succeed (exit code 0); returns its standard output.
+pub fn success(exe: &str, args: &[&str]) -> String {
+    outcome(exe, args, 0).0
+}
+
+/// Runs a command that must exit with `expected_code`; returns its standard error.
+pub fn failure(exe: &str, args: &[&str], expected_code: i32) -> String {
+    outcome(exe, args, expected_code).1
+}
+
+/// Like [`success`], and standard error must stay empty.
+pub fn clean_success(exe: &str, args: &[&str]) -> String {
+    let (out_text, err_text) = outcome(exe, args, 0);
+    assert!(err_text.is_empty(), "{args:?} wrote to stderr");
+    out_text
+}
+
+/// Like [`failure`], and standard output must stay empty.
+pub fn clean_failure(exe: &str, args: &[&str], expected_code: i32) -> String {
+    let (out_text, err_text) = outcome(exe, args, expected_code);
+    assert!(out_text.is_empty(), "{args:?} wrote to stdout");
+    err_text
+}
+
+/// Runs `exe` with `args` from the repository root, its standard output a pipe
+/// whose reader is already gone (like `tool | head -0`), so every write fails
+/// with EPIPE; standard error is captured.
+pub fn run_with_closed_stdout(exe: &str, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(exe)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"))
+}
+
+/// A fresh, empty scratch directory for one test (`name` unique within its
+/// test binary).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xenmig-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Compares `actual` with `testdata/golden/<name>`, or rewrites it under `XENMIG_BLESS=1`.

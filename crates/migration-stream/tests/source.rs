@@ -1,0 +1,244 @@
+//! The byte layer (`migration_stream::source`): every kind of source, a real
+//! pipe included, gives the same bytes, offsets and truncation reports as a
+//! plain slice model of the input, and `Reader` gives the same records and
+//! errors whichever source it was built over.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use migration_stream::source::{ByteSource, Input, InputError, Seekable, Sequential, Spliced};
+use migration_stream::types::RecordType;
+use migration_stream::{Error, Reader};
+use proptest::prelude::*;
+
+/// A reader that returns at most `step` bytes per call, like a busy pipe.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.step).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A real pipe with a thread writing `data` into it, then closing it. The
+/// thread's result is ignored on purpose: a reader that stops early closes
+/// the pipe, and the writer then fails with EPIPE.
+fn pipe_with(data: &[u8]) -> (File, JoinHandle<()>) {
+    let (reader, mut writer) = io::pipe().expect("pipe");
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = writer.write_all(&data);
+    });
+    (File::from(OwnedFd::from(reader)), feeder)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Peek(usize),
+    ReadSome(usize),
+    ReadUpTo(usize),
+    ReadExact(usize),
+    Skip(u64),
+    AtEnd,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..300).prop_map(Op::Peek),
+        (0usize..5_000).prop_map(Op::ReadSome),
+        (0usize..5_000).prop_map(Op::ReadUpTo),
+        (0usize..5_000).prop_map(Op::ReadExact),
+        (0u64..40_000).prop_map(Op::Skip),
+        Just(Op::AtEnd),
+    ]
+}
+
+/// Applies `ops` to `input` over `data`, checking every result (bytes,
+/// counts, truncation offset and shortfall) and the offset after every step
+/// against a plain cursor over `data`. Every source is held to the same
+/// model, so they agree with one another. Returns how many steps ran.
+fn run<S: ByteSource>(
+    mut input: Input<S>,
+    data: &[u8],
+    ops: &[Op],
+) -> Result<usize, TestCaseError> {
+    let len = data.len() as u64;
+    let mut at = 0u64;
+    let mut steps = 0;
+    for op in ops {
+        let here = at as usize;
+        match *op {
+            Op::Peek(n) => {
+                let most = input.buffer_size();
+                let bytes = input.peek(n).map_err(fail)?;
+                let want = n.min(most).min(data.len() - here);
+                prop_assert_eq!(bytes, &data[here..here + want], "peek {}", n);
+            }
+            Op::ReadSome(n) => {
+                let mut out = vec![0; n];
+                let got = input.read_some(&mut out).map_err(fail)?;
+                prop_assert!(got <= n);
+                prop_assert_eq!(got == 0, n == 0 || at == len, "read_some {} at {}", n, at);
+                prop_assert_eq!(&out[..got], &data[here..here + got]);
+                at += got as u64;
+            }
+            Op::ReadUpTo(n) => {
+                let mut out = vec![0; n];
+                let got = input.read_up_to(&mut out).map_err(fail)?;
+                prop_assert_eq!(got, n.min(data.len() - here));
+                prop_assert_eq!(&out[..got], &data[here..here + got]);
+                at += got as u64;
+            }
+            Op::ReadExact(n) => {
+                let mut out = vec![0; n];
+                match input.read_exact(&mut out) {
+                    Ok(()) => {
+                        prop_assert!(at + n as u64 <= len);
+                        prop_assert_eq!(&out[..], &data[here..here + n]);
+                        at += n as u64;
+                    }
+                    Err(InputError::Truncated { offset, wanted }) => {
+                        prop_assert!(at + n as u64 > len);
+                        prop_assert_eq!((offset, wanted), (len, at + n as u64 - len));
+                        prop_assert_eq!(&out[..data.len() - here], &data[here..]);
+                        at = len;
+                    }
+                    Err(err) => return Err(fail(err)),
+                }
+            }
+            Op::Skip(n) => match input.skip(n) {
+                Ok(()) => {
+                    prop_assert!(at + n <= len);
+                    at += n;
+                }
+                Err(InputError::Truncated { offset, wanted }) => {
+                    prop_assert!(at + n > len);
+                    prop_assert_eq!((offset, wanted), (len, at + n - len));
+                    at = len;
+                }
+                Err(err) => return Err(fail(err)),
+            },
+            Op::AtEnd => {
+                let end = input.at_end().map_err(fail)?;
+                prop_assert_eq!(end, at == len);
+            }
+        }
+        prop_assert_eq!(input.offset(), at, "offset after {:?}", op);
+        steps += 1;
+    }
+    Ok(steps)
+}
+
+fn fail(err: InputError) -> TestCaseError {
+    TestCaseError::fail(format!("unexpected error: {err}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_source_gives_the_same_bytes_offsets_and_truncations(
+        data in proptest::collection::vec(any::<u8>(), 0..30_000),
+        ops in proptest::collection::vec(op(), 1..24),
+        buffer in 1usize..20_000,
+        step in 1usize..9_000,
+        prefix in 0usize..100,
+    ) {
+        // How much one `read_some` returns depends on the source, so the
+        // sources are compared through the model rather than with each other.
+        run(Input::with_buffer_size(Sequential::new(&data[..]), buffer), &data, &ops)?;
+
+        let trickle = Trickle { data: &data, step };
+        run(Input::with_buffer_size(Sequential::new(trickle), buffer), &data, &ops)?;
+
+        // A file already positioned past some prefix: offsets count from there.
+        let mut file = vec![0xee; prefix];
+        file.extend_from_slice(&data);
+        let mut cursor = Cursor::new(file);
+        cursor.set_position(prefix as u64);
+        let seekable = Seekable::new(cursor).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        run(Input::with_buffer_size(seekable, buffer), &data, &ops)?;
+
+        let (pipe, feeder) = pipe_with(&data);
+        let spliced = Spliced::new(pipe).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let splicing = run(Input::with_buffer_size(spliced, buffer), &data, &ops);
+        feeder.join().expect("feeder thread");
+        prop_assert_eq!(splicing?, ops.len());
+    }
+}
+
+#[test]
+fn spliced_skips_over_a_pipe_larger_than_its_buffer() {
+    // More than the pipe holds (64 KiB), so the skip must wait for the writer.
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let (pipe, feeder) = pipe_with(&data);
+    let mut input = Input::new(Spliced::new(pipe).expect("/dev/null"));
+    input.skip(999_000).expect("skip");
+    let mut tail = vec![0; 1_000];
+    input.read_exact(&mut tail).expect("tail");
+    assert_eq!(&tail[..], &data[999_000..]);
+    match input.skip(5) {
+        Err(InputError::Truncated { offset, wanted }) => {
+            assert_eq!((offset, wanted), (1_000_000, 5))
+        }
+        other => panic!("expected truncation, got {other:?}"),
+    }
+    feeder.join().expect("feeder thread");
+}
+
+/// Reads a libxc stream record by record, skipping every body; a transcript
+/// of record offsets, or the error's message.
+fn skim<R: Read>(mut reader: Reader<R>) -> Result<Vec<u64>, String> {
+    let mut offsets = Vec::new();
+    let step = |r: Result<(), Error>| r.map_err(|e| e.to_string());
+    step(reader.read_image_header().map(drop))?;
+    step(reader.read_domain_header().map(drop))?;
+    loop {
+        let record = reader.next_record().map_err(|e| e.to_string())?;
+        let Some(record) = record else {
+            return Err("no END".to_owned());
+        };
+        offsets.push(record.offset);
+        step(reader.skip_body())?;
+        if record.libxc_type() == RecordType::END {
+            return Ok(offsets);
+        }
+    }
+}
+
+#[test]
+fn reader_reports_the_same_records_and_truncations_over_every_source() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/streams/libxc-pv-v3.bin");
+    let bytes = std::fs::read(&path).expect("example stream");
+    let whole = skim(Reader::new(&bytes[..]));
+    assert!(whole.as_ref().is_ok_and(|o| o.len() > 5), "{whole:?}");
+    // Every record boundary and the bytes around it, and points in between.
+    let offsets = whole.unwrap_or_default();
+    let mut cuts: Vec<usize> = (0..bytes.len()).step_by(211).collect();
+    for &offset in &offsets {
+        let offset = offset as usize;
+        cuts.extend(offset.saturating_sub(1)..(offset + 12).min(bytes.len()));
+    }
+    cuts.push(bytes.len());
+    for cut in cuts {
+        let data = &bytes[..cut];
+        let sequential = skim(Reader::new(data));
+        let seeking = skim(Reader::seekable(Cursor::new(data)));
+        let (pipe, feeder) = pipe_with(data);
+        let piped = skim(Reader::pipe(pipe));
+        feeder.join().expect("feeder thread");
+        assert_eq!(seeking, sequential, "seekable, cut at {cut}");
+        assert_eq!(piped, sequential, "pipe, cut at {cut}");
+        assert_eq!(sequential.is_ok(), cut == bytes.len(), "cut at {cut}");
+    }
+}
