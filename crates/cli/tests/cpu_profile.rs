@@ -326,7 +326,7 @@ fn malformed_inputs_name_the_file_and_the_field() {
 }
 
 #[test]
-fn a_100_mib_profile_is_refused_after_reading_4_mib() {
+fn a_100_mib_profile_is_refused_by_its_size_without_reading_it() {
     let dir = scratch("huge");
     let path = dir.join("huge.json");
     // Sparse: 100 MiB of zeros without writing them.
@@ -339,10 +339,11 @@ fn a_100_mib_profile_is_refused_after_reading_4_mib() {
     assert_eq!(
         stderr,
         format!(
-            "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found a larger one\n"
+            "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found 104857600 bytes\n"
         )
     );
-    outcome(EXE, &["show", &path], 1);
+    // Refused before reading, as an input that cannot be read: exit 2 in every command.
+    outcome(EXE, &["show", &path], 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -246,12 +246,12 @@ fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
 }
 
 /// Reads a whole small file (a dump or a profile), at most `limit` bytes.
-fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
-    read_capped(path, limit).map_err(|e| Failure::io(path.display(), e))
+fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    read_capped(path, limit, what).map_err(|e| Failure::io(path.display(), e))
 }
 
 fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES)?;
+    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES, "a profile")?;
     json::from_json(&path.display().to_string(), &bytes).map_err(bad)
 }
 
@@ -261,7 +261,7 @@ fn load_host(
     bad: fn(dump::DumpError) -> Failure,
 ) -> Result<Host, Failure> {
     let name = path.display().to_string();
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES)?;
+    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
     let cpuid = dump::parse(&name, &bytes, format).map_err(bad)?;
     Ok(Host { name, cpuid })
 }
@@ -433,7 +433,11 @@ fn report_text(report: &HostReport) -> String {
 /// `check`, exit code 1 of `diff` means only "they differ", so an input that
 /// does not load is reported with code 2.
 fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES))?;
+    let bytes = read_bounded(
+        path,
+        dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES),
+        "a profile or a CPUID dump",
+    )?;
     let name = path.display().to_string();
     let looks_like_profile = bytes
         .windows(cpu_profile::FORMAT_NAME.len())
