@@ -385,7 +385,7 @@ fn a_libxc_part_that_never_ends_streams_in_constant_memory() {
                     info.offset,
                     prefix.len() as u64 + seen * record.len() as u64
                 );
-                if seen % 2 == 0 {
+                if seen.is_multiple_of(2) {
                     stream.read_body(&mut buf).unwrap();
                 }
                 seen += 1;
