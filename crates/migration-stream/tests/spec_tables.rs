@@ -5,14 +5,14 @@
 
 use migration_stream::types::{
     DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
-    IMAGE_MARKER, LIBXL_IDENT, LibxlRecordType, PageType, REC_LENGTH_MAX, RecordType, XL_MAGIC,
+    IMAGE_MARKER, LIBXL_IDENT, LibxlRecordType, REC_LENGTH_MAX, RecordType, XL_MAGIC,
     XlMandatoryFlags,
 };
 use migration_stream::wire::{
     Be16, Be32, Be64, CpuidPolicyLeaf, DomainHeader, EmulatorHeader, HvmParamsEntry,
     HvmParamsHeader, HvmSaveDescriptor, HvmSaveHeader, ImageHeader, Le16, Le32, Le64, LibxlHeader,
-    MsrPolicyEntry, PageDataHeader, RecordHeader, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader,
-    X86TscInfo, XlHeader,
+    MsrPolicyEntry, PageDataHeader, RecordHeader, VcpuHeader, VcpuMsrEntry, X86PvInfo,
+    X86PvP2mFramesHeader, X86TscInfo, XlHeader,
 };
 use zerocopy::IntoBytes;
 
@@ -199,6 +199,20 @@ fn record_bodies_have_the_specified_field_order() {
         ])
     );
 
+    let vcpu_msr = VcpuMsrEntry {
+        index: Le32::new(0xc000_0080),
+        reserved: Le32::new(1),
+        value: Le64::new(0xd01),
+    };
+    assert_eq!(
+        vcpu_msr.as_bytes(),
+        concat(&[
+            &0xc000_0080u32.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &0xd01u64.to_le_bytes()
+        ])
+    );
+
     let emulator = EmulatorHeader {
         id: Le32::new(2),
         index: Le32::new(1),
@@ -370,37 +384,6 @@ fn emulator_ids_domain_types_and_xl_flags() {
     assert_eq!(XlMandatoryFlags::JSON.bits(), 1);
     assert_eq!(XlMandatoryFlags::STREAM_V2.bits(), 2);
     assert_eq!(XlMandatoryFlags::all().bits(), 3);
-}
-
-#[test]
-fn page_types_follow_the_pfn_type_table() {
-    // (type, defined, carries page data)
-    let table: [(u8, bool, bool); 16] = [
-        (0x0, true, true),
-        (0x1, true, true),
-        (0x2, true, true),
-        (0x3, true, true),
-        (0x4, true, true),
-        (0x5, false, false),
-        (0x6, false, false),
-        (0x7, false, false),
-        (0x8, false, false),
-        (0x9, true, true),
-        (0xA, true, true),
-        (0xB, true, true),
-        (0xC, true, true),
-        (0xD, true, false),
-        (0xE, true, false),
-        (0xF, true, false),
-    ];
-    for (value, defined, data) in table {
-        let t = PageType(value);
-        assert_eq!((t.is_valid(), t.has_data()), (defined, data), "{value:#x}");
-    }
-    assert_eq!(PageType::L1TAB_PINNED.0, PageType::L1TAB.0 | 0x8);
-    assert_eq!(PageType::BROKEN.0, 0xD);
-    assert_eq!(PageType::XALLOC.0, 0xE);
-    assert_eq!(PageType::XTAB.0, 0xF);
 }
 
 #[test]
