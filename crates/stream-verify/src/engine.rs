@@ -1327,9 +1327,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         let context = u64::from(length) - 8;
         self.info(|| format!("  vcpu{vcpu} {which} context, {context} bytes"));
-        if self.report.vcpus.len() < MAX_VCPUS_LISTED || self.report.vcpus.contains(&vcpu) {
-            self.report.vcpus.insert(vcpu);
-        }
+        self.note_vcpu(vcpu);
         if context == 0 {
             return Ok(());
         }
@@ -1374,6 +1372,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         Ok(())
     }
 
+    fn note_vcpu(&mut self, vcpu: u32) {
+        if self.report.vcpus.len() < MAX_VCPUS_LISTED || self.report.vcpus.contains(&vcpu) {
+            self.report.vcpus.insert(vcpu);
+        }
+    }
+
     fn hvm_context(&mut self, length: u32) -> Result<(), Stop> {
         if length == 0 {
             return self.broken(Rule::HvmContextEmpty, "Zero length HVM context");
@@ -1397,6 +1401,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             let mut descriptor = [0u8; 8];
             self.body(&mut descriptor)?;
             let code = HvmSaveCode(le16(&descriptor, 0));
+            let instance = le16(&descriptor, 2);
             let data_len = u64::from(le32(&descriptor, 4));
             if data_len > self.body_left {
                 return self.broken(
@@ -1446,6 +1451,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             }
             let name = code.display_name().unwrap_or("?");
             *self.report.hvm_context_descriptors.entry(name).or_insert(0) += 1;
+            if code == HvmSaveCode::CPU {
+                // An HVM guest's vCPUs are the instances of its CPU descriptors.
+                self.note_vcpu(u32::from(instance));
+            }
             if code == HvmSaveCode::END {
                 return Ok(());
             }

@@ -153,6 +153,13 @@ fn reports_summarise_what_the_stream_carries() {
     assert_eq!(report.pages_by_type.get("invalid"), Some(&1));
     assert_eq!(report.cpuid_policy_leaves, 3);
 
+    // An HVM guest's vCPUs are the instances of its HVM context's CPU descriptors.
+    let bytes = std::fs::read(testdata().join("verify/valid-hvm-v3.stream")).unwrap();
+    let report = verify(&bytes[..], Format::Auto, None);
+    assert!(report.is_valid(), "{:?}", report.error);
+    assert_eq!(report.vcpus.iter().copied().collect::<Vec<_>>(), vec![0]);
+    assert_eq!(report.hvm_context_descriptors.get("CPU"), Some(&1));
+
     let bytes = std::fs::read(testdata().join("verify/valid-checkpointed.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
     assert!(report.is_valid(), "{:?}", report.error);
