@@ -120,6 +120,8 @@ pub(crate) struct Engine<'a, S> {
     pv_width: u8,
     pv_info_seen: bool,
     p2m_end: Option<u64>,
+    /// A PV vCPU record came in this checkpoint round (memory must precede them).
+    vcpu_seen_in_round: bool,
     vcpu0_basic: bool,
     squashed: u64,
     duplicates: Vec<(u64, u32)>,
@@ -200,6 +202,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             pv_width: 0,
             pv_info_seen: false,
             p2m_end: None,
+            vcpu_seen_in_round: false,
             vcpu0_basic: false,
             squashed: 0,
             duplicates: Vec::new(),
@@ -981,6 +984,24 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 
     fn libxc_record(&mut self, kind: RecordType, length: u32) -> Result<Option<LibxcExit>, Stop> {
+        // Register and end-of-round records are not static data, so in v3 they
+        // come after STATIC_DATA_END like memory does (PAGE_DATA, P2M_FRAMES
+        // and END check it themselves, after upstream's own checks).
+        if matches!(
+            kind,
+            RecordType::X86_PV_VCPU_BASIC
+                | RecordType::X86_PV_VCPU_EXTENDED
+                | RecordType::X86_PV_VCPU_XSAVE
+                | RecordType::X86_PV_VCPU_MSRS
+                | RecordType::SHARED_INFO
+                | RecordType::X86_TSC_INFO
+                | RecordType::HVM_CONTEXT
+                | RecordType::HVM_PARAMS
+                | RecordType::VERIFY
+                | RecordType::CHECKPOINT
+        ) {
+            self.require_sde()?;
+        }
         match kind {
             RecordType::END => {
                 if length != 0 {
@@ -1056,6 +1077,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     );
                 }
                 self.require_vcpu0()?;
+                self.vcpu_seen_in_round = false;
                 self.report.checkpoint_rounds += 1;
                 Ok(Some(LibxcExit::Checkpoint))
             }
@@ -1088,6 +1110,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             return self.broken(
                 Rule::P2mBeforePages,
                 "PAGE_DATA before X86_PV_P2M_FRAMES in a PV stream: the pfn limit is not known yet",
+            );
+        }
+        if self.vcpu_seen_in_round {
+            return self.broken(
+                Rule::VcpuBeforePageData,
+                "PAGE_DATA after an X86_PV_VCPU record: the spec orders X86_PV_INFO, X86_PV_P2M_FRAMES, PAGE_DATA, then vCPU records",
             );
         }
         if length <= 8 {
@@ -1327,6 +1355,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         let context = u64::from(length) - 8;
         self.info(|| format!("  vcpu{vcpu} {which} context, {context} bytes"));
+        self.vcpu_seen_in_round = true;
         self.note_vcpu(vcpu);
         if context == 0 {
             return Ok(());
