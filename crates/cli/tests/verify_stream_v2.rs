@@ -230,3 +230,85 @@ fn a_closed_standard_output_is_not_an_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn stop_at_end_returns_while_the_writer_keeps_the_stream_open() {
+    // A migration socket stays open after END: the sender waits for the
+    // receiver's reply. With --stop-at-end the verifier answers without EOF.
+    let stream = std::fs::read(testdata("streams/xl-hvm-v3.bin")).unwrap();
+    let mut child = Command::new(EXE)
+        .args(["--stop-at-end", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut with_reply = stream.clone();
+    with_reply.extend_from_slice(b"domain received, ready to unpause");
+    // The tool may exit before the last bytes are read (that is the point).
+    let _ = stdin.write_all(&with_reply);
+    // The pipe stays open (stdin is still held here) until the tool has exited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--stop-at-end waited for the end of input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["bytes"], stream.len());
+
+    // Without it, the same bytes after END are trailing data.
+    let output = through_pipe(with_reply, &[]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("[rule stream.trailing-data]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn syslog_takes_the_verbose_lines_and_errors_still_reach_standard_error() {
+    let output = run(
+        EXE,
+        &["--syslog", "-v", "-i", "testdata/streams/xl-hvm-v3.bin"],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output), "", "verbose lines belong to syslog");
+    let output = run(
+        EXE,
+        &[
+            "--syslog",
+            "-v",
+            "-i",
+            "testdata/verify/libxl.xenstore-key.stream",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("[rule libxl.xenstore-key]"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        EXE,
+        &[
+            "--syslog",
+            "-q",
+            "-i",
+            "testdata/verify/libxl.xenstore-key.stream",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stderr(&output), "");
+}

@@ -6,11 +6,11 @@
 //! skipped, by seeking when the input is a regular file. The bytes come
 //! through `migration_stream::source`; this module only decodes them.
 
-use crate::Format;
 use crate::report::{
     LegacyQemuRecord, MAX_RECORD_KINDS, MAX_VCPUS_LISTED, Report, Violation, XlSummary,
 };
 use crate::rules::Rule;
+use crate::{Format, Options};
 use migration_stream::source::{ByteSource, Input, InputError};
 use migration_stream::types::{
     DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
@@ -214,8 +214,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 
     /// Walks the whole stream; the outcome lands in `self.report`.
-    pub(crate) fn run(&mut self, format: Format) {
-        let outcome = self.walk(format);
+    pub(crate) fn run(&mut self, options: Options) {
+        let outcome = self.walk(options);
         self.report.bytes = self.input.offset();
         self.publish_tally();
         match outcome {
@@ -230,8 +230,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
     }
 
-    fn walk(&mut self, format: Format) -> Result<(), Stop> {
-        let format = match format {
+    fn walk(&mut self, options: Options) -> Result<(), Stop> {
+        let format = match options.format {
             Format::Auto => self.detect()?,
             other => other,
         };
@@ -259,7 +259,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             let n = self.squashed;
             self.info(|| format!("Squashed {n} Page Data records together"));
         }
-        if cut_at_checkpoint {
+        if cut_at_checkpoint || options.stop_at_end {
             return Ok(());
         }
         self.trailing_data()
