@@ -831,7 +831,11 @@ fn cases() -> Vec<Case> {
         expect: Some("static-data-end.missing"),
         bytes: encode(&{
             let items = remove(hvm3(), T::HVM_CONTEXT);
-            insert_before(items, T::STATIC_DATA_END, rec(T::HVM_CONTEXT, hvm_context()))
+            insert_before(
+                items,
+                T::STATIC_DATA_END,
+                rec(T::HVM_CONTEXT, hvm_context()),
+            )
         }),
     });
     out.push(broken(
