@@ -312,3 +312,66 @@ fn syslog_takes_the_verbose_lines_and_errors_still_reach_standard_error() {
     assert_eq!(code(&output), 1);
     assert_eq!(stderr(&output), "");
 }
+
+#[test]
+fn every_valid_example_in_testdata_verifies() {
+    // The profile streams: all valid but the one cut on purpose.
+    for entry in std::fs::read_dir(testdata("profile")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "bin") {
+            continue;
+        }
+        let output = run(EXE, &["-i", path.to_str().unwrap()]);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("truncated") {
+            assert_eq!(code(&output), 1, "{name}");
+            assert!(
+                stderr(&output).contains("[rule stream.truncated]"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(code(&output), 0, "{name}: {}", stderr(&output));
+        }
+    }
+    // What the converter makes of every convertible legacy image, in both
+    // formats (an xl file only as libxl: xl cannot restore bare libxc).
+    let converter = env!("CARGO_BIN_EXE_convert-legacy-stream");
+    let mut converted = 0;
+    for entry in std::fs::read_dir(testdata("legacy")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".img") || name.starts_with("unsupported-") {
+            continue;
+        }
+        let xl = name.ends_with("-xl.img");
+        for format in ["libxc", "libxl"] {
+            if xl && format == "libxc" {
+                continue;
+            }
+            let mut args = vec!["-i", path.to_str().unwrap(), "-o", "1", "-f", format];
+            if xl {
+                args.push("-x");
+            }
+            let conversion = Command::new(converter).args(&args).output().unwrap();
+            assert_eq!(
+                code(&conversion),
+                0,
+                "{name} {format}: {}",
+                stderr(&conversion)
+            );
+            let output = through_pipe(conversion.stdout, &["--json"]);
+            assert_eq!(code(&output), 0, "{name} {format}: {}", stderr(&output));
+            let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+            assert_eq!(json["xen_version"], "legacy converted", "{name} {format}");
+            // The raw qemu record after END: only a libxc-format HVM stream has one.
+            let hvm = json["domain_type"] == "x86 HVM";
+            assert_eq!(
+                !json["legacy_qemu_record"].is_null(),
+                hvm && format == "libxc",
+                "{name} {format}"
+            );
+            converted += 1;
+        }
+    }
+    assert!(converted >= 20, "only {converted} conversions");
+}
