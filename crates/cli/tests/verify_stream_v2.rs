@@ -375,3 +375,30 @@ fn every_valid_example_in_testdata_verifies() {
     }
     assert!(converted >= 20, "only {converted} conversions");
 }
+
+#[test]
+fn unambiguous_prefixes_of_long_options_work_as_with_optparse() {
+    let full = run(
+        EXE,
+        &[
+            "--verbose",
+            "--format",
+            "xl",
+            "--in",
+            "testdata/streams/xl-pv-v3.bin",
+        ],
+    );
+    let prefixed = run(
+        EXE,
+        &[
+            "--verb",
+            "--form",
+            "xl",
+            "--in",
+            "testdata/streams/xl-pv-v3.bin",
+        ],
+    );
+    assert_eq!(code(&prefixed), 0, "{}", stderr(&prefixed));
+    assert_eq!(stdout(&prefixed), stdout(&full));
+    assert!(stdout(&prefixed).starts_with("Processed xl header\n"));
+}

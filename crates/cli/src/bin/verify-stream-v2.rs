@@ -38,7 +38,9 @@ const TOOL: &str = "verify-stream-v2";
 ///
 ///   verify-stream-v2 -f xl --stop-at-end -i 3  # a socket still open after END
 #[derive(Debug, Parser)]
-#[command(name = TOOL, version, verbatim_doc_comment)]
+// optparse, which upstream's script uses, accepts any unambiguous prefix of a
+// long option (`--verb`, `--form xl`); so does a drop-in.
+#[command(name = TOOL, version, verbatim_doc_comment, infer_long_args = true)]
 struct Cli {
     /// Stream to verify: a file, or a file descriptor given as decimal digits.
     #[arg(
