@@ -621,3 +621,95 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
     o.push_str("];\n");
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A features.tsv with a header and `rows` (each a tab-separated line).
+    fn table(rows: &[&str]) -> String {
+        let mut t = format!("# comment\n{}\n", FEATURE_COLUMNS.join("\t"));
+        for r in rows {
+            t.push_str(r);
+            t.push('\n');
+        }
+        t
+    }
+
+    /// One row: name, bit, QEMU name, depends.
+    fn row(name: &str, bit: u8, qemu: &str, depends: &str) -> String {
+        format!(
+            "{name}\t-\t0x00000001\t-\tecx\t{bit}\t*\tintersect\t-\t{qemu}\t-\t-\t{depends}\tref\tdesc"
+        )
+    }
+
+    fn error(rows: &[String]) -> String {
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        match parse_features(&table(&rows)) {
+            Ok(_) => panic!("accepted {rows:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_good_table_parses_in_location_order() {
+        let rows = [row("B", 5, "-", "A"), row("A", 1, "-", "-")];
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let parsed = parse_features(&table(&rows)).unwrap();
+        let names: Vec<&str> = parsed.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["A", "B"]);
+    }
+
+    #[test]
+    fn two_features_on_one_bit_are_refused_with_both_lines() {
+        let e = error(&[row("A", 1, "-", "-"), row("B", 1, "-", "-")]);
+        assert!(
+            e.contains("features.tsv:3") || e.contains("features.tsv:4"),
+            "{e}"
+        );
+        assert!(e.contains("same bit"), "{e}");
+    }
+
+    #[test]
+    fn an_ambiguous_name_is_refused() {
+        let e = error(&[row("A", 1, "same", "-"), row("B", 2, "same", "-")]);
+        assert!(e.contains("\"same\"") && e.contains("already names"), "{e}");
+    }
+
+    #[test]
+    fn a_lesser_name_may_be_shadowed_by_a_canonical_one() {
+        let rows = [row("A", 1, "b", "-"), row("B", 2, "-", "-")];
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let parsed = parse_features(&table(&rows)).unwrap();
+        assert_eq!(name_index(&parsed).unwrap()["b"], 1);
+    }
+
+    #[test]
+    fn an_unknown_prerequisite_is_refused() {
+        let e = error(&[row("A", 1, "-", "NOPE")]);
+        assert!(
+            e.contains("features.tsv:3") && e.contains("\"NOPE\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_refused() {
+        let e = error(&[
+            row("A", 1, "-", "C"),
+            row("B", 2, "-", "A"),
+            row("C", 3, "-", "B"),
+        ]);
+        assert!(e.contains("dependency cycle"), "{e}");
+    }
+
+    #[test]
+    fn bad_cells_name_the_line() {
+        let bad_bit = row("A", 1, "-", "-").replace("\t1\t", "\t32\t");
+        assert!(error(&[bad_bit]).contains("features.tsv:3"));
+        let bad_class = row("A", 1, "-", "-").replace("intersect", "sometimes");
+        assert!(error(&[bad_class]).contains("expected a class"));
+        let short = "A\t-".to_owned();
+        assert!(error(&[short]).contains("tab-separated columns"));
+    }
+}

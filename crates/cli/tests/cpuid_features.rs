@@ -93,6 +93,54 @@ fn show_features() {
     );
 }
 
+/// `show --json` of a field name prints the field as `fields --json` does
+/// (the text form already shows fields).
+#[test]
+fn show_json_of_a_field() {
+    let one: serde_json::Value =
+        serde_json::from_str(&clean_success(EXE, &["show", "--json", "maxleaf"])).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&clean_success(EXE, &["fields", "--json"])).unwrap();
+    let listed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "max_basic_leaf")
+        .unwrap();
+    assert_eq!(&one, listed);
+    assert_eq!(one["leaf"], 0);
+    assert_eq!(one["subleaf"], serde_json::Value::Null);
+    assert_eq!(one["width"], 32);
+}
+
+/// Odd command lines end in an error message and a usage or input status,
+/// never a panic.
+#[test]
+fn odd_inputs_never_panic() {
+    let long = "a".repeat(100_000);
+    for (args, expected) in [
+        (&["show", ""][..], 1),
+        (&["show", &long], 1),
+        (&["decode", "7.0", "ebx", "99999999999999999999999999"], 2),
+        (&["decode", "--", "7.0", "ebx", "-1"], 2),
+        (&["decode", "7.0", "ebx", "-1"], 2),
+        (&["decode", "7.", "ebx", "1"], 2),
+        (&["decode", "7..0", "ebx", "1"], 2),
+        (&["decode", "0x", "ebx", "1"], 2),
+        (&["decode", "0xffffffff.0xffffffff", "edx", "0xffffffff"], 1),
+        (&["decode", "msr", "0x10a", "0x1_0000_0000_0000_0000"], 2),
+        (&["decode", "msr", "0xffffffff", "1"], 1),
+        (&["decode", "msr", "0x1_0000_0000", "1"], 2),
+    ] {
+        let err = clean_failure(EXE, args, expected);
+        assert!(
+            err.starts_with("cpuid-features: ") || err.starts_with("error: "),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn decode_registers() {
     for (args, golden) in [
@@ -119,6 +167,14 @@ fn decode_registers() {
         (
             &["decode", "0x40000104", "eax", "0x7f"],
             "decode-xen-viridian-base.txt",
+        ),
+        // CPUID reads a missing subleaf as 0 and ignores ECX for leaves
+        // without subleaves; Xen's TSC leaf has a subleaf, also at 0x40000103.
+        (&["decode", "7", "ebx", "0x29"], "decode-7-no-subleaf.txt"),
+        (&["decode", "1.0", "ecx", "0x1"], "decode-1.0-ecx.txt"),
+        (
+            &["decode", "0x40000103", "eax", "7"],
+            "decode-xen-tsc-viridian.txt",
         ),
     ] {
         assert_golden(
@@ -152,7 +208,7 @@ fn unknown_names_suggest_and_exit_1() {
 #[test]
 fn registers_without_named_bits_exit_1() {
     let mut all = String::new();
-    all.push_str(&clean_failure(EXE, &["decode", "7", "ebx", "1"], 1));
+    all.push_str(&clean_failure(EXE, &["decode", "7.3", "ebx", "1"], 1));
     all.push_str(&clean_failure(EXE, &["decode", "2", "eax", "1"], 1));
     assert_golden("cpuid-features/no-named-bits.txt", &all);
 }

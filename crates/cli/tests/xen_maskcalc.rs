@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{assert_golden, failure, outcome, scratch, success};
+use support::{assert_golden, clean_success, failure, outcome, scratch, success};
 
 const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
 const NODE1: &str = "testdata/cpuid/readme-node1.txt";
@@ -153,7 +153,8 @@ fn fewer_than_two_hosts_is_the_original_message() {
         err,
         "xen-maskcalc: Need at least 2 files to do the comparison!\n"
     );
-    // The same file twice is one host, as in the original.
+    // The same file twice is one host (the original keeps one too, but then
+    // prints a mask for a pool of one; a pool of one host is refused here).
     failure(EXE, &[NODE1, NODE1], 1);
 }
 
@@ -238,4 +239,101 @@ fn verbose_with_another_format_explains_on_stderr() {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stderr.starts_with("== Masked features ==\n"), "{stderr}");
     assert!(stderr.contains("F16C"), "{stderr}");
+}
+
+#[test]
+fn hostile_inputs_are_bad_input_naming_the_file() {
+    let dir = scratch("hostile");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+
+    // A 1 GiB sparse file is refused by its size, without reading it.
+    let sparse = std::fs::File::create(path("sparse")).unwrap();
+    sparse.set_len(1 << 30).unwrap();
+    let err = failure(EXE, &[&path("sparse"), NODE1], 1);
+    assert!(
+        err.contains(
+            "sparse: expected a CPUID dump of at most 33554432 bytes, found 1073741824 bytes"
+        ),
+        "{err}"
+    );
+
+    // A directory, an empty file and binary garbage: exit 1, the file named.
+    let err = failure(EXE, &[dir.to_str().unwrap(), NODE1], 1);
+    assert!(
+        err.starts_with(&format!("xen-maskcalc: {}: ", dir.display())),
+        "{err}"
+    );
+    std::fs::write(path("empty"), b"").unwrap();
+    let err = failure(EXE, &[&path("empty"), NODE1], 1);
+    assert!(
+        err.contains("empty: expected a CPUID dump, found an empty file"),
+        "{err}"
+    );
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(path("garbage"), &garbage).unwrap();
+    let err = failure(EXE, &[&path("garbage"), NODE1], 1);
+    assert!(err.contains("garbage: "), "{err}");
+
+    // CRLF line endings (a dump saved on Windows) read like LF.
+    let node2 = std::fs::read_to_string(support::repo_root().join(NODE2)).unwrap();
+    std::fs::write(path("crlf"), node2.replace('\n', "\r\n")).unwrap();
+    assert_eq!(
+        success(EXE, &[NODE1, &path("crlf")]),
+        success(EXE, &[NODE1, NODE2])
+    );
+
+    // A leaf twice in one CPU is refused at the second line.
+    let twice = format!("{node2}{}\n", node2.lines().nth(2).unwrap());
+    std::fs::write(path("twice"), twice).unwrap();
+    let err = failure(EXE, &[&path("twice"), NODE1], 1);
+    assert!(
+        err.contains(&format!(
+            "twice:{}: expected each leaf once per CPU",
+            node2.lines().count() + 1
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hiding_a_feature_no_dump_carries_is_not_silent() {
+    // Both CPUs enumerate IA32_ARCH_CAPABILITIES, but `cpuid -1r` dumps carry no MSRs.
+    let cascadelake = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
+    let args = ["--format", "xl", "--hide", "rdcl-no", cascadelake, ICELAKE];
+    let (out, stderr) = outcome(EXE, &args, 0);
+    assert!(!out.contains("rdcl-no"), "{out}");
+    assert!(
+        stderr.contains(
+            "warning: not in the output: RDCL_NO (--hide): msr 0x10a[31:0] is not compared"
+        ),
+        "{stderr}"
+    );
+    let verbose = success(EXE, &["-v", "--hide", "rdcl-no", cascadelake, ICELAKE]);
+    assert!(
+        verbose.contains("RDCL_NO hidden by request but not in any output"),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn xend_lines_for_leaves_a_host_lacks_are_warned_about() {
+    // Haswell reports no leaf 7 subleaf 1 or 2 (7.0.EAX = 0); Sapphire Rapids has features there.
+    let sapphire = "testdata/cpuid/intel-sapphirerapids-xeon-w9-3475x.txt";
+    let (stdout, stderr) = outcome(EXE, &[HASWELL, sapphire], 0);
+    assert!(stdout.contains("\"0x00000007,0x01:eax="), "{stdout}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("xen-maskcalc: warning: the line for leaf "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(warned, ["0x7.1", "0x7.2"], "{stderr}");
+    assert!(
+        stderr.contains(&format!("0x7.1: {HASWELL} does not report it")),
+        "{stderr}"
+    );
+    // Every host reports leaves 1 and 7.0: the README pool warns about nothing.
+    clean_success(EXE, &[NODE1, NODE2]);
 }

@@ -31,8 +31,8 @@ const NOT_YET_NAMED: [(u32, Register, u32, &str); 6] = [
     (
         0x8000_001f,
         Register::Eax,
-        0xcffe_0000,
-        "SEV-SNP era bits 17-27, 30, 31: unconfirmed names",
+        0x875e_0000,
+        "SEV-SNP era bits 17-20, 22, 24-26, 31: unconfirmed names",
     ),
     (
         0x8000_0021,
@@ -287,4 +287,31 @@ fn per_cpu_fields_cover_what_differs_between_cpus() {
         };
         assert_eq!(cpuid_defs::features_in(reg).count(), 0, "{}", f.name);
     }
+}
+
+/// The topology leaves repeat the x2APIC / extended APIC id of the CPU that
+/// ran CPUID in EDX of every subleaf, so every subleaf a dump shows must
+/// have a per-CPU field there; otherwise two CPUs of one host would look
+/// like two different hosts.
+#[test]
+fn every_topology_subleaf_has_its_apic_id_marked_per_cpu() {
+    let mut checked = 0;
+    for name in BARE_METAL.iter().chain(&["amd-zen5-kvm-guest.txt"]) {
+        let cpu = dump(name);
+        for (&(leaf, sub), _) in cpu
+            .iter()
+            .filter(|((leaf, _), _)| [0xb, 0x1f, 0x8000_0026].contains(leaf))
+        {
+            let per_cpu = fields().iter().any(|f| {
+                f.per_cpu
+                    && f.key.leaf == leaf
+                    && f.key.subleaf == Some(sub)
+                    && f.register == Register::Edx
+                    && f.mask() == u32::MAX
+            });
+            assert!(per_cpu, "{name}: {leaf:#x}.{sub} EDX is not marked per-CPU");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} topology subleaves");
 }

@@ -272,7 +272,10 @@ fn ids_and_order_are_consistent() {
 /// same spelling is another feature's canonical or Xen name. Listed here so
 /// that a new collision is a deliberate, reviewed change
 /// (docs/cpuid-features.md explains each).
-const SHADOWED: [(&str, &str, &str); 1] = [("ssb-no", "INTEL_SSB_NO", "SSB_NO")];
+const SHADOWED: [(&str, &str, &str); 2] = [
+    ("prefetchi", "AMD_PREFETCHI", "PREFETCHI"),
+    ("ssb-no", "INTEL_SSB_NO", "SSB_NO"),
+];
 
 #[test]
 fn every_name_resolves_to_exactly_one_feature() {
@@ -475,4 +478,98 @@ fn every_non_intersect_feature_is_explained() {
         missing.is_empty(),
         "not explained in docs/cpuid-features.md: {missing:?}"
     );
+}
+
+/// The converse: a feature named under a class heading of
+/// docs/cpuid-features.md has that class, so the explanations cannot drift
+/// from the table. Only the two features the accumulate section names as
+/// deliberately *not* accumulated are exempt.
+#[test]
+fn class_sections_name_only_features_of_their_class() {
+    let doc = std::fs::read_to_string(common::testdata("../docs/cpuid-features.md")).unwrap();
+    let exempt = [
+        (Class::Accumulate, "FDP_EXCP_ONLY"),
+        (Class::Accumulate, "NO_FPU_SEL"),
+    ];
+    let mut wrong = Vec::new();
+    for class in Class::ALL.into_iter().filter(|c| *c != Class::Intersect) {
+        let heading = format!("### {}\n", class.as_str());
+        let start = doc.find(&heading).unwrap() + heading.len();
+        let rest = &doc[start..];
+        let end = rest
+            .find("\n## ")
+            .into_iter()
+            .chain(rest.find("\n### "))
+            .min()
+            .unwrap_or(rest.len());
+        for quoted in rest[..end].split('`').skip(1).step_by(2) {
+            let Some(f) = features().iter().find(|f| f.name == quoted) else {
+                continue;
+            };
+            if f.class != class && !exempt.contains(&(class, f.name)) {
+                wrong.push(format!(
+                    "{} is {} but listed under {class}",
+                    f.name, f.class
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "docs/cpuid-features.md: {wrong:?}");
+}
+
+/// Edges Linux's `cpuid-deps.c` has beyond Xen's table: XFD needs XSAVES
+/// and XGETBV1, AMX needs XFD, shadow stacks need XSAVES (their state is
+/// supervisor XSAVE state), FRED needs LKGS, LASS needs SMAP (STAC/CLAC).
+#[test]
+fn linux_dependencies_beyond_xen() {
+    for (feature, needs) in [
+        ("XFD", "XSAVES"),
+        ("XFD", "XGETBV1"),
+        ("AMX_TILE", "XFD"),
+        ("CET_SS", "XSAVES"),
+        ("FRED", "LKGS"),
+        ("LASS", "SMAP"),
+    ] {
+        let f = lookup(feature).unwrap();
+        assert!(
+            f.depends.contains(&lookup(needs).unwrap().id),
+            "{feature} should need {needs}"
+        );
+    }
+}
+
+/// `accumulate` is exactly Xen's `|` features plus the ARCH_CAPS "still
+/// vulnerable" bits RSBA and RRSBA (issue 5). FDP_EXCP_ONLY and NO_FPU_SEL
+/// stay `intersect` on purpose (docs/cpuid-features.md, "accumulate").
+#[test]
+fn accumulate_is_xens_or_bits_plus_rsba_rrsba() {
+    let ours: BTreeSet<&str> = features()
+        .iter()
+        .filter(|f| f.class == Class::Accumulate)
+        .map(|f| f.name)
+        .collect();
+    let mut expected: BTreeSet<&str> = features()
+        .iter()
+        .filter(|f| f.xen_attrs.is_some_and(|a| a.contains('|')))
+        .map(|f| f.name)
+        .collect();
+    expected.extend(["RSBA", "RRSBA"]);
+    assert_eq!(ours, expected);
+    for name in ["FDP_EXCP_ONLY", "NO_FPU_SEL"] {
+        assert_eq!(lookup(name).unwrap().class, Class::Intersect, "{name}");
+    }
+}
+
+/// The QEMU column holds only names QEMU has: `bpext` and `mwaitx` are
+/// Linux's /proc/cpuinfo names for DBEXT and MONITORX (QEMU names neither),
+/// and `lass` is Linux's name for LASS.
+#[test]
+fn qemu_and_linux_columns_are_not_mixed_up() {
+    for (name, linux) in [("DBEXT", "bpext"), ("MONITORX", "mwaitx"), ("LASS", "lass")] {
+        let f = lookup(name).unwrap();
+        assert_eq!(f.linux_name, Some(linux), "{name}");
+        assert_eq!(f.qemu_name, None, "{name}");
+    }
+    // Linux has no X86_FEATURE_PKS (only unmerged patches), so no /proc name.
+    assert_eq!(lookup("PKS").unwrap().linux_name, None);
 }

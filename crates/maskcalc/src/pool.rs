@@ -265,6 +265,35 @@ impl PoolMasks {
         self.registers.iter().find(|r| r.register == register)
     }
 
+    /// The features hidden by request that the mask cannot clear because
+    /// their register was not compared (some dump does not carry it, such as
+    /// an MSR in a `cpuid -1r` dump), so no output hides them.
+    ///
+    /// ```
+    /// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+    /// use maskcalc::pool::{compute, resolve_feature, PoolOptions};
+    /// let host = |name: &str| {
+    ///     let mut cpuid = HostCpuid::default();
+    ///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+    ///     // 7.0.EDX[29]: IA32_ARCH_CAPABILITIES exists, but the dump has no MSRs.
+    ///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 29]);
+    ///     Host { name: name.into(), cpuid }
+    /// };
+    /// let options = PoolOptions {
+    ///     hide: vec![resolve_feature("rdcl-no").unwrap(), resolve_feature("avx").unwrap()],
+    ///     ..PoolOptions::default()
+    /// };
+    /// let masks = compute(&[host("a"), host("b")], &options).unwrap();
+    /// let lost: Vec<_> = masks.hidden_but_not_compared().map(|f| f.name).collect();
+    /// assert_eq!(lost, ["RDCL_NO"]);
+    /// ```
+    pub fn hidden_but_not_compared(&self) -> impl Iterator<Item = &'static Feature> + '_ {
+        self.hidden
+            .iter()
+            .map(|&id| cpuid_defs::feature(id))
+            .filter(|f| self.register(f.location.register().0).is_none())
+    }
+
     /// True when the hosts have different vendors.
     pub fn mixed_vendors(&self) -> bool {
         self.hosts

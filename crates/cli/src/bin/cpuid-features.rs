@@ -70,9 +70,11 @@ enum Command {
     /// Name the feature bits set in a register value.
     ///
     /// LEAF is a leaf with an optional subleaf, decimal or 0x-hex
-    /// (`7.0`, `0xd.1`, `0x80000001`); REGISTER is eax, ebx, ecx or edx;
-    /// VALUE is 0x-hex or decimal. For IA32_ARCH_CAPABILITIES write
-    /// `decode msr 0x10a VALUE` with the 64-bit value.
+    /// (`7.0`, `0xd.1`, `0x80000001`); a missing subleaf is read as 0, as
+    /// CPUID does (`7` is `7.0`), and Xen's leaves are found at 0x40000100
+    /// too. REGISTER is eax, ebx, ecx or edx; VALUE is 0x-hex or decimal.
+    /// For IA32_ARCH_CAPABILITIES write `decode msr 0x10a VALUE` with the
+    /// 64-bit value.
     ///
     ///   cpuid-features decode 7.0 ebx 0x37ab
     ///   cpuid-features decode 1 ecx 2147344383
@@ -293,9 +295,12 @@ fn show(out: &mut impl Write, name: &str, json: bool) -> Result<u8, Failure> {
     // Features first, as libxl does for flags; `clflush` is both the flag's
     // Xen name and libxl's numeric line-size key.
     if lookup(name).is_none()
-        && !json
         && let Some(field) = cpuid_defs::field(name)
     {
+        if json {
+            write_json(out, &FieldJson::new(field))?;
+            return Ok(exit::OK);
+        }
         return show_field(out, field);
     }
     let f = find(name)?;
@@ -427,6 +432,31 @@ fn no_such_register(reg: FeatureRegister) -> Failure {
     Failure::bad_input(format!("{reg} has no named feature bits"))
 }
 
+/// The register of the table that `asked` means: itself when it has named
+/// bits, else the same register read the way CPUID reads it. A leaf without
+/// subleaves ignores ECX, so `1.0` is `1`; a leaf with subleaves given none
+/// is read with ECX = 0, so `7` is `7.0` (dumps print both as subleaf 0).
+/// Xen's leaves sit at 0x40000100 when Viridian takes the first block; the
+/// table names them at 0x40000000.
+fn resolve_register(asked: FeatureRegister) -> FeatureRegister {
+    let other_subleaf = |reg: FeatureRegister| match reg {
+        FeatureRegister::Cpuid { key, register } => {
+            let subleaf = match key.subleaf {
+                None => Some(0),
+                Some(0) => None,
+                Some(other) => Some(other),
+            };
+            FeatureRegister::cpuid(key.leaf, subleaf, register)
+        }
+        msr => msr,
+    };
+    let rebased = asked.at_hypervisor_base(0x4000_0000);
+    [asked, other_subleaf(asked), rebased, other_subleaf(rebased)]
+        .into_iter()
+        .find(|r| features_in(*r).next().is_some())
+        .unwrap_or(asked)
+}
+
 #[derive(Serialize)]
 struct DecodedBit {
     name: &'static str,
@@ -443,14 +473,7 @@ fn decode(
     json: bool,
 ) -> Result<u8, Failure> {
     let asked = parse_register(leaf, register)?;
-    // Xen's leaves sit at 0x40000100 when Viridian takes the first block;
-    // the table names them at 0x40000000.
-    let rebased = asked.at_hypervisor_base(0x4000_0000);
-    let reg = if features_in(asked).next().is_none() && features_in(rebased).next().is_some() {
-        rebased
-    } else {
-        asked
-    };
+    let reg = resolve_register(asked);
     let is_msr = matches!(reg, FeatureRegister::Msr { .. });
     let value = if is_msr {
         parse_number(value, "value")?
@@ -540,34 +563,39 @@ fn decode(
     Ok(exit::OK)
 }
 
+/// A multi-bit field as `fields --json` and `show --json` print it.
+#[derive(Serialize)]
+struct FieldJson {
+    name: &'static str,
+    libxl_name: Option<&'static str>,
+    leaf: u32,
+    subleaf: Option<u32>,
+    register: &'static str,
+    shift: u8,
+    width: u8,
+    per_cpu: bool,
+    description: &'static str,
+}
+
+impl FieldJson {
+    fn new(f: &'static cpuid_defs::Field) -> Self {
+        FieldJson {
+            name: f.name,
+            libxl_name: f.libxl_name,
+            leaf: f.key.leaf,
+            subleaf: f.key.subleaf,
+            register: f.register.as_str(),
+            shift: f.shift,
+            width: f.width,
+            per_cpu: f.per_cpu,
+            description: f.description,
+        }
+    }
+}
+
 fn list_fields(out: &mut impl Write, json: bool) -> Result<u8, Failure> {
     if json {
-        #[derive(Serialize)]
-        struct FieldJson {
-            name: &'static str,
-            libxl_name: Option<&'static str>,
-            leaf: u32,
-            subleaf: Option<u32>,
-            register: &'static str,
-            shift: u8,
-            width: u8,
-            per_cpu: bool,
-            description: &'static str,
-        }
-        let all: Vec<FieldJson> = fields()
-            .iter()
-            .map(|f| FieldJson {
-                name: f.name,
-                libxl_name: f.libxl_name,
-                leaf: f.key.leaf,
-                subleaf: f.key.subleaf,
-                register: f.register.as_str(),
-                shift: f.shift,
-                width: f.width,
-                per_cpu: f.per_cpu,
-                description: f.description,
-            })
-            .collect();
+        let all: Vec<FieldJson> = fields().iter().map(FieldJson::new).collect();
         write_json(out, &all)?;
         return Ok(exit::OK);
     }

@@ -151,6 +151,7 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         let name = path.display().to_string();
         // Issue 6 and the original count a dump that cannot be read as bad input (1), like one
         // that cannot be parsed; only usage errors and a failing standard output exit 2.
+        refuse_oversized(path)?;
         let bytes = read_capped(path, dump::MAX_DUMP_BYTES)
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
         let cpuid =
@@ -164,6 +165,24 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         });
     }
     Ok(hosts)
+}
+
+/// A regular file's size is known before reading it: a huge (or sparse) file
+/// is refused by its real size, without reading 32 MiB of it first. Other
+/// inputs (standard input, pipes) are bounded by [`read_capped`].
+fn refuse_oversized(path: &std::path::Path) -> Result<(), Failure> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() && metadata.len() > dump::MAX_DUMP_BYTES as u64 => {
+            Err(Failure::bad_input(format!(
+                "{}: expected a CPUID dump of at most {} bytes, found {} bytes",
+                path.display(),
+                dump::MAX_DUMP_BYTES,
+                metadata.len()
+            )))
+        }
+        // Errors (a missing file) are reported by the read, with the same words as before.
+        _ => Ok(()),
+    }
 }
 
 fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
@@ -204,8 +223,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
         } else {
             args.format
         };
+        if format == OutputFormat::Xend {
+            warnings = render::xend_missing_leaves(&masks, &hosts);
+        }
         let mut rendered = |r: render::Rendered| {
-            warnings = r.omitted;
+            warnings = r
+                .omitted
+                .into_iter()
+                .map(|line| format!("not in the output: {line}"))
+                .collect();
             r.text
         };
         match format {
@@ -219,8 +245,17 @@ fn run(args: &Args) -> Result<u8, Failure> {
         }
     };
     write_stdout(&text)?;
+    if !args.diff {
+        for feature in masks.hidden_but_not_compared() {
+            warnings.push(format!(
+                "not in the output: {} (--hide): {} is not compared, as some dumps do not carry it",
+                feature.name,
+                feature.location.register().0
+            ));
+        }
+    }
     for warning in &warnings {
-        eprintln!("{TOOL}: warning: not in the output: {warning}");
+        eprintln!("{TOOL}: warning: {warning}");
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);

@@ -167,6 +167,13 @@ mod tests {
     }
 
     #[test]
+    fn a_junk_maximum_basic_leaf_is_no_leaf_0() {
+        let text = "CPU:\n   0x00000000 0x00: eax=0xffffffff ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n";
+        let err = crate::dump::parse("junk", text.as_bytes(), None).unwrap_err();
+        assert!(err.message.contains("below 0x40000000"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_line_and_the_expectation() {
         let err = parse("CPU:\n   0x00000001 0x00: eax=0x1 ebx=0x2 ecx=0x3\n").unwrap_err();
         assert_eq!(err.line, Some(2));

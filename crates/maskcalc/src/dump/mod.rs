@@ -183,7 +183,8 @@ pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpu
     .map_err(fail)?;
     if host.max_basic_leaf().is_none() {
         return Err(fail(LineError::whole(format!(
-            "expected leaf 0x00000000 (vendor and maximum basic leaf) in this {format} dump, found none"
+            "expected leaf 0x00000000 with the vendor and a maximum basic leaf below 0x40000000 \
+             in this {format} dump, found none"
         ))));
     }
     host.retain_reported_leaves();

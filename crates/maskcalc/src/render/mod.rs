@@ -30,7 +30,7 @@ use crate::pool::{PoolMasks, Reason};
 pub use diff::{DiffRow, diff, diff_json, diff_rows};
 pub use json::json;
 pub use names::{firecracker, libvirt, libvirt_name, qemu, xl, xl_name};
-pub use xend::{explain, xend, xend_verbose};
+pub use xend::{explain, xend, xend_missing_leaves, xend_verbose};
 
 /// A rendered configuration and the masked bits it could not express.
 #[derive(Debug, Clone, PartialEq, Eq)]

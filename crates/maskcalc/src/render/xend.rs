@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use cpuid_defs::{FeatureRegister, LeafKey};
 
 use super::{cpuid_key, describe_reason};
+use crate::model::{EAX, EXTENDED_BASE, Host, HostCpuid};
 use crate::pool::{Action, ORIGINAL_REGISTERS, PoolMasks, Reason, RegisterMask};
 
 /// The first register of leaves 1 and 7.0 is printed even when nothing in it is masked.
@@ -78,6 +79,81 @@ pub fn xend(masks: &PoolMasks) -> String {
         })
         .collect();
     format!("cpuid = [\n{}\n]\n", lines.join(",\n"))
+}
+
+/// True when `host` reports `key`: the leaf is within its range's maximum
+/// and, for leaf 7, the subleaf within 7.0.EAX (Xen's host policy holds
+/// exactly these leaves).
+fn host_reports(host: &HostCpuid, key: LeafKey) -> bool {
+    let subleaf = key.subleaf.unwrap_or(0);
+    if key.leaf >= EXTENDED_BASE {
+        return host.max_extended_leaf().is_some_and(|max| key.leaf <= max);
+    }
+    let within_basic = host.max_basic_leaf().is_some_and(|max| key.leaf <= max);
+    match key.leaf {
+        7 => within_basic && subleaf <= host.register(7, 0, EAX),
+        _ => within_basic,
+    }
+}
+
+/// One warning per [`xend`] line whose leaf some host does not report.
+///
+/// libxc applies a `cpuid=` line only when the leaf is in the host's policy
+/// (else "Missing leaf" or, since Xen 4.18, "Failed to get host policy
+/// leaf", and the domain is not built), so such a line stops
+/// guests from starting on the hosts that lack the leaf (7.1 on Haswell,
+/// 0x80000021 on Zen 1). The libxl syntax (`--format xl`) names features
+/// instead of leaves and has no such limit. `hosts` are the hosts the masks
+/// were computed from, in the same order.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::{pool, render};
+/// let host = |name: &str, max_subleaf: u32, leaf7_1_eax: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [max_subleaf, 0, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 1), [leaf7_1_eax, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // AVX-VNNI (7.1.EAX[4]) on the newer host only; the older one has no subleaf 1.
+/// let hosts = [host("old", 0, 0), host("new", 1, 1 << 4)];
+/// let masks = pool::compute(&hosts, &pool::PoolOptions::default()).unwrap();
+/// assert!(render::xend(&masks).contains("\"0x00000007,0x01:eax="));
+/// let warnings = render::xend_missing_leaves(&masks, &hosts);
+/// assert_eq!(warnings.len(), 1);
+/// assert!(warnings[0].starts_with("the line for leaf 0x7.1: old does not report it"), "{}", warnings[0]);
+/// ```
+pub fn xend_missing_leaves(masks: &PoolMasks, hosts: &[Host]) -> Vec<String> {
+    let mut keys: Vec<LeafKey> = Vec::new();
+    for reg in &masks.registers {
+        if let Some((key, _)) = cpuid_key(reg.register)
+            && in_xen_policy(key)
+            && (!reg.is_untouched() || always_printed(reg.register))
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    keys.sort_by_key(|key| (key.leaf, key.subleaf.unwrap_or(0)));
+    keys.into_iter()
+        .filter_map(|key| {
+            let lacking: Vec<usize> = (0..hosts.len())
+                .filter(|&i| hosts.get(i).is_some_and(|h| !host_reports(&h.cpuid, key)))
+                .collect();
+            if lacking.is_empty() {
+                return None;
+            }
+            let verb = if lacking.len() == 1 { "does" } else { "do" };
+            Some(format!(
+                "the line for leaf {key}: {} {verb} not report it (beyond the maximum leaf), \
+                 and libxc refuses a cpuid= line for a leaf the host's policy lacks \
+                 (\"Missing leaf\", newer: \"Failed to get host policy leaf\"): \
+                 guests would not start there; use --format xl",
+                super::host_list(masks, &lacking)
+            ))
+        })
+        .collect()
 }
 
 fn block_title(register: FeatureRegister) -> String {
@@ -200,6 +276,14 @@ pub fn explain(masks: &PoolMasks) -> String {
     }
     for reg in &masks.unknown_registers {
         let _ = writeln!(out, "{reg} not compared: some dumps do not carry it");
+    }
+    for feature in masks.hidden_but_not_compared() {
+        let _ = writeln!(
+            out,
+            "{} hidden by request but not in any output: {} is not compared",
+            feature.name,
+            feature.location.register().0
+        );
     }
     out
 }
