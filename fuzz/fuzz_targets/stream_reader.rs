@@ -48,6 +48,11 @@ fn parse_libxc(raw_type: RecordType, body: &[u8]) {
                 let _ = d.iter().count();
             }
         }
+        RecordType::X86_PV_VCPU_MSRS => {
+            if let Ok(v) = Vcpu::parse(body) {
+                drop(v.msrs());
+            }
+        }
         _ => drop(Vcpu::parse(body)),
     }
 }

@@ -61,8 +61,43 @@ fn skylake_guest_policy() -> Vec<CpuidPolicyLeaf> {
     ]
 }
 
+/// MSR_PLATFORM_INFO with CPUID faulting; no ARCH_CAPS (Skylake-SP does not enumerate it).
+fn skylake_guest_msrs() -> Vec<MsrPolicyEntry> {
+    vec![MsrPolicyEntry::new(0xce, 0x8000_0000)]
+}
+
+/// 7.0.EDX bits of the Cascade Lake guest: MD_CLEAR (10) and ARCH_CAPS (29).
+const CASCADELAKE_LEAF7_EDX: u32 = 1 << 10 | 1 << 29;
+/// Its IA32_ARCH_CAPABILITIES: RDCL_NO, EIBRS, SKIP_L1DFL, MDS_NO.
+const CASCADELAKE_ARCH_CAPS: u64 = 0x2b;
+
+/// A guest saved on Cascade Lake: the Skylake-SP guest's leaves (Cascade Lake
+/// has all of them) plus MD_CLEAR and ARCH_CAPS, and an MSR policy with
+/// IA32_ARCH_CAPABILITIES.
+fn cascadelake_guest_policy() -> (Vec<CpuidPolicyLeaf>, Vec<MsrPolicyEntry>) {
+    let mut leaves = skylake_guest_policy();
+    for leaf in &mut leaves {
+        if leaf.leaf.get() == 7 && leaf.subleaf.get() == 0 {
+            leaf.d.set(leaf.d.get() | CASCADELAKE_LEAF7_EDX);
+        }
+    }
+    let mut msrs = skylake_guest_msrs();
+    msrs.push(MsrPolicyEntry::new(0x10a, CASCADELAKE_ARCH_CAPS));
+    (leaves, msrs)
+}
+
 /// The HVM libxc records: headers, policies, STATIC_DATA_END, two pages, END.
 fn libxc_guest(w: &mut Writer<Vec<u8>>, version: u32) -> io::Result<()> {
+    libxc_guest_with(w, version, &skylake_guest_policy(), &skylake_guest_msrs())
+}
+
+/// The same with a given CPUID and MSR policy.
+fn libxc_guest_with(
+    w: &mut Writer<Vec<u8>>,
+    version: u32,
+    leaves: &[CpuidPolicyLeaf],
+    msrs: &[MsrPolicyEntry],
+) -> io::Result<()> {
     w.write_image_header(&ImageHeader::new(version))?;
     w.write_domain_header(&DomainHeader::new(
         DomainType::X86_HVM,
@@ -70,15 +105,8 @@ fn libxc_guest(w: &mut Writer<Vec<u8>>, version: u32) -> io::Result<()> {
         if version >= 3 { 19 } else { 13 },
     ))?;
     if version >= 3 {
-        w.write_record(
-            RecordType::X86_CPUID_POLICY.0,
-            skylake_guest_policy().as_bytes(),
-        )?;
-        // MSR_PLATFORM_INFO with CPUID faulting; no ARCH_CAPS (Skylake-SP does not enumerate it).
-        w.write_record(
-            RecordType::X86_MSR_POLICY.0,
-            &MsrPolicy::encode(&[MsrPolicyEntry::new(0xce, 0x8000_0000)]),
-        )?;
+        w.write_record(RecordType::X86_CPUID_POLICY.0, leaves.as_bytes())?;
+        w.write_record(RecordType::X86_MSR_POLICY.0, &MsrPolicy::encode(msrs))?;
         w.write_record(RecordType::STATIC_DATA_END.0, &[])?;
     }
     let entries = [
@@ -165,6 +193,14 @@ pub fn generate(_root: &Path) -> Result<Vec<GeneratedFile>, String> {
                     config,
                 ))?;
                 libxl_guest(w)
+            })?,
+        ),
+        (
+            "libxc-cascadelake-guest.bin",
+            "libxc v3 HVM stream of a guest saved on Cascade Lake: the Skylake-SP guest plus MD_CLEAR, ARCH_CAPS and IA32_ARCH_CAPABILITIES 0x2b in its MSR policy",
+            build(|w| {
+                let (leaves, msrs) = cascadelake_guest_policy();
+                libxc_guest_with(w, 3, &leaves, &msrs)
             })?,
         ),
         (

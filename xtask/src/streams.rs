@@ -23,7 +23,7 @@ use migration_stream::types::{
 };
 use migration_stream::wire::{
     CpuidPolicyLeaf, DomainHeader, HvmSaveHeader, ImageHeader, LIBXL_OPTION_LEGACY, LibxlHeader,
-    MsrPolicyEntry,
+    MsrPolicyEntry, VcpuMsrEntry,
 };
 use zerocopy::IntoBytes;
 
@@ -257,13 +257,14 @@ fn pv_records(w: &mut Writer<Vec<u8>>, version: u32, xen: (u32, u32)) -> io::Res
     xsave.extend_from_slice(&7u64.to_le_bytes()); // xcr0_accum
     xsave.extend_from_slice(&blob(3, 832));
     w.write_record(RecordType::X86_PV_VCPU_XSAVE.0, &Vcpu::encode(0, &xsave))?;
-    let mut msrs = Vec::new();
-    for (index, value) in [(0xc000_0080u32, 0xd01u64), (0x1d9, 0)] {
-        msrs.extend_from_slice(&index.to_le_bytes());
-        msrs.extend_from_slice(&0u32.to_le_bytes());
-        msrs.extend_from_slice(&value.to_le_bytes());
-    }
-    w.write_record(RecordType::X86_PV_VCPU_MSRS.0, &Vcpu::encode(0, &msrs))
+    let msrs = [
+        VcpuMsrEntry::new(0xc000_0080, 0xd01),
+        VcpuMsrEntry::new(0x1d9, 0),
+    ];
+    w.write_record(
+        RecordType::X86_PV_VCPU_MSRS.0,
+        &Vcpu::encode(0, msrs.as_bytes()),
+    )
 }
 
 fn libxc_into(

@@ -138,6 +138,41 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
             "{stdout}"
         );
     }
+    // A guest whose MSR policy has IA32_ARCH_CAPABILITIES: the dumps carry no
+    // MSR values, so Cascade Lake is compatible with the MSR not checked, and
+    // Skylake-SP lacks ARCH_CAPS itself.
+    let (stdout, _) = outcome(
+        EXE,
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-cascadelake-guest.bin",
+            CASCADELAKE,
+        ],
+        0,
+    );
+    assert!(
+        stdout.ends_with(
+            "intel-cascadelake-sp-xeon-platinum-8280.txt: compatible\n  \
+             not checked: msr 0xce (the dump has no value for it)\n  \
+             not checked: msr 0x10a (the dump has no value for it)\n"
+        ),
+        "{stdout}"
+    );
+    let (stdout, _) = outcome(
+        EXE,
+        &[
+            "check",
+            "--stream",
+            "testdata/profile/libxc-cascadelake-guest.bin",
+            SKYLAKE,
+        ],
+        1,
+    );
+    assert!(
+        stdout.contains("  missing ARCH_CAPS (0x7.0.edx[29], intersect)\n"),
+        "{stdout}"
+    );
     let (stdout, _) = outcome(
         EXE,
         &[
@@ -257,7 +292,19 @@ fn malformed_inputs_name_the_file_and_the_field() {
         (vec!["generate", HASWELL, ROME, "-o", "-"], 1),
         (
             vec!["diff", "testdata/profile/bad-version.json", SKYLAKE],
-            1,
+            2,
+        ),
+        (vec!["diff", SKYLAKE, "testdata/profile/README.md"], 2),
+        (
+            vec![
+                "check",
+                "--input-format",
+                "aida64",
+                "--stream",
+                "testdata/profile/xl-skylake-guest.bin",
+                SKYLAKE,
+            ],
+            2,
         ),
         (vec!["show", "testdata/no-such-profile.json"], 2),
         (
@@ -279,11 +326,45 @@ fn malformed_inputs_name_the_file_and_the_field() {
 }
 
 #[test]
+fn a_100_mib_profile_is_refused_by_its_size_without_reading_it() {
+    let dir = scratch("huge");
+    let path = dir.join("huge.json");
+    // Sparse: 100 MiB of zeros without writing them.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let path = path.display().to_string();
+    let (_, stderr) = outcome(EXE, &["check", "--profile", &path, SKYLAKE], 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found 104857600 bytes\n"
+        )
+    );
+    // Refused before reading, as an input that cannot be read: exit 2 in every command.
+    outcome(EXE, &["show", &path], 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_teaches() {
     outcome(EXE, &[], 2);
     outcome(EXE, &["check", SKYLAKE], 2);
     outcome(EXE, &["check", "--profile", "p.json"], 2);
     outcome(EXE, &["export", "--format", "yaml", "p.json"], 2);
+    outcome(
+        EXE,
+        &["diff", "--input-format", "yaml", SKYLAKE, SKYLAKE],
+        2,
+    );
+    // The error for a dump of unknown format suggests --input-format: it exists.
+    let (stdout, _) = outcome(
+        EXE,
+        &["diff", "--input-format", "cpuid", SKYLAKE, SKYLAKE],
+        0,
+    );
+    assert!(stdout.ends_with("no differences\n"), "{stdout}");
     let (stdout, _) = outcome(EXE, &["--help"], 0);
     assert!(
         stdout.contains("Examples:") && stdout.contains("check --stream"),

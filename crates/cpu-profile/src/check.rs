@@ -168,13 +168,17 @@ impl HostReport {
 
     /// The unchecked registers for people: `msr 0xce` once for both halves.
     pub fn unchecked_labels(&self) -> Vec<String> {
+        // A set beside the list: a stream's MSR policy may leave tens of
+        // thousands of MSRs unchecked, and a linear search per label would
+        // make this quadratic.
+        let mut seen = std::collections::BTreeSet::new();
         let mut labels: Vec<String> = Vec::new();
         for register in &self.unchecked {
             let label = match register {
                 FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
                 other => other.to_string(),
             };
-            if !labels.contains(&label) {
+            if seen.insert(label.clone()) {
                 labels.push(label);
             }
         }

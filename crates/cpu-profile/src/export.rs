@@ -134,7 +134,20 @@ pub fn render(profile: &Profile, format: ExportFormat) -> render::Rendered {
         ExportFormat::Libvirt => render::libvirt(&pool_masks(profile)),
         ExportFormat::Qemu => render::qemu(&pool_masks(profile)),
         ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
-        ExportFormat::CloudHypervisor => plain(cloud_hypervisor(profile)),
+        ExportFormat::CloudHypervisor => render::Rendered {
+            text: cloud_hypervisor(profile),
+            omitted: cloud_hypervisor_vendor(profile)
+                .is_none()
+                .then(|| {
+                    format!(
+                        "a cpu_vendor Cloud Hypervisor knows (Intel or AMD; this profile's vendor is {}), \
+                         so Cloud Hypervisor will not load it",
+                        profile.vendor
+                    )
+                })
+                .into_iter()
+                .collect(),
+        },
     }
 }
 
@@ -184,6 +197,22 @@ fn within_limits(limits: &Limits, leaf: u32) -> bool {
         return true;
     }
     limits.covers(FeatureRegister::cpuid(leaf, None, Register::Eax))
+}
+
+/// The `cpu_vendor` of Cloud Hypervisor for the profile's vendor: its
+/// `CpuVendor` has `Intel` and `AMD` (besides `Unknown`), nothing else.
+///
+/// ```
+/// use cpu_profile::{export::cloud_hypervisor_vendor, Profile};
+/// assert_eq!(cloud_hypervisor_vendor(&Profile::new("p", "AuthenticAMD")), Some("AMD"));
+/// assert_eq!(cloud_hypervisor_vendor(&Profile::new("p", "HygonGenuine")), None);
+/// ```
+pub fn cloud_hypervisor_vendor(profile: &Profile) -> Option<&'static str> {
+    match vendor_of(&profile.vendor) {
+        Vendor::Intel => Some("Intel"),
+        Vendor::Amd => Some("AMD"),
+        _ => None,
+    }
 }
 
 /// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
@@ -263,11 +292,10 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
             )
         })
         .collect();
-    let cpu_vendor = match vendor_of(&profile.vendor) {
-        Vendor::Intel => "Intel".to_owned(),
-        Vendor::Amd => "AMD".to_owned(),
-        Vendor::Hygon => "Hygon".to_owned(),
-        _ => profile.vendor.clone(),
+    let cpu_vendor = match (cloud_hypervisor_vendor(profile), vendor_of(&profile.vendor)) {
+        (Some(name), _) => name.to_owned(),
+        (None, Vendor::Hygon) => "Hygon".to_owned(),
+        (None, _) => profile.vendor.clone(),
     };
     // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
     let mut text = format!(

@@ -65,7 +65,8 @@ impl fmt::Display for GenerateError {
 
 impl std::error::Error for GenerateError {}
 
-/// The profile a guest may see on every one of `hosts`.
+/// The profile a guest may see on every one of `hosts`. The result does not
+/// depend on the order of `hosts` (the host list is sorted by name).
 pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
     let first = hosts.first().ok_or(GenerateError::NoHosts)?;
     let vendor = first
@@ -97,6 +98,10 @@ pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
             signature: h.cpuid.register(1, 0, 0),
         })
         .collect();
+    // Sorted, so that the file does not depend on the order the dumps were given in.
+    profile
+        .hosts
+        .sort_by(|a, b| (&a.name, a.signature).cmp(&(&b.name, b.signature)));
     profile.limits = pool_limits(hosts);
     for reg in &masks.registers {
         if reg.clear != 0 || reg.set != 0 {
@@ -152,9 +157,10 @@ fn combine(register: FeatureRegister, values: &[u32], clear: u32) -> Bits {
     if !rules::is_feature_register(register) {
         return out;
     }
+    let other_fields = rules::unchecked_field_bits(register);
     for bit in 0..32u8 {
         let b = 1u32 << bit;
-        if field_mask & b != 0 {
+        if (field_mask | other_fields) & b != 0 {
             continue;
         }
         let set = match rules::feature_at(register, bit) {

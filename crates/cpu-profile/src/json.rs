@@ -2,9 +2,9 @@
 //! values, one register per line so that a profile diffs well in version
 //! control. `docs/cpu-profile-format.md` documents every key.
 //!
-//! The loader is strict: unknown keys, values with bits outside their mask,
-//! duplicate registers and registers the limits own are errors, and every
-//! error names the file and the field (`cpuid[3].mask`).
+//! The loader is strict: unknown or repeated keys, values with bits outside
+//! their mask, duplicate registers and registers the limits own are errors,
+//! and every error names the file and the field (`cpuid[3].mask`).
 //!
 //! ```
 //! use cpu_profile::{json, Bits, Profile};
@@ -17,10 +17,12 @@
 //! assert_eq!(err.to_string(), "bad.json: version: expected 1, found 7");
 //! ```
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use cpuid_defs::{FeatureRegister, LeafKey, MsrHalf, Register};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::rules;
@@ -380,7 +382,19 @@ fn insert_unique<T>(
     register: FeatureRegister,
     item: T,
 ) -> Result<(), LoadError> {
-    if map.insert(register, item).is_some() {
+    // CPUID answers a leaf without subleaves the same for subleaf 0, so
+    // `"subleaf": null` and `"subleaf": 0` name the same register.
+    let other_spelling = match register {
+        FeatureRegister::Cpuid { key, register } => match key.subleaf {
+            None => Some(FeatureRegister::cpuid(key.leaf, Some(0), register)),
+            Some(0) => Some(FeatureRegister::cpuid(key.leaf, None, register)),
+            Some(_) => None,
+        },
+        FeatureRegister::Msr { .. } => None,
+    };
+    if other_spelling.is_some_and(|other| map.contains_key(&other))
+        || map.insert(register, item).is_some()
+    {
         return Err(at.err(
             field,
             format!("{register} appears twice; expected each register once"),
@@ -389,19 +403,117 @@ fn insert_unique<T>(
     Ok(())
 }
 
+/// Parses one JSON value like `serde_json::Value` does, but refuses a key
+/// that appears twice in an object (serde_json keeps the last silently, so a
+/// hand-edited profile could say two things and mean the second). `path` is
+/// the field path of the value, for the error; the path of a duplicate key is
+/// left in `duplicate` because serde's errors carry only text.
+struct ValueSeed<'a> {
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(ValueSeed {
+            path: format!("{}[{}]", self.path, items.len()),
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let field = path(&self.path, &key);
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(field);
+                return Err(de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(ValueSeed {
+                path: field,
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// Loads a profile from JSON text; `file` names it in errors.
 pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
     let at = At { file };
     if bytes.len() > MAX_PROFILE_BYTES {
         return Err(at.err(
             "",
-            format!(
-                "expected a profile of at most {MAX_PROFILE_BYTES} bytes, found {} bytes",
-                bytes.len()
-            ),
+            // Not the size: callers read at most one byte past the limit.
+            format!("expected a profile of at most {MAX_PROFILE_BYTES} bytes, found a larger one"),
         ));
     }
-    let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let root = ValueSeed {
+        path: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut de)
+    .and_then(|root| de.end().map(|()| root))
+    .map_err(|e| {
+        if let Some(field) = duplicate.borrow_mut().take() {
+            return at.err(
+                field,
+                format!(
+                    "expected each key once, found it again at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            );
+        }
         let full = e.to_string();
         let what = full.split(" at line ").next().unwrap_or(&full);
         at.err(

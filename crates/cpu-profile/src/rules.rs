@@ -7,7 +7,7 @@
 //! | `intersect`, `opt-in` features, unnamed bits | AND, minus what `xen-maskcalc` clears (dependencies, VMX/SVM) | profile ⊆ host |
 //! | `accumulate` features (and RSBA/RRSBA of ARCH_CAPS) | OR | host ⊆ profile |
 //! | `hidden` features | 0 | profile ⊆ host |
-//! | `host` features, per-CPU and other fields | left to the destination | not compared |
+//! | `host` features, per-CPU and other fields (also inside feature registers) | left to the destination | not compared |
 //! | fields with [`FieldRule::NotGreater`] | minimum | profile ≤ host |
 //! | fields with [`FieldRule::Subset`] | AND | profile ⊆ host |
 //!
@@ -108,6 +108,18 @@ pub fn fields_in(register: FeatureRegister) -> impl Iterator<Item = CheckedField
 /// The bits of `register` that checked fields cover.
 pub fn field_mask(register: FeatureRegister) -> u32 {
     fields_in(register).fold(0, |m, f| m | f.field.mask())
+}
+
+/// The bits of `register` that belong to `cpuid-defs` fields profiles do not
+/// carry (MAWAU in 7.0.ECX, say): like every field but the checked ones, they
+/// describe the host and are left to the destination, even inside a feature
+/// register, rather than combined bit by bit as if each were a feature.
+pub fn unchecked_field_bits(register: FeatureRegister) -> u32 {
+    let all = cpuid_defs::fields()
+        .iter()
+        .filter(|f| field_register(f) == register)
+        .fold(0, |m, f| m | f.mask());
+    all & !field_mask(register)
 }
 
 /// True when a feature's rule is reversed: a host may only have it if the

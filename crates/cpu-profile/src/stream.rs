@@ -6,10 +6,11 @@
 //! X86_MSR_POLICY before STATIC_DATA_END (v3 streams; Xen 4.14 and later),
 //! and the restorer ignores policy records after it. So reading stops at
 //! STATIC_DATA_END, or at the first PAGE_DATA or X86_PV_P2M_FRAMES record,
-//! where a v2 stream's static data ends; page data is never read. A stream
-//! without a CPUID policy (v2, or converted from a legacy image) is restored
-//! with a policy the destination builds for itself, which this module
-//! reports as [`GuestPolicy::cpuid`] `None`.
+//! where a v2 stream's static data ends (a v3 stream that gets there without
+//! STATIC_DATA_END is an error: Xen refuses to restore it); page data is
+//! never read. A stream without a CPUID policy (v2, or converted from a
+//! legacy image) is restored with a policy the destination builds for
+//! itself, which this module reports as [`GuestPolicy::cpuid`] `None`.
 //!
 //! ```
 //! use cpu_profile::stream::read_policy;
@@ -127,11 +128,24 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
             Event::ImageHeader(header) => policy.libxc_version = Some(header.version.get()),
             Event::LibxcRecord(info) => {
                 let kind = info.libxc_type();
-                if kind == RecordType::STATIC_DATA_END
-                    || kind == RecordType::PAGE_DATA
-                    || kind == RecordType::X86_PV_P2M_FRAMES
-                    || kind == RecordType::END
-                {
+                let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
+                // A v3 stream must end its static data explicitly; Xen's
+                // restorer fails one that reaches memory first ("No
+                // STATIC_DATA_END seen"), whatever its policy says.
+                if memory && policy.libxc_version.is_some_and(|v| v >= 3) {
+                    return Err(record_error(
+                        &info,
+                        if kind == RecordType::PAGE_DATA {
+                            "PAGE_DATA"
+                        } else {
+                            "X86_PV_P2M_FRAMES"
+                        },
+                        "expected STATIC_DATA_END before memory in a v3 stream, found none; \
+                         Xen refuses to restore it"
+                            .to_owned(),
+                    ));
+                }
+                if kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END {
                     break;
                 }
                 let name = if kind == RecordType::X86_CPUID_POLICY {
@@ -195,7 +209,21 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                     }
                     let parsed = MsrPolicy::parse(bytes)
                         .map_err(|e| record_error(&info, name, e.to_string()))?;
-                    for entry in parsed.iter() {
+                    for (i, entry) in parsed.iter().enumerate() {
+                        // Xen's x86_msr_copy_from_buffer() refuses the whole
+                        // policy when a reserved flags field is set, so such
+                        // a guest is restored nowhere.
+                        let flags = entry.flags.get();
+                        if flags != 0 {
+                            return Err(record_error(
+                                &info,
+                                name,
+                                format!(
+                                    "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {flags:#x}",
+                                    entry.idx.get()
+                                ),
+                            ));
+                        }
                         msrs.insert(entry.idx.get(), entry.val.get());
                     }
                     policy.msr_count = Some(parsed.entries().len());
@@ -213,8 +241,8 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
 
 /// The guest's policy as a profile: every register `cpuid-defs` knows within
 /// the guest's maximum leaves, every bit except those of `host`-class
-/// features (the destination's hypervisor rewrites them), and every MSR of
-/// the MSR policy. `None` when the policy has no leaf 0.
+/// features (the destination's hypervisor rewrites them) and of fields
+/// profiles do not carry, and every MSR of the MSR policy. `None` when the policy has no leaf 0.
 pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
     let vendor = cpuid.vendor_string()?;
     let mut profile = Profile::new(name, &vendor);
@@ -229,13 +257,13 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         limits.max_extended_leaf = 0;
     }
     profile.limits = limits;
-    let mut registers = rules::profile_registers();
+    // A set: an MSR policy may list tens of thousands of MSRs, and a linear
+    // `contains` per MSR would make this quadratic in the record's size.
+    let mut registers: std::collections::BTreeSet<FeatureRegister> =
+        rules::profile_registers().into_iter().collect();
     for &index in cpuid.msrs.keys() {
         for half in [cpuid_defs::MsrHalf::Low, cpuid_defs::MsrHalf::High] {
-            let reg = FeatureRegister::Msr { index, half };
-            if !registers.contains(&reg) {
-                registers.push(reg);
-            }
+            registers.insert(FeatureRegister::Msr { index, half });
         }
     }
     for register in registers {
@@ -245,10 +273,15 @@ pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
         let Some(value) = register_value(cpuid, register) else {
             continue;
         };
-        let mut mask = rules::field_mask(register);
-        if rules::is_feature_register(register) || rules::msr_half(register).is_some() {
-            mask = !rules::host_bits(register);
-        }
+        // An MSR without named bits has no host bits either; skipping the
+        // table lookups keeps a large MSR policy cheap.
+        let mask = if rules::is_feature_register(register) {
+            !rules::host_bits(register) & !rules::unchecked_field_bits(register)
+        } else if rules::msr_half(register).is_some() {
+            u32::MAX
+        } else {
+            rules::field_mask(register)
+        };
         if mask != 0 {
             profile.registers.insert(
                 register,

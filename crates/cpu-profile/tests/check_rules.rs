@@ -154,3 +154,79 @@ fn profiles_refuse_mixed_vendors_and_empty_pools() {
     );
     assert!(generate("p", &[]).is_err());
 }
+
+/// An Intel host with basic leaves up to 0x24, AMX palettes `palette`
+/// (0x1D.0 EAX) and AVX10 version `avx10` (0x24.0 EBX[7:0]).
+fn counting_host(name: &str, palette: u32, avx10: u32) -> Host {
+    let mut h = host(name, 0, None);
+    h.cpuid
+        .leaves
+        .insert(CpuidInput::new(0, 0), [0x24, INTEL[0], INTEL[1], INTEL[2]]);
+    h.cpuid
+        .leaves
+        .insert(CpuidInput::new(0x1d, 0), [palette, 0, 0, 0]);
+    h.cpuid
+        .leaves
+        .insert(CpuidInput::new(0x24, 0), [0, 0x0007_0000 | avx10, 0, 0]);
+    h
+}
+
+#[test]
+fn counts_take_the_pools_smallest_and_a_host_needs_at_least_that() {
+    let profile = generate("p", &[counting_host("a", 1, 2), counting_host("b", 2, 1)]).unwrap();
+    let field = |leaf: u32, register: Register| {
+        profile
+            .defined(FeatureRegister::cpuid(leaf, Some(0), register))
+            .unwrap()
+    };
+    assert_eq!(field(0x1d, Register::Eax).value, 1);
+    assert_eq!(field(0x24, Register::Ebx).value & 0xff, 1);
+    assert!(check(&profile, &counting_host("same", 1, 1)).is_compatible());
+    assert!(check(&profile, &counting_host("newer", 2, 3)).is_compatible());
+    let report = check(&profile, &counting_host("older", 0, 0));
+    assert_eq!(
+        report.problems,
+        [
+            Problem::Field {
+                name: "amx_max_palette",
+                rule: cpu_profile::rules::FieldRule::NotGreater,
+                profile: 1,
+                host: 0
+            },
+            Problem::Field {
+                name: "avx10_version",
+                rule: cpu_profile::rules::FieldRule::NotGreater,
+                profile: 1,
+                host: 0
+            },
+        ]
+    );
+    assert_eq!(
+        report.problems[1].to_string(),
+        "avx10_version: profile needs 0x1, host has 0x0"
+    );
+}
+
+#[test]
+fn a_field_inside_a_feature_register_is_left_to_the_destination() {
+    // MAWAU is 7.0.ECX[21:17], a number beside feature bits. Taken bit by bit
+    // as features, a pool of MAWAU 3 would refuse a host of MAWAU 4 for
+    // "unnamed bits" 17 and 18, and a pool of 1 and 2 would define 0.
+    let with_mawau = |name: &str, mawau: u32| {
+        let mut h = host(name, 0, None);
+        h.cpuid
+            .leaves
+            .insert(CpuidInput::new(7, 0), [0, 0, mawau << 17 | 1 << 2, 0]);
+        h
+    };
+    let profile = generate("p", &[with_mawau("a", 1), with_mawau("b", 2)]).unwrap();
+    let ecx = profile
+        .defined(FeatureRegister::cpuid(7, Some(0), Register::Ecx))
+        .unwrap();
+    assert_eq!(ecx.mask & (0x1f << 17), 0, "{ecx:?}");
+    // UMIP (bit 2), on both, is still defined.
+    assert_eq!(ecx.value & ecx.mask & (1 << 2), 1 << 2);
+    let profile = generate("p", &[with_mawau("a", 3)]).unwrap();
+    let report = check(&profile, &with_mawau("c", 4));
+    assert!(report.is_compatible(), "{:?}", report.problems);
+}

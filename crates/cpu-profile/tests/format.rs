@@ -209,6 +209,32 @@ fn malformed_profiles_name_the_file_and_the_field() {
         ),
         (edited("\"hosts\": [],", ""), "bad.json: hosts: missing"),
         (
+            edited("\"name\": \"t\",", "\"name\": \"t\", \"name\": \"u\","),
+            "bad.json: name: expected each key once, found it again at line 4 column 21",
+        ),
+        (
+            edited(
+                "\"register\": \"ebx\"",
+                "\"register\": \"ebx\", \"register\": \"ecx\"",
+            ),
+            "bad.json: cpuid[0].register: expected each key once, found it again at line 16 column 70",
+        ),
+        (
+            edited("\"version\": 1", "\"version\": 1e400"),
+            "bad.json: expected JSON, found a syntax error at line 3 column 18 (number out of range)",
+        ),
+        (
+            edited("\"version\": 1", "\"version\": 18446744073709551617"),
+            "bad.json: version: expected 1, found 1.8446744073709552e+19",
+        ),
+        (
+            edited(
+                "\"name\": \"t\"",
+                &format!("\"name\": {}{}", "[".repeat(200), "]".repeat(200)),
+            ),
+            "bad.json: expected JSON, found a syntax error at line 4 column 137 (recursion limit exceeded)",
+        ),
+        (
             edited(
                 "\"hosts\": []",
                 "\"hosts\": [{\"name\": 3, \"signature\": \"0x1\"}]",
@@ -230,13 +256,26 @@ fn malformed_profiles_name_the_file_and_the_field() {
         err.to_string(),
         "dup.json: cpuid[1]: 0x7.0.ebx appears twice; expected each register once"
     );
+    // A leaf without subleaves, once with subleaf null and once with 0.
+    let text = edited(
+        "\"cpuid\": [\n",
+        "\"cpuid\": [\n    {\"leaf\": \"0x00000001\", \"subleaf\": null, \"register\": \"ecx\", \"value\": \"0x00000000\", \"mask\": \"0x00000001\"},\n    {\"leaf\": \"0x00000001\", \"subleaf\": 0, \"register\": \"ecx\", \"value\": \"0x00000001\", \"mask\": \"0x00000001\"},\n",
+    );
+    let err = from_json("dup.json", text.as_bytes()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "dup.json: cpuid[1]: 0x1.0.ecx appears twice; expected each register once"
+    );
 }
 
 #[test]
 fn oversized_files_and_lists_are_refused_before_use() {
     let big = vec![b' '; cpu_profile::json::MAX_PROFILE_BYTES + 1];
     let err = from_json("big.json", &big).unwrap_err();
-    assert!(err.message.contains("at most"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "big.json: expected a profile of at most 4194304 bytes, found a larger one"
+    );
     let many: Vec<String> = (0..=cpu_profile::json::MAX_ENTRIES)
         .map(|_| "{\"name\": \"h\", \"signature\": \"0x0\"}".to_owned())
         .collect();

@@ -209,6 +209,34 @@ fn cloud_hypervisor_export_applied_to_a_pool_host_gives_the_profile() {
     }
 }
 
+#[test]
+fn cloud_hypervisor_export_warns_for_a_vendor_cloud_hypervisor_does_not_know() {
+    let all = real_hosts();
+    for (name, vendor) in [
+        ("intel-skylake", Some("Intel")),
+        ("amd-rome", Some("AMD")),
+        ("hygon", None),
+    ] {
+        let host = all.iter().find(|h| h.name.contains(name)).unwrap();
+        let profile = generate("p", std::slice::from_ref(host)).unwrap();
+        let rendered = render(&profile, ExportFormat::CloudHypervisor);
+        let value: serde_json::Value = serde_json::from_str(&rendered.text).unwrap();
+        match vendor {
+            Some(vendor) => {
+                assert_eq!(value["cpu_vendor"], vendor);
+                assert!(rendered.omitted.is_empty(), "{:?}", rendered.omitted);
+            }
+            None => assert_eq!(
+                rendered.omitted,
+                [
+                    "a cpu_vendor Cloud Hypervisor knows (Intel or AMD; this profile's vendor is HygonGenuine), \
+                  so Cloud Hypervisor will not load it"
+                ]
+            ),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -227,6 +255,10 @@ proptest! {
         let profile = generate("pool", &hosts).unwrap();
         let text = json::to_json(&profile);
         prop_assert_eq!(&json::from_json("pool.json", text.as_bytes()).unwrap(), &profile);
+        // The same pool given in another order is the same file, byte for byte.
+        let mut reversed = hosts.clone();
+        reversed.reverse();
+        prop_assert_eq!(json::to_json(&generate("pool", &reversed).unwrap()), text.clone());
         for host in &hosts {
             let report = check(&profile, host);
             prop_assert!(report.is_compatible(), "{}: {:?}", host.name, report.problems);

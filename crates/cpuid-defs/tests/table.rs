@@ -197,6 +197,10 @@ fn qemu_names_resolve() {
         ("kvm-hint-dedicated", "KVM_HINTS_REALTIME"),
         ("nrip-save", "NRIPS"),
         ("avx10-512", "AVX10_VL512"),
+        ("pcommit", "PCOMMIT"),
+        ("amx-int8-mirror", "AMX_INT8_MIRROR"),
+        ("amx-fp8", "AMX_FP8"),
+        ("amx-movrs", "AMX_MOVRS"),
     ];
     for (qemu, ours) in pairs {
         let f = lookup(qemu).unwrap_or_else(|| panic!("{qemu}"));
@@ -572,4 +576,31 @@ fn qemu_and_linux_columns_are_not_mixed_up() {
     }
     // Linux has no X86_FEATURE_PKS (only unmerged patches), so no /proc name.
     assert_eq!(lookup("PKS").unwrap().linux_name, None);
+}
+
+/// Leaf 0x1E subleaf 1 EAX, the AMX capability bits (Intel ISE): bits 0-3
+/// repeat leaf 7's AMX bits, 4-8 are the newer AMX extensions.
+#[test]
+fn amx_leaf_bits() {
+    let reg = FeatureRegister::cpuid(0x1e, Some(1), Register::Eax);
+    let names: Vec<(u8, &str)> = features_in(reg)
+        .map(|f| (f.location.register().1, f.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (0, "AMX_INT8_MIRROR"),
+            (1, "AMX_BF16_MIRROR"),
+            (2, "AMX_COMPLEX_MIRROR"),
+            (3, "AMX_FP16_MIRROR"),
+            (4, "AMX_FP8"),
+            (5, "AMX_TRANSPOSE"),
+            (6, "AMX_TF32"),
+            (7, "AMX_AVX512"),
+            (8, "AMX_MOVRS"),
+        ]
+    );
+    // Hiding AMX_TILE hides all of them.
+    let lost = dependents_closure(lookup("AMX_TILE").unwrap().id);
+    assert!(features_in(reg).all(|f| lost.contains(f.id)));
 }

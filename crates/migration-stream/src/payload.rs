@@ -25,7 +25,7 @@ pub use crate::types::PfnEntry;
 use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE};
 use crate::wire::{
     self, CpuidPolicyLeaf, EmulatorHeader, HvmParamsEntry, HvmSaveDescriptor, HvmSaveHeader, Le32,
-    Le64, MsrPolicyEntry, PageDataHeader, VcpuHeader,
+    Le64, MsrPolicyEntry, PageDataHeader, VcpuHeader, VcpuMsrEntry,
 };
 
 /// Splits `body` into a `T` header and the rest.
@@ -338,6 +338,24 @@ impl<'a> Vcpu<'a> {
             reserved: header.reserved.get(),
             context,
         })
+    }
+
+    /// The context of an X86_PV_VCPU_MSRS record as its 16-byte MSR entries
+    /// (the context must be a multiple of 16 bytes).
+    ///
+    /// ```
+    /// use migration_stream::payload::Vcpu;
+    /// use migration_stream::wire::VcpuMsrEntry;
+    /// use zerocopy::IntoBytes;
+    ///
+    /// let msrs = [VcpuMsrEntry::new(0xc000_0080, 0xd01)];
+    /// let body = Vcpu::encode(0, msrs.as_bytes());
+    /// let vcpu = Vcpu::parse(&body)?;
+    /// assert_eq!(vcpu.msrs()?[0].value.get(), 0xd01);
+    /// # Ok::<(), migration_stream::PayloadError>(())
+    /// ```
+    pub fn msrs(&self) -> Result<&'a [VcpuMsrEntry], PayloadError> {
+        entries(self.context, "X86_PV_VCPU_MSRS")
     }
 
     /// Encodes a body.

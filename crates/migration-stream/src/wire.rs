@@ -316,6 +316,32 @@ impl MsrPolicyEntry {
     }
 }
 
+/// One `xen_domctl_vcpu_msr_t` in the context of an X86_PV_VCPU_MSRS record (16 bytes).
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
+#[repr(C)]
+pub struct VcpuMsrEntry {
+    /// MSR index.
+    pub index: Le32,
+    /// Reserved, zero.
+    pub reserved: Le32,
+    /// MSR value.
+    pub value: Le64,
+}
+const _: () = assert!(size_of::<VcpuMsrEntry>() == 16);
+
+impl VcpuMsrEntry {
+    /// An entry from native integers, reserved zero.
+    pub fn new(index: u32, value: u64) -> Self {
+        VcpuMsrEntry {
+            index: Le32::new(index),
+            reserved: Le32::new(0),
+            value: Le64::new(value),
+        }
+    }
+}
+
 /// The libxl stream header (16 bytes, always big-endian).
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,

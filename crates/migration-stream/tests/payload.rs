@@ -8,7 +8,7 @@ use migration_stream::payload::{
 use migration_stream::types::{
     CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE, PageType, PfnEntry,
 };
-use migration_stream::wire::{CpuidPolicyLeaf, HvmSaveHeader, MsrPolicyEntry};
+use migration_stream::wire::{CpuidPolicyLeaf, HvmSaveHeader, MsrPolicyEntry, VcpuMsrEntry};
 use proptest::prelude::*;
 use zerocopy::IntoBytes;
 
@@ -201,4 +201,27 @@ fn page_types_with_data_follow_the_spec_table() {
     assert_eq!(valid, [0, 1, 2, 3, 4, 9, 10, 11, 12, 13, 14, 15]);
     let reserved = PfnEntry::from_raw(0x0010_0000_0000_0001);
     assert_eq!((reserved.reserved, reserved.pfn), (1, 1));
+}
+
+#[test]
+fn vcpu_msrs_view_the_context_as_entries() {
+    let msrs = [
+        VcpuMsrEntry::new(0xc000_0080, 0xd01),
+        VcpuMsrEntry::new(0x1d9, 0),
+    ];
+    let body = Vcpu::encode(3, msrs.as_bytes());
+    let vcpu = Vcpu::parse(&body).unwrap();
+    assert_eq!(vcpu.msrs().unwrap(), msrs);
+    // Borrowed from the body, not copied.
+    assert_eq!(vcpu.msrs().unwrap().as_bytes().as_ptr(), body[8..].as_ptr());
+    // An empty (Xen 4.6-4.8) record has no entries.
+    assert_eq!(Vcpu::parse(&body[..8]).unwrap().msrs().unwrap(), []);
+    assert_eq!(
+        Vcpu::parse(&body[..20]).unwrap().msrs().unwrap_err(),
+        PayloadError::NotMultiple {
+            what: "X86_PV_VCPU_MSRS",
+            unit: 16,
+            found: 12
+        }
+    );
 }

@@ -34,7 +34,8 @@ Examples:
       cpu-profile diff pool-a.json node4              what changes, by feature name
 
 Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
+text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file
+unless --input-format names it.
 The profile format is documented in docs/cpu-profile-format.md.";
 
 /// CPU profiles for migration pools, and compatibility checks by feature name.
@@ -48,6 +49,16 @@ The profile format is documented in docs/cpu-profile-format.md.";
 struct Args {
     #[command(subcommand)]
     command: Command,
+    /// Format of the CPUID dumps (`auto` detects it per file)
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "auto", value_parser = input_formats())]
+    input_format: String,
+}
+
+/// `auto` and the names of maskcalc's dump formats, which own the list.
+fn input_formats() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        std::iter::once("auto").chain(dump::Format::ALL.iter().map(|f| f.name())),
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +138,8 @@ enum Command {
     ///
     /// Example: cpu-profile diff pool-a.json node4
     ///
-    /// Exit status: 0 no differences; 1 differences; 2 usage or I/O error.
+    /// Exit status: 0 no differences; 1 differences; 2 usage error,
+    /// unreadable or malformed input.
     Diff {
         /// Machine-readable list of changes
         #[arg(long)]
@@ -177,13 +189,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
+    // `auto` is the one name that is not a format: detection per file.
+    let dumps_as = dump::Format::from_name(&args.input_format);
     match args.command {
         Command::Generate {
             dumps,
             local,
             name,
             output,
-        } => generate_cmd(&dumps, local, &name, &output),
+        } => generate_cmd(&dumps, dumps_as, local, &name, &output),
         Command::Show { profile } => {
             let profile = load_profile(&profile, Failure::bad_input)?;
             print(&show::show(&profile))
@@ -203,8 +217,15 @@ fn run(args: Args) -> Result<u8, Failure> {
             json,
             local,
             dumps,
-        } => check_cmd(profile.as_deref(), stream.as_deref(), json, local, &dumps),
-        Command::Diff { json, a, b } => diff_cmd(&a, &b, json),
+        } => check_cmd(
+            profile.as_deref(),
+            stream.as_deref(),
+            json,
+            local,
+            &dumps,
+            dumps_as,
+        ),
+        Command::Diff { json, a, b } => diff_cmd(&a, &b, dumps_as, json),
     }
 }
 
@@ -225,26 +246,36 @@ fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
 }
 
 /// Reads a whole small file (a dump or a profile), at most `limit` bytes.
-fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
-    read_capped(path, limit).map_err(|e| Failure::io(path.display(), e))
+fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    read_capped(path, limit, what).map_err(|e| Failure::io(path.display(), e))
 }
 
 fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES)?;
+    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES, "a profile")?;
     json::from_json(&path.display().to_string(), &bytes).map_err(bad)
 }
 
-fn load_host(path: &Path, bad: fn(dump::DumpError) -> Failure) -> Result<Host, Failure> {
+fn load_host(
+    path: &Path,
+    format: Option<dump::Format>,
+    bad: fn(dump::DumpError) -> Failure,
+) -> Result<Host, Failure> {
     let name = path.display().to_string();
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES)?;
-    let cpuid = dump::parse(&name, &bytes, None).map_err(bad)?;
+    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
+    let cpuid = dump::parse(&name, &bytes, format).map_err(bad)?;
     Ok(Host { name, cpuid })
 }
 
-fn generate_cmd(dumps: &[PathBuf], local: bool, name: &str, output: &str) -> Result<u8, Failure> {
+fn generate_cmd(
+    dumps: &[PathBuf],
+    format: Option<dump::Format>,
+    local: bool,
+    name: &str,
+    output: &str,
+) -> Result<u8, Failure> {
     let mut hosts = Vec::new();
     for path in dumps {
-        let mut host = load_host(path, Failure::bad_input)?;
+        let mut host = load_host(path, format, Failure::bad_input)?;
         // The profile names hosts by file name, so it does not depend on where it was made.
         if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
             host.name = file.to_string_lossy().into_owned();
@@ -321,6 +352,7 @@ fn check_cmd(
     json_out: bool,
     local: bool,
     dumps: &[PathBuf],
+    format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
     let (profile, header) = match (profile_path, stream) {
         (Some(path), _) => (load_profile(path, unreadable)?, String::new()),
@@ -351,7 +383,7 @@ fn check_cmd(
     };
     let mut reports = Vec::new();
     for path in dumps {
-        let host = load_host(path, unreadable)?;
+        let host = load_host(path, format, unreadable)?;
         reports.push(check::check(&profile, &host));
     }
     if local {
@@ -397,27 +429,38 @@ fn report_text(report: &HostReport) -> String {
     text
 }
 
-/// A profile file, or a dump turned into its one host's profile.
-fn load_either(path: &Path) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES))?;
+/// A profile file, or a dump turned into its one host's profile. As in
+/// `check`, exit code 1 of `diff` means only "they differ", so an input that
+/// does not load is reported with code 2.
+fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Failure> {
+    let bytes = read_bounded(
+        path,
+        dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES),
+        "a profile or a CPUID dump",
+    )?;
     let name = path.display().to_string();
     let looks_like_profile = bytes
         .windows(cpu_profile::FORMAT_NAME.len())
         .any(|w| w == cpu_profile::FORMAT_NAME.as_bytes());
     if looks_like_profile {
-        return json::from_json(&name, &bytes).map_err(Failure::bad_input);
+        return json::from_json(&name, &bytes).map_err(unreadable);
     }
-    let cpuid = dump::parse(&name, &bytes, None).map_err(Failure::bad_input)?;
+    let cpuid = dump::parse(&name, &bytes, format).map_err(unreadable)?;
     let host = Host {
         name: name.clone(),
         cpuid,
     };
-    generate::generate(&name, &[host]).map_err(Failure::bad_input)
+    generate::generate(&name, &[host]).map_err(unreadable)
 }
 
-fn diff_cmd(a: &Path, b: &Path, json_out: bool) -> Result<u8, Failure> {
-    let pa = load_either(a)?;
-    let pb = load_either(b)?;
+fn diff_cmd(
+    a: &Path,
+    b: &Path,
+    format: Option<dump::Format>,
+    json_out: bool,
+) -> Result<u8, Failure> {
+    let pa = load_either(a, format)?;
+    let pb = load_either(b, format)?;
     let changes = diff::diff(&pa, &pb);
     let text = if json_out {
         diff::changes_json(&a.display().to_string(), &b.display().to_string(), &changes)

@@ -151,8 +151,7 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         let name = path.display().to_string();
         // Issue 6 and the original count a dump that cannot be read as bad input (1), like one
         // that cannot be parsed; only usage errors and a failing standard output exit 2.
-        refuse_oversized(path)?;
-        let bytes = read_capped(path, dump::MAX_DUMP_BYTES)
+        let bytes = read_capped(path, dump::MAX_DUMP_BYTES, "a CPUID dump")
             .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
         let cpuid =
             dump::parse(&name, &bytes, args.input_format.format()).map_err(Failure::bad_input)?;
@@ -165,24 +164,6 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         });
     }
     Ok(hosts)
-}
-
-/// A regular file's size is known before reading it: a huge (or sparse) file
-/// is refused by its real size, without reading 32 MiB of it first. Other
-/// inputs (standard input, pipes) are bounded by [`read_capped`].
-fn refuse_oversized(path: &std::path::Path) -> Result<(), Failure> {
-    match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_file() && metadata.len() > dump::MAX_DUMP_BYTES as u64 => {
-            Err(Failure::bad_input(format!(
-                "{}: expected a CPUID dump of at most {} bytes, found {} bytes",
-                path.display(),
-                dump::MAX_DUMP_BYTES,
-                metadata.len()
-            )))
-        }
-        // Errors (a missing file) are reported by the read, with the same words as before.
-        _ => Ok(()),
-    }
 }
 
 fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
