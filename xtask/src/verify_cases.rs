@@ -824,6 +824,20 @@ fn cases() -> Vec<Case> {
         "auto",
         encode(&remove(hvm3(), T::STATIC_DATA_END)),
     ));
+    // Register content before STATIC_DATA_END, with no memory before it.
+    out.push(Case {
+        name: "static-data-end.missing.hvm-context-first".to_owned(),
+        format: "auto",
+        expect: Some("static-data-end.missing"),
+        bytes: encode(&{
+            let items = remove(hvm3(), T::HVM_CONTEXT);
+            insert_before(
+                items,
+                T::STATIC_DATA_END,
+                rec(T::HVM_CONTEXT, hvm_context()),
+            )
+        }),
+    });
     out.push(broken(
         "static-data-end.duplicate",
         "auto",
@@ -1003,6 +1017,17 @@ fn cases() -> Vec<Case> {
             T::X86_PV_VCPU_MSRS,
             Vcpu::encode(0, &[0x55; 24]),
         )),
+    ));
+    out.push(broken(
+        "vcpu.before-page-data",
+        "auto",
+        encode(&{
+            let basic = rec(
+                T::X86_PV_VCPU_BASIC,
+                Vcpu::encode(0, &vec![0x22; pv_basic_size(8)]),
+            );
+            insert_before(remove(pv64(), T::X86_PV_VCPU_BASIC), T::PAGE_DATA, basic)
+        }),
     ));
     out.push(broken(
         "vcpu.vcpu0-basic",

@@ -230,3 +230,175 @@ fn a_closed_standard_output_is_not_an_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn stop_at_end_returns_while_the_writer_keeps_the_stream_open() {
+    // A migration socket stays open after END: the sender waits for the
+    // receiver's reply. With --stop-at-end the verifier answers without EOF.
+    let stream = std::fs::read(testdata("streams/xl-hvm-v3.bin")).unwrap();
+    let mut child = Command::new(EXE)
+        .args(["--stop-at-end", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut with_reply = stream.clone();
+    with_reply.extend_from_slice(b"domain received, ready to unpause");
+    // The tool may exit before the last bytes are read (that is the point).
+    let _ = stdin.write_all(&with_reply);
+    // The pipe stays open (stdin is still held here) until the tool has exited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--stop-at-end waited for the end of input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["bytes"], stream.len());
+
+    // Without it, the same bytes after END are trailing data.
+    let output = through_pipe(with_reply, &[]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("[rule stream.trailing-data]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn syslog_takes_the_verbose_lines_and_errors_still_reach_standard_error() {
+    let output = run(
+        EXE,
+        &["--syslog", "-v", "-i", "testdata/streams/xl-hvm-v3.bin"],
+    );
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output), "", "verbose lines belong to syslog");
+    let output = run(
+        EXE,
+        &[
+            "--syslog",
+            "-v",
+            "-i",
+            "testdata/verify/libxl.xenstore-key.stream",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout(&output), "");
+    assert!(
+        stderr(&output).contains("[rule libxl.xenstore-key]"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        EXE,
+        &[
+            "--syslog",
+            "-q",
+            "-i",
+            "testdata/verify/libxl.xenstore-key.stream",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn every_valid_example_in_testdata_verifies() {
+    // The profile streams: all valid but the one cut on purpose.
+    for entry in std::fs::read_dir(testdata("profile")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "bin") {
+            continue;
+        }
+        let output = run(EXE, &["-i", path.to_str().unwrap()]);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("truncated") {
+            assert_eq!(code(&output), 1, "{name}");
+            assert!(
+                stderr(&output).contains("[rule stream.truncated]"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(code(&output), 0, "{name}: {}", stderr(&output));
+        }
+    }
+    // What the converter makes of every convertible legacy image, in both
+    // formats (an xl file only as libxl: xl cannot restore bare libxc).
+    let converter = env!("CARGO_BIN_EXE_convert-legacy-stream");
+    let mut converted = 0;
+    for entry in std::fs::read_dir(testdata("legacy")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".img") || name.starts_with("unsupported-") {
+            continue;
+        }
+        let xl = name.ends_with("-xl.img");
+        for format in ["libxc", "libxl"] {
+            if xl && format == "libxc" {
+                continue;
+            }
+            let mut args = vec!["-i", path.to_str().unwrap(), "-o", "1", "-f", format];
+            if xl {
+                args.push("-x");
+            }
+            let conversion = Command::new(converter).args(&args).output().unwrap();
+            assert_eq!(
+                code(&conversion),
+                0,
+                "{name} {format}: {}",
+                stderr(&conversion)
+            );
+            let output = through_pipe(conversion.stdout, &["--json"]);
+            assert_eq!(code(&output), 0, "{name} {format}: {}", stderr(&output));
+            let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+            assert_eq!(json["xen_version"], "legacy converted", "{name} {format}");
+            // The raw qemu record after END: only a libxc-format HVM stream has one.
+            let hvm = json["domain_type"] == "x86 HVM";
+            assert_eq!(
+                !json["legacy_qemu_record"].is_null(),
+                hvm && format == "libxc",
+                "{name} {format}"
+            );
+            converted += 1;
+        }
+    }
+    assert!(converted >= 20, "only {converted} conversions");
+}
+
+#[test]
+fn unambiguous_prefixes_of_long_options_work_as_with_optparse() {
+    let full = run(
+        EXE,
+        &[
+            "--verbose",
+            "--format",
+            "xl",
+            "--in",
+            "testdata/streams/xl-pv-v3.bin",
+        ],
+    );
+    let prefixed = run(
+        EXE,
+        &[
+            "--verb",
+            "--form",
+            "xl",
+            "--in",
+            "testdata/streams/xl-pv-v3.bin",
+        ],
+    );
+    assert_eq!(code(&prefixed), 0, "{}", stderr(&prefixed));
+    assert_eq!(stdout(&prefixed), stdout(&full));
+    assert!(stdout(&prefixed).starts_with("Processed xl header\n"));
+}

@@ -6,11 +6,11 @@
 //! skipped, by seeking when the input is a regular file. The bytes come
 //! through `migration_stream::source`; this module only decodes them.
 
-use crate::Format;
 use crate::report::{
     LegacyQemuRecord, MAX_RECORD_KINDS, MAX_VCPUS_LISTED, Report, Violation, XlSummary,
 };
 use crate::rules::Rule;
+use crate::{Format, Options};
 use migration_stream::source::{ByteSource, Input, InputError};
 use migration_stream::types::{
     DomainType, EmulatorId, HVM_FILE_MAGIC, HVM_FILE_VERSION, HvmParam, HvmSaveCode, IMAGE_ID,
@@ -120,6 +120,8 @@ pub(crate) struct Engine<'a, S> {
     pv_width: u8,
     pv_info_seen: bool,
     p2m_end: Option<u64>,
+    /// A PV vCPU record came in this checkpoint round (memory must precede them).
+    vcpu_seen_in_round: bool,
     vcpu0_basic: bool,
     squashed: u64,
     duplicates: Vec<(u64, u32)>,
@@ -200,6 +202,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             pv_width: 0,
             pv_info_seen: false,
             p2m_end: None,
+            vcpu_seen_in_round: false,
             vcpu0_basic: false,
             squashed: 0,
             duplicates: Vec::new(),
@@ -211,8 +214,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 
     /// Walks the whole stream; the outcome lands in `self.report`.
-    pub(crate) fn run(&mut self, format: Format) {
-        let outcome = self.walk(format);
+    pub(crate) fn run(&mut self, options: Options) {
+        let outcome = self.walk(options);
         self.report.bytes = self.input.offset();
         self.publish_tally();
         match outcome {
@@ -227,8 +230,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
     }
 
-    fn walk(&mut self, format: Format) -> Result<(), Stop> {
-        let format = match format {
+    fn walk(&mut self, options: Options) -> Result<(), Stop> {
+        let format = match options.format {
             Format::Auto => self.detect()?,
             other => other,
         };
@@ -256,7 +259,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             let n = self.squashed;
             self.info(|| format!("Squashed {n} Page Data records together"));
         }
-        if cut_at_checkpoint {
+        if cut_at_checkpoint || options.stop_at_end {
             return Ok(());
         }
         self.trailing_data()
@@ -981,6 +984,24 @@ impl<'a, S: ByteSource> Engine<'a, S> {
     }
 
     fn libxc_record(&mut self, kind: RecordType, length: u32) -> Result<Option<LibxcExit>, Stop> {
+        // Register and end-of-round records are not static data, so in v3 they
+        // come after STATIC_DATA_END like memory does (PAGE_DATA, P2M_FRAMES
+        // and END check it themselves, after upstream's own checks).
+        if matches!(
+            kind,
+            RecordType::X86_PV_VCPU_BASIC
+                | RecordType::X86_PV_VCPU_EXTENDED
+                | RecordType::X86_PV_VCPU_XSAVE
+                | RecordType::X86_PV_VCPU_MSRS
+                | RecordType::SHARED_INFO
+                | RecordType::X86_TSC_INFO
+                | RecordType::HVM_CONTEXT
+                | RecordType::HVM_PARAMS
+                | RecordType::VERIFY
+                | RecordType::CHECKPOINT
+        ) {
+            self.require_sde()?;
+        }
         match kind {
             RecordType::END => {
                 if length != 0 {
@@ -1056,6 +1077,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                     );
                 }
                 self.require_vcpu0()?;
+                self.vcpu_seen_in_round = false;
                 self.report.checkpoint_rounds += 1;
                 Ok(Some(LibxcExit::Checkpoint))
             }
@@ -1088,6 +1110,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             return self.broken(
                 Rule::P2mBeforePages,
                 "PAGE_DATA before X86_PV_P2M_FRAMES in a PV stream: the pfn limit is not known yet",
+            );
+        }
+        if self.vcpu_seen_in_round {
+            return self.broken(
+                Rule::VcpuBeforePageData,
+                "PAGE_DATA after an X86_PV_VCPU record: the spec orders X86_PV_INFO, X86_PV_P2M_FRAMES, PAGE_DATA, then vCPU records",
             );
         }
         if length <= 8 {
@@ -1327,9 +1355,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
         let context = u64::from(length) - 8;
         self.info(|| format!("  vcpu{vcpu} {which} context, {context} bytes"));
-        if self.report.vcpus.len() < MAX_VCPUS_LISTED || self.report.vcpus.contains(&vcpu) {
-            self.report.vcpus.insert(vcpu);
-        }
+        self.vcpu_seen_in_round = true;
+        self.note_vcpu(vcpu);
         if context == 0 {
             return Ok(());
         }
@@ -1374,6 +1401,12 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         Ok(())
     }
 
+    fn note_vcpu(&mut self, vcpu: u32) {
+        if self.report.vcpus.len() < MAX_VCPUS_LISTED || self.report.vcpus.contains(&vcpu) {
+            self.report.vcpus.insert(vcpu);
+        }
+    }
+
     fn hvm_context(&mut self, length: u32) -> Result<(), Stop> {
         if length == 0 {
             return self.broken(Rule::HvmContextEmpty, "Zero length HVM context");
@@ -1397,6 +1430,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             let mut descriptor = [0u8; 8];
             self.body(&mut descriptor)?;
             let code = HvmSaveCode(le16(&descriptor, 0));
+            let instance = le16(&descriptor, 2);
             let data_len = u64::from(le32(&descriptor, 4));
             if data_len > self.body_left {
                 return self.broken(
@@ -1446,6 +1480,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             }
             let name = code.display_name().unwrap_or("?");
             *self.report.hvm_context_descriptors.entry(name).or_insert(0) += 1;
+            if code == HvmSaveCode::CPU {
+                // An HVM guest's vCPUs are the instances of its CPU descriptors.
+                self.note_vcpu(u32::from(instance));
+            }
             if code == HvmSaveCode::END {
                 return Ok(());
             }

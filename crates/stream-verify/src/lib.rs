@@ -65,17 +65,74 @@ pub enum Format {
     Xl,
 }
 
+/// How to verify: the outer format, and where to stop reading.
+///
+/// A [`Format`] converts into the default options for it, so the `verify*`
+/// functions take either.
+///
+/// ```
+/// use stream_verify::{Format, Options, verify};
+///
+/// // A bare libxc stream (HVM, v2, no records but END), then protocol bytes
+/// // that are not part of it.
+/// let mut input = Vec::new();
+/// input.extend_from_slice(&[0xff; 8]);
+/// input.extend_from_slice(b"XENF");
+/// input.extend_from_slice(&2u32.to_be_bytes());
+/// input.extend_from_slice(&[0; 8]);
+/// input.extend_from_slice(&[2, 0, 0, 0, 12, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0]);
+/// input.extend_from_slice(&[0; 8]); // END
+/// let end = input.len() as u64;
+/// input.extend_from_slice(b"domain received, ready to unpause");
+///
+/// let to_eof = verify(&input[..], Format::Auto, None);
+/// assert_eq!(to_eof.error.unwrap().rule.id(), "stream.trailing-data");
+///
+/// let options = Options { stop_at_end: true, ..Options::from(Format::Auto) };
+/// let at_end = verify(&input[..], options, None);
+/// assert!(at_end.is_valid());
+/// assert_eq!(at_end.bytes, end);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Which layer the stream starts with.
+    pub format: Format,
+    /// Stop at the final END record, as Xen's script does, instead of reading
+    /// on to the end of the input. Data after END (including the raw qemu
+    /// record a converted legacy stream carries) is then neither read nor
+    /// checked; this is for a descriptor whose writer keeps it open after the
+    /// stream, such as a migration socket.
+    pub stop_at_end: bool,
+}
+
+impl From<Format> for Options {
+    fn from(format: Format) -> Options {
+        Options {
+            format,
+            stop_at_end: false,
+        }
+    }
+}
+
 /// Verifies a stream read in order (a pipe, a socket, a slice): page data and
 /// other opaque bodies are read and discarded.
 ///
 /// `verbose`, when given, receives upstream's `-v` summary lines one by one.
-pub fn verify<R: Read>(input: R, format: Format, verbose: Option<&mut dyn FnMut(&str)>) -> Report {
-    run(Sequential::new(input), format, verbose)
+pub fn verify<R: Read>(
+    input: R,
+    options: impl Into<Options>,
+    verbose: Option<&mut dyn FnMut(&str)>,
+) -> Report {
+    run(Sequential::new(input), options.into(), verbose)
 }
 
-fn run<S: ByteSource>(source: S, format: Format, verbose: Option<&mut dyn FnMut(&str)>) -> Report {
+fn run<S: ByteSource>(
+    source: S,
+    options: Options,
+    verbose: Option<&mut dyn FnMut(&str)>,
+) -> Report {
     let mut engine = engine::Engine::new(source, verbose);
-    engine.run(format);
+    engine.run(options);
     engine.report
 }
 
@@ -85,12 +142,13 @@ fn run<S: ByteSource>(source: S, format: Format, verbose: Option<&mut dyn FnMut(
 /// `/dev/null` cannot be opened.
 pub fn verify_pipe(
     input: std::fs::File,
-    format: Format,
+    options: impl Into<Options>,
     verbose: Option<&mut dyn FnMut(&str)>,
 ) -> Report {
+    let options = options.into();
     match Spliced::new(input) {
-        Ok(source) => run(source, format, verbose),
-        Err(no_null) => verify(no_null.inner, format, verbose),
+        Ok(source) => run(source, options, verbose),
+        Err(no_null) => verify(no_null.inner, options, verbose),
     }
 }
 
@@ -104,11 +162,11 @@ pub fn verify_pipe(
 /// ```
 pub fn verify_seekable<R: Read + Seek>(
     input: R,
-    format: Format,
+    options: impl Into<Options>,
     verbose: Option<&mut dyn FnMut(&str)>,
 ) -> Report {
     match Seekable::new(input) {
-        Ok(source) => run(source, format, verbose),
+        Ok(source) => run(source, options.into(), verbose),
         Err(unmeasured) => Report {
             io_error: Some(format!("cannot measure the input: {}", unmeasured.error)),
             ..Report::default()

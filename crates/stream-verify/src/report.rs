@@ -124,7 +124,8 @@ pub struct Report {
     pub page_data_bytes: u64,
     /// Lowest and highest pfn seen.
     pub pfn_range: Option<PfnRange>,
-    /// vCPU ids with at least one PV vCPU record (at most [`MAX_VCPUS_LISTED`]).
+    /// vCPU ids seen (at most [`MAX_VCPUS_LISTED`]): those with a PV vCPU
+    /// record, and the instances of an HVM context's CPU descriptors.
     pub vcpus: BTreeSet<u32>,
     /// HVM params by name (the last value sent wins).
     pub hvm_params: BTreeMap<String, u64>,

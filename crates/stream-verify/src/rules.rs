@@ -147,6 +147,7 @@ rules! {
     VcpuExtendedSize = "vcpu.extended-size", CRestorer, Some(11), "X86_PV_VCPU_EXTENDED context of %u bytes, at most 128 allowed";
     VcpuXsaveSize = "vcpu.xsave-size", CRestorer, Some(11), "X86_PV_VCPU_XSAVE context of %u bytes, at least 16 required";
     VcpuMsrsSize = "vcpu.msrs-size", CRestorer, Some(11), "X86_PV_VCPU_MSRS context of %u bytes, not a multiple of 16";
+    VcpuBeforePageData = "vcpu.before-page-data", Spec, Some(8), "PAGE_DATA after an X86_PV_VCPU record";
     Vcpu0Basic = "vcpu.vcpu0-basic", CRestorer, Some(11), "Sender didn't send vcpu0's basic state";
     HvmParamsDuplicate = "hvm-params.duplicate", Spec, Some(13), "HVM param %s (%u) appears twice in one record";
     HvmParamsUnknown = "hvm-params.unknown", CRestorer, Some(13), "Unknown HVM param index %u";
@@ -219,12 +220,15 @@ pub fn catalogue_markdown() -> String {
     }
     out.push_str(
         "\nNot errors but warnings (reported, exit 0): empty HVM_PARAMS and vCPU records (Xen 4.6–4.8 wrote them),\n\
-         optional records (bit 31 of the type; ignored as the spec allows), PAGE_DATA with more than 1024 pfns,\n\
-         HVM params a saver never writes, emulator index not 0, emulator id 1 (qemu-traditional, dropped by the\n\
+         optional records (bit 31 of the type; ignored as the spec allows), PAGE_DATA with more than 1024 pfns\n\
+         (and, above 131,072 pfns, unchecked for duplicates), emulator index not 0, emulator id 1 (qemu-traditional, dropped by the\n\
          writer in Xen 4.21), emulator id 0 outside a legacy-converted stream, non-ASCII xenstore values, and a\n\
          checkpointed stream that ends after a complete round without END. A converted legacy HVM stream in libxc\n\
          format carries the raw qemu record (`DeviceModelRecord0002`) after END: it is recognised and reported,\n\
-         not called trailing data.\n",
+         not called trailing data.\n\n\
+         Two §9 items have no rule: 17 (the records after VERIFY should re-send all of memory; checking that\n\
+         needs memory in proportion to the guest, and the verifier's is constant) and 23 (summary statistics:\n\
+         that is the `--json` report, not a rule).\n",
     );
     out
 }

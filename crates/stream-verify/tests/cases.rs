@@ -153,6 +153,13 @@ fn reports_summarise_what_the_stream_carries() {
     assert_eq!(report.pages_by_type.get("invalid"), Some(&1));
     assert_eq!(report.cpuid_policy_leaves, 3);
 
+    // An HVM guest's vCPUs are the instances of its HVM context's CPU descriptors.
+    let bytes = std::fs::read(testdata().join("verify/valid-hvm-v3.stream")).unwrap();
+    let report = verify(&bytes[..], Format::Auto, None);
+    assert!(report.is_valid(), "{:?}", report.error);
+    assert_eq!(report.vcpus.iter().copied().collect::<Vec<_>>(), vec![0]);
+    assert_eq!(report.hvm_context_descriptors.get("CPU"), Some(&1));
+
     let bytes = std::fs::read(testdata().join("verify/valid-checkpointed.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
     assert!(report.is_valid(), "{:?}", report.error);
@@ -186,4 +193,119 @@ fn a_legacy_qemu_record_is_trailing_data_in_a_stream_not_converted() {
     bytes.extend_from_slice(b"QEVM");
     let report = verify(&bytes[..], Format::Auto, None);
     assert_eq!(report.error.map(|v| v.rule), Some(Rule::TrailingData));
+}
+
+/// Image header, domain header (HVM, Xen 4.17, v3) and STATIC_DATA_END.
+fn hvm_v3_prefix() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&[0xff; 8]);
+    bytes.extend_from_slice(b"XENF");
+    bytes.extend_from_slice(&3u32.to_be_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    for word in [2u32, 12, 4, 17] {
+        // type; page_shift (u16) + reserved (u16) as one LE word; major; minor
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    bytes.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+#[test]
+fn lengths_near_u32_max_are_errors_in_every_layer() {
+    let lengths = [
+        u32::MAX,
+        u32::MAX - 1,
+        u32::MAX - 7,
+        u32::MAX - 8,
+        1 << 31,
+        (128 << 20) + 1,
+    ];
+    let libxl = |body: &[u8]| {
+        let mut bytes = b"LibxlFmt".to_vec();
+        bytes.extend_from_slice(&2u32.to_be_bytes());
+        bytes.extend_from_slice(&0u32.to_be_bytes());
+        bytes.extend_from_slice(body);
+        bytes
+    };
+    for &length in &lengths {
+        for kind in (0u32..0x14).chain([0x8000_0000, 0xffff_ffff]) {
+            let mut libxc = hvm_v3_prefix();
+            libxc.extend_from_slice(&kind.to_le_bytes());
+            libxc.extend_from_slice(&length.to_le_bytes());
+            libxc.extend_from_slice(&[0; 64]);
+            let mut libxl_record = kind.to_le_bytes().to_vec();
+            libxl_record.extend_from_slice(&length.to_le_bytes());
+            libxl_record.extend_from_slice(&[0; 64]);
+            for (layer, bytes) in [("libxc", libxc), ("libxl", libxl(&libxl_record))] {
+                let from_file = verify_seekable(Cursor::new(&bytes), Format::Auto, None);
+                let from_pipe = verify(&bytes[..], Format::Auto, None);
+                assert_eq!(
+                    from_file, from_pipe,
+                    "{layer} type {kind:#x} length {length}"
+                );
+                let error = from_file
+                    .error
+                    .unwrap_or_else(|| panic!("{layer} type {kind:#x} length {length} passed"));
+                assert!(error.offset <= bytes.len() as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_million_empty_optional_records_keep_the_report_bounded() {
+    let mut bytes = hvm_v3_prefix();
+    for i in 0..1_000_000u32 {
+        // 100 distinct optional types, more than the report names one by one.
+        bytes.extend_from_slice(&(0x8000_0000 | (i % 100)).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+    }
+    bytes.extend_from_slice(&[0; 8]); // END
+    let report = verify(&bytes[..], Format::Auto, None);
+    assert!(report.is_valid(), "{:?}", report.error);
+    assert_eq!(report.bytes, bytes.len() as u64);
+    assert_eq!(report.warnings.len(), stream_verify::report::MAX_WARNINGS);
+    assert_eq!(
+        report.warnings_not_listed,
+        1_000_000 - stream_verify::report::MAX_WARNINGS as u64
+    );
+    let listed: u64 = report
+        .libxc_records
+        .iter()
+        .filter(|(name, _)| name.starts_with("Optional"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        listed + report.optional_records_not_listed,
+        1_000_000,
+        "every optional record is counted"
+    );
+    assert!(report.libxc_records.len() <= stream_verify::report::MAX_RECORD_KINDS + 3);
+}
+
+#[test]
+fn nested_headers_are_errors() {
+    // A libxl stream whose LIBXC_CONTEXT is followed by another libxl header,
+    // and an xl header inside an xl header: each layer wants its own header.
+    let mut libxl = b"LibxlFmt".to_vec();
+    libxl.extend_from_slice(&2u32.to_be_bytes());
+    libxl.extend_from_slice(&0u32.to_be_bytes());
+    let mut nested = libxl.clone();
+    for _ in 0..1000 {
+        nested.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        nested.extend_from_slice(&libxl);
+    }
+    let report = verify(&nested[..], Format::Auto, None);
+    assert_eq!(
+        report.error.map(|e| e.rule),
+        Some(Rule::ImageMarker),
+        "a libxl header where the libxc image header belongs"
+    );
+    let xl = std::fs::read(testdata().join("streams/xl-hvm-v3.bin")).unwrap();
+    let mut twice = xl[..48].to_vec();
+    // optional_data_len 0, then the whole xl file again
+    twice[44..48].copy_from_slice(&0u32.to_le_bytes());
+    twice.extend_from_slice(&xl);
+    let report = verify(&twice[..], Format::Auto, None);
+    assert_eq!(report.error.map(|e| e.rule), Some(Rule::LibxlIdent));
 }

@@ -3,7 +3,7 @@
 use clap::{Parser, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
-use stream_verify::{Format, Report};
+use stream_verify::{Format, Options, Report};
 use xenmig_cli::exit::{BAD_INPUT, OK};
 use xenmig_cli::fdio::{Target, open_input};
 use xenmig_cli::syslog::{Severity, Syslog};
@@ -19,6 +19,12 @@ const TOOL: &str = "verify-stream-v2";
 /// and xl layers, checkpoints); see docs/verify-rules.md. Works from a pipe for
 /// records of any size, and seeks over page data when the input is a file.
 ///
+/// The input is read to its end, so that data after the final END record is
+/// caught (Xen's script stops at END and never sees it). On a socket or a
+/// pipe the verifier therefore finishes only when the writer closes it; for
+/// a descriptor that stays open after the stream (a migration socket whose
+/// peer waits for a reply, an fd shared with a parent), use --stop-at-end.
+///
 /// Exit status: 0 valid stream, 1 invalid stream (the message names the byte
 /// offset, the record index and type, and the rule), 2 usage or I/O error.
 ///
@@ -29,8 +35,12 @@ const TOOL: &str = "verify-stream-v2";
 ///   zcat guest.save.gz | verify-stream-v2      # from a pipe, format detected
 ///
 ///   verify-stream-v2 --json -i 5 > report.json # a stream on inherited fd 5
+///
+///   verify-stream-v2 -f xl --stop-at-end -i 3  # a socket still open after END
 #[derive(Debug, Parser)]
-#[command(name = TOOL, version, verbatim_doc_comment)]
+// optparse, which upstream's script uses, accepts any unambiguous prefix of a
+// long option (`--verb`, `--form xl`); so does a drop-in.
+#[command(name = TOOL, version, verbatim_doc_comment, infer_long_args = true)]
 struct Cli {
     /// Stream to verify: a file, or a file descriptor given as decimal digits.
     #[arg(
@@ -61,6 +71,12 @@ struct Cli {
     /// params, policies, checkpoint rounds, warnings and the first error.
     #[arg(long)]
     json: bool,
+
+    /// Stop reading at the final END record, as Xen's script does, instead of
+    /// reading to the end of the input: data after END (and the raw qemu record
+    /// of a converted legacy stream) is then not checked.
+    #[arg(long)]
+    stop_at_end: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -134,11 +150,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     } else {
         None
     };
-    let format = Format::from(cli.format);
+    let options = Options {
+        format: Format::from(cli.format),
+        stop_at_end: cli.stop_at_end,
+    };
     let report = if input.seekable {
-        stream_verify::verify_seekable(input.file, format, verbose)
+        stream_verify::verify_seekable(input.file, options, verbose)
     } else {
-        stream_verify::verify_pipe(input.file, format, verbose)
+        stream_verify::verify_pipe(input.file, options, verbose)
     };
     if cli.json && !cli.quiet {
         print_json(&report)?;
