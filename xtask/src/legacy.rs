@@ -141,6 +141,14 @@ pub fn images() -> Vec<(&'static str, Vec<u8>)> {
     unsupported_tmem.body = vec![BodyItem::Raw((-5i32).to_le_bytes().to_vec())];
     let mut unsupported_compression = LegacyImage::pv(W32, G::W32, 0x100);
     unsupported_compression.body = vec![BodyItem::Raw((-13i32).to_le_bytes().to_vec())];
+    let mut unsupported_tmem_extra = LegacyImage::hvm(W32, 0x100);
+    unsupported_tmem_extra.body = vec![BodyItem::Raw((-6i32).to_le_bytes().to_vec())];
+    // COMPRESSED_DATA: the marker, a ulong size, that many bytes.
+    let mut compressed = (-12i32).to_le_bytes().to_vec();
+    compressed.extend_from_slice(&8u64.to_le_bytes());
+    compressed.extend_from_slice(&[0x81; 8]);
+    let mut unsupported_compressed_data = LegacyImage::pv(W64, G::W64, 0x100);
+    unsupported_compressed_data.body = vec![BodyItem::Raw(compressed)];
     vec![
         (
             "pv64-guest64",
@@ -201,6 +209,14 @@ pub fn images() -> Vec<(&'static str, Vec<u8>)> {
         (
             "unsupported-pv32-compression",
             unsupported_compression.to_bytes(),
+        ),
+        (
+            "unsupported-hvm32-tmem-extra",
+            unsupported_tmem_extra.to_bytes(),
+        ),
+        (
+            "unsupported-pv64-compressed-data",
+            unsupported_compressed_data.to_bytes(),
         ),
     ]
 }

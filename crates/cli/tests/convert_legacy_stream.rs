@@ -150,6 +150,8 @@ fn unsupported_content_exits_2_naming_the_chunk() {
     for (stem, name) in [
         ("unsupported-hvm64-tmem", "tmem"),
         ("unsupported-pv32-compression", "enable_compression"),
+        ("unsupported-hvm32-tmem-extra", "tmem_extra"),
+        ("unsupported-pv64-compressed-data", "compressed_data"),
     ] {
         let result = run(EXE, &["-i", &image(stem), "-o", out.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&result.stderr);
@@ -251,4 +253,192 @@ fn a_failed_conversion_keeps_an_existing_output_file() {
     assert_eq!(code(&result), 0);
     assert_ne!(std::fs::read(&out).unwrap(), b"previous contents");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn libxl_invocation_reads_and_writes_inherited_pipes() {
+    // As libxl runs it: `--in <fd> --out <fd> --width --guest --format libxl`,
+    // both ends pipes (so no input size is known and nothing can seek).
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    for (stem, width, guest) in [
+        ("hvm32-qemu-to-end", "32", "hvm"),
+        ("pv64-guest64", "64", "pv"),
+    ] {
+        let bytes = std::fs::read(image(stem)).unwrap();
+        let mut child = Command::new(EXE)
+            .args([
+                "--in", "0", "--out", "1", "--width", width, "--guest", guest, "--format", "libxl",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = bytes.clone();
+        let feeder = std::thread::spawn(move || stdin.write_all(&feed));
+        let result = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert_eq!(
+            code(&result),
+            0,
+            "{stem}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let mut expected = Vec::new();
+        let options = legacy_convert::Options {
+            format: legacy_convert::OutputFormat::Libxl,
+            ..Default::default()
+        };
+        legacy_convert::convert(
+            &bytes[..],
+            &mut expected,
+            &options,
+            &mut legacy_convert::convert::Quiet,
+        )
+        .unwrap();
+        assert_eq!(result.stdout, expected, "{stem}");
+    }
+}
+
+#[test]
+fn malformed_input_exits_1_with_its_message_and_leaves_no_output() {
+    use legacy_convert::format::Width;
+    use legacy_convert::writer::{BodyItem, LegacyImage};
+    let dir = scratch("malformed");
+    let input = dir.join("in");
+    let out = dir.join("out");
+    for (body, message) in [
+        (
+            BodyItem::Raw(1025i32.to_le_bytes().to_vec()),
+            "Page batch (1025) exceeded MAX_BATCH (1024)",
+        ),
+        (BodyItem::pages(&[(0, 7), (0xD, 7)], 0), "Duplicate pfns"),
+        (
+            BodyItem::Raw((-22i32).to_le_bytes().to_vec()),
+            "Unrecognised chunk -22",
+        ),
+    ] {
+        let image = LegacyImage::hvm(Width::W64, 0x100).with_body(vec![body]);
+        std::fs::write(&input, image.to_bytes()).unwrap();
+        let result = run(
+            EXE,
+            &[
+                "-i",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "-g",
+                "hvm",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(code(&result), 1, "{message}: {stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(stderr.contains("byte offset"), "{stderr}");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "{message}: output or temporary file left"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
+    // util-linux `script` runs the tool on a pseudo-terminal and copies what
+    // the terminal shows to its standard output.
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script to provide a terminal");
+        return;
+    }
+    let dir = scratch("terminal");
+    let out = dir.join("out");
+    let on_terminal = |extra: &str| {
+        let command = format!(
+            "{EXE} -i {} -o {} {extra}",
+            image("hvm64-all-chunks"),
+            out.display()
+        );
+        let result = std::process::Command::new(script)
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&result), 0, "{command}");
+        String::from_utf8_lossy(&result.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(
+        shown.contains("ETA"),
+        "no progress bar on a terminal: {shown:?}"
+    );
+    assert_eq!(on_terminal("-q"), "", "-q on a terminal");
+    // A summary on the same terminal would tangle with the bar: summary only.
+    let verbose = on_terminal("-v");
+    assert!(verbose.contains("P2M Size: 0x"), "{verbose:?}");
+    assert!(!verbose.contains("ETA"), "{verbose:?}");
+    // Not a terminal: nothing on standard error (see also verbose_golden).
+    let result = run(
+        EXE,
+        &[
+            "-i",
+            &image("hvm64-all-chunks"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&result), 0);
+    assert!(result.stderr.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn syslog_takes_the_summary_and_errors_still_reach_stderr() {
+    let dir = scratch("syslog");
+    let out = dir.join("out");
+    let img = image("pv64-guest64");
+    let result = run(
+        EXE,
+        &["--syslog", "-v", "-i", &img, "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code(&result), 0);
+    assert!(result.stdout.is_empty(), "summary went to stdout");
+    let input = dir.join("in");
+    std::fs::write(&input, &std::fs::read(&img).unwrap()[..100]).unwrap();
+    let result = run(
+        EXE,
+        &[
+            "--syslog",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&result), 1);
+    assert!(String::from_utf8_lossy(&result.stderr).contains("byte offset"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_output_write_error_exits_2_naming_the_output() {
+    // `-o 1` with standard output on /dev/full: every write fails (ENOSPC).
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let result = std::process::Command::new(EXE)
+        .args(["-i", &image("pv64-guest64"), "-o", "1"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(code(&result), 2, "{stderr}");
+    assert!(
+        stderr.contains("standard output: No space left"),
+        "{stderr}"
+    );
 }

@@ -11,7 +11,6 @@
 pub mod convert;
 pub mod error;
 pub mod format;
-mod input;
 mod physmap;
 pub mod probe;
 pub mod reader;

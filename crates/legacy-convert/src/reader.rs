@@ -36,44 +36,7 @@ use crate::format::{
     PFN_MASK, PFN_TYPE_MASK, QemuSignature, VCPU_EXTENDED_SIZE, Width, entry_has_data,
     entry_type_is_invalid, entry_type_is_page_table,
 };
-use crate::input::{Input, ReadFailure};
-
-/// Where [`LegacyReader::copy_payload`] puts payload bytes: either a record
-/// body of a [`migration_stream::Writer`] or any [`Write`] (through [`RawSink`]).
-///
-/// Small pieces arrive through `write_piece`; large stretches through
-/// `copy_from` with the unwrapped input, so `std::io::copy` can use the
-/// kernel's copy between files and pipes.
-pub trait PayloadSink {
-    /// Writes a piece of the payload.
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()>;
-    /// Copies up to `len` bytes from `src`; fewer only when `src` ends.
-    fn copy_from<S: Read>(&mut self, src: &mut S, len: u64) -> io::Result<u64>;
-}
-
-/// A [`PayloadSink`] that writes payload bytes straight to a [`Write`].
-#[derive(Debug)]
-pub struct RawSink<W>(pub W);
-
-impl<W: Write> PayloadSink for RawSink<W> {
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
-        self.0.write_all(piece)
-    }
-
-    fn copy_from<S: Read>(&mut self, src: &mut S, len: u64) -> io::Result<u64> {
-        io::copy(&mut src.take(len), &mut self.0)
-    }
-}
-
-impl<W: Write> PayloadSink for migration_stream::Writer<W> {
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
-        self.write_body(piece)
-    }
-
-    fn copy_from<S: Read>(&mut self, src: &mut S, len: u64) -> io::Result<u64> {
-        self.copy_body_from(src, len)
-    }
-}
+use migration_stream::source::{CopySink, Input, InputError, Sequential};
 
 /// The TSC settings of chunk −7, in legacy field order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -266,7 +229,7 @@ struct PvState {
 /// Streaming parser of a legacy save image.
 #[derive(Debug)]
 pub struct LegacyReader<R> {
-    input: Input<R>,
+    input: Input<Sequential<R>>,
     width: Width,
     guest: GuestType,
     state: State,
@@ -288,7 +251,7 @@ impl<R: Read> LegacyReader<R> {
     /// [`LegacyReader::set_layout`] or [`LegacyReader::probe`] says otherwise.
     pub fn new(inner: R) -> Self {
         LegacyReader {
-            input: Input::new(inner, 0),
+            input: Input::new(Sequential::new(inner)),
             width: Width::W64,
             guest: GuestType::Pv,
             state: State::Start,
@@ -334,7 +297,10 @@ impl<R: Read> LegacyReader<R> {
         let head = self
             .input
             .peek(crate::probe::PROBE_LEN)
-            .map_err(|source| Error::Input { offset, source })?;
+            .map_err(|source| Error::Input {
+                offset,
+                source: source.into(),
+            })?;
         crate::probe::probe(head).map_err(|message| Error::Invalid {
             offset,
             location: format!("byte offset {offset}"),
@@ -360,7 +326,7 @@ impl<R: Read> LegacyReader<R> {
     ) -> Result<(), Error> {
         let offset = self.offset();
         self.input
-            .copy_to(&mut RawSink(out), len)
+            .copy_to(len, out)
             .map_err(|f| self.failure(f, offset, len, what))
     }
 
@@ -404,16 +370,16 @@ impl<R: Read> LegacyReader<R> {
     /// input, so file-to-file conversion uses the kernel's copy.
     ///
     /// A payload that runs to the end of the input can only go to a
-    /// [`RawSink`]-like sink that takes any length: use
+    /// [`Write`], which takes any length: use
     /// [`LegacyReader::copy_payload_to_end`] for it, or bound it first with
     /// [`LegacyReader::bound_payload`].
-    pub fn copy_payload<S: PayloadSink + ?Sized>(&mut self, out: &mut S) -> Result<u64, Error> {
+    pub fn copy_payload<S: CopySink + ?Sized>(&mut self, out: &mut S) -> Result<u64, Error> {
         match self.payload {
             Payload::Bytes(len) => {
                 let offset = self.offset();
                 self.payload = Payload::Bytes(0);
-                self.input.copy_to(out, len).map_err(|f| match f {
-                    ReadFailure::Io(source) => Error::output(
+                self.input.copy_to(len, out).map_err(|f| match f {
+                    InputError::Io(source) => Error::output(
                         format!(
                             "copying {} (input byte offset {offset}) to the output",
                             self.payload_what
@@ -437,7 +403,7 @@ impl<R: Read> LegacyReader<R> {
     /// Copies the rest of the current payload, whatever its kind, to `out`.
     pub fn copy_payload_to_end<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64, Error> {
         match self.payload {
-            Payload::Bytes(_) => self.copy_payload(&mut RawSink(out)),
+            Payload::Bytes(_) => self.copy_payload(out),
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
                 let offset = self.offset();
@@ -447,7 +413,7 @@ impl<R: Read> LegacyReader<R> {
                             "copying {} (input byte offset {offset}) to the output",
                             self.payload_what
                         ),
-                        source,
+                        source.into(),
                     )
                 })
             }
@@ -478,26 +444,34 @@ impl<R: Read> LegacyReader<R> {
                     ));
                 }
                 self.payload = Payload::Bytes(0);
-                let mut sink = RawSink(out);
                 self.input
-                    .copy_to(&mut sink, len)
+                    .copy_to(len, out)
                     .map_err(|f| self.failure(f, offset, len, self.payload_what))
             }
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
-                match self.input.read_to_end_limited(out, limit) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(self.invalid_at(
-                        offset,
-                        format!(
-                            "{} longer than {limit} bytes: it cannot be converted",
-                            self.payload_what
-                        ),
-                    )),
-                    Err(source) => Err(Error::Input {
-                        offset: self.offset(),
-                        source,
-                    }),
+                let mut piece = [0u8; 8192];
+                loop {
+                    let got = self
+                        .input
+                        .read_some(&mut piece)
+                        .map_err(|source| Error::Input {
+                            offset: self.offset(),
+                            source: source.into(),
+                        })?;
+                    if got == 0 {
+                        return Ok(());
+                    }
+                    if (out.len() + got) as u64 > limit {
+                        return Err(self.invalid_at(
+                            offset,
+                            format!(
+                                "{} longer than {limit} bytes: it cannot be converted",
+                                self.payload_what
+                            ),
+                        ));
+                    }
+                    out.extend_from_slice(piece.get(..got).unwrap_or_default());
                 }
             }
         }
@@ -533,13 +507,17 @@ impl<R: Read> LegacyReader<R> {
         Ok(n)
     }
 
-    fn failure(&self, f: ReadFailure, offset: u64, want: u64, what: &str) -> Error {
+    /// The error for a read of `want` bytes of `what` that began at `offset`.
+    fn failure(&self, f: InputError, offset: u64, want: u64, what: &str) -> Error {
         match f {
-            ReadFailure::Eof { got } => Error::Truncated {
-                offset: offset + got,
-                expected: format!("{want} bytes of {what}, found {got}"),
-            },
-            ReadFailure::Io(source) => Error::Input {
+            InputError::Truncated { wanted, .. } => {
+                let got = want.saturating_sub(wanted);
+                Error::Truncated {
+                    offset: offset + got,
+                    expected: format!("{want} bytes of {what}, found {got}"),
+                }
+            }
+            InputError::Io(source) => Error::Input {
                 offset: self.offset(),
                 source,
             },
@@ -619,11 +597,11 @@ impl<R: Read> LegacyReader<R> {
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
                 self.input
-                    .copy_to_end(&mut std::io::sink())
+                    .copy_to_end(&mut io::sink())
                     .map(|_| ())
                     .map_err(|source| Error::Input {
                         offset: self.offset(),
-                        source,
+                        source: source.into(),
                     })
             }
         }

@@ -411,7 +411,10 @@ fn every_truncation_point_of_every_test_image_is_bad_input() {
         if stem.starts_with("unsupported-") {
             continue;
         }
+        // libxc mode reads the same input but discards or copies other parts
+        // (the toolstack blob, the qemu trailer), so both are cut everywhere.
         let options = options_from_name(&stem, OutputFormat::Libxl);
+        let libxc_options = options_from_name(&stem, OutputFormat::Libxc);
         // A QemuDeviceModelRecord runs to the end of the input: any cut
         // after its signature is a shorter but valid record.
         let end = if stem.contains("qemu-to-end") {
@@ -424,6 +427,9 @@ fn every_truncation_point_of_every_test_image_is_bad_input() {
             bytes.len()
         };
         truncation_is_bad_input(&stem, &bytes[..end], &options, 0);
+        if !libxc_options.xl_header {
+            truncation_is_bad_input(&stem, &bytes[..end], &libxc_options, 0);
+        }
         if end == bytes.len() {
             continue;
         }

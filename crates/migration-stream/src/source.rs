@@ -18,6 +18,13 @@
 //! absolute byte offset. It allocates that buffer once and nothing else,
 //! whatever lengths the stream announces.
 //!
+//! Bytes that are wanted but need not be looked at (page data a converter
+//! passes on) go to a [`CopySink`] with [`Input::copy_to`]: what is buffered
+//! is written out, and the rest is handed to [`io::copy`] on the source's own
+//! reader, so the standard library's kernel-copy specialisations
+//! (`copy_file_range` between files, `splice` from or to a pipe, `sendfile`)
+//! apply and the bytes never enter user space.
+//!
 //! ```
 //! use migration_stream::source::{Input, InputError, Sequential};
 //!
@@ -36,7 +43,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 /// Buffer size of [`Input::new`]: large enough that pipe reads return whole
 /// pipe-buffer loads (64 KiB on Linux) and sequential skips move in big steps.
@@ -56,6 +63,67 @@ pub trait ByteSource {
     /// existed (fewer than `n` only at the end of input), or `Ok(None)` when
     /// the caller has to read and drop them itself.
     fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>>;
+
+    /// Copies up to `n` bytes to `sink`, returning how many there were
+    /// (fewer than `n` only at the end of input). The sources of this module
+    /// hand their own reader to [`CopySink::copy_from`], so that
+    /// [`io::copy`] sees the concrete reader (a [`File`], say) and can use
+    /// the kernel's copy; the default reads through [`ByteSource::read`].
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64>
+    where
+        Self: Sized,
+    {
+        sink.copy_from(&mut SourceReader(self), n)
+    }
+}
+
+/// A [`ByteSource`] seen as a [`Read`], for the default [`ByteSource::copy_to`].
+struct SourceReader<'a, S>(&'a mut S);
+
+impl<S: ByteSource> Read for SourceReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// Where [`Input::copy_to`] puts bytes: any [`Write`], or the open record
+/// body of a [`Writer`](crate::Writer).
+///
+/// Bytes the input had already buffered arrive through
+/// [`write_piece`](CopySink::write_piece); the rest through
+/// [`copy_from`](CopySink::copy_from) with the source's own reader, which an
+/// implementation passes to [`io::copy`] together with its own writer so
+/// that the kernel-copy specialisations apply to both ends.
+pub trait CopySink {
+    /// Writes bytes that are already in memory.
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()>;
+
+    /// Copies up to `len` bytes from `src`, fewer only when `src` ends;
+    /// returns how many.
+    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64>;
+}
+
+impl<W: Write + ?Sized> CopySink for W {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.write_all(piece)
+    }
+
+    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64> {
+        io::copy(&mut src.take(len), self)
+    }
+}
+
+/// The bytes go into the open record's body (see
+/// [`Writer::begin_record`](crate::Writer::begin_record)), which checks them
+/// against the declared length.
+impl<W: Write> CopySink for crate::Writer<W> {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.write_body(piece)
+    }
+
+    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64> {
+        self.copy_body_from(src, len)
+    }
 }
 
 /// A source that can only be read in order (a pipe, a socket, a slice):
@@ -89,6 +157,10 @@ impl<R: Read> ByteSource for Sequential<R> {
 
     fn seek_forward(&mut self, _n: u64) -> io::Result<Option<u64>> {
         Ok(None)
+    }
+
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
+        sink.copy_from(&mut self.inner, n)
     }
 }
 
@@ -199,6 +271,12 @@ impl<R: Read> ByteSource for Seekable<R> {
         self.position = target;
         Ok(Some(moved))
     }
+
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
+        let copied = sink.copy_from(&mut self.inner, n)?.min(n);
+        self.position = self.position.saturating_add(copied);
+        Ok(copied)
+    }
 }
 
 impl<R> std::fmt::Debug for Seekable<R> {
@@ -264,6 +342,10 @@ impl<R: Read> ByteSource for Spliced<R> {
         let moved = io::copy(&mut (&mut self.inner).take(n), &mut self.null)?;
         Ok(Some(moved))
     }
+
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
+        sink.copy_from(&mut self.inner, n)
+    }
 }
 
 impl<R> std::fmt::Debug for Spliced<R> {
@@ -283,9 +365,21 @@ pub enum InputError {
         /// How many more bytes were wanted.
         wanted: u64,
     },
-    /// The operating system failed a read or seek.
+    /// The operating system failed a read or seek (or, in
+    /// [`Input::copy_to`], the sink failed a write).
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// For callers that report only [`io::Error`]s: a truncation becomes
+/// [`io::ErrorKind::UnexpectedEof`] with the same message.
+impl From<InputError> for io::Error {
+    fn from(err: InputError) -> Self {
+        match err {
+            InputError::Io(err) => err,
+            truncated => io::Error::new(io::ErrorKind::UnexpectedEof, truncated.to_string()),
+        }
+    }
 }
 
 /// A [`ByteSource`] behind one fixed buffer, with the absolute offset of the
@@ -485,6 +579,84 @@ impl<S: ByteSource> Input<S> {
             });
         }
         Ok(())
+    }
+
+    /// Copies exactly `n` bytes to `sink`: what is buffered first, then the
+    /// rest straight from the source with [`io::copy`] (see [`CopySink`]),
+    /// so that file-to-file and pipe copies happen in the kernel. A rest
+    /// smaller than half the buffer is read into the buffer instead, so that
+    /// small payloads cost one read for many rather than a copy call each.
+    ///
+    /// On [`InputError::Truncated`] everything up to the end of the input
+    /// was copied. The sink's write errors are reported as
+    /// [`InputError::Io`] too: [`io::copy`] does not say which end failed.
+    ///
+    /// ```
+    /// use migration_stream::source::{Input, InputError, Sequential};
+    ///
+    /// let mut input = Input::new(Sequential::new(&b"len=5:hello, and then"[..]));
+    /// input.skip(6)?;
+    /// let mut out = Vec::new();
+    /// input.copy_to(5, &mut out)?;
+    /// assert_eq!((&out[..], input.offset()), (&b"hello"[..], 11));
+    /// match input.copy_to(100, &mut out) {
+    ///     Err(InputError::Truncated { offset, wanted }) => assert_eq!((offset, wanted), (21, 90)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(out, b"hello, and then");
+    /// # Ok::<(), InputError>(())
+    /// ```
+    pub fn copy_to<K: CopySink + ?Sized>(
+        &mut self,
+        n: u64,
+        sink: &mut K,
+    ) -> Result<(), InputError> {
+        let copied = self.copy_up_to(n, sink)?;
+        if copied < n {
+            return Err(InputError::Truncated {
+                offset: self.offset,
+                wanted: n - copied,
+            });
+        }
+        Ok(())
+    }
+
+    /// Copies everything up to the end of the input to `sink`, as
+    /// [`copy_to`](Input::copy_to) does; returns how many bytes that was.
+    pub fn copy_to_end<K: CopySink + ?Sized>(&mut self, sink: &mut K) -> Result<u64, InputError> {
+        self.copy_up_to(u64::MAX, sink)
+    }
+
+    /// Copies up to `n` bytes to `sink`; fewer only at the end of input.
+    fn copy_up_to<K: CopySink + ?Sized>(
+        &mut self,
+        n: u64,
+        sink: &mut K,
+    ) -> Result<u64, InputError> {
+        let mut done = 0;
+        loop {
+            let available = self.buffer.get(self.start..self.end).unwrap_or_default();
+            // take <= the buffered length, which fits in usize.
+            let take = (n - done).min(available.len() as u64) as usize;
+            if take > 0 {
+                sink.write_piece(available.get(..take).unwrap_or_default())?;
+            }
+            self.start += take;
+            self.offset += take as u64;
+            done += take as u64;
+            let left = n - done;
+            if left == 0 {
+                return Ok(done);
+            }
+            if left >= (self.buffer.len() / 2) as u64 {
+                let copied = self.source.copy_to(left, sink)?.min(left);
+                self.offset += copied;
+                return Ok(done + copied);
+            }
+            if self.fill()? == 0 {
+                return Ok(done);
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! errors whichever source it was built over.
 
 use std::fs::File;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -49,6 +49,8 @@ enum Op {
     ReadExact(usize),
     Skip(u64),
     AtEnd,
+    CopyTo(u64),
+    CopyToEnd,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,6 +61,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..5_000).prop_map(Op::ReadExact),
         (0u64..40_000).prop_map(Op::Skip),
         Just(Op::AtEnd),
+        (0u64..40_000).prop_map(Op::CopyTo),
+        Just(Op::CopyToEnd),
     ]
 }
 
@@ -130,6 +134,30 @@ fn run<S: ByteSource>(
             Op::AtEnd => {
                 let end = input.at_end().map_err(fail)?;
                 prop_assert_eq!(end, at == len);
+            }
+            Op::CopyTo(n) => {
+                let mut out = Vec::new();
+                match input.copy_to(n, &mut out) {
+                    Ok(()) => {
+                        prop_assert!(at + n <= len);
+                        prop_assert_eq!(&out[..], &data[here..here + n as usize]);
+                        at += n;
+                    }
+                    Err(InputError::Truncated { offset, wanted }) => {
+                        prop_assert!(at + n > len);
+                        prop_assert_eq!((offset, wanted), (len, at + n - len));
+                        prop_assert_eq!(&out[..], &data[here..]);
+                        at = len;
+                    }
+                    Err(err) => return Err(fail(err)),
+                }
+            }
+            Op::CopyToEnd => {
+                let mut out = Vec::new();
+                let copied = input.copy_to_end(&mut out).map_err(fail)?;
+                prop_assert_eq!(copied, len - at);
+                prop_assert_eq!(&out[..], &data[here..]);
+                at = len;
             }
         }
         prop_assert_eq!(input.offset(), at, "offset after {:?}", op);
@@ -241,4 +269,103 @@ fn reader_reports_the_same_records_and_truncations_over_every_source() {
         assert_eq!(piped, sequential, "pipe, cut at {cut}");
         assert_eq!(sequential.is_ok(), cut == bytes.len(), "cut at {cut}");
     }
+}
+
+/// An empty file that is gone from the file system once closed.
+fn scratch_file(name: &str) -> File {
+    let path = std::env::temp_dir().join(format!("xenmig-source-{}-{name}", std::process::id()));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("scratch file");
+    std::fs::remove_file(&path).expect("unlink scratch file");
+    file
+}
+
+/// A file of `data`, positioned after a `prefix` of other bytes.
+fn file_with(prefix: &[u8], data: &[u8]) -> File {
+    let mut file = scratch_file("input");
+    file.write_all(prefix).expect("write prefix");
+    file.write_all(data).expect("write data");
+    file.seek(SeekFrom::Start(prefix.len() as u64))
+        .expect("seek");
+    file
+}
+
+/// The bytes of `file` from its start.
+fn contents(file: &mut File) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0)).expect("rewind");
+    file.read_to_end(&mut bytes).expect("read back");
+    bytes
+}
+
+#[test]
+fn copy_to_between_files_keeps_offsets_and_positions() {
+    // Large enough that the copy goes to the source (kernel copy between two
+    // files), with buffered bytes in front and reads and skips after it.
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i % 241) as u8).collect();
+    let file = file_with(b"xl header", &data);
+    let mut input = Input::new(Seekable::new(file).expect("seekable file"));
+    let mut head = [0u8; 100];
+    input.read_exact(&mut head).expect("head");
+    let mut out = scratch_file("files-out");
+    input.copy_to(500_000, &mut out).expect("copy");
+    assert_eq!(input.offset(), 500_100);
+    input.skip(100_000).expect("skip after the copy");
+    let mut next = [0u8; 4];
+    input.read_exact(&mut next).expect("read after the copy");
+    assert_eq!(&next, &data[600_100..600_104]);
+    match input.copy_to(100_000, &mut out) {
+        Err(InputError::Truncated { offset, wanted }) => {
+            assert_eq!((offset, wanted), (700_000, 100_000 - 99_896))
+        }
+        other => panic!("expected truncation, got {other:?}"),
+    }
+    let mut expected = data[100..500_100].to_vec();
+    expected.extend_from_slice(&data[600_104..]);
+    assert_eq!(contents(&mut out), expected);
+}
+
+#[test]
+fn copy_to_from_a_pipe_larger_than_its_buffer() {
+    // More than the pipe holds (64 KiB), so the copy must wait for the writer.
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 239) as u8).collect();
+    let (pipe, feeder) = pipe_with(&data);
+    let mut input = Input::new(Spliced::new(pipe).expect("/dev/null"));
+    assert_eq!(input.peek(8).expect("peek"), &data[..8]);
+    let mut out = scratch_file("pipe-out");
+    input.copy_to(900_000, &mut out).expect("copy");
+    input.skip(50_000).expect("skip");
+    match input.copy_to(60_000, &mut out) {
+        Err(InputError::Truncated { offset, wanted }) => {
+            assert_eq!((offset, wanted), (1_000_000, 10_000))
+        }
+        other => panic!("expected truncation, got {other:?}"),
+    }
+    feeder.join().expect("feeder thread");
+    let mut expected = data[..900_000].to_vec();
+    expected.extend_from_slice(&data[950_000..]);
+    assert_eq!(contents(&mut out), expected);
+}
+
+#[test]
+fn copy_to_fills_a_writer_record_body() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 233) as u8).collect();
+    let (pipe, feeder) = pipe_with(&data);
+    let mut input = Input::new(Sequential::new(pipe));
+    let mut writer = migration_stream::Writer::new(Vec::new());
+    writer.begin_record(1, 200_003).expect("record header");
+    input.copy_to(200_003, &mut writer).expect("body");
+    writer.end_record().expect("body complete");
+    // A copy longer than the open record is refused by the writer.
+    writer.begin_record(1, 10).expect("record header");
+    assert!(input.copy_to(20, &mut writer).is_err());
+    feeder.join().expect("feeder thread");
+    let bytes = writer.into_inner();
+    assert_eq!(&bytes[8..8 + 200_003], &data[..200_003]);
+    assert_eq!(&bytes[8 + 200_003..8 + 200_008], &[0; 5], "padding");
 }
