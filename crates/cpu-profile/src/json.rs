@@ -325,6 +325,15 @@ fn hex32_field(
     Ok(v as u32)
 }
 
+fn hex64_field(
+    at: &At<'_>,
+    field: &str,
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<u64, LoadError> {
+    hex(at, &path(field, key), get(at, field, obj, key)?, 64)
+}
+
 fn list_of<'v>(at: &At<'_>, field: &str, value: &'v Value) -> Result<&'v Vec<Value>, LoadError> {
     let items = value
         .as_array()
@@ -655,18 +664,8 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
         let entry = object(&at, &field, item)?;
         only_keys(&at, &field, entry, &["index", "value", "mask"])?;
         let index = hex32_field(&at, &field, entry, "index")?;
-        let value = hex(
-            &at,
-            &path(&field, "value"),
-            get(&at, &field, entry, "value")?,
-            64,
-        )?;
-        let mask = hex(
-            &at,
-            &path(&field, "mask"),
-            get(&at, &field, entry, "mask")?,
-            64,
-        )?;
+        let value = hex64_field(&at, &field, entry, "value")?;
+        let mask = hex64_field(&at, &field, entry, "mask")?;
         if value & !mask != 0 {
             return Err(at.err(
                 path(&field, "value"),
@@ -702,18 +701,8 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
         if entry.contains_key("msr") {
             only_keys(&at, &field, entry, &["msr", "clear", "set"])?;
             let index = hex32_field(&at, &field, entry, "msr")?;
-            let clear = hex(
-                &at,
-                &path(&field, "clear"),
-                get(&at, &field, entry, "clear")?,
-                64,
-            )?;
-            let set = hex(
-                &at,
-                &path(&field, "set"),
-                get(&at, &field, entry, "set")?,
-                64,
-            )?;
+            let clear = hex64_field(&at, &field, entry, "clear")?;
+            let set = hex64_field(&at, &field, entry, "set")?;
             if clear & set != 0 {
                 return Err(at.err(
                     &field,
