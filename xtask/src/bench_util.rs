@@ -93,17 +93,26 @@ pub fn best_wall(
     Ok(best)
 }
 
-/// Runs `program args` with no output and fails unless it exits with 0.
+/// Runs `program args` with its output discarded, and fails unless it exits with 0 (the error
+/// then carries what it wrote to standard error).
 pub fn run_silent<S: AsRef<std::ffi::OsStr>>(program: &Path, args: &[S]) -> Result<(), String> {
-    let status = Command::new(program)
+    // Standard error is kept, not shown: a tool's warnings would bury the table,
+    // but a failure should say why.
+    let output = Command::new(program)
         .args(args)
         .stdout(Stdio::null())
-        .status()
+        .stderr(Stdio::piped())
+        .output()
         .map_err(|e| format!("{}: {e}", program.display()))?;
-    if status.success() {
+    if output.status.success() {
         Ok(())
     } else {
-        Err(format!("{} failed: {status}", program.display()))
+        Err(format!(
+            "{} failed: {}: {}",
+            program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ))
     }
 }
 
