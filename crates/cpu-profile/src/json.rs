@@ -105,6 +105,31 @@ fn msr_values<T: Copy>(
     out
 }
 
+/// One JSON object per CPUID register of `map`: its key, then two 32-bit
+/// fields named by `names` and taken from each item by `parts`.
+fn cpuid_rows<T: Copy>(
+    map: &BTreeMap<FeatureRegister, T>,
+    names: [&str; 2],
+    parts: impl Fn(T) -> (u32, u32),
+) -> Vec<String> {
+    map.iter()
+        .filter_map(|(&reg, &item)| match reg {
+            FeatureRegister::Cpuid { key, register } => {
+                let (a, b) = parts(item);
+                Some(format!(
+                    "{{{}, \"{}\": {}, \"{}\": {}}}",
+                    cpuid_key_json(key, register),
+                    names[0],
+                    hex32(a),
+                    names[1],
+                    hex32(b)
+                ))
+            }
+            FeatureRegister::Msr { .. } => None,
+        })
+        .collect()
+}
+
 /// The profile as JSON text (ends with a newline).
 pub fn to_json(profile: &Profile) -> String {
     let mut out = String::from("{\n");
@@ -134,19 +159,9 @@ pub fn to_json(profile: &Profile) -> String {
         "  \"limits\": {{\n    {}\n  }},",
         limits.join(",\n    ")
     );
-    let cpuid: Vec<String> = profile
-        .registers
-        .iter()
-        .filter_map(|(reg, bits)| match *reg {
-            FeatureRegister::Cpuid { key, register } => Some(format!(
-                "{{{}, \"value\": {}, \"mask\": {}}}",
-                cpuid_key_json(key, register),
-                hex32(bits.value),
-                hex32(bits.mask)
-            )),
-            FeatureRegister::Msr { .. } => None,
-        })
-        .collect();
+    let cpuid = cpuid_rows(&profile.registers, ["value", "mask"], |b: Bits| {
+        (b.value, b.mask)
+    });
     let _ = writeln!(out, "  \"cpuid\": {},", list(&cpuid));
     let msrs: Vec<String> = msr_values(&profile.registers, |b: Bits| (b.value, b.mask))
         .into_iter()
@@ -160,19 +175,9 @@ pub fn to_json(profile: &Profile) -> String {
         })
         .collect();
     let _ = writeln!(out, "  \"msrs\": {},", list(&msrs));
-    let mut masks: Vec<String> = profile
-        .pool_masks
-        .iter()
-        .filter_map(|(reg, m)| match *reg {
-            FeatureRegister::Cpuid { key, register } => Some(format!(
-                "{{{}, \"clear\": {}, \"set\": {}}}",
-                cpuid_key_json(key, register),
-                hex32(m.clear),
-                hex32(m.set)
-            )),
-            FeatureRegister::Msr { .. } => None,
-        })
-        .collect();
+    let mut masks = cpuid_rows(&profile.pool_masks, ["clear", "set"], |m: PoolMask| {
+        (m.clear, m.set)
+    });
     masks.extend(
         msr_values(&profile.pool_masks, |m: PoolMask| (m.clear, m.set))
             .into_iter()
