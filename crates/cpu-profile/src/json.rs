@@ -105,6 +105,18 @@ fn msr_values<T: Copy>(
     out
 }
 
+/// The inverse of [`msr_values`]: two 64-bit quantities of MSR `index`
+/// split into its low and high 32-bit feature registers.
+fn msr_halves(index: u32, a: u64, b: u64) -> [(FeatureRegister, u32, u32); 2] {
+    [(MsrHalf::Low, 0), (MsrHalf::High, 32)].map(|(half, shift)| {
+        (
+            FeatureRegister::Msr { index, half },
+            (a >> shift) as u32,
+            (b >> shift) as u32,
+        )
+    })
+}
+
 /// One JSON object per CPUID register of `map`: its key, then two 32-bit
 /// fields named by `names` and taken from each item by `parts`.
 fn cpuid_rows<T: Copy>(
@@ -680,18 +692,14 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
                 ),
             ));
         }
-        for (half, shift) in [(MsrHalf::Low, 0), (MsrHalf::High, 32)] {
-            let bits = Bits {
-                value: (value >> shift) as u32,
-                mask: (mask >> shift) as u32,
-            };
-            if bits.mask != 0 {
+        for (register, value, mask) in msr_halves(index, value, mask) {
+            if mask != 0 {
                 insert_unique(
                     &at,
                     &field,
                     &mut profile.registers,
-                    FeatureRegister::Msr { index, half },
-                    bits,
+                    register,
+                    Bits { value, mask },
                 )?;
             }
         }
@@ -717,19 +725,10 @@ pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
                     ),
                 ));
             }
-            for (half, shift) in [(MsrHalf::Low, 0), (MsrHalf::High, 32)] {
-                let m = PoolMask {
-                    clear: (clear >> shift) as u32,
-                    set: (set >> shift) as u32,
-                };
+            for (register, clear, set) in msr_halves(index, clear, set) {
+                let m = PoolMask { clear, set };
                 if m != PoolMask::default() {
-                    insert_unique(
-                        &at,
-                        &field,
-                        &mut profile.pool_masks,
-                        FeatureRegister::Msr { index, half },
-                        m,
-                    )?;
+                    insert_unique(&at, &field, &mut profile.pool_masks, register, m)?;
                 }
             }
         } else {
