@@ -10,6 +10,8 @@ commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
+  upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
+                 extract Xen, Linux, QEMU or libvirt CPUID facts into testdata/upstream/
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
         },
+        Some("upstream") => xtask::upstream::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
