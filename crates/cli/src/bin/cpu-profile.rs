@@ -6,180 +6,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
 use cpu_profile::check::{self, HostReport};
-use cpu_profile::export::{self, ExportFormat};
-use cpu_profile::stream::{self as policy_stream, GuestPolicy};
+use cpu_profile::export;
+use cpu_profile::stream::{self as policy_stream, GuestPolicy, PolicyError};
 use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
+use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL};
+use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::hosts::{load_dump, local_host, read_input};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
-
-const TOOL: &str = "cpu-profile";
-
-const EXAMPLES: &str = "\
-Examples:
-  On every host of the pool (natively booted, not in dom0):
-      cpuid -1r > node1
-  Then, anywhere:
-      cpu-profile generate --name pool-a node1 node2 node3 -o pool-a.json
-      cpu-profile show pool-a.json                    the profile, by feature name
-      cpu-profile check --profile pool-a.json node4   can node4 run pool-a's guests? why not?
-      cpu-profile check --stream guest.save node4     can this saved domain be restored on node4?
-      cpu-profile export --format xl pool-a.json      cpuid = \"host,...\" for xl.cfg
-      cpu-profile export --format cloud-hypervisor pool-a.json
-      cpu-profile diff pool-a.json node4              what changes, by feature name
-
-Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file
-unless --input-format names it.
-The profile format is documented in docs/cpu-profile-format.md.";
-
-/// CPU profiles for migration pools, and compatibility checks by feature name.
-///
-/// A profile is the CPUID a guest may see on every host of a pool: per
-/// register, a value and the bits it defines, built with the classes of the
-/// feature table (hidden features cleared, host features left to the
-/// destination, mitigation bits accumulated), plus the pool's limits.
-#[derive(Debug, Parser)]
-#[command(name = TOOL, version, after_help = EXAMPLES)]
-struct Args {
-    #[command(subcommand)]
-    command: Command,
-    /// Format of the CPUID dumps (`auto` detects it per file)
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "auto", value_parser = input_formats())]
-    input_format: String,
-}
-
-/// `auto` and the names of maskcalc's dump formats, which own the list.
-fn input_formats() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(
-        std::iter::once("auto").chain(dump::Format::ALL.iter().map(|f| f.name())),
-    )
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Make the profile of a pool from one CPUID dump per host.
-    ///
-    /// Example: cpu-profile generate --name pool-a node1 node2 -o pool-a.json
-    ///
-    /// Exit status: 0 written; 1 a dump does not parse or the hosts have
-    /// different vendors; 2 usage or I/O error.
-    Generate {
-        /// CPUID dumps, one per host (`-` reads standard input)
-        dumps: Vec<PathBuf>,
-        /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
-        #[arg(long)]
-        local: bool,
-        /// The profile's name
-        #[arg(long, default_value = "profile")]
-        name: String,
-        /// Where to write the profile (a path, `-` or a file descriptor number)
-        #[arg(short, long, value_name = "PROFILE.json")]
-        output: String,
-    },
-    /// Print a profile: limits, then each register's features by name.
-    ///
-    /// Example: cpu-profile show pool-a.json
-    Show {
-        /// The profile file
-        profile: PathBuf,
-    },
-    /// Render a profile for a toolstack.
-    ///
-    /// The masking formats (xl, xend, libvirt, qemu, firecracker) print the
-    /// pool masks recorded in the profile exactly as `xen-maskcalc` prints
-    /// them for the same hosts; cloud-hypervisor writes a Cloud Hypervisor CPU
-    /// profile (hypervisor, cpu_vendor, adjustments).
-    ///
-    /// Example: cpu-profile export --format libvirt pool-a.json
-    Export {
-        /// Output format
-        #[arg(long, value_enum)]
-        format: Format,
-        /// The profile file
-        profile: PathBuf,
-    },
-    /// Check hosts against a profile or a saved domain's CPUID policy.
-    ///
-    /// For each host: compatible, or every problem (missing feature by name
-    /// with its location and class, a max leaf or address size too small, a
-    /// different vendor).
-    ///
-    /// Examples:
-    ///   cpu-profile check --profile pool-a.json node4 node5
-    ///   cpu-profile check --stream /var/lib/xen/save/guest node4
-    ///   cpu-profile check --profile pool-a.json --local   (on the host itself, not in dom0)
-    ///
-    /// Exit status: 0 every host fits; 1 a host does not fit; 2 usage error,
-    /// unreadable or malformed input, or a stream without a CPUID policy.
-    Check {
-        /// The profile to check against
-        #[arg(long, conflicts_with = "stream", required_unless_present = "stream")]
-        profile: Option<PathBuf>,
-        /// A saved domain or migration stream (libxc, libxl or xl; a path, `-` or a file descriptor number)
-        #[arg(long, value_name = "SAVEFILE")]
-        stream: Option<String>,
-        /// Machine-readable report
-        #[arg(long)]
-        json: bool,
-        /// Also check the CPU this tool runs on (read with the CPUID instruction)
-        #[arg(long)]
-        local: bool,
-        /// CPUID dumps of the hosts to check
-        #[arg(required_unless_present = "local")]
-        dumps: Vec<PathBuf>,
-    },
-    /// Show what changes between two profiles or dumps, by feature name.
-    ///
-    /// Example: cpu-profile diff pool-a.json node4
-    ///
-    /// Exit status: 0 no differences; 1 differences; 2 usage error,
-    /// unreadable or malformed input.
-    Diff {
-        /// Machine-readable list of changes
-        #[arg(long)]
-        json: bool,
-        /// First profile or dump
-        a: PathBuf,
-        /// Second profile or dump
-        b: PathBuf,
-    },
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
-    Xl,
-    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (xend syntax)
-    Xend,
-    /// libvirt `<cpu>` element
-    Libvirt,
-    /// QEMU `-cpu host,-feat,…`
-    Qemu,
-    /// Firecracker custom CPU template
-    Firecracker,
-    /// Cloud Hypervisor CPU profile JSON
-    CloudHypervisor,
-}
-
-impl Format {
-    fn export(self) -> ExportFormat {
-        match self {
-            Format::Xl => ExportFormat::Xl,
-            Format::Xend => ExportFormat::Xend,
-            Format::Libvirt => ExportFormat::Libvirt,
-            Format::Qemu => ExportFormat::Qemu,
-            Format::Firecracker => ExportFormat::Firecracker,
-            Format::CloudHypervisor => ExportFormat::CloudHypervisor,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     match parse_args::<Args>() {
@@ -189,25 +27,24 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
-    // `auto` is the one name that is not a format: detection per file.
-    let dumps_as = dump::Format::from_name(&args.input_format);
     match args.command {
         Command::Generate {
             dumps,
             local,
             name,
             output,
-        } => generate_cmd(&dumps, dumps_as, local, &name, &output),
+            input_format,
+        } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
         Command::Show { profile } => {
-            let profile = load_profile(&profile, Failure::bad_input)?;
+            let profile = load_profile(&profile)?;
             print(&show::show(&profile))
         }
         Command::Export { format, profile } => {
-            let profile = load_profile(&profile, Failure::bad_input)?;
-            let rendered = export::render(&profile, format.export());
+            let profile = load_profile(&profile)?;
+            let rendered = export::render(&profile, format.into());
             print(&rendered.text)?;
             for line in &rendered.omitted {
-                eprintln!("{TOOL}: warning: not in the output: {line}");
+                warn(TOOL, &format!("not in the output: {line}"));
             }
             Ok(exit::OK)
         }
@@ -217,15 +54,21 @@ fn run(args: Args) -> Result<u8, Failure> {
             json,
             local,
             dumps,
+            input_format,
         } => check_cmd(
             profile.as_deref(),
             stream.as_deref(),
             json,
             local,
             &dumps,
-            dumps_as,
+            input_format.format(),
         ),
-        Command::Diff { json, a, b } => diff_cmd(&a, &b, dumps_as, json),
+        Command::Diff {
+            json,
+            a,
+            b,
+            input_format,
+        } => diff_cmd(&a, &b, input_format.format(), json),
     }
 }
 
@@ -245,25 +88,13 @@ fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
     }
 }
 
-/// Reads a whole small file (a dump or a profile), at most `limit` bytes.
-fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
-    read_capped(path, limit, what).map_err(|e| Failure::io(path.display(), e))
+fn load_profile(path: &Path) -> Result<Profile, Failure> {
+    let bytes = read_input(path, json::MAX_PROFILE_BYTES, "a profile")?;
+    json::from_json(&path.display().to_string(), &bytes).map_err(Failure::bad_input)
 }
 
-fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES, "a profile")?;
-    json::from_json(&path.display().to_string(), &bytes).map_err(bad)
-}
-
-fn load_host(
-    path: &Path,
-    format: Option<dump::Format>,
-    bad: fn(dump::DumpError) -> Failure,
-) -> Result<Host, Failure> {
-    let name = path.display().to_string();
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
-    let cpuid = dump::parse(&name, &bytes, format).map_err(bad)?;
-    Ok(Host { name, cpuid })
+fn load_host(path: &Path, format: Option<dump::Format>) -> Result<Host, Failure> {
+    load_dump(path, &path.display().to_string(), format)
 }
 
 fn generate_cmd(
@@ -275,7 +106,7 @@ fn generate_cmd(
 ) -> Result<u8, Failure> {
     let mut hosts = Vec::new();
     for path in dumps {
-        let mut host = load_host(path, format, Failure::bad_input)?;
+        let mut host = load_host(path, format)?;
         // The profile names hosts by file name, so it does not depend on where it was made.
         if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
             host.name = file.to_string_lossy().into_owned();
@@ -283,10 +114,7 @@ fn generate_cmd(
         hosts.push(host);
     }
     if local {
-        hosts.push(Host {
-            name: "local".to_owned(),
-            cpuid: local_cpuid()?,
-        });
+        hosts.push(local_host()?);
     }
     if hosts.is_empty() {
         return Err(Failure::usage_or_io(
@@ -309,12 +137,6 @@ fn generate_cmd(
     Ok(exit::OK)
 }
 
-/// In `check`, exit code 1 means "a host does not fit" and nothing else, so
-/// malformed inputs are reported with code 2.
-fn unreadable(message: impl std::fmt::Display) -> Failure {
-    Failure::usage_or_io(message)
-}
-
 fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
     let target = if arg == "-" {
         Target::Fd(0)
@@ -329,7 +151,10 @@ fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
     } else {
         policy_stream::read_policy(StreamReader::new(reader))
     };
-    let policy = policy.map_err(|e| unreadable(format!("{name}: {e}")))?;
+    let policy = policy.map_err(|e| match &e {
+        PolicyError::Stream(err) if err.is_io() => Failure::usage_or_io(format!("{name}: {e}")),
+        _ => Failure::bad_input(format!("{name}: {e}")),
+    })?;
     Ok((name, policy))
 }
 
@@ -355,7 +180,7 @@ fn check_cmd(
     format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
     let (profile, header) = match (profile_path, stream) {
-        (Some(path), _) => (load_profile(path, unreadable)?, String::new()),
+        (Some(path), _) => (load_profile(path)?, String::new()),
         (None, Some(arg)) => {
             let (name, policy) = read_stream_policy(arg)?;
             let Some(cpuid) = &policy.cpuid else {
@@ -369,7 +194,7 @@ fn check_cmd(
                 )));
             };
             let profile = policy_stream::guest_profile(&name, cpuid).ok_or_else(|| {
-                unreadable(format!(
+                Failure::bad_input(format!(
                     "{name}: X86_CPUID_POLICY: expected leaf 0 (the vendor string), found a policy without it"
                 ))
             })?;
@@ -383,15 +208,11 @@ fn check_cmd(
     };
     let mut reports = Vec::new();
     for path in dumps {
-        let host = load_host(path, format, unreadable)?;
+        let host = load_host(path, format)?;
         reports.push(check::check(&profile, &host));
     }
     if local {
-        let host = Host {
-            name: "local".to_owned(),
-            cpuid: local_cpuid()?,
-        };
-        reports.push(check::check(&profile, &host));
+        reports.push(check::check(&profile, &local_host()?));
     }
     let text = if json_out {
         check::reports_json(&profile.name, &reports)
@@ -429,11 +250,9 @@ fn report_text(report: &HostReport) -> String {
     text
 }
 
-/// A profile file, or a dump turned into its one host's profile. As in
-/// `check`, exit code 1 of `diff` means only "they differ", so an input that
-/// does not load is reported with code 2.
+/// A profile file, or a dump turned into its one host's profile.
 fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Failure> {
-    let bytes = read_bounded(
+    let bytes = read_input(
         path,
         dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES),
         "a profile or a CPUID dump",
@@ -443,14 +262,14 @@ fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Fai
         .windows(cpu_profile::FORMAT_NAME.len())
         .any(|w| w == cpu_profile::FORMAT_NAME.as_bytes());
     if looks_like_profile {
-        return json::from_json(&name, &bytes).map_err(unreadable);
+        return json::from_json(&name, &bytes).map_err(Failure::bad_input);
     }
-    let cpuid = dump::parse(&name, &bytes, format).map_err(unreadable)?;
+    let cpuid = dump::parse_owned(&name, bytes, format).map_err(Failure::bad_input)?;
     let host = Host {
         name: name.clone(),
         cpuid,
     };
-    generate::generate(&name, &[host]).map_err(unreadable)
+    generate::generate(&name, &[host]).map_err(Failure::bad_input)
 }
 
 fn diff_cmd(
