@@ -1,7 +1,7 @@
 //! `verify-stream-v2`: checks a Xen migration stream, a drop-in for Xen's script.
 
 use clap::{Parser, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use stream_verify::{Format, Options, Report};
 use xenmig_cli::exit::{BAD_INPUT, OK};
@@ -42,7 +42,8 @@ const TOOL: &str = "verify-stream-v2";
 // long option (`--verb`, `--form xl`); so does a drop-in.
 #[command(name = TOOL, version, verbatim_doc_comment, infer_long_args = true)]
 struct Cli {
-    /// Stream to verify: a file, or a file descriptor given as decimal digits.
+    /// Stream to verify: a file, a file descriptor given as decimal digits, or
+    /// - for standard input (the default).
     #[arg(
         short = 'i',
         long = "in",
@@ -130,7 +131,15 @@ impl Lines<'_> {
 
 fn run(cli: Cli) -> Result<u8, Failure> {
     let syslog = cli.syslog.then(|| Syslog::open(TOOL));
-    let target = Target::parse(&cli.input);
+    let target = Target::parse_input(&cli.input);
+    if target == Target::Fd(0) && !cli.quiet && std::io::stdin().is_terminal() {
+        // Instead of waiting in silence for a stream that cannot come.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{TOOL}: reading a stream from standard input, which is a terminal \
+             (give -i FILE, or pipe a stream in; Ctrl-D ends the input)"
+        );
+    }
     let input = match open_input(&target) {
         Ok(input) => input,
         Err(err) => {
