@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use maskcalc::dump::{self, Format};
 use maskcalc::model::Host;
+use maskcalc::plan;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
@@ -25,6 +26,7 @@ Examples:
       xen-maskcalc --format xl node*          cpuid = \"host,f16c=0,...\" (libxl syntax, Xen 4.18+)
       xen-maskcalc --format libvirt node*     a <cpu> element with policy='disable' features
       xen-maskcalc --diff node*               which features differ, per host
+      xen-maskcalc --plan node*               what each host costs the pool, and tiers
       xen-maskcalc --local node2              this machine and node2
       xen-maskcalc --hide avx512f --keep rdrand node*
 
@@ -49,6 +51,8 @@ enum OutputFormat {
     Firecracker,
     /// masks, reasons and pool summary as JSON
     Json,
+    /// one self-contained HTML page: hosts, baseline in every format, plan, host × feature matrix
+    Html,
 }
 
 /// Input formats (`auto` detects per file).
@@ -105,8 +109,19 @@ struct Args {
     format: OutputFormat,
 
     /// Show which features differ between the hosts instead of the mask
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     diff: bool,
+
+    /// Plan the pool instead: what each host costs it (the features the others
+    /// would gain without it), ranked, and a split into compatibility tiers
+    #[arg(long)]
+    plan: bool,
+
+    /// With --plan: a host joins a tier only if the tier's baseline, with it,
+    /// still lacks fewer than N of the features of the tier's first host
+    #[arg(long, value_name = "N", default_value_t = maskcalc::plan::DEFAULT_TIER_THRESHOLD,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
+    tier_threshold: usize,
 
     /// Machine-readable output (with --diff: the differences; otherwise as --format json)
     #[arg(long)]
@@ -187,25 +202,47 @@ fn run(args: &Args) -> Result<u8, Failure> {
             "Need at least 2 files to do the comparison!",
         ));
     }
-    let masks = pool::compute(&hosts, &options).map_err(|e| match e {
+    let pool_failure = |e: pool::PoolError| match e {
         pool::PoolError::HiddenAndKept(_) => Failure::usage_or_io(e),
         _ => Failure::bad_input(e),
-    })?;
+    };
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
+    let planned = if args.plan || (!args.diff && format == OutputFormat::Html) {
+        let plan_options = plan::PlanOptions {
+            tier_threshold: args.tier_threshold,
+        };
+        Some(plan::plan(&hosts, &options, &plan_options).map_err(pool_failure)?)
+    } else {
+        None
+    };
+    let computed;
+    let masks = match &planned {
+        Some(plan) => &plan.masks,
+        None => {
+            computed = pool::compute(&hosts, &options).map_err(pool_failure)?;
+            &computed
+        }
+    };
     let mut warnings = Vec::new();
     let text = if args.diff {
         if args.json {
-            render::diff_json(&masks)
+            render::diff_json(masks)
         } else {
-            render::diff(&masks, term::stdout_wants_colour())
+            render::diff(masks, term::stdout_wants_colour())
+        }
+    } else if let Some(plan) = planned.as_ref().filter(|_| args.plan) {
+        if args.json {
+            render::plan_json(plan)
+        } else {
+            render::plan_text(plan)
         }
     } else {
-        let format = if args.json {
-            OutputFormat::Json
-        } else {
-            args.format
-        };
         if format == OutputFormat::Xend {
-            warnings = render::xend_missing_leaves(&masks, &hosts);
+            warnings = render::xend_missing_leaves(masks, &hosts);
         }
         let mut rendered = |r: render::Rendered| {
             warnings = r
@@ -215,14 +252,20 @@ fn run(args: &Args) -> Result<u8, Failure> {
                 .collect();
             r.text
         };
-        match format {
-            OutputFormat::Xend if args.verbose => render::xend_verbose(&masks),
-            OutputFormat::Xend => render::xend(&masks),
-            OutputFormat::Xl => rendered(render::xl(&masks)),
-            OutputFormat::Libvirt => rendered(render::libvirt(&masks)),
-            OutputFormat::Qemu => rendered(render::qemu(&masks)),
-            OutputFormat::Firecracker => render::firecracker(&masks),
-            OutputFormat::Json => render::json(&masks),
+        match (format, &planned) {
+            (OutputFormat::Xend, _) if args.verbose => render::xend_verbose(masks),
+            (OutputFormat::Xend, _) => render::xend(masks),
+            (OutputFormat::Xl, _) => rendered(render::xl(masks)),
+            (OutputFormat::Libvirt, _) => rendered(render::libvirt(masks)),
+            (OutputFormat::Qemu, _) => rendered(render::qemu(masks)),
+            (OutputFormat::Firecracker, _) => render::firecracker(masks),
+            (OutputFormat::Json, _) => render::json(masks),
+            (OutputFormat::Html, Some(plan)) => {
+                let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                render::html::pool_page(plan, &hosts, &generator)
+            }
+            // Not reached: the page always comes with a plan.
+            (OutputFormat::Html, None) => render::json(masks),
         }
     };
     write_stdout(&text)?;
@@ -241,7 +284,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
     if explain_elsewhere && !args.diff {
-        eprint!("{}", render::explain(&masks));
+        eprint!("{}", render::explain(masks));
     }
     Ok(exit::OK)
 }
