@@ -53,6 +53,7 @@ type Bench = fn(&std::path::Path) -> Result<(), String>;
 /// Every benchmark, by name.
 const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
+    ("plan", xtask::bench_plan::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
     ("convert", xtask::bench_convert::run),
