@@ -87,7 +87,7 @@ h3 { font-size: 1.1em; margin: 1.2em 0 .4em; }
 nav ul { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .3em 1.4em; }
 table { border-collapse: collapse; margin: .4em 0 1em; }
 th, td { border: 1px solid var(--line); padding: 2px 6px; text-align: left; vertical-align: top; }
-thead th { background: #eee; }
+thead th { background: #eee; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre, td.loc { font-family: "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 pre { background: #f6f6f6; border: 1px solid #ccc; padding: .6em; overflow-x: auto; white-space: pre-wrap; word-break: break-all; margin: .2em 0 .8em; }
@@ -224,7 +224,7 @@ pub const SCRIPT: &str = r#"
 "#;
 
 /// Base64 SHA-256 of [`STYLE`], for the Content-Security-Policy.
-pub const STYLE_SHA256: &str = "cTCO5BFmbTEbJG9i0R41bAA/znwqGDzgwgTMLqN5mNo=";
+pub const STYLE_SHA256: &str = "v/H3SHIeL8xz8ejlRquL2PANDTEQmEa9cmtvnG4N6jY=";
 /// Base64 SHA-256 of [`SCRIPT`], for the Content-Security-Policy.
 pub const SCRIPT_SHA256: &str = "U9wI6NhgaRtq7gns1g3vHEe/2PiJSA4JJDW5cOovDzU=";
 
@@ -372,7 +372,7 @@ pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
             "xend",
             "xl.cfg, xend syntax as xen_maskcalc.py writes it (default)",
             super::xend(masks),
-            true,
+            false,
         ),
         named(
             "libvirt",
@@ -384,7 +384,7 @@ pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
             "qemu",
             "QEMU -cpu (--format qemu)",
             super::qemu(masks),
-            true,
+            false,
         ),
         plain(
             "firecracker",
