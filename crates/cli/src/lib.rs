@@ -8,6 +8,8 @@
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
 //!   inherited file descriptor, anything else a path);
+//! * [`manual`]: man pages and shell completions from the clap
+//!   definitions (`TOOL --generate ...`);
 //! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
 //!   within a size limit, for the tools that compare hosts;
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
@@ -16,6 +18,7 @@
 pub mod exit;
 pub mod fdio;
 pub mod hostcpu;
+pub mod manual;
 pub mod syslog;
 pub mod term;
 

@@ -36,6 +36,8 @@ const TOOL: &str = "convert-legacy-stream";
 ///   convert-legacy-stream -i old.xl -o new.xl -x -f libxl
 ///
 ///   convert-legacy-stream --in 0 --out 1 --width 64 --guest hvm --format libxl
+///
+/// Documentation: /usr/share/doc/xenmig/legacy-format.md.
 #[derive(Parser, Debug)]
 #[command(name = TOOL, version, verbatim_doc_comment)]
 struct Args {
@@ -236,7 +238,10 @@ fn clone_io(err: &std::io::Error) -> std::io::Error {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match xenmig_cli::parse_args::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let syslog = args.syslog.then(|| Syslog::open(TOOL));
     let outcome = run(&args, syslog.as_ref());
     if let (Some(syslog), Err(failure)) = (&syslog, &outcome)

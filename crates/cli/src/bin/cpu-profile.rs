@@ -36,7 +36,9 @@ Examples:
 Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
 text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file
 unless --input-format names it.
-The profile format is documented in docs/cpu-profile-format.md.";
+
+Documentation: /usr/share/doc/xenmig/cpu-profile.md; the profile format:
+/usr/share/doc/xenmig/cpu-profile-format.md.";
 
 /// CPU profiles for migration pools, and compatibility checks by feature name.
 ///

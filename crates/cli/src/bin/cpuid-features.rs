@@ -30,6 +30,8 @@ const TOOL: &str = "cpuid-features";
 ///
 /// Exit status: 0 success, 1 unknown name or a register without named bits,
 /// 2 usage error.
+///
+/// Documentation: /usr/share/doc/xenmig/cpuid-features.md.
 #[derive(Parser)]
 #[command(name = TOOL, version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -99,24 +101,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    finish(TOOL, false, run())
+    match xenmig_cli::parse_args::<Cli>() {
+        Ok(cli) => finish(TOOL, false, run(cli)),
+        Err(code) => code,
+    }
 }
 
-fn run() -> Result<u8, Failure> {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            // --help and --version go to stdout with status 0; mistakes are
-            // usage errors.
-            let code = if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            };
-            let _ = err.print();
-            return Ok(code);
-        }
-    };
+fn run(cli: Cli) -> Result<u8, Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let code = match cli.command {

@@ -16,8 +16,8 @@ const TOOL: &str = "verify-stream-v2";
 /// Reads an xl save file, a libxl stream or a bare libxc stream and checks every
 /// rule Xen's own verify-stream-v2 checks plus the ones it misses (ordering,
 /// domain type, STATIC_DATA_END, policy contents, PV sizes, HVM context, libxl
-/// and xl layers, checkpoints); see docs/verify-rules.md. Works from a pipe for
-/// records of any size, and seeks over page data when the input is a file.
+/// and xl layers, checkpoints). Works from a pipe for records of any size, and
+/// seeks over page data when the input is a file.
 ///
 /// The input is read to its end, so that data after the final END record is
 /// caught (Xen's script stops at END and never sees it). On a socket or a
@@ -37,6 +37,9 @@ const TOOL: &str = "verify-stream-v2";
 ///   verify-stream-v2 --json -i 5 > report.json # a stream on inherited fd 5
 ///
 ///   verify-stream-v2 -f xl --stop-at-end -i 3  # a socket still open after END
+///
+/// Documentation: /usr/share/doc/xenmig/verify-stream-v2.md; every rule, its
+/// source and its message: /usr/share/doc/xenmig/verify-rules.md.
 #[derive(Debug, Parser)]
 // optparse, which upstream's script uses, accepts any unambiguous prefix of a
 // long option (`--verb`, `--form xl`); so does a drop-in.
@@ -103,7 +106,10 @@ impl From<FormatArg> for Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match xenmig_cli::parse_args::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let quiet = cli.quiet;
     finish(TOOL, quiet, run(cli))
 }

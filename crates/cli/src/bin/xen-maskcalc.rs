@@ -32,7 +32,10 @@ Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLa
 text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
 
 Exit status: 0 ok; 1 bad input (a dump that does not parse, fewer than two hosts,
-hosts of different vendors); 2 usage or I/O error.";
+hosts of different vendors); 2 usage or I/O error.
+
+Documentation: /usr/share/doc/xenmig/xen-maskcalc.md; the dump formats:
+/usr/share/doc/xenmig/cpuid-dump-formats.md.";
 
 /// Output formats of the mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
