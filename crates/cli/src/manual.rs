@@ -299,11 +299,15 @@ impl HelpSections {
             let first = paragraph[0];
             let indented = first.starts_with(char::is_whitespace);
             if !indented {
-                if let Some(rest) = heading(first, &["Examples:", "Example:"]) {
+                if let Some(rest) = examples_heading(first) {
                     in_examples = true;
                     let mut lines: Vec<&str> = Vec::new();
-                    if !rest.trim().is_empty() {
-                        lines.push(rest.trim());
+                    let (note, example) = rest;
+                    if !note.is_empty() {
+                        sections.examples.push(Block::Paragraph(note));
+                    }
+                    if !example.trim().is_empty() {
+                        lines.push(example.trim());
                     }
                     lines.extend(&paragraph[1..]);
                     if !lines.is_empty() {
@@ -359,6 +363,28 @@ fn paragraphs(text: &str) -> Vec<Vec<&str>> {
         out.push(current);
     }
     out
+}
+
+/// A line opening the examples: `Examples:`, `Example: CMD` or `Examples
+/// (NOTE):`. Gives the note as a sentence (`From NOTE:`, or empty) and the
+/// text after the colon.
+fn examples_heading(line: &str) -> Option<(String, &str)> {
+    let rest = heading(line, &["Examples", "Example"])?;
+    let (note, after) = rest.split_once(':')?;
+    let note = note.trim();
+    let note = match note.strip_prefix('(').and_then(|n| n.strip_suffix(')')) {
+        Some(inner) => {
+            let mut chars = inner.chars();
+            let first: String = chars
+                .next()
+                .map(|c| c.to_uppercase().collect())
+                .unwrap_or_default();
+            format!("{first}{}:", chars.as_str())
+        }
+        None if note.is_empty() => String::new(),
+        None => return None,
+    };
+    Some((note, after))
 }
 
 /// The rest of `line` after one of `headings` (matched without regard to case).
@@ -644,6 +670,27 @@ mod tests {
             ]
         );
         assert_eq!(sections.exit_status, vec!["0 ok; 1 bad.".to_owned()]);
+    }
+
+    #[test]
+    fn an_examples_heading_may_carry_a_note() {
+        let help =
+            "Examples (from the root of a checkout):\n  $ tool -v\n  # A comment:\n  $ tool -q";
+        let sections = HelpSections::parse(help);
+        assert_eq!(
+            sections.examples,
+            vec![
+                Block::Paragraph("From the root of a checkout:".to_owned()),
+                Block::Verbatim(vec![
+                    "$ tool -v".to_owned(),
+                    "# A comment:".to_owned(),
+                    "$ tool -q".to_owned()
+                ]),
+            ]
+        );
+        let prose = HelpSections::parse("Examples of use are below: none.");
+        assert!(prose.examples.is_empty());
+        assert_eq!(prose.description.len(), 1);
     }
 
     #[test]
