@@ -58,9 +58,9 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The browser, or `None` after saying why the test is skipped; panics
-/// instead when `XENMIG_REQUIRE_CHROMIUM` is set.
-fn chromium(test: &str) -> Option<PathBuf> {
+/// The browser, or why there is none; panics instead when
+/// `XENMIG_REQUIRE_CHROMIUM` is set.
+fn chromium() -> Result<PathBuf, String> {
     let found = std::env::var_os("XENMIG_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {
@@ -68,18 +68,29 @@ fn chromium(test: &str) -> Option<PathBuf> {
                 .into_iter()
                 .find_map(on_path)
         });
-    if found.is_none() {
+    found.ok_or_else(|| {
         assert!(
             std::env::var_os("XENMIG_REQUIRE_CHROMIUM").is_none(),
-            "{test}: XENMIG_REQUIRE_CHROMIUM is set but no chromium was found \
+            "XENMIG_REQUIRE_CHROMIUM is set but no chromium was found \
              (install Debian's chromium, or set XENMIG_CHROMIUM)"
         );
-        eprintln!(
-            "{test}: SKIPPED: no chromium on PATH (install Debian's chromium, or set \
-             XENMIG_CHROMIUM); .ci/run installs it and sets XENMIG_REQUIRE_CHROMIUM"
-        );
-    }
-    found
+        "no chromium on PATH (install Debian's chromium, or set XENMIG_CHROMIUM); \
+         .ci/run installs it and sets XENMIG_REQUIRE_CHROMIUM"
+            .to_owned()
+    })
+}
+
+/// The browser, or return from the test after saying on standard error why it is skipped.
+macro_rules! browser_or_skip {
+    ($test:literal) => {
+        match chromium() {
+            Ok(browser) => browser,
+            Err(why) => {
+                eprintln!("{}: SKIPPED: {why}", $test);
+                return;
+            }
+        }
+    };
 }
 
 /// Runs headless Chromium on `page` with `mode` (`--dump-dom` or
@@ -265,9 +276,7 @@ fn assert_not_blank(path: &Path) {
 
 #[test]
 fn the_page_renders_every_host_and_difference_in_chromium() {
-    let Some(browser) = chromium("the_page_renders_every_host_and_difference_in_chromium") else {
-        return;
-    };
+    let browser = browser_or_skip!("the_page_renders_every_host_and_difference_in_chromium");
     let pool = intel_pool();
     let dir = scratch("browser-pool");
     let page = dir.join("pool.html");
@@ -369,9 +378,7 @@ fn the_page_renders_every_host_and_difference_in_chromium() {
 
 #[test]
 fn hostile_names_stay_text_in_chromium() {
-    let Some(browser) = chromium("hostile_names_stay_text_in_chromium") else {
-        return;
-    };
+    let browser = browser_or_skip!("hostile_names_stay_text_in_chromium");
     let dir = scratch("browser-hostile");
     let haswell = repo_root().join("testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt");
     let evil = dir.join("<img src=x onerror=alert(1)><script>alert(2)<b>\"'&.txt");
@@ -451,9 +458,7 @@ fn docs_screenshot_is_current() {
     let html = success(EXE, &args(&["--format", "html"], &pool));
     let root = repo_root();
     if std::env::var_os("XENMIG_BLESS").is_some() {
-        let Some(browser) = chromium("docs_screenshot_is_current (bless)") else {
-            return;
-        };
+        let browser = browser_or_skip!("docs_screenshot_is_current (bless)");
         let dir = scratch("browser-docs");
         std::fs::create_dir_all(root.join("docs/images")).unwrap();
         std::fs::write(root.join(DOCS_HTML), &html).unwrap();

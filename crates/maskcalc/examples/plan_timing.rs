@@ -8,6 +8,7 @@
 //!
 //!     cargo run --release -p maskcalc --example plan_timing -- testdata/cpuid/intel-*.txt
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use maskcalc::model::Host;
@@ -58,13 +59,15 @@ fn main() -> Result<(), String> {
         let _ = leave_one_out_by_recomputing(&hosts, &options);
     });
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
+    // A print macro panics on a closed pipe; write, and report the error.
+    writeln!(
+        std::io::stdout().lock(),
         "hosts={} compute_ms={:.3} plan_ms={:.3} recompute_ms={:.3} tiers={}",
         hosts.len(),
         ms(compute_time),
         ms(plan_time),
         ms(recompute_time),
         fast.tiers.len()
-    );
-    Ok(())
+    )
+    .map_err(|e| format!("standard output: {e}"))
 }
