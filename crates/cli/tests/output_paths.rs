@@ -49,8 +49,12 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-fn skip(reason: &str) {
-    eprintln!("skipped: {reason}");
+/// Says on standard error why (part of) a test is skipped; a macro, so that
+/// the print is in the test function, where the lints allow it.
+macro_rules! skip {
+    ($reason:expr) => {
+        eprintln!("skipped: {}", $reason)
+    };
 }
 
 /// Runs `sh -c script` (with `$EXE` and `$IMG` set); its output.
@@ -96,7 +100,7 @@ fn is_root() -> bool {
 #[test]
 fn character_devices_are_written_in_place_never_replaced() {
     if !is_root() {
-        return skip("mknod needs root");
+        return skip!("mknod needs root");
     }
     let dir = scratch("chardev");
     let null = dir.join("null");
@@ -110,7 +114,7 @@ fn character_devices_are_written_in_place_never_replaced() {
             .status()
             .is_ok_and(|s| s.success());
     if !made {
-        return skip("mknod is not allowed here");
+        return skip!("mknod is not allowed here");
     }
     let out = run(EXE, &["-i", &image(), "-o", null.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr_of(&out));
@@ -147,7 +151,7 @@ fn a_fifo_and_a_socket_get_the_stream_in_place() {
         .status()
         .is_ok_and(|s| s.success())
     {
-        return skip("mkfifo failed");
+        return skip!("mkfifo failed");
     }
     let reader = {
         let fifo = fifo.clone();
@@ -209,7 +213,7 @@ fn descriptor_paths_are_the_descriptors_themselves() {
 #[test]
 fn without_dev_or_proc_the_special_names_still_mean_what_they_say() {
     if !can_unshare() {
-        return skip("no mount namespace (unshare -m) here");
+        return skip!("no mount namespace (unshare -m) here");
     }
     let expected = expected();
     // A private /dev with only a null device, as issue 18's repro.
@@ -258,7 +262,7 @@ fn a_replaced_file_keeps_mode_and_owner_and_new_files_are_private() {
     if is_root() {
         std::os::unix::fs::chown(&old, Some(65534), Some(65534)).unwrap();
     } else {
-        skip("not root: the owner part of this test");
+        skip!("not root: the owner part of this test");
     }
     let before = fs::metadata(&old).unwrap();
     let out = run(EXE, &["-i", &image(), "-o", old.to_str().unwrap()]);
@@ -279,7 +283,7 @@ fn a_replaced_file_keeps_mode_and_owner_and_new_files_are_private() {
 #[test]
 fn an_owner_that_cannot_be_kept_is_refused_before_any_work() {
     if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
-        return skip("needs root and setpriv to act as another user");
+        return skip!("needs root and setpriv to act as another user");
     }
     let dir = scratch("owner");
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
@@ -376,7 +380,7 @@ fn signals_mid_conversion_leave_nothing_with_unnamed_files() {
 #[test]
 fn signals_remove_a_named_temporary_where_unnamed_files_cannot_be_made() {
     if !can_unshare() {
-        return skip("no mount namespace (unshare -m) to hide /proc");
+        return skip!("no mount namespace (unshare -m) to hide /proc");
     }
     // Without /proc an unnamed file could not be linked: the fallback is a
     // random name beside the output.
@@ -427,7 +431,7 @@ fn strace(dir: &Path, expr: &str, args: &[&str]) -> (std::process::Output, Strin
 #[test]
 fn a_failed_fsync_keeps_the_old_file_and_leaves_nothing() {
     if !can_strace() {
-        return skip("strace cannot inject faults here");
+        return skip!("strace cannot inject faults here");
     }
     let dir = scratch("fsync-eio");
     let out_path = dir.join("out");
@@ -460,7 +464,7 @@ fn a_failed_fsync_keeps_the_old_file_and_leaves_nothing() {
         assert_eq!(entries(&dir2), Vec::<String>::new());
         fs::remove_dir_all(&dir2).unwrap();
     } else {
-        skip("no mount namespace: the named-temporary half");
+        skip!("no mount namespace: the named-temporary half");
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -475,7 +479,7 @@ fn calls(log: &str) -> Vec<&str> {
 #[test]
 fn the_file_is_fsynced_before_its_name_and_the_directory_after() {
     if !can_strace() {
-        return skip("strace cannot trace here");
+        return skip!("strace cannot trace here");
     }
     for existing in [false, true] {
         let dir = scratch(&format!("dirsync-{existing}"));
@@ -533,7 +537,7 @@ fn the_file_is_fsynced_before_its_name_and_the_directory_after() {
 #[test]
 fn eintr_from_linkat_and_rename_is_retried() {
     if !can_strace() {
-        return skip("strace cannot inject faults here");
+        return skip!("strace cannot inject faults here");
     }
     let expected = expected();
     let dir = scratch("eintr");
@@ -616,7 +620,7 @@ fn a_descriptor_must_have_been_passed_and_needs_no_proc() {
         assert_eq!(code(&out), 0, "without /proc: {}", stderr_of(&out));
         assert_eq!(fs::read(&target).unwrap(), expected());
     } else {
-        skip("no mount namespace: the without-/proc half");
+        skip!("no mount namespace: the without-/proc half");
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -690,7 +694,7 @@ fn data_to_a_closed_pipe_fails_and_a_report_does_not() {
         let (status, stderr) = closed(MASKCALC, &["--diff", dumps[0], dumps[1]]);
         assert_ne!(status, 2, "a diff is a report: {stderr}");
     } else {
-        skip("the xen-maskcalc half: dumps renamed");
+        skip!("the xen-maskcalc half: dumps renamed");
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -724,7 +728,7 @@ fn dash_is_standard_input_and_output() {
 fn verify_says_it_reads_a_terminal() {
     let script = Path::new("/usr/bin/script");
     if !script.exists() {
-        return skip("no /usr/bin/script to provide a terminal");
+        return skip!("no /usr/bin/script to provide a terminal");
     }
     // On the pseudo-terminal the verifier would wait; `timeout` ends it.
     let out = Command::new(script)
