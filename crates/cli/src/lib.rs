@@ -11,7 +11,8 @@
 //! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
 //!   within a size limit, for the tools that compare hosts;
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
-//! * [`term`]: whether colour and progress bars are wanted.
+//! * [`term`]: whether colour and progress bars are wanted, and untrusted text
+//!   made safe to print ([`term::printable`]).
 
 pub mod exit;
 pub mod fdio;
