@@ -11,8 +11,8 @@
 //! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
 //!   within a size limit, for the tools that compare hosts;
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
-//! * [`term`]: whether colour and progress bars are wanted, and untrusted text
-//!   made safe to print ([`term::printable`]).
+//! * [`term`]: whether colour and progress bars are wanted, and
+//!   [`term::printable`], the one escaping of untrusted text before it is printed.
 
 pub mod exit;
 pub mod fdio;

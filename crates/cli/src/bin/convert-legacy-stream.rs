@@ -117,8 +117,10 @@ impl Observer for Reporter<'_> {
     }
 
     fn info(&mut self, line: &str) {
+        // Physmap names come from the image: never let them drive the terminal.
+        let line = term::printable(line);
         if let Some(syslog) = &self.syslog {
-            syslog.log(Severity::Info, line);
+            syslog.log(Severity::Info, &line);
         } else if !self.stdout_failed {
             // Line by line, as upstream's line-buffered stdout; a closed
             // stdout stops the summary, not the conversion.
