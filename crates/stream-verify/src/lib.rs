@@ -16,7 +16,7 @@
 //! // Not a stream at all: the first bytes say neither xl, libxl nor libxc.
 //! let report = verify(&b"garbage!"[..], Format::Auto, None);
 //! assert!(!report.is_valid());
-//! assert_eq!(report.error.unwrap().rule.id(), "stream.format");
+//! assert_eq!(report.error.unwrap().rule().id(), "stream.format");
 //!
 //! // A libxc stream: image header, domain header (HVM, Xen 4.17),
 //! // STATIC_DATA_END, END; verbose lines go to a closure.
@@ -44,8 +44,8 @@ mod engine;
 pub mod report;
 pub mod rules;
 
-pub use report::{Report, Violation, Warning};
-pub use rules::{Rule, RuleSource};
+pub use report::{ReadError, Report, Violation, Warning};
+pub use rules::{Breach, Rule, RuleSource};
 
 use std::io::{Read, Seek};
 
@@ -86,7 +86,7 @@ pub enum Format {
 /// input.extend_from_slice(b"domain received, ready to unpause");
 ///
 /// let to_eof = verify(&input[..], Format::Auto, None);
-/// assert_eq!(to_eof.error.unwrap().rule.id(), "stream.trailing-data");
+/// assert_eq!(to_eof.error.unwrap().rule().id(), "stream.trailing-data");
 ///
 /// let options = Options { stop_at_end: true, ..Options::from(Format::Auto) };
 /// let at_end = verify(&input[..], options, None);
@@ -158,7 +158,7 @@ pub fn verify_pipe(
 /// ```
 /// use stream_verify::{Format, verify_seekable};
 /// let report = verify_seekable(std::io::Cursor::new(vec![0u8; 3]), Format::Libxc, None);
-/// assert_eq!(report.error.unwrap().rule.id(), "stream.truncated");
+/// assert_eq!(report.error.unwrap().rule().id(), "stream.truncated");
 /// ```
 pub fn verify_seekable<R: Read + Seek>(
     input: R,
@@ -168,7 +168,7 @@ pub fn verify_seekable<R: Read + Seek>(
     match Seekable::new(input) {
         Ok(source) => run(source, options.into(), verbose),
         Err(unmeasured) => Report {
-            io_error: Some(format!("cannot measure the input: {}", unmeasured.error)),
+            io_error: Some(ReadError::unmeasured(&unmeasured.error)),
             ..Report::default()
         },
     }
