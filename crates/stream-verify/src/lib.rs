@@ -20,24 +20,22 @@
 //!
 //! // A libxc stream: image header, domain header (HVM, Xen 4.17),
 //! // STATIC_DATA_END, END; verbose lines go to a closure.
-//! let mut stream = Vec::new();
-//! stream.extend_from_slice(&[0xff; 8]);
-//! stream.extend_from_slice(b"XENF");
-//! stream.extend_from_slice(&3u32.to_be_bytes());
-//! stream.extend_from_slice(&[0; 8]);
-//! stream.extend_from_slice(&2u32.to_le_bytes());
-//! stream.extend_from_slice(&12u16.to_le_bytes());
-//! stream.extend_from_slice(&0u16.to_le_bytes());
-//! stream.extend_from_slice(&4u32.to_le_bytes());
-//! stream.extend_from_slice(&17u32.to_le_bytes());
-//! stream.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 0]); // STATIC_DATA_END
-//! stream.extend_from_slice(&[0; 8]); // END
+//! use migration_stream::Writer;
+//! use migration_stream::types::{DomainType, RecordType};
+//! use migration_stream::wire::{DomainHeader, ImageHeader};
+//! let mut w = Writer::new(Vec::new());
+//! w.write_image_header(&ImageHeader::new(3))?;
+//! w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))?;
+//! w.write_record(RecordType::STATIC_DATA_END.0, &[])?;
+//! w.write_record(RecordType::END.0, &[])?;
+//! let stream = w.into_inner();
 //! let mut lines = Vec::new();
 //! let mut sink = |line: &str| lines.push(line.to_owned());
 //! let report = verify(&stream[..], Format::Auto, Some(&mut sink));
 //! assert!(report.is_valid(), "{:?}", report.error);
 //! assert_eq!(report.xen_version.as_deref(), Some("4.17"));
 //! assert_eq!(lines[1], "Domain Header: x86 HVM from Xen 4.17");
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 mod engine;
@@ -75,13 +73,14 @@ pub enum Format {
 ///
 /// // A bare libxc stream (HVM, v2, no records but END), then protocol bytes
 /// // that are not part of it.
-/// let mut input = Vec::new();
-/// input.extend_from_slice(&[0xff; 8]);
-/// input.extend_from_slice(b"XENF");
-/// input.extend_from_slice(&2u32.to_be_bytes());
-/// input.extend_from_slice(&[0; 8]);
-/// input.extend_from_slice(&[2, 0, 0, 0, 12, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0]);
-/// input.extend_from_slice(&[0; 8]); // END
+/// use migration_stream::Writer;
+/// use migration_stream::types::{DomainType, RecordType};
+/// use migration_stream::wire::{DomainHeader, ImageHeader};
+/// let mut w = Writer::new(Vec::new());
+/// w.write_image_header(&ImageHeader::new(2))?;
+/// w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))?;
+/// w.write_record(RecordType::END.0, &[])?;
+/// let mut input = w.into_inner();
 /// let end = input.len() as u64;
 /// input.extend_from_slice(b"domain received, ready to unpause");
 ///
@@ -92,6 +91,7 @@ pub enum Format {
 /// let at_end = verify(&input[..], options, None);
 /// assert!(at_end.is_valid());
 /// assert_eq!(at_end.bytes, end);
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
