@@ -503,3 +503,46 @@ fn verbose_escapes_terminal_controls_in_physmap_names() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn unambiguous_prefixes_of_long_options_work_as_with_optparse() {
+    // Upstream parses with optparse, which takes any unambiguous prefix of a
+    // long option; libxl itself relies on it (`--guest` for `--guest-type`).
+    let dir = scratch("prefixes");
+    let full = dir.join("full");
+    let prefixed = dir.join("prefixed");
+    let input = image("pv64-guest64");
+    let run_with = |args: &[&str]| {
+        let out = run(EXE, args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", support::stderr(&out));
+    };
+    run_with(&[
+        "--in",
+        &input,
+        "--out",
+        full.to_str().unwrap(),
+        "--width",
+        "64",
+        "--guest-type",
+        "pv",
+        "--format",
+        "libxl",
+    ]);
+    run_with(&[
+        "--i",
+        &input,
+        "--ou",
+        prefixed.to_str().unwrap(),
+        "--wid",
+        "64",
+        "--gue",
+        "pv",
+        "--form",
+        "libxl",
+    ]);
+    assert_eq!(
+        std::fs::read(&full).unwrap(),
+        std::fs::read(&prefixed).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
