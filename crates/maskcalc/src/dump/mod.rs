@@ -11,13 +11,15 @@
 //! [`parse`] detects the format of each file unless one is forced. Every
 //! parser checks that all CPUs of a multi-CPU dump agree on their feature
 //! registers (per-CPU fields such as APIC ids are not compared), and drops the
-//! leaves beyond the maximum each leaf range reports. Errors name the file, the
-//! line and what was expected.
+//! leaves beyond the maximum each leaf range reports. A dump that lacks the
+//! extended leaves, or the last leaf of a range, is refused as truncated.
+//! Errors name the file, the line and what was expected.
 //!
 //! ```
 //! use maskcalc::dump::{parse, Format};
 //! let text = "CPU:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
-//!             0x00000001 0x00: eax=0x000306f2 ebx=0x00400800 ecx=0x7ffefbff edx=0xbfebfbff\n";
+//!             0x00000001 0x00: eax=0x000306f2 ebx=0x00400800 ecx=0x7ffefbff edx=0xbfebfbff\n   \
+//!             0x80000000 0x00: eax=0x80000000 ebx=0x00000000 ecx=0x00000000 edx=0x00000000\n";
 //! let host = parse("node1", text.as_bytes(), None).unwrap();
 //! assert_eq!(host.vendor_string().as_deref(), Some("GenuineIntel"));
 //! assert_eq!(host.register(1, 0, maskcalc::model::ECX), 0x7ffefbff);
@@ -186,8 +188,57 @@ pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpu
              in this {format} dump, found none"
         ))));
     }
+    missing_last_leaf(&host, format).map_err(fail)?;
     host.retain_reported_leaves();
     Ok(host)
+}
+
+/// A dump cut short (a copy that stopped, `head` of the file) still parses:
+/// what gives it away is a range that ends before the maximum leaf its base
+/// leaf reports. Every dumping tool prints each range up to its maximum (the
+/// maximum leaf itself always answers), so a missing last leaf means missing
+/// lines. Leaves inside a range may be absent (AMD has no leaf 4), and a
+/// maximum beyond the range's 64 Ki leaves is junk that
+/// [`HostCpuid::retain_reported_leaves`] drops.
+fn missing_last_leaf(host: &HostCpuid, format: Format) -> Result<(), LineError> {
+    let ranges = [
+        (
+            0,
+            host.max_basic_leaf(),
+            "maximum basic leaf that leaf 0x00000000",
+        ),
+        (
+            crate::model::EXTENDED_BASE,
+            host.max_extended_leaf(),
+            "maximum extended leaf that leaf 0x80000000",
+        ),
+    ];
+    if host.max_extended_leaf().is_none() {
+        return Err(LineError::whole(format!(
+            "expected leaf 0x80000000 (the extended leaves, where long mode and NX are) in this \
+             {format} dump, found none: is the file truncated?"
+        )));
+    }
+    for (base, max, what) in ranges {
+        let Some(max) = max.filter(|&m| m >= base && m - base <= 0xffff) else {
+            continue;
+        };
+        if host.leaves.keys().any(|k| k.leaf == max) {
+            continue;
+        }
+        let last = host
+            .leaves
+            .keys()
+            .map(|k| k.leaf)
+            .filter(|&l| l >= base && l < max)
+            .max()
+            .unwrap_or(base);
+        return Err(LineError::whole(format!(
+            "expected leaf {max:#010x} (the {what} reports) in this {format} dump, found the \
+             range ending at leaf {last:#010x}: is the file truncated?"
+        )));
+    }
+    Ok(())
 }
 
 /// Guesses the format of a dump from its text; `None` when nothing fits.
@@ -363,4 +414,46 @@ pub(crate) fn insert_msr(
     }
     cpu.msrs.insert(index, value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dump_cut_at_any_line_before_a_ranges_last_leaf_is_refused() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let has = |prefix: &[&str], leaf: &str| prefix.iter().any(|l| l.trim().starts_with(leaf));
+        let mut refused = 0;
+        for n in 2..lines.len() {
+            let prefix = &lines[..n];
+            let cut = prefix.join("\n");
+            match parse("cut", cut.as_bytes(), None) {
+                Ok(_) => assert!(
+                    has(prefix, "0x00000016 ") && has(prefix, "0x80000008 "),
+                    "a dump of {n} lines parsed"
+                ),
+                Err(err) => {
+                    refused += 1;
+                    if has(prefix, "0x80000000 ") && !has(prefix, "0x80000008 ") {
+                        assert!(err.message.contains("expected leaf 0x80000008"), "{err}");
+                        assert!(err.message.contains("truncated"), "{err}");
+                    }
+                }
+            }
+        }
+        assert!(refused > 10, "{refused}");
+        // Cut inside a line: the half line is refused, or the range is short.
+        let cut = &text[..text.find("0x80000001 0x00").unwrap() + 30];
+        let err = parse("cut", cut.as_bytes(), None).unwrap_err();
+        assert!(
+            err.message.contains("truncated") || err.line.is_some(),
+            "{err}"
+        );
+    }
 }
