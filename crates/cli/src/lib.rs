@@ -10,8 +10,9 @@
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
 //!   inherited file descriptor, anything else a path);
-//! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
-//!   within a size limit, for the tools that compare hosts;
+//! * [`hosts`]: for the tools that compare hosts, dumps and profiles read
+//!   within a size limit, hosts named from their paths, and the CPU the tool
+//!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
 //! * [`term`]: whether colour and progress bars are wanted, and
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
@@ -19,7 +20,7 @@
 pub mod args;
 pub mod exit;
 pub mod fdio;
-pub mod hostcpu;
+pub mod hosts;
 pub mod syslog;
 pub mod term;
 

@@ -41,9 +41,12 @@ use crate::model::{CpuidInput, HostCpuid};
 
 pub use json::{DUMP_FORMAT_NAME, DUMP_FORMAT_VERSION};
 
-/// Largest dump file accepted, in bytes. Real dumps are a few KiB; AIDA64
-/// dumps with every logical CPU of a large server reach a few MiB.
-pub const MAX_DUMP_BYTES: usize = 32 << 20;
+/// Largest dump file accepted, in bytes: 8 MiB. A `cpuid -1r` dump is 5 to
+/// 8 KiB; `cpuid -r` repeats that per logical CPU, so 8 MiB holds every CPU of
+/// a host with about a thousand of them, and AIDA64 dumps of a large server
+/// are a few MiB. The whole dump is held while it is parsed, so this bounds
+/// the parsers' memory too.
+pub const MAX_DUMP_BYTES: usize = 8 << 20;
 /// Largest number of distinct leaves/subleaves one CPU may report.
 pub const MAX_LEAVES: usize = 8192;
 /// Largest number of MSRs one dump may carry.
@@ -145,20 +148,69 @@ impl LineError {
 /// Parses one dump. `file` names it in errors; `format` forces a format
 /// instead of detecting it.
 pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpuid, DumpError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_text(file, text, bytes.len(), format),
+        Err(_) if bytes.len() > MAX_DUMP_BYTES => parse_text(file, "", bytes.len(), format),
+        Err(_) => parse_owned(file, bytes.to_vec(), format),
+    }
+}
+
+/// [`parse`] of a dump the caller no longer needs: the bytes are taken by
+/// value, so the dump is held once, whatever it contains.
+///
+/// ```
+/// let text = "CPU:\n   0x00000000 0x00: eax=0x00000000 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+///             0x80000000 0x00: eax=0x80000000 ebx=0x0 ecx=0x0 edx=0x0\n";
+/// let host = maskcalc::dump::parse_owned("node1", text.as_bytes().to_vec(), None).unwrap();
+/// assert_eq!(host.vendor_string().as_deref(), Some("GenuineIntel"));
+/// ```
+pub fn parse_owned(
+    file: &str,
+    bytes: Vec<u8>,
+    format: Option<Format>,
+) -> Result<HostCpuid, DumpError> {
+    let len = bytes.len();
+    if len > MAX_DUMP_BYTES {
+        return parse_text(file, "", len, format);
+    }
+    parse_text(file, &into_text(bytes), len, format)
+}
+
+/// The bytes as text, in place: AIDA64 dumps written on Windows may carry
+/// Latin-1 text (`°C`, `®`) in sections the parser skips, so every byte that
+/// is not UTF-8 becomes `?` (a bad byte on a data line still fails there).
+/// Unlike `String::from_utf8_lossy`, this neither copies the dump nor
+/// triples the size of binary garbage.
+fn into_text(mut bytes: Vec<u8>) -> String {
+    let mut pos = 0;
+    while let Err(err) = std::str::from_utf8(&bytes[pos..]) {
+        let start = pos + err.valid_up_to();
+        let len = err.error_len().unwrap_or(bytes.len() - start);
+        bytes[start..start + len].fill(b'?');
+        pos = start + len;
+    }
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`parse`] of text already decoded; `len` is the size of the original
+/// bytes (larger than [`MAX_DUMP_BYTES`]: refused without looking at `text`).
+fn parse_text(
+    file: &str,
+    text: &str,
+    len: usize,
+    format: Option<Format>,
+) -> Result<HostCpuid, DumpError> {
     let fail = |e: LineError| DumpError {
         file: file.to_owned(),
         line: e.line,
         message: e.message,
     };
-    if bytes.len() > MAX_DUMP_BYTES {
+    if len > MAX_DUMP_BYTES {
         return Err(fail(LineError::whole(format!(
-            "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one"
+            "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one \
+             (a `cpuid -1r` dump, one CPU, is a few KiB)"
         ))));
     }
-    // AIDA64 dumps written on Windows may carry Latin-1 text (`°C`, `®`) in
-    // sections the parser skips; a bad byte on a data line still fails there.
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.as_ref();
     if text.trim().is_empty() {
         return Err(fail(LineError::whole(
             "expected a CPUID dump, found an empty file",
@@ -419,6 +471,14 @@ pub(crate) fn insert_msr(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_become_one_question_mark_each_in_place() {
+        assert_eq!(into_text(b"a\xb0C \xe2\x82 \xff\xfe".to_vec()), "a?C ?? ??");
+        assert_eq!(into_text("°C ok".as_bytes().to_vec()), "°C ok");
+        let garbage: Vec<u8> = (0..=255u8).cycle().take(1 << 16).collect();
+        assert_eq!(into_text(garbage).len(), 1 << 16);
+    }
 
     #[test]
     fn a_dump_cut_at_any_line_before_a_ranges_last_leaf_is_refused() {
