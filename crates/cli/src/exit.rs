@@ -139,7 +139,8 @@ pub fn warn(tool: &str, message: &str) {
 /// Parses the command line into `A`. `--help` and `--version` print to
 /// standard output and give exit code 0; a usage mistake prints clap's message
 /// to standard error and gives [`USAGE_OR_IO`]. The `Err` is the code `main`
-/// returns.
+/// returns. A first argument `--generate` asks for the tool's man pages or a
+/// shell completion script instead (see [`crate::manual`]).
 ///
 /// ```no_run
 /// use clap::Parser;
@@ -161,6 +162,9 @@ pub fn warn(tool: &str, message: &str) {
 /// }
 /// ```
 pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
+    if let Some(code) = crate::manual::answer_generate(A::command) {
+        return Err(code);
+    }
     A::try_parse().map_err(|err| {
         let _ = err.print();
         ExitCode::from(if err.use_stderr() { USAGE_OR_IO } else { OK })

@@ -78,7 +78,7 @@ pub fn load_dump(path: &Path, name: &str, format: Option<Format>) -> Result<Host
 /// ```
 /// use std::io::ErrorKind;
 /// use xenmig_cli::hosts::read_capped;
-/// let path = std::env::temp_dir().join(format!("hostcpu-doc-{}", std::process::id()));
+/// let path = std::env::temp_dir().join(format!("hosts-doc-{}", std::process::id()));
 /// std::fs::write(&path, b"0123456789").unwrap();
 /// assert_eq!(read_capped(&path, 10, "a dump").unwrap(), b"0123456789");
 /// let err = read_capped(&path, 4, "a dump").unwrap_err();
@@ -118,7 +118,7 @@ mod tests {
     impl Scratch {
         fn new(name: &str, len: usize) -> Scratch {
             let path =
-                std::env::temp_dir().join(format!("xenmig-hostcpu-{}-{name}", std::process::id()));
+                std::env::temp_dir().join(format!("xenmig-hosts-{}-{name}", std::process::id()));
             std::fs::write(&path, vec![b'x'; len]).unwrap();
             Scratch(path)
         }
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn a_pipe_stops_one_byte_past_the_limit() {
         // A FIFO has no size to ask, so the cap is what bounds memory.
-        let fifo = std::env::temp_dir().join(format!("xenmig-hostcpu-{}-fifo", std::process::id()));
+        let fifo = std::env::temp_dir().join(format!("xenmig-hosts-{}-fifo", std::process::id()));
         let _ = std::fs::remove_file(&fifo);
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if !made.is_ok_and(|s| s.success()) {
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_io_error() {
-        let missing = std::env::temp_dir().join("xenmig-hostcpu-does-not-exist");
+        let missing = std::env::temp_dir().join("xenmig-hosts-does-not-exist");
         let err = read_capped(&missing, 10, "a dump").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }

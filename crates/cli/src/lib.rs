@@ -10,6 +10,8 @@
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
 //!   inherited file descriptor, anything else a path);
+//! * [`manual`]: man pages and shell completions from the clap
+//!   definitions (`TOOL --generate ...`);
 //! * [`hosts`]: for the tools that compare hosts, dumps and profiles read
 //!   within a size limit, hosts named from their paths, and the CPU the tool
 //!   runs on (`--local`);
@@ -21,6 +23,7 @@ pub mod args;
 pub mod exit;
 pub mod fdio;
 pub mod hosts;
+pub mod manual;
 pub mod syslog;
 pub mod term;
 

@@ -20,7 +20,9 @@ Examples (from the root of a xenmig checkout):
 
 Exit status: 0 converted; 1 a bad or truncated image; 2 usage or I/O error
 (an input that cannot be opened or read, an output that cannot be written), or
-content that cannot be converted (tmem, Remus compression).";
+content that cannot be converted (tmem, Remus compression).
+
+Documentation: /usr/share/doc/xenmig/legacy-format.md.";
 
 /// Convert a legacy stream to a v2 (or later) stream.
 ///

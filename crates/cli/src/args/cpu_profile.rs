@@ -22,8 +22,10 @@ On every host of the pool, booted natively (not in dom0: Xen hides bits from
 dom0), save its CPUID with `cpuid -1r > node1`; then, anywhere, give the files.
 Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64 or
 InstLatx64 text, libvirt cpu-gather XML or xenmig JSON; the format is detected
-per file unless --input-format names it. The profile format is documented in
-docs/cpu-profile-format.md.
+per file unless --input-format names it.
+
+Documentation: /usr/share/doc/xenmig/cpu-profile.md; the profile format:
+/usr/share/doc/xenmig/cpu-profile-format.md.
 
 Examples (from the root of a xenmig checkout):
 ",

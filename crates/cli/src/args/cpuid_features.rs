@@ -17,7 +17,9 @@ Examples:
   $ cpuid-features show avx512fx    # exits 1: did you mean AVX512F?
 
 Exit status: 0 success; 1 an unknown feature name, or a register without
-named bits; 2 usage error (a number or register that does not parse).";
+named bits; 2 usage error (a number or register that does not parse).
+
+Documentation: /usr/share/doc/xenmig/cpuid-features.md.";
 
 /// Look up x86 CPUID feature bits: where they live, what every ecosystem
 /// calls them, how a migration pool combines them, and what they need.

@@ -20,15 +20,18 @@ Examples (from the root of a xenmig checkout):
 
 Exit status: 0 a valid stream; 1 an invalid or truncated stream (the message
 names the byte offset, the record and the rule); 2 usage or I/O error (an
-input that cannot be opened or read), or content the verifier cannot handle.";
+input that cannot be opened or read), or content the verifier cannot handle.
+
+Documentation: /usr/share/doc/xenmig/verify-stream-v2.md; every rule, its
+source and its message: /usr/share/doc/xenmig/verify-rules.md.";
 
 /// Verify a stream according to the v2 (or later) spec.
 ///
 /// Reads an xl save file, a libxl stream or a bare libxc stream and checks every
 /// rule Xen's own verify-stream-v2 checks plus the ones it misses (ordering,
 /// domain type, STATIC_DATA_END, policy contents, PV sizes, HVM context, libxl
-/// and xl layers, checkpoints); see docs/verify-rules.md. Works from a pipe for
-/// records of any size, and seeks over page data when the input is a file.
+/// and xl layers, checkpoints). Works from a pipe for records of any size, and
+/// seeks over page data when the input is a file.
 ///
 /// The input is read to its end, so that data after the final END record is
 /// caught (Xen's script stops at END and never sees it). On a socket or a
