@@ -11,7 +11,8 @@
 //! with the code it would have returned ([`Failure::io`], [`write_stdout`]).
 //! For data (a converted stream, a generated profile, an exported
 //! configuration) it is: data that was not delivered is never success
-//! ([`Failure::output`], [`write_stdout_data`]; docs/decisions.md has the rule).
+//! ([`Failure::output`], [`write_stdout_data`]; docs/decisions.md has the
+//! rule). The table per class of input and per tool is `docs/exit-codes.md`.
 
 use std::fmt;
 use std::io;
