@@ -357,7 +357,10 @@ fn rows(inputs: &Inputs) -> Vec<Row> {
         ("cpu-profile", strings(&["export", "--format", "xl", p])),
         ("xen-maskcalc", strings(&[NODE1, NODE2])),
         ("xen-maskcalc", strings(&["-v", NODE1, NODE2])),
-        ("xen-maskcalc", strings(&["--format", "libvirt", NODE1, NODE2])),
+        (
+            "xen-maskcalc",
+            strings(&["--format", "libvirt", NODE1, NODE2]),
+        ),
     ] {
         rows.push(Row {
             tool,
