@@ -134,8 +134,17 @@ fn plan_refuses_what_the_mask_refuses() {
         2,
     );
     assert!(err.contains("both hidden and kept"), "{err}");
-    let err = failure(EXE, &["--plan", "--diff", HASWELL, SKYLAKE], 2);
-    assert!(err.contains("cannot be used with"), "{err}");
+    for other in [
+        &["--diff"][..],
+        &["--format", "html"][..],
+        &["--format", "xl"][..],
+    ] {
+        let mut args = vec!["--plan"];
+        args.extend(other);
+        args.extend([HASWELL, SKYLAKE]);
+        let err = failure(EXE, &args, 2);
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
 }
 
 /// Counts the non-overlapping occurrences of `needle`.
