@@ -62,7 +62,8 @@ pub struct Args {
     #[arg(short, long, value_enum, default_value_t = StreamFormat::Auto)]
     pub format: StreamFormat,
 
-    /// Summarise the stream contents on standard output (upstream's lines).
+    /// Summarise the stream contents on standard output (upstream's lines);
+    /// with --json, on standard error, so that standard output is the JSON alone.
     #[arg(short, long)]
     pub verbose: bool,
 
