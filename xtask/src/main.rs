@@ -13,9 +13,9 @@ commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
+  screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
                  extract Xen, Linux, QEMU or libvirt CPUID facts into testdata/upstream/
-  screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";

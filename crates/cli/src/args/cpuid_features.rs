@@ -57,9 +57,9 @@ pub enum Command {
     ///   reference           where the bit is defined (SDM, APM, ...)
     ///   xen_attrs           Xen's policy attribute characters (null when none)
     ///   linux_name          /proc/cpuinfo flag (null when none)
-    ///   linux_macro         Linux X86_FEATURE_ macro without the prefix (null when none)
-    ///   qemu_name           QEMU property name (null when none)
-    ///   libvirt_name        libvirt feature name (null when none)
+    ///   linux_macro         Linux X86_FEATURE_ suffix (null when none)
+    ///   qemu_name           QEMU's name (null when none)
+    ///   libvirt_name        libvirt's name (null when none)
     ///   libxl_legacy_names  libxl's older names
     #[command(
         verbatim_doc_comment,

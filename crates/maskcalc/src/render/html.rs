@@ -477,23 +477,6 @@ fn reason_text(masks: &PoolMasks, labels: Option<&[String]>, reason: &Reason) ->
     }
 }
 
-/// The state of a differing bit that belongs to a multi-bit field (a
-/// version, a count): a value the pool never masks bit by bit.
-fn field_state(register: FeatureRegister, bit: u8) -> Option<MaskState> {
-    let FeatureRegister::Cpuid { key, register } = register else {
-        return None;
-    };
-    let field = cpuid_defs::fields_in(key, register).find(|f| f.mask() & (1 << (bit & 31)) != 0)?;
-    Some(MaskState {
-        key: "field",
-        label: "x value",
-        why: format!(
-            "bit of the field {}: a number, never masked bit by bit",
-            field.name
-        ),
-    })
-}
-
 fn mask_state(
     masks: &PoolMasks,
     labels: Option<&[String]>,
@@ -617,11 +600,13 @@ pub fn matrix(masks: &PoolMasks) -> String {
                 last_class = Some(class);
             }
             let location = location_of(reg.register, bit);
-            let masked = by_bit.get(&(reg.register, bit)).copied();
-            let state = match field_state(reg.register, bit) {
-                Some(state) if masked.is_none() && feature.is_none() => state,
-                _ => mask_state(masks, None, masked, class, feature.map(|f| f.id)),
-            };
+            let state = mask_state(
+                masks,
+                None,
+                by_bit.get(&(reg.register, bit)).copied(),
+                class,
+                feature.map(|f| f.id),
+            );
             let name = feature.map_or("(unnamed)", |f| f.name);
             let _ = write!(
                 out,
@@ -858,13 +843,17 @@ fn upper_first(s: &str) -> String {
 }
 
 /// The hosts table: name, vendor, brand string, family/model/stepping, and
-/// (with a plan) cost and tier. `hosts` gives the brand strings; it may be
-/// empty.
+/// (with a plan) cost and tier. `hosts` gives the brand strings; when it is
+/// empty (a profile keeps none) the column is left out.
 pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> String {
+    let brands = !hosts.is_empty();
     let mut out = String::from(
-        "<table class=\"sortable\" id=\"hosts-table\">\n<thead><tr><th>#</th><th>host</th><th>vendor</th>\
-         <th>processor</th><th>family</th><th>model</th><th>stepping</th>",
+        "<table class=\"sortable\" id=\"hosts-table\">\n<thead><tr><th>#</th><th>host</th><th>vendor</th>",
     );
+    if brands {
+        out.push_str("<th>processor</th>");
+    }
+    out.push_str("<th>family</th><th>model</th><th>stepping</th>");
     if plan.is_some() {
         out.push_str("<th>cost</th><th>tier</th>");
     }
@@ -877,13 +866,18 @@ pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> St
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr data-host-name=\"{name}\"><td class=\"num\">{n}</td><td>{name}</td><td>{vendor}</td><td>{brand}</td>\
-             <td class=\"num\" data-sort=\"{family}\">{family:#x}</td><td class=\"num\" data-sort=\"{model}\">{model:#x}</td>\
-             <td class=\"num\" data-sort=\"{stepping}\">{stepping:#x}</td>",
+            "<tr data-host-name=\"{name}\"><td class=\"num\">{n}</td><td>{name}</td><td>{vendor}</td>",
             n = i + 1,
             name = escape(&summary.name),
             vendor = escape(&summary.vendor_string),
-            brand = escape(&brand),
+        );
+        if brands {
+            let _ = write!(out, "<td>{}</td>", escape(&brand));
+        }
+        let _ = write!(
+            out,
+            "<td class=\"num\" data-sort=\"{family}\">{family:#x}</td><td class=\"num\" data-sort=\"{model}\">{model:#x}</td>\
+             <td class=\"num\" data-sort=\"{stepping}\">{stepping:#x}</td>"
         );
         if let Some(plan) = plan {
             let cost = plan
