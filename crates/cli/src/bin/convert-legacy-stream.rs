@@ -1,13 +1,17 @@
 //! `convert-legacy-stream`: a drop-in replacement for Xen's script of the same
 //! name. It turns a pre-Xen-4.6 save image into a v2 migration stream.
 
-use std::io::{BufWriter, IsTerminal, Seek, Write};
+use std::io::{IsTerminal, Seek, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use legacy_convert::error::{ErrorKind, Hint};
 use legacy_convert::format::{GuestType, Width};
 use legacy_convert::{Observer, Options, OutputFormat};
+use migration_stream::sink::BlockWriter;
+use migration_stream::source::Sequential;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::syslog::{Severity, Syslog};
 use xenmig_cli::{Failure, exit, finish, term};
@@ -208,27 +212,73 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
         bar: show_bar.then(|| progress_bar(input_len)),
     };
     let name = output.name().to_owned();
-    let mut sink = BufWriter::with_capacity(1 << 20, output.file());
-    let result = legacy_convert::convert(&input.file, &mut sink, &options, &mut reporter);
+    let passthrough = kernel_copy_wins(&input.file, output.file());
+    let mut sink = BlockWriter::new(output.file());
+    sink.set_passthrough(passthrough);
+    let source = Sequential::descriptor(&input.file);
+    let result = legacy_convert::convert_source(source, &mut sink, &options, &mut reporter);
     if let Some(bar) = &reporter.bar {
         bar.finish_and_clear();
     }
-    match result {
-        Ok(_) => {}
-        Err(err) if err.is_bad_input() => {
-            return Err(Failure::bad_input(format!("{}: {err}", input.name)));
+    if let Err(err) = result {
+        // A descriptor gets what was converted before the error, as upstream's
+        // output does (a file's temporary copy is removed anyway).
+        if !err.is_output() {
+            let _ = sink.flush();
         }
-        Err(err) => match err.io_error() {
-            Some(io) if matches!(err, legacy_convert::Error::Output { .. }) => {
-                return Err(Failure::io(format!("{name}: {err}"), clone_io(io)));
-            }
-            _ => return Err(Failure::usage_or_io(format!("{}: {err}", input.name))),
-        },
+        return Err(failure(&err, &input.name, &name, args));
     }
     sink.flush().map_err(|e| Failure::io(&name, e))?;
     drop(sink);
     output.commit().map_err(|e| Failure::io(&name, e))?;
     Ok(exit::OK)
+}
+
+/// Whether page data should go from input to output by the kernel
+/// (`splice`) rather than through the block writer: only between two pipes
+/// (or sockets), where nothing is written to a page cache and the kernel
+/// moves pages without copying them (see docs/performance.md).
+fn kernel_copy_wins(input: &std::fs::File, output: &std::fs::File) -> bool {
+    let is_stream = |file: &std::fs::File| {
+        file.metadata().is_ok_and(|m| {
+            let kind = m.file_type();
+            kind.is_fifo() || kind.is_socket()
+        })
+    };
+    is_stream(input) && is_stream(output)
+}
+
+/// The message and exit code of a failed conversion, with the option that
+/// would have helped where the error says what it is.
+fn failure(err: &legacy_convert::Error, input: &str, output: &str, args: &Args) -> Failure {
+    if err.is_output()
+        && let Some(io) = err.io_error()
+    {
+        return Failure::io(format!("{output}: {err}"), clone_io(io));
+    }
+    let advice = match (err.kind(), err.hint()) {
+        (ErrorKind::UnexpectedXlHeader, _) => " (give -x/--xl for an xl save file)".to_owned(),
+        (ErrorKind::TooShortToDetect { .. }, _) => " (give -w and -g)".to_owned(),
+        (ErrorKind::XlNeedsLibxl, _) => " (--xl needs --format libxl)".to_owned(),
+        (_, Some(Hint::Width { detected, .. })) => format!(
+            " (try -w {}{})",
+            detected.bits(),
+            args.width
+                .as_deref()
+                .map(|w| format!(" instead of -w {w}"))
+                .unwrap_or_default()
+        ),
+        (_, Some(Hint::GuestType { detected, .. })) => {
+            format!(" (try -g {})", detected.to_string().to_lowercase())
+        }
+        _ => String::new(),
+    };
+    let message = format!("{input}: {err}{advice}");
+    if err.is_bad_input() {
+        Failure::bad_input(message)
+    } else {
+        Failure::usage_or_io(message)
+    }
 }
 
 fn clone_io(err: &std::io::Error) -> std::io::Error {
