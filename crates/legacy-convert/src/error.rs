@@ -22,7 +22,7 @@ pub enum ErrorKind {
     /// The input starts with an xl save header but the caller did not say so.
     #[error(
         "the input starts with an xl save header (\"Xen saved domain, xl format\"), not with a \
-         legacy image: convert it as an xl save file"
+         legacy image"
     )]
     UnexpectedXlHeader,
     /// The input is too short to tell the toolstack width and guest type.
@@ -429,11 +429,18 @@ impl fmt::Display for Hint {
                 "the image looks like one from a {detected} toolstack: the {given} width given \
                  is the likely cause"
             ),
-            Hint::GuestType { given, detected } => write!(
-                f,
-                "the image looks like one of a {detected} guest: the {given} guest type given is \
-                 the likely cause"
-            ),
+            Hint::GuestType { given, detected } => {
+                let article = |guest: &GuestType| match guest {
+                    GuestType::Pv => "a",
+                    GuestType::Hvm => "an",
+                };
+                write!(
+                    f,
+                    "the image looks like one of {} {detected} guest: the {given} guest type \
+                     given is the likely cause",
+                    article(detected),
+                )
+            }
         }
     }
 }

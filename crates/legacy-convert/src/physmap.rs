@@ -107,6 +107,7 @@ pub(crate) fn read_physmap<R: Read>(
                     cap: XENSTORE_DATA_CAP as u64,
                 }));
             }
+            crate::reader::grow_within(pairs, needed - pairs.len(), XENSTORE_DATA_CAP);
             pairs.extend_from_slice(key.as_bytes());
             pairs.push(0);
             pairs.extend_from_slice(value.as_bytes());

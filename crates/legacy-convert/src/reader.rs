@@ -448,11 +448,12 @@ impl<R: Read> LegacyReader<R> {
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
                 // One byte more than the cap: if it arrives, the data is too long.
-                // Reserved up front so that the buffer never grows past it (memory
-                // is only touched as the bytes arrive).
                 let bound = cap.saturating_add(1);
-                out.reserve_exact(usize::try_from(bound).unwrap_or(usize::MAX));
-                match self.input.copy_to(bound, out) {
+                let mut held = Held {
+                    out,
+                    bound: usize::try_from(bound).unwrap_or(usize::MAX),
+                };
+                match self.input.copy_to(bound, &mut held) {
                     Err(InputError::Truncated { .. }) => Ok(()),
                     Ok(()) => Err(too_large(Size::AtLeast(cap))),
                     Err(InputError::Io(source)) => Err(self.input_error(source)),
@@ -602,6 +603,49 @@ impl<R: Read> LegacyReader<R> {
                         eof => self.failure(eof, self.offset(), 0, self.payload_what),
                     })
             }
+        }
+    }
+}
+
+/// Grows `out` for `extra` more bytes, doubling as a `Vec` does but never
+/// beyond `bound` bytes of capacity (so that data held up to a cap costs
+/// at most the cap, not twice it).
+pub(crate) fn grow_within(out: &mut Vec<u8>, extra: usize, bound: usize) {
+    let needed = out.len().saturating_add(extra);
+    if needed <= out.capacity() {
+        return;
+    }
+    let target = out
+        .capacity()
+        .saturating_mul(2)
+        .max(needed)
+        .max(64 * 1024)
+        .min(bound.max(needed));
+    out.reserve_exact(target - out.len());
+}
+
+/// The buffer of [`LegacyReader::read_payload_capped`] for data of unknown
+/// length: grows with [`grow_within`] up to `bound` bytes.
+struct Held<'a> {
+    out: &'a mut Vec<u8>,
+    bound: usize,
+}
+
+impl CopySink for Held<'_> {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        grow_within(self.out, piece.len(), self.bound);
+        self.out.extend_from_slice(piece);
+        Ok(())
+    }
+
+    fn copy_from<T: Read>(&mut self, src: &mut io::Take<T>) -> io::Result<()> {
+        let mut piece = [0u8; 16 * 1024];
+        loop {
+            let n = src.read(&mut piece)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write_piece(piece.get(..n).unwrap_or_default())?;
         }
     }
 }

@@ -8,7 +8,7 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 use crate::error::{Error, ErrorKind, Layer};
 use crate::format::StreamFormat;
 use crate::record::{RecordContext, RecordInfo};
-use crate::source::{ByteSource, Input, InputError, Seekable, Sequential, Spliced};
+use crate::source::{ByteSource, CopySink, Input, InputError, Seekable, Sequential, Spliced};
 use crate::types::{
     IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
     REC_LENGTH_MAX, XL_MAGIC, XL_OPTIONAL_DATA_MAX,
@@ -68,6 +68,22 @@ impl<R: Read> ByteSource for Source<R> {
             Source::Sequential(source) => source.seek_forward(n),
             Source::Seekable(source) => source.seek_forward(n),
             Source::Spliced(source) => source.seek_forward(n),
+        }
+    }
+
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
+        match self {
+            Source::Sequential(source) => source.copy_to(n, sink),
+            Source::Seekable(source) => source.copy_to(n, sink),
+            Source::Spliced(source) => source.copy_to(n, sink),
+        }
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        match self {
+            Source::Sequential(source) => source.wait_readable(),
+            Source::Seekable(source) => source.wait_readable(),
+            Source::Spliced(source) => source.wait_readable(),
         }
     }
 }

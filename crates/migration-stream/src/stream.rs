@@ -1,5 +1,6 @@
 //! The high-level [`StreamReader`]: follows the nesting xl → libxl → libxc.
 
+use std::fs::File;
 use std::io::{Read, Seek};
 
 use crate::error::{Error, ErrorKind, Layer};
@@ -316,5 +317,14 @@ impl<R: Read + Seek> StreamReader<R> {
     /// A stream reader over a seekable input: skipped bodies are seeked over.
     pub fn seekable(inner: R) -> Self {
         StreamReader::from_reader(Reader::seekable(inner), None)
+    }
+}
+
+impl StreamReader<File> {
+    /// A stream reader over a pipe or socket ([`Reader::pipe`]): skipped
+    /// bodies are spliced into `/dev/null`, and a descriptor the caller set
+    /// non-blocking is waited for.
+    pub fn pipe(inner: File) -> Self {
+        StreamReader::from_reader(Reader::pipe(inner), None)
     }
 }

@@ -495,3 +495,81 @@ fn a_nonblocking_descriptor_is_waited_for() {
     drop(input);
     feeder.join().expect("feeder thread");
 }
+
+/// Run by [`kernel_copies_interrupted_by_a_signal_are_resumed`] under strace:
+/// a file-to-file `copy_to` (`copy_file_range(2)`) and a pipe skip into
+/// `/dev/null` (`splice(2)`) that must deliver exactly their bytes.
+#[test]
+#[ignore = "run under strace by kernel_copies_interrupted_by_a_signal_are_resumed"]
+fn kernel_copies_child() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 223) as u8).collect();
+    let file = file_with(b"", &data);
+    let mut input = Input::new(Seekable::new(file).expect("seekable file"));
+    let mut out = scratch_file("eintr-out");
+    input.copy_to(2_500_000, &mut out).expect("copy");
+    input.skip(400_000).expect("skip");
+    input.copy_to(100_000, &mut out).expect("copy the rest");
+    let mut expected = data[..2_500_000].to_vec();
+    expected.extend_from_slice(&data[2_900_000..]);
+    assert!(contents(&mut out) == expected, "copied bytes differ");
+    let (pipe, feeder) = pipe_with(&data);
+    let mut input = Input::new(Spliced::new(pipe).expect("/dev/null"));
+    input.skip(2_999_000).expect("spliced skip");
+    let mut tail = vec![0; 1_000];
+    input.read_exact(&mut tail).expect("tail");
+    assert_eq!(&tail[..], &data[2_999_000..]);
+    feeder.join().expect("feeder thread");
+}
+
+#[test]
+fn kernel_copies_interrupted_by_a_signal_are_resumed() {
+    let exe = std::env::current_exe().expect("test binary");
+    let log = std::env::temp_dir().join(format!("xenmig-eintr-{}.log", std::process::id()));
+    let run = |syscall: &str| {
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(&log)
+            .args(["-e", &format!("trace={syscall}")])
+            .args(["-e", &format!("inject={syscall}:error=EINTR:when=1+2")])
+            .arg(&exe)
+            .args([
+                "--exact",
+                "kernel_copies_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .output()
+    };
+    for syscall in ["copy_file_range", "splice"] {
+        let output = match run(syscall) {
+            Ok(output) => output,
+            Err(e) => {
+                eprintln!("skipped: no strace ({e})");
+                return;
+            }
+        };
+        let trace = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        if !output.status.success() && !trace.contains("INJECTED") {
+            eprintln!(
+                "skipped: strace cannot inject faults here: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return;
+        }
+        assert!(
+            output.status.success(),
+            "{syscall}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let injected = trace.lines().filter(|l| l.contains("INJECTED")).count();
+        let moved = trace
+            .lines()
+            .filter(|l| l.contains(&format!("{syscall}(")) && !l.contains("= -1"))
+            .count();
+        assert!(
+            injected > 0 && moved > 0,
+            "{syscall}: {injected} injected, {moved} ran"
+        );
+    }
+}

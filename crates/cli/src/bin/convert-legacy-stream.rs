@@ -257,7 +257,9 @@ fn failure(err: &legacy_convert::Error, input: &str, output: &str, args: &Args) 
         return Failure::io(format!("{output}: {err}"), clone_io(io));
     }
     let advice = match (err.kind(), err.hint()) {
-        (ErrorKind::UnexpectedXlHeader, _) => " (give -x/--xl for an xl save file)".to_owned(),
+        (ErrorKind::UnexpectedXlHeader, _) => {
+            " (give -x/--xl to convert an xl save file)".to_owned()
+        }
         (ErrorKind::TooShortToDetect { .. }, _) => " (give -w and -g)".to_owned(),
         (ErrorKind::XlNeedsLibxl, _) => " (--xl needs --format libxl)".to_owned(),
         (_, Some(Hint::Width { detected, .. })) => format!(
