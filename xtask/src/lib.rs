@@ -6,10 +6,14 @@
 //! checked-in copies differ. One generator per area registers itself in
 //! [`generators`].
 
+// A developer's tool run in a terminal: printing is how it reports.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 pub mod bench_convert;
 pub mod bench_maskcalc;
+pub mod bench_plan;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;

@@ -1,5 +1,8 @@
 //! `cargo xtask`: test data, code generation and benchmarks.
 
+// A developer's tool run in a terminal: printing is how it reports.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 use xtask::{Kind, repo_root, write_generated};
 
@@ -14,6 +17,7 @@ commands:
                  the converter's copy pattern without the converter: copy_file_range
                  per batch, aligned or not, against read+write through buffers of
                  1-16 MiB, against cp (see docs/performance.md)
+  screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -26,6 +30,7 @@ fn main() -> ExitCode {
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("copy-experiment") => copy_experiment(&args[1..]),
+        Some("screenshot") => screenshot(&root),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
@@ -48,6 +53,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// The docs screenshot is made by the browser test that also checks it, in
+/// its bless mode: one place knows how to drive chromium.
+fn screenshot(root: &std::path::Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "xenmig-cli",
+            "--test",
+            "xen_maskcalc_browser",
+            "docs_screenshot_is_current",
+        ])
+        .env("XENMIG_BLESS", "1")
+        .env("XENMIG_REQUIRE_CHROMIUM", "1")
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo test: {e}"))?;
+    if !status.success() {
+        return Err("rendering the screenshot failed (see the test output above)".to_owned());
+    }
+    println!("wrote docs/images/xen-maskcalc-page.png and docs/images/xen-maskcalc-page.html");
+    Ok(())
+}
+
 fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
@@ -58,6 +89,7 @@ type Bench = fn(&std::path::Path) -> Result<(), String>;
 /// Every benchmark, by name.
 const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
+    ("plan", xtask::bench_plan::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
     ("convert", xtask::bench_convert::run),

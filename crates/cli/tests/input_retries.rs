@@ -80,8 +80,8 @@ fn run(program: &str, args: &[&str], stdin: Stdin) -> Output {
     output
 }
 
-/// Whether strace can trace and inject faults here; says why not otherwise.
-fn strace_works() -> bool {
+/// Whether strace can trace and inject faults here; why not otherwise.
+fn strace_works() -> Result<(), String> {
     let probe = Command::new("strace")
         .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=getpid"])
         .args(["-e", "inject=getpid:error=EINTR:when=1", "true"])
@@ -89,18 +89,12 @@ fn strace_works() -> bool {
         .stderr(Stdio::piped())
         .output();
     match probe {
-        Ok(out) if out.status.success() => true,
-        Ok(out) => {
-            eprintln!(
-                "skipped: strace cannot inject faults here: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipped: no strace ({e})");
-            false
-        }
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "strace cannot inject faults here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("no strace ({e}); .ci/run installs it")),
     }
 }
 
@@ -188,7 +182,8 @@ fn a_nonblocking_input_is_waited_for_by_every_tool() {
 
 #[test]
 fn interrupted_system_calls_are_retried_by_every_tool() {
-    if !strace_works() {
+    if let Err(why) = strace_works() {
+        eprintln!("skipped: {why}");
         return;
     }
     let image = large_legacy_image();

@@ -5,133 +5,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-use maskcalc::dump::{self, Format};
+use maskcalc::dump;
 use maskcalc::model::Host;
+use maskcalc::plan;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
+use xenmig_cli::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
+use xenmig_cli::exit::warn;
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
 use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
-
-const TOOL: &str = "xen-maskcalc";
-
-const EXAMPLES: &str = "\
-Examples:
-  On every host (natively booted, not in dom0: Xen hides bits from dom0):
-      cpuid -1r > node1
-  Then, anywhere:
-      xen-maskcalc node1 node2 node3          the xl.cfg `cpuid = [...]` lines (xend syntax)
-      xen-maskcalc -v node1 node2             ... with each host's bits and why every bit is masked
-      xen-maskcalc --format xl node*          cpuid = \"host,f16c=0,...\" (libxl syntax, Xen 4.18+)
-      xen-maskcalc --format libvirt node*     a <cpu> element with policy='disable' features
-      xen-maskcalc --diff node*               which features differ, per host
-      xen-maskcalc --local node2              this machine and node2
-      xen-maskcalc --hide avx512f --keep rdrand node*
-
-Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
-
-Exit status: 0 ok; 1 bad input (a dump that does not parse, fewer than two hosts,
-hosts of different vendors); 2 usage or I/O error.";
-
-/// Output formats of the mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (the original tool's output)
-    Xend,
-    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
-    Xl,
-    /// libvirt `<cpu>` element
-    Libvirt,
-    /// QEMU `-cpu host,-feat,…`
-    Qemu,
-    /// Firecracker custom CPU template
-    Firecracker,
-    /// masks, reasons and pool summary as JSON
-    Json,
-}
-
-/// Input formats (`auto` detects per file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum InputFormat {
-    /// detect the format of each file
-    Auto,
-    /// `cpuid -1r` / `cpuid -r`
-    Cpuid,
-    /// `xen-cpuid -p`
-    XenCpuid,
-    /// AIDA64 / InstLatx64 text
-    Aida64,
-    /// libvirt cpu-gather `<cpudata>` XML
-    Libvirt,
-    /// xenmig JSON dump
-    Json,
-}
-
-impl InputFormat {
-    fn format(self) -> Option<Format> {
-        match self {
-            InputFormat::Auto => None,
-            InputFormat::Cpuid => Some(Format::CpuidTool),
-            InputFormat::XenCpuid => Some(Format::XenCpuid),
-            InputFormat::Aida64 => Some(Format::Aida64),
-            InputFormat::Libvirt => Some(Format::Libvirt),
-            InputFormat::Json => Some(Format::Json),
-        }
-    }
-}
-
-/// A utility that calculates a XEN CPUID difference mask.
-///
-/// Give it one CPUID dump per host of a migration pool; it prints the xl.cfg
-/// `cpuid` setting that hides every feature some host lacks (and every feature
-/// that depends on one), so guests can live-migrate between all of them.
-#[derive(Debug, Parser)]
-#[command(name = TOOL, version, after_help = EXAMPLES)]
-struct Args {
-    /// Filenames of XEN node CPUID outputs (one per host; `-` reads standard input)
-    node_files: Vec<PathBuf>,
-
-    /// Get detailed mask derivation information, and why each bit is masked
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Enable nested HVM in mask (let guests see VMX/SVM)
-    #[arg(long)]
-    nested_hvm: bool,
-
-    /// Output format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Xend)]
-    format: OutputFormat,
-
-    /// Show which features differ between the hosts instead of the mask
-    #[arg(long)]
-    diff: bool,
-
-    /// Machine-readable output (with --diff: the differences; otherwise as --format json)
-    #[arg(long)]
-    json: bool,
-
-    /// Also mask these features (names in any spelling: xl, Linux, QEMU, Xen)
-    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
-    hide: Vec<String>,
-
-    /// Never mask these features, whatever the hosts say
-    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
-    keep: Vec<String>,
-
-    /// Compute a mask even when hosts have CPUs of different vendors
-    #[arg(long)]
-    allow_mixed_vendors: bool,
-
-    /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
-    #[arg(long)]
-    local: bool,
-
-    /// Format of the dumps
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    input_format: InputFormat,
-}
 
 fn main() -> ExitCode {
     match parse_args::<Args>() {
@@ -187,25 +69,47 @@ fn run(args: &Args) -> Result<u8, Failure> {
             "Need at least 2 files to do the comparison!",
         ));
     }
-    let masks = pool::compute(&hosts, &options).map_err(|e| match e {
+    let pool_failure = |e: pool::PoolError| match e {
         pool::PoolError::HiddenAndKept(_) => Failure::usage_or_io(e),
         _ => Failure::bad_input(e),
-    })?;
+    };
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
+    let planned = if args.plan || (!args.diff && format == OutputFormat::Html) {
+        let plan_options = plan::PlanOptions {
+            tier_threshold: args.tier_threshold,
+        };
+        Some(plan::plan(&hosts, &options, &plan_options).map_err(pool_failure)?)
+    } else {
+        None
+    };
+    let computed;
+    let masks = match &planned {
+        Some(plan) => &plan.masks,
+        None => {
+            computed = pool::compute(&hosts, &options).map_err(pool_failure)?;
+            &computed
+        }
+    };
     let mut warnings = Vec::new();
     let text = if args.diff {
         if args.json {
-            render::diff_json(&masks)
+            render::diff_json(masks)
         } else {
-            render::diff(&masks, term::stdout_wants_colour())
+            render::diff(masks, term::stdout_wants_colour())
+        }
+    } else if let Some(plan) = planned.as_ref().filter(|_| args.plan) {
+        if args.json {
+            render::plan_json(plan)
+        } else {
+            render::plan_text(plan)
         }
     } else {
-        let format = if args.json {
-            OutputFormat::Json
-        } else {
-            args.format
-        };
         if format == OutputFormat::Xend {
-            warnings = render::xend_missing_leaves(&masks, &hosts);
+            warnings = render::xend_missing_leaves(masks, &hosts);
         }
         let mut rendered = |r: render::Rendered| {
             warnings = r
@@ -215,14 +119,20 @@ fn run(args: &Args) -> Result<u8, Failure> {
                 .collect();
             r.text
         };
-        match format {
-            OutputFormat::Xend if args.verbose => render::xend_verbose(&masks),
-            OutputFormat::Xend => render::xend(&masks),
-            OutputFormat::Xl => rendered(render::xl(&masks)),
-            OutputFormat::Libvirt => rendered(render::libvirt(&masks)),
-            OutputFormat::Qemu => rendered(render::qemu(&masks)),
-            OutputFormat::Firecracker => render::firecracker(&masks),
-            OutputFormat::Json => render::json(&masks),
+        match (format, &planned) {
+            (OutputFormat::Xend, _) if args.verbose => render::xend_verbose(masks),
+            (OutputFormat::Xend, _) => render::xend(masks),
+            (OutputFormat::Xl, _) => rendered(render::xl(masks)),
+            (OutputFormat::Libvirt, _) => rendered(render::libvirt(masks)),
+            (OutputFormat::Qemu, _) => rendered(render::qemu(masks)),
+            (OutputFormat::Firecracker, _) => render::firecracker(masks),
+            (OutputFormat::Json, _) => render::json(masks),
+            (OutputFormat::Html, Some(plan)) => {
+                let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                render::html::pool_page(plan, &hosts, &generator)
+            }
+            // Not reached: the page always comes with a plan.
+            (OutputFormat::Html, None) => render::json(masks),
         }
     };
     write_stdout(&text)?;
@@ -236,12 +146,12 @@ fn run(args: &Args) -> Result<u8, Failure> {
         }
     }
     for warning in &warnings {
-        eprintln!("{TOOL}: warning: {warning}");
+        warn(TOOL, warning);
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
     if explain_elsewhere && !args.diff {
-        eprint!("{}", render::explain(&masks));
+        exit::write_stderr(&render::explain(masks));
     }
     Ok(exit::OK)
 }
