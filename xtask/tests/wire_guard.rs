@@ -35,10 +35,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
         "cpu-profile/src/export.rs",
         "a profile's vendor string back to leaf 0 registers (CPU registers, not stream bytes)",
     ),
-    (
-        "cli/src/hostcpu.rs",
-        "a test reads the local CPU's vendor registers (CPU registers, not stream bytes)",
-    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -7,7 +7,8 @@
 //! | 2 | usage error, I/O error, or content the tool cannot handle |
 //!
 //! A closed standard output (`verify-stream-v2 -v | head`) is not an error:
-//! the tool stops quietly with the code it would have returned.
+//! the tool stops quietly with the code it would have returned. The table per
+//! class of input and per tool is `docs/exit-codes.md`.
 
 use std::fmt;
 use std::io;
