@@ -22,6 +22,8 @@ struct Reporter<'s> {
     syslog: Option<&'s Syslog>,
     stdout: std::io::StdoutLock<'static>,
     stdout_failed: bool,
+    /// Why the summary could not be written, when that was not a closed pipe.
+    stdout_error: Option<std::io::Error>,
     bar: Option<ProgressBar>,
 }
 
@@ -36,13 +38,14 @@ impl Observer for Reporter<'_> {
         if let Some(syslog) = &self.syslog {
             syslog.log(Severity::Info, &line);
         } else if !self.stdout_failed {
-            // Line by line, as upstream's line-buffered stdout; a closed
-            // stdout stops the summary, not the conversion.
-            if writeln!(self.stdout, "{line}")
-                .and_then(|()| self.stdout.flush())
-                .is_err()
-            {
+            // Line by line, as upstream's line-buffered stdout. The summary
+            // is a report: a closed pipe stops it, not the conversion; any
+            // other error (a full disk) fails the tool at the end.
+            if let Err(err) = writeln!(self.stdout, "{line}").and_then(|()| self.stdout.flush()) {
                 self.stdout_failed = true;
+                if !exit::is_broken_pipe(&err) {
+                    self.stdout_error = Some(err);
+                }
             }
         }
     }
@@ -72,8 +75,8 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
 }
 
 fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
-    let input_target = Target::parse(&args.input);
-    let output_target = Target::parse(&args.output);
+    let input_target = Target::parse_input(&args.input);
+    let output_target = Target::parse_output(&args.output);
     let input = fdio::open_input(&input_target).map_err(|e| {
         Failure::usage_or_io(format!(
             "cannot open input {}: {e}",
@@ -88,7 +91,11 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
     } else {
         None
     };
-    let mut output = fdio::Output::create(&output_target).map_err(|e| {
+    let output_options = fdio::OutputOptions {
+        new_file_mode: fdio::PRIVATE,
+        input: Some(&input),
+    };
+    let mut output = fdio::Output::create(&output_target, &output_options).map_err(|e| {
         Failure::usage_or_io(format!(
             "cannot open output {}: {e}",
             output_target.describe()
@@ -121,43 +128,77 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
         syslog,
         stdout: std::io::stdout().lock(),
         stdout_failed: false,
+        stdout_error: None,
         bar: show_bar.then(|| progress_bar(input_len)),
     };
     let name = output.name().to_owned();
-    let passthrough = kernel_copy_wins(&input.file, output.file());
-    let mut sink = BlockWriter::new(output.file());
-    sink.set_passthrough(passthrough);
-    let source = Sequential::descriptor(&input.file);
-    let result = legacy_convert::convert_source(source, &mut sink, &options, &mut reporter);
+    let input_is_stream = is_stream(&input.file);
+    // In place (libxl's pipe, a device): the file itself, so that page data
+    // can be spliced between pipes; a file being replaced: through the
+    // Output, which paces its writeback.
+    let result = match output.in_place_file() {
+        Some(file) => {
+            let splice = input_is_stream && is_stream(file);
+            convert_into(&input, file, splice, &name, args, &options, &mut reporter)
+        }
+        None => convert_into(
+            &input,
+            &mut output,
+            false,
+            &name,
+            args,
+            &options,
+            &mut reporter,
+        ),
+    };
     if let Some(bar) = &reporter.bar {
         bar.finish_and_clear();
     }
-    if let Err(err) = result {
-        // A descriptor gets what was converted before the error, as upstream's
-        // output does (a file's temporary copy is removed anyway).
-        if !err.is_output() {
-            let _ = sink.flush();
-        }
-        return Err(failure(&err, &input.name, &name, args));
+    result?;
+    if let Some(err) = reporter.stdout_error.take() {
+        // Not committed: a file output stays as it was.
+        return Err(Failure::io("standard output (the -v summary)", err));
     }
-    sink.flush().map_err(|e| Failure::io(&name, e))?;
-    drop(sink);
-    output.commit().map_err(|e| Failure::io(&name, e))?;
+    output.commit().map_err(|e| Failure::output(&name, e))?;
     Ok(exit::OK)
 }
 
-/// Whether page data should go from input to output by the kernel
-/// (`splice`) rather than through the block writer: only between two pipes
-/// (or sockets), where nothing is written to a page cache and the kernel
-/// moves pages without copying them (see docs/performance.md).
-fn kernel_copy_wins(input: &std::fs::File, output: &std::fs::File) -> bool {
-    let is_stream = |file: &std::fs::File| {
-        file.metadata().is_ok_and(|m| {
-            let kind = m.file_type();
-            kind.is_fifo() || kind.is_socket()
-        })
-    };
-    is_stream(input) && is_stream(output)
+/// Converts `input` into `output` (named `name`) through a
+/// [`BlockWriter`]: whole 4 MiB writes, page data read straight into the
+/// block, or spliced from input to output when `splice` says the kernel's
+/// copy wins (see [`is_stream`]). After an error the block is written out,
+/// so a descriptor gets what was converted before it (a replaced file's
+/// temporary copy is removed anyway).
+fn convert_into<W: Write>(
+    input: &fdio::Input,
+    output: W,
+    splice: bool,
+    name: &str,
+    args: &Args,
+    options: &Options,
+    reporter: &mut Reporter<'_>,
+) -> Result<(), Failure> {
+    let mut sink = BlockWriter::new(output);
+    sink.set_passthrough(splice);
+    let source = Sequential::descriptor(&input.file);
+    if let Err(err) = legacy_convert::convert_source(source, &mut sink, options, reporter) {
+        if !err.is_output() {
+            let _ = sink.flush();
+        }
+        return Err(failure(&err, &input.name, name, args));
+    }
+    sink.flush().map_err(|e| Failure::output(name, e))
+}
+
+/// Whether `file` is a pipe or a socket. Page data goes from input to output
+/// by the kernel (`splice`) only when both are: nothing is written to a page
+/// cache then, and splicing measured faster than the block writer there
+/// (docs/performance.md); to or from a file the block writer wins.
+fn is_stream(file: &std::fs::File) -> bool {
+    file.metadata().is_ok_and(|m| {
+        let kind = m.file_type();
+        kind.is_fifo() || kind.is_socket()
+    })
 }
 
 /// The message and exit code of a failed conversion, with the option that
@@ -166,7 +207,11 @@ fn failure(err: &legacy_convert::Error, input: &str, output: &str, args: &Args) 
     if err.is_output()
         && let Some(io) = err.io_error()
     {
-        return Failure::io(format!("{output}: {err}"), clone_io(io));
+        // The stream is data: a reader that went away is a failure.
+        if exit::is_broken_pipe(io) {
+            return Failure::output(output, clone_io(io));
+        }
+        return Failure::usage_or_io(format!("{output}: {err}"));
     }
     let advice = match (err.kind(), err.hint()) {
         (ErrorKind::UnexpectedXlHeader, _) => {

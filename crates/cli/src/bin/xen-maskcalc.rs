@@ -128,7 +128,14 @@ fn run(args: &Args) -> Result<u8, Failure> {
             (OutputFormat::Html, None) => render::json(masks),
         }
     };
-    write_stdout(&text)?;
+    if args.diff {
+        // A report: `--diff | head` is fine.
+        write_stdout(&text)?;
+    } else {
+        // The masks are data (a config to paste, a file to load): a closed
+        // pipe is a failure.
+        exit::write_stdout_data(&text)?;
+    }
     if !args.diff {
         for feature in masks.hidden_but_not_compared() {
             warnings.push(format!(
