@@ -212,14 +212,14 @@ impl Walk<'_> {
                 self.lines
                     .insert(format!("{attrs}pub struct {path}{generics}{body}"));
                 for field in fields {
-                    if let Some(f) = item(doc, field) {
-                        if f["visibility"] == "public" {
-                            let fname = f["name"].as_str().unwrap_or("_");
-                            self.lines.insert(format!(
-                                "pub {path}::{fname}: {}",
-                                ty(doc, &f["inner"]["struct_field"])
-                            ));
-                        }
+                    if let Some(f) = item(doc, field)
+                        && f["visibility"] == "public"
+                    {
+                        let fname = f["name"].as_str().unwrap_or("_");
+                        self.lines.insert(format!(
+                            "pub {path}::{fname}: {}",
+                            ty(doc, &f["inner"]["struct_field"])
+                        ));
                     }
                 }
                 self.impls(&inner["impls"], &path);
@@ -493,10 +493,10 @@ fn function(doc: &Value, path: &str, f: &Value) -> String {
     if header["is_unsafe"] == true {
         qualifiers.push_str("unsafe ");
     }
-    if let Some((abi, _)) = tag(&header["abi"]) {
-        if abi != "Rust" {
-            qualifiers.push_str(&format!("extern \"{}\" ", abi.to_ascii_uppercase()));
-        }
+    if let Some((abi, _)) = tag(&header["abi"])
+        && abi != "Rust"
+    {
+        qualifiers.push_str(&format!("extern \"{}\" ", abi.to_ascii_uppercase()));
     }
     let inputs: Vec<String> = f["sig"]["inputs"]
         .as_array()
