@@ -78,7 +78,7 @@ impl fmt::Display for DependencySources {
 pub struct FeatureId(pub(crate) u16);
 
 impl FeatureId {
-    /// The index into [`features()`].
+    /// The index into [`features()`](crate::features).
     pub const fn index(self) -> usize {
         self.0 as usize
     }
@@ -96,7 +96,7 @@ impl FeatureId {
 /// One named feature bit.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Feature {
-    /// Its index in [`features()`].
+    /// Its index in [`features()`](crate::features).
     pub id: FeatureId,
     /// Canonical name, upper case in Xen's style (`LAHF_LM`, `AVX512F`).
     /// For Xen's features it is exactly Xen's `cpufeatureset.h` name.
@@ -162,7 +162,7 @@ impl Feature {
     }
 
     /// The aliases: every name except the canonical one, without repeats of
-    /// the canonical spelling (compared as [`lookup`] compares).
+    /// the canonical spelling (compared as [`lookup`](crate::lookup) compares).
     pub fn aliases(&self) -> impl Iterator<Item = &'static str> + '_ {
         let mut seen: [&str; 24] = [""; 24];
         let mut count = 0usize;
