@@ -18,6 +18,7 @@ pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
 pub mod cpuid_codegen;
+pub mod dist;
 pub mod legacy;
 pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;

@@ -14,6 +14,7 @@ commands:
   codegen        regenerate checked-in generated source files
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
+  dist           build the Debian package, its -dbgsym and a tarball in target/packages/
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("screenshot") => screenshot(&root),
+        Some("dist") => xtask::dist::run(&root).map(|made| xtask::dist::report(&made)),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
