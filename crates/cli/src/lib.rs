@@ -12,8 +12,9 @@
 //!   inherited file descriptor, anything else a path);
 //! * [`manual`]: man pages and shell completions from the clap
 //!   definitions (`TOOL --generate ...`);
-//! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
-//!   within a size limit, for the tools that compare hosts;
+//! * [`hosts`]: for the tools that compare hosts, dumps and profiles read
+//!   within a size limit, hosts named from their paths, and the CPU the tool
+//!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
 //! * [`term`]: whether colour and progress bars are wanted, and
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
@@ -21,7 +22,7 @@
 pub mod args;
 pub mod exit;
 pub mod fdio;
-pub mod hostcpu;
+pub mod hosts;
 pub mod manual;
 pub mod syslog;
 pub mod term;
