@@ -13,7 +13,7 @@ use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
-use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL};
+use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL, ShowFormat};
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hosts::{load_dump, local_host, read_input};
@@ -35,9 +35,15 @@ fn run(args: Args) -> Result<u8, Failure> {
             output,
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
-        Command::Show { profile } => {
+        Command::Show { format, profile } => {
             let profile = load_profile(&profile)?;
-            print(&show::show(&profile))
+            match format {
+                ShowFormat::Text => print(&show::show(&profile)),
+                ShowFormat::Html => {
+                    let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                    print(&cpu_profile::html::page(&profile, &generator))
+                }
+            }
         }
         Command::Export { format, profile } => {
             let profile = load_profile(&profile)?;
