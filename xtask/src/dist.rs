@@ -192,11 +192,27 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
         .collect();
-    documents.extend(["README.md", "LICENSE-MIT", "LICENSE-APACHE"].map(|f| root.join(f)));
+    documents.extend(["LICENSE-MIT", "LICENSE-APACHE"].map(|f| root.join(f)));
     for document in documents {
         let name = document.file_name().unwrap();
         fs::copy(&document, doc.join(name)).map_err(|e| format!("{}: {e}", document.display()))?;
     }
+    // The pictures the pages show (`![..](images/..)`), beside them as in docs/.
+    let images = root.join("docs/images");
+    if images.is_dir() {
+        make_dir(&doc.join("images"))?;
+        for entry in fs::read_dir(&images).map_err(|e| format!("docs/images/: {e}"))? {
+            let path = entry.map_err(|e| format!("docs/images/: {e}"))?.path();
+            if path.is_file() {
+                let to = doc.join("images").join(path.file_name().unwrap());
+                fs::copy(&path, &to).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+    }
+    // The README's links into docs/ point at the same directory once installed.
+    let readme =
+        fs::read_to_string(root.join("README.md")).map_err(|e| format!("README.md: {e}"))?;
+    write(&doc.join("README.md"), installed_readme(&readme).as_bytes())?;
     gzip(&root.join("CHANGELOG.md"), &doc.join("changelog.gz"))?;
     write(&doc.join("copyright"), copyright(root)?.as_bytes())?;
 
@@ -344,6 +360,13 @@ fn compress(program: &str, options: &[&str], from: &Path, to: &Path) -> Result<(
         return Err(format!("{program} {} failed ({status})", from.display()));
     }
     Ok(())
+}
+
+/// The README as installed beside the documents: its Markdown links into
+/// `docs/` (`](docs/images/page.png)`) made relative to the document
+/// directory, which holds what `docs/` holds.
+fn installed_readme(readme: &str) -> String {
+    readme.replace("](docs/", "](")
 }
 
 /// The GNU build id of an ELF file, as hex (`readelf -n`).
@@ -628,4 +651,18 @@ fn linked_crates(metadata: &str) -> Result<Vec<(String, String, String)>, String
         .collect();
     crates.sort();
     Ok(crates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::installed_readme;
+
+    #[test]
+    fn the_installed_readme_links_beside_itself() {
+        let readme = "See `docs/output.md`.\n![page](docs/images/page.png) [rules](docs/verify-rules.md#ids)\n";
+        assert_eq!(
+            installed_readme(readme),
+            "See `docs/output.md`.\n![page](images/page.png) [rules](verify-rules.md#ids)\n"
+        );
+    }
 }
