@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 /// Which cargo profile [`build_cli`] builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// `--release`: what every benchmark times.
+    /// `--profile bench` (the release build with debug info, in
+    /// `target/release`): what every benchmark times.
     Release,
     /// The dev profile, for a functional comparison that times nothing.
     Debug,
@@ -31,7 +32,7 @@ pub fn build_cli(root: &Path, bin: &str, profile: Profile) -> Result<PathBuf, St
     let mut command = Command::new(cargo);
     command.arg("build");
     if profile == Profile::Release {
-        command.arg("--release");
+        command.args(["--profile", "bench"]);
     }
     let status = command
         .args(["--quiet", "-p", "xenmig-cli", "--bin", bin])
@@ -40,7 +41,7 @@ pub fn build_cli(root: &Path, bin: &str, profile: Profile) -> Result<PathBuf, St
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
         return Err(match profile {
-            Profile::Release => "cargo build --release failed".to_owned(),
+            Profile::Release => "cargo build --profile bench failed".to_owned(),
             Profile::Debug => "cargo build failed".to_owned(),
         });
     }

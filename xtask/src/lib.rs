@@ -20,6 +20,7 @@ pub mod bench_verify;
 pub mod capi_codegen;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
+pub mod dist;
 pub mod legacy;
 pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;

@@ -19,6 +19,7 @@ commands:
                  per batch, aligned or not, against read+write through buffers of
                  1-16 MiB, against cp (see docs/performance.md)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
+  dist           build the Debian package, its -dbgsym and a tarball in target/packages/
   upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
                  extract Xen, Linux, QEMU or libvirt CPUID facts into testdata/upstream/
   crosscheck-legacy XEN/tools/python
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Some("bench") => xtask_bench(&args[1..]),
         Some("copy-experiment") => copy_experiment(&args[1..]),
         Some("screenshot") => screenshot(&root),
+        Some("dist") => xtask::dist::run(&root).map(|made| xtask::dist::report(&made)),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),

@@ -126,12 +126,14 @@ pub(crate) fn answer_generate(command: impl FnOnce() -> Command) -> Option<ExitC
     if args.first().is_none_or(|first| first != "--generate") {
         return None;
     }
+    let command = command();
+    let tool = command.get_name().to_owned();
     let request: Vec<&str> = args[1..].iter().filter_map(|a| a.to_str()).collect();
     let outcome = match (request.as_slice(), request.len() == args.len() - 1) {
-        (["man", dir], true) => write_man_pages(command(), Path::new(dir)),
+        (["man", dir], true) => write_man_pages(command, Path::new(dir)),
         ([kind], true) if kind.starts_with("complete-") => {
             match shell(&kind["complete-".len()..]) {
-                Some(shell) => write_out(&completion(command(), shell)),
+                Some(shell) => write_out(&completion(command, shell)),
                 None => Err(USAGE.to_owned()),
             }
         }
@@ -140,21 +142,10 @@ pub(crate) fn answer_generate(command: impl FnOnce() -> Command) -> Option<ExitC
     Some(match outcome {
         Ok(()) => ExitCode::from(exit::OK),
         Err(message) => {
-            let name = command_name();
-            let _ = writeln!(io::stderr(), "{name}: {message}");
+            exit::write_stderr(&format!("{tool}: {message}\n"));
             ExitCode::from(exit::USAGE_OR_IO)
         }
     })
-}
-
-fn command_name() -> String {
-    std::env::args_os()
-        .next()
-        .as_deref()
-        .map(Path::new)
-        .and_then(Path::file_name)
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn shell(name: &str) -> Option<Shell> {
