@@ -278,6 +278,9 @@ pub struct OutputOptions<'a> {
     /// The tool's input: an output that is the same regular file is refused,
     /// since writing it would destroy what is being read.
     pub input: Option<&'a Input>,
+    /// Files the tool read by path (`cpu-profile generate`'s dumps): an
+    /// output that is one of them is refused in the same way.
+    pub read_files: &'a [PathBuf],
 }
 
 /// Mode of a new file that holds guest memory: readable by its owner only.
@@ -335,7 +338,7 @@ impl Output {
     /// let dir = std::env::temp_dir().join(format!("fdio-doc-{}", std::process::id()));
     /// std::fs::create_dir_all(&dir)?;
     /// let dest = dir.join("guest.v2");
-    /// let options = OutputOptions { new_file_mode: PRIVATE, input: None };
+    /// let options = OutputOptions { new_file_mode: PRIVATE, input: None, read_files: &[] };
     /// let mut out = Output::create(&Target::Path(dest.clone()), &options)?;
     /// out.write_all(b"stream")?;
     /// assert!(!dest.exists(), "nothing appears before commit");
@@ -356,7 +359,7 @@ impl Output {
         let (dir, entry, meta) = match resolved {
             Resolved::Fd(fd) => {
                 let file = dup_inherited(fd)?;
-                refuse_same_file(&file.metadata()?, options.input)?;
+                refuse_same_file(&file.metadata()?, options)?;
                 return Ok(Output::in_place(file, name, false));
             }
             Resolved::Entry { dir, name, meta } => (dir, name, meta),
@@ -385,7 +388,7 @@ impl Output {
                 let block = now.file_type().is_block_device();
                 return Ok(Output::in_place(file, name, block));
             }
-            Some(meta) => refuse_same_file(meta, options.input)?,
+            Some(meta) => refuse_same_file(meta, options)?,
             None => {}
         }
         let (file, temp) = create_temp(&dir, &entry, options.new_file_mode)?;
@@ -581,18 +584,40 @@ impl Drop for Output {
     }
 }
 
-/// Refuses an output that is the input's own regular file.
-fn refuse_same_file(output: &fs::Metadata, input: Option<&Input>) -> io::Result<()> {
-    let Some(input) = input else { return Ok(()) };
-    let input = input.file.metadata()?;
-    if output.is_file()
-        && input.is_file()
-        && (output.dev(), output.ino()) == (input.dev(), input.ino())
-    {
+/// Refuses an output that is the input's own regular file, or one of the
+/// files the tool read.
+fn refuse_same_file(output: &fs::Metadata, options: &OutputOptions<'_>) -> io::Result<()> {
+    if !output.is_file() {
+        return Ok(());
+    }
+    let same = |input: &fs::Metadata| {
+        input.is_file() && (output.dev(), output.ino()) == (input.dev(), input.ino())
+    };
+    let input = match options.input {
+        Some(input) => Some(input.file.metadata()?),
+        None => None,
+    };
+    if input.as_ref().is_some_and(same) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "is the input file itself (the same inode): writing it would destroy what is \
              being read; give another output path",
+        ));
+    }
+    // A file that cannot be looked at again is not the output either: the
+    // output's own opening reports whatever is wrong with it.
+    if let Some(read) = options
+        .read_files
+        .iter()
+        .find(|path| fs::metadata(path).is_ok_and(|m| same(&m)))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "is {} (the same inode), which this command reads: writing it would destroy \
+                 that input; give another output path",
+                read.display()
+            ),
         ));
     }
     Ok(())
@@ -884,6 +909,7 @@ mod tests {
     const PRIVATE_NEW: OutputOptions<'static> = OutputOptions {
         new_file_mode: PRIVATE,
         input: None,
+        read_files: &[],
     };
 
     #[test]
