@@ -127,12 +127,25 @@ pub fn open_input(target: &Target) -> io::Result<Input> {
             None => File::open(path)?,
         },
     };
-    let seekable = file.metadata()?.file_type().is_file();
-    Ok(Input {
-        file,
-        seekable,
-        name: target.describe(),
-    })
+    Input::from_file(file, target.describe())
+}
+
+impl Input {
+    /// An input on a descriptor that someone else owns (a library's caller):
+    /// a duplicate sharing its file offset, so the caller's descriptor is
+    /// never closed. Unlike `-i N`, the descriptor may be close-on-exec.
+    pub fn borrowed(fd: BorrowedFd<'_>, name: String) -> io::Result<Input> {
+        Input::from_file(File::from(fd.try_clone_to_owned()?), name)
+    }
+
+    fn from_file(file: File, name: String) -> io::Result<Input> {
+        let seekable = file.metadata()?.file_type().is_file();
+        Ok(Input {
+            file,
+            seekable,
+            name,
+        })
+    }
 }
 
 /// Duplicates a descriptor this process inherited, so it can be owned as a `File`.
@@ -359,8 +372,7 @@ impl Output {
         let (dir, entry, meta) = match resolved {
             Resolved::Fd(fd) => {
                 let file = dup_inherited(fd)?;
-                refuse_same_file(&file.metadata()?, options)?;
-                return Ok(Output::in_place(file, name, false));
+                return Output::on_descriptor(file, name, options.input, options.read_files);
             }
             Resolved::Entry { dir, name, meta } => (dir, name, meta),
         };
@@ -388,7 +400,7 @@ impl Output {
                 let block = now.file_type().is_block_device();
                 return Ok(Output::in_place(file, name, block));
             }
-            Some(meta) => refuse_same_file(meta, options)?,
+            Some(meta) => refuse_same_file(meta, options.input, options.read_files)?,
             None => {}
         }
         let (file, temp) = create_temp(&dir, &entry, options.new_file_mode)?;
@@ -406,6 +418,26 @@ impl Output {
             output.keep_owner_and_mode(meta)?;
         }
         Ok(output)
+    }
+
+    /// An output on a descriptor that someone else owns (a library's
+    /// caller), written in place as `-o N` is: through a duplicate, so the
+    /// caller's descriptor is never closed, and waiting for room when the
+    /// caller made it non-blocking. Unlike `-o N`, the descriptor may be
+    /// close-on-exec. `input` is refused as the output, as by
+    /// [`Output::create`].
+    pub fn borrowed(fd: BorrowedFd<'_>, name: String, input: Option<&Input>) -> io::Result<Output> {
+        Output::on_descriptor(File::from(fd.try_clone_to_owned()?), name, input, &[])
+    }
+
+    fn on_descriptor(
+        file: File,
+        name: String,
+        input: Option<&Input>,
+        read_files: &[PathBuf],
+    ) -> io::Result<Output> {
+        refuse_same_file(&file.metadata()?, input, read_files)?;
+        Ok(Output::in_place(file, name, false))
     }
 
     fn in_place(file: File, name: String, fsync: bool) -> Output {
@@ -586,14 +618,18 @@ impl Drop for Output {
 
 /// Refuses an output that is the input's own regular file, or one of the
 /// files the tool read.
-fn refuse_same_file(output: &fs::Metadata, options: &OutputOptions<'_>) -> io::Result<()> {
+fn refuse_same_file(
+    output: &fs::Metadata,
+    input: Option<&Input>,
+    read_files: &[PathBuf],
+) -> io::Result<()> {
     if !output.is_file() {
         return Ok(());
     }
     let same = |input: &fs::Metadata| {
         input.is_file() && (output.dev(), output.ino()) == (input.dev(), input.ino())
     };
-    let input = match options.input {
+    let input = match input {
         Some(input) => Some(input.file.metadata()?),
         None => None,
     };
@@ -606,8 +642,7 @@ fn refuse_same_file(output: &fs::Metadata, options: &OutputOptions<'_>) -> io::R
     }
     // A file that cannot be looked at again is not the output either: the
     // output's own opening reports whatever is wrong with it.
-    if let Some(read) = options
-        .read_files
+    if let Some(read) = read_files
         .iter()
         .find(|path| fs::metadata(path).is_ok_and(|m| same(&m)))
     {
