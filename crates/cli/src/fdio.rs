@@ -291,6 +291,9 @@ pub struct OutputOptions<'a> {
     /// The tool's input: an output that is the same regular file is refused,
     /// since writing it would destroy what is being read.
     pub input: Option<&'a Input>,
+    /// Files the tool read by path (`cpu-profile generate`'s dumps): an
+    /// output that is one of them is refused in the same way.
+    pub read_files: &'a [PathBuf],
 }
 
 /// Mode of a new file that holds guest memory: readable by its owner only.
@@ -348,7 +351,7 @@ impl Output {
     /// let dir = std::env::temp_dir().join(format!("fdio-doc-{}", std::process::id()));
     /// std::fs::create_dir_all(&dir)?;
     /// let dest = dir.join("guest.v2");
-    /// let options = OutputOptions { new_file_mode: PRIVATE, input: None };
+    /// let options = OutputOptions { new_file_mode: PRIVATE, input: None, read_files: &[] };
     /// let mut out = Output::create(&Target::Path(dest.clone()), &options)?;
     /// out.write_all(b"stream")?;
     /// assert!(!dest.exists(), "nothing appears before commit");
@@ -368,7 +371,8 @@ impl Output {
         };
         let (dir, entry, meta) = match resolved {
             Resolved::Fd(fd) => {
-                return Output::on_descriptor(dup_inherited(fd)?, name, options.input);
+                let file = dup_inherited(fd)?;
+                return Output::on_descriptor(file, name, options.input, options.read_files);
             }
             Resolved::Entry { dir, name, meta } => (dir, name, meta),
         };
@@ -396,7 +400,7 @@ impl Output {
                 let block = now.file_type().is_block_device();
                 return Ok(Output::in_place(file, name, block));
             }
-            Some(meta) => refuse_same_file(meta, options.input)?,
+            Some(meta) => refuse_same_file(meta, options.input, options.read_files)?,
             None => {}
         }
         let (file, temp) = create_temp(&dir, &entry, options.new_file_mode)?;
@@ -423,11 +427,16 @@ impl Output {
     /// close-on-exec. `input` is refused as the output, as by
     /// [`Output::create`].
     pub fn borrowed(fd: BorrowedFd<'_>, name: String, input: Option<&Input>) -> io::Result<Output> {
-        Output::on_descriptor(File::from(fd.try_clone_to_owned()?), name, input)
+        Output::on_descriptor(File::from(fd.try_clone_to_owned()?), name, input, &[])
     }
 
-    fn on_descriptor(file: File, name: String, input: Option<&Input>) -> io::Result<Output> {
-        refuse_same_file(&file.metadata()?, input)?;
+    fn on_descriptor(
+        file: File,
+        name: String,
+        input: Option<&Input>,
+        read_files: &[PathBuf],
+    ) -> io::Result<Output> {
+        refuse_same_file(&file.metadata()?, input, read_files)?;
         Ok(Output::in_place(file, name, false))
     }
 
@@ -607,18 +616,43 @@ impl Drop for Output {
     }
 }
 
-/// Refuses an output that is the input's own regular file.
-fn refuse_same_file(output: &fs::Metadata, input: Option<&Input>) -> io::Result<()> {
-    let Some(input) = input else { return Ok(()) };
-    let input = input.file.metadata()?;
-    if output.is_file()
-        && input.is_file()
-        && (output.dev(), output.ino()) == (input.dev(), input.ino())
-    {
+/// Refuses an output that is the input's own regular file, or one of the
+/// files the tool read.
+fn refuse_same_file(
+    output: &fs::Metadata,
+    input: Option<&Input>,
+    read_files: &[PathBuf],
+) -> io::Result<()> {
+    if !output.is_file() {
+        return Ok(());
+    }
+    let same = |input: &fs::Metadata| {
+        input.is_file() && (output.dev(), output.ino()) == (input.dev(), input.ino())
+    };
+    let input = match input {
+        Some(input) => Some(input.file.metadata()?),
+        None => None,
+    };
+    if input.as_ref().is_some_and(same) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "is the input file itself (the same inode): writing it would destroy what is \
              being read; give another output path",
+        ));
+    }
+    // A file that cannot be looked at again is not the output either: the
+    // output's own opening reports whatever is wrong with it.
+    if let Some(read) = read_files
+        .iter()
+        .find(|path| fs::metadata(path).is_ok_and(|m| same(&m)))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "is {} (the same inode), which this command reads: writing it would destroy \
+                 that input; give another output path",
+                read.display()
+            ),
         ));
     }
     Ok(())
@@ -910,6 +944,7 @@ mod tests {
     const PRIVATE_NEW: OutputOptions<'static> = OutputOptions {
         new_file_mode: PRIVATE,
         input: None,
+        read_files: &[],
     };
 
     #[test]

@@ -81,6 +81,7 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
     let output_options = fdio::OutputOptions {
         new_file_mode: fdio::PRIVATE,
         input: Some(&input),
+        read_files: &[],
     };
     let mut output = fdio::Output::create(&output_target, &output_options).map_err(|e| {
         Failure::usage_or_io(format!(

@@ -132,9 +132,16 @@ fn generate_cmd(
     let text = json::to_json(&profile);
     let target = Target::parse_output(output);
     // A profile is data: a closed pipe fails the command (Failure::output).
+    // A dump given as the output would be replaced by the profile: refused.
+    let read: Vec<PathBuf> = dumps
+        .iter()
+        .filter(|path| path.as_os_str() != "-")
+        .cloned()
+        .collect();
     let options = fdio::OutputOptions {
         new_file_mode: fdio::SHARED,
         input: None,
+        read_files: &read,
     };
     let mut out = fdio::Output::create(&target, &options)
         .map_err(|e| Failure::output(target.describe(), e))?;
