@@ -421,6 +421,8 @@ fn generate_local_reads_this_machine() {
 
 #[test]
 fn a_closed_standard_output_keeps_the_verdict() {
+    let dir = scratch("closed-stdout");
+    let profile = pool_profile(&dir);
     for (args, expected) in [
         (vec!["show", "testdata/profile/bad-version.json"], 1),
         (
@@ -442,7 +444,9 @@ fn a_closed_standard_output_keeps_the_verdict() {
             1,
         ),
         (vec!["diff", SKYLAKE, HASWELL], 1),
-        (vec!["generate", SKYLAKE, "-o", "-"], 0),
+        // A profile and an exported configuration are data: not delivered, not success.
+        (vec!["generate", SKYLAKE, "-o", "-"], 2),
+        (vec!["export", "--format", "xl", &profile], 2),
     ] {
         let out = run_with_closed_stdout(EXE, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -450,5 +454,9 @@ fn a_closed_standard_output_keeps_the_verdict() {
         if expected == 0 {
             assert_eq!(stderr, "", "{args:?}");
         }
+        if expected == 2 {
+            assert!(stderr.contains("reader went away"), "{args:?}: {stderr}");
+        }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

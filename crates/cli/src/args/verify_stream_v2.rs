@@ -49,7 +49,8 @@ source and its message: /usr/share/doc/xenmig/verify-rules.md.";
     after_help = AFTER_HELP
 )]
 pub struct Args {
-    /// Stream to verify: a file, or a file descriptor given as decimal digits.
+    /// Stream to verify: a file, a file descriptor given as decimal digits, or
+    /// - for standard input (the default).
     #[arg(
         short = 'i',
         long = "in",

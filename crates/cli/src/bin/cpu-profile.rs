@@ -13,7 +13,7 @@ use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
-use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL};
+use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL, ShowFormat};
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hosts::{load_dump, local_host, read_input};
@@ -35,14 +35,21 @@ fn run(args: Args) -> Result<u8, Failure> {
             output,
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
-        Command::Show { profile } => {
+        Command::Show { format, profile } => {
             let profile = load_profile(&profile)?;
-            print(&show::show(&profile))
+            match format {
+                ShowFormat::Text => print(&show::show(&profile)),
+                ShowFormat::Html => {
+                    let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                    print(&cpu_profile::html::page(&profile, &generator))
+                }
+            }
         }
         Command::Export { format, profile } => {
             let profile = load_profile(&profile)?;
             let rendered = export::render(&profile, format.into());
-            print(&rendered.text)?;
+            // An exported configuration is data: a closed pipe is a failure.
+            exit::write_stdout_data(&rendered.text)?;
             for line in &rendered.omitted {
                 warn(TOOL, &format!("not in the output: {line}"));
             }
@@ -123,26 +130,23 @@ fn generate_cmd(
     }
     let profile = generate::generate(name, &hosts).map_err(Failure::bad_input)?;
     let text = json::to_json(&profile);
-    let target = if output == "-" {
-        Target::Fd(1)
-    } else {
-        Target::parse(output)
+    let target = Target::parse_output(output);
+    // A profile is data: a closed pipe fails the command (Failure::output).
+    let options = fdio::OutputOptions {
+        new_file_mode: fdio::SHARED,
+        input: None,
     };
-    let mut out = fdio::Output::create(&target).map_err(|e| Failure::io(target.describe(), e))?;
-    out.file()
-        .write_all(text.as_bytes())
-        .map_err(|e| Failure::io(target.describe(), e))?;
+    let mut out = fdio::Output::create(&target, &options)
+        .map_err(|e| Failure::output(target.describe(), e))?;
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::output(target.describe(), e))?;
     out.commit()
-        .map_err(|e| Failure::io(target.describe(), e))?;
+        .map_err(|e| Failure::output(target.describe(), e))?;
     Ok(exit::OK)
 }
 
 fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
-    let target = if arg == "-" {
-        Target::Fd(0)
-    } else {
-        Target::parse(arg)
-    };
+    let target = Target::parse_input(arg);
     let name = target.describe();
     let input = fdio::open_input(&target).map_err(|e| Failure::io(&name, e))?;
     let reader = std::io::BufReader::new(input.file);

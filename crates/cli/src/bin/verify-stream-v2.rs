@@ -1,6 +1,6 @@
 //! `verify-stream-v2`: checks a Xen migration stream, a drop-in for Xen's script.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use stream_verify::{Format, Options, Report};
 use xenmig_cli::args::verify_stream_v2::{Args, NAME as TOOL};
@@ -70,7 +70,14 @@ impl Lines<'_> {
 
 fn run(cli: Args) -> Result<u8, Failure> {
     let syslog = cli.syslog.then(|| Syslog::open(TOOL));
-    let target = Target::parse(&cli.input);
+    let target = Target::parse_input(&cli.input);
+    if target == Target::Fd(0) && !cli.quiet && std::io::stdin().is_terminal() {
+        // Instead of waiting in silence for a stream that cannot come.
+        xenmig_cli::exit::write_stderr(&format!(
+            "{TOOL}: reading a stream from standard input, which is a terminal \
+             (give -i FILE, or pipe a stream in; Ctrl-D ends the input)\n"
+        ));
+    }
     let input = match open_input(&target) {
         Ok(input) => input,
         Err(err) => {
