@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use zerocopy::IntoBytes;
 
-use crate::bench_util::{Profile, TempDir, build_cli, gnu_time, mib, shell_quote, which};
+use crate::bench_util::{
+    Profile, TempDir, build_cli, gnu_time, load_average, median, mib, shell_quote, which,
+};
 
 /// Rounds of interleaved runs, unless `XENMIG_BENCH_RUNS` says otherwise.
 const RUNS: usize = 9;
@@ -160,23 +162,7 @@ fn paired_ratio(ours: &Samples, baseline: &Samples) -> f64 {
         .zip(&baseline.wall)
         .map(|(o, b)| o / b)
         .collect();
-    median_of(&ratios)
-}
-
-fn median_of(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
+    median(&ratios)
 }
 
 fn wall_table(
@@ -210,9 +196,9 @@ fn wall_table(
             "| {} | {:.0} MiB | cat | {:.3} s | | {:.3} s | | {:.2} s | {:.1} / {:.1} MiB |",
             stream.name,
             mib(size),
-            median_of(&cat_file.wall),
-            median_of(&cat_pipe.wall),
-            median_of(&cat_pipe.cpu),
+            median(&cat_file.wall),
+            median(&cat_pipe.wall),
+            median(&cat_pipe.cpu),
             cat_pipe.rss_kib as f64 / 1024.0,
             cat_file.rss_kib as f64 / 1024.0,
         );
@@ -220,11 +206,11 @@ fn wall_table(
             let (file, pipe) = (&files[i + 1], &pipes[i + 1]);
             println!(
                 "| | | {name} | {:.3} s | {:.1}% | {:.3} s | {:.0}% | {:.2} s | {:.1} / {:.1} MiB |",
-                median_of(&file.wall),
+                median(&file.wall),
                 100.0 * paired_ratio(file, cat_file),
-                median_of(&pipe.wall),
+                median(&pipe.wall),
                 100.0 / paired_ratio(pipe, cat_pipe),
-                median_of(&pipe.cpu),
+                median(&pipe.cpu),
                 pipe.rss_kib as f64 / 1024.0,
                 file.rss_kib as f64 / 1024.0,
             );
