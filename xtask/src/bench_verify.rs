@@ -15,7 +15,7 @@
 //!
 //! `XENMIG_BENCH_VERIFY_BASELINE=PATH` adds another `verify-stream-v2` binary
 //! (e.g. one built from an older commit) as a contender in every row, for
-//! before/after comparisons in the same run; `XENMIG_BENCH_RUNS` sets the
+//! before/after comparisons in the same run; `XENMIG_BENCH_ROUNDS` sets the
 //! number of rounds (default 9).
 
 use migration_stream::Writer;
@@ -34,7 +34,7 @@ use crate::bench_util::{
     Profile, TempDir, build_cli, gnu_time, load_average, median, mib, shell_quote, which,
 };
 
-/// Rounds of interleaved runs, unless `XENMIG_BENCH_RUNS` says otherwise.
+/// Rounds of interleaved runs, unless `XENMIG_BENCH_ROUNDS` says otherwise.
 const RUNS: usize = 9;
 /// Records and pfns of the generated streams, for the per-record figures.
 const BIG_RECORDS: u64 = 258;
@@ -53,12 +53,12 @@ pub fn run(root: &Path) -> Result<(), String> {
             path.display()
         ));
     }
-    let runs = match std::env::var("XENMIG_BENCH_RUNS") {
+    let runs = match std::env::var("XENMIG_BENCH_ROUNDS") {
         Ok(n) => n
             .parse::<usize>()
             .ok()
             .filter(|&n| n > 0)
-            .ok_or("XENMIG_BENCH_RUNS must be a positive number")?,
+            .ok_or("XENMIG_BENCH_ROUNDS must be a positive number")?,
         Err(_) => RUNS,
     };
     let dir = TempDir::new("bench-verify")?;
