@@ -4,11 +4,19 @@
 //! HVM stream (PAGE_DATA records of 1024 pages, as the saver writes), a stream
 //! of 65,536 one-page PAGE_DATA records, and a stream with hostile lengths
 //! (a 128 MiB PAGE_DATA of 16 million pfns, the largest pfn array the
-//! duplicate check takes, a 128 MiB emulator record). Then, in the same run:
+//! duplicate check takes, a 128 MiB emulator record). Then, in the same run,
+//! paired and interleaved (each round runs every contender once, in turn):
 //! the verifier reading the file (it seeks over page data) against
-//! `cat FILE > /dev/null`, the verifier reading `cat FILE |` against
-//! `cat FILE | cat > /dev/null` (wall time and the consumer's CPU time), and
-//! the verifier's peak RSS, all through `/usr/bin/time`.
+//! `cat FILE > /dev/null`, and the verifier reading `cat FILE |` against
+//! `cat FILE | cat > /dev/null`; every run goes through `/usr/bin/time` for
+//! the consumer's CPU time and peak RSS. Ratios are medians of the per-round
+//! ratios. Where valgrind is installed, the verifier's instruction counts
+//! (callgrind, the repeatable figure on a shared machine) follow.
+//!
+//! `XENMIG_BENCH_VERIFY_BASELINE=PATH` adds another `verify-stream-v2` binary
+//! (e.g. one built from an older commit) as a contender in every row, for
+//! before/after comparisons in the same run; `XENMIG_BENCH_ROUNDS` sets the
+//! number of rounds (default 9).
 
 use migration_stream::Writer;
 use migration_stream::payload::{EmulatorRecord, HvmContext, HvmParams, PageData};
@@ -19,182 +27,258 @@ use migration_stream::wire::{DomainHeader, HvmSaveHeader, ImageHeader, LibxlHead
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
 use zerocopy::IntoBytes;
 
 use crate::bench_util::{
-    Profile, TempDir, best_shell, build_cli, gnu_time, median, mib, ratio, shell_quote,
+    Profile, TempDir, build_cli, gnu_time, load_average, median, mib, shell_quote, which,
 };
 
-/// Runs the benchmark and prints its table.
+/// Rounds of interleaved runs, unless `XENMIG_BENCH_ROUNDS` says otherwise.
+const RUNS: usize = 9;
+/// Records and pfns of the generated streams, for the per-record figures.
+const BIG_RECORDS: u64 = 258;
+const SMALL_RECORDS: u64 = 65_536;
+
+/// Runs the benchmark and prints its tables.
 pub fn run(root: &Path) -> Result<(), String> {
     println!("building the release verifier...");
     let exe = build_cli(root, "verify-stream-v2", Profile::Release)?;
+    let baseline = std::env::var_os("XENMIG_BENCH_VERIFY_BASELINE").map(PathBuf::from);
+    if let Some(path) = &baseline
+        && !path.is_file()
+    {
+        return Err(format!(
+            "XENMIG_BENCH_VERIFY_BASELINE: {} is not a file",
+            path.display()
+        ));
+    }
+    let runs = match std::env::var("XENMIG_BENCH_ROUNDS") {
+        Ok(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or("XENMIG_BENCH_ROUNDS must be a positive number")?,
+        Err(_) => RUNS,
+    };
     let dir = TempDir::new("bench-verify")?;
-    measure_all(&exe, dir.path())
+    let streams = write_streams(dir.path())?;
+    let verifiers: Vec<(&str, &Path)> = std::iter::once(("verifier", exe.as_path()))
+        .chain(baseline.as_deref().map(|b| ("baseline", b)))
+        .collect();
+    println!();
+    println!(
+        "load average at the start: {}; {runs} interleaved rounds; medians.",
+        load_average()
+    );
+    if let Some(path) = &baseline {
+        println!("baseline: {}", path.display());
+    }
+    wall_table(&streams, &verifiers, dir.path(), runs)?;
+    instruction_table(&streams, &verifiers, dir.path())
 }
 
-fn measure_all(exe: &Path, dir: &Path) -> Result<(), String> {
+/// One generated stream.
+struct Stream {
+    name: &'static str,
+    path: PathBuf,
+    valid: bool,
+    /// What the per-unit instruction figure divides by, and its name.
+    units: (u64, &'static str),
+}
+
+fn write_streams(dir: &Path) -> Result<Vec<Stream>, String> {
     let big = dir.join("hvm-1gib.libxc");
     let small = dir.join("one-page-records.libxc");
     let hostile = dir.join("hostile-lengths.libxl");
     println!("generating streams in {} ...", dir.display());
-    write_stream(&big, |w| big_hvm(w, 258)).map_err(|e| format!("{}: {e}", big.display()))?;
-    write_stream(&small, |w| one_page_records(w, 65_536))
+    write_stream(&big, |w| big_hvm(w, BIG_RECORDS))
+        .map_err(|e| format!("{}: {e}", big.display()))?;
+    write_stream(&small, |w| one_page_records(w, SMALL_RECORDS))
         .map_err(|e| format!("{}: {e}", small.display()))?;
     write_stream(&hostile, hostile_lengths).map_err(|e| format!("{}: {e}", hostile.display()))?;
-
-    println!();
-    println!(
-        "File wall times are the best of {RUNS} runs; consumer CPU is the user+system time of the \
-         process reading the pipe, summed over the {RUNS} runs (robust on a busy machine)."
-    );
-    println!();
-    println!(
-        "| stream | size | cat file | verifier file (seeks) | verifier/cat | cat \\| cat | cat \\| verifier | \
-         throughput vs cat (wall) | consumer CPU cat / verifier | peak RSS pipe / file |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (name, path, expect_valid) in [
-        ("HVM, 1024-page records", &big, true),
-        ("65,536 one-page records", &small, true),
-        ("hostile lengths", &hostile, false),
-    ] {
-        let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-        let file = shell_quote(path);
-        let verifier = shell_quote(exe);
-        // Warm the page cache so the first contender is not penalised.
-        time_best(&format!("cat {file} > /dev/null"), 1)?;
-        let cat_file = time_best(&format!("cat {file} > /dev/null"), RUNS)?;
-        let verify_file = time_best(&format!("{verifier} -q -i {file}"), RUNS)?;
-        let (cat_pipe, verify_pipe, throughput) = pipe_pair(
-            &format!("cat {file} |"),
-            &format!("{verifier} -q"),
-            dir,
-            expect_valid,
-        )?;
-        let verify_seek = consumer("", &format!("{verifier} -q -i {file}"), dir, expect_valid)?;
-        let mib = mib(size);
-        println!(
-            "| {name} | {mib:.0} MiB | {} | {} | {:.1}% | {} | {} | {:.0}% ({:.0}–{:.0}%) | {:.2} s / {:.2} s | {:.1} / {:.1} MiB |",
-            secs(cat_file),
-            secs(verify_file),
-            100.0 * ratio(verify_file, cat_file),
-            secs(cat_pipe.wall),
-            secs(verify_pipe.wall),
-            100.0 * median(&throughput),
-            100.0 * throughput.iter().copied().fold(f64::MAX, f64::min),
-            100.0 * throughput.iter().copied().fold(0.0, f64::max),
-            cat_pipe.cpu,
-            verify_pipe.cpu,
-            verify_pipe.rss_kib as f64 / 1024.0,
-            verify_seek.rss_kib as f64 / 1024.0,
-        );
-    }
-    println!();
-    println!(
-        "throughput vs cat = (cat | cat) / (cat | verifier) wall time, paired: the two pipelines \
-         run back to back in each of {RUNS} rounds (which goes first alternates), median of the \
-         rounds' ratios (range in brackets); the target is >= 90%. Pipe wall times are medians."
-    );
-    println!("peak RSS target: < 16 MiB for every stream.");
-    Ok(())
+    Ok(vec![
+        Stream {
+            name: "HVM, 1024-page records",
+            path: big,
+            valid: true,
+            units: (BIG_RECORDS * 1024, "pfn"),
+        },
+        Stream {
+            name: "65,536 one-page records",
+            path: small,
+            valid: true,
+            units: (SMALL_RECORDS, "record"),
+        },
+        Stream {
+            name: "hostile lengths",
+            path: hostile,
+            valid: false,
+            units: (HOSTILE_PFNS, "pfn"),
+        },
+    ])
 }
 
-/// Runs per measurement.
-const RUNS: usize = 7;
-
-/// What `/usr/bin/time` says about the consumer at the end of a pipeline.
+/// What one contender measured over the rounds.
 #[derive(Default)]
-struct Consumer {
-    /// Wall-clock time of the whole pipeline (best or median, as the caller says).
-    wall: Duration,
-    /// User + system seconds of the consumer, summed over the runs.
-    cpu: f64,
-    /// Largest peak RSS of the consumer, KiB.
+struct Samples {
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
     rss_kib: u64,
 }
 
-/// `{producer} cat > /dev/null` and `{producer} {consumer}` in [`RUNS`]
-/// paired rounds (which goes first alternates): both as [`Consumer`]s with
-/// median wall times, and each round's throughput ratio (cat's wall time
-/// over the consumer's).
-fn pipe_pair(
-    producer: &str,
-    consumer: &str,
+/// Runs every `(producer, consumer, expect_success)` once per round, in turn.
+fn interleaved(
+    contenders: &[(String, String, bool)],
     dir: &Path,
-    expect_success: bool,
-) -> Result<(Consumer, Consumer, Vec<f64>), String> {
-    let out = dir.join("time.txt");
-    let mut walls = [Vec::new(), Vec::new()];
-    let mut sides = [Consumer::default(), Consumer::default()];
-    for round in 0..RUNS {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for side in order {
-            let (command, expect) = if side == 0 {
-                ("cat > /dev/null", true)
-            } else {
-                (consumer, expect_success)
-            };
-            let (wall, status, report) = gnu_time(producer, command, &out)?;
-            if status.success() != expect {
+    runs: usize,
+) -> Result<Vec<Samples>, String> {
+    let report = dir.join("time.txt");
+    let mut samples: Vec<Samples> = contenders.iter().map(|_| Samples::default()).collect();
+    // One unmeasured round warms the page cache for everyone.
+    for round in 0..=runs {
+        for ((producer, consumer, expect_success), s) in contenders.iter().zip(&mut samples) {
+            let (wall, status, time) = gnu_time(producer, consumer, &report)?;
+            if status.success() != *expect_success {
                 return Err(format!(
-                    "{producer} {command}: unexpected exit status {status}"
+                    "{producer} {consumer}: unexpected exit status {status}"
                 ));
             }
-            walls[side].push(wall);
-            sides[side].cpu += report.user + report.system;
-            sides[side].rss_kib = sides[side].rss_kib.max(report.peak_rss_kib);
+            if round > 0 {
+                s.wall.push(wall.as_secs_f64());
+                s.cpu.push(time.user + time.system);
+                s.rss_kib = s.rss_kib.max(time.peak_rss_kib);
+            }
         }
     }
-    let ratios = walls[0]
+    Ok(samples)
+}
+
+/// The median of the per-round ratios `ours / baseline` (paired runs).
+fn paired_ratio(ours: &Samples, baseline: &Samples) -> f64 {
+    let ratios: Vec<f64> = ours
+        .wall
         .iter()
-        .zip(&walls[1])
-        .map(|(cat, ours)| ratio(*cat, *ours))
+        .zip(&baseline.wall)
+        .map(|(o, b)| o / b)
         .collect();
-    for (side, walls) in sides.iter_mut().zip(&walls) {
-        let secs: Vec<f64> = walls.iter().map(Duration::as_secs_f64).collect();
-        side.wall = Duration::from_secs_f64(median(&secs));
-    }
-    let [cat, ours] = sides;
-    Ok((cat, ours, ratios))
+    median(&ratios)
 }
 
-/// Runs `{producer} /usr/bin/time … {consumer}` [`RUNS`] times.
-fn consumer(
-    producer: &str,
-    consumer: &str,
+fn wall_table(
+    streams: &[Stream],
+    verifiers: &[(&str, &Path)],
     dir: &Path,
-    expect_success: bool,
-) -> Result<Consumer, String> {
-    let out = dir.join("time.txt");
-    let mut result = Consumer {
-        wall: Duration::MAX,
-        cpu: 0.0,
-        rss_kib: 0,
-    };
-    for _ in 0..RUNS {
-        let (wall, status, report) = gnu_time(producer, consumer, &out)?;
-        result.wall = result.wall.min(wall);
-        if status.success() != expect_success {
-            return Err(format!(
-                "{producer} {consumer}: unexpected exit status {status}"
-            ));
+    runs: usize,
+) -> Result<(), String> {
+    println!();
+    println!(
+        "| stream | size | contender | file: wall | file: vs cat | pipe: wall | pipe: throughput vs cat \\| cat | \
+         pipe: consumer CPU | peak RSS pipe / file |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for stream in streams {
+        let size = std::fs::metadata(&stream.path)
+            .map_err(|e| e.to_string())?
+            .len();
+        let file = shell_quote(&stream.path);
+        let mut from_file = vec![(String::new(), format!("cat {file}"), true)];
+        let mut from_pipe = vec![(format!("cat {file} |"), "cat > /dev/null".to_owned(), true)];
+        for (_, exe) in verifiers {
+            let exe = shell_quote(exe);
+            from_file.push((String::new(), format!("{exe} -q -i {file}"), stream.valid));
+            from_pipe.push((format!("cat {file} |"), format!("{exe} -q"), stream.valid));
         }
-        result.cpu += report.user + report.system;
-        result.rss_kib = result.rss_kib.max(report.peak_rss_kib);
+        let files = interleaved(&from_file, dir, runs)?;
+        let pipes = interleaved(&from_pipe, dir, runs)?;
+        let (cat_file, cat_pipe) = (&files[0], &pipes[0]);
+        println!(
+            "| {} | {:.0} MiB | cat | {:.3} s | | {:.3} s | | {:.2} s | {:.1} / {:.1} MiB |",
+            stream.name,
+            mib(size),
+            median(&cat_file.wall),
+            median(&cat_pipe.wall),
+            median(&cat_pipe.cpu),
+            cat_pipe.rss_kib as f64 / 1024.0,
+            cat_file.rss_kib as f64 / 1024.0,
+        );
+        for (i, (name, _)) in verifiers.iter().enumerate() {
+            let (file, pipe) = (&files[i + 1], &pipes[i + 1]);
+            println!(
+                "| | | {name} | {:.3} s | {:.1}% | {:.3} s | {:.0}% | {:.2} s | {:.1} / {:.1} MiB |",
+                median(&file.wall),
+                100.0 * paired_ratio(file, cat_file),
+                median(&pipe.wall),
+                100.0 / paired_ratio(pipe, cat_pipe),
+                median(&pipe.cpu),
+                pipe.rss_kib as f64 / 1024.0,
+                file.rss_kib as f64 / 1024.0,
+            );
+        }
     }
-    Ok(result)
+    println!();
+    println!(
+        "file: vs cat = verifier / `cat FILE > /dev/null` wall time; pipe: throughput = \
+         (`cat FILE | cat > /dev/null`) / (`cat FILE | verifier`) wall time, target >= 90%; \
+         consumer CPU = user + system of the process reading the pipe; peak RSS target < 16 MiB."
+    );
+    Ok(())
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
+/// Instructions the verifier executes (callgrind), reading the file and the
+/// pipe: the figure that does not swing with the machine's load.
+fn instruction_table(
+    streams: &[Stream],
+    verifiers: &[(&str, &Path)],
+    dir: &Path,
+) -> Result<(), String> {
+    if which("valgrind").is_none() {
+        println!();
+        println!("(no valgrind: instruction counts skipped)");
+        return Ok(());
+    }
+    println!();
+    println!("| stream | contender | instructions, file | instructions, pipe | per unit, pipe |");
+    println!("|---|---|---|---|---|");
+    for stream in streams {
+        let file = shell_quote(&stream.path);
+        for (name, exe) in verifiers {
+            let exe = shell_quote(exe);
+            let from_file = callgrind("", &format!("{exe} -q -i {file}"), dir)?;
+            let from_pipe = callgrind(&format!("cat {file} |"), &format!("{exe} -q"), dir)?;
+            let (units, unit) = stream.units;
+            println!(
+                "| {} | {name} | {:.1} M | {:.1} M | {:.1} per {unit} |",
+                stream.name,
+                from_file as f64 / 1e6,
+                from_pipe as f64 / 1e6,
+                from_pipe as f64 / units as f64,
+            );
+        }
+    }
+    Ok(())
 }
 
-/// Best wall-clock time of `runs` runs of a shell command (exit status ignored:
-/// the hostile stream is invalid on purpose).
-fn time_best(command: &str, runs: usize) -> Result<Duration, String> {
-    best_shell(command, runs).map(|(best, _)| best)
+/// Instructions of `consumer` (after `producer |`, if any) under callgrind.
+fn callgrind(producer: &str, consumer: &str, dir: &Path) -> Result<u64, String> {
+    let out = dir.join("callgrind.out");
+    let command = format!(
+        "{producer} valgrind --tool=callgrind --callgrind-out-file={} {consumer} 2>/dev/null",
+        shell_quote(&out)
+    );
+    Command::new("sh")
+        .args(["-c", &command])
+        .status()
+        .map_err(|e| format!("{command}: {e}"))?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("summary: ")
+                .or_else(|| line.strip_prefix("totals: "))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("{command}: no instruction count in the callgrind output"))
 }
 
 fn write_stream(
@@ -258,6 +342,10 @@ fn one_page_records(w: &mut Writer<BufWriter<File>>, records: u64) -> std::io::R
     tail(w)
 }
 
+/// The pfn counts of the hostile stream's two PAGE_DATA records.
+const HOSTILE_COUNTS: [u32; 2] = [1 << 17, (128 << 20) / 8 - 1];
+const HOSTILE_PFNS: u64 = HOSTILE_COUNTS[0] as u64 + HOSTILE_COUNTS[1] as u64;
+
 /// Lengths chosen to make a careless verifier allocate: a pfn array at the
 /// duplicate check's limit, a 128 MiB pfn array, a 128 MiB emulator record,
 /// then a truncated 4 GiB emulator record.
@@ -265,7 +353,7 @@ fn hostile_lengths(w: &mut Writer<BufWriter<File>>) -> std::io::Result<()> {
     w.write_libxl_header(&LibxlHeader::new(0))?;
     w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
     headers(w)?;
-    for count in [1u32 << 17, (128 << 20) / 8 - 1] {
+    for count in HOSTILE_COUNTS {
         w.begin_record(RecordType::PAGE_DATA.0, 8 + 8 * count)?;
         w.write_body(&count.to_le_bytes())?;
         w.write_body(&0u32.to_le_bytes())?;
