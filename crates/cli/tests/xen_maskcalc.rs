@@ -93,6 +93,28 @@ fn amd_pool_masks_svm_and_differences() {
 }
 
 #[test]
+fn xl_warns_once_per_thing_to_act_on() {
+    // Milan and Genoa differ in SVM sub-features that `svm=0` already takes
+    // away (Xen clears a feature's dependents), and in unnamed bits of two
+    // registers: one warning per register, none per SVM sub-feature.
+    let (out, stderr) = outcome(EXE, &["--format", "xl", MILAN, GENOA], 0);
+    assert!(out.contains(",svm=0,"), "{out}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("xen-maskcalc: warning: not in the output: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "0x80000008.ebx[10]: unnamed bit, xl cannot express it",
+            "0x8000001f.eax[17,18,19,24,25]: unnamed bits, xl cannot express them",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), warnings.len(), "{stderr}");
+}
+
+#[test]
 fn hide_and_keep_by_any_name() {
     let out = success(
         EXE,

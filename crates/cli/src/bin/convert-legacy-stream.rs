@@ -1,16 +1,15 @@
 //! `convert-legacy-stream`: a drop-in replacement for Xen's script of the same
 //! name. It turns a pre-Xen-4.6 save image into a v2 migration stream.
 
-use std::io::{BufWriter, IsTerminal, Seek, Write};
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use legacy_convert::format::{GuestType, Width};
-use legacy_convert::{Observer, Options, OutputFormat};
-use xenmig_cli::args::convert_legacy_stream::{self as cli, Args, NAME as TOOL};
+use legacy_convert::Observer;
+use xenmig_cli::args::convert_legacy_stream::{Args, NAME as TOOL};
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::syslog::{Severity, Syslog};
-use xenmig_cli::{Failure, exit, finish, parse_args, term};
+use xenmig_cli::{Failure, convert, exit, finish, parse_args, term};
 
 /// Where the verbose lines and progress go.
 struct Reporter<'s> {
@@ -79,14 +78,6 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
             input_target.describe()
         ))
     })?;
-    let input_len = if input.seekable {
-        let mut file = &input.file;
-        let position = file.stream_position().ok();
-        let len = input.file.metadata().ok().map(|m| m.len());
-        len.zip(position).map(|(len, pos)| len.saturating_sub(pos))
-    } else {
-        None
-    };
     let output_options = fdio::OutputOptions {
         new_file_mode: fdio::PRIVATE,
         input: Some(&input),
@@ -97,24 +88,8 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
             output_target.describe()
         ))
     })?;
-    let options = Options {
-        format: match args.format {
-            cli::OutputFormat::Libxc => OutputFormat::Libxc,
-            cli::OutputFormat::Libxl => OutputFormat::Libxl,
-        },
-        width: args
-            .width
-            .as_deref()
-            .and_then(|w| w.parse().ok())
-            .and_then(Width::from_bits),
-        guest: args.guest_type.map(|g| match g {
-            cli::Guest::Pv => GuestType::Pv,
-            cli::Guest::Hvm => GuestType::Hvm,
-        }),
-        xl_header: args.xl,
-        skip_qemu: args.skip_qemu,
-        input_len,
-    };
+    let options = convert::options(args, &input);
+    let input_len = options.input_len;
     // The bar would tangle with a summary printed on the same terminal.
     let show_bar = !args.quiet
         && term::stderr_is_terminal()
@@ -128,13 +103,7 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
         bar: show_bar.then(|| progress_bar(input_len)),
     };
     let name = output.name().to_owned();
-    // In place (libxl's pipe, a device): the file itself, so that page data
-    // can go by splice/copy_file_range; a file being replaced: through the
-    // Output, which paces its writeback.
-    let result = match output.in_place_file() {
-        Some(file) => convert_into(&input, file, &name, &options, &mut reporter),
-        None => convert_into(&input, &mut output, &name, &options, &mut reporter),
-    };
+    let result = convert::convert(&input, &mut output, args, &options, &mut reporter);
     if let Some(bar) = &reporter.bar {
         bar.finish_and_clear();
     }
@@ -145,42 +114,6 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
     }
     output.commit().map_err(|e| Failure::output(&name, e))?;
     Ok(exit::OK)
-}
-
-/// Converts `input` into `output` (named `name`) through a 1 MiB buffer,
-/// flushed at the end.
-fn convert_into<W: Write>(
-    input: &fdio::Input,
-    output: W,
-    name: &str,
-    options: &Options,
-    reporter: &mut Reporter<'_>,
-) -> Result<(), Failure> {
-    let mut sink = BufWriter::with_capacity(1 << 20, output);
-    match legacy_convert::convert(&input.file, &mut sink, options, reporter) {
-        Ok(_) => {}
-        Err(err) if err.is_bad_input() => {
-            return Err(Failure::bad_input(format!("{}: {err}", input.name)));
-        }
-        Err(err) => match err.io_error() {
-            // The stream is data: a reader that went away is a failure.
-            Some(io)
-                if matches!(err, legacy_convert::Error::Output { .. })
-                    && exit::is_broken_pipe(io) =>
-            {
-                return Err(Failure::output(name, clone_io(io)));
-            }
-            Some(_) if matches!(err, legacy_convert::Error::Output { .. }) => {
-                return Err(Failure::usage_or_io(format!("{name}: {err}")));
-            }
-            _ => return Err(Failure::usage_or_io(format!("{}: {err}", input.name))),
-        },
-    }
-    sink.flush().map_err(|e| Failure::output(name, e))
-}
-
-fn clone_io(err: &std::io::Error) -> std::io::Error {
-    std::io::Error::new(err.kind(), err.to_string())
 }
 
 fn main() -> ExitCode {

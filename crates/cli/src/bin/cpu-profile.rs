@@ -16,7 +16,7 @@ use migration_stream::StreamReader;
 use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL, ShowFormat};
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::hosts::{load_dump, local_host, read_input};
+use xenmig_cli::hosts::{dump_failure, load_dump, local_host, read_input};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 fn main() -> ExitCode {
@@ -149,11 +149,11 @@ fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
     let target = Target::parse_input(arg);
     let name = target.describe();
     let input = fdio::open_input(&target).map_err(|e| Failure::io(&name, e))?;
-    let reader = std::io::BufReader::new(input.file);
     let policy = if input.seekable {
-        policy_stream::read_policy(StreamReader::seekable(reader))
+        policy_stream::read_policy(StreamReader::seekable(std::io::BufReader::new(input.file)))
     } else {
-        policy_stream::read_policy(StreamReader::new(reader))
+        // Spliced, and waited for when the caller set the descriptor non-blocking.
+        policy_stream::read_policy(StreamReader::pipe(input.file))
     };
     let policy = policy.map_err(|e| match &e {
         PolicyError::Stream(err) if err.is_io() => Failure::usage_or_io(format!("{name}: {e}")),
@@ -268,7 +268,7 @@ fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Fai
     if looks_like_profile {
         return json::from_json(&name, &bytes).map_err(Failure::bad_input);
     }
-    let cpuid = dump::parse_owned(&name, bytes, format).map_err(Failure::bad_input)?;
+    let cpuid = dump::parse_owned(&name, bytes, format).map_err(dump_failure)?;
     let host = Host {
         name: name.clone(),
         cpuid,

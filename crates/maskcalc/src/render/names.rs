@@ -78,31 +78,80 @@ pub fn libvirt_name(feature: &Feature) -> Option<String> {
     )
 }
 
-fn omitted_line(bit: &MaskedBit, format: &str) -> String {
-    match bit.feature_name() {
-        Some(name) => format!("{name} ({}): {format} has no name for it", bit.location()),
-        None => format!(
-            "{}: unnamed bit, {format} cannot express it",
-            bit.location()
-        ),
+/// The masked bits a format cannot express that a person must act on, one
+/// line per thing to do: a named feature the format has no name for, unless
+/// it depends on a feature the output clears by name (Xen clears the
+/// dependents itself: `svm=0` takes every SVM sub-feature with it); the
+/// unnamed bits of one register, in one line.
+fn omitted_lines(
+    masks: &PoolMasks,
+    format: &str,
+    expressed: impl Fn(&MaskedBit) -> bool,
+) -> Vec<String> {
+    let cleared_by_name: Vec<cpuid_defs::FeatureId> = masks
+        .bits
+        .iter()
+        .filter(|b| b.action == Action::Clear && expressed(b))
+        .filter_map(|b| b.feature)
+        .collect();
+    let implied = |bit: &MaskedBit| {
+        bit.action == Action::Clear
+            && bit.feature.is_some_and(|id| {
+                let needs = cpuid_defs::depends_closure(id);
+                cleared_by_name.iter().any(|&c| needs.contains(c))
+            })
+    };
+    let mut lines = Vec::new();
+    let mut unnamed: Vec<(FeatureRegister, Vec<u8>)> = Vec::new();
+    for bit in masks.bits.iter().filter(|b| !expressed(b)) {
+        // Xen never offers `hidden` features to guests: nothing is lost.
+        if bit.class() == cpuid_defs::Class::Hidden || implied(bit) {
+            continue;
+        }
+        match bit.feature_name() {
+            Some(name) => lines.push(format!(
+                "{name} ({}): {format} has no name for it",
+                bit.location()
+            )),
+            None => match unnamed.iter_mut().find(|(r, _)| *r == bit.register) {
+                Some((_, bits)) => bits.push(bit.bit),
+                None => unnamed.push((bit.register, vec![bit.bit])),
+            },
+        }
     }
+    for (register, bits) in unnamed {
+        let positions: Vec<String> =
+            bits.iter()
+                .map(|&b| match crate::pool::location_of(register, b) {
+                    cpuid_defs::Location::Cpuid { bit, .. }
+                    | cpuid_defs::Location::Msr { bit, .. } => bit.to_string(),
+                })
+                .collect();
+        let (noun, pronoun) = if bits.len() == 1 {
+            ("bit", "it")
+        } else {
+            ("bits", "them")
+        };
+        lines.push(format!(
+            "{register}[{}]: unnamed {noun}, {format} cannot express {pronoun}",
+            positions.join(",")
+        ));
+    }
+    lines
 }
 
 /// libxl syntax: `cpuid = "host,NAME=0,…"`, a valid xl.cfg line. Forced-on bits are `NAME=1`.
 pub fn xl(masks: &PoolMasks) -> Rendered {
+    let xl_name_of = |bit: &MaskedBit| bit.feature.map(cpuid_defs::feature).and_then(xl_name);
     let mut items = vec!["host".to_owned()];
-    let mut omitted = Vec::new();
     for bit in &masks.bits {
-        match bit.feature.map(cpuid_defs::feature).and_then(xl_name) {
-            Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
-            // Xen never offers `hidden` features to guests: nothing is lost.
-            None if bit.class() == cpuid_defs::Class::Hidden => {}
-            None => omitted.push(omitted_line(bit, "xl")),
+        if let Some(name) = xl_name_of(bit) {
+            items.push(format!("{name}={}", value_char(bit.action)));
         }
     }
     Rendered {
         text: format!("cpuid = \"{}\"\n", items.join(",")),
-        omitted,
+        omitted: omitted_lines(masks, "xl", |bit| xl_name_of(bit).is_some()),
     }
 }
 
