@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use support::{repo_root, scratch, success};
+use support::{intel_pool, repo_root, scratch, success, with_files};
 
 const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
 const PROFILE_EXE: &str = env!("CARGO_BIN_EXE_cpu-profile");
@@ -33,25 +33,6 @@ const DOCS_HTML: &str = "docs/images/xen-maskcalc-page.html";
 const SOURCE_KEY: &str = "xenmig-html-sha256";
 /// The window the screenshots are taken in.
 const WINDOW: (u32, u32) = (1280, 2000);
-
-fn intel_pool() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(support::testdata("cpuid"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("intel-") && n.ends_with(".txt"))
-        .map(|n| format!("testdata/cpuid/{n}"))
-        .collect();
-    names.sort();
-    names
-}
-
-fn args<'a>(flags: &[&'a str], pool: &'a [String]) -> Vec<&'a str> {
-    flags
-        .iter()
-        .copied()
-        .chain(pool.iter().map(String::as_str))
-        .collect()
-}
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -100,7 +81,7 @@ macro_rules! browser_or_skip {
 /// network; standard output goes to `stdout`. Killed after 120 s.
 fn run_chromium(browser: &Path, dir: &Path, mode: &str, page: &Path, stdout: &Path) {
     use std::os::unix::process::CommandExt;
-    let profile = dir.join(format!("profile-{}", mode.len()));
+    let profile = dir.join("profile");
     let _ = std::fs::remove_dir_all(&profile);
     let mut child = Command::new(browser)
         .args([
@@ -190,9 +171,9 @@ struct Expected {
 
 fn expected(pool: &[String]) -> Expected {
     let diff: serde_json::Value =
-        serde_json::from_str(&success(EXE, &args(&["--diff", "--json"], pool))).unwrap();
+        serde_json::from_str(&success(EXE, &with_files(&["--diff", "--json"], pool))).unwrap();
     let masks: serde_json::Value =
-        serde_json::from_str(&success(EXE, &args(&["--json"], pool))).unwrap();
+        serde_json::from_str(&success(EXE, &with_files(&["--json"], pool))).unwrap();
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -232,15 +213,24 @@ fn expected(pool: &[String]) -> Expected {
     }
 }
 
-/// Distinct colours and the share of pixels that are not white, of a PNG.
-fn png_summary(path: &Path) -> (usize, f64, (u32, u32)) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
+/// The pixels of a PNG's first frame, and what they are.
+fn decode_png(path: &Path) -> (Vec<u8>, png::OutputInfo) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (buf, info)
+}
+
+/// Distinct colours and the share of pixels that are not white, of a PNG.
+fn png_summary(path: &Path) -> (usize, f64, (u32, u32)) {
+    let (buf, info) = decode_png(path);
     let channels = info.color_type.samples();
     assert_eq!(info.bit_depth, png::BitDepth::Eight, "{}", path.display());
-    let pixels = &buf[..info.buffer_size()];
+    let pixels = &buf[..];
     let mut colours = std::collections::HashSet::new();
     let mut ink = 0usize;
     let total = pixels.len() / channels;
@@ -282,7 +272,11 @@ fn the_page_renders_every_host_and_difference_in_chromium() {
     let pool = intel_pool();
     let dir = scratch("browser-pool");
     let page = dir.join("pool.html");
-    std::fs::write(&page, success(EXE, &args(&["--format", "html"], &pool))).unwrap();
+    std::fs::write(
+        &page,
+        success(EXE, &with_files(&["--format", "html"], &pool)),
+    )
+    .unwrap();
     let dom_file = dir.join("dom.html");
     run_chromium(&browser, &dir, "--dump-dom", &page, &dom_file);
     let dom = std::fs::read_to_string(&dom_file).unwrap();
@@ -368,6 +362,36 @@ fn the_page_renders_every_host_and_difference_in_chromium() {
             assert_eq!(cells[i].get("data-host"), Some(&i.to_string()));
         }
     }
+
+    // Readable without JavaScript: the page with its script taken out has the
+    // same rows, states and hosts, only not the script's controls. (Chromium's
+    // --dump-dom prints nothing when scripting is switched off, so the script
+    // is removed from the page instead.)
+    let html = std::fs::read_to_string(&page).unwrap();
+    let script = html.find("<script>").unwrap();
+    let script_end = html[script..].find("</script>").unwrap() + script + "</script>".len();
+    let static_page = dir.join("pool-no-script.html");
+    std::fs::write(
+        &static_page,
+        format!("{}{}", &html[..script], &html[script_end..]),
+    )
+    .unwrap();
+    let static_file = dir.join("dom-no-script.html");
+    run_chromium(&browser, &dir, "--dump-dom", &static_page, &static_file);
+    let without = std::fs::read_to_string(&static_file).unwrap();
+    assert!(without.contains("<body>"), "the script ran");
+    assert!(!without.contains("id=\"matrix-filter\""));
+    let states = |dom: &str| -> Vec<(String, String)> {
+        start_tags(dom, "td")
+            .into_iter()
+            .filter_map(|(_, a)| Some((a.get("data-host")?.clone(), a.get("data-state")?.clone())))
+            .collect()
+    };
+    assert_eq!(states(&without), states(&dom));
+    assert_eq!(
+        states(&dom).len(),
+        expected.differing.len() * expected.hosts.len()
+    );
 
     let png = dir.join("pool.png");
     run_chromium(
@@ -478,10 +502,7 @@ fn png_text(path: &Path, key: &str) -> Option<String> {
 
 /// Copies Chromium's PNG to `dest` with a text chunk recording `sha256`.
 fn write_png_with_source(from: &Path, dest: &Path, sha256: &str) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(from).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
+    let (buf, info) = decode_png(from);
     let file = std::fs::File::create(dest).unwrap();
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), info.width, info.height);
     encoder.set_color(info.color_type);
@@ -491,7 +512,7 @@ fn write_png_with_source(from: &Path, dest: &Path, sha256: &str) {
         .add_text_chunk(SOURCE_KEY.to_owned(), sha256.to_owned())
         .unwrap();
     let mut writer = encoder.write_header().unwrap();
-    writer.write_image_data(&buf[..info.buffer_size()]).unwrap();
+    writer.write_image_data(&buf).unwrap();
     writer.finish().unwrap();
 }
 
@@ -502,7 +523,7 @@ fn write_png_with_source(from: &Path, dest: &Path, sha256: &str) {
 #[test]
 fn docs_screenshot_is_current() {
     let pool = intel_pool();
-    let html = success(EXE, &args(&["--format", "html"], &pool));
+    let html = success(EXE, &with_files(&["--format", "html"], &pool));
     let root = repo_root();
     if std::env::var_os("XENMIG_BLESS").is_some() {
         let browser = browser_or_skip!("docs_screenshot_is_current (bless)");

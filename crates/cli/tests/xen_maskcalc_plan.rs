@@ -6,7 +6,7 @@ mod support;
 
 use maskcalc::dump::{self, write};
 use maskcalc::model::CpuidInput;
-use support::{assert_golden, clean_success, failure, scratch, success};
+use support::{assert_golden, clean_success, failure, intel_pool, scratch, success, with_files};
 
 const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
 const HASWELL: &str = "testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt";
@@ -15,33 +15,13 @@ const ICELAKE: &str = "testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt";
 const MILAN: &str = "testdata/cpuid/amd-milan-epyc-7763.txt";
 const GENOA: &str = "testdata/cpuid/amd-genoa-epyc-9654.txt";
 
-/// Every `testdata/cpuid/intel-*.txt`, as the shell would expand the glob.
-fn intel_pool() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(support::testdata("cpuid"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("intel-") && n.ends_with(".txt"))
-        .map(|n| format!("testdata/cpuid/{n}"))
-        .collect();
-    names.sort();
-    names
-}
-
-fn with<'a>(flags: &[&'a str], pool: &'a [String]) -> Vec<&'a str> {
-    flags
-        .iter()
-        .copied()
-        .chain(pool.iter().map(String::as_str))
-        .collect()
-}
-
 #[test]
 fn plan_of_every_intel_dump_text_and_json() {
     let pool = intel_pool();
     assert_eq!(pool.len(), 10);
-    let text = clean_success(EXE, &with(&["--plan"], &pool));
+    let text = clean_success(EXE, &with_files(&["--plan"], &pool));
     assert_golden("xen-maskcalc/intel-all.plan.txt", &text);
-    let json = clean_success(EXE, &with(&["--plan", "--json"], &pool));
+    let json = clean_success(EXE, &with_files(&["--plan", "--json"], &pool));
     assert_golden("xen-maskcalc/intel-all.plan.json", &json);
 
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -92,8 +72,8 @@ fn plan_ignores_the_order_of_the_dumps() {
     reversed.rotate_left(3);
     for flags in [&["--plan"][..], &["--plan", "--json"][..]] {
         assert_eq!(
-            success(EXE, &with(flags, &pool)),
-            success(EXE, &with(flags, &reversed))
+            success(EXE, &with_files(flags, &pool)),
+            success(EXE, &with_files(flags, &reversed))
         );
     }
 }
@@ -104,7 +84,7 @@ fn tier_threshold_changes_the_tiers_and_is_checked() {
     let tiers = |threshold: &str| {
         let json = success(
             EXE,
-            &with(&["--plan", "--json", "--tier-threshold", threshold], &pool),
+            &with_files(&["--plan", "--json", "--tier-threshold", threshold], &pool),
         );
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(doc["tiers"]["threshold"], threshold.parse::<u64>().unwrap());
@@ -118,7 +98,11 @@ fn tier_threshold_changes_the_tiers_and_is_checked() {
     );
     assert!(tiers("8") < tiers("1"));
     assert_eq!(tiers("1000"), 1);
-    let err = failure(EXE, &with(&["--plan", "--tier-threshold", "0"], &pool), 2);
+    let err = failure(
+        EXE,
+        &with_files(&["--plan", "--tier-threshold", "0"], &pool),
+        2,
+    );
     assert!(err.contains("--tier-threshold"), "{err}");
 }
 
@@ -155,7 +139,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 #[test]
 fn html_page_has_every_part() {
     let pool = intel_pool();
-    let html = clean_success(EXE, &with(&["--format", "html"], &pool));
+    let html = clean_success(EXE, &with_files(&["--format", "html"], &pool));
     assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
     assert!(html.ends_with("</html>\n"));
     // Self-contained: nothing to fetch, and a policy that forbids fetching.
@@ -172,7 +156,7 @@ fn html_page_has_every_part() {
         assert!(count(&html, &attr) >= 3, "{host}");
     }
     // The baseline in every output format, through the renderers.
-    let xl = success(EXE, &with(&["--format", "xl"], &pool));
+    let xl = success(EXE, &with_files(&["--format", "xl"], &pool));
     assert!(html.contains(&format!(
         "<pre class=\"copy\" data-format=\"xl\">{}</pre>",
         xl
@@ -185,7 +169,7 @@ fn html_page_has_every_part() {
     }
     // Every differing bit is a matrix row, every masked bit a row of the masked table.
     let diff: serde_json::Value =
-        serde_json::from_str(&success(EXE, &with(&["--diff", "--json"], &pool))).unwrap();
+        serde_json::from_str(&success(EXE, &with_files(&["--diff", "--json"], &pool))).unwrap();
     let differences = diff["differences"].as_array().unwrap();
     for d in differences {
         let attr = format!("data-location=\"{}\"", d["location"].as_str().unwrap());
@@ -196,7 +180,7 @@ fn html_page_has_every_part() {
         differences.len() * pool.len()
     );
     let masks: serde_json::Value =
-        serde_json::from_str(&success(EXE, &with(&["--json"], &pool))).unwrap();
+        serde_json::from_str(&success(EXE, &with_files(&["--json"], &pool))).unwrap();
     let masked = masks["features"].as_array().unwrap().len();
     let rows = html.split("id=\"masked-table\"").nth(1).unwrap();
     let rows = rows.split("</table>").next().unwrap();

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use cpuid_defs::Class;
 use maskcalc::render::html::{
-    Format, Page, class_meaning, escape, formats_block, hosts_table, masked_table,
+    Format, Page, class_meaning, class_rank, escape, formats_block, hosts_table, masked_table,
 };
 
 use crate::export::{self, ExportFormat};
@@ -86,17 +86,6 @@ fn formats(profile: &Profile) -> Vec<Format> {
     ]
 }
 
-fn class_order(class: Option<Class>) -> u8 {
-    match class {
-        Some(Class::Intersect) => 0,
-        Some(Class::Accumulate) => 1,
-        Some(Class::OptIn) => 2,
-        Some(Class::Hidden) => 3,
-        Some(Class::Host) => 4,
-        None => 5,
-    }
-}
-
 /// Every bit the profile defines, by register, then class, then bit: on or
 /// off, with the fields it checks.
 fn features_table(profile: &Profile) -> String {
@@ -135,7 +124,7 @@ fn features_table(profile: &Profile) -> String {
             .filter(|b| bits.mask & (1 << b) != 0 && field_bits & (1 << b) == 0)
             .map(|b| (b, rules::feature_at(register, b)))
             .collect();
-        defined.sort_by_key(|(b, f)| (class_order(f.map(|f| f.class)), *b));
+        defined.sort_by_key(|(b, f)| (class_rank(f.map(|f| f.class)), *b));
         let mut last_class = None;
         for (bit, feature) in defined {
             let class = feature.map(|f| f.class);

@@ -73,18 +73,7 @@ impl HostCpuid {
         for reg in [regs[EBX], regs[EDX], regs[ECX]] {
             bytes.extend_from_slice(&reg.to_le_bytes());
         }
-        Some(
-            bytes
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii_graphic() || b == b' ' {
-                        b as char
-                    } else {
-                        '?'
-                    }
-                })
-                .collect(),
-        )
+        Some(printable(&bytes))
     }
 
     /// The processor brand string of leaves 0x80000002..=0x80000004
@@ -110,16 +99,7 @@ impl HostCpuid {
             }
         }
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        let text: String = bytes[..end]
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '?'
-                }
-            })
-            .collect();
+        let text = printable(&bytes[..end]);
         let text = text.trim();
         (!text.is_empty()).then(|| text.to_owned())
     }
@@ -188,6 +168,21 @@ impl HostCpuid {
             }
         });
     }
+}
+
+/// Register bytes as text: ASCII letters, digits, punctuation and spaces as
+/// they are, anything else as `?`.
+fn printable(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// True for the leaves whose EAX reports the maximum of their range: 0,

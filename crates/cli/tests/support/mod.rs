@@ -133,3 +133,25 @@ pub fn assert_golden(name: &str, actual: &str) {
         );
     }
 }
+
+/// Every real Intel dump, `testdata/cpuid/intel-*.txt` relative to the
+/// repository root, sorted as the shell expands the glob.
+pub fn intel_pool() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(testdata("cpuid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("intel-") && n.ends_with(".txt"))
+        .map(|n| format!("testdata/cpuid/{n}"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `flags` followed by `files`, as one argument list.
+pub fn with_files<'a>(flags: &[&'a str], files: &'a [String]) -> Vec<&'a str> {
+    flags
+        .iter()
+        .copied()
+        .chain(files.iter().map(String::as_str))
+        .collect()
+}

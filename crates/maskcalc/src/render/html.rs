@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 
 use cpuid_defs::{Class, FeatureRegister};
 
+use super::plan::upper_first;
 use super::{describe_reason, diff::column_labels};
 use crate::model::Host;
 use crate::plan::Plan;
@@ -36,21 +37,7 @@ use crate::pool::{Action, MaskedBit, PoolMasks, Reason, location_of};
 /// assert_eq!(escape("plain"), "plain");
 /// ```
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains(['&', '<', '>', '"', '\'']) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    escape_chars(text, true)
 }
 
 /// Escapes `text` for HTML element content: `&`, `<` and `>` (quotes need
@@ -61,7 +48,12 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 /// assert_eq!(escape_text("{\"a\": \"<x>\"}"), "{\"a\": \"&lt;x&gt;\"}");
 /// ```
 pub fn escape_text(text: &str) -> Cow<'_, str> {
-    if !text.contains(['&', '<', '>']) {
+    escape_chars(text, false)
+}
+
+fn escape_chars(text: &str, quotes: bool) -> Cow<'_, str> {
+    let special = |c: char| matches!(c, '&' | '<' | '>') || (quotes && matches!(c, '"' | '\''));
+    if !text.contains(special) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -70,6 +62,8 @@ pub fn escape_text(text: &str) -> Cow<'_, str> {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&#39;"),
             c => out.push(c),
         }
     }
@@ -401,7 +395,9 @@ pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
     ]
 }
 
-fn class_order(class: Option<Class>) -> u8 {
+/// The order classes are grouped in on the pages: `intersect`,
+/// `accumulate`, `opt-in`, `hidden`, `host`, then unnamed bits.
+pub fn class_rank(class: Option<Class>) -> u8 {
     match class {
         Some(Class::Intersect) => 0,
         Some(Class::Accumulate) => 1,
@@ -580,7 +576,7 @@ pub fn matrix(masks: &PoolMasks) -> String {
             .filter(|b| differing & (1 << b) != 0)
             .map(|b| (b, cpuid_defs::at(location_of(reg.register, b))))
             .collect();
-        bits.sort_by_key(|(b, f)| (class_order(f.map(|f| f.class)), *b));
+        bits.sort_by_key(|(b, f)| (class_rank(f.map(|f| f.class)), *b));
         let _ = write!(
             out,
             "<tbody data-register=\"{reg}\">\n<tr class=\"group\"><th colspan=\"{columns}\">{title}</th></tr>\n",
@@ -832,14 +828,6 @@ pub fn plan_section(plan: &Plan) -> String {
         );
     }
     out
-}
-
-fn upper_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The hosts table: name, vendor, brand string, family/model/stepping, and

@@ -197,7 +197,8 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
-fn upper_first(s: &str) -> String {
+/// `s` with its first letter in upper case (to begin a sentence).
+pub(crate) fn upper_first(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) => c.to_uppercase().chain(chars).collect(),
