@@ -170,7 +170,9 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
         1,
     );
     assert!(
-        stdout.contains("  missing ARCH_CAPS (0x7.0.edx[29], intersect)\n"),
+        stdout.contains(
+            "  the guest has ARCH_CAPS (0x7.0.edx[29], intersect), which the host lacks\n"
+        ),
         "{stdout}"
     );
     let (stdout, _) = outcome(

@@ -183,8 +183,9 @@ fn check_cmd(
     dumps: &[PathBuf],
     format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
-    let (profile, header) = match (profile_path, stream) {
-        (Some(path), _) => (load_profile(path)?, String::new()),
+    // A saved guest is checked by its own rules (check::check_guest).
+    let (profile, header, saved_guest) = match (profile_path, stream) {
+        (Some(path), _) => (load_profile(path)?, String::new(), false),
         (None, Some(arg)) => {
             let (name, policy) = read_stream_policy(arg)?;
             let Some(cpuid) = &policy.cpuid else {
@@ -202,7 +203,7 @@ fn check_cmd(
                     "{name}: X86_CPUID_POLICY: expected leaf 0 (the vendor string), found a policy without it"
                 ))
             })?;
-            (profile, stream_summary(&name, &policy))
+            (profile, stream_summary(&name, &policy), true)
         }
         (None, None) => {
             return Err(Failure::usage_or_io(
@@ -210,13 +211,20 @@ fn check_cmd(
             ));
         }
     };
+    let check_one = |host: &Host| {
+        if saved_guest {
+            check::check_guest(&profile, host)
+        } else {
+            check::check(&profile, host)
+        }
+    };
     let mut reports = Vec::new();
     for path in dumps {
         let host = load_host(path, format)?;
-        reports.push(check::check(&profile, &host));
+        reports.push(check_one(&host));
     }
     if local {
-        reports.push(check::check(&profile, &local_host()?));
+        reports.push(check_one(&local_host()?));
     }
     let text = if json_out {
         check::reports_json(&profile.name, &reports)
@@ -244,7 +252,7 @@ fn report_text(report: &HostReport) -> String {
         format!("{}: not compatible ({n} problem{plural})\n", report.host)
     };
     for problem in &report.problems {
-        text.push_str(&format!("  {problem}\n"));
+        text.push_str(&format!("  {}\n", problem.describe(report.subject)));
     }
     for label in report.unchecked_labels() {
         text.push_str(&format!(
