@@ -31,6 +31,7 @@ mod aida64;
 mod cpuid_tool;
 mod json;
 mod libvirt;
+pub mod quirks;
 mod text;
 pub mod write;
 mod xen_cpuid;
