@@ -17,6 +17,7 @@ pub mod bench_plan;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
+pub mod copy_experiment;
 pub mod cpuid_codegen;
 pub mod legacy;
 pub mod legacy_crosscheck;
