@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,6 +106,44 @@ static char *golden_without_newline(const char *relative)
     size_t len = strlen(text);
     if (len > 0 && text[len - 1] == '\n') {
         text[len - 1] = '\0';
+    }
+    return text;
+}
+
+/* `text` with every `from` replaced by `to` (a new string). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t count = 0, from_len = strlen(from), to_len = strlen(to);
+    for (const char *at = strstr(text, from); at != NULL; at = strstr(at + from_len, from)) {
+        count++;
+    }
+    char *result = malloc(strlen(text) + count * to_len + 1);
+    if (result == NULL) {
+        exit(2);
+    }
+    char *out = result;
+    for (const char *at; (at = strstr(text, from)) != NULL; text = at + from_len) {
+        memcpy(out, text, (size_t)(at - text));
+        out += at - text;
+        memcpy(out, to, to_len);
+        out += to_len;
+    }
+    strcpy(out, text);
+    return result;
+}
+
+/* A golden file of xen-maskcalc run on dump files, with the hosts named as
+ * the library names them: the path given as the tool's i-th argument
+ * becomes `dumps[i]`. */
+static char *golden_for_dumps(const char *golden, const char *const *paths, size_t n)
+{
+    char *text = read_in_repo(golden);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dumps[%zu]", i);
+        char *renamed = replace_all(text, paths[i], name);
+        free(text);
+        text = renamed;
     }
     return text;
 }
@@ -225,6 +264,297 @@ static void test_verify(void)
     close(fd);
 }
 
+static void test_pool_masks(void)
+{
+    char *output = NULL;
+    char *node1 = read_in_repo("testdata/cpuid/readme-node1.txt");
+    char *node2 = read_in_repo("testdata/cpuid/readme-node2.txt");
+    const char *readme[] = {node1, node2};
+
+    /* The original tool's example, byte for byte. */
+    char *expected = read_in_repo("testdata/golden/xen-maskcalc/readme-default.txt");
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    CHECK(xenmig_last_message() == NULL);
+    xenmig_free(output);
+    free(expected);
+
+    const char *readme_paths[] = {"testdata/cpuid/readme-node1.txt",
+                                  "testdata/cpuid/readme-node2.txt"};
+    expected = golden_for_dumps("testdata/golden/xen-maskcalc/readme-verbose.txt", readme_paths, 2);
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "-v", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    xenmig_free(output);
+    free(expected);
+
+    /* Another format, three hosts, and what the tool writes to standard
+     * error on success (-v's explanation, when the masks are not xend's). */
+    char *haswell = read_in_repo("testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt");
+    char *skylake = read_in_repo("testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt");
+    char *icelake = read_in_repo("testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt");
+    const char *intel[] = {haswell, skylake, icelake};
+    expected = read_in_repo("testdata/golden/xen-maskcalc/intel-pool.xl");
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--format xl", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "  --format\txl  -v ", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    CHECK(starts_with(xenmig_last_message(), "== Masked features ==\n"));
+    xenmig_free(output);
+    free(expected);
+
+    /* A report (--diff, never coloured: no escape sequence) and JSON, which
+     * name the hosts (the goldens' columns and key order follow the paths). */
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--diff", &output), 0);
+    CHECK(starts_with(output, "feature           location            class       "
+                              "dumps[0]  dumps[1]  dumps[2]\n"
+                              "TURBO             0x6.eax[1]          hidden      "
+                              "-         yes       yes\n"));
+    CHECK(output != NULL && strchr(output, '\033') == NULL);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--json", &output), 0);
+    CHECK(starts_with(output, "{\n"));
+    CHECK(output != NULL && strstr(output, "\"name\": \"dumps[2]\",\n") != NULL);
+    xenmig_free(output);
+
+    /* --help is the tool's standard output, exit 0. */
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--help", &output), 0);
+    CHECK(starts_with(output, "A utility that calculates a XEN CPUID difference mask."));
+    xenmig_free(output);
+
+    /* Bad input: exit 1, no output, the tool's message. */
+    CHECK_CODE(xenmig_pool_masks(readme, 1, "", &output), 1);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: Need at least 2 files to do the comparison!\n"));
+    const char *garbage[] = {node1, "not a dump\n"};
+    CHECK_CODE(xenmig_pool_masks(garbage, 2, "", &output), 1);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: dumps[1]: cannot tell the dump format"));
+    char *milan = read_in_repo("testdata/cpuid/amd-milan-epyc-7763.txt");
+    const char *mixed[] = {node1, milan};
+    CHECK_CODE(xenmig_pool_masks(mixed, 2, "", &output), 1);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: hosts of different CPU vendors cannot share a migration pool "
+                      "(dumps[0]: GenuineIntel, dumps[1]: AuthenticAMD)"));
+    CHECK_CODE(xenmig_pool_masks(mixed, 2, "--allow-mixed-vendors", &output), 0);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--input-format json", &output), 1);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: dumps[0]:1: expected a xenmig CPUID dump"));
+
+    /* Usage errors: exit 2, no output. */
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--hide nosuch", &output), 2);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: unknown CPUID feature `nosuch`"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--bogus", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: unexpected argument '--bogus' found"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "node3.txt", &output), 2);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xenmig_pool_masks: options: expected options only, found the dump file \"node3.txt\""));
+    CHECK_CODE(xenmig_pool_masks(NULL, 0, "", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: dumps is NULL"));
+    const char *with_null[] = {node1, NULL};
+    CHECK_CODE(xenmig_pool_masks(with_null, 2, "", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: dumps[1] is NULL"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, NULL, &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: options is NULL"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", NULL), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: output is NULL"));
+    CHECK(output == NULL);
+
+    free(node1);
+    free(node2);
+    free(haswell);
+    free(skylake);
+    free(icelake);
+    free(milan);
+}
+
+/* The whole content of `fd` from its start (a pipe: what is left in it). */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 1 << 16, done = 0;
+    char *bytes = malloc(cap);
+    if (bytes == NULL || (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)) {
+        perror("read_all");
+        exit(2);
+    }
+    for (;;) {
+        if (done == cap && (bytes = realloc(bytes, cap *= 2)) == NULL) {
+            exit(2);
+        }
+        ssize_t got = read(fd, bytes + done, cap - done);
+        if (got < 0) {
+            perror("read");
+            exit(2);
+        }
+        if (got == 0) {
+            break;
+        }
+        done += (size_t)got;
+    }
+    *len = done;
+    return bytes;
+}
+
+/* The report's `verbose` array holds exactly the lines of `golden`, in order. */
+static int verbose_lines_match(const char *report, const char *golden)
+{
+    const char *at = report == NULL ? NULL : strstr(report, "\"verbose\": [");
+    if (at == NULL) {
+        return 0;
+    }
+    char *text = read_in_repo(golden);
+    size_t lines = 0;
+    int ok = 1;
+    for (char *line = strtok(text, "\n"); line != NULL && ok; line = strtok(NULL, "\n")) {
+        char *quoted;
+        if (asprintf(&quoted, "\n    \"%s\"", line) < 0) {
+            exit(2);
+        }
+        const char *found = strstr(at, quoted);
+        ok = found != NULL;
+        if (ok) {
+            at = found + strlen(quoted);
+        }
+        free(quoted);
+        lines++;
+    }
+    free(text);
+    /* Nothing after the last line but the end of the array. */
+    return ok && lines > 0 && starts_with(at, "\n  ]\n}");
+}
+
+static void test_convert_legacy(void)
+{
+    char *report = NULL;
+    size_t len, pipe_len;
+
+    /* libxl's invocation (the issue's example), into a file: exit 0, the -v
+     * lines the tool prints, a stream the verifier accepts. */
+    int in = open_in_repo("testdata/legacy/hvm64-upstream.img");
+    int out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK(out >= 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 64 -g hvm -f libxl -v", &report), 0);
+    CHECK(verbose_lines_match(report, "testdata/golden/convert-legacy-stream/hvm64-upstream-libxl.txt"));
+    CHECK(strstr(report, "\"width\": 64,") != NULL);
+    CHECK(strstr(report, "\"guest_type\": \"hvm\",") != NULL);
+    CHECK(strstr(report, "\"detected\": false,") != NULL);
+    CHECK(xenmig_last_message() == NULL);
+    CHECK(is_open(in) && is_open(out));
+    xenmig_free(report);
+    char *converted = read_all(out, &len);
+    CHECK(len > 16 && memcmp(converted, "LibxlFmt", 8) == 0);
+    CHECK(lseek(out, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_verify_fd(out, "libxl", &report), 0);
+    CHECK(report != NULL && strstr(report, "\"domain_type\": \"x86 HVM\"") != NULL);
+    xenmig_free(report);
+    close(out);
+    close(in);
+
+    /* The same from a pipe into a pipe (libxl's way): the same bytes. Width
+     * and guest type detected, named differently: -g and --guest. */
+    in = pipe_of("testdata/legacy/hvm64-upstream.img");
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, fds[1], "--guest hvm --format libxl", &report), 0);
+    CHECK(strstr(report, "\"verbose\": []") != NULL);
+    CHECK(strstr(report, "\"detected\": true,") != NULL);
+    xenmig_free(report);
+    close(fds[1]);
+    close(in);
+    char *piped = read_all(fds[0], &pipe_len);
+    CHECK(pipe_len == len && memcmp(piped, converted, len) == 0);
+    close(fds[0]);
+    free(piped);
+    free(converted);
+
+    /* Another golden: a PV image to a bare libxc stream. */
+    in = open_in_repo("testdata/legacy/pv64-guest64.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-v -w 64 -g pv", &report), 0);
+    CHECK(verbose_lines_match(report, "testdata/golden/convert-legacy-stream/pv64-guest64-libxc.txt"));
+    xenmig_free(report);
+    CHECK(lseek(out, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_verify_fd(out, "libxc", &report), 0);
+    xenmig_free(report);
+
+    /* The wrong guest type: bad input, with the tool's advice. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 64 -g hvm", &report), 1);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    CHECK(xenmig_last_message() != NULL && strstr(xenmig_last_message(), "(try -g pv)\n") != NULL);
+    /* -q: the same failure, no message. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-q -w 64 -g hvm", &report), 1);
+    CHECK(xenmig_last_message() == NULL);
+
+    /* The input itself as the output: refused before anything is written. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    int same = dup(in);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, same, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: cannot open output fd "));
+    close(same);
+    /* An output that cannot be written (read-only): an I/O error. */
+    int read_only = open_in_repo("testdata/legacy/pv64-guest64.img");
+    CHECK_CODE(xenmig_convert_legacy_fd(in, read_only, "", &report), 2);
+    CHECK(report == NULL);
+    close(read_only);
+    close(out);
+    close(in);
+
+    /* Content that cannot be converted (tmem): exit 2. */
+    in = open_in_repo("testdata/legacy/unsupported-hvm64-tmem.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "", &report), 2);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    close(in);
+
+    /* A truncated image: bad input, exit 1. */
+    int cut[2];
+    CHECK(pipe2(cut, O_CLOEXEC) == 0);
+    char *image = read_in_repo("testdata/legacy/pv64-guest64.img");
+    CHECK(write(cut[1], image, 4000) == 4000);
+    close(cut[1]);
+    free(image);
+    CHECK_CODE(xenmig_convert_legacy_fd(cut[0], out, "-w 64 -g pv", &report), 1);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    close(cut[0]);
+    close(out);
+
+    /* Usage errors: exit 2, clap's message for the options. */
+    in = open_in_repo("testdata/legacy/pv64-guest64.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 48", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: invalid value '48' for '--width <32/64>'"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-i 5", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: the argument '--in <FD or FILE>' cannot be used multiple times"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "--syslog", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: options: --syslog"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, NULL, &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: options is NULL"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "", NULL), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: report_json is NULL"));
+    CHECK_CODE(xenmig_convert_legacy_fd(-1, out, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: in_fd -1 is not an open file descriptor"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, -1, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: out_fd -1 is not an open file descriptor"));
+    CHECK(report == NULL);
+    /* Nothing was read or written by the refused calls. */
+    CHECK(lseek(in, 0, SEEK_CUR) == 0);
+    CHECK(lseek(out, 0, SEEK_END) == 0);
+
+    /* --help: the tool's text, exit 0. */
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "--help", &report), 0);
+    CHECK(starts_with(report, "Convert a legacy stream to a v2 (or later) stream."));
+    xenmig_free(report);
+    close(in);
+    close(out);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -235,6 +565,8 @@ int main(int argc, char **argv)
     test_version(argv[2]);
     test_free();
     test_verify();
+    test_pool_masks();
+    test_convert_legacy();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -6,6 +6,8 @@
 //! common lives here, once:
 //!
 //! * [`args`]: every tool's command line, as clap definitions;
+//! * [`convert`]: `convert-legacy-stream`'s work between its opened input
+//!   and output, which libxenmig shares;
 //! * [`exit`]: the exit-code contract (0 ok, 1 bad input, 2 usage, I/O or
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
@@ -16,16 +18,20 @@
 //!   within a size limit, hosts named from their paths, and the CPU the tool
 //!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
+//! * [`pool_masks`]: `xen-maskcalc`'s work once the hosts are loaded (the
+//!   rendered masks and warnings), which libxenmig shares;
 //! * [`verify`]: `verify-stream-v2`'s work (report, JSON, verdict), which
 //!   libxenmig shares;
 //! * [`term`]: whether colour and progress bars are wanted, and
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
 
 pub mod args;
+pub mod convert;
 pub mod exit;
 pub mod fdio;
 pub mod hosts;
 pub mod manual;
+pub mod pool_masks;
 pub mod syslog;
 pub mod term;
 pub mod verify;
