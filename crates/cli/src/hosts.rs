@@ -141,10 +141,20 @@ pub fn load_dump(
 
 /// `host` with the quirks of its dump undone, each one warned about.
 pub fn repaired(tool: &str, mut host: Host) -> Host {
-    for repair in dump::quirks::repair(&mut host.cpuid) {
-        crate::exit::warn(tool, &format!("{}: {repair}", host.name));
+    for warning in repair_quirks(&mut host) {
+        crate::exit::warn(tool, &warning);
     }
     host
+}
+
+/// Undoes the quirks of how `host`'s dump was taken
+/// ([`dump::quirks::repair`]); returns a warning line for each, naming the
+/// host (without the `TOOL: warning: ` prefix).
+pub fn repair_quirks(host: &mut Host) -> Vec<String> {
+    dump::quirks::repair(&mut host.cpuid)
+        .into_iter()
+        .map(|repair| format!("{}: {repair}", host.name))
+        .collect()
 }
 
 /// Parses the CPUID dump `bytes`, already in memory (in `format`, or
