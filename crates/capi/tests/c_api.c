@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,36 @@ static void test_convert_legacy(void)
     close(out);
 }
 
+static void *fail_on_another_thread(void *ok)
+{
+    char *report = NULL;
+    int code = xenmig_verify_fd(-1, "auto", &report);
+    *(int *)ok = code == 2 && report == NULL &&
+                 starts_with(xenmig_last_message(), "xenmig_verify_fd: fd -1 ");
+    return NULL;
+}
+
+/* The last message is per thread: another thread's failure leaves this
+ * thread's (none, after a success) as it was. */
+static void test_threads(void)
+{
+    char *output = NULL;
+    char *node1 = read_in_repo("testdata/cpuid/readme-node1.txt");
+    char *node2 = read_in_repo("testdata/cpuid/readme-node2.txt");
+    const char *readme[] = {node1, node2};
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", &output), 0);
+    CHECK(xenmig_last_message() == NULL);
+    pthread_t thread;
+    int ok = 0;
+    CHECK(pthread_create(&thread, NULL, fail_on_another_thread, &ok) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(ok);
+    CHECK(xenmig_last_message() == NULL);
+    xenmig_free(output);
+    free(node1);
+    free(node2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -569,6 +600,7 @@ int main(int argc, char **argv)
     test_verify();
     test_pool_masks();
     test_convert_legacy();
+    test_threads();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
