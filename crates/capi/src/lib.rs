@@ -346,7 +346,12 @@ pub unsafe extern "C" fn xenmig_pool_masks(
         let format = args.input_format.format();
         let mut pool = Vec::with_capacity(texts.len() + 1);
         for (i, bytes) in texts.iter().enumerate() {
-            pool.push(hosts::parse_dump(&format!("dumps[{i}]"), bytes, format)?);
+            let mut host = hosts::parse_dump(&format!("dumps[{i}]"), bytes, format)?;
+            // As xen-maskcalc: a dump's quirks undone, each said.
+            for warning in hosts::repair_quirks(&mut host) {
+                stderr.line(XEN_MASKCALC, &format!("warning: {warning}"));
+            }
+            pool.push(host);
         }
         if args.local {
             pool.push(hosts::local_host()?);

@@ -8,7 +8,7 @@
 //! a file too large, or one that does not parse, is bad input (1).
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use maskcalc::dump::{self, Format};
 use maskcalc::model::Host;
@@ -53,15 +53,108 @@ pub fn read_input(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Fail
     })
 }
 
+/// The paths of `paths` that name distinct files, in order: a file given
+/// twice (by the same path, or by another path to the same file) is one host.
+pub fn distinct_files(paths: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    paths
+        .iter()
+        .filter(|path| {
+            let identity = if path.as_os_str() == "-" {
+                (*path).clone()
+            } else {
+                std::fs::canonicalize(path).unwrap_or_else(|_| (*path).clone())
+            };
+            seen.insert(identity)
+        })
+        .collect()
+}
+
+/// A name for each host of `paths` that tells it from the others: the
+/// file's name, or as many of the path's last components as it takes
+/// (`a/cpuid.txt` and `b/cpuid.txt` rather than `cpuid.txt` twice), so that a
+/// profile does not depend on where it was made yet no two hosts share a
+/// name. `-` is `standard input`.
+///
+/// ```
+/// use std::path::PathBuf;
+/// use xenmig_cli::hosts::distinguishing_names;
+/// let paths: Vec<PathBuf> = ["/srv/a/cpuid.txt", "/srv/b/cpuid.txt", "dumps/node3"]
+///     .iter().map(PathBuf::from).collect();
+/// assert_eq!(distinguishing_names(&paths), ["a/cpuid.txt", "b/cpuid.txt", "node3"]);
+/// ```
+pub fn distinguishing_names(paths: &[PathBuf]) -> Vec<String> {
+    let parts: Vec<Vec<String>> = paths
+        .iter()
+        .map(|path| {
+            if path.as_os_str() == "-" {
+                return vec![describe(path)];
+            }
+            path.components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .collect();
+    let name = |i: usize, depth: usize| {
+        let p = &parts[i];
+        p[p.len().saturating_sub(depth)..]
+            .join("/")
+            .replace("//", "/")
+    };
+    let mut depths = vec![1; paths.len()];
+    loop {
+        let names: Vec<String> = (0..paths.len()).map(|i| name(i, depths[i])).collect();
+        let mut grew = false;
+        for i in 0..paths.len() {
+            let shared = names.iter().filter(|n| **n == names[i]).count() > 1;
+            if shared && depths[i] < parts[i].len() {
+                depths[i] += 1;
+                grew = true;
+            }
+        }
+        if !grew {
+            return names;
+        }
+    }
+}
+
 /// Reads and parses the CPUID dump at `path` (in `format`, or detected) as
-/// the host `name`.
-pub fn load_dump(path: &Path, name: &str, format: Option<Format>) -> Result<Host, Failure> {
+/// the host `name`, with the quirks of how it was taken undone
+/// ([`dump::quirks::repair`]): `tool` warns about each, naming the host.
+pub fn load_dump(
+    tool: &str,
+    path: &Path,
+    name: &str,
+    format: Option<Format>,
+) -> Result<Host, Failure> {
     let bytes = read_input(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
     let cpuid = dump::parse_owned(name, bytes, format).map_err(dump_failure)?;
-    Ok(Host {
-        name: name.to_owned(),
-        cpuid,
-    })
+    Ok(repaired(
+        tool,
+        Host {
+            name: name.to_owned(),
+            cpuid,
+        },
+    ))
+}
+
+/// `host` with the quirks of its dump undone, each one warned about.
+pub fn repaired(tool: &str, mut host: Host) -> Host {
+    for warning in repair_quirks(&mut host) {
+        crate::exit::warn(tool, &warning);
+    }
+    host
+}
+
+/// Undoes the quirks of how `host`'s dump was taken
+/// ([`dump::quirks::repair`]); returns a warning line for each, naming the
+/// host (without the `TOOL: warning: ` prefix).
+pub fn repair_quirks(host: &mut Host) -> Vec<String> {
+    dump::quirks::repair(&mut host.cpuid)
+        .into_iter()
+        .map(|repair| format!("{}: {repair}", host.name))
+        .collect()
 }
 
 /// Parses the CPUID dump `bytes`, already in memory (in `format`, or

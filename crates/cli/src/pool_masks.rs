@@ -41,7 +41,16 @@ fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure
     names
         .iter()
         .filter(|n| !n.trim().is_empty())
-        .map(|n| pool::resolve_feature(n).map_err(Failure::usage_or_io))
+        .map(|n| {
+            pool::resolve_feature(n).map_err(|e| match e.kind {
+                pool::PoolErrorKind::UnknownFeature {
+                    suggestion: None, ..
+                } => Failure::usage_or_io(format!(
+                    "unknown CPUID feature `{n}`; `cpuid-features list` shows every name"
+                )),
+                _ => Failure::usage_or_io(e),
+            })
+        })
         .collect()
 }
 
@@ -59,14 +68,15 @@ pub fn compute(
         ));
     }
     // The library's messages know no flags: the flags are named here.
-    let pool_failure = |e: pool::PoolError| match e {
-        pool::PoolError::HiddenAndKept(name) => Failure::usage_or_io(format!(
+    let pool_failure = |e: pool::PoolError| match e.kind {
+        pool::PoolErrorKind::HiddenAndKept(name) => Failure::usage_or_io(format!(
             "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
         )),
-        pool::PoolError::MixedVendors(_) => Failure::bad_input(format!(
+        pool::PoolErrorKind::MixedVendors(_) => Failure::bad_input(format!(
             "{e}; pass --allow-mixed-vendors to compute a mask anyway"
         )),
-        pool::PoolError::NoHosts => Failure::bad_input(e),
+        pool::PoolErrorKind::UnknownFeature { .. } => Failure::usage_or_io(e),
+        _ => Failure::bad_input(e),
     };
     let format = if args.json {
         OutputFormat::Json

@@ -129,6 +129,25 @@ fn xl_warns_once_per_thing_to_act_on() {
 }
 
 #[test]
+fn a_dump_taken_by_a_32_bit_program_keeps_syscall_and_says_so() {
+    // Skylake's dump shows SYSCALL clear with LM set: Intel reports SYSCALL
+    // to 64-bit code only. Haswell's was taken by a 64-bit cpuid.
+    let (out, stderr) = outcome(EXE, &["--format", "xl", HASWELL, SKYLAKE], 0);
+    assert!(!out.contains("syscall"), "{out}");
+    assert_eq!(
+        stderr,
+        format!(
+            "xen-maskcalc: warning: {SKYLAKE}: SYSCALL (0x80000001.edx[11]) is clear with LM set, \
+             as Intel CPUs report it to 32-bit programs: treated as present (take the dump with \
+             a 64-bit cpuid)\n"
+        )
+    );
+    // AMD reports SYSCALL in every mode: Milan and Genoa need no repair.
+    let (_, stderr) = outcome(EXE, &[MILAN, GENOA], 0);
+    assert!(!stderr.contains("SYSCALL"), "{stderr}");
+}
+
+#[test]
 fn hide_and_keep_by_any_name() {
     let out = success(
         EXE,

@@ -93,58 +93,110 @@ fn class_name(feature: Option<&Feature>) -> &'static str {
     feature.map_or("unnamed", |f| f.class.as_str())
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// What a host is checked against, which decides the words of a problem: a
+/// profile *needs* what its guests may see; the guest of a saved domain
+/// *has* what it saw when it was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subject {
+    /// A profile: "profile needs 0xf, host has 0xd".
+    #[default]
+    Profile,
+    /// The guest of a saved domain or migration stream: "the guest has
+    /// 0xf, the host has 0xd".
+    Guest,
+}
+
+impl Problem {
+    /// The problem as one line, in the words of `subject` (`Display` is
+    /// [`Subject::Profile`]).
+    ///
+    /// ```
+    /// use cpu_profile::check::{Problem, Subject};
+    /// let p = Problem::Limit { name: "max_basic_leaf", profile: 0xf, host: 0xd };
+    /// assert_eq!(p.describe(Subject::Profile), "max_basic_leaf: profile needs 0xf, host has 0xd");
+    /// assert_eq!(p.describe(Subject::Guest), "max_basic_leaf: the guest has 0xf, the host has 0xd");
+    /// ```
+    pub fn describe(&self, subject: Subject) -> String {
+        let guest = subject == Subject::Guest;
         match self {
             Problem::Vendor { profile, host } => {
                 let host = if host.is_empty() { "no leaf 0" } else { host };
-                write!(f, "vendor: expected {profile}, found {host}")
+                if guest {
+                    format!("vendor: the guest has {profile}, the host has {host}")
+                } else {
+                    format!("vendor: expected {profile}, found {host}")
+                }
             }
             Problem::Limit {
                 name,
                 profile,
                 host,
-            } => write!(f, "{name}: profile needs {profile:#x}, host has {host:#x}"),
+            }
+            | Problem::Field {
+                name,
+                rule: FieldRule::NotGreater,
+                profile,
+                host,
+            } => {
+                if guest {
+                    format!("{name}: the guest has {profile:#x}, the host has {host:#x}")
+                } else {
+                    format!("{name}: profile needs {profile:#x}, host has {host:#x}")
+                }
+            }
             Problem::MissingFeature {
                 feature,
                 register,
                 bit,
             } => {
                 let name = feature.map_or("(unnamed bit)", |f| f.name);
-                write!(
-                    f,
-                    "missing {name} ({}, {})",
-                    rules::describe_location(*register, *bit),
-                    class_name(*feature)
-                )
+                let location = rules::describe_location(*register, *bit);
+                let class = class_name(*feature);
+                if guest {
+                    format!("the guest has {name} ({location}, {class}), which the host lacks")
+                } else {
+                    format!("missing {name} ({location}, {class})")
+                }
             }
             Problem::UnexpectedFeature {
                 feature,
                 register,
                 bit,
-            } => write!(
-                f,
-                "host has {} ({}, {}) which the profile's guests do not see",
+            } => format!(
+                "host has {} ({}, {}) which the {} not see",
                 feature.name,
                 rules::describe_location(*register, *bit),
-                feature.class.as_str()
+                feature.class.as_str(),
+                if guest {
+                    "guest does"
+                } else {
+                    "profile's guests do"
+                }
             ),
             Problem::Field {
                 name,
-                rule,
+                rule: FieldRule::Subset,
                 profile,
                 host,
-            } => match rule {
-                FieldRule::NotGreater => {
-                    write!(f, "{name}: profile needs {profile:#x}, host has {host:#x}")
+            } => {
+                let lacking = profile & !host;
+                if guest {
+                    format!(
+                        "{name}: the guest has bits {lacking:#x} the host lacks (guest {profile:#x}, host {host:#x})"
+                    )
+                } else {
+                    format!(
+                        "{name}: profile needs bits {lacking:#x} the host lacks (profile {profile:#x}, host {host:#x})"
+                    )
                 }
-                FieldRule::Subset => write!(
-                    f,
-                    "{name}: profile needs bits {:#x} the host lacks (profile {profile:#x}, host {host:#x})",
-                    profile & !host
-                ),
-            },
+            }
         }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(Subject::Profile))
     }
 }
 
@@ -153,6 +205,8 @@ impl fmt::Display for Problem {
 pub struct HostReport {
     /// The host's name.
     pub host: String,
+    /// What the host was checked against (the words of the problems).
+    pub subject: Subject,
     /// Every reason it cannot run the profile's guests; empty when it can.
     pub problems: Vec<Problem>,
     /// Registers the profile defines that the host's dump cannot tell (an
@@ -201,8 +255,26 @@ impl HostReport {
 
 /// Checks one host against a profile.
 pub fn check(profile: &Profile, host: &Host) -> HostReport {
+    check_as(Subject::Profile, profile, host)
+}
+
+/// Checks one host against the guest of a saved domain, its policy made a
+/// profile by [`crate::stream::guest_profile`]: can the guest be restored
+/// there and keep what it saw?
+///
+/// The rules are those of [`check`] but one: Xen restores a guest that lacks
+/// an accumulate feature the host has (MD_CLEAR, RSBA...), and a profile's
+/// reason to refuse it (a pool's guests must be told to mitigate) does not
+/// apply to one guest already running, so that is never a problem here.
+/// The problems say "the guest has" ([`Subject::Guest`]).
+pub fn check_guest(guest: &Profile, host: &Host) -> HostReport {
+    check_as(Subject::Guest, guest, host)
+}
+
+fn check_as(subject: Subject, profile: &Profile, host: &Host) -> HostReport {
     let mut report = HostReport {
         host: host.name.clone(),
+        subject,
         problems: Vec::new(),
         unchecked: Vec::new(),
     };
@@ -231,25 +303,20 @@ pub fn check(profile: &Profile, host: &Host) -> HostReport {
             report.unchecked.push(register);
             continue;
         };
-        check_register(
-            register,
-            bits.value,
-            bits.mask,
-            host_value,
-            &mut report.problems,
-        );
+        check_register(subject, register, bits, host_value, &mut report.problems);
     }
     report
 }
 
 /// Compares one register: the profile's `value` on the bits of `mask` with the host's.
 fn check_register(
+    subject: Subject,
     register: FeatureRegister,
-    value: u32,
-    mask: u32,
+    bits: &crate::Bits,
     host: u32,
     problems: &mut Vec<Problem>,
 ) {
+    let (value, mask) = (bits.value, bits.mask);
     let mut field_bits = 0;
     for f in rules::fields_in(register) {
         let field_mask = f.field.mask();
@@ -283,7 +350,7 @@ fn check_register(
         }
         match feature {
             Some(f) if rules::reversed(f) => {
-                if host & b != 0 && value & b == 0 {
+                if subject == Subject::Profile && host & b != 0 && value & b == 0 {
                     problems.push(Problem::UnexpectedFeature {
                         feature: f,
                         register,
@@ -310,7 +377,11 @@ pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
     let hosts: Vec<serde_json::Value> = reports
         .iter()
         .map(|r| {
-            let problems: Vec<serde_json::Value> = r.problems.iter().map(problem_json).collect();
+            let problems: Vec<serde_json::Value> = r
+                .problems
+                .iter()
+                .map(|p| problem_json(p, r.subject))
+                .collect();
             let unchecked = r.unchecked_labels();
             serde_json::json!({
                 "host": r.host,
@@ -330,10 +401,10 @@ pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
     text
 }
 
-fn problem_json(problem: &Problem) -> serde_json::Value {
+fn problem_json(problem: &Problem, subject: Subject) -> serde_json::Value {
     let mut value = serde_json::json!({
         "kind": problem.kind(),
-        "message": problem.to_string(),
+        "message": problem.describe(subject),
     });
     let extra = match problem {
         Problem::Vendor { profile, host } => serde_json::json!({"profile": profile, "host": host}),

@@ -22,7 +22,7 @@ use std::fmt;
 use cpuid_defs::{Class, FeatureRegister};
 use maskcalc::defs::register_value;
 use maskcalc::model::{Host, HostCpuid};
-use maskcalc::pool::{self, PoolError, PoolOptions};
+use maskcalc::pool::{self, PoolError, PoolErrorKind, PoolOptions};
 
 use crate::rules::{self, FieldRule};
 use crate::{Bits, Limits, PoolMask, Profile, SourceHost};
@@ -84,10 +84,10 @@ pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
     if vendors.iter().any(|(_, v)| *v != vendor) {
         return Err(GenerateError::MixedVendors(vendors));
     }
-    let masks = pool::compute(hosts, &PoolOptions::default()).map_err(|e| match e {
-        PoolError::NoHosts => GenerateError::NoHosts,
-        PoolError::MixedVendors(list) => GenerateError::MixedVendors(list),
-        other => GenerateError::Pool(other),
+    let masks = pool::compute(hosts, &PoolOptions::default()).map_err(|e| match e.kind {
+        PoolErrorKind::NoHosts => GenerateError::NoHosts,
+        PoolErrorKind::MixedVendors(list) => GenerateError::MixedVendors(list),
+        _ => GenerateError::Pool(e),
     })?;
 
     let mut profile = Profile::new(name, &vendor);

@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::path::PathBuf;
 
-use cpu_profile::check::{Problem, check};
+use cpu_profile::check::{Problem, Subject, check, check_guest};
 use cpu_profile::stream::{PolicyError, guest_profile, read_policy};
 use maskcalc::model::Host;
 use migration_stream::payload::{MsrPolicy, PageData};
@@ -52,18 +52,33 @@ fn the_same_policy_is_found_through_every_layer() {
 fn a_guest_restores_on_its_own_host_and_not_on_an_older_one_by_name() {
     let policy = policy_of("xl-skylake-guest.bin").unwrap();
     let profile = guest_profile("guest", policy.cpuid.as_ref().unwrap()).unwrap();
-    let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
+    let report = check_guest(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
     assert!(report.is_compatible(), "{:?}", report.problems);
     assert_eq!(report.unchecked_labels(), ["msr 0xce"]);
-    // Cascade Lake has every feature, but also MD_CLEAR (accumulate): the
-    // guest, saved without it, would not know to flush buffers with VERW.
-    let report = check(&profile, &host("intel-cascadelake-sp-xeon-platinum-8280"));
+    // Cascade Lake has every feature, and also MD_CLEAR (accumulate), which
+    // the guest was saved without: Xen restores it, so that is no problem.
+    let cascadelake = host("intel-cascadelake-sp-xeon-platinum-8280");
+    let report = check_guest(&profile, &cascadelake);
+    assert!(report.is_compatible(), "{:?}", report.problems);
+    // A pool profile of the same bits is refused there: the pool's guests
+    // would never be told to mitigate.
+    let report = check(&profile, &cascadelake);
     assert!(
         matches!(&report.problems[..], [Problem::UnexpectedFeature { feature, .. }] if feature.name == "MD_CLEAR"),
         "{:?}",
         report.problems
     );
-    let report = check(&profile, &host("intel-haswell-ep-xeon-e5-2699-v3"));
+    let report = check_guest(&profile, &host("intel-haswell-ep-xeon-e5-2699-v3"));
+    assert_eq!(report.subject, Subject::Guest);
+    assert!(
+        report
+            .problems
+            .iter()
+            .map(|p| p.describe(report.subject))
+            .any(|m| m == "the guest has AVX512F (0x7.0.ebx[16], intersect), which the host lacks"),
+        "{:?}",
+        report.problems
+    );
     let missing = report.missing_names();
     for name in ["AVX512F", "AVX512BW", "CLWB", "XSAVES", "PKU"] {
         assert!(missing.contains(&name), "{name} not in {missing:?}");
@@ -77,7 +92,7 @@ fn a_guest_restores_on_its_own_host_and_not_on_an_older_one_by_name() {
             ..
         }
     )));
-    let report = check(&profile, &host("amd-genoa-epyc-9654"));
+    let report = check_guest(&profile, &host("amd-genoa-epyc-9654"));
     assert!(matches!(&report.problems[0], Problem::Vendor { host, .. } if host == "AuthenticAMD"));
 }
 
@@ -232,7 +247,7 @@ proptest::proptest! {
         let index = cpuid_defs::Register::ALL.iter().position(|x| *x == r).unwrap();
         let regs = dest.cpuid.leaves.get_mut(&maskcalc::model::CpuidInput::new(key.leaf, key.subleaf.unwrap_or(0))).unwrap();
         regs[index] &= !(1u32 << bit);
-        let report = check(&profile, &dest);
+        let report = check_guest(&profile, &dest);
         proptest::prop_assert_eq!(report.missing_names(), vec![feature.name]);
         proptest::prop_assert_eq!(report.problems.len(), 1);
     }
@@ -284,7 +299,7 @@ fn the_largest_msr_policy_is_read_and_checked_in_linear_time() {
     let policy = read_policy(StreamReader::new(&bytes[..])).unwrap();
     assert_eq!(policy.msr_count, Some(1 << 16));
     let profile = guest_profile("guest", policy.cpuid.as_ref().unwrap()).unwrap();
-    let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
+    let report = check_guest(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
     assert!(report.is_compatible(), "{:?}", report.problems);
     let labels = report.unchecked_labels();
     assert_eq!(labels.len(), 1 << 16);
@@ -306,29 +321,31 @@ fn arch_caps_of_the_msr_policy_is_a_subset_with_rsba_and_rrsba_reversed() {
     assert_eq!(cpuid.msrs.get(&0x10a), Some(&0x2b));
     let profile = guest_profile("guest", cpuid).unwrap();
     // RDCL_NO, EIBRS, SKIP_L1DFL and MDS_NO: the same on the destination fits.
-    let report = check(&profile, &cascadelake_with_arch_caps(0x2b));
+    let report = check_guest(&profile, &cascadelake_with_arch_caps(0x2b));
     assert!(report.is_compatible(), "{:?}", report.problems);
     assert_eq!(report.unchecked_labels(), ["msr 0xce"]);
-    // More `_NO` bits on the destination are fine; RSBA there is not, as the
-    // guest would not know its retpolines may be bypassed.
-    let report = check(
-        &profile,
-        &cascadelake_with_arch_caps(0x2b | 1 << 8 | 1 << 2),
-    );
+    // More `_NO` bits on the destination are fine, and so is RSBA there for
+    // a saved guest: Xen restores it (its max policy offers RSBA to incoming
+    // guests). A pool profile of the same bits is refused: the pool's guests
+    // would not know their retpolines may be bypassed.
+    let rsba_host = cascadelake_with_arch_caps(0x2b | 1 << 8 | 1 << 2);
+    let report = check_guest(&profile, &rsba_host);
+    assert!(report.is_compatible(), "{:?}", report.problems);
+    let report = check(&profile, &rsba_host);
     let texts: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(
         texts,
         ["host has RSBA (msr 0x10a[2], accumulate) which the profile's guests do not see"]
     );
     // A destination without MDS_NO and RDCL_NO lacks them, by name.
-    let report = check(&profile, &cascadelake_with_arch_caps(0x0a));
+    let report = check_guest(&profile, &cascadelake_with_arch_caps(0x0a));
     assert_eq!(report.missing_names(), ["RDCL_NO", "MDS_NO"]);
     // A dump without the MSR cannot tell: not checked, not a problem.
-    let report = check(&profile, &host("intel-cascadelake-sp-xeon-platinum-8280"));
+    let report = check_guest(&profile, &host("intel-cascadelake-sp-xeon-platinum-8280"));
     assert!(report.is_compatible(), "{:?}", report.problems);
     assert_eq!(report.unchecked_labels(), ["msr 0xce", "msr 0x10a"]);
     // Skylake-SP does not enumerate ARCH_CAPS: the guest's bit is missing.
-    let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
+    let report = check_guest(&profile, &host("intel-skylake-sp-xeon-platinum-8180"));
     assert!(
         report.missing_names().contains(&"ARCH_CAPS"),
         "{:?}",
@@ -342,8 +359,8 @@ fn a_guest_with_rsba_fits_a_destination_without_it() {
     let mut cpuid = policy.cpuid.unwrap();
     cpuid.msrs.insert(0x10a, 0x2b | 1 << 2 | 1 << 19);
     let profile = guest_profile("guest", &cpuid).unwrap();
-    assert!(check(&profile, &cascadelake_with_arch_caps(0x2b)).is_compatible());
-    assert!(check(&profile, &cascadelake_with_arch_caps(0x2b | 1 << 2)).is_compatible());
+    assert!(check_guest(&profile, &cascadelake_with_arch_caps(0x2b)).is_compatible());
+    assert!(check_guest(&profile, &cascadelake_with_arch_caps(0x2b | 1 << 2)).is_compatible());
 }
 
 #[test]

@@ -302,9 +302,27 @@ impl PoolMasks {
     }
 }
 
-/// Why a pool cannot be computed.
+/// Why a pool cannot be computed, or a feature name not resolved: the shape
+/// of every error of this crate ([`crate::dump::DumpError`] too), a struct
+/// whose `kind` says what went wrong and names what it concerns.
+///
+/// ```
+/// use maskcalc::pool::{self, PoolErrorKind};
+/// let err = pool::compute(&[], &pool::PoolOptions::default()).unwrap_err();
+/// assert_eq!(err.kind, PoolErrorKind::NoHosts);
+/// assert_eq!(err.to_string(), "expected at least one host, found none");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PoolError {
+#[non_exhaustive]
+pub struct PoolError {
+    /// What went wrong.
+    pub kind: PoolErrorKind,
+}
+
+/// What went wrong in a [`PoolError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolErrorKind {
     /// No host was given.
     NoHosts,
     /// Hosts of different vendors, and mixing was not allowed
@@ -312,13 +330,27 @@ pub enum PoolError {
     MixedVendors(Vec<(String, String)>),
     /// A feature was both hidden and kept.
     HiddenAndKept(&'static str),
+    /// A feature name ([`resolve_feature`]) that no feature has, with the
+    /// name probably meant.
+    UnknownFeature {
+        /// The name as given.
+        name: String,
+        /// The closest feature name, if one is close.
+        suggestion: Option<&'static str>,
+    },
+}
+
+impl From<PoolErrorKind> for PoolError {
+    fn from(kind: PoolErrorKind) -> Self {
+        PoolError { kind }
+    }
 }
 
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::NoHosts => f.write_str("expected at least one host, found none"),
-            PoolError::MixedVendors(hosts) => {
+        match &self.kind {
+            PoolErrorKind::NoHosts => f.write_str("expected at least one host, found none"),
+            PoolErrorKind::MixedVendors(hosts) => {
                 f.write_str("hosts of different CPU vendors cannot share a migration pool (")?;
                 for (i, (name, vendor)) in hosts.iter().enumerate() {
                     if i > 0 {
@@ -328,12 +360,20 @@ impl fmt::Display for PoolError {
                 }
                 f.write_str(")")
             }
-            PoolError::HiddenAndKept(name) => {
+            PoolErrorKind::HiddenAndKept(name) => {
                 write!(
                     f,
                     "{name} is both hidden and kept; expected each feature to be hidden or kept, not both"
                 )
             }
+            PoolErrorKind::UnknownFeature {
+                name,
+                suggestion: Some(meant),
+            } => write!(f, "unknown CPUID feature `{name}`; did you mean {meant}?"),
+            PoolErrorKind::UnknownFeature {
+                name,
+                suggestion: None,
+            } => write!(f, "expected a CPUID feature name, found `{name}`"),
         }
     }
 }
@@ -355,11 +395,11 @@ fn summarize(host: &Host) -> HostSummary {
 /// Computes the masks for a pool of hosts.
 pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolError> {
     if hosts.is_empty() {
-        return Err(PoolError::NoHosts);
+        return Err(PoolErrorKind::NoHosts.into());
     }
     for id in &options.hide {
         if options.keep.contains(id) {
-            return Err(PoolError::HiddenAndKept(cpuid_defs::feature(*id).name));
+            return Err(PoolErrorKind::HiddenAndKept(cpuid_defs::feature(*id).name).into());
         }
     }
     let summaries: Vec<HostSummary> = hosts.iter().map(summarize).collect();
@@ -368,12 +408,13 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
             .windows(2)
             .any(|w| w[0].vendor_string != w[1].vendor_string)
     {
-        return Err(PoolError::MixedVendors(
+        return Err(PoolErrorKind::MixedVendors(
             summaries
                 .iter()
                 .map(|s| (s.name.clone(), s.vendor_string.clone()))
                 .collect(),
-        ));
+        )
+        .into());
     }
 
     let mut registers = Vec::new();
@@ -531,17 +572,20 @@ fn feature_at_register(register: FeatureRegister, bit: u8) -> Option<FeatureId> 
 /// which name was probably meant.
 ///
 /// ```
-/// let id = maskcalc::pool::resolve_feature("avx512f").unwrap();
+/// use maskcalc::pool::{resolve_feature, PoolErrorKind};
+/// let id = resolve_feature("avx512f").unwrap();
 /// assert_eq!(cpuid_defs::feature(id).name, "AVX512F");
-/// let err = maskcalc::pool::resolve_feature("avx512fx").unwrap_err();
-/// assert!(err.contains("did you mean AVX512F"), "{err}");
+/// let err = resolve_feature("avx512fx").unwrap_err();
+/// assert!(matches!(err.kind, PoolErrorKind::UnknownFeature { suggestion: Some("AVX512F"), .. }));
+/// assert_eq!(err.to_string(), "unknown CPUID feature `avx512fx`; did you mean AVX512F?");
 /// ```
-pub fn resolve_feature(name: &str) -> Result<FeatureId, String> {
+pub fn resolve_feature(name: &str) -> Result<FeatureId, PoolError> {
     if let Some(f) = cpuid_defs::lookup(name.trim()) {
         return Ok(f.id);
     }
-    Err(match cpuid_defs::suggest(name.trim()) {
-        Some(f) => format!("unknown CPUID feature `{name}`; did you mean {}?", f.name),
-        None => format!("unknown CPUID feature `{name}`; `cpuid-features list` shows every name"),
-    })
+    Err(PoolErrorKind::UnknownFeature {
+        name: name.to_owned(),
+        suggestion: cpuid_defs::suggest(name.trim()).map(|f| f.name),
+    }
+    .into())
 }

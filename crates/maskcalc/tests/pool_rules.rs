@@ -2,7 +2,7 @@
 
 use cpuid_defs::{FeatureRegister, Register};
 use maskcalc::model::{CpuidInput, Host, HostCpuid};
-use maskcalc::pool::{self, Action, PoolError, PoolOptions, Reason};
+use maskcalc::pool::{self, Action, PoolError, PoolErrorKind, PoolOptions, Reason};
 use maskcalc::render;
 
 const INTEL: [u32; 3] = [0x756e6547, 0x6c65746e, 0x49656e69]; // ebx, ecx, edx
@@ -148,8 +148,8 @@ fn hide_and_keep() {
         ..PoolOptions::default()
     };
     assert_eq!(
-        pool::compute(&[a, b], &both).unwrap_err(),
-        PoolError::HiddenAndKept("AVX")
+        pool::compute(&[a, b], &both).unwrap_err().kind,
+        PoolErrorKind::HiddenAndKept("AVX")
     );
 }
 
@@ -258,9 +258,16 @@ fn error_messages_name_no_command_line_flags() {
     // A library does not know the flags of the tools that embed it: the
     // binary adds `--allow-mixed-vendors`, `--hide`/`--keep`, `--input-format`.
     let errors = [
-        PoolError::NoHosts.to_string(),
-        PoolError::MixedVendors(vec![("a".into(), "GenuineIntel".into())]).to_string(),
-        PoolError::HiddenAndKept("AVX").to_string(),
+        PoolError::from(PoolErrorKind::NoHosts).to_string(),
+        PoolError::from(PoolErrorKind::MixedVendors(vec![(
+            "a".into(),
+            "GenuineIntel".into(),
+        )]))
+        .to_string(),
+        PoolError::from(PoolErrorKind::HiddenAndKept("AVX")).to_string(),
+        maskcalc::pool::resolve_feature("zzzz")
+            .unwrap_err()
+            .to_string(),
         maskcalc::dump::parse("x", b"hello\n", None)
             .unwrap_err()
             .to_string(),

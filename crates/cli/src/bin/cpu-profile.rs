@@ -16,7 +16,9 @@ use migration_stream::StreamReader;
 use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL, ShowFormat};
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::hosts::{dump_failure, load_dump, local_host, read_input};
+use xenmig_cli::hosts::{
+    distinct_files, distinguishing_names, dump_failure, load_dump, local_host, read_input, repaired,
+};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 fn main() -> ExitCode {
@@ -101,7 +103,7 @@ fn load_profile(path: &Path) -> Result<Profile, Failure> {
 }
 
 fn load_host(path: &Path, format: Option<dump::Format>) -> Result<Host, Failure> {
-    load_dump(path, &path.display().to_string(), format)
+    load_dump(TOOL, path, &path.display().to_string(), format)
 }
 
 fn generate_cmd(
@@ -112,12 +114,10 @@ fn generate_cmd(
     output: &str,
 ) -> Result<u8, Failure> {
     let mut hosts = Vec::new();
-    for path in dumps {
+    let dumps: Vec<PathBuf> = distinct_files(dumps).into_iter().cloned().collect();
+    for (path, name) in dumps.iter().zip(distinguishing_names(&dumps)) {
         let mut host = load_host(path, format)?;
-        // The profile names hosts by file name, so it does not depend on where it was made.
-        if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
-            host.name = file.to_string_lossy().into_owned();
-        }
+        host.name = name;
         hosts.push(host);
     }
     if local {
@@ -190,8 +190,9 @@ fn check_cmd(
     dumps: &[PathBuf],
     format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
-    let (profile, header) = match (profile_path, stream) {
-        (Some(path), _) => (load_profile(path)?, String::new()),
+    // A saved guest is checked by its own rules (check::check_guest).
+    let (profile, header, saved_guest) = match (profile_path, stream) {
+        (Some(path), _) => (load_profile(path)?, String::new(), false),
         (None, Some(arg)) => {
             let (name, policy) = read_stream_policy(arg)?;
             let Some(cpuid) = &policy.cpuid else {
@@ -209,7 +210,7 @@ fn check_cmd(
                     "{name}: X86_CPUID_POLICY: expected leaf 0 (the vendor string), found a policy without it"
                 ))
             })?;
-            (profile, stream_summary(&name, &policy))
+            (profile, stream_summary(&name, &policy), true)
         }
         (None, None) => {
             return Err(Failure::usage_or_io(
@@ -217,13 +218,20 @@ fn check_cmd(
             ));
         }
     };
+    let check_one = |host: &Host| {
+        if saved_guest {
+            check::check_guest(&profile, host)
+        } else {
+            check::check(&profile, host)
+        }
+    };
     let mut reports = Vec::new();
     for path in dumps {
         let host = load_host(path, format)?;
-        reports.push(check::check(&profile, &host));
+        reports.push(check_one(&host));
     }
     if local {
-        reports.push(check::check(&profile, &local_host()?));
+        reports.push(check_one(&local_host()?));
     }
     let text = if json_out {
         check::reports_json(&profile.name, &reports)
@@ -251,7 +259,7 @@ fn report_text(report: &HostReport) -> String {
         format!("{}: not compatible ({n} problem{plural})\n", report.host)
     };
     for problem in &report.problems {
-        text.push_str(&format!("  {problem}\n"));
+        text.push_str(&format!("  {}\n", problem.describe(report.subject)));
     }
     for label in report.unchecked_labels() {
         text.push_str(&format!(
@@ -276,10 +284,13 @@ fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Fai
         return json::from_json(&name, &bytes).map_err(Failure::bad_input);
     }
     let cpuid = dump::parse_owned(&name, bytes, format).map_err(dump_failure)?;
-    let host = Host {
-        name: name.clone(),
-        cpuid,
-    };
+    let host = repaired(
+        TOOL,
+        Host {
+            name: name.clone(),
+            cpuid,
+        },
+    );
     generate::generate(&name, &[host]).map_err(Failure::bad_input)
 }
 

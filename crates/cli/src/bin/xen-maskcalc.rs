@@ -27,6 +27,7 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
             continue;
         }
         hosts.push(load_dump(
+            TOOL,
             path,
             &path.display().to_string(),
             args.input_format.format(),

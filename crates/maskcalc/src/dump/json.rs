@@ -64,7 +64,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
         return Err(LineError::whole(format!(
             "expected a JSON dump of at most {MAX_JSON_BYTES} bytes, found {} bytes",
             text.len()
-        )));
+        ))
+        .kind(super::DumpErrorKind::TooLarge));
     }
     let dump: JsonDump = serde_json::from_str(text).map_err(|e| {
         LineError::at(
@@ -89,7 +90,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             "expected at most {MAX_LEAVES} leaves and {MAX_MSRS} MSRs, found {} and {}",
             dump.leaves.len(),
             dump.msrs.len()
-        )));
+        ))
+        .kind(super::DumpErrorKind::TooLarge));
     }
     let mut host = HostCpuid::default();
     for (i, entry) in dump.leaves.iter().enumerate() {

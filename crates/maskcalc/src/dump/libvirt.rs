@@ -50,7 +50,8 @@ impl<'a> Scanner<'a> {
             None => Err(LineError::at(
                 self.line,
                 format!("expected `{needle}` to end this {what}, found the end of the file"),
-            )),
+            )
+            .kind(super::DumpErrorKind::Truncated)),
         }
     }
 }
@@ -102,7 +103,8 @@ fn next_token<'a>(s: &mut Scanner<'a>) -> Result<Option<Token<'a>>, LineError> {
             return Err(LineError::at(
                 line,
                 "expected `>` to end this element, found the end of the file",
-            ));
+            )
+            .kind(super::DumpErrorKind::Truncated));
         };
         let inner = rest.get(1..gt).unwrap_or("");
         s.advance_to(s.pos + gt + 1);
@@ -147,7 +149,8 @@ fn parse_attributes(mut text: &str, line: usize) -> Result<Vec<(&str, &str)>, Li
             return Err(LineError::at(
                 line,
                 format!("expected at most {MAX_ATTRIBUTES} attributes, found more"),
-            ));
+            )
+            .kind(super::DumpErrorKind::TooLarge));
         }
         let bad = |t: &str| {
             LineError::at(
@@ -271,7 +274,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
         return Err(LineError::at(
             scanner.line,
             "expected `</cpudata>`, found the end of the file",
-        ));
+        )
+        .kind(super::DumpErrorKind::Truncated));
     }
     if !seen_cpudata {
         return Err(LineError::whole("expected a <cpudata> element, found none"));

@@ -31,6 +31,7 @@ mod aida64;
 mod cpuid_tool;
 mod json;
 mod libvirt;
+pub mod quirks;
 mod text;
 pub mod write;
 mod xen_cpuid;
@@ -100,24 +101,54 @@ impl fmt::Display for Format {
     }
 }
 
-/// A dump that cannot be used: which file, which line (when one is to blame) and why.
+/// A dump that cannot be used: what went wrong ([`DumpErrorKind`]), in
+/// which file, at which line (when one is to blame), and the message that
+/// says what was expected and found.
+///
+/// ```
+/// use maskcalc::dump::{parse, DumpErrorKind};
+/// let err = parse("node1", b"", None).unwrap_err();
+/// assert_eq!(err.kind, DumpErrorKind::Empty);
+/// assert_eq!(err.to_string(), "node1: expected a CPUID dump, found an empty file");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DumpError {
+    /// What went wrong.
+    pub kind: DumpErrorKind,
     /// The file name as the user gave it.
     pub file: String,
     /// The 1-based line number, when one line is to blame.
     pub line: Option<usize>,
     /// What was expected and what was found.
     pub message: String,
-    /// True when no format was forced and none could be detected.
-    undetected: bool,
+}
+
+/// What went wrong in a [`DumpError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DumpErrorKind {
+    /// The file is empty (or only white space).
+    Empty,
+    /// No format was forced and none could be detected.
+    UndetectedFormat,
+    /// The dump ends before what it announces (a leaf range cut short, an
+    /// element never closed).
+    Truncated,
+    /// Larger than a bound: the file ([`MAX_DUMP_BYTES`]), its leaves, MSRs
+    /// or attributes.
+    TooLarge,
+    /// The CPUs of one dump disagree on a feature register.
+    CpusDisagree,
+    /// A line or member is not what the format says.
+    Malformed,
 }
 
 impl DumpError {
     /// True when the dump's format could not be detected (and none was
     /// forced): a caller can say how to force one (`--input-format`).
     pub fn is_undetected_format(&self) -> bool {
-        self.undetected
+        self.kind == DumpErrorKind::UndetectedFormat
     }
 }
 
@@ -135,23 +166,33 @@ impl std::error::Error for DumpError {}
 /// An error inside one parser, before the file name is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LineError {
+    pub(crate) kind: DumpErrorKind,
     pub(crate) line: Option<usize>,
     pub(crate) message: String,
 }
 
 impl LineError {
+    /// A malformed line (use [`LineError::kind`] for another kind).
     pub(crate) fn at(line: usize, message: impl Into<String>) -> Self {
         LineError {
+            kind: DumpErrorKind::Malformed,
             line: Some(line),
             message: message.into(),
         }
     }
 
+    /// A malformed dump, no line to blame.
     pub(crate) fn whole(message: impl Into<String>) -> Self {
         LineError {
+            kind: DumpErrorKind::Malformed,
             line: None,
             message: message.into(),
         }
+    }
+
+    /// The same error, of `kind`.
+    pub(crate) fn kind(self, kind: DumpErrorKind) -> Self {
+        LineError { kind, ..self }
     }
 }
 
@@ -211,30 +252,36 @@ fn parse_text(
     format: Option<Format>,
 ) -> Result<HostCpuid, DumpError> {
     let fail = |e: LineError| DumpError {
+        kind: e.kind,
         file: file.to_owned(),
         line: e.line,
         message: e.message,
-        undetected: false,
     };
     if len > MAX_DUMP_BYTES {
-        return Err(fail(LineError::whole(format!(
-            "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one \
-             (a `cpuid -1r` dump, one CPU, is a few KiB)"
-        ))));
+        return Err(fail(
+            LineError::whole(format!(
+                "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one \
+                 (a `cpuid -1r` dump, one CPU, is a few KiB)"
+            ))
+            .kind(DumpErrorKind::TooLarge),
+        ));
     }
     if text.trim().is_empty() {
-        return Err(fail(LineError::whole(
-            "expected a CPUID dump, found an empty file",
-        )));
+        return Err(fail(
+            LineError::whole("expected a CPUID dump, found an empty file")
+                .kind(DumpErrorKind::Empty),
+        ));
     }
     let format = match format {
         Some(format) => format,
-        None => detect(text).ok_or_else(|| DumpError {
-            undetected: true,
-            ..fail(LineError::whole(
-                "cannot tell the dump format: expected `cpuid -1r`/`cpuid -r` output, \
-                 `xen-cpuid -p` output, an AIDA64 dump, libvirt <cpudata> XML or xenmig JSON",
-            ))
+        None => detect(text).ok_or_else(|| {
+            fail(
+                LineError::whole(
+                    "cannot tell the dump format: expected `cpuid -1r`/`cpuid -r` output, \
+                     `xen-cpuid -p` output, an AIDA64 dump, libvirt <cpudata> XML or xenmig JSON",
+                )
+                .kind(DumpErrorKind::UndetectedFormat),
+            )
         })?,
     };
     let mut host = match format {
@@ -280,7 +327,8 @@ fn missing_last_leaf(host: &HostCpuid, format: Format) -> Result<(), LineError> 
         return Err(LineError::whole(format!(
             "expected leaf 0x80000000 (the extended leaves, where long mode and NX are) in this \
              {format} dump, found none: is the file truncated?"
-        )));
+        ))
+        .kind(DumpErrorKind::Truncated));
     }
     for (base, max, what) in ranges {
         let Some(max) = max.filter(|&m| m >= base && m - base <= 0xffff) else {
@@ -299,7 +347,8 @@ fn missing_last_leaf(host: &HostCpuid, format: Format) -> Result<(), LineError> 
         return Err(LineError::whole(format!(
             "expected leaf {max:#010x} (the {what} reports) in this {format} dump, found the \
              range ending at leaf {last:#010x}: is the file truncated?"
-        )));
+        ))
+        .kind(DumpErrorKind::Truncated));
     }
     Ok(())
 }
@@ -380,7 +429,8 @@ impl CpuAgreement {
                         crate::defs::register_name(reg),
                         a ^ b
                     ),
-                ));
+                )
+                .kind(DumpErrorKind::CpusDisagree));
             }
         }
         Ok(())
@@ -444,7 +494,8 @@ pub(crate) fn insert_leaf(
         return Err(LineError::at(
             line,
             format!("expected at most {MAX_LEAVES} leaves per CPU, found more"),
-        ));
+        )
+        .kind(DumpErrorKind::TooLarge));
     }
     if keep_first {
         cpu.leaves.entry(input).or_insert(regs);
@@ -473,7 +524,8 @@ pub(crate) fn insert_msr(
         return Err(LineError::at(
             line,
             format!("expected at most {MAX_MSRS} MSRs, found more"),
-        ));
+        )
+        .kind(DumpErrorKind::TooLarge));
     }
     cpu.msrs.insert(index, value);
     Ok(())
@@ -489,6 +541,35 @@ mod tests {
         assert_eq!(into_text("°C ok".as_bytes().to_vec()), "°C ok");
         let garbage: Vec<u8> = (0..=255u8).cycle().take(1 << 16).collect();
         assert_eq!(into_text(garbage).len(), 1 << 16);
+    }
+
+    #[test]
+    fn every_error_says_its_kind() {
+        let kind = |bytes: &[u8]| parse("x", bytes, None).unwrap_err().kind;
+        assert_eq!(kind(b""), DumpErrorKind::Empty);
+        assert_eq!(kind(b" \n\t\n"), DumpErrorKind::Empty);
+        assert_eq!(kind(b"hello\n"), DumpErrorKind::UndetectedFormat);
+        assert_eq!(
+            kind(&vec![b'x'; MAX_DUMP_BYTES + 1]),
+            DumpErrorKind::TooLarge
+        );
+        assert_eq!(
+            kind(b"CPU:\n   0x00000000 0x00: eax=0x0000000d ebx=0x756e6547 ecx=0x6c65746e\n"),
+            DumpErrorKind::Malformed
+        );
+        assert_eq!(
+            kind(b"<cpudata arch='x86'>\n  <cpuid eax_in='0x0'"),
+            DumpErrorKind::Truncated
+        );
+        let cpus = "CPU 0:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+                    0x00000001 0x00: eax=0x000306f2 ebx=0x0 ecx=0x7ffefbff edx=0xbfebfbff\n   \
+                    0x80000000 0x00: eax=0x80000000 ebx=0x0 ecx=0x0 edx=0x0\n";
+        let two = format!(
+            "{cpus}{}",
+            cpus.replace("CPU 0", "CPU 1")
+                .replace("0x7ffefbff", "0x7ffefbfe")
+        );
+        assert_eq!(kind(two.as_bytes()), DumpErrorKind::CpusDisagree);
     }
 
     #[test]
@@ -514,6 +595,7 @@ mod tests {
                     if has(prefix, "0x80000000 ") && !has(prefix, "0x80000008 ") {
                         assert!(err.message.contains("expected leaf 0x80000008"), "{err}");
                         assert!(err.message.contains("truncated"), "{err}");
+                        assert_eq!(err.kind, DumpErrorKind::Truncated, "{err}");
                     }
                 }
             }
