@@ -23,6 +23,7 @@ pub const PROBE_LEN: usize = 24;
 
 /// What [`probe`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Detection {
     /// The toolstack width.
     pub width: Width,
