@@ -300,7 +300,11 @@ static void test_pool_masks(void)
     xenmig_free(output);
     CHECK_CODE(xenmig_pool_masks(intel, 3, "  --format\txl  -v ", &output), 0);
     CHECK(output != NULL && strcmp(output, expected) == 0);
-    CHECK(starts_with(xenmig_last_message(), "== Masked features ==\n"));
+    /* After the one warning xl needs (Ice Lake's reserved 0xF.1 EDX bit 3
+     * has no xl name), -v's explanation. */
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: warning: not in the output: 0xf.1.edx[3]: unnamed bit, "
+                      "xl cannot express it\n== Masked features ==\n"));
     xenmig_free(output);
     free(expected);
 

@@ -47,35 +47,14 @@ pub fn xl_name(feature: &Feature) -> Option<&'static str> {
     }
 }
 
-/// libvirt spells a few QEMU properties differently (its `x86_features.xml`
-/// predates QEMU's renames and keeps the old names).
-const LIBVIRT_SPELLINGS: [(&str, &str); 9] = [
-    ("pclmulqdq", "pclmuldq"),
-    ("ds-cpl", "ds_cpl"),
-    ("lahf-lm", "lahf_lm"),
-    ("cmp-legacy", "cmp_legacy"),
-    ("fxsr-opt", "fxsr_opt"),
-    ("tsc-adjust", "tsc_adjust"),
-    ("nodeid-msr", "nodeid_msr"),
-    ("perfctr-core", "perfctr_core"),
-    ("perfctr-nb", "perfctr_nb"),
-];
-
-/// The libvirt feature name, derived from the QEMU name.
+/// The libvirt feature name (`x86_features.xml`), from the table.
 ///
 /// ```
 /// let f = cpuid_defs::lookup("PCLMULQDQ").unwrap();
 /// assert_eq!(maskcalc::render::libvirt_name(f), Some("pclmuldq".to_owned()));
 /// ```
 pub fn libvirt_name(feature: &Feature) -> Option<String> {
-    let qemu = feature.qemu_name?;
-    Some(
-        LIBVIRT_SPELLINGS
-            .iter()
-            .find(|(q, _)| *q == qemu)
-            .map_or(qemu, |(_, l)| *l)
-            .to_owned(),
-    )
+    feature.libvirt_name.map(str::to_owned)
 }
 
 /// The masked bits a format cannot express that a person must act on, one
