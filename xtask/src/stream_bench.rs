@@ -162,6 +162,7 @@ fn copy_stream(from: &Path, to: &Path) -> Result<(), String> {
             Event::XlHeader(h) => w.write_xl_header(&h).map_err(err)?,
             Event::Trailing { .. } => return Err("unexpected trailing data".into()),
             Event::End => break,
+            other => return Err(format!("unexpected event {other:?}")),
         }
     }
     w.into_inner().flush().map_err(err)

@@ -274,9 +274,18 @@ fn profile_page_shows_every_defined_bit_and_escapes_the_name() {
     let profile = cpu_profile::json::from_json(path, &std::fs::read(path).unwrap()).unwrap();
     let mut rows = 0;
     for (&register, bits) in &profile.registers {
-        let fields = cpu_profile::rules::field_mask(register);
+        let fields = cpu_profile::rules::checked_fields()
+            .filter(|f| {
+                register
+                    == cpuid_defs::FeatureRegister::Cpuid {
+                        key: f.field.key,
+                        register: f.field.register,
+                    }
+            })
+            .fold(0, |m, f| m | f.field.mask());
         for bit in (0..32u8).filter(|b| bits.mask & !fields & (1 << b) != 0) {
-            let name = cpu_profile::rules::feature_at(register, bit).map_or("", |f| f.name);
+            let location = maskcalc::pool::location_of(register, bit);
+            let name = cpuid_defs::at(location).map_or("", |f| f.name);
             let state = if bits.value & (1 << bit) != 0 {
                 "on"
             } else {
@@ -284,7 +293,7 @@ fn profile_page_shows_every_defined_bit_and_escapes_the_name() {
             };
             let row = format!(
                 "<tr data-feature=\"{name}\" data-location=\"{}\" data-state=\"{state}\">",
-                cpu_profile::rules::location(register, bit)
+                location
             );
             assert!(html.contains(&row), "{row}");
             rows += 1;

@@ -27,6 +27,7 @@ use crate::rules::{self, FieldRule};
 
 /// One reason a host cannot run guests of a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Problem {
     /// The vendor strings differ.
     Vendor {
@@ -202,6 +203,7 @@ impl fmt::Display for Problem {
 
 /// The outcome for one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostReport {
     /// The host's name.
     pub host: String,

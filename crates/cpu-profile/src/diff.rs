@@ -53,6 +53,7 @@ impl BitState {
 
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Change {
     /// The vendor strings differ.
     Vendor(String, String),

@@ -27,6 +27,7 @@ use crate::{Limits, Profile, rules};
 
 /// The formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExportFormat {
     /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax).
     Xl,
@@ -215,12 +216,44 @@ pub fn cloud_hypervisor_vendor(profile: &Profile) -> Option<&'static str> {
     }
 }
 
-/// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
-/// `cpu_vendor`, `adjustments`). Registers the profile defines get its value
-/// and keep the rest from the host; the limits replace the max leaves,
+/// One CPUID adjustment of a Cloud Hypervisor profile: for `leaf`, the
+/// subleaves in `subleaves` and `register`, a guest reads
+/// `(host & mask) | replacements`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CpuidAdjustment {
+    /// The CPUID leaf (EAX input).
+    pub leaf: u32,
+    /// The subleaves (ECX inputs) it applies to, both ends included.
+    pub subleaves: std::ops::RangeInclusive<u32>,
+    /// The output register.
+    pub register: Register,
+    /// The bits the profile sets (only within `!mask`).
+    pub replacements: u32,
+    /// The bits kept from the host.
+    pub mask: u32,
+}
+
+/// The adjustments of the profile's Cloud Hypervisor export, in its order
+/// (by leaf, first subleaf, register): registers the profile defines get its
+/// value and keep the rest from the host; the limits replace the max leaves,
 /// signature and address sizes; the registers of [`PASSTHROUGH_LEAVES`] and
 /// [`PASSTHROUGH_REGISTERS`] come from the host; everything else is zero.
-pub fn cloud_hypervisor(profile: &Profile) -> String {
+///
+/// ```
+/// use cpu_profile::{Bits, Profile, export::cloud_hypervisor_adjustments};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.limits.max_basic_leaf = 7;
+/// let avx2 = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// profile.registers.insert(avx2, Bits { value: 1 << 5, mask: 1 << 5 });
+/// let leaf7 = cloud_hypervisor_adjustments(&profile)
+///     .into_iter()
+///     .find(|a| a.leaf == 7 && a.register == Register::Ebx)
+///     .unwrap();
+/// assert_eq!((leaf7.subleaves, leaf7.replacements, leaf7.mask), (0..=0, 1 << 5, !(1 << 5)));
+/// ```
+pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
     let mut adjustments: Adjustments = BTreeMap::new();
     let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
     for (reg, bits) in &profile.registers {
@@ -282,13 +315,32 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
                 .or_insert((0, u32::MAX));
         }
     }
-    let lines: Vec<String> = adjustments
+    adjustments
         .into_iter()
-        .map(|((leaf, from, register, to), (replacements, mask))| {
+        .map(
+            |((leaf, from, register, to), (replacements, mask))| CpuidAdjustment {
+                leaf,
+                subleaves: from..=to,
+                register,
+                replacements,
+                mask,
+            },
+        )
+        .collect()
+}
+
+/// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
+/// `cpu_vendor`, `adjustments`): [`cloud_hypervisor_adjustments`], one per line.
+pub fn cloud_hypervisor(profile: &Profile) -> String {
+    let lines: Vec<String> = cloud_hypervisor_adjustments(profile)
+        .into_iter()
+        .map(|a| {
+            let (leaf, from, to, replacements, mask) =
+                (a.leaf, *a.subleaves.start(), *a.subleaves.end(), a.replacements, a.mask);
             format!(
                 "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
                  {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
-                register.as_str().to_uppercase()
+                a.register.as_str().to_uppercase()
             )
         })
         .collect();

@@ -29,6 +29,7 @@ use crate::{Bits, Limits, PoolMask, Profile, SourceHost};
 
 /// Why no profile can be made from the given hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GenerateError {
     /// No host was given.
     NoHosts,

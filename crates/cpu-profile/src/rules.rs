@@ -74,7 +74,7 @@ pub fn checked_fields() -> impl Iterator<Item = CheckedField> {
 /// The XSAVE state components a feature owns, by field: a profile that hides
 /// every owner of a component does not advertise the component either (AVX
 /// hidden, so no YMM state; AMX hidden, so no tile state).
-pub const XSTATE_OWNERS: [(&str, u8, &[&str]); 15] = [
+pub(crate) const XSTATE_OWNERS: [(&str, u8, &[&str]); 15] = [
     ("xcr0_supported_low", 2, &["AVX"]),
     ("xcr0_supported_low", 3, &["MPX"]),
     ("xcr0_supported_low", 4, &["MPX"]),
@@ -93,7 +93,7 @@ pub const XSTATE_OWNERS: [(&str, u8, &[&str]); 15] = [
 ];
 
 /// The register a field lives in.
-pub fn field_register(field: &Field) -> FeatureRegister {
+pub(crate) fn field_register(field: &Field) -> FeatureRegister {
     FeatureRegister::Cpuid {
         key: field.key,
         register: field.register,
@@ -101,12 +101,12 @@ pub fn field_register(field: &Field) -> FeatureRegister {
 }
 
 /// The checked fields of one register.
-pub fn fields_in(register: FeatureRegister) -> impl Iterator<Item = CheckedField> {
+pub(crate) fn fields_in(register: FeatureRegister) -> impl Iterator<Item = CheckedField> {
     checked_fields().filter(move |f| field_register(f.field) == register)
 }
 
 /// The bits of `register` that checked fields cover.
-pub fn field_mask(register: FeatureRegister) -> u32 {
+pub(crate) fn field_mask(register: FeatureRegister) -> u32 {
     fields_in(register).fold(0, |m, f| m | f.field.mask())
 }
 
@@ -114,7 +114,7 @@ pub fn field_mask(register: FeatureRegister) -> u32 {
 /// carry (MAWAU in 7.0.ECX, say): like every field but the checked ones, they
 /// describe the host and are left to the destination, even inside a feature
 /// register, rather than combined bit by bit as if each were a feature.
-pub fn unchecked_field_bits(register: FeatureRegister) -> u32 {
+pub(crate) fn unchecked_field_bits(register: FeatureRegister) -> u32 {
     let all = cpuid_defs::fields()
         .iter()
         .filter(|f| field_register(f) == register)
@@ -134,13 +134,13 @@ pub fn reversed(feature: &Feature) -> bool {
 
 /// True for leaves of the hypervisor range (0x40000000-0x4fffffff): the
 /// destination's hypervisor writes them, so profiles never define them.
-pub fn is_hypervisor_leaf(register: FeatureRegister) -> bool {
+pub(crate) fn is_hypervisor_leaf(register: FeatureRegister) -> bool {
     matches!(register, FeatureRegister::Cpuid { key, .. } if (0x4000_0000..0x5000_0000).contains(&key.leaf))
 }
 
 /// True for the registers the [`Limits`] own (a leaf without subleaves and
 /// its subleaf 0 are the same register to CPUID).
-pub fn is_limit_register(register: FeatureRegister) -> bool {
+pub(crate) fn is_limit_register(register: FeatureRegister) -> bool {
     let normal = |r: FeatureRegister| match r {
         FeatureRegister::Cpuid { key, register } => {
             Some((key.leaf, key.subleaf.unwrap_or(0), register))
@@ -153,7 +153,7 @@ pub fn is_limit_register(register: FeatureRegister) -> bool {
 /// Every register a generated profile may define, in `cpuid-defs` order:
 /// the feature registers outside the hypervisor range, then the registers of
 /// checked fields that carry no features.
-pub fn profile_registers() -> Vec<FeatureRegister> {
+pub(crate) fn profile_registers() -> Vec<FeatureRegister> {
     let mut registers: Vec<FeatureRegister> = cpuid_defs::feature_registers()
         .iter()
         .copied()
@@ -170,35 +170,35 @@ pub fn profile_registers() -> Vec<FeatureRegister> {
 }
 
 /// True when `register` carries named features.
-pub fn is_feature_register(register: FeatureRegister) -> bool {
+pub(crate) fn is_feature_register(register: FeatureRegister) -> bool {
     cpuid_defs::feature_registers().contains(&register)
 }
 
 /// The location of bit `bit` of `register`.
-pub fn location(register: FeatureRegister, bit: u8) -> Location {
+pub(crate) fn location(register: FeatureRegister, bit: u8) -> Location {
     maskcalc::pool::location_of(register, bit)
 }
 
 /// The feature named at bit `bit` of `register`, if any.
-pub fn feature_at(register: FeatureRegister, bit: u8) -> Option<&'static Feature> {
+pub(crate) fn feature_at(register: FeatureRegister, bit: u8) -> Option<&'static Feature> {
     cpuid_defs::at(location(register, bit))
 }
 
 /// The bits of a feature register the profile leaves to the destination:
 /// those of `host`-class features.
-pub fn host_bits(register: FeatureRegister) -> u32 {
+pub(crate) fn host_bits(register: FeatureRegister) -> u32 {
     cpuid_defs::features_in(register)
         .filter(|f| f.class == Class::Host)
         .fold(0, |m, f| m | (1u32 << (f.location.register().1 & 31)))
 }
 
 /// A register and bit for messages: `7.0.ebx[16]`, `msr 0x10a[19]`.
-pub fn describe_location(register: FeatureRegister, bit: u8) -> String {
+pub(crate) fn describe_location(register: FeatureRegister, bit: u8) -> String {
     location(register, bit).to_string()
 }
 
 /// The 64-bit MSR index and half of a register, if it is one.
-pub fn msr_half(register: FeatureRegister) -> Option<(u32, MsrHalf)> {
+pub(crate) fn msr_half(register: FeatureRegister) -> Option<(u32, MsrHalf)> {
     match register {
         FeatureRegister::Msr { index, half } => Some((index, half)),
         FeatureRegister::Cpuid { .. } => None,

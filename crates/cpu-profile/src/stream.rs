@@ -43,6 +43,7 @@ pub const MAX_POLICY_BYTES: u32 = 1 << 20;
 
 /// Why the policy of a stream cannot be read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// The stream's framing is broken (with its byte offset and record).
     Stream(migration_stream::Error),
@@ -86,6 +87,7 @@ impl From<migration_stream::Error> for PolicyError {
 
 /// What a stream says about its guest's CPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GuestPolicy {
     /// The outermost layer (xl, libxl or libxc).
     pub format: Option<StreamFormat>,

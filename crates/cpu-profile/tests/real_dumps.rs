@@ -269,7 +269,7 @@ proptest! {
             .filter(|(reg, _)| matches!(reg, FeatureRegister::Cpuid { .. }))
             .flat_map(|(reg, bits)| {
                 (0..32u8).filter_map(move |bit| {
-                    let f = cpu_profile::rules::feature_at(*reg, bit)?;
+                    let f = cpuid_defs::at(maskcalc::pool::location_of(*reg, bit))?;
                     (f.class == Class::Intersect && bits.value & (1 << bit) != 0).then_some((f, *reg, bit))
                 })
             })

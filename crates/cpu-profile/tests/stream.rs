@@ -234,7 +234,7 @@ proptest::proptest! {
             .filter(|(reg, _)| matches!(reg, cpuid_defs::FeatureRegister::Cpuid { .. }))
             .flat_map(|(reg, bits)| {
                 (0..32u8).filter_map(move |bit| {
-                    let f = cpu_profile::rules::feature_at(*reg, bit)?;
+                    let f = cpuid_defs::at(maskcalc::pool::location_of(*reg, bit))?;
                     (!cpu_profile::rules::reversed(f) && bits.value & bits.mask & (1 << bit) != 0)
                         .then_some((f, *reg, bit))
                 })

@@ -113,6 +113,7 @@ impl Observer for Quiet {}
 
 /// What a conversion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// The toolstack width used.
     pub width: Width,

@@ -23,6 +23,7 @@ pub const PROBE_LEN: usize = 24;
 
 /// What [`probe`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Detection {
     /// The toolstack width.
     pub width: Width,
@@ -34,12 +35,13 @@ pub struct Detection {
 ///
 /// ```
 /// use legacy_convert::format::{GuestType, Width};
-/// use legacy_convert::probe::{probe, Detection};
+/// use legacy_convert::probe::probe;
 /// use legacy_convert::wire::{u32_bytes, u64_bytes};
 ///
 /// // 64-bit toolstack, PV: p2m_size, ~0UL, total length, "vcpu", size.
 /// let head = [&u64_bytes(0x1000)[..], &u64_bytes(u64::MAX), &u32_bytes(0x1448), b"vcpu"].concat();
-/// assert_eq!(probe(&head).ok(), Some(Detection { width: Width::W64, guest: GuestType::Pv }));
+/// let found = probe(&head).unwrap();
+/// assert_eq!((found.width, found.guest), (Width::W64, GuestType::Pv));
 /// ```
 pub fn probe(head: &[u8]) -> Result<Detection, ErrorKind> {
     let too_short = || match head.len() {

@@ -102,6 +102,7 @@ pub enum BlockKind {
 
 /// One item of a legacy image, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The first ulong: the guest's p2m size.
     P2mSize(u64),

@@ -82,6 +82,7 @@ impl Default for PlanOptions {
 
 /// Why a bit that only one host lacks does not count in its cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NotCounted {
     /// The feature's class keeps it out of the guest baseline (`hidden`,
     /// `opt-in`, `host`), or forces it on anyway (`accumulate`).
@@ -96,6 +97,7 @@ pub enum NotCounted {
 
 /// A bit that only one host lacks and that is not part of its cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Uncounted {
     /// Where the bit lives.
     pub location: Location,
@@ -107,6 +109,7 @@ pub struct Uncounted {
 
 /// What one host costs the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostCost {
     /// The host, an index into [`PoolMasks::hosts`] of [`Plan::masks`].
     pub host: usize,
@@ -119,6 +122,7 @@ pub struct HostCost {
 /// One compatibility tier: hosts whose common baseline is within the
 /// threshold of its richest host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tier {
     /// Its hosts (indices into [`PoolMasks::hosts`] of [`Plan::masks`]), richest first.
     pub hosts: Vec<usize>,
@@ -130,6 +134,7 @@ pub struct Tier {
 
 /// The result of [`plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Plan {
     /// The masks of the whole pool, hosts in the order given.
     pub masks: PoolMasks,

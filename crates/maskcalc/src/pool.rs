@@ -61,6 +61,7 @@ pub struct PoolOptions {
 
 /// Why a bit is masked. One bit may have several reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// Hosts differ on it; these hosts (indices into [`PoolMasks::hosts`]) lack it.
     Differs {

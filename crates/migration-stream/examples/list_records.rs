@@ -61,6 +61,8 @@ fn main() -> ExitCode {
             ),
             Event::Trailing { offset } => writeln!(out, "{offset:>8}  trailing bytes after END"),
             Event::End => return ExitCode::SUCCESS,
+            // Event is #[non_exhaustive]: show what a later version adds.
+            other => writeln!(out, "{other:?}"),
         };
         // A reader that went away (`| head`) is not an error.
         if written.is_err() {

@@ -13,6 +13,7 @@ use crate::xl::XlHeader;
 
 /// One step through a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The xl save header (with its optional data).
     XlHeader(XlHeader),

@@ -128,6 +128,7 @@ fn walk(bytes: &[u8]) -> Result<Vec<String>, Error> {
             }
             Event::Trailing { offset } => format!("trailing at {offset}"),
             Event::End => break,
+            other => format!("{other:?}"),
         };
         lines.push(line);
     }

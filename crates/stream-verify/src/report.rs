@@ -191,6 +191,7 @@ impl Serialize for ReadError {
 
 /// Something allowed but worth knowing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Warning {
     /// Byte offset of the record concerned.
     pub offset: u64,
@@ -211,6 +212,7 @@ pub struct PfnRange {
 
 /// The xl save header's fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct XlSummary {
     /// `mandatory_flags` (bit 0 JSON config, bit 1 STREAMv2).
     pub mandatory_flags: u32,
@@ -224,6 +226,7 @@ pub struct XlSummary {
 
 /// The raw qemu record a converted legacy HVM stream carries after END.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LegacyQemuRecord {
     /// Offset of its signature.
     pub offset: u64,
@@ -235,6 +238,7 @@ pub struct LegacyQemuRecord {
 
 /// Everything the verifier learnt about a stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The outermost layer: `libxc`, `libxl` or `xl`.
     pub format: Option<&'static str>,

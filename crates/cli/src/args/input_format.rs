@@ -40,5 +40,7 @@ fn describe(format: Format) -> &'static str {
         Format::Aida64 => "AIDA64 / InstLatx64 text",
         Format::Libvirt => "libvirt cpu-gather `<cpudata>` XML",
         Format::Json => "xenmig JSON dump",
+        // A format added to maskcalc (the enum is non-exhaustive) shows by name.
+        _ => format.name(),
     }
 }

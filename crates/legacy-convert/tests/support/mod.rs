@@ -48,6 +48,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                 break;
             }
             Event::End => break,
+            other => panic!("unexpected event {other:?}"),
         }
     }
     out

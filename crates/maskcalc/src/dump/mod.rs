@@ -55,6 +55,7 @@ pub const MAX_MSRS: usize = 4096;
 
 /// A CPUID dump format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Todd Allen's `cpuid -1r` / `cpuid -r` raw output.
     CpuidTool,
