@@ -13,6 +13,7 @@ pub mod bench_maskcalc;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
+pub mod consumer_facts;
 pub mod cpuid_codegen;
 pub mod legacy;
 pub mod legacy_crosscheck;

@@ -10,6 +10,8 @@ commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
+  consumer-facts xl|qemu|libvirt ARGS…
+                 extract what consumer releases know into crates/maskcalc/data/consumers/
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("gen-testdata") => write_generated(Kind::TestData, &root).map(report),
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
+        Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),

@@ -32,6 +32,7 @@ mod libvirt;
 mod text;
 pub mod write;
 mod xen_cpuid;
+pub(crate) mod xml;
 
 use std::fmt;
 
