@@ -13,6 +13,7 @@
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
 //! * [`term`]: whether colour and progress bars are wanted.
 
+pub mod consumers;
 pub mod exit;
 pub mod fdio;
 pub mod hostcpu;

@@ -13,13 +13,15 @@
 //! ```
 //! use cpu_profile::{export, Profile};
 //! let profile = Profile::new("demo", "GenuineIntel");
-//! let text = export::render(&profile, export::ExportFormat::Xend).text;
+//! let targets = maskcalc::consumer::Targets::newest();
+//! let text = export::render(&profile, export::ExportFormat::Xend, &targets).text;
 //! assert!(text.starts_with("cpuid = [\n    \"0x00000001:ecx=xxxx"));
 //! ```
 
 use std::collections::BTreeMap;
 
 use cpuid_defs::{FeatureRegister, Register, Vendor};
+use maskcalc::consumer::{GuestCpu, GuestRegister, Targets};
 use maskcalc::pool::{Action, HostSummary, MaskedBit, PoolMasks, RegisterMask};
 use maskcalc::render;
 
@@ -122,19 +124,39 @@ fn vendor_of(vendor: &str) -> Vendor {
     Vendor::from_leaf0(word(0), word(8), word(4))
 }
 
-/// Renders the profile in `format`; `omitted` lists masked bits the format has no name for.
-pub fn render(profile: &Profile, format: ExportFormat) -> render::Rendered {
+/// What the profile's guests see, for the named-model outputs: the bits the
+/// profile defines, as both what every host has and what the guest sees.
+pub fn guest_cpu(profile: &Profile) -> GuestCpu {
+    let mut guest = GuestCpu::new(&profile.vendor);
+    for (register, bits) in &profile.registers {
+        let value = bits.value & bits.mask;
+        guest.registers.insert(
+            *register,
+            GuestRegister {
+                common: value,
+                guest: value,
+            },
+        );
+    }
+    guest
+}
+
+/// Renders the profile in `format` for the consumer releases of `targets`;
+/// `omitted` lists masked bits the format has no name for.
+pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) -> render::Rendered {
     let plain = |text: String| render::Rendered {
         text,
         omitted: Vec::new(),
+        notes: Vec::new(),
     };
     match format {
-        ExportFormat::Xl => render::xl(&pool_masks(profile)),
+        ExportFormat::Xl => render::xl(&pool_masks(profile), targets),
         ExportFormat::Xend => plain(render::xend(&pool_masks(profile))),
-        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile)),
-        ExportFormat::Qemu => render::qemu(&pool_masks(profile)),
+        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile), &guest_cpu(profile), targets),
+        ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
         ExportFormat::CloudHypervisor => render::Rendered {
+            notes: Vec::new(),
             text: cloud_hypervisor(profile),
             omitted: cloud_hypervisor_vendor(profile)
                 .is_none()

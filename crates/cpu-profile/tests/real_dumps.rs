@@ -146,25 +146,31 @@ fn export_agrees_with_xen_maskcalc_for_pools_of_real_hosts() {
         let profile = generate("p", &hosts).unwrap();
         let reloaded = json::from_json("p.json", json::to_json(&profile).as_bytes()).unwrap();
         let masks = compute(&hosts, &PoolOptions::default()).unwrap();
+        let guest = maskcalc::consumer::GuestCpu::from_masks(&masks);
+        let mut targets = maskcalc::consumer::Targets::newest();
         assert_eq!(
-            render(&reloaded, ExportFormat::Xend).text,
+            render(&reloaded, ExportFormat::Xend, &targets).text,
             maskcalc::render::xend(&masks)
         );
         assert_eq!(
-            render(&reloaded, ExportFormat::Xl),
-            maskcalc::render::xl(&masks)
+            render(&reloaded, ExportFormat::Xl, &targets),
+            maskcalc::render::xl(&masks, &targets)
         );
         assert_eq!(
-            render(&reloaded, ExportFormat::Libvirt),
-            maskcalc::render::libvirt(&masks)
-        );
-        assert_eq!(
-            render(&reloaded, ExportFormat::Qemu),
-            maskcalc::render::qemu(&masks)
-        );
-        assert_eq!(
-            render(&reloaded, ExportFormat::Firecracker).text,
+            render(&reloaded, ExportFormat::Firecracker, &targets).text,
             maskcalc::render::firecracker(&masks)
+        );
+        // Named models are chosen from what each side knows (a profile
+        // defines what its guests see, by class; a pool what every host has),
+        // so only the passthrough forms are the same bytes.
+        targets.cpu_mode = maskcalc::consumer::CpuMode::Passthrough;
+        assert_eq!(
+            render(&reloaded, ExportFormat::Libvirt, &targets),
+            maskcalc::render::libvirt(&masks, &guest, &targets)
+        );
+        assert_eq!(
+            render(&reloaded, ExportFormat::Qemu, &targets),
+            maskcalc::render::qemu(&masks, &guest, &targets)
         );
     }
 }
@@ -174,7 +180,12 @@ fn cloud_hypervisor_export_applied_to_a_pool_host_gives_the_profile() {
     let all = real_hosts();
     let hosts = pool(&all, true, 0b1110);
     let profile = generate("p", &hosts).unwrap();
-    let text = render(&profile, ExportFormat::CloudHypervisor).text;
+    let text = render(
+        &profile,
+        ExportFormat::CloudHypervisor,
+        &maskcalc::consumer::Targets::newest(),
+    )
+    .text;
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(value["cpu_vendor"], "Intel");
     assert_eq!(value["hypervisor"], "Kvm");
@@ -219,7 +230,11 @@ fn cloud_hypervisor_export_warns_for_a_vendor_cloud_hypervisor_does_not_know() {
     ] {
         let host = all.iter().find(|h| h.name.contains(name)).unwrap();
         let profile = generate("p", std::slice::from_ref(host)).unwrap();
-        let rendered = render(&profile, ExportFormat::CloudHypervisor);
+        let rendered = render(
+            &profile,
+            ExportFormat::CloudHypervisor,
+            &maskcalc::consumer::Targets::newest(),
+        );
         let value: serde_json::Value = serde_json::from_str(&rendered.text).unwrap();
         match vendor {
             Some(vendor) => {

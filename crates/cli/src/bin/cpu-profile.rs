@@ -11,9 +11,11 @@ use cpu_profile::check::{self, HostReport};
 use cpu_profile::export::{self, ExportFormat};
 use cpu_profile::stream::{self as policy_stream, GuestPolicy};
 use cpu_profile::{Profile, diff, generate, json, show};
+use maskcalc::consumer::Consumer;
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
+use xenmig_cli::consumers::{ConsumerArgs, ConsumerSetup};
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
@@ -101,6 +103,11 @@ enum Command {
         /// Output format
         #[arg(long, value_enum)]
         format: Format,
+        /// Say which consumer releases the output is written for
+        #[arg(short, long)]
+        verbose: bool,
+        #[command(flatten)]
+        consumers: ConsumerArgs,
         /// The profile file
         profile: PathBuf,
     },
@@ -202,10 +209,30 @@ fn run(args: Args) -> Result<u8, Failure> {
             let profile = load_profile(&profile, Failure::bad_input)?;
             print(&show::show(&profile))
         }
-        Command::Export { format, profile } => {
+        Command::Export {
+            format,
+            verbose,
+            consumers,
+            profile,
+        } => {
             let profile = load_profile(&profile, Failure::bad_input)?;
-            let rendered = export::render(&profile, format.export());
+            let needed: &[Consumer] = match format {
+                Format::Xl => &[Consumer::Xl],
+                Format::Qemu => &[Consumer::Qemu],
+                Format::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+                _ => &[],
+            };
+            let setup = ConsumerSetup::new(&consumers, needed)?;
+            if verbose {
+                for consumer in needed {
+                    eprintln!("{TOOL}: {}", setup.describe(*consumer));
+                }
+            }
+            let rendered = export::render(&profile, format.export(), &setup.targets());
             print(&rendered.text)?;
+            for note in &rendered.notes {
+                eprintln!("{TOOL}: note: {note}");
+            }
             for line in &rendered.omitted {
                 eprintln!("{TOOL}: warning: not in the output: {line}");
             }

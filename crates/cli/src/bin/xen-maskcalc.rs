@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use maskcalc::consumer::{Consumer, GuestCpu};
 use maskcalc::dump::{self, Format};
 use maskcalc::model::Host;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
+use xenmig_cli::consumers::{ConsumerArgs, ConsumerSetup};
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
 use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
 
@@ -131,6 +133,9 @@ struct Args {
     /// Format of the dumps
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     input_format: InputFormat,
+
+    #[command(flatten)]
+    consumers: ConsumerArgs,
 }
 
 fn main() -> ExitCode {
@@ -192,6 +197,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
         _ => Failure::bad_input(e),
     })?;
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     let text = if args.diff {
         if args.json {
             render::diff_json(&masks)
@@ -207,20 +213,39 @@ fn run(args: &Args) -> Result<u8, Failure> {
         if format == OutputFormat::Xend {
             warnings = render::xend_missing_leaves(&masks, &hosts);
         }
+        let needed: &[Consumer] = match format {
+            OutputFormat::Xl => &[Consumer::Xl],
+            OutputFormat::Qemu => &[Consumer::Qemu],
+            OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+            _ => &[],
+        };
+        let setup = ConsumerSetup::new(&args.consumers, needed)?;
+        if args.verbose {
+            for consumer in needed {
+                eprintln!("{TOOL}: {}", setup.describe(*consumer));
+            }
+        }
+        let targets = setup.targets();
+        let guest = GuestCpu::from_masks(&masks);
         let mut rendered = |r: render::Rendered| {
-            warnings = r
-                .omitted
-                .into_iter()
-                .map(|line| format!("not in the output: {line}"))
-                .collect();
+            if r.text.starts_with("cpuid = [") {
+                // xl fell back to the xend list: it has xend's limits.
+                warnings = render::xend_missing_leaves(&masks, &hosts);
+            }
+            warnings.extend(
+                r.omitted
+                    .into_iter()
+                    .map(|line| format!("not in the output: {line}")),
+            );
+            notes = r.notes;
             r.text
         };
         match format {
             OutputFormat::Xend if args.verbose => render::xend_verbose(&masks),
             OutputFormat::Xend => render::xend(&masks),
-            OutputFormat::Xl => rendered(render::xl(&masks)),
-            OutputFormat::Libvirt => rendered(render::libvirt(&masks)),
-            OutputFormat::Qemu => rendered(render::qemu(&masks)),
+            OutputFormat::Xl => rendered(render::xl(&masks, &targets)),
+            OutputFormat::Libvirt => rendered(render::libvirt(&masks, &guest, &targets)),
+            OutputFormat::Qemu => rendered(render::qemu(&masks, &guest, &targets)),
             OutputFormat::Firecracker => render::firecracker(&masks),
             OutputFormat::Json => render::json(&masks),
         }
@@ -234,6 +259,9 @@ fn run(args: &Args) -> Result<u8, Failure> {
                 feature.location.register().0
             ));
         }
+    }
+    for note in &notes {
+        eprintln!("{TOOL}: note: {note}");
     }
     for warning in &warnings {
         eprintln!("{TOOL}: warning: {warning}");

@@ -361,6 +361,57 @@ pub fn resolve(models: &[CpuMapModel]) -> Result<Vec<ResolvedModel>, CpuMapError
     Ok(out)
 }
 
+/// The name and model tables of one installed cpu_map, as if extracted:
+/// one release, `version`, read from `source` (a directory, say).
+/// `model_files` are the texts of its `x86_*.xml` model files.
+pub fn tables(
+    version: super::Version,
+    source: &str,
+    features_xml: &str,
+    model_files: &[&str],
+) -> Result<(super::NameTable, super::ModelTable), CpuMapError> {
+    use super::{Consumer, ModelRow, ModelTable, NameRow, NameTable, Source};
+    let sources = vec![Source {
+        version,
+        source: source.to_owned(),
+    }];
+    let rows = parse_features(features_xml)?
+        .into_iter()
+        .map(|f| NameRow {
+            name: f.name,
+            location: f.location,
+            first: version,
+            gone: None,
+        })
+        .collect();
+    let mut models = Vec::new();
+    for text in model_files {
+        models.extend(parse_models(text)?);
+    }
+    let models = resolve(&models)?
+        .into_iter()
+        .map(|m| ModelRow {
+            name: m.name,
+            vendor: m.vendor.map(|v| super::vendor_string(&v).to_owned()),
+            features: m.features,
+            first: version,
+            gone: None,
+        })
+        .collect();
+    Ok((
+        NameTable {
+            consumer: Consumer::Libvirt,
+            sources: sources.clone(),
+            rows,
+        },
+        ModelTable {
+            consumer: Consumer::Libvirt,
+            sources,
+            rows: models,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,10 @@ mod table;
 use std::fmt;
 use std::str::FromStr;
 
+pub use baseline::{Baseline, GuestCpu, GuestRegister};
 pub use table::{ModelRow, ModelTable, NameRow, NameTable, Names, Source};
+
+use cpuid_defs::Location;
 
 /// A consumer release, `MAJOR.MINOR` (a patch level is accepted and ignored:
 /// point releases do not add names).
@@ -145,6 +148,131 @@ pub fn vendor_string(name: &str) -> &str {
         "Zhaoxin" | "CPUID_VENDOR_ZHAOXIN1" => "CentaurHauls",
         "CPUID_VENDOR_ZHAOXIN2" => "  Shanghai  ",
         other => other,
+    }
+}
+
+/// What a KVM output starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuMode {
+    /// A named CPU model every host supports, plus features to add and
+    /// remove (`-cpu Skylake-Server-v4,+a,-b`, `<cpu mode='custom'>`): what
+    /// `virsh hypervisor-cpu-baseline` gives, and what keeps family, model,
+    /// caches and unnamed bits the same on every host.
+    #[default]
+    Model,
+    /// The host's CPU with the masked features turned off (`-cpu host,-a`,
+    /// `<cpu mode='host-passthrough'>`), as libvirt's libxl driver needs.
+    Passthrough,
+}
+
+/// One release of one consumer: the names and models it knows.
+#[derive(Debug, Clone)]
+pub struct Release<'a> {
+    /// Which consumer.
+    pub consumer: Consumer,
+    /// Which release.
+    pub version: Version,
+    /// The feature names it accepts.
+    pub names: Names<'a>,
+    /// The CPU models it defines, in table order (none for xl).
+    pub models: Vec<&'a ModelRow>,
+}
+
+impl<'a> Release<'a> {
+    /// The release `version` of `consumer` by the checked-in tables.
+    pub fn builtin(consumer: Consumer, version: Version) -> Release<'static> {
+        Release::from_tables(
+            NameTable::builtin(consumer),
+            ModelTable::builtin(consumer),
+            version,
+        )
+    }
+
+    /// The release `version` by the given tables (an installed cpu_map, say).
+    pub fn from_tables(
+        names: &'a NameTable,
+        models: &'a ModelTable,
+        version: Version,
+    ) -> Release<'a> {
+        Release {
+            consumer: names.consumer,
+            version,
+            names: names.at(version),
+            models: models.at(version).collect(),
+        }
+    }
+
+    /// The newest release the checked-in tables know.
+    pub fn newest(consumer: Consumer) -> Release<'static> {
+        let version = NameTable::builtin(consumer)
+            .newest()
+            .unwrap_or(Version::new(0, 0));
+        Release::builtin(consumer, version)
+    }
+
+    /// `QEMU 7.2`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.consumer, self.version)
+    }
+
+    /// Which release would name the bit at `location`, for a warning:
+    /// `QEMU 8.0 is the first to name it`, or that none up to the newest does.
+    pub fn first_naming(&self, location: Location) -> String {
+        let table = self.names.table;
+        match table.first_knowing(location) {
+            Some(first) if first > self.version => {
+                let after = table
+                    .previous_source(first)
+                    .filter(|p| *p >= self.version)
+                    .map(|p| format!(" (after {p})"))
+                    .unwrap_or_default();
+                format!("{} {first}{after} is the first to name it", self.consumer)
+            }
+            Some(_) => format!("{} names it only under another name", self.label()),
+            None => format!(
+                "no {} release up to {} names it",
+                self.consumer,
+                table.newest().map_or("any".to_owned(), |v| v.to_string())
+            ),
+        }
+    }
+}
+
+/// The consumer releases an output is written for.
+#[derive(Debug, Clone)]
+pub struct Targets<'a> {
+    /// libxl's parser, for `--format xl`.
+    pub xen: Release<'a>,
+    /// QEMU, for `--format qemu` and under libvirt.
+    pub qemu: Release<'a>,
+    /// libvirt, for `--format libvirt`.
+    pub libvirt: Release<'a>,
+    /// Named model or passthrough, for QEMU and libvirt.
+    pub cpu_mode: CpuMode,
+}
+
+impl Targets<'static> {
+    /// The newest release of each consumer the tables know, named models.
+    pub fn newest() -> Self {
+        Targets {
+            xen: Release::newest(Consumer::Xl),
+            qemu: Release::newest(Consumer::Qemu),
+            libvirt: Release::newest(Consumer::Libvirt),
+            cpu_mode: CpuMode::Model,
+        }
+    }
+}
+
+/// Checks that the tables can answer for `version` of `consumer`: a release
+/// older than the oldest extracted one is refused (nothing is known of it).
+pub fn check_supported(consumer: Consumer, version: Version) -> Result<(), String> {
+    match NameTable::builtin(consumer).oldest() {
+        Some(oldest) if version < oldest => Err(format!(
+            "{consumer} {version} is older than the oldest release xenmig knows ({consumer} {oldest}); \
+             expected {} {oldest} or later",
+            consumer.version_flag()
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -2,9 +2,12 @@
 
 use std::fmt::Write as _;
 
-use cpuid_defs::{Feature, FeatureRegister, MsrHalf};
+use cpuid_defs::{Feature, FeatureRegister, Location, MsrHalf};
 
 use super::{Rendered, cpuid_key};
+use crate::consumer::{
+    Baseline, Consumer, CpuMode, GuestCpu, ModelRow, Release, Targets, baseline,
+};
 use crate::pool::{Action, MaskedBit, PoolMasks};
 
 /// libxl's legacy keys that take a number, not a flag character. libxl
@@ -78,31 +81,102 @@ pub fn libvirt_name(feature: &Feature) -> Option<String> {
     )
 }
 
-fn omitted_line(bit: &MaskedBit, format: &str) -> String {
+fn omitted_line(bit: &MaskedBit, release: &Release<'_>) -> String {
     match bit.feature_name() {
-        Some(name) => format!("{name} ({}): {format} has no name for it", bit.location()),
+        Some(name) => format!(
+            "{name} ({}): {} has no name for it; {}",
+            bit.location(),
+            release.label(),
+            release.first_naming(bit.location())
+        ),
         None => format!(
-            "{}: unnamed bit, {format} cannot express it",
-            bit.location()
+            "{}: unnamed bit, {} cannot express it",
+            bit.location(),
+            release.label()
         ),
     }
 }
 
-/// libxl syntax: `cpuid = "host,NAME=0,…"`, a valid xl.cfg line. Forced-on bits are `NAME=1`.
-pub fn xl(masks: &PoolMasks) -> Rendered {
+/// True when Xen's guest policy can pass the bit to a guest: its register
+/// is one of Xen's featureset words. Other registers (leaf 6, Intel PT's
+/// leaf 0x14…) Xen fills itself, so their masks change nothing for xl.
+fn xen_guests_see(register: FeatureRegister) -> bool {
+    register.xen_word().is_some()
+}
+
+/// True when the xend list syntax can carry a mask of this register.
+fn xend_can_write(register: FeatureRegister) -> bool {
+    cpuid_key(register).is_some_and(|(key, _)| super::xend::in_xen_policy(key))
+}
+
+/// libxl syntax for `targets.xen`: `cpuid = "host,NAME=0,…"`, a valid
+/// xl.cfg line. Forced-on bits are `NAME=1`. When that release of libxl has
+/// no name for a masked bit the xend list syntax could carry, the whole
+/// output is the xend list instead (every xl parses it), and a note says why.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Release, Targets, Version};
+/// use maskcalc::pool::{PoolMasks, RegisterMask};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let ecx = FeatureRegister::cpuid(7, Some(0), Register::Ecx);
+/// // MOVDIRI (7.0.ecx[27]): Xen 4.18's libxl names it, 4.17's does not.
+/// let masks = PoolMasks::from_registers(
+///     Vec::new(),
+///     vec![RegisterMask { register: ecx, values: Vec::new(), clear: 1 << 27, set: 0 }],
+/// );
+/// let mut targets = Targets::newest();
+/// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 18));
+/// assert_eq!(maskcalc::render::xl(&masks, &targets).text, "cpuid = \"host,movdiri=0\"\n");
+/// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 17));
+/// let old = maskcalc::render::xl(&masks, &targets);
+/// assert!(old.text.starts_with("cpuid = [\n"), "{}", old.text);
+/// assert!(old.notes[0].contains("MOVDIRI"), "{:?}", old.notes);
+/// ```
+pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
+    let xen = &targets.xen;
     let mut items = vec!["host".to_owned()];
     let mut omitted = Vec::new();
+    let mut unnamed_but_writable = Vec::new();
     for bit in &masks.bits {
-        match bit.feature.map(cpuid_defs::feature).and_then(xl_name) {
+        let feature = bit.feature.map(cpuid_defs::feature);
+        match xen
+            .names
+            .name_for(bit.location(), feature.and_then(xl_name))
+        {
             Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
             // Xen never offers `hidden` features to guests: nothing is lost.
             None if bit.class() == cpuid_defs::Class::Hidden => {}
-            None => omitted.push(omitted_line(bit, "xl")),
+            None if !xen_guests_see(bit.register) => {}
+            None if xend_can_write(bit.register) => unnamed_but_writable.push(bit),
+            None => omitted.push(omitted_line(bit, xen)),
         }
     }
+    if unnamed_but_writable.is_empty() {
+        return Rendered {
+            text: format!("cpuid = \"{}\"\n", items.join(",")),
+            omitted,
+            notes: Vec::new(),
+        };
+    }
+    let which: Vec<String> = unnamed_but_writable
+        .iter()
+        .map(|bit| match bit.feature_name() {
+            Some(name) => format!(
+                "{name} ({}; {})",
+                bit.location(),
+                xen.first_naming(bit.location())
+            ),
+            None => format!("the unnamed bit {}", bit.location()),
+        })
+        .collect();
     Rendered {
-        text: format!("cpuid = \"{}\"\n", items.join(",")),
+        text: super::xend::xend(masks),
         omitted,
+        notes: vec![format!(
+            "written in the xend list syntax, which every xl parses: the libxl of {} has no name for {}",
+            xen.label(),
+            which.join(", ")
+        )],
     }
 }
 
@@ -113,15 +187,143 @@ fn value_char(action: Action) -> char {
     }
 }
 
-/// A libvirt `<cpu>` element for the libxl (or QEMU) driver:
-/// `host-passthrough` with `policy='disable'` per cleared feature and
-/// `policy='require'` per forced-on one.
-pub fn libvirt(masks: &PoolMasks) -> Rendered {
+/// The name a KVM consumer release uses for a masked bit, if it has one.
+fn kvm_name<'a>(release: &Release<'a>, bit: &MaskedBit) -> Option<&'a str> {
+    let feature = bit.feature.map(cpuid_defs::feature);
+    let preferred = match release.consumer {
+        Consumer::Libvirt => feature.and_then(libvirt_name).and_then(|n| {
+            release
+                .names
+                .at(bit.location())
+                .iter()
+                .copied()
+                .find(|k| *k == n)
+        }),
+        _ => feature.and_then(|f| f.qemu_name),
+    };
+    release.names.name_for(bit.location(), preferred)
+}
+
+/// The spelling a release prefers for a bit: cpuid-defs' QEMU name, or the
+/// libvirt spelling derived from it.
+fn preferred_for(consumer: Consumer) -> impl Fn(Location) -> Option<&'static str> {
+    move |at| {
+        let feature = cpuid_defs::at(at)?;
+        match consumer {
+            Consumer::Libvirt => LIBVIRT_SPELLINGS
+                .iter()
+                .find(|(q, _)| Some(*q) == feature.qemu_name)
+                .map(|(_, l)| *l)
+                .or(feature.qemu_name),
+            _ => feature.qemu_name,
+        }
+    }
+}
+
+/// Whether QEMU knows a name for the bit a libvirt feature names (libvirt
+/// passes the feature to QEMU under QEMU's name).
+fn qemu_names_it(targets: &Targets<'_>, libvirt_feature: &str) -> bool {
+    targets
+        .libvirt
+        .names
+        .location_of(libvirt_feature)
+        .is_some_and(|at| !targets.qemu.names.at(at).is_empty())
+}
+
+/// Masked bits a passthrough CPU would still show: per bit, the warning.
+fn passthrough_losses(masks: &PoolMasks, releases: &[&Release<'_>], named: &[bool]) -> Vec<String> {
+    masks
+        .bits
+        .iter()
+        .zip(named)
+        .filter(|(_, named)| !**named)
+        .filter(|(bit, _)| bit.class() != cpuid_defs::Class::Hidden || bit.action == Action::Set)
+        .map(|(bit, _)| {
+            let missing = releases
+                .iter()
+                .find(|r| kvm_name(r, bit).is_none())
+                .unwrap_or(&releases[0]);
+            omitted_line(bit, missing)
+        })
+        .collect()
+}
+
+fn baseline_for(guest: &GuestCpu, targets: &Targets<'_>, consumer: Consumer) -> Option<Baseline> {
+    match consumer {
+        Consumer::Libvirt => {
+            // libvirt runs its models on QEMU: only those QEMU also defines.
+            let qemu_models: std::collections::HashSet<&str> = targets
+                .qemu
+                .models
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            let models: Vec<&ModelRow> = targets
+                .libvirt
+                .models
+                .iter()
+                .copied()
+                .filter(|m| qemu_models.contains(m.name.as_str()))
+                .collect();
+            let mut chosen =
+                baseline::choose(guest, &targets.libvirt, &models, preferred_for(consumer))?;
+            chosen.add.retain(|f| qemu_names_it(targets, f));
+            Some(chosen)
+        }
+        _ => baseline::choose(
+            guest,
+            &targets.qemu,
+            &targets.qemu.models,
+            preferred_for(consumer),
+        ),
+    }
+}
+
+/// Warnings for a named-model output: forced-on bits the release cannot name.
+fn model_losses(masks: &PoolMasks, release: &Release<'_>) -> Vec<String> {
+    masks
+        .bits
+        .iter()
+        .filter(|bit| bit.action == Action::Set && kvm_name(release, bit).is_none())
+        .map(|bit| omitted_line(bit, release))
+        .collect()
+}
+
+/// A libvirt `<cpu>` element for `targets.libvirt` (on `targets.qemu`).
+///
+/// [`CpuMode::Model`]: `<cpu mode='custom' match='exact' check='full'>`
+/// with the baseline model (`fallback='forbid'`) and `require`/`disable`
+/// features. [`CpuMode::Passthrough`]: `host-passthrough` with
+/// `policy='disable'` per cleared feature and `policy='require'` per forced
+/// one. Only names both libvirt and QEMU of those releases know are written;
+/// a masked bit left out is in [`Rendered::omitted`] with the first release
+/// that would name it.
+pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let release = &targets.libvirt;
+    if targets.cpu_mode == CpuMode::Model
+        && let Some(chosen) = baseline_for(guest, targets, Consumer::Libvirt)
+    {
+        let mut text = String::from("<cpu mode='custom' match='exact' check='full'>\n");
+        let _ = writeln!(text, "  <model fallback='forbid'>{}</model>", chosen.model);
+        for name in &chosen.add {
+            let _ = writeln!(text, "  <feature policy='require' name='{name}'/>");
+        }
+        for name in &chosen.remove {
+            let _ = writeln!(text, "  <feature policy='disable' name='{name}'/>");
+        }
+        text.push_str("</cpu>\n");
+        return Rendered {
+            text,
+            omitted: model_losses(masks, release),
+            notes: Vec::new(),
+        };
+    }
     let mut text = String::from("<cpu mode='host-passthrough' check='none'>\n");
-    // QEMU never passes through a bit it has no name for (even with
-    // `-cpu host`), so a bit without a name loses nothing by being left out.
+    let mut named = Vec::with_capacity(masks.bits.len());
     for bit in &masks.bits {
-        if let Some(name) = bit.feature.map(cpuid_defs::feature).and_then(libvirt_name) {
+        let name = kvm_name(release, bit).filter(|n| qemu_names_it(targets, n));
+        named.push(name.is_some());
+        if let Some(name) = name {
             let policy = match bit.action {
                 Action::Clear => "disable",
                 Action::Set => "require",
@@ -132,20 +334,39 @@ pub fn libvirt(masks: &PoolMasks) -> Rendered {
     text.push_str("</cpu>\n");
     Rendered {
         text,
-        omitted: Vec::new(),
+        omitted: passthrough_losses(masks, &[release, &targets.qemu], &named),
+        notes: Vec::new(),
     }
 }
 
-/// A QEMU `-cpu` argument: `-cpu host,-feat,+feat,…`.
-pub fn qemu(masks: &PoolMasks) -> Rendered {
+/// A QEMU `-cpu` argument for `targets.qemu`: `-cpu MODEL,+a,-b` with the
+/// baseline model ([`CpuMode::Model`]), or `-cpu host,-a,+b`
+/// ([`CpuMode::Passthrough`]). Only names that QEMU release knows are
+/// written; a masked bit left out is in [`Rendered::omitted`].
+pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let release = &targets.qemu;
+    if targets.cpu_mode == CpuMode::Model
+        && let Some(chosen) = baseline_for(guest, targets, Consumer::Qemu)
+    {
+        let mut arg = chosen.model.clone();
+        for name in &chosen.add {
+            let _ = write!(arg, ",+{name}");
+        }
+        for name in &chosen.remove {
+            let _ = write!(arg, ",-{name}");
+        }
+        return Rendered {
+            text: format!("-cpu {arg}\n"),
+            omitted: model_losses(masks, release),
+            notes: Vec::new(),
+        };
+    }
     let mut arg = String::from("host");
-    // QEMU never passes through a bit it has no name for: nothing to warn about.
+    let mut named = Vec::with_capacity(masks.bits.len());
     for bit in &masks.bits {
-        if let Some(name) = bit
-            .feature
-            .map(cpuid_defs::feature)
-            .and_then(|f| f.qemu_name)
-        {
+        let name = kvm_name(release, bit);
+        named.push(name.is_some());
+        if let Some(name) = name {
             let sign = match bit.action {
                 Action::Clear => '-',
                 Action::Set => '+',
@@ -155,7 +376,8 @@ pub fn qemu(masks: &PoolMasks) -> Rendered {
     }
     Rendered {
         text: format!("-cpu {arg}\n"),
-        omitted: Vec::new(),
+        omitted: passthrough_losses(masks, &[release], &named),
+        notes: Vec::new(),
     }
 }
 
