@@ -204,7 +204,7 @@ fn lines(text: &str) -> Result<(Vec<Source>, Vec<RawRow<'_>>), String> {
 }
 
 impl NameTable {
-    /// Formats a location as the table's four columns (see [`location_columns`]).
+    /// Formats a location as the table's four columns, `leaf subleaf reg bit`.
     pub fn location_columns(location: Option<Location>) -> String {
         location_columns(location)
     }
