@@ -6,6 +6,9 @@
 //! checked-in copies differ. One generator per area registers itself in
 //! [`generators`].
 
+// A developer's tool run in a terminal: printing is how it reports.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 pub mod bench_convert;

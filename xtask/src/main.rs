@@ -1,5 +1,8 @@
 //! `cargo xtask`: test data, code generation and benchmarks.
 
+// A developer's tool run in a terminal: printing is how it reports.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 use xtask::{Kind, repo_root, write_generated};
 

@@ -81,7 +81,7 @@ pub fn finish(tool: &str, quiet: bool, outcome: Result<u8, Failure>) -> ExitCode
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if !quiet && !failure.message.is_empty() {
-                eprintln!("{tool}: {}", failure.message);
+                write_stderr(&format!("{tool}: {}\n", failure.message));
             }
             ExitCode::from(failure.code)
         }
@@ -109,10 +109,38 @@ pub fn write_stdout(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::io("standard output", e))
 }
 
+/// Writes `text` to standard error as it is. A failure (a closed or full
+/// standard error) is ignored: there is nowhere left to report it, and the
+/// exit code still tells the caller what happened. This and [`warn`] are the
+/// only ways the tools write to standard error (`eprintln!` panics on a
+/// closed pipe, so clippy's `print_stderr` is denied).
+///
+/// ```
+/// xenmig_cli::exit::write_stderr("");
+/// ```
+pub fn write_stderr(text: &str) {
+    use io::Write;
+    let mut stderr = io::stderr().lock();
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.flush());
+}
+
+/// Writes the line `{tool}: warning: {message}` to standard error (see
+/// [`write_stderr`]).
+///
+/// ```
+/// xenmig_cli::exit::warn("demo", "the dump has no leaf 0xd");
+/// ```
+pub fn warn(tool: &str, message: &str) {
+    write_stderr(&format!("{tool}: warning: {message}\n"));
+}
+
 /// Parses the command line into `A`. `--help` and `--version` print to
 /// standard output and give exit code 0; a usage mistake prints clap's message
 /// to standard error and gives [`USAGE_OR_IO`]. The `Err` is the code `main`
-/// returns.
+/// returns. A first argument `--generate` asks for the tool's man pages or a
+/// shell completion script instead (see [`crate::manual`]).
 ///
 /// ```no_run
 /// use clap::Parser;
@@ -134,6 +162,9 @@ pub fn write_stdout(text: &str) -> Result<(), Failure> {
 /// }
 /// ```
 pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
+    if let Some(code) = crate::manual::answer_generate(A::command) {
+        return Err(code);
+    }
     A::try_parse().map_err(|err| {
         let _ = err.print();
         ExitCode::from(if err.use_stderr() { USAGE_OR_IO } else { OK })

@@ -1,22 +1,31 @@
 //! Shared plumbing for the xenmig command-line tools.
 //!
-//! Every binary in `src/bin/` is thin: it parses its arguments with clap, calls
-//! one library crate, and turns the outcome into an exit code through
-//! [`finish`]. What the tools have in common lives here, once:
+//! Every binary in `src/bin/` is thin: it parses its arguments (defined in
+//! [`args`]) with [`parse_args`], calls one library crate, and turns the
+//! outcome into an exit code through [`finish`]. What the tools have in
+//! common lives here, once:
 //!
+//! * [`args`]: every tool's command line, as clap definitions;
 //! * [`exit`]: the exit-code contract (0 ok, 1 bad input, 2 usage, I/O or
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
 //!   inherited file descriptor, anything else a path);
+//! * [`manual`]: man pages and shell completions from the clap
+//!   definitions (`TOOL --generate ...`);
+//! * [`consumers`]: which xl, QEMU and libvirt releases an output is written
+//!   for (`--xen-version` …), found on this machine or given;
 //! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
 //!   within a size limit, for the tools that compare hosts;
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
-//! * [`term`]: whether colour and progress bars are wanted.
+//! * [`term`]: whether colour and progress bars are wanted, and
+//!   [`term::printable`], the one escaping of untrusted text before it is printed.
 
+pub mod args;
 pub mod consumers;
 pub mod exit;
 pub mod fdio;
 pub mod hostcpu;
+pub mod manual;
 pub mod syslog;
 pub mod term;
 

@@ -442,3 +442,107 @@ fn an_output_write_error_exits_2_naming_the_output() {
         "{stderr}"
     );
 }
+
+#[test]
+fn verbose_escapes_terminal_controls_in_physmap_names() {
+    use legacy_convert::format::Width;
+    use legacy_convert::writer::{BodyItem, LegacyImage, PhysmapEntry, encode_physmap};
+    let hostile = b"vga\x1b]0;owned\x07\x1b[2J\r\xe2\x80\xae".to_vec();
+    let physmap = encode_physmap(
+        Width::W64,
+        &[PhysmapEntry {
+            phys_offset: 0xf000_0000,
+            start_addr: 0xfc00_0000,
+            size: 0x1000,
+            name: Some(hostile),
+        }],
+        0,
+    );
+    let image = LegacyImage::hvm(Width::W64, 0x100)
+        .with_body(vec![BodyItem::Toolstack(physmap), BodyItem::LastCheckpoint]);
+    let dir = scratch("escape");
+    let input = dir.join("hostile.img");
+    std::fs::write(&input, image.to_bytes()).unwrap();
+    let out = dir.join("out");
+    let result = run(
+        EXE,
+        &[
+            "-v",
+            "-g",
+            "hvm",
+            "-w",
+            "64",
+            "-f",
+            "libxl",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        code(&result),
+        0,
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    assert!(
+        stdout.contains(r"'vga\u{1b}]0;owned\u{7}\u{1b}[2J\r\u{202e}'"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(['\x1b', '\x07', '\r', '\u{202e}']),
+        "raw control bytes reached standard output: {stdout:?}"
+    );
+    // The stream itself keeps the name byte for byte.
+    let converted = std::fs::read(&out).unwrap();
+    assert!(
+        converted.windows(4).any(|w| w == b"\x1b]0;"),
+        "the name must not be altered in the data"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unambiguous_prefixes_of_long_options_work_as_with_optparse() {
+    // Upstream parses with optparse, which takes any unambiguous prefix of a
+    // long option; libxl itself relies on it (`--guest` for `--guest-type`).
+    let dir = scratch("prefixes");
+    let full = dir.join("full");
+    let prefixed = dir.join("prefixed");
+    let input = image("pv64-guest64");
+    let run_with = |args: &[&str]| {
+        let out = run(EXE, args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", support::stderr(&out));
+    };
+    run_with(&[
+        "--in",
+        &input,
+        "--out",
+        full.to_str().unwrap(),
+        "--width",
+        "64",
+        "--guest-type",
+        "pv",
+        "--format",
+        "libxl",
+    ]);
+    run_with(&[
+        "--i",
+        &input,
+        "--ou",
+        prefixed.to_str().unwrap(),
+        "--wid",
+        "64",
+        "--gue",
+        "pv",
+        "--form",
+        "libxl",
+    ]);
+    assert_eq!(
+        std::fs::read(&full).unwrap(),
+        std::fs::read(&prefixed).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -398,9 +398,28 @@ fn usage_errors_exit_2_and_help_teaches() {
         0,
     );
     assert!(stdout.ends_with("no differences\n"), "{stdout}");
+    // Only the subcommands that read dumps take --input-format.
+    for args in [
+        &["show", "--input-format", "cpuid", "p.json"][..],
+        &[
+            "export",
+            "--input-format",
+            "cpuid",
+            "--format",
+            "xl",
+            "p.json",
+        ],
+    ] {
+        let (_, stderr) = outcome(EXE, args, 2);
+        assert!(
+            stderr.contains("unexpected argument '--input-format'"),
+            "{stderr}"
+        );
+    }
     let (stdout, _) = outcome(EXE, &["--help"], 0);
     assert!(
-        stdout.contains("Examples:") && stdout.contains("check --stream"),
+        stdout.contains("Examples (from the root of a xenmig checkout):")
+            && stdout.contains("check --stream"),
         "{stdout}"
     );
     let (stdout, _) = outcome(EXE, &["check", "--help"], 0);

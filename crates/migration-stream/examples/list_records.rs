@@ -11,15 +11,11 @@ use migration_stream::{Event, StreamReader};
 
 fn main() -> ExitCode {
     let Some(path) = std::env::args_os().nth(1) else {
-        eprintln!("usage: list_records STREAM");
-        return ExitCode::from(2);
+        return fail("usage: list_records STREAM", 2);
     };
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
-        Err(err) => {
-            eprintln!("{}: {err}", path.to_string_lossy());
-            return ExitCode::from(2);
-        }
+        Err(err) => return fail(&format!("{}: {err}", path.to_string_lossy()), 2),
     };
     // Seekable: bodies are skipped without reading them.
     let mut stream = StreamReader::seekable(file);
@@ -27,10 +23,7 @@ fn main() -> ExitCode {
     loop {
         let event = match stream.next_event() {
             Ok(event) => event,
-            Err(err) => {
-                eprintln!("{}: {err}", path.to_string_lossy());
-                return ExitCode::from(1);
-            }
+            Err(err) => return fail(&format!("{}: {err}", path.to_string_lossy()), 1),
         };
         let written = match event {
             Event::XlHeader(h) => writeln!(
@@ -74,4 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
+}
+
+/// Reports `message` on standard error and returns `code`. Unlike `eprintln!`,
+/// a closed standard error does not panic.
+fn fail(message: &str, code: u8) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "{message}");
+    ExitCode::from(code)
 }

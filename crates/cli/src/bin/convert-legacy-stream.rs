@@ -4,103 +4,13 @@
 use std::io::{BufWriter, IsTerminal, Seek, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use legacy_convert::format::{GuestType, Width};
 use legacy_convert::{Observer, Options, OutputFormat};
+use xenmig_cli::args::convert_legacy_stream::{self as cli, Args, NAME as TOOL};
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::syslog::{Severity, Syslog};
-use xenmig_cli::{Failure, exit, finish, term};
-
-const TOOL: &str = "convert-legacy-stream";
-
-/// Convert a legacy stream to a v2 (or later) stream.
-///
-/// Reads a save image written by Xen 4.5 or earlier (xl save, xm save, or a
-/// legacy live migration) and writes the same guest as a libxc v3 stream, or
-/// with `-f libxl` as the libxl v2 stream that `xl restore` reads. When `-w`
-/// or `-g` is left out it is detected from the image.
-///
-/// When `--out` names a file, the stream is written to a temporary file beside
-/// it and renamed into place only on success: a failed conversion leaves no
-/// output behind. A decimal number is an inherited file descriptor, written
-/// straight through (this is how libxl runs the converter).
-///
-/// Exit status: 0 converted; 1 bad or truncated input; 2 usage, I/O error, or
-/// content that cannot be converted (tmem, Remus compression).
-///
-/// Examples:
-///
-///   convert-legacy-stream -i guest.save -o guest.v2 -f libxl -v
-///
-///   convert-legacy-stream -i old.xl -o new.xl -x -f libxl
-///
-///   convert-legacy-stream --in 0 --out 1 --width 64 --guest hvm --format libxl
-#[derive(Parser, Debug)]
-#[command(name = TOOL, version, verbatim_doc_comment)]
-struct Args {
-    /// Legacy input to convert (a decimal number is a file descriptor).
-    #[arg(short = 'i', long = "in", value_name = "FD or FILE")]
-    input: String,
-
-    /// v2 (or later) format output (a decimal number is a file descriptor).
-    #[arg(short = 'o', long = "out", value_name = "FD or FILE")]
-    output: String,
-
-    /// Legacy toolstack bitness (detected from the image when omitted).
-    #[arg(short = 'w', long = "width", value_name = "32/64", value_parser = ["32", "64"])]
-    width: Option<String>,
-
-    /// Type of guest in stream (detected from the image when omitted).
-    #[arg(
-        short = 'g',
-        long = "guest-type",
-        alias = "guest",
-        value_name = "pv/hvm"
-    )]
-    guest_type: Option<Guest>,
-
-    /// Desired format of the outgoing stream.
-    #[arg(
-        short = 'f',
-        long = "format",
-        value_name = "libxc|libxl",
-        default_value = "libxc"
-    )]
-    format: Format,
-
-    /// Summarise stream contents on standard output.
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
-
-    /// The input starts with an `xl` save header (copied with STREAMv2 set).
-    #[arg(short = 'x', long = "xl")]
-    xl: bool,
-
-    /// Skip processing of the qemu tail (no qemu record in the output).
-    #[arg(long = "skip-qemu")]
-    skip_qemu: bool,
-
-    /// Log to syslog instead of standard output (errors go to standard error too).
-    #[arg(long = "syslog")]
-    syslog: bool,
-
-    /// Print nothing: no summary, no progress bar, no error message.
-    #[arg(short = 'q', long = "quiet")]
-    quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Guest {
-    Pv,
-    Hvm,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Libxc,
-    Libxl,
-}
+use xenmig_cli::{Failure, exit, finish, parse_args, term};
 
 /// Where the verbose lines and progress go.
 struct Reporter<'s> {
@@ -117,8 +27,10 @@ impl Observer for Reporter<'_> {
     }
 
     fn info(&mut self, line: &str) {
+        // Physmap names come from the image: never let them drive the terminal.
+        let line = term::printable(line);
         if let Some(syslog) = &self.syslog {
-            syslog.log(Severity::Info, line);
+            syslog.log(Severity::Info, &line);
         } else if !self.stdout_failed {
             // Line by line, as upstream's line-buffered stdout; a closed
             // stdout stops the summary, not the conversion.
@@ -180,8 +92,8 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
     })?;
     let options = Options {
         format: match args.format {
-            Format::Libxc => OutputFormat::Libxc,
-            Format::Libxl => OutputFormat::Libxl,
+            cli::OutputFormat::Libxc => OutputFormat::Libxc,
+            cli::OutputFormat::Libxl => OutputFormat::Libxl,
         },
         width: args
             .width
@@ -189,8 +101,8 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
             .and_then(|w| w.parse().ok())
             .and_then(Width::from_bits),
         guest: args.guest_type.map(|g| match g {
-            Guest::Pv => GuestType::Pv,
-            Guest::Hvm => GuestType::Hvm,
+            cli::Guest::Pv => GuestType::Pv,
+            cli::Guest::Hvm => GuestType::Hvm,
         }),
         xl_header: args.xl,
         skip_qemu: args.skip_qemu,
@@ -236,7 +148,10 @@ fn clone_io(err: &std::io::Error) -> std::io::Error {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match parse_args::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let syslog = args.syslog.then(|| Syslog::open(TOOL));
     let outcome = run(&args, syslog.as_ref());
     if let (Some(syslog), Err(failure)) = (&syslog, &outcome)

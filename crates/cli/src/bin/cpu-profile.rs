@@ -6,187 +6,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
 use cpu_profile::check::{self, HostReport};
-use cpu_profile::export::{self, ExportFormat};
+use cpu_profile::export;
 use cpu_profile::stream::{self as policy_stream, GuestPolicy};
 use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::consumer::Consumer;
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
-use xenmig_cli::consumers::{ConsumerArgs, ConsumerSetup};
+use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL};
+use xenmig_cli::consumers::ConsumerSetup;
+use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
-
-const TOOL: &str = "cpu-profile";
-
-const EXAMPLES: &str = "\
-Examples:
-  On every host of the pool (natively booted, not in dom0):
-      cpuid -1r > node1
-  Then, anywhere:
-      cpu-profile generate --name pool-a node1 node2 node3 -o pool-a.json
-      cpu-profile show pool-a.json                    the profile, by feature name
-      cpu-profile check --profile pool-a.json node4   can node4 run pool-a's guests? why not?
-      cpu-profile check --stream guest.save node4     can this saved domain be restored on node4?
-      cpu-profile export --format xl pool-a.json      cpuid = \"host,...\" for xl.cfg
-      cpu-profile export --format cloud-hypervisor pool-a.json
-      cpu-profile diff pool-a.json node4              what changes, by feature name
-
-Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file
-unless --input-format names it.
-The profile format is documented in docs/cpu-profile-format.md.";
-
-/// CPU profiles for migration pools, and compatibility checks by feature name.
-///
-/// A profile is the CPUID a guest may see on every host of a pool: per
-/// register, a value and the bits it defines, built with the classes of the
-/// feature table (hidden features cleared, host features left to the
-/// destination, mitigation bits accumulated), plus the pool's limits.
-#[derive(Debug, Parser)]
-#[command(name = TOOL, version, after_help = EXAMPLES)]
-struct Args {
-    #[command(subcommand)]
-    command: Command,
-    /// Format of the CPUID dumps (`auto` detects it per file)
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "auto", value_parser = input_formats())]
-    input_format: String,
-}
-
-/// `auto` and the names of maskcalc's dump formats, which own the list.
-fn input_formats() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(
-        std::iter::once("auto").chain(dump::Format::ALL.iter().map(|f| f.name())),
-    )
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Make the profile of a pool from one CPUID dump per host.
-    ///
-    /// Example: cpu-profile generate --name pool-a node1 node2 -o pool-a.json
-    ///
-    /// Exit status: 0 written; 1 a dump does not parse or the hosts have
-    /// different vendors; 2 usage or I/O error.
-    Generate {
-        /// CPUID dumps, one per host (`-` reads standard input)
-        dumps: Vec<PathBuf>,
-        /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
-        #[arg(long)]
-        local: bool,
-        /// The profile's name
-        #[arg(long, default_value = "profile")]
-        name: String,
-        /// Where to write the profile (a path, `-` or a file descriptor number)
-        #[arg(short, long, value_name = "PROFILE.json")]
-        output: String,
-    },
-    /// Print a profile: limits, then each register's features by name.
-    ///
-    /// Example: cpu-profile show pool-a.json
-    Show {
-        /// The profile file
-        profile: PathBuf,
-    },
-    /// Render a profile for a toolstack.
-    ///
-    /// The masking formats (xl, xend, libvirt, qemu, firecracker) print the
-    /// pool masks recorded in the profile exactly as `xen-maskcalc` prints
-    /// them for the same hosts; cloud-hypervisor writes a Cloud Hypervisor CPU
-    /// profile (hypervisor, cpu_vendor, adjustments).
-    ///
-    /// Example: cpu-profile export --format libvirt pool-a.json
-    Export {
-        /// Output format
-        #[arg(long, value_enum)]
-        format: Format,
-        /// Say which consumer releases the output is written for
-        #[arg(short, long)]
-        verbose: bool,
-        #[command(flatten)]
-        consumers: ConsumerArgs,
-        /// The profile file
-        profile: PathBuf,
-    },
-    /// Check hosts against a profile or a saved domain's CPUID policy.
-    ///
-    /// For each host: compatible, or every problem (missing feature by name
-    /// with its location and class, a max leaf or address size too small, a
-    /// different vendor).
-    ///
-    /// Examples:
-    ///   cpu-profile check --profile pool-a.json node4 node5
-    ///   cpu-profile check --stream /var/lib/xen/save/guest node4
-    ///   cpu-profile check --profile pool-a.json --local   (on the host itself, not in dom0)
-    ///
-    /// Exit status: 0 every host fits; 1 a host does not fit; 2 usage error,
-    /// unreadable or malformed input, or a stream without a CPUID policy.
-    Check {
-        /// The profile to check against
-        #[arg(long, conflicts_with = "stream", required_unless_present = "stream")]
-        profile: Option<PathBuf>,
-        /// A saved domain or migration stream (libxc, libxl or xl; a path, `-` or a file descriptor number)
-        #[arg(long, value_name = "SAVEFILE")]
-        stream: Option<String>,
-        /// Machine-readable report
-        #[arg(long)]
-        json: bool,
-        /// Also check the CPU this tool runs on (read with the CPUID instruction)
-        #[arg(long)]
-        local: bool,
-        /// CPUID dumps of the hosts to check
-        #[arg(required_unless_present = "local")]
-        dumps: Vec<PathBuf>,
-    },
-    /// Show what changes between two profiles or dumps, by feature name.
-    ///
-    /// Example: cpu-profile diff pool-a.json node4
-    ///
-    /// Exit status: 0 no differences; 1 differences; 2 usage error,
-    /// unreadable or malformed input.
-    Diff {
-        /// Machine-readable list of changes
-        #[arg(long)]
-        json: bool,
-        /// First profile or dump
-        a: PathBuf,
-        /// Second profile or dump
-        b: PathBuf,
-    },
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
-    Xl,
-    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (xend syntax)
-    Xend,
-    /// libvirt `<cpu>` element
-    Libvirt,
-    /// QEMU `-cpu host,-feat,…`
-    Qemu,
-    /// Firecracker custom CPU template
-    Firecracker,
-    /// Cloud Hypervisor CPU profile JSON
-    CloudHypervisor,
-}
-
-impl Format {
-    fn export(self) -> ExportFormat {
-        match self {
-            Format::Xl => ExportFormat::Xl,
-            Format::Xend => ExportFormat::Xend,
-            Format::Libvirt => ExportFormat::Libvirt,
-            Format::Qemu => ExportFormat::Qemu,
-            Format::Firecracker => ExportFormat::Firecracker,
-            Format::CloudHypervisor => ExportFormat::CloudHypervisor,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     match parse_args::<Args>() {
@@ -196,15 +29,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<u8, Failure> {
-    // `auto` is the one name that is not a format: detection per file.
-    let dumps_as = dump::Format::from_name(&args.input_format);
     match args.command {
         Command::Generate {
             dumps,
             local,
             name,
             output,
-        } => generate_cmd(&dumps, dumps_as, local, &name, &output),
+            input_format,
+        } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
         Command::Show { profile } => {
             let profile = load_profile(&profile, Failure::bad_input)?;
             print(&show::show(&profile))
@@ -217,24 +49,24 @@ fn run(args: Args) -> Result<u8, Failure> {
         } => {
             let profile = load_profile(&profile, Failure::bad_input)?;
             let needed: &[Consumer] = match format {
-                Format::Xl => &[Consumer::Xl],
-                Format::Qemu => &[Consumer::Qemu],
-                Format::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+                ExportFormat::Xl => &[Consumer::Xl],
+                ExportFormat::Qemu => &[Consumer::Qemu],
+                ExportFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
                 _ => &[],
             };
             let setup = ConsumerSetup::new(&consumers, needed)?;
             if verbose {
                 for consumer in needed {
-                    eprintln!("{TOOL}: {}", setup.describe(*consumer));
+                    exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
                 }
             }
-            let rendered = export::render(&profile, format.export(), &setup.targets());
+            let rendered = export::render(&profile, format.into(), &setup.targets());
             print(&rendered.text)?;
             for note in &rendered.notes {
-                eprintln!("{TOOL}: note: {note}");
+                exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
             }
             for line in &rendered.omitted {
-                eprintln!("{TOOL}: warning: not in the output: {line}");
+                warn(TOOL, &format!("not in the output: {line}"));
             }
             Ok(exit::OK)
         }
@@ -244,15 +76,21 @@ fn run(args: Args) -> Result<u8, Failure> {
             json,
             local,
             dumps,
+            input_format,
         } => check_cmd(
             profile.as_deref(),
             stream.as_deref(),
             json,
             local,
             &dumps,
-            dumps_as,
+            input_format.format(),
         ),
-        Command::Diff { json, a, b } => diff_cmd(&a, &b, dumps_as, json),
+        Command::Diff {
+            json,
+            a,
+            b,
+            input_format,
+        } => diff_cmd(&a, &b, input_format.format(), json),
     }
 }
 

@@ -1,122 +1,22 @@
 //! `cpuid-features`: query xenmig's x86 CPUID feature table.
 
-use clap::{Parser, Subcommand};
 use cpuid_defs::{
     Feature, FeatureRegister, Location, MSR_ARCH_CAPABILITIES, MsrHalf, Register,
     feature_registers, features, features_in, fields, lookup, suggest,
 };
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};
-use xenmig_cli::{Failure, exit, finish};
-
-const TOOL: &str = "cpuid-features";
-
-/// Look up x86 CPUID feature bits: where they live, what every ecosystem
-/// calls them, how a migration pool combines them, and what they need.
-///
-/// Names are matched case-insensitively with `-` and `_` alike, in any
-/// spelling: Xen's (`lahf-lm`), libxl's legacy names (`lahfsahf`), Linux
-/// /proc/cpuinfo (`lahf_lm`), QEMU/libvirt (`lahf-lm`).
-///
-/// Examples:
-///
-///   cpuid-features list
-///   cpuid-features list --class accumulate
-///   cpuid-features list --json | jq '.[] | select(.class == "accumulate") | .name'
-///   cpuid-features show avx512f
-///   cpuid-features decode 7.0 ebx 0x37ab
-///   cpuid-features decode 0x80000001 ecx 0x75c237ff
-///   cpuid-features decode msr 0x10a 0x0c000069
-///
-/// Exit status: 0 success, 1 unknown name or a register without named bits,
-/// 2 usage error.
-#[derive(Parser)]
-#[command(name = TOOL, version, about, long_about, verbatim_doc_comment)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// List every feature: name, location, class and description.
-    ///
-    /// With --json, an array of objects with name, xen_name, leaf, subleaf
-    /// (null when the leaf has none), register, msr (the MSR index for MSR
-    /// bits, else null), bit, class, vendors, aliases, depends, description
-    /// and reference.
-    #[command(verbatim_doc_comment)]
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Only features of this class: intersect, accumulate, host, hidden
-        /// or opt-in.
-        #[arg(long, value_name = "CLASS", value_parser = parse_class)]
-        class: Option<cpuid_defs::Class>,
-    },
-    /// Show one feature, what it needs and what needs it.
-    ///
-    ///   cpuid-features show lahfsahf
-    ///   cpuid-features show --json md-clear
-    #[command(verbatim_doc_comment)]
-    Show {
-        /// Any name of the feature (canonical, xl, Linux, QEMU, libxl legacy).
-        name: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Name the feature bits set in a register value.
-    ///
-    /// LEAF is a leaf with an optional subleaf, decimal or 0x-hex
-    /// (`7.0`, `0xd.1`, `0x80000001`); a missing subleaf is read as 0, as
-    /// CPUID does (`7` is `7.0`), and Xen's leaves are found at 0x40000100
-    /// too. REGISTER is eax, ebx, ecx or edx; VALUE is 0x-hex or decimal.
-    /// For IA32_ARCH_CAPABILITIES write `decode msr 0x10a VALUE` with the
-    /// 64-bit value.
-    ///
-    ///   cpuid-features decode 7.0 ebx 0x37ab
-    ///   cpuid-features decode 1 ecx 2147344383
-    #[command(verbatim_doc_comment)]
-    Decode {
-        /// Leaf[.subleaf], or `msr`.
-        leaf: String,
-        /// Register (eax, ebx, ecx, edx), or the MSR index after `msr`.
-        register: String,
-        /// The register's value (0x-hex or decimal).
-        value: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the multi-bit fields (family, maximum leaves, APIC ids...).
-    Fields {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
+use xenmig_cli::args::cpuid_features::{Args, Command, NAME as TOOL};
+use xenmig_cli::{Failure, exit, finish, parse_args};
 
 fn main() -> std::process::ExitCode {
-    finish(TOOL, false, run())
+    match parse_args::<Args>() {
+        Ok(args) => finish(TOOL, false, run(args)),
+        Err(code) => code,
+    }
 }
 
-fn run() -> Result<u8, Failure> {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            // --help and --version go to stdout with status 0; mistakes are
-            // usage errors.
-            let code = if err.use_stderr() {
-                exit::USAGE_OR_IO
-            } else {
-                exit::OK
-            };
-            let _ = err.print();
-            return Ok(code);
-        }
-    };
+fn run(cli: Args) -> Result<u8, Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let code = match cli.command {
@@ -203,12 +103,6 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<(), Failur
     // stays a quiet success.
     serde_json::to_writer_pretty(&mut *out, value).map_err(|e| io_err(io::Error::from(e)))?;
     writeln!(out).map_err(io_err)
-}
-
-/// clap's parser for `--class`.
-fn parse_class(s: &str) -> Result<cpuid_defs::Class, String> {
-    s.parse()
-        .map_err(|e: cpuid_defs::ParseClassError| e.to_string())
 }
 
 fn list(out: &mut impl Write, json: bool, class: Option<cpuid_defs::Class>) -> Result<u8, Failure> {

@@ -1,109 +1,19 @@
 //! `verify-stream-v2`: checks a Xen migration stream, a drop-in for Xen's script.
 
-use clap::{Parser, ValueEnum};
 use std::io::Write;
 use std::process::ExitCode;
 use stream_verify::{Format, Options, Report};
+use xenmig_cli::args::verify_stream_v2::{Args, NAME as TOOL};
 use xenmig_cli::exit::{BAD_INPUT, OK};
 use xenmig_cli::fdio::{Target, open_input};
 use xenmig_cli::syslog::{Severity, Syslog};
-use xenmig_cli::{Failure, finish};
-
-const TOOL: &str = "verify-stream-v2";
-
-/// Verify a stream according to the v2 (or later) spec.
-///
-/// Reads an xl save file, a libxl stream or a bare libxc stream and checks every
-/// rule Xen's own verify-stream-v2 checks plus the ones it misses (ordering,
-/// domain type, STATIC_DATA_END, policy contents, PV sizes, HVM context, libxl
-/// and xl layers, checkpoints); see docs/verify-rules.md. Works from a pipe for
-/// records of any size, and seeks over page data when the input is a file.
-///
-/// The input is read to its end, so that data after the final END record is
-/// caught (Xen's script stops at END and never sees it). On a socket or a
-/// pipe the verifier therefore finishes only when the writer closes it; for
-/// a descriptor that stays open after the stream (a migration socket whose
-/// peer waits for a reply, an fd shared with a parent), use --stop-at-end.
-///
-/// Exit status: 0 valid stream, 1 invalid stream (the message names the byte
-/// offset, the record index and type, and the rule), 2 usage or I/O error.
-///
-/// Examples:
-///
-///   verify-stream-v2 -v -i testdata/streams/xl-hvm-v3.bin
-///
-///   zcat guest.save.gz | verify-stream-v2      # from a pipe, format detected
-///
-///   verify-stream-v2 --json -i 5 > report.json # a stream on inherited fd 5
-///
-///   verify-stream-v2 -f xl --stop-at-end -i 3  # a socket still open after END
-#[derive(Debug, Parser)]
-// optparse, which upstream's script uses, accepts any unambiguous prefix of a
-// long option (`--verb`, `--form xl`); so does a drop-in.
-#[command(name = TOOL, version, verbatim_doc_comment, infer_long_args = true)]
-struct Cli {
-    /// Stream to verify: a file, or a file descriptor given as decimal digits.
-    #[arg(
-        short = 'i',
-        long = "in",
-        value_name = "FD or FILE",
-        default_value = "0"
-    )]
-    input: String,
-
-    /// Format of the stream's outermost layer; auto tells them apart from the first bytes.
-    #[arg(short, long, value_enum, default_value_t = FormatArg::Auto)]
-    format: FormatArg,
-
-    /// Summarise the stream contents on standard output (upstream's lines).
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Suppress all output, errors included (wins over --verbose and --json).
-    #[arg(short, long)]
-    quiet: bool,
-
-    /// Log to syslog instead of standard output (errors also go to standard error).
-    #[arg(long)]
-    syslog: bool,
-
-    /// Print one JSON report: versions, domain type, counts, pages, vCPUs, HVM
-    /// params, policies, checkpoint rounds, warnings and the first error.
-    #[arg(long)]
-    json: bool,
-
-    /// Stop reading at the final END record, as Xen's script does, instead of
-    /// reading to the end of the input: data after END (and the raw qemu record
-    /// of a converted legacy stream) is then not checked.
-    #[arg(long)]
-    stop_at_end: bool,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    /// Detect from the first bytes.
-    Auto,
-    /// A bare libxc stream.
-    Libxc,
-    /// A libxl stream.
-    Libxl,
-    /// An xl save file.
-    Xl,
-}
-
-impl From<FormatArg> for Format {
-    fn from(arg: FormatArg) -> Format {
-        match arg {
-            FormatArg::Auto => Format::Auto,
-            FormatArg::Libxc => Format::Libxc,
-            FormatArg::Libxl => Format::Libxl,
-            FormatArg::Xl => Format::Xl,
-        }
-    }
-}
+use xenmig_cli::{Failure, finish, parse_args};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let quiet = cli.quiet;
     finish(TOOL, quiet, run(cli))
 }
@@ -128,7 +38,7 @@ impl Lines<'_> {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
+fn run(cli: Args) -> Result<u8, Failure> {
     let syslog = cli.syslog.then(|| Syslog::open(TOOL));
     let target = Target::parse(&cli.input);
     let input = match open_input(&target) {

@@ -5,138 +5,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
 use maskcalc::consumer::{Consumer, GuestCpu};
-use maskcalc::dump::{self, Format};
+use maskcalc::dump;
 use maskcalc::model::Host;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
-use xenmig_cli::consumers::{ConsumerArgs, ConsumerSetup};
+use xenmig_cli::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
+use xenmig_cli::consumers::ConsumerSetup;
+use xenmig_cli::exit::warn;
 use xenmig_cli::hostcpu::{local_cpuid, read_capped};
 use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
-
-const TOOL: &str = "xen-maskcalc";
-
-const EXAMPLES: &str = "\
-Examples:
-  On every host (natively booted, not in dom0: Xen hides bits from dom0):
-      cpuid -1r > node1
-  Then, anywhere:
-      xen-maskcalc node1 node2 node3          the xl.cfg `cpuid = [...]` lines (xend syntax)
-      xen-maskcalc -v node1 node2             ... with each host's bits and why every bit is masked
-      xen-maskcalc --format xl node*          cpuid = \"host,f16c=0,...\" (libxl syntax, Xen 4.18+)
-      xen-maskcalc --format libvirt node*     a <cpu> element with policy='disable' features
-      xen-maskcalc --diff node*               which features differ, per host
-      xen-maskcalc --local node2              this machine and node2
-      xen-maskcalc --hide avx512f --keep rdrand node*
-
-Dumps may be `cpuid -1r`/`cpuid -r` output, `xen-cpuid -p` output, AIDA64/InstLatx64
-text, libvirt cpu-gather XML or xenmig JSON; the format is detected per file.
-
-Exit status: 0 ok; 1 bad input (a dump that does not parse, fewer than two hosts,
-hosts of different vendors); 2 usage or I/O error.";
-
-/// Output formats of the mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    /// xl.cfg `cpuid = [ "LEAF:reg=…" ]` (the original tool's output)
-    Xend,
-    /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
-    Xl,
-    /// libvirt `<cpu>` element
-    Libvirt,
-    /// QEMU `-cpu host,-feat,…`
-    Qemu,
-    /// Firecracker custom CPU template
-    Firecracker,
-    /// masks, reasons and pool summary as JSON
-    Json,
-}
-
-/// Input formats (`auto` detects per file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum InputFormat {
-    /// detect the format of each file
-    Auto,
-    /// `cpuid -1r` / `cpuid -r`
-    Cpuid,
-    /// `xen-cpuid -p`
-    XenCpuid,
-    /// AIDA64 / InstLatx64 text
-    Aida64,
-    /// libvirt cpu-gather `<cpudata>` XML
-    Libvirt,
-    /// xenmig JSON dump
-    Json,
-}
-
-impl InputFormat {
-    fn format(self) -> Option<Format> {
-        match self {
-            InputFormat::Auto => None,
-            InputFormat::Cpuid => Some(Format::CpuidTool),
-            InputFormat::XenCpuid => Some(Format::XenCpuid),
-            InputFormat::Aida64 => Some(Format::Aida64),
-            InputFormat::Libvirt => Some(Format::Libvirt),
-            InputFormat::Json => Some(Format::Json),
-        }
-    }
-}
-
-/// A utility that calculates a XEN CPUID difference mask.
-///
-/// Give it one CPUID dump per host of a migration pool; it prints the xl.cfg
-/// `cpuid` setting that hides every feature some host lacks (and every feature
-/// that depends on one), so guests can live-migrate between all of them.
-#[derive(Debug, Parser)]
-#[command(name = TOOL, version, after_help = EXAMPLES)]
-struct Args {
-    /// Filenames of XEN node CPUID outputs (one per host; `-` reads standard input)
-    node_files: Vec<PathBuf>,
-
-    /// Get detailed mask derivation information, and why each bit is masked
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Enable nested HVM in mask (let guests see VMX/SVM)
-    #[arg(long)]
-    nested_hvm: bool,
-
-    /// Output format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Xend)]
-    format: OutputFormat,
-
-    /// Show which features differ between the hosts instead of the mask
-    #[arg(long)]
-    diff: bool,
-
-    /// Machine-readable output (with --diff: the differences; otherwise as --format json)
-    #[arg(long)]
-    json: bool,
-
-    /// Also mask these features (names in any spelling: xl, Linux, QEMU, Xen)
-    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
-    hide: Vec<String>,
-
-    /// Never mask these features, whatever the hosts say
-    #[arg(long, value_name = "NAME[,NAME…]", value_delimiter = ',')]
-    keep: Vec<String>,
-
-    /// Compute a mask even when hosts have CPUs of different vendors
-    #[arg(long)]
-    allow_mixed_vendors: bool,
-
-    /// Add the CPU this tool runs on (read with the CPUID instruction) as one more host
-    #[arg(long)]
-    local: bool,
-
-    /// Format of the dumps
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    input_format: InputFormat,
-
-    #[command(flatten)]
-    consumers: ConsumerArgs,
-}
 
 fn main() -> ExitCode {
     match parse_args::<Args>() {
@@ -222,7 +100,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
         let setup = ConsumerSetup::new(&args.consumers, needed)?;
         if args.verbose {
             for consumer in needed {
-                eprintln!("{TOOL}: {}", setup.describe(*consumer));
+                exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
             }
         }
         let targets = setup.targets();
@@ -261,15 +139,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
         }
     }
     for note in &notes {
-        eprintln!("{TOOL}: note: {note}");
+        exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
     }
     for warning in &warnings {
-        eprintln!("{TOOL}: warning: {warning}");
+        warn(TOOL, warning);
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
     if explain_elsewhere && !args.diff {
-        eprint!("{}", render::explain(&masks));
+        exit::write_stderr(&render::explain(&masks));
     }
     Ok(exit::OK)
 }
