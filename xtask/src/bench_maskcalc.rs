@@ -23,10 +23,11 @@ const POOL_SIZES: [usize; 4] = [250, 500, 1000, 2000];
 const RUNS: usize = 5;
 
 /// A small deterministic generator, so every run benchmarks the same pools.
-struct Lcg(u64);
+pub struct Lcg(pub u64);
 
 impl Lcg {
-    fn next(&mut self) -> u32 {
+    /// The next 32-bit number.
+    pub fn next_u32(&mut self) -> u32 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -35,7 +36,8 @@ impl Lcg {
     }
 }
 
-fn intel_dumps(root: &Path) -> Result<Vec<HostCpuid>, String> {
+/// The `intel-*` dumps of `testdata/cpuid/`, parsed, in file name order.
+pub fn intel_dumps(root: &Path) -> Result<Vec<HostCpuid>, String> {
     let dir = root.join("testdata/cpuid");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -56,22 +58,33 @@ fn intel_dumps(root: &Path) -> Result<Vec<HostCpuid>, String> {
         .collect()
 }
 
-fn write_pool(
+/// `hosts` hosts, each one of `bases` (picked at random) with one or two
+/// random bits of leaf 7.0 EBX/ECX cleared: hosts with different microcode
+/// or BIOS settings.
+pub fn random_pool(bases: &[HostCpuid], hosts: usize, rng: &mut Lcg) -> Vec<HostCpuid> {
+    (0..hosts)
+        .map(|_| {
+            let mut host = bases[rng.next_u32() as usize % bases.len()].clone();
+            if let Some(regs) = host.leaves.get_mut(&CpuidInput::new(7, 0)) {
+                regs[1] &= !(1 << (rng.next_u32() % 32));
+                regs[2] &= !(1 << (rng.next_u32() % 32));
+            }
+            host
+        })
+        .collect()
+}
+
+/// Writes [`random_pool`] as `cpuid -1r` files `host00000`... into `dir`.
+pub fn write_pool(
     dir: &Path,
     bases: &[HostCpuid],
     hosts: usize,
     rng: &mut Lcg,
 ) -> Result<Vec<PathBuf>, String> {
     let mut paths = Vec::with_capacity(hosts);
-    for i in 0..hosts {
-        let mut host = bases[rng.next() as usize % bases.len()].clone();
-        // Clear one or two random bits of leaf 7.0 EBX/ECX: hosts with different microcode or BIOS settings.
-        if let Some(regs) = host.leaves.get_mut(&CpuidInput::new(7, 0)) {
-            regs[1] &= !(1 << (rng.next() % 32));
-            regs[2] &= !(1 << (rng.next() % 32));
-        }
+    for (i, host) in random_pool(bases, hosts, rng).iter().enumerate() {
         let path = dir.join(format!("host{i:05}"));
-        std::fs::write(&path, write::cpuid_tool(&host))
+        std::fs::write(&path, write::cpuid_tool(host))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         paths.push(path);
     }

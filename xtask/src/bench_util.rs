@@ -93,6 +93,30 @@ pub fn best_wall(
     Ok(best)
 }
 
+/// Median wall time of each contender over `runs` rounds, the contenders
+/// taking turns within each round (paired and interleaved, so a machine that
+/// gets busier or quieter affects all of them alike).
+pub fn median_interleaved(
+    runs: usize,
+    contenders: &mut [&mut dyn FnMut() -> Result<(), String>],
+) -> Result<Vec<Duration>, String> {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); contenders.len()];
+    for _ in 0..runs {
+        for (f, t) in contenders.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            f()?;
+            t.push(start.elapsed());
+        }
+    }
+    Ok(times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t.get(t.len() / 2).copied().unwrap_or_default()
+        })
+        .collect())
+}
+
 /// Runs `program args` with its output discarded, and fails unless it exits with 0 (the error
 /// then carries what it wrote to standard error).
 pub fn run_silent<S: AsRef<std::ffi::OsStr>>(program: &Path, args: &[S]) -> Result<(), String> {
@@ -351,6 +375,21 @@ mod tests {
         let best = Run::best(&runs);
         assert_eq!(best.wall, Duration::from_millis(3));
         assert_eq!((best.cpu, best.rss_kib), (2.0, 30));
+    }
+
+    #[test]
+    fn interleaved_medians_are_per_contender() {
+        let mut calls = Vec::new();
+        let mut a = || {
+            calls.push('a');
+            Ok(())
+        };
+        let medians = {
+            let mut b = || Ok(());
+            median_interleaved(3, &mut [&mut a, &mut b]).unwrap()
+        };
+        assert_eq!(medians.len(), 2);
+        assert_eq!(calls, ['a', 'a', 'a']);
     }
 
     #[test]

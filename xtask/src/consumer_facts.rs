@@ -37,7 +37,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                 return Err(USAGE.to_owned());
             }
             let text = xl(&dir, tags)?;
-            write(root, "xl-names.tsv", &text)
+            write(root, "xl-names.tsv", &text)?;
+            let text = xen_offers(&dir, tags)?;
+            write(root, "xen-offers.tsv", &text)
         }
         Some("qemu") => {
             let mut caps = None;
@@ -356,6 +358,125 @@ fn xl(dir: &Path, tags: &[String]) -> Result<String, String> {
     }
     let mut text = header(
         "The single-bit names libxl's cpuid=\"host,NAME=…\" parser (libxl_cpuid_parse_config) accepts, per Xen release.",
+        "name leaf subleaf reg bit first gone",
+        &sources,
+    );
+    for line in rows.lines(5, true) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// The bits each Xen release's hypervisor offers guests by default: the
+/// features of its public cpufeatureset.h with an upper-case A, S or H
+/// attribute (lower case is off unless asked for; none is never offered).
+/// Xen offers no bit it has no name for.
+fn xen_offers(dir: &Path, tags: &[String]) -> Result<String, String> {
+    let mut sources = Vec::new();
+    let mut versions = Vec::new();
+    let mut per_version = Vec::new();
+    for tag in tags {
+        let version: Version = tag
+            .trim_start_matches("RELEASE-")
+            .parse()
+            .map_err(|e| format!("{tag}: {e}"))?;
+        let commit = git(dir, &["rev-parse", &format!("{tag}^{{commit}}")])?;
+        let header = git(
+            dir,
+            &[
+                "show",
+                &format!("{tag}:xen/include/public/arch-x86/cpufeatureset.h"),
+            ],
+        )?;
+        let mut words: BTreeMap<usize, Result<CpuidRegister, u32>> = BTreeMap::new();
+        let mut offered = Vec::new();
+        for line in header.lines() {
+            if let Some(rest) = line.strip_prefix("/* ")
+                && let Some((what, word)) = rest.split_once(", word ")
+            {
+                let word: usize = word
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|_| format!("{tag}: `{line}`"))?;
+                if let Some(at) = what.split("CPUID level ").nth(1) {
+                    let (leaf_sub, r) = at.rsplit_once('.').ok_or(format!("{tag}: `{line}`"))?;
+                    let (leaf, sub) = match leaf_sub.split_once(':') {
+                        Some((l, s)) => (number(l)?, Some(number(s)?)),
+                        None => (number(leaf_sub)?, None),
+                    };
+                    words.insert(word, Ok((leaf, sub, reg(r)?)));
+                } else if let Some(at) = what.split("MSR_ARCH_CAPS ").nth(1) {
+                    let index = number(at.split('.').next().unwrap_or(""))?;
+                    words.insert(word, Err(index));
+                }
+                continue;
+            }
+            let Some(rest) = line.strip_prefix("XEN_CPUFEATURE(") else {
+                continue;
+            };
+            let Some((name, rest)) = rest.split_once(',') else {
+                continue;
+            };
+            let expr = rest.split(')').next().unwrap_or("");
+            let attr = rest
+                .split("/*")
+                .nth(1)
+                .and_then(|a| a.split_whitespace().next())
+                .unwrap_or("");
+            if !attr.contains(['A', 'S', 'H']) {
+                continue;
+            }
+            let value: usize = expr
+                .split('+')
+                .map(|t| {
+                    t.split('*')
+                        .map(|f| f.trim().parse::<usize>().unwrap_or(0))
+                        .product::<usize>()
+                })
+                .sum();
+            let (word, bit) = (value / 32, (value % 32) as u8);
+            let at = match words.get(&word) {
+                Some(Ok((leaf, sub, r))) => Location::cpuid(*leaf, *sub, *r, bit),
+                // MSR words come in pairs (eax, then edx) from the first one's index.
+                Some(Err(index)) => {
+                    let first = words
+                        .iter()
+                        .filter(|(_, w)| **w == Err(*index))
+                        .map(|(n, _)| *n)
+                        .min()
+                        .unwrap_or(word);
+                    Location::Msr {
+                        index: *index,
+                        bit: bit + if word > first { 32 } else { 0 },
+                    }
+                }
+                None => {
+                    return Err(format!(
+                        "{tag}: {name} is in word {word}, which the header does not place"
+                    ));
+                }
+            };
+            offered.push((name.trim().to_owned(), at));
+        }
+        sources.push((version, format!("xen.git {tag} ({})", commit.trim())));
+        versions.push(version);
+        per_version.push((version, offered));
+    }
+    versions.sort();
+    let mut rows = Rows::new(versions);
+    for (version, offered) in per_version {
+        for (name, at) in offered {
+            rows.add(
+                format!("{name}\t{}", NameTable::location_columns(Some(at))),
+                version,
+            );
+        }
+    }
+    let mut text = header(
+        "The bits each Xen release offers guests by default (cpufeatureset.h features with an A, S or H attribute), per Xen release.",
         "name leaf subleaf reg bit first gone",
         &sources,
     );

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub mod bench_convert;
 pub mod bench_maskcalc;
+pub mod bench_plan;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;

@@ -15,6 +15,7 @@ commands:
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
   consumer-facts xl|qemu|libvirt ARGS…
                  extract what consumer releases know into crates/maskcalc/data/consumers/
+  screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
+        Some("screenshot") => screenshot(&root),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
@@ -49,6 +51,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// The docs screenshot is made by the browser test that also checks it, in
+/// its bless mode: one place knows how to drive chromium.
+fn screenshot(root: &std::path::Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "xenmig-cli",
+            "--test",
+            "xen_maskcalc_browser",
+            "docs_screenshot_is_current",
+        ])
+        .env("XENMIG_BLESS", "1")
+        .env("XENMIG_REQUIRE_CHROMIUM", "1")
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo test: {e}"))?;
+    if !status.success() {
+        return Err("rendering the screenshot failed (see the test output above)".to_owned());
+    }
+    println!("wrote docs/images/xen-maskcalc-page.png and docs/images/xen-maskcalc-page.html");
+    Ok(())
+}
+
 fn report(changed: usize) {
     println!("{changed} file(s) updated");
 }
@@ -59,6 +87,7 @@ type Bench = fn(&std::path::Path) -> Result<(), String>;
 /// Every benchmark, by name.
 const BENCHES: &[(&str, Bench)] = &[
     ("maskcalc", xtask::bench_maskcalc::run),
+    ("plan", xtask::bench_plan::run),
     ("stream-read", xtask::stream_bench::run),
     ("verify", xtask::bench_verify::run),
     ("convert", xtask::bench_convert::run),

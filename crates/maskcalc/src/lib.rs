@@ -33,5 +33,6 @@ pub mod defs;
 pub mod dump;
 pub mod local;
 pub mod model;
+pub mod plan;
 pub mod pool;
 pub mod render;

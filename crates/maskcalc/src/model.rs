@@ -87,6 +87,43 @@ impl HostCpuid {
         )
     }
 
+    /// The processor brand string of leaves 0x80000002..=0x80000004
+    /// (`Intel(R) Xeon(R) Platinum 8180 CPU @ 2.50GHz`), trimmed, with
+    /// unprintable bytes shown as `?`; `None` when the dump lacks those leaves
+    /// or they are blank.
+    ///
+    /// ```
+    /// use maskcalc::model::{CpuidInput, HostCpuid};
+    /// let mut host = HostCpuid::default();
+    /// let word = |s: &[u8; 4]| u32::from_le_bytes(*s);
+    /// host.leaves.insert(CpuidInput::new(0x8000_0002, 0), [word(b"  AM"), word(b"D EP"), word(b"YC\0\0"), 0]);
+    /// host.leaves.insert(CpuidInput::new(0x8000_0003, 0), [0; 4]);
+    /// host.leaves.insert(CpuidInput::new(0x8000_0004, 0), [0; 4]);
+    /// assert_eq!(host.brand_string().as_deref(), Some("AMD EPYC"));
+    /// ```
+    pub fn brand_string(&self) -> Option<String> {
+        let mut bytes = Vec::with_capacity(48);
+        for leaf in EXTENDED_BASE + 2..=EXTENDED_BASE + 4 {
+            let regs = self.leaves.get(&CpuidInput::new(leaf, 0))?;
+            for reg in regs {
+                bytes.extend_from_slice(&reg.to_le_bytes());
+            }
+        }
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let text: String = bytes[..end]
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+
     /// The vendor of leaf 0, as `cpuid-defs` knows it.
     pub fn vendor(&self) -> cpuid_defs::Vendor {
         let regs = self

@@ -1,5 +1,5 @@
 //! `xen-maskcalc`: the original's arguments (dump files, `-v`) plus the
-//! output formats, `--diff`, `--hide`/`--keep` and `--local`.
+//! output formats, `--diff`, `--plan`, `--hide`/`--keep` and `--local`.
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -25,6 +25,9 @@ Examples (from the root of a xenmig checkout):
   $ xen-maskcalc --format libvirt testdata/cpuid/intel-*lake-sp*
   # Which features differ, per host:
   $ xen-maskcalc --diff testdata/cpuid/intel-haswell* testdata/cpuid/intel-sky*
+  # What each host costs the pool, and compatibility tiers; all of it as a page:
+  $ xen-maskcalc --plan testdata/cpuid/intel-*
+  $ xen-maskcalc --format html testdata/cpuid/intel-* > pool.html
   $ xen-maskcalc --hide avx512f --keep rdrand testdata/cpuid/intel-*lake-sp*
   # This machine and a dump (exits 1 if this machine has another vendor):
   $ xen-maskcalc --local testdata/cpuid/amd-milan*  # exits 0 or 1
@@ -60,8 +63,27 @@ pub struct Args {
     pub format: OutputFormat,
 
     /// Show which features differ between the hosts instead of the mask
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     pub diff: bool,
+
+    /// Plan the pool instead: what each host costs it (the features the others
+    /// would gain without it), ranked, and a split into compatibility tiers
+    #[arg(long)]
+    pub plan: bool,
+
+    /// With --plan and --format html: a host joins a tier only if the tier's
+    /// baseline, with it, still lacks fewer than N of the features of the
+    /// tier's first host
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = maskcalc::plan::DEFAULT_TIER_THRESHOLD,
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::value_parser!(u16).range(1..),
+            usize::from
+        )
+    )]
+    pub tier_threshold: usize,
 
     /// Machine-readable output (with --diff: the differences; otherwise as --format json)
     #[arg(long)]
@@ -107,4 +129,6 @@ pub enum OutputFormat {
     Firecracker,
     /// masks, reasons and pool summary as JSON
     Json,
+    /// one self-contained HTML page: hosts, baseline in every format, plan, host × feature matrix
+    Html,
 }

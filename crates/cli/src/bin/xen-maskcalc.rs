@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use maskcalc::consumer::{Consumer, GuestCpu};
 use maskcalc::dump;
 use maskcalc::model::Host;
+use maskcalc::plan;
 use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
 use xenmig_cli::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
@@ -70,45 +71,70 @@ fn run(args: &Args) -> Result<u8, Failure> {
             "Need at least 2 files to do the comparison!",
         ));
     }
-    let masks = pool::compute(&hosts, &options).map_err(|e| match e {
+    let pool_failure = |e: pool::PoolError| match e {
         pool::PoolError::HiddenAndKept(_) => Failure::usage_or_io(e),
         _ => Failure::bad_input(e),
-    })?;
+    };
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
+    let planned = if args.plan || (!args.diff && format == OutputFormat::Html) {
+        let plan_options = plan::PlanOptions {
+            tier_threshold: args.tier_threshold,
+        };
+        Some(plan::plan(&hosts, &options, &plan_options).map_err(pool_failure)?)
+    } else {
+        None
+    };
+    let computed;
+    let masks = match &planned {
+        Some(plan) => &plan.masks,
+        None => {
+            computed = pool::compute(&hosts, &options).map_err(pool_failure)?;
+            &computed
+        }
+    };
+    let needed: &[Consumer] = match format {
+        _ if args.diff => &[],
+        _ if args.plan => &[Consumer::Xl],
+        OutputFormat::Xl => &[Consumer::Xl],
+        OutputFormat::Qemu => &[Consumer::Qemu],
+        OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+        OutputFormat::Html => &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+        _ => &[],
+    };
+    let setup = ConsumerSetup::new(&args.consumers, needed)?;
+    if args.verbose {
+        for consumer in needed {
+            exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
+        }
+    }
+    let targets = setup.targets();
     let mut warnings = Vec::new();
     let mut notes = Vec::new();
     let text = if args.diff {
         if args.json {
-            render::diff_json(&masks)
+            render::diff_json(masks)
         } else {
-            render::diff(&masks, term::stdout_wants_colour())
+            render::diff(masks, term::stdout_wants_colour())
+        }
+    } else if let Some(plan) = planned.as_ref().filter(|_| args.plan) {
+        if args.json {
+            render::plan_json(plan, &targets)
+        } else {
+            render::plan_text(plan, &targets)
         }
     } else {
-        let format = if args.json {
-            OutputFormat::Json
-        } else {
-            args.format
-        };
         if format == OutputFormat::Xend {
-            warnings = render::xend_missing_leaves(&masks, &hosts);
+            warnings = render::xend_missing_leaves(masks, &hosts);
         }
-        let needed: &[Consumer] = match format {
-            OutputFormat::Xl => &[Consumer::Xl],
-            OutputFormat::Qemu => &[Consumer::Qemu],
-            OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
-            _ => &[],
-        };
-        let setup = ConsumerSetup::new(&args.consumers, needed)?;
-        if args.verbose {
-            for consumer in needed {
-                exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
-            }
-        }
-        let targets = setup.targets();
-        let guest = GuestCpu::from_masks(&masks);
+        let guest = GuestCpu::from_masks(masks);
         let mut rendered = |r: render::Rendered| {
             if r.text.starts_with("cpuid = [") {
                 // xl fell back to the xend list: it has xend's limits.
-                warnings = render::xend_missing_leaves(&masks, &hosts);
+                warnings = render::xend_missing_leaves(masks, &hosts);
             }
             warnings.extend(
                 r.omitted
@@ -118,14 +144,20 @@ fn run(args: &Args) -> Result<u8, Failure> {
             notes = r.notes;
             r.text
         };
-        match format {
-            OutputFormat::Xend if args.verbose => render::xend_verbose(&masks),
-            OutputFormat::Xend => render::xend(&masks),
-            OutputFormat::Xl => rendered(render::xl(&masks, &targets)),
-            OutputFormat::Libvirt => rendered(render::libvirt(&masks, &guest, &targets)),
-            OutputFormat::Qemu => rendered(render::qemu(&masks, &guest, &targets)),
-            OutputFormat::Firecracker => render::firecracker(&masks),
-            OutputFormat::Json => render::json(&masks),
+        match (format, &planned) {
+            (OutputFormat::Xend, _) if args.verbose => render::xend_verbose(masks),
+            (OutputFormat::Xend, _) => render::xend(masks),
+            (OutputFormat::Xl, _) => rendered(render::xl(masks, &targets)),
+            (OutputFormat::Libvirt, _) => rendered(render::libvirt(masks, &guest, &targets)),
+            (OutputFormat::Qemu, _) => rendered(render::qemu(masks, &guest, &targets)),
+            (OutputFormat::Firecracker, _) => render::firecracker(masks),
+            (OutputFormat::Json, _) => render::json(masks),
+            (OutputFormat::Html, Some(plan)) => {
+                let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                render::html::pool_page(plan, &hosts, &generator, &targets)
+            }
+            // Not reached: the page always comes with a plan.
+            (OutputFormat::Html, None) => render::json(masks),
         }
     };
     write_stdout(&text)?;
@@ -147,7 +179,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
     if explain_elsewhere && !args.diff {
-        exit::write_stderr(&render::explain(&masks));
+        exit::write_stderr(&render::explain(masks));
     }
     Ok(exit::OK)
 }

@@ -220,14 +220,14 @@ impl<'a> Release<'a> {
     pub fn first_naming(&self, location: Location) -> String {
         let table = self.names.table;
         match table.first_knowing(location) {
-            Some(first) if first > self.version => {
-                let after = table
-                    .previous_source(first)
-                    .filter(|p| *p >= self.version)
-                    .map(|p| format!(" (after {p})"))
-                    .unwrap_or_default();
-                format!("{} {first}{after} is the first to name it", self.consumer)
-            }
+            Some(first) if first > self.version => match table.previous_source(first) {
+                // Releases between the two extracted ones were not looked at.
+                Some(previous) if previous > self.version && !adjacent(previous, first) => format!(
+                    "{} {first} is the first known to name it ({previous} does not)",
+                    self.consumer
+                ),
+                _ => format!("{} {first} is the first to name it", self.consumer),
+            },
             Some(_) => format!("{} names it only under another name", self.label()),
             None => format!(
                 "no {} release up to {} names it",
@@ -236,6 +236,12 @@ impl<'a> Release<'a> {
             ),
         }
     }
+}
+
+/// True when `b` is the release right after `a` in the numbering Xen, QEMU
+/// and libvirt use (`4.17` → `4.18`, `9.2` → `10.0`).
+fn adjacent(a: Version, b: Version) -> bool {
+    (a.major == b.major && a.minor + 1 == b.minor) || (a.major + 1 == b.major && b.minor == 0)
 }
 
 /// The consumer releases an output is written for.

@@ -93,6 +93,7 @@ pub struct ModelTable {
 }
 
 const XL_NAMES: &str = include_str!("../../data/consumers/xl-names.tsv");
+const XEN_OFFERS: &str = include_str!("../../data/consumers/xen-offers.tsv");
 const QEMU_NAMES: &str = include_str!("../../data/consumers/qemu-names.tsv");
 const LIBVIRT_NAMES: &str = include_str!("../../data/consumers/libvirt-names.tsv");
 const QEMU_MODELS: &str = include_str!("../../data/consumers/qemu-models.tsv");
@@ -253,6 +254,21 @@ impl NameTable {
         cell.get_or_init(|| {
             NameTable::parse(consumer, text).unwrap_or(NameTable {
                 consumer,
+                sources: Vec::new(),
+                rows: Vec::new(),
+            })
+        })
+    }
+
+    /// The bits each Xen release offers guests by default (its
+    /// cpufeatureset.h features with an `A`, `S` or `H` attribute), named as
+    /// Xen names them. A bit not here is one that release never shows a guest
+    /// unless asked to.
+    pub fn xen_offers() -> &'static NameTable {
+        static OFFERS: OnceLock<NameTable> = OnceLock::new();
+        OFFERS.get_or_init(|| {
+            NameTable::parse(Consumer::Xl, XEN_OFFERS).unwrap_or(NameTable {
+                consumer: Consumer::Xl,
                 sources: Vec::new(),
                 rows: Vec::new(),
             })
@@ -430,6 +446,13 @@ mod tests {
             let table = NameTable::parse(consumer, text).unwrap();
             assert!(table.rows.len() > 100, "{consumer}: {}", table.rows.len());
         }
+        assert!(
+            NameTable::parse(Consumer::Xl, XEN_OFFERS)
+                .unwrap()
+                .rows
+                .len()
+                > 100
+        );
         for (consumer, text) in [
             (Consumer::Qemu, QEMU_MODELS),
             (Consumer::Libvirt, LIBVIRT_MODELS),

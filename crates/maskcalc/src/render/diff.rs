@@ -97,7 +97,7 @@ pub fn diff(masks: &PoolMasks, colour: bool) -> String {
 
 /// Column headings: each host's file name without directory and extension
 /// when those are unique, else the names as given.
-fn column_labels(masks: &PoolMasks) -> Vec<String> {
+pub(crate) fn column_labels(masks: &PoolMasks) -> Vec<String> {
     let short: Vec<String> = masks
         .hosts
         .iter()

@@ -10,6 +10,8 @@
 //! | [`firecracker`] | a Firecracker custom CPU template |
 //! | [`json`] | masks, reasons and a pool summary for machines |
 //! | [`diff`] | what differs between the hosts, as a table or JSON |
+//! | [`plan_text`], [`plan_json`] | what each host costs the pool, and the suggested tiers |
+//! | [`html::pool_page`] | one self-contained page: hosts, baseline in every format, plan, matrix, masked bits |
 //!
 //! The renderers that use names ([`xl`], [`libvirt`], [`qemu`]) write for
 //! given consumer releases ([`crate::consumer::Targets`]) and use only the
@@ -24,8 +26,10 @@
 //! featureset words (Xen fills those leaves itself).
 
 mod diff;
+pub mod html;
 mod json;
 mod names;
+mod plan;
 mod xend;
 
 use cpuid_defs::{FeatureRegister, LeafKey};
@@ -35,6 +39,10 @@ use crate::pool::{PoolMasks, Reason};
 pub use diff::{DiffRow, diff, diff_json, diff_rows};
 pub use json::json;
 pub use names::{firecracker, libvirt, libvirt_name, qemu, xl, xl_name};
+pub use plan::{
+    COST_RULE, family_model_stepping, not_counted_reason, plan_json, plan_text, tier_additions,
+    tier_rule, uncounted_name,
+};
 pub use xend::{explain, xend, xend_missing_leaves, xend_verbose};
 
 /// A rendered configuration and the masked bits it could not express.

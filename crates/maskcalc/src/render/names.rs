@@ -97,11 +97,15 @@ fn omitted_line(bit: &MaskedBit, release: &Release<'_>) -> String {
     }
 }
 
-/// True when Xen's guest policy can pass the bit to a guest: its register
-/// is one of Xen's featureset words. Other registers (leaf 6, Intel PT's
-/// leaf 0x14…) Xen fills itself, so their masks change nothing for xl.
-fn xen_guests_see(register: FeatureRegister) -> bool {
-    register.xen_word().is_some()
+/// True when Xen `version` shows the bit to a guest by default: a
+/// featureset bit with an `A`, `S` or `H` attribute in that release. Xen
+/// offers nothing it has no name for, and fills other leaves (leaf 6, Intel
+/// PT's 0x14…) itself, so a mask there changes nothing for xl.
+fn xen_guests_see(xen: &Release<'_>, at: Location) -> bool {
+    !crate::consumer::NameTable::xen_offers()
+        .at(xen.version)
+        .at(at)
+        .is_empty()
 }
 
 /// True when the xend list syntax can carry a mask of this register.
@@ -118,19 +122,19 @@ fn xend_can_write(register: FeatureRegister) -> bool {
 /// use maskcalc::consumer::{Consumer, Release, Targets, Version};
 /// use maskcalc::pool::{PoolMasks, RegisterMask};
 /// use cpuid_defs::{FeatureRegister, Register};
-/// let ecx = FeatureRegister::cpuid(7, Some(0), Register::Ecx);
-/// // MOVDIRI (7.0.ecx[27]): Xen 4.18's libxl names it, 4.17's does not.
+/// let eax = FeatureRegister::cpuid(0xd, Some(1), Register::Eax);
+/// // XSAVEC (0xd.1.eax[1]): Xen 4.17 offers it, but only 4.18's libxl names it.
 /// let masks = PoolMasks::from_registers(
 ///     Vec::new(),
-///     vec![RegisterMask { register: ecx, values: Vec::new(), clear: 1 << 27, set: 0 }],
+///     vec![RegisterMask { register: eax, values: Vec::new(), clear: 1 << 1, set: 0 }],
 /// );
 /// let mut targets = Targets::newest();
 /// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 18));
-/// assert_eq!(maskcalc::render::xl(&masks, &targets).text, "cpuid = \"host,movdiri=0\"\n");
+/// assert_eq!(maskcalc::render::xl(&masks, &targets).text, "cpuid = \"host,xsavec=0\"\n");
 /// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 17));
 /// let old = maskcalc::render::xl(&masks, &targets);
 /// assert!(old.text.starts_with("cpuid = [\n"), "{}", old.text);
-/// assert!(old.notes[0].contains("MOVDIRI"), "{:?}", old.notes);
+/// assert!(old.notes[0].contains("XSAVEC"), "{:?}", old.notes);
 /// ```
 pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
     let xen = &targets.xen;
@@ -146,7 +150,8 @@ pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
             Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
             // Xen never offers `hidden` features to guests: nothing is lost.
             None if bit.class() == cpuid_defs::Class::Hidden => {}
-            None if !xen_guests_see(bit.register) => {}
+            // A bit Xen does not offer needs no clearing (one to force on does).
+            None if bit.action == Action::Clear && !xen_guests_see(xen, bit.location()) => {}
             None if xend_can_write(bit.register) => unnamed_but_writable.push(bit),
             None => omitted.push(omitted_line(bit, xen)),
         }
@@ -158,16 +163,22 @@ pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
             notes: Vec::new(),
         };
     }
-    let which: Vec<String> = unnamed_but_writable
-        .iter()
-        .map(|bit| match bit.feature_name() {
-            Some(name) => format!(
-                "{name} ({}; {})",
-                bit.location(),
-                xen.first_naming(bit.location())
-            ),
-            None => format!("the unnamed bit {}", bit.location()),
-        })
+    // Grouped by the release that would name them: "A, B (Xen 4.18 is the first to name it)".
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for bit in &unnamed_but_writable {
+        let why = xen.first_naming(bit.location());
+        let what = bit.feature_name().map_or_else(
+            || format!("the unnamed bit {}", bit.location()),
+            str::to_owned,
+        );
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, names)) => names.push(what),
+            None => groups.push((why, vec![what])),
+        }
+    }
+    let which: Vec<String> = groups
+        .into_iter()
+        .map(|(why, names)| format!("{} ({why})", names.join(", ")))
         .collect();
     Rendered {
         text: super::xend::xend(masks),
@@ -175,7 +186,7 @@ pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
         notes: vec![format!(
             "written in the xend list syntax, which every xl parses: the libxl of {} has no name for {}",
             xen.label(),
-            which.join(", ")
+            which.join("; ")
         )],
     }
 }
@@ -230,14 +241,44 @@ fn qemu_names_it(targets: &Targets<'_>, libvirt_feature: &str) -> bool {
         .is_some_and(|at| !targets.qemu.names.at(at).is_empty())
 }
 
+/// True when `-cpu host` passes the register through: QEMU models it as a
+/// feature word (it names some bit of it). QEMU fills other leaves itself.
+fn qemu_passes_through(qemu: &Release<'_>, register: FeatureRegister) -> bool {
+    qemu.names
+        .table
+        .rows
+        .iter()
+        .any(|r| r.location.is_some_and(|at| at.register().0 == register))
+}
+
+/// True when the bit depends on a feature the output does clear by name: a
+/// guest cannot use it without that feature (and QEMU zeroes the SVM leaf
+/// without `svm`), so it needs no warning of its own.
+fn covered_by_a_named_root(bit: &MaskedBit, release: &Release<'_>) -> bool {
+    bit.reasons.iter().any(|r| match r {
+        crate::pool::Reason::DependencyOf(id) => {
+            let root = cpuid_defs::feature(*id);
+            !release.names.at(root.location).is_empty()
+        }
+        _ => false,
+    })
+}
+
 /// Masked bits a passthrough CPU would still show: per bit, the warning.
-fn passthrough_losses(masks: &PoolMasks, releases: &[&Release<'_>], named: &[bool]) -> Vec<String> {
+fn passthrough_losses(
+    masks: &PoolMasks,
+    releases: &[&Release<'_>],
+    qemu: &Release<'_>,
+    named: &[bool],
+) -> Vec<String> {
     masks
         .bits
         .iter()
         .zip(named)
         .filter(|(_, named)| !**named)
         .filter(|(bit, _)| bit.class() != cpuid_defs::Class::Hidden || bit.action == Action::Set)
+        .filter(|(bit, _)| qemu_passes_through(qemu, bit.register))
+        .filter(|(bit, _)| bit.action == Action::Set || !covered_by_a_named_root(bit, releases[0]))
         .map(|(bit, _)| {
             let missing = releases
                 .iter()
@@ -334,7 +375,7 @@ pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Re
     text.push_str("</cpu>\n");
     Rendered {
         text,
-        omitted: passthrough_losses(masks, &[release, &targets.qemu], &named),
+        omitted: passthrough_losses(masks, &[release, &targets.qemu], &targets.qemu, &named),
         notes: Vec::new(),
     }
 }
@@ -376,7 +417,7 @@ pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rende
     }
     Rendered {
         text: format!("-cpu {arg}\n"),
-        omitted: passthrough_losses(masks, &[release], &named),
+        omitted: passthrough_losses(masks, &[release], release, &named),
         notes: Vec::new(),
     }
 }

@@ -1,0 +1,253 @@
+//! `xen-maskcalc --plan` (text and JSON, golden files) and `--format html`
+//! (content and escaping; the real-browser test is in `xen_maskcalc_browser.rs`).
+
+mod support;
+
+use maskcalc::dump::{self, write};
+use maskcalc::model::CpuidInput;
+use support::{assert_golden, clean_success, failure, scratch, success};
+
+const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
+const HASWELL: &str = "testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt";
+const SKYLAKE: &str = "testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt";
+const ICELAKE: &str = "testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt";
+const MILAN: &str = "testdata/cpuid/amd-milan-epyc-7763.txt";
+const GENOA: &str = "testdata/cpuid/amd-genoa-epyc-9654.txt";
+
+/// Every `testdata/cpuid/intel-*.txt`, as the shell would expand the glob.
+fn intel_pool() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(support::testdata("cpuid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("intel-") && n.ends_with(".txt"))
+        .map(|n| format!("testdata/cpuid/{n}"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn with<'a>(flags: &[&'a str], pool: &'a [String]) -> Vec<&'a str> {
+    flags
+        .iter()
+        .copied()
+        .chain(pool.iter().map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn plan_of_every_intel_dump_text_and_json() {
+    let pool = intel_pool();
+    assert_eq!(pool.len(), 10);
+    let text = clean_success(EXE, &with(&["--plan"], &pool));
+    assert_golden("xen-maskcalc/intel-all.plan.txt", &text);
+    let json = clean_success(EXE, &with(&["--plan", "--json"], &pool));
+    assert_golden("xen-maskcalc/intel-all.plan.json", &json);
+
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["format"], "xenmig-pool-plan");
+    let costs = doc["costs"]["list"].as_array().unwrap();
+    assert_eq!(costs.len(), 10);
+    // Ivy Bridge alone lacks AVX2, FMA, BMI1/2, MOVBE...: the most expensive host.
+    assert!(costs[0]["host"].as_str().unwrap().contains("ivybridge"));
+    let gains: Vec<&str> = costs[0]["gains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    for name in ["AVX2", "FMA", "BMI1", "BMI2", "MOVBE"] {
+        assert!(gains.contains(&name), "{name} not in {gains:?}");
+    }
+    assert_eq!(costs[0]["cost"], gains.len());
+    // Every host is in exactly one tier.
+    let mut tiered: Vec<&str> = doc["tiers"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["hosts"].as_array().unwrap().iter())
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    tiered.sort_unstable();
+    assert_eq!(tiered, pool.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn plan_of_three_generations_and_of_amd() {
+    assert_golden(
+        "xen-maskcalc/intel-pool.plan.txt",
+        &clean_success(EXE, &["--plan", HASWELL, SKYLAKE, ICELAKE]),
+    );
+    assert_golden(
+        "xen-maskcalc/amd-pool.plan.json",
+        &clean_success(EXE, &["--plan", "--json", MILAN, GENOA]),
+    );
+}
+
+#[test]
+fn plan_ignores_the_order_of_the_dumps() {
+    let pool = intel_pool();
+    let mut reversed = pool.clone();
+    reversed.reverse();
+    reversed.rotate_left(3);
+    for flags in [&["--plan"][..], &["--plan", "--json"][..]] {
+        assert_eq!(
+            success(EXE, &with(flags, &pool)),
+            success(EXE, &with(flags, &reversed))
+        );
+    }
+}
+
+#[test]
+fn tier_threshold_changes_the_tiers_and_is_checked() {
+    let pool = intel_pool();
+    let tiers = |threshold: &str| {
+        let json = success(
+            EXE,
+            &with(&["--plan", "--json", "--tier-threshold", threshold], &pool),
+        );
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(doc["tiers"]["threshold"], threshold.parse::<u64>().unwrap());
+        doc["tiers"]["list"].as_array().unwrap().len()
+    };
+    // One tier per distinct CPU at 1; fewer, coarser tiers as the threshold grows.
+    assert_eq!(
+        tiers("1"),
+        9,
+        "emerald and sapphire rapids differ in no visible feature"
+    );
+    assert!(tiers("8") < tiers("1"));
+    assert_eq!(tiers("1000"), 1);
+    let err = failure(EXE, &with(&["--plan", "--tier-threshold", "0"], &pool), 2);
+    assert!(err.contains("--tier-threshold"), "{err}");
+}
+
+#[test]
+fn plan_refuses_what_the_mask_refuses() {
+    let err = failure(EXE, &["--plan", HASWELL, MILAN], 1);
+    assert!(err.contains("different CPU vendors"), "{err}");
+    let err = failure(EXE, &["--plan", HASWELL], 1);
+    assert!(err.contains("Need at least 2 files"), "{err}");
+    let err = failure(
+        EXE,
+        &["--plan", "--hide", "avx", "--keep", "avx", HASWELL, SKYLAKE],
+        2,
+    );
+    assert!(err.contains("both hidden and kept"), "{err}");
+    let err = failure(EXE, &["--plan", "--diff", HASWELL, SKYLAKE], 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+/// Counts the non-overlapping occurrences of `needle`.
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn html_page_has_every_part() {
+    let pool = intel_pool();
+    let html = clean_success(EXE, &with(&["--format", "html"], &pool));
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert!(html.ends_with("</html>\n"));
+    // Self-contained: nothing to fetch, and a policy that forbids fetching.
+    assert!(
+        html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';")
+    );
+    for forbidden in ["http://", "https://", " src=", "<link", "@import", "url("] {
+        assert!(!html.contains(forbidden), "{forbidden}");
+    }
+    assert_eq!(count(&html, "<script>"), 1);
+    // Every host, in the summary and the matrix.
+    for host in &pool {
+        let attr = format!("data-host-name=\"{host}\"");
+        assert!(count(&html, &attr) >= 3, "{host}");
+    }
+    // The baseline in every output format, through the renderers.
+    let xl = success(EXE, &with(&["--format", "xl"], &pool));
+    assert!(html.contains(&format!(
+        "<pre class=\"copy\" data-format=\"xl\">{}</pre>",
+        xl
+    )));
+    for format in ["xl", "xend", "libvirt", "qemu", "firecracker", "json"] {
+        assert!(
+            html.contains(&format!("data-format=\"{format}\"")),
+            "{format}"
+        );
+    }
+    // Every differing bit is a matrix row, every masked bit a row of the masked table.
+    let diff: serde_json::Value =
+        serde_json::from_str(&success(EXE, &with(&["--diff", "--json"], &pool))).unwrap();
+    let differences = diff["differences"].as_array().unwrap();
+    for d in differences {
+        let attr = format!("data-location=\"{}\"", d["location"].as_str().unwrap());
+        assert!(html.contains(&attr), "{attr}");
+    }
+    assert_eq!(
+        count(&html, "<td class=\"y\" data-host=") + count(&html, "<td class=\"n\" data-host="),
+        differences.len() * pool.len()
+    );
+    let masks: serde_json::Value =
+        serde_json::from_str(&success(EXE, &with(&["--json"], &pool))).unwrap();
+    let masked = masks["features"].as_array().unwrap().len();
+    let rows = html.split("id=\"masked-table\"").nth(1).unwrap();
+    let rows = rows.split("</table>").next().unwrap();
+    assert_eq!(count(rows, "<tr data-feature="), masked);
+    // The plan's sections.
+    for id in [
+        "summary",
+        "plan",
+        "matrix",
+        "masked",
+        "costs-table",
+        "tier-1",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+}
+
+#[test]
+fn html_escapes_file_names_and_dump_contents() {
+    let dir = scratch("html-hostile");
+    let bytes = std::fs::read(support::repo_root().join(HASWELL)).unwrap();
+    let mut cpuid = dump::parse(HASWELL, &bytes, None).unwrap();
+    // A brand string and a vendor string that are markup.
+    let brand = b"<img src=x onerror=alert(1)>&amp;\"'</td>";
+    let mut padded = [0u8; 48];
+    padded[..brand.len()].copy_from_slice(brand);
+    for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
+        let regs: Vec<u32> = padded[i * 16..i * 16 + 16]
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        cpuid.leaves.insert(
+            CpuidInput::new(leaf, 0),
+            [regs[0], regs[1], regs[2], regs[3]],
+        );
+    }
+    let vendor = *b"<i>&\"'</i>x!";
+    let word = |i: usize| u32::from_le_bytes(vendor[i..i + 4].try_into().unwrap());
+    let leaf0 = cpuid.leaves.get_mut(&CpuidInput::new(0, 0)).unwrap();
+    (leaf0[1], leaf0[3], leaf0[2]) = (word(0), word(4), word(8));
+    let mut other = cpuid.clone();
+    other.leaves.get_mut(&CpuidInput::new(7, 0)).unwrap()[1] &= !(1 << 5);
+    let evil = dir.join("<script>alert('x')<b>&\"a\".txt");
+    let plain = dir.join("plain.txt");
+    std::fs::write(&evil, write::cpuid_tool(&cpuid)).unwrap();
+    std::fs::write(&plain, write::cpuid_tool(&other)).unwrap();
+    let html = clean_success(
+        EXE,
+        &[
+            "--format",
+            "html",
+            evil.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(count(&html, "<script"), 1, "only the page's own script");
+    for raw in ["<img", "<i>", "<b>", "</td>\"", "<script>alert"] {
+        assert!(!html.contains(raw), "{raw} unescaped");
+    }
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;b&gt;&amp;&quot;a&quot;.txt"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;amp;&quot;&#39;&lt;/td&gt;"));
+    assert!(html.contains("&lt;i&gt;&amp;&quot;&#39;&lt;/i&gt;x!"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

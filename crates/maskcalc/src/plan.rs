@@ -1,0 +1,563 @@
+//! Pool planning: which host holds the pool back, what the others would gain
+//! without it, and a split of the pool into compatibility tiers.
+//!
+//! Everything here counts *guest-visible* features: the features a guest
+//! sees on every host of a (sub)pool once the masks of [`crate::pool`] apply.
+//! That is the [`guest_baseline`] of the pool's [`PoolMasks`]: every named
+//! feature of class `intersect` (and VMX/SVM when nested HVM is enabled)
+//! that all hosts have and the masks do not clear. `hidden` features (Xen
+//! never offers them), `opt-in` ones (offered only when asked for), `host`
+//! ones (set per host), `accumulate` ones (forced on when any host has them)
+//! and unnamed bits never count.
+//!
+//! * The **cost** of a host is what the others would gain if it left: the
+//!   guest baseline of the pool without it, minus the pool's baseline.
+//!   Hosts are ranked by cost, highest first; ties by host name, then by
+//!   the order given.
+//! * The **tiers** are found first-fit: taking the hosts from the richest
+//!   (most guest-visible features on its own) to the poorest, each host joins
+//!   the first tier whose baseline would, with it, still lack fewer than
+//!   [`PlanOptions::tier_threshold`] of the features of the tier's first
+//!   host; otherwise it starts a new tier. Ties in richness are broken by
+//!   host name, then by the order given.
+//!
+//! Both are independent of the order of the hosts (given distinct names).
+//!
+//! The leave-one-out costs are not computed by running the pool computation
+//! once per host: for every register the AND and the OR over all hosts but
+//! one come from prefix and suffix ANDs/ORs, and the rule that turns an AND
+//! and an OR into a baseline (the same rule as [`crate::pool::compute`]:
+//! clear what differs and what depends on it) runs once per host, so the
+//! whole plan is O(hosts × registers). [`leave_one_out_by_recomputing`] is
+//! the plain computation it must agree with.
+//!
+//! ```
+//! use maskcalc::model::{CpuidInput, Host, HostCpuid};
+//! use maskcalc::plan::{plan, PlanOptions};
+//! use maskcalc::pool::PoolOptions;
+//! let host = |name: &str, ebx7: u32| {
+//!     let mut cpuid = HostCpuid::default();
+//!     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+//!     // 1.ECX: SSE3, XSAVE, OSXSAVE, AVX
+//!     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, 0x1c00_0001, 0]);
+//!     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+//!     Host { name: name.into(), cpuid }
+//! };
+//! // AVX2 (7.0.EBX[5]) and AVX512F (bit 16): the old host lacks AVX512F.
+//! let hosts = [host("new1", 0x10020), host("new2", 0x10020), host("old", 0x20)];
+//! let plan = plan(&hosts, &PoolOptions::default(), &PlanOptions::default()).unwrap();
+//! let worst = &plan.costs[0];
+//! assert_eq!(plan.masks.hosts[worst.host].name, "old");
+//! let gains: Vec<_> = worst.gains.features().map(|f| f.name).collect();
+//! assert_eq!(gains, ["AVX512F"]);
+//! assert_eq!(plan.tiers.len(), 1, "one feature is below the default threshold");
+//! ```
+
+use cpuid_defs::{Class, FeatureId, FeatureRegister, FeatureSet, Location};
+
+use crate::model::Host;
+use crate::pool::{self, PoolError, PoolMasks, PoolOptions, location_of};
+
+/// The default [`PlanOptions::tier_threshold`]: a host that takes this many
+/// guest-visible features or more from a tier's first host starts a tier of
+/// its own. See `docs/xen-maskcalc.md` for the experiment behind the value.
+pub const DEFAULT_TIER_THRESHOLD: usize = 8;
+
+/// What the caller asks of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// A host joins a tier only if the tier's baseline, with it, lacks fewer
+    /// than this many of the guest-visible features of the tier's first
+    /// host. 1 puts only hosts that remove nothing together; 0 counts as 1.
+    pub tier_threshold: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            tier_threshold: DEFAULT_TIER_THRESHOLD,
+        }
+    }
+}
+
+/// Why a bit that only one host lacks does not count in its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCounted {
+    /// The feature's class keeps it out of the guest baseline (`hidden`,
+    /// `opt-in`, `host`), or forces it on anyway (`accumulate`).
+    Class(Class),
+    /// No feature is named at this bit; Xen offers no unnamed bit to guests.
+    Unnamed,
+    /// The feature would stay masked without the host: something it needs is
+    /// masked for another reason (another host lacks it, or it is hidden by
+    /// request).
+    StillMasked,
+}
+
+/// A bit that only one host lacks and that is not part of its cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uncounted {
+    /// Where the bit lives.
+    pub location: Location,
+    /// The feature named there, if any.
+    pub feature: Option<FeatureId>,
+    /// Why it does not count.
+    pub why: NotCounted,
+}
+
+/// What one host costs the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCost {
+    /// The host, an index into [`PoolMasks::hosts`] of [`Plan::masks`].
+    pub host: usize,
+    /// The guest-visible features the other hosts would gain without it.
+    pub gains: FeatureSet,
+    /// The bits only this host lacks that are not in [`HostCost::gains`], by location.
+    pub uncounted: Vec<Uncounted>,
+}
+
+/// One compatibility tier: hosts whose common baseline is within the
+/// threshold of its richest host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tier {
+    /// Its hosts (indices into [`PoolMasks::hosts`] of [`Plan::masks`]), richest first.
+    pub hosts: Vec<usize>,
+    /// The guest-visible features on every host of the tier.
+    pub baseline: FeatureSet,
+    /// The masks for this tier alone (hosts in the order of [`Tier::hosts`]).
+    pub masks: PoolMasks,
+}
+
+/// The result of [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The masks of the whole pool, hosts in the order given.
+    pub masks: PoolMasks,
+    /// The guest-visible features on every host of the pool.
+    pub baseline: FeatureSet,
+    /// One entry per host, ranked: highest cost first, then by host name,
+    /// then in the order given.
+    pub costs: Vec<HostCost>,
+    /// The suggested tiers, in the order they were started (the richest first).
+    pub tiers: Vec<Tier>,
+    /// The threshold the tiers were built with (at least 1).
+    pub tier_threshold: usize,
+}
+
+impl Plan {
+    /// The tier a host belongs to (an index into [`Plan::tiers`]).
+    pub fn tier_of(&self, host: usize) -> Option<usize> {
+        self.tiers.iter().position(|t| t.hosts.contains(&host))
+    }
+}
+
+/// True when a feature of this class counts as guest-visible.
+fn counts(id: FeatureId, nested_hvm: bool) -> bool {
+    let feature = cpuid_defs::feature(id);
+    match feature.class {
+        Class::Intersect => true,
+        Class::OptIn => nested_hvm && matches!(feature.name, "VMX" | "SVM"),
+        Class::Accumulate | Class::Host | Class::Hidden => false,
+    }
+}
+
+/// The guest-visible features of a pool's masks: every countable feature
+/// (class `intersect`, and VMX/SVM with nested HVM) that every host has and
+/// the masks do not clear. This is the definition the plan's costs and
+/// tiers use; masks without host values (a profile's) have an empty baseline.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, PoolOptions};
+/// let host = |name: &str, ecx: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 on both, VMX (always masked without nested HVM) and AVX on one.
+/// let masks = compute(&[host("a", 0x1000_0021), host("b", 1)], &PoolOptions::default()).unwrap();
+/// let names: Vec<_> = maskcalc::plan::guest_baseline(&masks).features().map(|f| f.name).collect();
+/// assert_eq!(names, ["SSE3"]);
+/// ```
+pub fn guest_baseline(masks: &PoolMasks) -> FeatureSet {
+    let mut set = FeatureSet::new();
+    for reg in &masks.registers {
+        if reg.values.is_empty() {
+            continue;
+        }
+        let common = reg.values.iter().fold(u32::MAX, |a, v| a & v) & !reg.clear;
+        for feature in cpuid_defs::decode(reg.register, common) {
+            if counts(feature.id, masks.nested_hvm) {
+                set.insert(feature.id);
+            }
+        }
+    }
+    set
+}
+
+/// The plain leave-one-out computation: for each host (in the order given),
+/// the guest baseline of the pool without it, by running
+/// [`crate::pool::compute`] once per host. O(hosts² × registers); [`plan`]
+/// gets the same sets in O(hosts × registers) (a property test checks it).
+pub fn leave_one_out_by_recomputing(
+    hosts: &[Host],
+    options: &PoolOptions,
+) -> Result<Vec<FeatureSet>, PoolError> {
+    (0..hosts.len())
+        .map(|left| {
+            let rest: Vec<Host> = hosts
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != left)
+                .map(|(_, h)| h.clone())
+                .collect();
+            if rest.is_empty() {
+                return Ok(FeatureSet::new());
+            }
+            pool::compute(&rest, options).map(|m| guest_baseline(&m))
+        })
+        .collect()
+}
+
+/// The feature at a bit and what it needs, within the compared registers.
+#[derive(Debug)]
+struct Needs {
+    register: usize,
+    bit: u32,
+    /// Per register index, the bits of every feature it needs (directly or not).
+    needs: Vec<(usize, u32)>,
+}
+
+/// The pool computation's rule, reduced to what decides a baseline: given
+/// the AND and the OR of a set of hosts per compared register, which bits a
+/// guest sees. Built once per pool from its options.
+#[derive(Debug)]
+struct Rule {
+    registers: Vec<FeatureRegister>,
+    ids: Vec<[Option<FeatureId>; 32]>,
+    /// Bits that count as guest-visible.
+    countable: Vec<u32>,
+    /// Named bits that, when they differ, are cleared and take their dependents along.
+    clear_when_differing: Vec<u32>,
+    /// Bits cleared whatever the hosts say (hidden by request, VMX without nested HVM).
+    always_cleared: Vec<u32>,
+    /// SVM without nested HVM: cleared when any host has it.
+    cleared_when_present: Vec<u32>,
+    /// Bits kept by request: never cleared.
+    kept: Vec<u32>,
+    /// Countable, not kept features that need other features.
+    dependents: Vec<Needs>,
+}
+
+impl Rule {
+    fn new(masks: &PoolMasks, options: &PoolOptions) -> Rule {
+        let registers: Vec<FeatureRegister> = masks.registers.iter().map(|r| r.register).collect();
+        let n = registers.len();
+        let index_of = |location: Location| {
+            let (reg, bit) = location.register();
+            registers
+                .iter()
+                .position(|r| *r == reg)
+                .map(|i| (i, 1u32 << (bit & 31)))
+        };
+        let mut rule = Rule {
+            ids: registers
+                .iter()
+                .map(|&reg| {
+                    let mut ids = [None; 32];
+                    for f in cpuid_defs::features_in(reg) {
+                        ids[usize::from(f.location.register().1 & 31)] = Some(f.id);
+                    }
+                    ids
+                })
+                .collect(),
+            registers: registers.clone(),
+            countable: vec![0; n],
+            clear_when_differing: vec![0; n],
+            always_cleared: vec![0; n],
+            cleared_when_present: vec![0; n],
+            kept: vec![0; n],
+            dependents: Vec::new(),
+        };
+        for &id in &options.keep {
+            if let Some((r, bit)) = index_of(cpuid_defs::feature(id).location) {
+                rule.kept[r] |= bit;
+            }
+        }
+        for &id in &options.hide {
+            if let Some((r, bit)) = index_of(cpuid_defs::feature(id).location) {
+                rule.always_cleared[r] |= bit;
+            }
+        }
+        if !options.nested_hvm {
+            if let Some((r, bit)) = cpuid_defs::lookup("VMX").and_then(|f| index_of(f.location)) {
+                rule.always_cleared[r] |= bit;
+            }
+            if let Some((r, bit)) = cpuid_defs::lookup("SVM").and_then(|f| index_of(f.location)) {
+                rule.cleared_when_present[r] |= bit;
+            }
+        }
+        for (r, &reg) in registers.iter().enumerate() {
+            for f in cpuid_defs::features_in(reg) {
+                let bit = 1u32 << (f.location.register().1 & 31);
+                if !matches!(f.class, Class::Accumulate | Class::Host) {
+                    rule.clear_when_differing[r] |= bit;
+                }
+                if !counts(f.id, options.nested_hvm) {
+                    continue;
+                }
+                rule.countable[r] |= bit;
+                if rule.kept[r] & bit != 0 {
+                    continue;
+                }
+                let mut needs: Vec<(usize, u32)> = Vec::new();
+                for dep in f.depends_closure().features() {
+                    if let Some((dr, dbit)) = index_of(dep.location) {
+                        match needs.iter_mut().find(|(x, _)| *x == dr) {
+                            Some((_, m)) => *m |= dbit,
+                            None => needs.push((dr, dbit)),
+                        }
+                    }
+                }
+                if !needs.is_empty() {
+                    rule.dependents.push(Needs {
+                        register: r,
+                        bit,
+                        needs,
+                    });
+                }
+            }
+        }
+        rule
+    }
+
+    /// The bits a guest sees on a set of hosts whose registers AND to `and`
+    /// and OR to `or`, into `out` (one word per compared register);
+    /// `roots` is scratch space of the same length.
+    fn visible_into(&self, and: &[u32], or: &[u32], roots: &mut [u32], out: &mut [u32]) {
+        for r in 0..self.registers.len() {
+            let differing = or[r] & !and[r];
+            roots[r] = ((differing & self.clear_when_differing[r])
+                | self.always_cleared[r]
+                | (or[r] & self.cleared_when_present[r]))
+                & !self.kept[r];
+            out[r] = and[r] & self.countable[r] & !roots[r];
+        }
+        for d in &self.dependents {
+            if out[d.register] & d.bit != 0 && d.needs.iter().any(|&(r, m)| roots[r] & m != 0) {
+                out[d.register] &= !d.bit;
+            }
+        }
+    }
+
+    fn visible(&self, and: &[u32], or: &[u32]) -> Vec<u32> {
+        let n = self.registers.len();
+        let mut roots = vec![0; n];
+        let mut out = vec![0; n];
+        self.visible_into(and, or, &mut roots, &mut out);
+        out
+    }
+
+    fn to_set(&self, bits: &[u32]) -> FeatureSet {
+        let mut set = FeatureSet::new();
+        for (ids, &word) in self.ids.iter().zip(bits) {
+            let mut word = word;
+            while word != 0 {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(Some(id)) = ids.get(bit) {
+                    set.insert(*id);
+                }
+            }
+        }
+        set
+    }
+}
+
+fn popcount_difference(a: &[u32], b: &[u32]) -> usize {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x & !y).count_ones() as usize)
+        .sum()
+}
+
+/// The plan of a pool: the masks, the baseline, each host's cost (ranked)
+/// and the suggested tiers. Fails as [`crate::pool::compute`] does.
+pub fn plan(
+    hosts: &[Host],
+    options: &PoolOptions,
+    plan_options: &PlanOptions,
+) -> Result<Plan, PoolError> {
+    let masks = pool::compute(hosts, options)?;
+    let rule = Rule::new(&masks, options);
+    let n_regs = rule.registers.len();
+    let n_hosts = masks.hosts.len();
+    // values[h][r]
+    let values: Vec<Vec<u32>> = (0..n_hosts)
+        .map(|h| {
+            masks
+                .registers
+                .iter()
+                .map(|r| r.values.get(h).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+
+    // Prefix and suffix ANDs/ORs: without[h] = prefix[h] op suffix[h + 1].
+    let mut prefix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+    let mut prefix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+    for h in 0..n_hosts {
+        for r in 0..n_regs {
+            prefix_and[h + 1][r] = prefix_and[h][r] & values[h][r];
+            prefix_or[h + 1][r] = prefix_or[h][r] | values[h][r];
+        }
+    }
+    let mut suffix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+    let mut suffix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+    for h in (0..n_hosts).rev() {
+        for r in 0..n_regs {
+            suffix_and[h][r] = suffix_and[h + 1][r] & values[h][r];
+            suffix_or[h][r] = suffix_or[h + 1][r] | values[h][r];
+        }
+    }
+    let all_and = &prefix_and[n_hosts];
+    let pool_visible = rule.visible(all_and, &prefix_or[n_hosts]);
+    let baseline = rule.to_set(&pool_visible);
+
+    let mut and = vec![0u32; n_regs];
+    let mut or = vec![0u32; n_regs];
+    let mut roots = vec![0u32; n_regs];
+    let mut visible = vec![0u32; n_regs];
+    let mut costs = Vec::with_capacity(n_hosts);
+    for h in 0..n_hosts {
+        for r in 0..n_regs {
+            and[r] = prefix_and[h][r] & suffix_and[h + 1][r];
+            or[r] = prefix_or[h][r] | suffix_or[h + 1][r];
+        }
+        let gained: Vec<u32> = if n_hosts > 1 {
+            rule.visible_into(&and, &or, &mut roots, &mut visible);
+            visible
+                .iter()
+                .zip(&pool_visible)
+                .map(|(v, p)| v & !p)
+                .collect()
+        } else {
+            vec![0; n_regs]
+        };
+        let mut uncounted = Vec::new();
+        for r in 0..n_regs {
+            // Bits every other host has and this one lacks.
+            let mut only_lacked = and[r] & !values[h][r] & !gained[r];
+            if n_hosts < 2 {
+                only_lacked = 0;
+            }
+            while only_lacked != 0 {
+                let bit = only_lacked.trailing_zeros() as u8;
+                only_lacked &= only_lacked - 1;
+                let feature = rule.ids[r][usize::from(bit)];
+                let why = match feature {
+                    None => NotCounted::Unnamed,
+                    Some(_) if rule.countable[r] & (1 << bit) != 0 => NotCounted::StillMasked,
+                    Some(id) => NotCounted::Class(cpuid_defs::feature(id).class),
+                };
+                uncounted.push(Uncounted {
+                    location: location_of(rule.registers[r], bit),
+                    feature,
+                    why,
+                });
+            }
+        }
+        costs.push(HostCost {
+            host: h,
+            gains: rule.to_set(&gained),
+            uncounted,
+        });
+    }
+    costs.sort_by(|a, b| {
+        b.gains
+            .len()
+            .cmp(&a.gains.len())
+            .then_with(|| masks.hosts[a.host].name.cmp(&masks.hosts[b.host].name))
+            .then_with(|| a.host.cmp(&b.host))
+    });
+
+    let tiers = tiers(&rule, &values, &masks, hosts, options, plan_options)?;
+    Ok(Plan {
+        baseline,
+        costs,
+        tiers,
+        tier_threshold: plan_options.tier_threshold.max(1),
+        masks,
+    })
+}
+
+/// First-fit tiering; see the module documentation.
+fn tiers(
+    rule: &Rule,
+    values: &[Vec<u32>],
+    masks: &PoolMasks,
+    hosts: &[Host],
+    options: &PoolOptions,
+    plan_options: &PlanOptions,
+) -> Result<Vec<Tier>, PoolError> {
+    struct Building {
+        hosts: Vec<usize>,
+        and: Vec<u32>,
+        or: Vec<u32>,
+        first: Vec<u32>,
+    }
+    let threshold = plan_options.tier_threshold.max(1);
+    let n_regs = rule.registers.len();
+    let own: Vec<Vec<u32>> = values.iter().map(|v| rule.visible(v, v)).collect();
+    let richness = |h: usize| own[h].iter().map(|w| w.count_ones()).sum::<u32>();
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| {
+        richness(b)
+            .cmp(&richness(a))
+            .then_with(|| masks.hosts[a].name.cmp(&masks.hosts[b].name))
+            .then_with(|| a.cmp(&b))
+    });
+    let mut building: Vec<Building> = Vec::new();
+    let mut and = vec![0u32; n_regs];
+    let mut or = vec![0u32; n_regs];
+    let mut roots = vec![0u32; n_regs];
+    let mut visible = vec![0u32; n_regs];
+    for h in order {
+        let mut joined = false;
+        for tier in &mut building {
+            for r in 0..n_regs {
+                and[r] = tier.and[r] & values[h][r];
+                or[r] = tier.or[r] | values[h][r];
+            }
+            rule.visible_into(&and, &or, &mut roots, &mut visible);
+            if popcount_difference(&tier.first, &visible) < threshold {
+                tier.hosts.push(h);
+                tier.and.copy_from_slice(&and);
+                tier.or.copy_from_slice(&or);
+                joined = true;
+                break;
+            }
+        }
+        if !joined {
+            building.push(Building {
+                hosts: vec![h],
+                and: values[h].clone(),
+                or: values[h].clone(),
+                first: own[h].clone(),
+            });
+        }
+    }
+    building
+        .into_iter()
+        .map(|t| {
+            let members: Vec<Host> = t.hosts.iter().map(|&h| hosts[h].clone()).collect();
+            let tier_masks = pool::compute(&members, options)?;
+            Ok(Tier {
+                baseline: rule.to_set(&rule.visible(&t.and, &t.or)),
+                hosts: t.hosts,
+                masks: tier_masks,
+            })
+        })
+        .collect()
+}

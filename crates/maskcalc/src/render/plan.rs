@@ -1,0 +1,320 @@
+//! The pool plan ([`crate::plan::Plan`]) as text for people and JSON for machines.
+
+use std::fmt::Write as _;
+
+use cpuid_defs::{Class, FeatureSet};
+use serde_json::{Value, json};
+
+use crate::consumer::Targets;
+use crate::plan::{HostCost, NotCounted, Plan, Tier, Uncounted};
+use crate::pool::HostSummary;
+
+/// The tiering rule in one sentence, with the threshold filled in.
+pub fn tier_rule(threshold: usize) -> String {
+    format!(
+        "taking the hosts from the richest (most guest-visible features on its own) to the \
+         poorest, each joins the first tier whose baseline, with it, still lacks fewer than \
+         {threshold} of the features of the tier's first host, and otherwise starts a new tier"
+    )
+}
+
+/// What a cost is, in one sentence.
+pub const COST_RULE: &str = "a host's cost is the guest-visible features the other hosts would \
+     gain if it left (class intersect, and VMX/SVM with nested HVM: hidden, opt-in, host and \
+     accumulate features and unnamed bits never count); ranked by cost, then by host name";
+
+/// Why an uncounted bit does not count, in words.
+pub fn not_counted_reason(why: NotCounted) -> &'static str {
+    match why {
+        NotCounted::Class(Class::Hidden) => "hidden: Xen never offers it to guests",
+        NotCounted::Class(Class::OptIn) => "opt-in: offered only when enabled",
+        NotCounted::Class(Class::Host) => "host: set per host, never compared",
+        NotCounted::Class(Class::Accumulate) => "accumulate: guests see it anyway",
+        NotCounted::Class(Class::Intersect) => "intersect",
+        NotCounted::Unnamed => "unnamed: Xen offers no unnamed bit",
+        NotCounted::StillMasked => "still masked: a feature it needs stays masked",
+    }
+}
+
+/// The name of an uncounted bit: the feature's, or its location.
+pub fn uncounted_name(u: &Uncounted) -> String {
+    match u.feature {
+        Some(id) => cpuid_defs::feature(id).name.to_owned(),
+        None => u.location.to_string(),
+    }
+}
+
+/// `family 0x6 model 0x55 stepping 0x4`.
+pub fn family_model_stepping(host: &HostSummary) -> String {
+    let (family, model, stepping) = host.family_model_stepping;
+    format!("family {family:#x} model {model:#x} stepping {stepping:#x}")
+}
+
+fn names(set: &FeatureSet) -> Vec<&'static str> {
+    set.features().map(|f| f.name).collect()
+}
+
+/// Appends `words` after `lead`, wrapped at 100 columns with `indent` on continuation lines.
+fn wrapped(out: &mut String, lead: &str, words: &[String], indent: usize) {
+    const WIDTH: usize = 100;
+    let mut line = lead.to_owned();
+    let mut first = lead.is_empty();
+    for word in words {
+        if !first && line.len() + 1 + word.len() > WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(indent);
+            first = true;
+        }
+        if !first {
+            line.push(' ');
+        }
+        line.push_str(word);
+        first = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// The uncounted bits of a host grouped by why, in order of first appearance.
+fn uncounted_groups(cost: &HostCost) -> Vec<(NotCounted, Vec<String>)> {
+    let mut groups: Vec<(NotCounted, Vec<String>)> = Vec::new();
+    for u in &cost.uncounted {
+        match groups.iter_mut().find(|(why, _)| *why == u.why) {
+            Some((_, list)) => list.push(uncounted_name(u)),
+            None => groups.push((u.why, vec![uncounted_name(u)])),
+        }
+    }
+    groups
+}
+
+/// The features a tier has over the whole pool.
+pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
+    tier.baseline.difference(&plan.baseline)
+}
+
+/// The plan for people: the pool's baseline, each host's cost (ranked), and
+/// the tiers with their baselines and xl lines.
+pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
+    let masks = &plan.masks;
+    let mut out = String::new();
+    let vendors = vendor_list(plan);
+    let _ = writeln!(
+        out,
+        "Pool plan: {} hosts ({}); guests see {} features on every host.",
+        masks.hosts.len(),
+        vendors.join(", "),
+        plan.baseline.len()
+    );
+    out.push_str("\n== What each host costs the pool ==\n\n");
+    wrapped(
+        &mut out,
+        "",
+        &format!("{}{}.", upper_first(COST_RULE), "")
+            .split(' ')
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        0,
+    );
+    out.push('\n');
+    let rank_width = masks.hosts.len().to_string().len();
+    for (rank, cost) in plan.costs.iter().enumerate() {
+        let host = &masks.hosts[cost.host];
+        let tier = plan
+            .tier_of(cost.host)
+            .map(|t| format!(", tier {}", t + 1))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>rank_width$}. {}  ({}{tier})",
+            rank + 1,
+            host.name,
+            family_model_stepping(host)
+        );
+        let indent = rank_width + 2 + 4;
+        let pad = " ".repeat(indent);
+        if cost.gains.is_empty() {
+            let _ = writeln!(out, "{pad}costs nothing");
+        } else {
+            let words: Vec<String> = names(&cost.gains).into_iter().map(str::to_owned).collect();
+            wrapped(
+                &mut out,
+                &format!("{pad}costs {}:", cost.gains.len()),
+                &words,
+                indent + 4,
+            );
+        }
+        for (why, names) in uncounted_groups(cost) {
+            wrapped(
+                &mut out,
+                &format!(
+                    "{pad}lacks alone, not counted ({}):",
+                    not_counted_reason(why)
+                ),
+                &names,
+                indent + 4,
+            );
+        }
+    }
+    out.push_str("\n== Suggested tiers ==\n\n");
+    let rule = format!("{}.", upper_first(&tier_rule(plan.tier_threshold)));
+    wrapped(
+        &mut out,
+        "",
+        &rule.split(' ').map(str::to_owned).collect::<Vec<_>>(),
+        0,
+    );
+    if plan.tiers.len() == 1 {
+        let _ = writeln!(
+            out,
+            "The pool is one tier: no host takes {} or more features from the richest.",
+            plan.tier_threshold
+        );
+    }
+    for (i, tier) in plan.tiers.iter().enumerate() {
+        out.push('\n');
+        let added = tier_additions(plan, tier);
+        let _ = writeln!(
+            out,
+            "Tier {}: {} host{}, {} guest-visible features ({} more than the whole pool)",
+            i + 1,
+            tier.hosts.len(),
+            if tier.hosts.len() == 1 { "" } else { "s" },
+            tier.baseline.len(),
+            added.len()
+        );
+        let hosts: Vec<String> = tier
+            .hosts
+            .iter()
+            .map(|&h| masks.hosts[h].name.clone())
+            .collect();
+        wrapped(&mut out, "    hosts:", &hosts, 8);
+        if !added.is_empty() {
+            let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
+            wrapped(&mut out, "    adds:", &words, 8);
+        }
+        let _ = writeln!(
+            out,
+            "    xl:   {}",
+            super::xl(&tier.masks, targets).text.trim_end()
+        );
+    }
+    out
+}
+
+fn upper_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn vendor_list(plan: &Plan) -> Vec<&str> {
+    let mut vendors: Vec<&str> = plan
+        .masks
+        .hosts
+        .iter()
+        .map(|h| h.vendor_string.as_str())
+        .collect();
+    vendors.sort_unstable();
+    vendors.dedup();
+    vendors
+}
+
+fn feature_json(set: &FeatureSet) -> Vec<Value> {
+    set.features()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "location": f.location.to_string(),
+                "class": f.class.as_str(),
+            })
+        })
+        .collect()
+}
+
+fn not_counted_kind(why: NotCounted) -> &'static str {
+    match why {
+        NotCounted::Class(class) => class.as_str(),
+        NotCounted::Unnamed => "unnamed",
+        NotCounted::StillMasked => "still-masked",
+    }
+}
+
+/// The plan for machines (`"format": "xenmig-pool-plan"`): the pool's
+/// baseline, the ranked costs, and the tiers with their baselines.
+///
+/// ```text
+/// { "format": "xenmig-pool-plan", "version": 1,
+///   "pool": { "hosts": 3, "vendors": ["GenuineIntel"], "nested_hvm": false,
+///             "baseline": { "count": 52, "features": [ { "name": "FPU", "location": "0x1.edx[0]", "class": "intersect" }, … ] } },
+///   "costs": [ { "rank": 1, "host": "node3", "family": "0x6", "model": "0x3f", "stepping": "0x2", "tier": 2,
+///                "cost": 5, "gains": [ … ], "uncounted": [ { "name": "SGX", "location": "…", "why": "hidden" } ] }, … ],
+///   "tiers": { "rule": "…", "threshold": 4,
+///              "list": [ { "tier": 1, "hosts": [ … ], "count": 80, "adds": [ … ], "xl": "cpuid = \"host,…\"" } ] } }
+/// ```
+pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
+    let masks = &plan.masks;
+    let costs: Vec<Value> = plan
+        .costs
+        .iter()
+        .enumerate()
+        .map(|(rank, cost)| {
+            let host = &masks.hosts[cost.host];
+            let (family, model, stepping) = host.family_model_stepping;
+            json!({
+                "rank": rank + 1,
+                "host": host.name,
+                "family": format!("{family:#x}"),
+                "model": format!("{model:#x}"),
+                "stepping": format!("{stepping:#x}"),
+                "tier": plan.tier_of(cost.host).map(|t| t + 1),
+                "cost": cost.gains.len(),
+                "gains": feature_json(&cost.gains),
+                "uncounted": cost.uncounted.iter().map(|u| json!({
+                    "name": u.feature.map(|id| cpuid_defs::feature(id).name),
+                    "location": u.location.to_string(),
+                    "why": not_counted_kind(u.why),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let tiers: Vec<Value> = plan
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(i, tier)| {
+            json!({
+                "tier": i + 1,
+                "hosts": tier.hosts.iter().map(|&h| masks.hosts[h].name.as_str()).collect::<Vec<_>>(),
+                "count": tier.baseline.len(),
+                "adds": feature_json(&tier_additions(plan, tier)),
+                "xl": super::xl(&tier.masks, targets).text.trim_end(),
+            })
+        })
+        .collect();
+    let document = json!({
+        "format": "xenmig-pool-plan",
+        "version": 1,
+        "pool": {
+            "hosts": masks.hosts.len(),
+            "vendors": vendor_list(plan),
+            "nested_hvm": masks.nested_hvm,
+            "hidden": masks.hidden.iter().map(|id| cpuid_defs::feature(*id).name).collect::<Vec<_>>(),
+            "baseline": { "count": plan.baseline.len(), "features": feature_json(&plan.baseline) },
+        },
+        "costs": {
+            "rule": COST_RULE,
+            "list": costs,
+        },
+        "tiers": {
+            "rule": tier_rule(plan.tier_threshold),
+            "threshold": plan.tier_threshold,
+            "list": tiers,
+        },
+    });
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
