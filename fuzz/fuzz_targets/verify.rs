@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     match (&stopping.error, &sequential.error) {
         (Some(early), whole) => assert_eq!(Some(early), whole.as_ref()),
         // What reading on finds lies after the END where stopping stopped.
-        (None, Some(late)) => assert!(late.offset >= stopping.bytes),
+        (None, Some(late)) => assert!(late.offset() >= stopping.bytes),
         (None, None) => {}
     }
 });

@@ -1255,7 +1255,107 @@ fn cases() -> Vec<Case> {
         "auto",
         state(le32s(&[0])),
     ));
+    out.extend(other_message_forms());
+    out.extend(wrong_format_given());
     out
+}
+
+/// A case for a rule's message form other than the one its main case shows:
+/// `<rule>.<form>.stream`.
+fn broken_form(rule: &'static str, form: &str, format: &'static str, bytes: Vec<u8>) -> Case {
+    Case {
+        name: format!("{rule}.{form}"),
+        ..broken(rule, format, bytes)
+    }
+}
+
+/// One case per further message form of the rules that have several, so
+/// that every message in `docs/verify-rules.md` is shown to be the tool's.
+fn other_message_forms() -> Vec<Case> {
+    let hvm3 = || hvm(3);
+    let good_header = HvmSaveHeader::new(0x0004_0011, 0, 0);
+    let context = |entries: &[(HvmSaveCode, u16, &[u8])]| {
+        encode(&with_body(
+            hvm3(),
+            T::HVM_CONTEXT,
+            hvm_context_with(entries),
+        ))
+    };
+    let mut xl_short = xl_header(XlMandatoryFlags::JSON | XlMandatoryFlags::STREAM_V2);
+    xl_short.truncate(44);
+    xl_short.extend(le32s(&[3]));
+    xl_short.extend([0; 3]);
+    xl_short.extend(encode(&libxl(hvm3(), true)));
+    vec![
+        broken_form("xl.config-length", "no-length-word", "auto", xl_short),
+        broken_form(
+            "libxl.libxc-context-once",
+            "repeated",
+            "auto",
+            encode(&insert_before(
+                libxl(hvm3(), true),
+                L::END,
+                xl_rec(L::LIBXC_CONTEXT, vec![]),
+            )),
+        ),
+        broken_form(
+            "hvm-context.header",
+            "not-first",
+            "auto",
+            context(&[
+                (HvmSaveCode::CPU, 0, &[0; 16]),
+                (HvmSaveCode::HEADER, 0, good_header.as_bytes()),
+                (HvmSaveCode::END, 0, &[]),
+            ]),
+        ),
+        broken_form("hvm-context.descriptor", "cut", "auto", {
+            let mut body = hvm_context_with(&[(HvmSaveCode::HEADER, 0, good_header.as_bytes())]);
+            body.extend([0; 4]);
+            encode(&with_body(hvm3(), T::HVM_CONTEXT, body))
+        }),
+        broken_form(
+            "hvm-context.descriptor",
+            "typecode",
+            "auto",
+            context(&[
+                (HvmSaveCode::HEADER, 0, good_header.as_bytes()),
+                (HvmSaveCode(21), 0, &[0; 8]),
+                (HvmSaveCode::END, 0, &[]),
+            ]),
+        ),
+        broken_form(
+            "hvm-context.end",
+            "data-after",
+            "auto",
+            context(&[
+                (HvmSaveCode::HEADER, 0, good_header.as_bytes()),
+                (HvmSaveCode::END, 0, &[]),
+                (HvmSaveCode::CPU, 0, &[0; 16]),
+            ]),
+        ),
+    ]
+}
+
+/// A valid stream verified as a format it is not: the message says what the
+/// bytes are (`-f libxc` on an xl file says they are an xl header).
+fn wrong_format_given() -> Vec<Case> {
+    let libxc = encode(&hvm(3));
+    let libxl_stream = encode(&libxl(hvm(3), true));
+    let mut xl = xl_header(XlMandatoryFlags::JSON | XlMandatoryFlags::STREAM_V2);
+    xl.extend(&libxl_stream);
+    vec![
+        broken_form("image-header.marker", "xl-file", "libxc", xl.clone()),
+        broken_form(
+            "image-header.marker",
+            "libxl-stream",
+            "libxc",
+            libxl_stream.clone(),
+        ),
+        broken_form("libxl-header.ident", "libxc-stream", "libxl", libxc.clone()),
+        broken_form("libxl-header.ident", "xl-file", "libxl", xl),
+        broken_form("xl.magic", "libxc-stream", "xl", libxc),
+        broken_form("xl.magic", "libxl-stream", "xl", libxl_stream),
+    ]
 }
 
 /// The files of the `verify-cases` generator.

@@ -6,8 +6,13 @@
 //! | 1 | the input is bad: an invalid stream, a malformed dump, an incompatible host |
 //! | 2 | usage error, I/O error, or content the tool cannot handle |
 //!
-//! A closed standard output (`verify-stream-v2 -v | head`) is not an error:
-//! the tool stops quietly with the code it would have returned.
+//! A closed standard output is not an error for output a person reads (a
+//! report, a listing: `verify-stream-v2 -v | head`): the tool stops quietly
+//! with the code it would have returned ([`Failure::io`], [`write_stdout`]).
+//! For data (a converted stream, a generated profile, an exported
+//! configuration) it is: data that was not delivered is never success
+//! ([`Failure::output`], [`write_stdout_data`]; docs/decisions.md has the
+//! rule). The table per class of input and per tool is `docs/exit-codes.md`.
 
 use std::fmt;
 use std::io;
@@ -62,6 +67,31 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// An error while delivering data to `what` (a converted stream, a
+    /// profile, an exported configuration): exit code 2, a closed pipe
+    /// included, since data that did not arrive is never success.
+    ///
+    /// ```
+    /// use std::io::{Error, ErrorKind};
+    /// use xenmig_cli::Failure;
+    /// let failure = Failure::output("standard output", Error::from(ErrorKind::BrokenPipe));
+    /// assert_eq!(failure.code, 2);
+    /// assert!(failure.message.contains("reader"), "{}", failure.message);
+    /// ```
+    pub fn output(what: impl fmt::Display, err: io::Error) -> Self {
+        let message = if err.kind() == io::ErrorKind::BrokenPipe {
+            format!("{what}: the reader went away before all the data was written ({err})")
+        } else {
+            format!("{what}: {err}")
+        };
+        Failure {
+            code: USAGE_OR_IO,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -107,6 +137,21 @@ pub fn write_stdout(text: &str) -> Result<(), Failure> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::io("standard output", e))
+}
+
+/// Writes data (`text` is the product, not a report) to standard output and
+/// flushes it; any failure, a closed pipe included, is [`Failure::output`].
+///
+/// ```
+/// xenmig_cli::exit::write_stdout_data("").unwrap();
+/// ```
+pub fn write_stdout_data(text: &str) -> Result<(), Failure> {
+    use io::Write;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::output("standard output", e))
 }
 
 /// Writes `text` to standard error as it is. A failure (a closed or full

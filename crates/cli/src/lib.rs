@@ -14,8 +14,9 @@
 //!   definitions (`TOOL --generate ...`);
 //! * [`consumers`]: which xl, QEMU and libvirt releases an output is written
 //!   for (`--xen-version` …), found on this machine or given;
-//! * [`hostcpu`]: the CPU the tool runs on (`--local`) and dump files read
-//!   within a size limit, for the tools that compare hosts;
+//! * [`hosts`]: for the tools that compare hosts, dumps and profiles read
+//!   within a size limit, hosts named from their paths, and the CPU the tool
+//!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
 //! * [`term`]: whether colour and progress bars are wanted, and
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
@@ -24,7 +25,7 @@ pub mod args;
 pub mod consumers;
 pub mod exit;
 pub mod fdio;
-pub mod hostcpu;
+pub mod hosts;
 pub mod manual;
 pub mod syslog;
 pub mod term;

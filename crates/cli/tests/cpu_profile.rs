@@ -234,7 +234,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
 }
 
 #[test]
-fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
+fn a_stream_without_a_policy_is_unsupported_and_a_broken_one_bad_input() {
     let (stdout, stderr) = outcome(
         EXE,
         &[
@@ -255,7 +255,7 @@ fn a_stream_without_a_policy_or_a_broken_one_is_not_a_verdict() {
             "testdata/profile/libxc-truncated.bin",
             SKYLAKE,
         ],
-        2,
+        1,
     );
     assert_golden("cpu-profile/check-stream-truncated.txt", &stderr);
 }
@@ -307,7 +307,7 @@ fn malformed_inputs_name_the_file_and_the_field() {
                 "testdata/profile/bad-version.json",
                 SKYLAKE,
             ],
-            2,
+            1,
         ),
         (
             vec![
@@ -316,7 +316,7 @@ fn malformed_inputs_name_the_file_and_the_field() {
                 "testdata/profile/xl-skylake-guest.bin",
                 SKYLAKE,
             ],
-            2,
+            1,
         ),
         (
             vec!["generate", "testdata/profile/bad-version.json", "-o", "-"],
@@ -325,9 +325,9 @@ fn malformed_inputs_name_the_file_and_the_field() {
         (vec!["generate", HASWELL, ROME, "-o", "-"], 1),
         (
             vec!["diff", "testdata/profile/bad-version.json", SKYLAKE],
-            2,
+            1,
         ),
-        (vec!["diff", SKYLAKE, "testdata/profile/README.md"], 2),
+        (vec!["diff", SKYLAKE, "testdata/profile/README.md"], 1),
         (
             vec![
                 "check",
@@ -337,7 +337,7 @@ fn malformed_inputs_name_the_file_and_the_field() {
                 "testdata/profile/xl-skylake-guest.bin",
                 SKYLAKE,
             ],
-            2,
+            1,
         ),
         (vec!["show", "testdata/no-such-profile.json"], 2),
         (
@@ -368,15 +368,15 @@ fn a_100_mib_profile_is_refused_by_its_size_without_reading_it() {
         .set_len(100 << 20)
         .unwrap();
     let path = path.display().to_string();
-    let (_, stderr) = outcome(EXE, &["check", "--profile", &path, SKYLAKE], 2);
+    let (_, stderr) = outcome(EXE, &["check", "--profile", &path, SKYLAKE], 1);
     assert_eq!(
         stderr,
         format!(
             "cpu-profile: {path}: expected a profile of at most 4194304 bytes, found 104857600 bytes\n"
         )
     );
-    // Refused before reading, as an input that cannot be read: exit 2 in every command.
-    outcome(EXE, &["show", &path], 2);
+    // Refused before reading, as bad input (too large): exit 1 in every command.
+    outcome(EXE, &["show", &path], 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -454,6 +454,8 @@ fn generate_local_reads_this_machine() {
 
 #[test]
 fn a_closed_standard_output_keeps_the_verdict() {
+    let dir = scratch("closed-stdout");
+    let profile = pool_profile(&dir);
     for (args, expected) in [
         (vec!["show", "testdata/profile/bad-version.json"], 1),
         (
@@ -475,7 +477,9 @@ fn a_closed_standard_output_keeps_the_verdict() {
             1,
         ),
         (vec!["diff", SKYLAKE, HASWELL], 1),
-        (vec!["generate", SKYLAKE, "-o", "-"], 0),
+        // A profile and an exported configuration are data: not delivered, not success.
+        (vec!["generate", SKYLAKE, "-o", "-"], 2),
+        (vec!["export", "--format", "xl", &profile], 2),
     ] {
         let out = run_with_closed_stdout(EXE, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -483,5 +487,9 @@ fn a_closed_standard_output_keeps_the_verdict() {
         if expected == 0 {
             assert_eq!(stderr, "", "{args:?}");
         }
+        if expected == 2 {
+            assert!(stderr.contains("reader went away"), "{args:?}: {stderr}");
+        }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -162,3 +162,29 @@ fn short_help_is_the_tools_own_description() {
         );
     }
 }
+
+#[test]
+fn every_exit_status_paragraph_is_the_one_in_docs_exit_codes() {
+    // The exit-code table is documented once, in docs/exit-codes.md; each
+    // --help carries its own line of it, word for word.
+    let docs = std::fs::read_to_string(repo_root().join("docs/exit-codes.md")).unwrap();
+    let docs = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (tool, args) in help_pages() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let help = run_with_columns(&repo_root(), &tool, &args, 400);
+        let help = String::from_utf8(help.stdout).unwrap();
+        let Some(start) = help.find("Exit status:") else {
+            if args.len() == 1 {
+                panic!("{tool} --help has no Exit status paragraph");
+            }
+            continue;
+        };
+        let paragraph = help[start..].split("\n\n").next().unwrap();
+        let paragraph = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            docs.contains(&paragraph),
+            "{tool} {}: docs/exit-codes.md lacks\n{paragraph}",
+            args.join(" ")
+        );
+    }
+}

@@ -402,3 +402,109 @@ fn unambiguous_prefixes_of_long_options_work_as_with_optparse() {
     assert_eq!(stdout(&prefixed), stdout(&full));
     assert!(stdout(&prefixed).starts_with("Processed xl header\n"));
 }
+
+#[test]
+fn json_with_verbose_keeps_standard_output_one_json_document() {
+    let path = "testdata/streams/xl-hvm-v3.bin";
+    let verbose = run(EXE, &["-v", "-i", path]);
+    let both = run(EXE, &["--json", "-v", "-i", path]);
+    assert_eq!(code(&both), 0, "{}", stderr(&both));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&both)).expect("standard output is the JSON alone");
+    assert_eq!(json["format"], "xl");
+    // The -v lines are upstream's, on standard error instead.
+    assert!(stdout(&verbose).starts_with("Processed xl header\n"));
+    assert_eq!(stderr(&both), stdout(&verbose));
+}
+
+#[test]
+fn verbose_output_to_a_full_disk_is_an_io_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: /dev/full cannot be opened here");
+        return;
+    };
+    let output = Command::new(EXE)
+        .args(["-v", "-i", "testdata/streams/xl-hvm-v3.bin"])
+        .current_dir(repo_root())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("standard output"),
+        "{}",
+        stderr(&output)
+    );
+    // The stream's own verdict is still given when it is invalid.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(EXE)
+        .args(["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"])
+        .current_dir(repo_root())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("[rule libxl.xenstore-key]")
+            && stderr(&output).contains("standard output"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A libxl stream around a minimal HVM libxc stream, with one
+/// EMULATOR_XENSTORE_DATA record holding `pairs`.
+fn libxl_with_xenstore(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    use migration_stream::Writer;
+    use migration_stream::payload::{EmulatorRecord, XenstorePairs};
+    use migration_stream::types::{DomainType, EmulatorId, LibxlRecordType, RecordType};
+    use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
+
+    let mut w = Writer::new(Vec::new());
+    w.write_libxl_header(&LibxlHeader::new(0)).unwrap();
+    w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])
+        .unwrap();
+    w.write_image_header(&ImageHeader::new(3)).unwrap();
+    w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))
+        .unwrap();
+    w.write_record(RecordType::STATIC_DATA_END.0, &[]).unwrap();
+    w.write_record(RecordType::END.0, &[]).unwrap();
+    let data = XenstorePairs::encode(pairs);
+    w.write_record(
+        LibxlRecordType::EMULATOR_XENSTORE_DATA.0,
+        &EmulatorRecord::encode(EmulatorId::QEMU_UPSTREAM, 0, &data),
+    )
+    .unwrap();
+    w.write_record(LibxlRecordType::END.0, &[]).unwrap();
+    w.into_inner()
+}
+
+#[test]
+fn xenstore_bytes_reach_the_terminal_escaped() {
+    let dir = support::scratch("xenstore-escape");
+    let path = dir.join("escape.libxl");
+    std::fs::write(
+        &path,
+        libxl_with_xenstore(&[(b"physmap/f0000000/name", b"vga\x1b]0;owned\x07\x1b[2J\x9b")]),
+    )
+    .unwrap();
+    let output = run(EXE, &["-v", "-i", path.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert!(
+        text.contains(r"'physmap/f0000000/name' = 'vga\u{1b}]0;owned\u{7}\u{1b}[2J"),
+        "{text}"
+    );
+    // A key outside xenstore's charset is an error that quotes it, escaped.
+    std::fs::write(&path, libxl_with_xenstore(&[(b"bad\x1b[31mkey", b"v")])).unwrap();
+    let output = run(EXE, &["-i", path.to_str().unwrap()]);
+    assert_eq!(code(&output), 1);
+    let text = stderr(&output);
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains(r"bad\u{1b}[31mkey"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -220,8 +220,12 @@ fn malformed_and_missing_files() {
     std::fs::write(&unknown, "hello\n").unwrap();
     let err = failure(EXE, &[unknown.to_str().unwrap(), NODE1], 1);
     assert!(err.contains("cannot tell the dump format"), "{err}");
-    let err = failure(EXE, &["testdata/cpuid/no-such-file", NODE1], 1);
-    assert!(err.contains("no-such-file"), "{err}");
+    // A file that cannot be read is an I/O error (2), not bad input.
+    let err = failure(EXE, &["testdata/cpuid/no-such-file", NODE1], 2);
+    assert!(
+        err.contains("no-such-file: cannot read a CPUID dump: No such file"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -279,7 +283,7 @@ fn verbose_with_another_format_explains_on_stderr() {
 }
 
 #[test]
-fn hostile_inputs_are_bad_input_naming_the_file() {
+fn hostile_inputs_name_the_file() {
     let dir = scratch("hostile");
     let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
 
@@ -289,15 +293,19 @@ fn hostile_inputs_are_bad_input_naming_the_file() {
     let err = failure(EXE, &[&path("sparse"), NODE1], 1);
     assert!(
         err.contains(
-            "sparse: expected a CPUID dump of at most 33554432 bytes, found 1073741824 bytes"
+            "sparse: expected a CPUID dump of at most 8388608 bytes, found 1073741824 bytes"
         ),
         "{err}"
     );
 
-    // A directory, an empty file and binary garbage: exit 1, the file named.
-    let err = failure(EXE, &[dir.to_str().unwrap(), NODE1], 1);
+    // A directory cannot be read (2); an empty file and binary garbage are
+    // bad input (1); each message names the file.
+    let err = failure(EXE, &[dir.to_str().unwrap(), NODE1], 2);
     assert!(
-        err.starts_with(&format!("xen-maskcalc: {}: ", dir.display())),
+        err.starts_with(&format!(
+            "xen-maskcalc: {}: cannot read a CPUID dump: Is a directory",
+            dir.display()
+        )),
         "{err}"
     );
     std::fs::write(path("empty"), b"").unwrap();
@@ -487,4 +495,81 @@ fn qemu_names_only_what_that_release_knows() {
     );
     assert!(model.starts_with("-cpu Haswell-"), "{model}");
     assert!(!stderr.contains("FDP_EXCP_ONLY"), "{stderr}");
+}
+
+/// Peak resident memory (KiB) of `xen-maskcalc args`, from GNU time, with
+/// its exit code; `None` (the test skips, saying why) without `/usr/bin/time`.
+fn peak_rss_kib(args: &[&str]) -> Option<(u64, i32)> {
+    let time = std::path::Path::new("/usr/bin/time");
+    if !time.exists() {
+        return None;
+    }
+    let out = std::process::Command::new(time)
+        .args(["-f", "peak-rss-kib=%M"])
+        .arg(EXE)
+        .args(args)
+        .current_dir(support::repo_root())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {stderr}"));
+    Some((kib, out.status.code().unwrap_or(-1)))
+}
+
+#[test]
+fn memory_is_bounded_by_the_dump_cap_whatever_the_input() {
+    // The whole dump is held while it parses, so memory is bounded by
+    // maskcalc::dump::MAX_DUMP_BYTES (8 MiB) plus the process itself; it was
+    // 35 MiB for /dev/zero and for 31 MiB dumps when the cap was 32 MiB.
+    let dir = scratch("memory");
+    let node = std::fs::read_to_string(support::repo_root().join(NODE1)).unwrap();
+    let block = node.replacen("CPU:\n", "", 1);
+    let mut many = String::new();
+    let mut cpu = 0;
+    while many.len() + block.len() + 16 < maskcalc::dump::MAX_DUMP_BYTES {
+        many.push_str(&format!("CPU {cpu}:\n{block}"));
+        cpu += 1;
+    }
+    let many_path = dir.join("many-cpus.txt");
+    std::fs::write(&many_path, &many).unwrap();
+    let garbage: Vec<u8> = (0..maskcalc::dump::MAX_DUMP_BYTES as u32 - 1)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let garbage_path = dir.join("garbage");
+    std::fs::write(&garbage_path, garbage).unwrap();
+    let huge = dir.join("huge.txt");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(31 << 20)
+        .unwrap();
+    let bound_kib = (maskcalc::dump::MAX_DUMP_BYTES / 1024) as u64 + 8 * 1024;
+    for (input, expected) in [
+        ("/dev/zero", 1),
+        (garbage_path.to_str().unwrap(), 1),
+        (huge.to_str().unwrap(), 1),
+        (many_path.to_str().unwrap(), 0),
+    ] {
+        let Some((kib, code)) = peak_rss_kib(&[input, NODE1]) else {
+            eprintln!("skipped: no /usr/bin/time to measure the peak RSS");
+            return;
+        };
+        assert_eq!(code, expected, "{input}");
+        assert!(
+            kib <= bound_kib,
+            "{input}: peak RSS {kib} KiB > {bound_kib} KiB"
+        );
+    }
+    let err = failure(EXE, &["/dev/zero", NODE1], 1);
+    assert!(
+        err.contains(
+            "/dev/zero: expected a CPUID dump of at most 8388608 bytes, found a larger one"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

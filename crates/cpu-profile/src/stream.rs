@@ -209,21 +209,19 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                     }
                     let parsed = MsrPolicy::parse(bytes)
                         .map_err(|e| record_error(&info, name, e.to_string()))?;
-                    for (i, entry) in parsed.iter().enumerate() {
-                        // Xen's x86_msr_copy_from_buffer() refuses the whole
-                        // policy when a reserved flags field is set, so such
-                        // a guest is restored nowhere.
-                        let flags = entry.flags.get();
-                        if flags != 0 {
-                            return Err(record_error(
-                                &info,
-                                name,
-                                format!(
-                                    "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {flags:#x}",
-                                    entry.idx.get()
-                                ),
-                            ));
-                        }
+                    // Such a guest is restored nowhere (see first_flagged).
+                    if let Some((i, entry)) = parsed.first_flagged() {
+                        return Err(record_error(
+                            &info,
+                            name,
+                            format!(
+                                "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {:#x}",
+                                entry.idx.get(),
+                                entry.flags.get()
+                            ),
+                        ));
+                    }
+                    for entry in parsed.iter() {
                         msrs.insert(entry.idx.get(), entry.val.get());
                     }
                     policy.msr_count = Some(parsed.entries().len());

@@ -16,8 +16,9 @@
 //!
 //! ```
 //! use maskcalc::{dump, pool, render};
-//! let a = "CPU:\n   0x00000000 0x00: eax=0x00000007 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
-//!          0x00000001 0x00: eax=0x000306f2 ebx=0x00000800 ecx=0x7ffefbff edx=0xbfebfbff\n";
+//! let a = "CPU:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+//!          0x00000001 0x00: eax=0x000306f2 ebx=0x00000800 ecx=0x7ffefbff edx=0xbfebfbff\n   \
+//!          0x80000000 0x00: eax=0x80000000 ebx=0x00000000 ecx=0x00000000 edx=0x00000000\n";
 //! let b = a.replace("0x7ffefbff", "0x1fbee3ff");
 //! let hosts = vec![
 //!     maskcalc::model::Host { name: "node1".into(), cpuid: dump::parse("node1", a.as_bytes(), None).unwrap() },

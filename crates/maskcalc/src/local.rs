@@ -1,8 +1,8 @@
 //! A [`HostCpuid`] from a CPUID function: the walk `cpuid -1r` does.
 //!
-//! The library has no `unsafe` and no inline assembly; the caller passes the
-//! function that executes CPUID (the tool uses `core::arch::x86_64::__cpuid_count`),
-//! and tests pass a table.
+//! [`read`] walks the CPU this code runs on (through `core::arch`'s CPUID
+//! intrinsic, a safe function since Rust 1.94); [`read_with`] walks any
+//! function, which is how tests pass a table.
 //!
 //! ```
 //! use maskcalc::local::read_with;
@@ -49,6 +49,29 @@ fn walk_until(
         .map_or(MAX_SUBLEAVES, |sub| sub + 1)
 }
 
+/// The CPUID of the CPU this code runs on, walked like `cpuid -1r`; `None`
+/// off x86, where there is no CPUID instruction.
+///
+/// ```
+/// if let Some(host) = maskcalc::local::read() {
+///     // Leaf 1 EAX is the family/model/stepping signature: never zero.
+///     assert_ne!(host.register(1, 0, maskcalc::model::EAX), 0);
+/// }
+/// ```
+pub fn read() -> Option<HostCpuid> {
+    #[cfg(target_arch = "x86")]
+    use core::arch::x86::__cpuid_count;
+    #[cfg(target_arch = "x86_64")]
+    use core::arch::x86_64::__cpuid_count;
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    return Some(read_with(|leaf, subleaf| {
+        let r = __cpuid_count(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    }));
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    None
+}
+
 /// Reads every basic and extended leaf (and their subleaves) through `cpuid(leaf, subleaf)`.
 /// Subleaves that answer all zeros beyond subleaf 0 are left out, as `cpuid` does.
 pub fn read_with(mut cpuid: impl FnMut(u32, u32) -> [u32; 4]) -> HostCpuid {
@@ -81,6 +104,16 @@ pub fn read_with(mut cpuid: impl FnMut(u32, u32) -> [u32; 4]) -> HostCpuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    #[test]
+    fn the_local_cpu_has_a_vendor_and_leaf_one() {
+        let host = read().unwrap();
+        let vendor = host.vendor_string().unwrap();
+        assert!(vendor.bytes().all(|b| b.is_ascii_graphic()), "{vendor:?}");
+        // Leaf 1 EAX is the family/model/stepping signature: never zero.
+        assert_ne!(host.register(1, 0, crate::model::EAX), 0);
+    }
 
     #[test]
     fn walks_subleaves_and_stops_at_the_maxima() {

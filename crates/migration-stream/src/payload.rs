@@ -464,6 +464,31 @@ impl<'a> MsrPolicy<'a> {
         self.entries.iter()
     }
 
+    /// The first entry whose `flags` field is set, with its index. The
+    /// field is reserved and must be zero: Xen's `x86_msr_copy_from_buffer()`
+    /// refuses the whole policy when it is not, so a stream carrying such an
+    /// entry restores nowhere. (Reported, not refused, here: validity is the
+    /// caller's question.)
+    ///
+    /// ```
+    /// use migration_stream::payload::MsrPolicy;
+    /// use migration_stream::wire::MsrPolicyEntry;
+    ///
+    /// let mut entries = [MsrPolicyEntry::new(0xce, 0), MsrPolicyEntry::new(0x10a, 0xc)];
+    /// assert!(MsrPolicy::parse(&MsrPolicy::encode(&entries))?.first_flagged().is_none());
+    /// entries[1].flags.set(1);
+    /// let body = MsrPolicy::encode(&entries);
+    /// let (index, entry) = MsrPolicy::parse(&body)?.first_flagged().unwrap();
+    /// assert_eq!((index, entry.idx.get(), entry.flags.get()), (1, 0x10a, 1));
+    /// # Ok::<(), migration_stream::PayloadError>(())
+    /// ```
+    pub fn first_flagged(&self) -> Option<(usize, &'a MsrPolicyEntry)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .find(|(_, entry)| entry.flags.get() != 0)
+    }
+
     /// Encodes a body.
     pub fn encode(entries: &[MsrPolicyEntry]) -> Vec<u8> {
         entries.as_bytes().to_vec()

@@ -12,7 +12,8 @@
 //!   detects a truncated file).
 //! - [`Spliced`]: a pipe or socket given as a [`File`]; skipped bytes are
 //!   copied into `/dev/null` by [`io::copy`], which Linux turns into
-//!   `splice(2)`, so they never enter user space.
+//!   `splice(2)`, so they never enter user space (skips shorter than half
+//!   the buffer are read into it, see [`Input::skip`]).
 //!
 //! [`Input`] puts one fixed buffer in front of a source and tracks the
 //! absolute byte offset. It allocates that buffer once and nothing else,
@@ -529,7 +530,23 @@ impl<S: ByteSource> Input<S> {
 
     /// Exactly `out.len()` bytes, or [`InputError::Truncated`] saying where
     /// the input ended (the bytes that did arrive are in `out` and consumed).
+    #[inline]
     pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), InputError> {
+        // Most reads are small (record headers) and already buffered: that
+        // case is kept small enough to inline, so a fixed-size read is a copy.
+        let buffered = self.buffer.get(self.start..self.end).unwrap_or_default();
+        if let Some(bytes) = buffered.get(..out.len()) {
+            out.copy_from_slice(bytes);
+            self.start += out.len();
+            self.offset += out.len() as u64;
+            return Ok(());
+        }
+        self.read_exact_unbuffered(out)
+    }
+
+    /// [`read_exact`](Input::read_exact) when the buffer does not hold `out.len()` bytes.
+    #[inline(never)]
+    fn read_exact_unbuffered(&mut self, out: &mut [u8]) -> Result<(), InputError> {
         let got = self.read_up_to(out)?;
         if got < out.len() {
             return Err(InputError::Truncated {
@@ -542,6 +559,10 @@ impl<S: ByteSource> Input<S> {
 
     /// Passes over `n` bytes: from the buffer first, then by seeking or
     /// splicing when the source can, by reading into the buffer otherwise.
+    /// A rest shorter than half the buffer is read into the buffer even when
+    /// the source could seek or splice: the next read would fill the buffer
+    /// anyway, and a seek or splice for a few bytes (a small record body
+    /// across the buffer's end) would only add system calls.
     /// On [`InputError::Truncated`] everything up to the end was passed over.
     pub fn skip(&mut self, n: u64) -> Result<(), InputError> {
         let buffered = (self.end - self.start) as u64;
@@ -553,7 +574,12 @@ impl<S: ByteSource> Input<S> {
         if left == 0 {
             return Ok(());
         }
-        match self.source.seek_forward(left)? {
+        let moved = if left < (self.buffer.len() / 2) as u64 {
+            None
+        } else {
+            self.source.seek_forward(left)?
+        };
+        match moved {
             Some(moved) => {
                 let moved = moved.min(left);
                 self.offset += moved;

@@ -30,7 +30,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::types::{
     DomainType, HVM_FILE_MAGIC, HVM_FILE_VERSION, IMAGE_ID, IMAGE_MARKER, LIBXL_IDENT,
-    LIBXL_VERSION, PAGE_SHIFT, XL_MAGIC,
+    LIBXL_VERSION, PAGE_SHIFT, RECORD_ALIGN, XL_MAGIC,
 };
 
 /// Little-endian `u16` as stored in a stream.
@@ -45,6 +45,17 @@ pub type Be16 = big_endian::U16;
 pub type Be32 = big_endian::U32;
 /// Big-endian `u64` as stored in a stream header.
 pub type Be64 = big_endian::U64;
+
+/// Zero bytes that follow a record body of `length` bytes, so that the next
+/// record starts at a multiple of [`RECORD_ALIGN`] (0–7).
+///
+/// ```
+/// use migration_stream::wire::padding_for;
+/// assert_eq!((padding_for(0), padding_for(5), padding_for(8)), (0, 3, 0));
+/// ```
+pub fn padding_for(length: u64) -> usize {
+    ((RECORD_ALIGN - length % RECORD_ALIGN) % RECORD_ALIGN) as usize
+}
 
 /// The libxc image header (24 bytes, always big-endian): the first bytes of a
 /// libxc v2/v3 stream.

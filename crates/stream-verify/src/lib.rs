@@ -16,36 +16,34 @@
 //! // Not a stream at all: the first bytes say neither xl, libxl nor libxc.
 //! let report = verify(&b"garbage!"[..], Format::Auto, None);
 //! assert!(!report.is_valid());
-//! assert_eq!(report.error.unwrap().rule.id(), "stream.format");
+//! assert_eq!(report.error.unwrap().rule().id(), "stream.format");
 //!
 //! // A libxc stream: image header, domain header (HVM, Xen 4.17),
 //! // STATIC_DATA_END, END; verbose lines go to a closure.
-//! let mut stream = Vec::new();
-//! stream.extend_from_slice(&[0xff; 8]);
-//! stream.extend_from_slice(b"XENF");
-//! stream.extend_from_slice(&3u32.to_be_bytes());
-//! stream.extend_from_slice(&[0; 8]);
-//! stream.extend_from_slice(&2u32.to_le_bytes());
-//! stream.extend_from_slice(&12u16.to_le_bytes());
-//! stream.extend_from_slice(&0u16.to_le_bytes());
-//! stream.extend_from_slice(&4u32.to_le_bytes());
-//! stream.extend_from_slice(&17u32.to_le_bytes());
-//! stream.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 0]); // STATIC_DATA_END
-//! stream.extend_from_slice(&[0; 8]); // END
+//! use migration_stream::Writer;
+//! use migration_stream::types::{DomainType, RecordType};
+//! use migration_stream::wire::{DomainHeader, ImageHeader};
+//! let mut w = Writer::new(Vec::new());
+//! w.write_image_header(&ImageHeader::new(3))?;
+//! w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))?;
+//! w.write_record(RecordType::STATIC_DATA_END.0, &[])?;
+//! w.write_record(RecordType::END.0, &[])?;
+//! let stream = w.into_inner();
 //! let mut lines = Vec::new();
 //! let mut sink = |line: &str| lines.push(line.to_owned());
 //! let report = verify(&stream[..], Format::Auto, Some(&mut sink));
 //! assert!(report.is_valid(), "{:?}", report.error);
 //! assert_eq!(report.xen_version.as_deref(), Some("4.17"));
 //! assert_eq!(lines[1], "Domain Header: x86 HVM from Xen 4.17");
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 mod engine;
 pub mod report;
 pub mod rules;
 
-pub use report::{Report, Violation, Warning};
-pub use rules::{Rule, RuleSource};
+pub use report::{ReadError, Report, Violation, Warning};
+pub use rules::{Breach, Rule, RuleSource};
 
 use std::io::{Read, Seek};
 
@@ -75,23 +73,25 @@ pub enum Format {
 ///
 /// // A bare libxc stream (HVM, v2, no records but END), then protocol bytes
 /// // that are not part of it.
-/// let mut input = Vec::new();
-/// input.extend_from_slice(&[0xff; 8]);
-/// input.extend_from_slice(b"XENF");
-/// input.extend_from_slice(&2u32.to_be_bytes());
-/// input.extend_from_slice(&[0; 8]);
-/// input.extend_from_slice(&[2, 0, 0, 0, 12, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0]);
-/// input.extend_from_slice(&[0; 8]); // END
+/// use migration_stream::Writer;
+/// use migration_stream::types::{DomainType, RecordType};
+/// use migration_stream::wire::{DomainHeader, ImageHeader};
+/// let mut w = Writer::new(Vec::new());
+/// w.write_image_header(&ImageHeader::new(2))?;
+/// w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 17))?;
+/// w.write_record(RecordType::END.0, &[])?;
+/// let mut input = w.into_inner();
 /// let end = input.len() as u64;
 /// input.extend_from_slice(b"domain received, ready to unpause");
 ///
 /// let to_eof = verify(&input[..], Format::Auto, None);
-/// assert_eq!(to_eof.error.unwrap().rule.id(), "stream.trailing-data");
+/// assert_eq!(to_eof.error.unwrap().rule().id(), "stream.trailing-data");
 ///
 /// let options = Options { stop_at_end: true, ..Options::from(Format::Auto) };
 /// let at_end = verify(&input[..], options, None);
 /// assert!(at_end.is_valid());
 /// assert_eq!(at_end.bytes, end);
+/// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
@@ -158,7 +158,7 @@ pub fn verify_pipe(
 /// ```
 /// use stream_verify::{Format, verify_seekable};
 /// let report = verify_seekable(std::io::Cursor::new(vec![0u8; 3]), Format::Libxc, None);
-/// assert_eq!(report.error.unwrap().rule.id(), "stream.truncated");
+/// assert_eq!(report.error.unwrap().rule().id(), "stream.truncated");
 /// ```
 pub fn verify_seekable<R: Read + Seek>(
     input: R,
@@ -168,7 +168,7 @@ pub fn verify_seekable<R: Read + Seek>(
     match Seekable::new(input) {
         Ok(source) => run(source, options.into(), verbose),
         Err(unmeasured) => Report {
-            io_error: Some(format!("cannot measure the input: {}", unmeasured.error)),
+            io_error: Some(ReadError::unmeasured(&unmeasured.error)),
             ..Report::default()
         },
     }

@@ -1,10 +1,11 @@
 //! What the verifier found: a summary of the stream, its warnings and the
 //! first rule it breaks.
 
-use crate::rules::Rule;
+use crate::rules::{Breach, Rule};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::io;
 
 /// At most this many warnings are kept; later ones are only counted.
 pub const MAX_WARNINGS: usize = 100;
@@ -14,20 +15,78 @@ pub const MAX_VCPUS_LISTED: usize = 4096;
 /// rest are counted together (optional types can take any of 2^31 values).
 pub const MAX_RECORD_KINDS: usize = 64;
 
-/// The first rule a stream breaks, and where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The first rule a stream breaks, and where: what (a [`Breach`], whose
+/// [`rule`](Breach::rule) is the rule broken) plus the byte offset, record
+/// index and record type. The message is the catalogue's text for the breach.
+///
+/// In `--json` it is an object with `rule` (the id), `offset`,
+/// `record_index`, `record_type` and `message`.
+///
+/// ```
+/// use stream_verify::{Format, Rule, verify};
+/// use stream_verify::rules::Breach;
+///
+/// let report = verify(&b"LibxlFmt\0\0\0\x07\0\0\0\0"[..], Format::Auto, None);
+/// let violation = report.error.unwrap();
+/// assert_eq!(violation.rule(), Rule::LibxlVersion);
+/// assert_eq!(violation.kind(), &Breach::LibxlVersion { version: 7 });
+/// assert_eq!((violation.offset(), violation.record_index()), (0, None));
+/// assert_eq!(violation.message(), "Unknown image version: Expected 2, got 7");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    kind: Breach,
+    offset: u64,
+    record_index: Option<u64>,
+    record_type: Option<String>,
+}
+
+impl Violation {
+    /// A violation of `kind` in the record (or header) at byte `offset`.
+    pub fn new(
+        kind: Breach,
+        offset: u64,
+        record_index: Option<u64>,
+        record_type: Option<String>,
+    ) -> Self {
+        Violation {
+            kind,
+            offset,
+            record_index,
+            record_type,
+        }
+    }
+
+    /// How the rule was broken, with the values that broke it.
+    pub fn kind(&self) -> &Breach {
+        &self.kind
+    }
+
     /// The rule broken.
-    pub rule: Rule,
-    /// Byte offset of the record (or header) that breaks it.
-    pub offset: u64,
+    pub fn rule(&self) -> Rule {
+        self.kind.rule()
+    }
+
+    /// Byte offset of the record (or header) that breaks the rule.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Index of that record in the stream (all layers counted together, from 0);
     /// `None` for headers and trailing data.
-    pub record_index: Option<u64>,
+    pub fn record_index(&self) -> Option<u64> {
+        self.record_index
+    }
+
     /// Display name of that record's type, or of the header.
-    pub record_type: Option<String>,
-    /// What was expected and what was found.
-    pub message: String,
+    pub fn record_type(&self) -> Option<&str> {
+        self.record_type.as_deref()
+    }
+
+    /// What was expected and what was found (the catalogue's message).
+    pub fn message(&self) -> String {
+        self.kind.to_string()
+    }
 }
 
 impl fmt::Display for Violation {
@@ -41,9 +100,92 @@ impl fmt::Display for Violation {
             f,
             " at byte offset {}: {} [rule {}]",
             self.offset,
-            self.message,
-            self.rule.id()
+            self.kind,
+            self.rule().id()
         )
+    }
+}
+
+impl std::error::Error for Violation {}
+
+impl Serialize for Violation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The report's JSON shape of a violation.
+        #[derive(Serialize)]
+        struct Json<'a> {
+            rule: Rule,
+            offset: u64,
+            record_index: Option<u64>,
+            record_type: Option<&'a str>,
+            message: String,
+        }
+        Json {
+            rule: self.rule(),
+            offset: self.offset,
+            record_index: self.record_index,
+            record_type: self.record_type.as_deref(),
+            message: self.message(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// An operating-system error that stopped verification (not the stream's
+/// fault): its [`io::ErrorKind`], where in the input it happened when that
+/// is known, and the system's message.
+///
+/// In `--json` it is the string [`Display`](fmt::Display) gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    kind: io::ErrorKind,
+    offset: Option<u64>,
+    message: String,
+}
+
+impl ReadError {
+    /// A failed read at byte `offset`.
+    pub(crate) fn at(offset: u64, err: &io::Error) -> Self {
+        ReadError {
+            kind: err.kind(),
+            offset: Some(offset),
+            message: err.to_string(),
+        }
+    }
+
+    /// The input's size could not be measured before reading it.
+    pub(crate) fn unmeasured(err: &io::Error) -> Self {
+        ReadError {
+            kind: err.kind(),
+            offset: None,
+            message: err.to_string(),
+        }
+    }
+
+    /// What kind of failure the system reported.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.kind
+    }
+
+    /// Byte offset of the failed read; `None` when the input could not be measured.
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.offset {
+            Some(offset) => write!(f, "read error at byte offset {offset}: {}", self.message),
+            None => write!(f, "cannot measure the input: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl Serialize for ReadError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -148,7 +290,7 @@ pub struct Report {
     /// The first rule broken; `None` for a valid stream.
     pub error: Option<Violation>,
     /// An operating-system error that stopped verification (not the stream's fault).
-    pub io_error: Option<String>,
+    pub io_error: Option<ReadError>,
 }
 
 impl Report {
@@ -169,12 +311,16 @@ impl Report {
         }
     }
 
-    pub(crate) fn note_pfn(&mut self, pfn: u64) {
+    /// Widens the pfn range to take in `lowest..=highest`.
+    pub(crate) fn note_pfns(&mut self, lowest: u64, highest: u64) {
         self.pfn_range = Some(match self.pfn_range {
-            None => PfnRange { min: pfn, max: pfn },
+            None => PfnRange {
+                min: lowest,
+                max: highest,
+            },
             Some(r) => PfnRange {
-                min: r.min.min(pfn),
-                max: r.max.max(pfn),
+                min: r.min.min(lowest),
+                max: r.max.max(highest),
             },
         });
     }

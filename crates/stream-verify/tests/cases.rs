@@ -38,7 +38,7 @@ fn outcome(report: &Report) -> String {
     assert!(report.io_error.is_none(), "{:?}", report.io_error);
     match &report.error {
         None => "valid".to_owned(),
-        Some(violation) => violation.rule.id().to_owned(),
+        Some(violation) => violation.rule().id().to_owned(),
     }
 }
 
@@ -94,10 +94,10 @@ fn every_case_breaks_exactly_its_rule() {
         );
         if let Some(violation) = &from_file.error {
             assert!(
-                violation.offset <= bytes.len() as u64,
+                violation.offset() <= bytes.len() as u64,
                 "{file}: offset out of range"
             );
-            seen_rules.push(violation.rule);
+            seen_rules.push(violation.rule());
         } else {
             assert_eq!(
                 from_file.bytes,
@@ -192,7 +192,7 @@ fn a_legacy_qemu_record_is_trailing_data_in_a_stream_not_converted() {
     bytes.extend_from_slice(&4u32.to_le_bytes());
     bytes.extend_from_slice(b"QEVM");
     let report = verify(&bytes[..], Format::Auto, None);
-    assert_eq!(report.error.map(|v| v.rule), Some(Rule::TrailingData));
+    assert_eq!(report.error.map(|v| v.rule()), Some(Rule::TrailingData));
 }
 
 /// Image header, domain header (HVM, Xen 4.17, v3) and STATIC_DATA_END.
@@ -246,7 +246,7 @@ fn lengths_near_u32_max_are_errors_in_every_layer() {
                 let error = from_file
                     .error
                     .unwrap_or_else(|| panic!("{layer} type {kind:#x} length {length} passed"));
-                assert!(error.offset <= bytes.len() as u64);
+                assert!(error.offset() <= bytes.len() as u64);
             }
         }
     }
@@ -297,7 +297,7 @@ fn nested_headers_are_errors() {
     }
     let report = verify(&nested[..], Format::Auto, None);
     assert_eq!(
-        report.error.map(|e| e.rule),
+        report.error.map(|e| e.rule()),
         Some(Rule::ImageMarker),
         "a libxl header where the libxc image header belongs"
     );
@@ -307,5 +307,146 @@ fn nested_headers_are_errors() {
     twice[44..48].copy_from_slice(&0u32.to_le_bytes());
     twice.extend_from_slice(&xl);
     let report = verify(&twice[..], Format::Auto, None);
-    assert_eq!(report.error.map(|e| e.rule), Some(Rule::LibxlIdent));
+    assert_eq!(report.error.map(|e| e.rule()), Some(Rule::LibxlIdent));
+}
+
+/// The message column of `docs/verify-rules.md`: rule id → message templates.
+fn documented_messages() -> Vec<(String, Vec<String>)> {
+    let page = std::fs::read_to_string(testdata().join("../docs/verify-rules.md")).unwrap();
+    let mut rules = Vec::new();
+    for row in page.lines().filter(|l| l.starts_with("| `")) {
+        // | `id` | source | item | messages |, with `\|` inside a message.
+        let cells: Vec<String> = row
+            .replace("\\|", "\u{0}")
+            .split('|')
+            .map(|cell| cell.trim().replace('\u{0}', "|"))
+            .collect();
+        let id = cells[1].trim_matches('`').to_owned();
+        let messages = cells[4].split("<br>").map(str::to_owned).collect();
+        rules.push((id, messages));
+    }
+    rules
+}
+
+/// Whether `message` is `template` with each `{placeholder}` filled in.
+fn fills(template: &str, message: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        literals.push(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        rest = &rest[close..];
+    }
+    literals.push(rest);
+    let (first, last) = (literals[0], literals[literals.len() - 1]);
+    let Some(mut left) = message.strip_prefix(first) else {
+        return false;
+    };
+    if literals.len() == 1 {
+        return left.is_empty();
+    }
+    for literal in &literals[1..literals.len() - 1] {
+        match left.find(literal) {
+            Some(at) => left = &left[at + literal.len()..],
+            None => return false,
+        }
+    }
+    left.ends_with(last)
+}
+
+#[test]
+fn every_message_in_the_docs_is_the_one_the_tool_prints() {
+    let documented = documented_messages();
+    let ids: Vec<&str> = documented.iter().map(|(id, _)| id.as_str()).collect();
+    let all: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+    assert_eq!(
+        ids, all,
+        "docs/verify-rules.md lists other rules than the catalogue"
+    );
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let manifest = std::fs::read_to_string(testdata().join("verify/cases.txt")).unwrap();
+    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
+        let [file, fmt, expected] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("bad manifest line {line:?}")
+        };
+        if expected == "valid" {
+            continue;
+        }
+        let bytes = std::fs::read(testdata().join("verify").join(file)).unwrap();
+        let violation = verify(&bytes[..], format(fmt), None).error.unwrap();
+        let message = violation.message();
+        let (_, templates) = documented
+            .iter()
+            .find(|(id, _)| id == violation.rule().id())
+            .unwrap();
+        let template = templates
+            .iter()
+            .find(|t| fills(t, &message))
+            .unwrap_or_else(|| panic!("{file}: {message:?} is none of {templates:?}"));
+        shown.push((violation.rule().id().to_owned(), template.clone()));
+    }
+    for (id, templates) in &documented {
+        for template in templates {
+            assert!(
+                shown.iter().any(|(i, t)| i == id && t == template),
+                "{id}: no test stream shows the documented message {template:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_format_says_what_the_bytes_are() {
+    use stream_verify::rules::{Breach, Lookalike};
+    let read = |name: &str, fmt| {
+        let bytes = std::fs::read(testdata().join("verify").join(name)).unwrap();
+        verify(&bytes[..], fmt, None).error.unwrap().kind().clone()
+    };
+    let at_start = |format| Lookalike::Header {
+        format,
+        at_start: true,
+    };
+    assert!(matches!(
+        read("image-header.marker.xl-file.stream", Format::Libxc),
+        Breach::ImageMarker { hint, .. } if hint == at_start(Format::Xl)
+    ));
+    assert!(matches!(
+        read("libxl-header.ident.libxc-stream.stream", Format::Libxl),
+        Breach::LibxlIdent { hint, .. } if hint == at_start(Format::Libxc)
+    ));
+    assert!(matches!(
+        read("xl.magic.libxl-stream.stream", Format::Xl),
+        Breach::XlMagic { hint } if hint == at_start(Format::Libxl)
+    ));
+    // A legacy image keeps its own hint; a libxl header where the libxc one
+    // belongs, inside the stream, is named without advice about the format.
+    assert!(matches!(
+        read("image-header.marker.stream", Format::Libxc),
+        Breach::ImageMarker {
+            hint: Lookalike::LegacyImage,
+            ..
+        }
+    ));
+    let mut nested = b"LibxlFmt\0\0\0\x02\0\0\0\0".to_vec();
+    nested.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+    nested.extend_from_slice(b"LibxlFmt\0\0\0\x02\0\0\0\0");
+    nested.extend_from_slice(&[0; 8]);
+    let kind = verify(&nested[..], Format::Auto, None)
+        .error
+        .unwrap()
+        .kind()
+        .clone();
+    assert!(
+        matches!(
+            kind,
+            Breach::ImageMarker {
+                hint: Lookalike::Header {
+                    format: Format::Libxl,
+                    at_start: false
+                },
+                ..
+            }
+        ),
+        "{kind:?}"
+    );
 }

@@ -210,7 +210,7 @@ proptest! {
         let seeking = verify_seekable(Cursor::new(&bytes), Format::Auto, None);
         prop_assert_eq!(&seeking, &report);
         if let Some(error) = &report.error {
-            prop_assert!(error.offset <= bytes.len() as u64);
+            prop_assert!(error.offset() <= bytes.len() as u64);
         }
     }
 }

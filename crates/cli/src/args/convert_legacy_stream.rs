@@ -22,7 +22,8 @@ Exit status: 0 converted; 1 a bad or truncated image; 2 usage or I/O error
 (an input that cannot be opened or read, an output that cannot be written), or
 content that cannot be converted (tmem, Remus compression).
 
-Documentation: /usr/share/doc/xenmig/legacy-format.md.";
+Documentation: /usr/share/doc/xenmig/legacy-format.md; what -o does with each
+kind of path, and what is durable when: /usr/share/doc/xenmig/output.md.";
 
 /// Convert a legacy stream to a v2 (or later) stream.
 ///
@@ -31,10 +32,20 @@ Documentation: /usr/share/doc/xenmig/legacy-format.md.";
 /// with `-f libxl` as the libxl v2 stream that `xl restore` reads. When `-w`
 /// or `-g` is left out it is detected from the image.
 ///
-/// When `--out` names a file, the stream is written to a temporary file beside
-/// it and renamed into place only on success: a failed conversion leaves no
-/// output behind. A decimal number is an inherited file descriptor, written
-/// straight through (this is how libxl runs the converter).
+/// When --out names a file, the stream goes to a new file in the same
+/// directory, which takes the file's place only once the whole stream is
+/// written and fsynced, and the directory is fsynced after: a failed or
+/// interrupted conversion (Ctrl-C, SIGTERM, SIGHUP) leaves an existing file
+/// as it was and nothing beside it, and once the tool exits 0 the output
+/// survives a crash or power cut. A replaced file keeps its mode, owner and
+/// group; a new file is created with mode 0600 (less the umask), since a
+/// saved guest holds the guest's memory. A device, a FIFO, a socket,
+/// /dev/stdout and /dev/fd/N are written in place, a symbolic link is
+/// followed, and the input file itself is refused.
+///
+/// A decimal number (or -) is an inherited file descriptor, written straight
+/// through (this is how libxl runs the converter); it is not fsynced, and a
+/// reader that goes away before the end fails the conversion (exit 2).
 #[derive(Parser, Debug)]
 // Upstream's script parses with optparse, which accepts any unambiguous
 // prefix of a long option; libxl relies on it (`--guest` for `--guest-type`).
@@ -46,11 +57,11 @@ Documentation: /usr/share/doc/xenmig/legacy-format.md.";
     after_help = AFTER_HELP
 )]
 pub struct Args {
-    /// Legacy input to convert (a decimal number is a file descriptor).
+    /// Legacy input to convert (a decimal number is a file descriptor, - standard input).
     #[arg(short = 'i', long = "in", value_name = "FD or FILE")]
     pub input: String,
 
-    /// v2 (or later) format output (a decimal number is a file descriptor).
+    /// v2 (or later) format output (a decimal number is a file descriptor, - standard output).
     #[arg(short = 'o', long = "out", value_name = "FD or FILE")]
     pub output: String,
 

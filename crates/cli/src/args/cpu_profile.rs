@@ -128,7 +128,10 @@ pub enum Command {
         /// The profile's name
         #[arg(long, default_value = "profile")]
         name: String,
-        /// Where to write the profile (a path, `-` or a file descriptor number)
+        /// Where to write the profile (a path, `-` or a file descriptor number).
+        /// A file appears (fsynced) only once the whole profile is written; a
+        /// replaced file keeps its mode and owner, a new one is mode 0666 less
+        /// the umask. A device, FIFO or /dev/stdout is written in place.
         #[arg(short, long, value_name = "PROFILE.json")]
         output: String,
         /// The format of the dumps.

@@ -49,7 +49,8 @@ source and its message: /usr/share/doc/xenmig/verify-rules.md.";
     after_help = AFTER_HELP
 )]
 pub struct Args {
-    /// Stream to verify: a file, or a file descriptor given as decimal digits.
+    /// Stream to verify: a file, a file descriptor given as decimal digits, or
+    /// - for standard input (the default).
     #[arg(
         short = 'i',
         long = "in",
@@ -62,7 +63,8 @@ pub struct Args {
     #[arg(short, long, value_enum, default_value_t = StreamFormat::Auto)]
     pub format: StreamFormat,
 
-    /// Summarise the stream contents on standard output (upstream's lines).
+    /// Summarise the stream contents on standard output (upstream's lines);
+    /// with --json, on standard error, so that standard output is the JSON alone.
     #[arg(short, long)]
     pub verbose: bool,
 

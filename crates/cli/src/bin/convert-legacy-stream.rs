@@ -18,6 +18,8 @@ struct Reporter<'s> {
     syslog: Option<&'s Syslog>,
     stdout: std::io::StdoutLock<'static>,
     stdout_failed: bool,
+    /// Why the summary could not be written, when that was not a closed pipe.
+    stdout_error: Option<std::io::Error>,
     bar: Option<ProgressBar>,
 }
 
@@ -32,13 +34,14 @@ impl Observer for Reporter<'_> {
         if let Some(syslog) = &self.syslog {
             syslog.log(Severity::Info, &line);
         } else if !self.stdout_failed {
-            // Line by line, as upstream's line-buffered stdout; a closed
-            // stdout stops the summary, not the conversion.
-            if writeln!(self.stdout, "{line}")
-                .and_then(|()| self.stdout.flush())
-                .is_err()
-            {
+            // Line by line, as upstream's line-buffered stdout. The summary
+            // is a report: a closed pipe stops it, not the conversion; any
+            // other error (a full disk) fails the tool at the end.
+            if let Err(err) = writeln!(self.stdout, "{line}").and_then(|()| self.stdout.flush()) {
                 self.stdout_failed = true;
+                if !exit::is_broken_pipe(&err) {
+                    self.stdout_error = Some(err);
+                }
             }
         }
     }
@@ -68,8 +71,8 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
 }
 
 fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
-    let input_target = Target::parse(&args.input);
-    let output_target = Target::parse(&args.output);
+    let input_target = Target::parse_input(&args.input);
+    let output_target = Target::parse_output(&args.output);
     let input = fdio::open_input(&input_target).map_err(|e| {
         Failure::usage_or_io(format!(
             "cannot open input {}: {e}",
@@ -84,7 +87,11 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
     } else {
         None
     };
-    let mut output = fdio::Output::create(&output_target).map_err(|e| {
+    let output_options = fdio::OutputOptions {
+        new_file_mode: fdio::PRIVATE,
+        input: Some(&input),
+    };
+    let mut output = fdio::Output::create(&output_target, &output_options).map_err(|e| {
         Failure::usage_or_io(format!(
             "cannot open output {}: {e}",
             output_target.describe()
@@ -117,30 +124,59 @@ fn run(args: &Args, syslog: Option<&Syslog>) -> Result<u8, Failure> {
         syslog,
         stdout: std::io::stdout().lock(),
         stdout_failed: false,
+        stdout_error: None,
         bar: show_bar.then(|| progress_bar(input_len)),
     };
     let name = output.name().to_owned();
-    let mut sink = BufWriter::with_capacity(1 << 20, output.file());
-    let result = legacy_convert::convert(&input.file, &mut sink, &options, &mut reporter);
+    // In place (libxl's pipe, a device): the file itself, so that page data
+    // can go by splice/copy_file_range; a file being replaced: through the
+    // Output, which paces its writeback.
+    let result = match output.in_place_file() {
+        Some(file) => convert_into(&input, file, &name, &options, &mut reporter),
+        None => convert_into(&input, &mut output, &name, &options, &mut reporter),
+    };
     if let Some(bar) = &reporter.bar {
         bar.finish_and_clear();
     }
-    match result {
+    result?;
+    if let Some(err) = reporter.stdout_error.take() {
+        // Not committed: a file output stays as it was.
+        return Err(Failure::io("standard output (the -v summary)", err));
+    }
+    output.commit().map_err(|e| Failure::output(&name, e))?;
+    Ok(exit::OK)
+}
+
+/// Converts `input` into `output` (named `name`) through a 1 MiB buffer,
+/// flushed at the end.
+fn convert_into<W: Write>(
+    input: &fdio::Input,
+    output: W,
+    name: &str,
+    options: &Options,
+    reporter: &mut Reporter<'_>,
+) -> Result<(), Failure> {
+    let mut sink = BufWriter::with_capacity(1 << 20, output);
+    match legacy_convert::convert(&input.file, &mut sink, options, reporter) {
         Ok(_) => {}
         Err(err) if err.is_bad_input() => {
             return Err(Failure::bad_input(format!("{}: {err}", input.name)));
         }
         Err(err) => match err.io_error() {
-            Some(io) if matches!(err, legacy_convert::Error::Output { .. }) => {
-                return Err(Failure::io(format!("{name}: {err}"), clone_io(io)));
+            // The stream is data: a reader that went away is a failure.
+            Some(io)
+                if matches!(err, legacy_convert::Error::Output { .. })
+                    && exit::is_broken_pipe(io) =>
+            {
+                return Err(Failure::output(name, clone_io(io)));
+            }
+            Some(_) if matches!(err, legacy_convert::Error::Output { .. }) => {
+                return Err(Failure::usage_or_io(format!("{name}: {err}")));
             }
             _ => return Err(Failure::usage_or_io(format!("{}: {err}", input.name))),
         },
     }
-    sink.flush().map_err(|e| Failure::io(&name, e))?;
-    drop(sink);
-    output.commit().map_err(|e| Failure::io(&name, e))?;
-    Ok(exit::OK)
+    sink.flush().map_err(|e| Failure::output(name, e))
 }
 
 fn clone_io(err: &std::io::Error) -> std::io::Error {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use cpu_profile::check::{self, HostReport};
 use cpu_profile::export;
-use cpu_profile::stream::{self as policy_stream, GuestPolicy};
+use cpu_profile::stream::{self as policy_stream, GuestPolicy, PolicyError};
 use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::consumer::Consumer;
 use maskcalc::dump;
@@ -18,7 +18,7 @@ use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL};
 use xenmig_cli::consumers::ConsumerSetup;
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::hosts::{load_dump, local_host, read_input};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 fn main() -> ExitCode {
@@ -38,7 +38,7 @@ fn run(args: Args) -> Result<u8, Failure> {
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
         Command::Show { profile } => {
-            let profile = load_profile(&profile, Failure::bad_input)?;
+            let profile = load_profile(&profile)?;
             print(&show::show(&profile))
         }
         Command::Export {
@@ -47,7 +47,7 @@ fn run(args: Args) -> Result<u8, Failure> {
             consumers,
             profile,
         } => {
-            let profile = load_profile(&profile, Failure::bad_input)?;
+            let profile = load_profile(&profile)?;
             let needed: &[Consumer] = match format {
                 ExportFormat::Xl => &[Consumer::Xl],
                 ExportFormat::Qemu => &[Consumer::Qemu],
@@ -61,7 +61,8 @@ fn run(args: Args) -> Result<u8, Failure> {
                 }
             }
             let rendered = export::render(&profile, format.into(), &setup.targets());
-            print(&rendered.text)?;
+            // An exported configuration is data: a closed pipe is a failure.
+            exit::write_stdout_data(&rendered.text)?;
             for note in &rendered.notes {
                 exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
             }
@@ -110,25 +111,13 @@ fn print_verdict(text: &str, verdict: u8) -> Result<u8, Failure> {
     }
 }
 
-/// Reads a whole small file (a dump or a profile), at most `limit` bytes.
-fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
-    read_capped(path, limit, what).map_err(|e| Failure::io(path.display(), e))
+fn load_profile(path: &Path) -> Result<Profile, Failure> {
+    let bytes = read_input(path, json::MAX_PROFILE_BYTES, "a profile")?;
+    json::from_json(&path.display().to_string(), &bytes).map_err(Failure::bad_input)
 }
 
-fn load_profile(path: &Path, bad: fn(json::LoadError) -> Failure) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, json::MAX_PROFILE_BYTES, "a profile")?;
-    json::from_json(&path.display().to_string(), &bytes).map_err(bad)
-}
-
-fn load_host(
-    path: &Path,
-    format: Option<dump::Format>,
-    bad: fn(dump::DumpError) -> Failure,
-) -> Result<Host, Failure> {
-    let name = path.display().to_string();
-    let bytes = read_bounded(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
-    let cpuid = dump::parse(&name, &bytes, format).map_err(bad)?;
-    Ok(Host { name, cpuid })
+fn load_host(path: &Path, format: Option<dump::Format>) -> Result<Host, Failure> {
+    load_dump(path, &path.display().to_string(), format)
 }
 
 fn generate_cmd(
@@ -140,7 +129,7 @@ fn generate_cmd(
 ) -> Result<u8, Failure> {
     let mut hosts = Vec::new();
     for path in dumps {
-        let mut host = load_host(path, format, Failure::bad_input)?;
+        let mut host = load_host(path, format)?;
         // The profile names hosts by file name, so it does not depend on where it was made.
         if let Some(file) = path.file_name().filter(|_| path.as_os_str() != "-") {
             host.name = file.to_string_lossy().into_owned();
@@ -148,10 +137,7 @@ fn generate_cmd(
         hosts.push(host);
     }
     if local {
-        hosts.push(Host {
-            name: "local".to_owned(),
-            cpuid: local_cpuid()?,
-        });
+        hosts.push(local_host()?);
     }
     if hosts.is_empty() {
         return Err(Failure::usage_or_io(
@@ -160,32 +146,23 @@ fn generate_cmd(
     }
     let profile = generate::generate(name, &hosts).map_err(Failure::bad_input)?;
     let text = json::to_json(&profile);
-    let target = if output == "-" {
-        Target::Fd(1)
-    } else {
-        Target::parse(output)
+    let target = Target::parse_output(output);
+    // A profile is data: a closed pipe fails the command (Failure::output).
+    let options = fdio::OutputOptions {
+        new_file_mode: fdio::SHARED,
+        input: None,
     };
-    let mut out = fdio::Output::create(&target).map_err(|e| Failure::io(target.describe(), e))?;
-    out.file()
-        .write_all(text.as_bytes())
-        .map_err(|e| Failure::io(target.describe(), e))?;
+    let mut out = fdio::Output::create(&target, &options)
+        .map_err(|e| Failure::output(target.describe(), e))?;
+    out.write_all(text.as_bytes())
+        .map_err(|e| Failure::output(target.describe(), e))?;
     out.commit()
-        .map_err(|e| Failure::io(target.describe(), e))?;
+        .map_err(|e| Failure::output(target.describe(), e))?;
     Ok(exit::OK)
 }
 
-/// In `check`, exit code 1 means "a host does not fit" and nothing else, so
-/// malformed inputs are reported with code 2.
-fn unreadable(message: impl std::fmt::Display) -> Failure {
-    Failure::usage_or_io(message)
-}
-
 fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
-    let target = if arg == "-" {
-        Target::Fd(0)
-    } else {
-        Target::parse(arg)
-    };
+    let target = Target::parse_input(arg);
     let name = target.describe();
     let input = fdio::open_input(&target).map_err(|e| Failure::io(&name, e))?;
     let reader = std::io::BufReader::new(input.file);
@@ -194,7 +171,10 @@ fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
     } else {
         policy_stream::read_policy(StreamReader::new(reader))
     };
-    let policy = policy.map_err(|e| unreadable(format!("{name}: {e}")))?;
+    let policy = policy.map_err(|e| match &e {
+        PolicyError::Stream(err) if err.is_io() => Failure::usage_or_io(format!("{name}: {e}")),
+        _ => Failure::bad_input(format!("{name}: {e}")),
+    })?;
     Ok((name, policy))
 }
 
@@ -220,7 +200,7 @@ fn check_cmd(
     format: Option<dump::Format>,
 ) -> Result<u8, Failure> {
     let (profile, header) = match (profile_path, stream) {
-        (Some(path), _) => (load_profile(path, unreadable)?, String::new()),
+        (Some(path), _) => (load_profile(path)?, String::new()),
         (None, Some(arg)) => {
             let (name, policy) = read_stream_policy(arg)?;
             let Some(cpuid) = &policy.cpuid else {
@@ -234,7 +214,7 @@ fn check_cmd(
                 )));
             };
             let profile = policy_stream::guest_profile(&name, cpuid).ok_or_else(|| {
-                unreadable(format!(
+                Failure::bad_input(format!(
                     "{name}: X86_CPUID_POLICY: expected leaf 0 (the vendor string), found a policy without it"
                 ))
             })?;
@@ -248,15 +228,11 @@ fn check_cmd(
     };
     let mut reports = Vec::new();
     for path in dumps {
-        let host = load_host(path, format, unreadable)?;
+        let host = load_host(path, format)?;
         reports.push(check::check(&profile, &host));
     }
     if local {
-        let host = Host {
-            name: "local".to_owned(),
-            cpuid: local_cpuid()?,
-        };
-        reports.push(check::check(&profile, &host));
+        reports.push(check::check(&profile, &local_host()?));
     }
     let text = if json_out {
         check::reports_json(&profile.name, &reports)
@@ -294,11 +270,9 @@ fn report_text(report: &HostReport) -> String {
     text
 }
 
-/// A profile file, or a dump turned into its one host's profile. As in
-/// `check`, exit code 1 of `diff` means only "they differ", so an input that
-/// does not load is reported with code 2.
+/// A profile file, or a dump turned into its one host's profile.
 fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Failure> {
-    let bytes = read_bounded(
+    let bytes = read_input(
         path,
         dump::MAX_DUMP_BYTES.max(json::MAX_PROFILE_BYTES),
         "a profile or a CPUID dump",
@@ -308,14 +282,14 @@ fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Fai
         .windows(cpu_profile::FORMAT_NAME.len())
         .any(|w| w == cpu_profile::FORMAT_NAME.as_bytes());
     if looks_like_profile {
-        return json::from_json(&name, &bytes).map_err(unreadable);
+        return json::from_json(&name, &bytes).map_err(Failure::bad_input);
     }
-    let cpuid = dump::parse(&name, &bytes, format).map_err(unreadable)?;
+    let cpuid = dump::parse_owned(&name, bytes, format).map_err(Failure::bad_input)?;
     let host = Host {
         name: name.clone(),
         cpuid,
     };
-    generate::generate(&name, &[host]).map_err(unreadable)
+    generate::generate(&name, &[host]).map_err(Failure::bad_input)
 }
 
 fn diff_cmd(

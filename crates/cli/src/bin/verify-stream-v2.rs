@@ -1,12 +1,13 @@
 //! `verify-stream-v2`: checks a Xen migration stream, a drop-in for Xen's script.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use stream_verify::{Format, Options, Report};
 use xenmig_cli::args::verify_stream_v2::{Args, NAME as TOOL};
 use xenmig_cli::exit::{BAD_INPUT, OK};
 use xenmig_cli::fdio::{Target, open_input};
 use xenmig_cli::syslog::{Severity, Syslog};
+use xenmig_cli::term::printable;
 use xenmig_cli::{Failure, finish, parse_args};
 
 fn main() -> ExitCode {
@@ -18,29 +19,65 @@ fn main() -> ExitCode {
     finish(TOOL, quiet, run(cli))
 }
 
-/// Where verbose lines go: standard output (until its reader goes away) or syslog.
+/// Where verbose lines go: standard output (standard error with `--json`, so
+/// that standard output holds one JSON document), or syslog.
 struct Lines<'a> {
     syslog: Option<&'a Syslog>,
-    stdout_open: bool,
+    to_stderr: bool,
+    /// Still writing: false once the reader has gone or a write failed.
+    open: bool,
+    /// A write that failed for another reason than a closed pipe.
+    failed: Option<std::io::Error>,
 }
 
 impl Lines<'_> {
     fn line(&mut self, line: &str) {
+        // Lines quote the stream (xenstore keys and values): escape what a
+        // terminal would act on.
+        let line = printable(line);
         if let Some(log) = self.syslog {
-            log.log(Severity::Info, line);
-        } else if self.stdout_open {
-            let mut out = std::io::stdout().lock();
-            if writeln!(out, "{line}").is_err() {
-                // A closed pipe (`-v | head`) is not an error; stop writing.
-                self.stdout_open = false;
+            log.log(Severity::Info, &line);
+            return;
+        }
+        if !self.open {
+            return;
+        }
+        let written = if self.to_stderr {
+            writeln!(std::io::stderr().lock(), "{line}")
+        } else {
+            writeln!(std::io::stdout().lock(), "{line}")
+        };
+        if let Err(err) = written {
+            // A closed pipe (`-v | head`) is not an error: stop writing. Any
+            // other failure (a full disk) means the lines were not delivered.
+            self.open = false;
+            if !xenmig_cli::exit::is_broken_pipe(&err) {
+                self.failed = Some(err);
             }
         }
+    }
+
+    /// The failure of an earlier write, as the tool's error.
+    fn failure(&mut self) -> Option<Failure> {
+        let what = if self.to_stderr {
+            "standard error"
+        } else {
+            "standard output"
+        };
+        self.failed.take().map(|err| Failure::io(what, err))
     }
 }
 
 fn run(cli: Args) -> Result<u8, Failure> {
     let syslog = cli.syslog.then(|| Syslog::open(TOOL));
-    let target = Target::parse(&cli.input);
+    let target = Target::parse_input(&cli.input);
+    if target == Target::Fd(0) && !cli.quiet && std::io::stdin().is_terminal() {
+        // Instead of waiting in silence for a stream that cannot come.
+        xenmig_cli::exit::write_stderr(&format!(
+            "{TOOL}: reading a stream from standard input, which is a terminal \
+             (give -i FILE, or pipe a stream in; Ctrl-D ends the input)\n"
+        ));
+    }
     let input = match open_input(&target) {
         Ok(input) => input,
         Err(err) => {
@@ -52,7 +89,9 @@ fn run(cli: Args) -> Result<u8, Failure> {
     };
     let mut lines = Lines {
         syslog: syslog.as_ref(),
-        stdout_open: true,
+        to_stderr: cli.json,
+        open: true,
+        failed: None,
     };
     let mut sink = |line: &str| lines.line(line);
     let verbose: Option<&mut dyn FnMut(&str)> = if cli.verbose && !cli.quiet {
@@ -69,10 +108,21 @@ fn run(cli: Args) -> Result<u8, Failure> {
     } else {
         stream_verify::verify_pipe(input.file, options, verbose)
     };
+    let undelivered = lines.failure();
     if cli.json && !cli.quiet {
         print_json(&report)?;
     }
-    outcome(&report, &input.name, syslog.as_ref(), cli.quiet)
+    let verdict = outcome(&report, &input.name, syslog.as_ref(), cli.quiet);
+    match (undelivered, verdict) {
+        (None, verdict) => verdict,
+        // The lines asked for were not delivered: an I/O error (exit 2),
+        // whatever the stream's verdict, which is still said.
+        (Some(failure), Err(broken)) if !cli.quiet => Err(Failure {
+            code: failure.code,
+            message: format!("{}\n{TOOL}: {}", broken.message, failure.message),
+        }),
+        (Some(failure), _) => Err(failure),
+    }
 }
 
 fn print_json(report: &Report) -> Result<(), Failure> {
@@ -100,7 +150,8 @@ fn outcome(
     match &report.error {
         None => Ok(OK),
         Some(violation) => {
-            let message = format!("Stream Error: {name}: {violation}");
+            // The message may quote the stream (a xenstore key).
+            let message = printable(&format!("Stream Error: {name}: {violation}")).into_owned();
             log_error(syslog, quiet, &message);
             Err(Failure {
                 code: BAD_INPUT,

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use maskcalc::consumer::{Consumer, GuestCpu};
-use maskcalc::dump;
 use maskcalc::model::Host;
 use maskcalc::plan;
 use maskcalc::pool::{self, PoolOptions};
@@ -14,7 +13,7 @@ use maskcalc::render;
 use xenmig_cli::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
 use xenmig_cli::consumers::ConsumerSetup;
 use xenmig_cli::exit::warn;
-use xenmig_cli::hostcpu::{local_cpuid, read_capped};
+use xenmig_cli::hosts::{load_dump, local_host};
 use xenmig_cli::{Failure, exit, finish, parse_args, term, write_stdout};
 
 fn main() -> ExitCode {
@@ -32,20 +31,14 @@ fn load_hosts(args: &Args) -> Result<Vec<Host>, Failure> {
         if !seen.insert(path) {
             continue;
         }
-        let name = path.display().to_string();
-        // Issue 6 and the original count a dump that cannot be read as bad input (1), like one
-        // that cannot be parsed; only usage errors and a failing standard output exit 2.
-        let bytes = read_capped(path, dump::MAX_DUMP_BYTES, "a CPUID dump")
-            .map_err(|e| Failure::bad_input(format!("{}: {e}", path.display())))?;
-        let cpuid =
-            dump::parse(&name, &bytes, args.input_format.format()).map_err(Failure::bad_input)?;
-        hosts.push(Host { name, cpuid });
+        hosts.push(load_dump(
+            path,
+            &path.display().to_string(),
+            args.input_format.format(),
+        )?);
     }
     if args.local {
-        hosts.push(Host {
-            name: "local".to_owned(),
-            cpuid: local_cpuid()?,
-        });
+        hosts.push(local_host()?);
     }
     Ok(hosts)
 }
@@ -160,7 +153,14 @@ fn run(args: &Args) -> Result<u8, Failure> {
             (OutputFormat::Html, None) => render::json(masks),
         }
     };
-    write_stdout(&text)?;
+    if args.diff {
+        // A report: `--diff | head` is fine.
+        write_stdout(&text)?;
+    } else {
+        // The masks are data (a config to paste, a file to load): a closed
+        // pipe is a failure.
+        exit::write_stdout_data(&text)?;
+    }
     if !args.diff {
         for feature in masks.hidden_but_not_compared() {
             warnings.push(format!(

@@ -216,13 +216,7 @@ pub fn is_pv(image: &LegacyImage) -> bool {
 pub fn verify(bytes: &[u8]) -> Result<stream_verify::Report, String> {
     let report = stream_verify::verify(bytes, stream_verify::Format::Auto, None);
     match &report.error {
-        Some(v) => Err(format!(
-            "{} at byte {}: {} [rule {}]",
-            v.record_type.clone().unwrap_or_default(),
-            v.offset,
-            v.message,
-            v.rule.id()
-        )),
+        Some(v) => Err(v.to_string()),
         None => Ok(report),
     }
 }

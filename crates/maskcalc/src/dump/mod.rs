@@ -11,13 +11,15 @@
 //! [`parse`] detects the format of each file unless one is forced. Every
 //! parser checks that all CPUs of a multi-CPU dump agree on their feature
 //! registers (per-CPU fields such as APIC ids are not compared), and drops the
-//! leaves beyond the maximum each leaf range reports. Errors name the file, the
-//! line and what was expected.
+//! leaves beyond the maximum each leaf range reports. A dump that lacks the
+//! extended leaves, or the last leaf of a range, is refused as truncated.
+//! Errors name the file, the line and what was expected.
 //!
 //! ```
 //! use maskcalc::dump::{parse, Format};
 //! let text = "CPU:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
-//!             0x00000001 0x00: eax=0x000306f2 ebx=0x00400800 ecx=0x7ffefbff edx=0xbfebfbff\n";
+//!             0x00000001 0x00: eax=0x000306f2 ebx=0x00400800 ecx=0x7ffefbff edx=0xbfebfbff\n   \
+//!             0x80000000 0x00: eax=0x80000000 ebx=0x00000000 ecx=0x00000000 edx=0x00000000\n";
 //! let host = parse("node1", text.as_bytes(), None).unwrap();
 //! assert_eq!(host.vendor_string().as_deref(), Some("GenuineIntel"));
 //! assert_eq!(host.register(1, 0, maskcalc::model::ECX), 0x7ffefbff);
@@ -40,9 +42,12 @@ use crate::model::{CpuidInput, HostCpuid};
 
 pub use json::{DUMP_FORMAT_NAME, DUMP_FORMAT_VERSION};
 
-/// Largest dump file accepted, in bytes. Real dumps are a few KiB; AIDA64
-/// dumps with every logical CPU of a large server reach a few MiB.
-pub const MAX_DUMP_BYTES: usize = 32 << 20;
+/// Largest dump file accepted, in bytes: 8 MiB. A `cpuid -1r` dump is 5 to
+/// 8 KiB; `cpuid -r` repeats that per logical CPU, so 8 MiB holds every CPU of
+/// a host with about a thousand of them, and AIDA64 dumps of a large server
+/// are a few MiB. The whole dump is held while it is parsed, so this bounds
+/// the parsers' memory too.
+pub const MAX_DUMP_BYTES: usize = 8 << 20;
 /// Largest number of distinct leaves/subleaves one CPU may report.
 pub const MAX_LEAVES: usize = 8192;
 /// Largest number of MSRs one dump may carry.
@@ -144,20 +149,69 @@ impl LineError {
 /// Parses one dump. `file` names it in errors; `format` forces a format
 /// instead of detecting it.
 pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpuid, DumpError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_text(file, text, bytes.len(), format),
+        Err(_) if bytes.len() > MAX_DUMP_BYTES => parse_text(file, "", bytes.len(), format),
+        Err(_) => parse_owned(file, bytes.to_vec(), format),
+    }
+}
+
+/// [`parse`] of a dump the caller no longer needs: the bytes are taken by
+/// value, so the dump is held once, whatever it contains.
+///
+/// ```
+/// let text = "CPU:\n   0x00000000 0x00: eax=0x00000000 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+///             0x80000000 0x00: eax=0x80000000 ebx=0x0 ecx=0x0 edx=0x0\n";
+/// let host = maskcalc::dump::parse_owned("node1", text.as_bytes().to_vec(), None).unwrap();
+/// assert_eq!(host.vendor_string().as_deref(), Some("GenuineIntel"));
+/// ```
+pub fn parse_owned(
+    file: &str,
+    bytes: Vec<u8>,
+    format: Option<Format>,
+) -> Result<HostCpuid, DumpError> {
+    let len = bytes.len();
+    if len > MAX_DUMP_BYTES {
+        return parse_text(file, "", len, format);
+    }
+    parse_text(file, &into_text(bytes), len, format)
+}
+
+/// The bytes as text, in place: AIDA64 dumps written on Windows may carry
+/// Latin-1 text (`°C`, `®`) in sections the parser skips, so every byte that
+/// is not UTF-8 becomes `?` (a bad byte on a data line still fails there).
+/// Unlike `String::from_utf8_lossy`, this neither copies the dump nor
+/// triples the size of binary garbage.
+fn into_text(mut bytes: Vec<u8>) -> String {
+    let mut pos = 0;
+    while let Err(err) = std::str::from_utf8(&bytes[pos..]) {
+        let start = pos + err.valid_up_to();
+        let len = err.error_len().unwrap_or(bytes.len() - start);
+        bytes[start..start + len].fill(b'?');
+        pos = start + len;
+    }
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`parse`] of text already decoded; `len` is the size of the original
+/// bytes (larger than [`MAX_DUMP_BYTES`]: refused without looking at `text`).
+fn parse_text(
+    file: &str,
+    text: &str,
+    len: usize,
+    format: Option<Format>,
+) -> Result<HostCpuid, DumpError> {
     let fail = |e: LineError| DumpError {
         file: file.to_owned(),
         line: e.line,
         message: e.message,
     };
-    if bytes.len() > MAX_DUMP_BYTES {
+    if len > MAX_DUMP_BYTES {
         return Err(fail(LineError::whole(format!(
-            "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one"
+            "expected a CPUID dump of at most {MAX_DUMP_BYTES} bytes, found a larger one \
+             (a `cpuid -1r` dump, one CPU, is a few KiB)"
         ))));
     }
-    // AIDA64 dumps written on Windows may carry Latin-1 text (`°C`, `®`) in
-    // sections the parser skips; a bad byte on a data line still fails there.
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.as_ref();
     if text.trim().is_empty() {
         return Err(fail(LineError::whole(
             "expected a CPUID dump, found an empty file",
@@ -187,8 +241,57 @@ pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpu
              in this {format} dump, found none"
         ))));
     }
+    missing_last_leaf(&host, format).map_err(fail)?;
     host.retain_reported_leaves();
     Ok(host)
+}
+
+/// A dump cut short (a copy that stopped, `head` of the file) still parses:
+/// what gives it away is a range that ends before the maximum leaf its base
+/// leaf reports. Every dumping tool prints each range up to its maximum (the
+/// maximum leaf itself always answers), so a missing last leaf means missing
+/// lines. Leaves inside a range may be absent (AMD has no leaf 4), and a
+/// maximum beyond the range's 64 Ki leaves is junk that
+/// [`HostCpuid::retain_reported_leaves`] drops.
+fn missing_last_leaf(host: &HostCpuid, format: Format) -> Result<(), LineError> {
+    let ranges = [
+        (
+            0,
+            host.max_basic_leaf(),
+            "maximum basic leaf that leaf 0x00000000",
+        ),
+        (
+            crate::model::EXTENDED_BASE,
+            host.max_extended_leaf(),
+            "maximum extended leaf that leaf 0x80000000",
+        ),
+    ];
+    if host.max_extended_leaf().is_none() {
+        return Err(LineError::whole(format!(
+            "expected leaf 0x80000000 (the extended leaves, where long mode and NX are) in this \
+             {format} dump, found none: is the file truncated?"
+        )));
+    }
+    for (base, max, what) in ranges {
+        let Some(max) = max.filter(|&m| m >= base && m - base <= 0xffff) else {
+            continue;
+        };
+        if host.leaves.keys().any(|k| k.leaf == max) {
+            continue;
+        }
+        let last = host
+            .leaves
+            .keys()
+            .map(|k| k.leaf)
+            .filter(|&l| l >= base && l < max)
+            .max()
+            .unwrap_or(base);
+        return Err(LineError::whole(format!(
+            "expected leaf {max:#010x} (the {what} reports) in this {format} dump, found the \
+             range ending at leaf {last:#010x}: is the file truncated?"
+        )));
+    }
+    Ok(())
 }
 
 /// Guesses the format of a dump from its text; `None` when nothing fits.
@@ -364,4 +467,54 @@ pub(crate) fn insert_msr(
     }
     cpu.msrs.insert(index, value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_become_one_question_mark_each_in_place() {
+        assert_eq!(into_text(b"a\xb0C \xe2\x82 \xff\xfe".to_vec()), "a?C ?? ??");
+        assert_eq!(into_text("°C ok".as_bytes().to_vec()), "°C ok");
+        let garbage: Vec<u8> = (0..=255u8).cycle().take(1 << 16).collect();
+        assert_eq!(into_text(garbage).len(), 1 << 16);
+    }
+
+    #[test]
+    fn a_dump_cut_at_any_line_before_a_ranges_last_leaf_is_refused() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let has = |prefix: &[&str], leaf: &str| prefix.iter().any(|l| l.trim().starts_with(leaf));
+        let mut refused = 0;
+        for n in 2..lines.len() {
+            let prefix = &lines[..n];
+            let cut = prefix.join("\n");
+            match parse("cut", cut.as_bytes(), None) {
+                Ok(_) => assert!(
+                    has(prefix, "0x00000016 ") && has(prefix, "0x80000008 "),
+                    "a dump of {n} lines parsed"
+                ),
+                Err(err) => {
+                    refused += 1;
+                    if has(prefix, "0x80000000 ") && !has(prefix, "0x80000008 ") {
+                        assert!(err.message.contains("expected leaf 0x80000008"), "{err}");
+                        assert!(err.message.contains("truncated"), "{err}");
+                    }
+                }
+            }
+        }
+        assert!(refused > 10, "{refused}");
+        // Cut inside a line: the half line is refused, or the range is short.
+        let cut = &text[..text.find("0x80000001 0x00").unwrap() + 30];
+        let err = parse("cut", cut.as_bytes(), None).unwrap_err();
+        assert!(
+            err.message.contains("truncated") || err.line.is_some(),
+            "{err}"
+        );
+    }
 }

@@ -6,7 +6,9 @@
 //!
 //! ```
 //! use maskcalc::dump::{parse, write, Format};
-//! let text = "CPU:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n";
+//! let text = "CPU:\n   0x00000000 0x00: eax=0x00000001 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+//!             0x00000001 0x00: eax=0x000306f2 ebx=0x00400800 ecx=0x7ffefbff edx=0xbfebfbff\n   \
+//!             0x80000000 0x00: eax=0x80000000 ebx=0x00000000 ecx=0x00000000 edx=0x00000000\n";
 //! let host = parse("a", text.as_bytes(), None).unwrap();
 //! for format in Format::ALL {
 //!     let again = parse("b", write::to_format(&host, format).as_bytes(), Some(format)).unwrap();

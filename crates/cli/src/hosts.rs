@@ -1,43 +1,67 @@
-//! Host CPU descriptions for the tools that compare hosts (`xen-maskcalc`,
-//! `cpu-profile`): the CPU this tool runs on, and dump or profile files read
-//! whole within a size limit.
+//! Hosts from the command line, for the tools that compare hosts
+//! (`xen-maskcalc`, `cpu-profile`): dump and profile files read whole within
+//! a size limit, each dump turned into a named [`Host`], and the CPU this
+//! tool runs on.
+//!
+//! Exit codes follow the contract of [`crate::exit`]: a file that cannot be
+//! opened or read (missing, a directory, no permission) is an I/O error (2);
+//! a file too large, or one that does not parse, is bad input (1).
 
 use std::io::{self, Read};
 use std::path::Path;
 
-use maskcalc::model::HostCpuid;
+use maskcalc::dump::{self, Format};
+use maskcalc::model::Host;
 
 use crate::Failure;
 
-/// The CPUID of the machine the tool runs on (`--local`), walked like
-/// `cpuid -1r` by [`maskcalc::local::read_with`].
-///
-/// The library has no `unsafe` and no assembly, so the CPUID instruction is
-/// executed here. Off x86-64 there is no instruction to execute: a usage
-/// error (exit code 2) that says which dump to give instead.
-///
-/// ```
-/// # #[cfg(target_arch = "x86_64")] {
-/// let host = xenmig_cli::hostcpu::local_cpuid().unwrap();
-/// // Leaf 0 names the vendor: never all zeros on a real CPU.
-/// assert_ne!(host.register(0, 0, maskcalc::model::EBX), 0);
-/// # }
-/// ```
-#[cfg(target_arch = "x86_64")]
-pub fn local_cpuid() -> Result<HostCpuid, Failure> {
-    Ok(maskcalc::local::read_with(|leaf, subleaf| {
-        let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        [r.eax, r.ebx, r.ecx, r.edx]
-    }))
+/// The host `--local` adds: the CPU this tool runs on, named `local`. Off
+/// x86 there is no CPUID instruction to execute: a usage error (exit code 2)
+/// that says which dump to give instead.
+pub fn local_host() -> Result<Host, Failure> {
+    let cpuid = maskcalc::local::read().ok_or_else(|| {
+        Failure::usage_or_io(
+            "--local needs an x86 machine; give this host's `cpuid -1r` dump instead",
+        )
+    })?;
+    Ok(Host {
+        name: "local".to_owned(),
+        cpuid,
+    })
 }
 
-/// The CPUID of the machine the tool runs on (`--local`): not available off
-/// x86-64, a usage error (exit code 2) that says which dump to give instead.
-#[cfg(not(target_arch = "x86_64"))]
-pub fn local_cpuid() -> Result<HostCpuid, Failure> {
-    Err(Failure::usage_or_io(
-        "--local needs an x86-64 machine; give this host's `cpuid -1r` dump instead",
-    ))
+/// How a path is named in messages: `-` is standard input.
+pub fn describe(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a whole small input (a dump, a profile) of at most `limit` bytes,
+/// as [`read_capped`] does, with the error the tools report: the path, what
+/// was expected (`what`, such as "a CPUID dump") and what went wrong.
+pub fn read_input(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    read_capped(path, limit, what).map_err(|err| {
+        let name = describe(path);
+        if err.kind() == io::ErrorKind::FileTooLarge {
+            Failure::bad_input(format!("{name}: {err}"))
+        } else {
+            Failure::usage_or_io(format!("{name}: cannot read {what}: {err}"))
+        }
+    })
+}
+
+/// Reads and parses the CPUID dump at `path` (in `format`, or detected) as
+/// the host `name`.
+pub fn load_dump(path: &Path, name: &str, format: Option<Format>) -> Result<Host, Failure> {
+    let bytes = read_input(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
+    let cpuid = dump::parse_owned(name, bytes, format).map_err(Failure::bad_input)?;
+    Ok(Host {
+        name: name.to_owned(),
+        cpuid,
+    })
 }
 
 /// Reads a small input whole (`-` is standard input), but never more than
@@ -53,8 +77,8 @@ pub fn local_cpuid() -> Result<HostCpuid, Failure> {
 ///
 /// ```
 /// use std::io::ErrorKind;
-/// use xenmig_cli::hostcpu::read_capped;
-/// let path = std::env::temp_dir().join(format!("hostcpu-doc-{}", std::process::id()));
+/// use xenmig_cli::hosts::read_capped;
+/// let path = std::env::temp_dir().join(format!("hosts-doc-{}", std::process::id()));
 /// std::fs::write(&path, b"0123456789").unwrap();
 /// assert_eq!(read_capped(&path, 10, "a dump").unwrap(), b"0123456789");
 /// let err = read_capped(&path, 4, "a dump").unwrap_err();
@@ -94,7 +118,7 @@ mod tests {
     impl Scratch {
         fn new(name: &str, len: usize) -> Scratch {
             let path =
-                std::env::temp_dir().join(format!("xenmig-hostcpu-{}-{name}", std::process::id()));
+                std::env::temp_dir().join(format!("xenmig-hosts-{}-{name}", std::process::id()));
             std::fs::write(&path, vec![b'x'; len]).unwrap();
             Scratch(path)
         }
@@ -134,7 +158,7 @@ mod tests {
     #[test]
     fn a_pipe_stops_one_byte_past_the_limit() {
         // A FIFO has no size to ask, so the cap is what bounds memory.
-        let fifo = std::env::temp_dir().join(format!("xenmig-hostcpu-{}-fifo", std::process::id()));
+        let fifo = std::env::temp_dir().join(format!("xenmig-hosts-{}-fifo", std::process::id()));
         let _ = std::fs::remove_file(&fifo);
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if !made.is_ok_and(|s| s.success()) {
@@ -156,23 +180,8 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_io_error() {
-        let missing = std::env::temp_dir().join("xenmig-hostcpu-does-not-exist");
+        let missing = std::env::temp_dir().join("xenmig-hosts-does-not-exist");
         let err = read_capped(&missing, 10, "a dump").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn the_local_cpu_has_a_vendor_and_leaf_one() {
-        let host = local_cpuid().unwrap();
-        let vendor = [
-            host.register(0, 0, maskcalc::model::EBX),
-            host.register(0, 0, maskcalc::model::EDX),
-            host.register(0, 0, maskcalc::model::ECX),
-        ];
-        let vendor: Vec<u8> = vendor.iter().flat_map(|r| r.to_le_bytes()).collect();
-        assert!(vendor.iter().all(u8::is_ascii_graphic), "{vendor:?}");
-        // Leaf 1 EAX is the family/model/stepping signature: never zero.
-        assert_ne!(host.register(1, 0, maskcalc::model::EAX), 0);
     }
 }
