@@ -1,5 +1,6 @@
 //! Every CPUID dump parser, detected and forced, on arbitrary bytes; what
-//! parses goes through the pool computation and every renderer.
+//! parses goes through the pool computation, every renderer, the pool plan
+//! and the HTML page.
 
 #![no_main]
 
@@ -27,7 +28,13 @@ fuzz_target!(|data: &[u8]| {
             regs[1] ^= 0x0001_0020;
         }
         let options = pool::PoolOptions { allow_mixed_vendors: true, ..Default::default() };
-        if let Ok(masks) = pool::compute(&[first.clone(), other], &options) {
+        let hosts = [first.clone(), other];
+        if let Ok(plan) = maskcalc::plan::plan(&hosts, &options, &Default::default()) {
+            let _ = render::plan_text(&plan);
+            let _ = render::plan_json(&plan);
+            let _ = render::html::pool_page(&plan, &hosts, "fuzz");
+        }
+        if let Ok(masks) = pool::compute(&hosts, &options) {
             let _ = render::xend_verbose(&masks);
             let guest = maskcalc::consumer::GuestCpu::from_masks(&masks);
             let mut targets = maskcalc::consumer::Targets::newest();

@@ -305,8 +305,10 @@ pub struct Output {
 
 #[derive(Debug)]
 enum Kind {
-    /// Written where it stands; `fsync` on commit (a block device).
-    InPlace { fsync: bool },
+    /// Written where it stands; `fsync` on commit (a block device);
+    /// `nonblocking` when the caller set O_NONBLOCK on the open file (a
+    /// shared flag we must not change), so a full pipe answers EAGAIN.
+    InPlace { fsync: bool, nonblocking: bool },
     /// A new file that takes the place of `dir/name` on commit.
     Replace {
         dir: PathBuf,
@@ -404,10 +406,14 @@ impl Output {
     }
 
     fn in_place(file: File, name: String, fsync: bool) -> Output {
+        // SAFETY: F_GETFL reads the status flags of a descriptor we own.
+        #[allow(unsafe_code)]
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        let nonblocking = flags >= 0 && flags & libc::O_NONBLOCK != 0;
         Output {
             file,
             name,
-            kind: Kind::InPlace { fsync },
+            kind: Kind::InPlace { fsync, nonblocking },
             writeback: Writeback::new(WritebackPolicy::AtCommit),
         }
     }
@@ -445,11 +451,37 @@ impl Output {
     /// socket or device), so that a writer can use kernel copies
     /// (`copy_file_range`, `splice`) into it; `None` for a file being
     /// replaced, which is written through `Write` so that its writeback is
-    /// paced.
+    /// paced. Also `None` for a descriptor its caller made non-blocking:
+    /// writes through `Write` wait (poll) for room instead of failing with
+    /// EAGAIN.
     pub fn in_place_file(&mut self) -> Option<&mut File> {
         match self.kind {
-            Kind::InPlace { .. } => Some(&mut self.file),
-            Kind::Replace { .. } => None,
+            Kind::InPlace {
+                nonblocking: false, ..
+            } => Some(&mut self.file),
+            _ => None,
+        }
+    }
+
+    /// Waits until the output can take more bytes (a non-blocking descriptor
+    /// that answered EAGAIN).
+    fn wait_writable(&self) -> io::Result<()> {
+        let mut poll = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one pollfd that lives on this stack frame for the call.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::poll(&mut poll, 1, -1) };
+            if rc >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
         }
     }
 
@@ -464,7 +496,7 @@ impl Output {
     pub fn commit(mut self) -> io::Result<()> {
         self.file.flush()?;
         match &self.kind {
-            Kind::InPlace { fsync } => {
+            Kind::InPlace { fsync, .. } => {
                 if *fsync {
                     self.file.sync_all()?;
                 }
@@ -487,7 +519,10 @@ impl Output {
                 }
                 let dir = dir.clone();
                 // In place now: dropping must not touch the name.
-                self.kind = Kind::InPlace { fsync: false };
+                self.kind = Kind::InPlace {
+                    fsync: false,
+                    nonblocking: false,
+                };
                 sync_dir(&dir)
             }
         }
@@ -496,15 +531,29 @@ impl Output {
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.file.write(buf)?;
-        self.writeback.wrote(&self.file, written);
-        Ok(written)
+        loop {
+            match self.file.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait_writable()?,
+                Err(e) => return Err(e),
+                Ok(written) => {
+                    self.writeback.wrote(&self.file, written);
+                    return Ok(written);
+                }
+            }
+        }
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let written = self.file.write_vectored(bufs)?;
-        self.writeback.wrote(&self.file, written);
-        Ok(written)
+        loop {
+            match self.file.write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait_writable()?,
+                Err(e) => return Err(e),
+                Ok(written) => {
+                    self.writeback.wrote(&self.file, written);
+                    return Ok(written);
+                }
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

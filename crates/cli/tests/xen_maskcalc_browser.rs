@@ -1,7 +1,8 @@
 //! `xen-maskcalc --format html` in a real browser: headless Chromium renders
 //! the page for the pool of every real Intel dump, and the DOM it builds must
 //! hold every host and every differing feature with its state; a screenshot
-//! must not be blank. Also the screenshot in `docs/`, and whether it is stale.
+//! must not be blank. The same for `cpu-profile show --format html`. Also the
+//! screenshot in `docs/`, and whether it is stale.
 //!
 //! Chromium is found as `$XENMIG_CHROMIUM`, or `chromium`,
 //! `chromium-headless-shell` or `chromium-browser` on `PATH`. Where it is
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use support::{repo_root, scratch, success};
 
 const EXE: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
+const PROFILE_EXE: &str = env!("CARGO_BIN_EXE_cpu-profile");
 
 /// The checked-in screenshot of the page, and the page it was rendered from.
 const DOCS_PNG: &str = "docs/images/xen-maskcalc-page.png";
@@ -407,6 +409,48 @@ fn hostile_names_stay_text_in_chromium() {
         .filter_map(|(_, a)| a.get("data-host-name").cloned())
         .collect();
     assert!(rows.contains(&name), "{rows:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_profile_page_renders_in_chromium() {
+    let browser = browser_or_skip!("the_profile_page_renders_in_chromium");
+    let dir = scratch("browser-profile");
+    let profile = dir.join("pool.json");
+    let mut generate = vec!["generate", "-o", profile.to_str().unwrap()];
+    let pool = intel_pool();
+    generate.extend(pool.iter().map(String::as_str));
+    success(PROFILE_EXE, &generate);
+    let page = dir.join("profile.html");
+    let html = success(
+        PROFILE_EXE,
+        &["show", "--format", "html", profile.to_str().unwrap()],
+    );
+    std::fs::write(&page, &html).unwrap();
+    let dom_file = dir.join("dom.html");
+    run_chromium(&browser, &dir, "--dump-dom", &page, &dom_file);
+    let dom = std::fs::read_to_string(&dom_file).unwrap();
+    let body = start_tags(&dom, "body")
+        .into_iter()
+        .next()
+        .expect("a body")
+        .1;
+    assert_eq!(body.get("data-script").map(String::as_str), Some("ready"));
+    // Every defined bit the tool wrote is in the browser's DOM, in the same state.
+    let states = |text: &str| -> Vec<(String, String)> {
+        start_tags(text, "tr")
+            .into_iter()
+            .filter_map(|(_, a)| {
+                Some((
+                    a.get("data-location")?.clone(),
+                    a.get("data-state")?.clone(),
+                ))
+            })
+            .collect()
+    };
+    let written = states(&html);
+    assert!(written.len() > 100, "{}", written.len());
+    assert_eq!(states(&dom), written);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,5 +1,6 @@
-//! `xen-maskcalc --plan` (text and JSON, golden files) and `--format html`
-//! (content and escaping; the real-browser test is in `xen_maskcalc_browser.rs`).
+//! `xen-maskcalc --plan` (text and JSON, golden files), `--format html` and
+//! `cpu-profile show --format html` (content and escaping; the real-browser
+//! tests are in `xen_maskcalc_browser.rs`).
 
 mod support;
 
@@ -133,8 +134,17 @@ fn plan_refuses_what_the_mask_refuses() {
         2,
     );
     assert!(err.contains("both hidden and kept"), "{err}");
-    let err = failure(EXE, &["--plan", "--diff", HASWELL, SKYLAKE], 2);
-    assert!(err.contains("cannot be used with"), "{err}");
+    for other in [
+        &["--diff"][..],
+        &["--format", "html"][..],
+        &["--format", "xl"][..],
+    ] {
+        let mut args = vec!["--plan"];
+        args.extend(other);
+        args.extend([HASWELL, SKYLAKE]);
+        let err = failure(EXE, &args, 2);
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
 }
 
 /// Counts the non-overlapping occurrences of `needle`.
@@ -249,5 +259,74 @@ fn html_escapes_file_names_and_dump_contents() {
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;b&gt;&amp;&quot;a&quot;.txt"));
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;amp;&quot;&#39;&lt;/td&gt;"));
     assert!(html.contains("&lt;i&gt;&amp;&quot;&#39;&lt;/i&gt;x!"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const PROFILE_EXE: &str = env!("CARGO_BIN_EXE_cpu-profile");
+
+#[test]
+fn profile_page_shows_every_defined_bit_and_escapes_the_name() {
+    let dir = scratch("profile-html");
+    let path = dir.join("pool.json");
+    let path = path.to_str().unwrap();
+    clean_success(
+        PROFILE_EXE,
+        &[
+            "generate",
+            "--name",
+            "<b onclick=\"x\">pool</b> & 'co'",
+            "-o",
+            path,
+            HASWELL,
+            SKYLAKE,
+            ICELAKE,
+        ],
+    );
+    let html = clean_success(PROFILE_EXE, &["show", "--format", "html", path]);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(count(&html, "<script"), 1);
+    assert!(!html.contains("<b onclick"));
+    assert!(html.contains("&lt;b onclick=&quot;x&quot;&gt;pool&lt;/b&gt; &amp; &#39;co&#39;"));
+    let profile = cpu_profile::json::from_json(path, &std::fs::read(path).unwrap()).unwrap();
+    let mut rows = 0;
+    for (&register, bits) in &profile.registers {
+        let fields = cpu_profile::rules::field_mask(register);
+        for bit in (0..32u8).filter(|b| bits.mask & !fields & (1 << b) != 0) {
+            let name = cpu_profile::rules::feature_at(register, bit).map_or("", |f| f.name);
+            let state = if bits.value & (1 << bit) != 0 {
+                "on"
+            } else {
+                "off"
+            };
+            let row = format!(
+                "<tr data-feature=\"{name}\" data-location=\"{}\" data-state=\"{state}\">",
+                cpu_profile::rules::location(register, bit)
+            );
+            assert!(html.contains(&row), "{row}");
+            rows += 1;
+        }
+    }
+    assert_eq!(
+        count(&html, "data-state=\"on\">") + count(&html, "data-state=\"off\">"),
+        rows
+    );
+    // Every export format, through the exporters.
+    let xl = clean_success(PROFILE_EXE, &["export", "--format", "xl", path]);
+    assert!(html.contains(&format!(
+        "<pre class=\"copy\" data-format=\"xl\">{xl}</pre>"
+    )));
+    for format in [
+        "xend",
+        "libvirt",
+        "qemu",
+        "firecracker",
+        "cloud-hypervisor",
+        "profile",
+    ] {
+        assert!(
+            html.contains(&format!("data-format=\"{format}\"")),
+            "{format}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

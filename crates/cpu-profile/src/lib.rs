@@ -16,7 +16,7 @@
 //! * [`export`]: the profile as `xen-maskcalc` renders pools, and as a Cloud
 //!   Hypervisor profile;
 //! * [`show`] and [`diff`]: the profile, or the difference between two, by
-//!   feature name.
+//!   feature name; [`html`]: the profile as one self-contained page.
 //!
 //! ```
 //! use cpu_profile::{check, generate};
@@ -38,6 +38,7 @@ pub mod check;
 pub mod diff;
 pub mod export;
 pub mod generate;
+pub mod html;
 pub mod json;
 pub mod rules;
 pub mod show;

@@ -59,6 +59,8 @@ const SHOW_AFTER_HELP: &str = concat!(
     "Examples (from the root of a xenmig checkout):\n",
     generate_pool!(),
     "  $ cpu-profile show pool.json
+  # The same as one self-contained page, with every export format:
+  $ cpu-profile show --format html pool.json > pool.html
 
 Exit status: 0 shown; 1 the profile does not parse; 2 usage or I/O error."
 );
@@ -141,6 +143,9 @@ pub enum Command {
     /// Print a profile: limits, then each register's features by name.
     #[command(after_help = SHOW_AFTER_HELP)]
     Show {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
         /// The profile file
         profile: PathBuf,
     },
@@ -204,6 +209,15 @@ pub enum Command {
         #[command(flatten)]
         input_format: InputFormat,
     },
+}
+
+/// `show --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// limits, then each register's features by name
+    Text,
+    /// one self-contained HTML page: hosts, limits, every export format, features, pool masks
+    Html,
 }
 
 /// `export --format`.

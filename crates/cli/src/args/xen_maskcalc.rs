@@ -68,7 +68,8 @@ pub struct Args {
 
     /// Plan the pool instead: what each host costs it (the features the others
     /// would gain without it), ranked, and a split into compatibility tiers
-    #[arg(long)]
+    /// (`--json` for JSON; `--format html` has the plan on its page)
+    #[arg(long, conflicts_with = "format")]
     pub plan: bool,
 
     /// With --plan and --format html: a host joins a tier only if the tier's

@@ -14,7 +14,7 @@ use maskcalc::consumer::Consumer;
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
-use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL};
+use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL, ShowFormat};
 use xenmig_cli::consumers::ConsumerSetup;
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
@@ -37,9 +37,15 @@ fn run(args: Args) -> Result<u8, Failure> {
             output,
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
-        Command::Show { profile } => {
+        Command::Show { format, profile } => {
             let profile = load_profile(&profile)?;
-            print(&show::show(&profile))
+            match format {
+                ShowFormat::Text => print(&show::show(&profile)),
+                ShowFormat::Html => {
+                    let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                    print(&cpu_profile::html::page(&profile, &generator))
+                }
+            }
         }
         Command::Export {
             format,

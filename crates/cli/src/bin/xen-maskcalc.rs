@@ -73,10 +73,11 @@ fn run(args: &Args) -> Result<u8, Failure> {
     } else {
         args.format
     };
-    let planned = if args.plan || (!args.diff && format == OutputFormat::Html) {
-        let plan_options = plan::PlanOptions {
-            tier_threshold: args.tier_threshold,
-        };
+    let plan_options = plan::PlanOptions {
+        tier_threshold: args.tier_threshold,
+    };
+    // The plan computes the pool's masks too: with --plan, they are not computed twice.
+    let planned = if args.plan && !args.diff {
         Some(plan::plan(&hosts, &options, &plan_options).map_err(pool_failure)?)
     } else {
         None
@@ -113,7 +114,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
         } else {
             render::diff(masks, term::stdout_wants_colour())
         }
-    } else if let Some(plan) = planned.as_ref().filter(|_| args.plan) {
+    } else if let Some(plan) = &planned {
         if args.json {
             render::plan_json(plan, &targets)
         } else {
@@ -137,20 +138,20 @@ fn run(args: &Args) -> Result<u8, Failure> {
             notes = r.notes;
             r.text
         };
-        match (format, &planned) {
-            (OutputFormat::Xend, _) if args.verbose => render::xend_verbose(masks),
-            (OutputFormat::Xend, _) => render::xend(masks),
-            (OutputFormat::Xl, _) => rendered(render::xl(masks, &targets)),
-            (OutputFormat::Libvirt, _) => rendered(render::libvirt(masks, &guest, &targets)),
-            (OutputFormat::Qemu, _) => rendered(render::qemu(masks, &guest, &targets)),
-            (OutputFormat::Firecracker, _) => render::firecracker(masks),
-            (OutputFormat::Json, _) => render::json(masks),
-            (OutputFormat::Html, Some(plan)) => {
+        match format {
+            OutputFormat::Xend if args.verbose => render::xend_verbose(masks),
+            OutputFormat::Xend => render::xend(masks),
+            OutputFormat::Xl => rendered(render::xl(masks, &targets)),
+            OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, &targets)),
+            OutputFormat::Qemu => rendered(render::qemu(masks, &guest, &targets)),
+            OutputFormat::Firecracker => render::firecracker(masks),
+            OutputFormat::Json => render::json(masks),
+            OutputFormat::Html => {
+                // The page shows the plan, whose own pool computation is the same as `masks`.
+                let plan = plan::plan(&hosts, &options, &plan_options).map_err(pool_failure)?;
                 let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                render::html::pool_page(plan, &hosts, &generator, &targets)
+                render::html::pool_page(&plan, &hosts, &generator, &targets)
             }
-            // Not reached: the page always comes with a plan.
-            (OutputFormat::Html, None) => render::json(masks),
         }
     };
     if args.diff {

@@ -846,13 +846,17 @@ fn upper_first(s: &str) -> String {
 }
 
 /// The hosts table: name, vendor, brand string, family/model/stepping, and
-/// (with a plan) cost and tier. `hosts` gives the brand strings; it may be
-/// empty.
+/// (with a plan) cost and tier. `hosts` gives the brand strings; when it is
+/// empty (a profile keeps none) the column is left out.
 pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> String {
+    let brands = !hosts.is_empty();
     let mut out = String::from(
-        "<table class=\"sortable\" id=\"hosts-table\">\n<thead><tr><th>#</th><th>host</th><th>vendor</th>\
-         <th>processor</th><th>family</th><th>model</th><th>stepping</th>",
+        "<table class=\"sortable\" id=\"hosts-table\">\n<thead><tr><th>#</th><th>host</th><th>vendor</th>",
     );
+    if brands {
+        out.push_str("<th>processor</th>");
+    }
+    out.push_str("<th>family</th><th>model</th><th>stepping</th>");
     if plan.is_some() {
         out.push_str("<th>cost</th><th>tier</th>");
     }
@@ -865,13 +869,18 @@ pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> St
             .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr data-host-name=\"{name}\"><td class=\"num\">{n}</td><td>{name}</td><td>{vendor}</td><td>{brand}</td>\
-             <td class=\"num\" data-sort=\"{family}\">{family:#x}</td><td class=\"num\" data-sort=\"{model}\">{model:#x}</td>\
-             <td class=\"num\" data-sort=\"{stepping}\">{stepping:#x}</td>",
+            "<tr data-host-name=\"{name}\"><td class=\"num\">{n}</td><td>{name}</td><td>{vendor}</td>",
             n = i + 1,
             name = escape(&summary.name),
             vendor = escape(&summary.vendor_string),
-            brand = escape(&brand),
+        );
+        if brands {
+            let _ = write!(out, "<td>{}</td>", escape(&brand));
+        }
+        let _ = write!(
+            out,
+            "<td class=\"num\" data-sort=\"{family}\">{family:#x}</td><td class=\"num\" data-sort=\"{model}\">{model:#x}</td>\
+             <td class=\"num\" data-sort=\"{stepping}\">{stepping:#x}</td>"
         );
         if let Some(plan) = plan {
             let cost = plan
