@@ -30,9 +30,10 @@ fuzz_target!(|data: &[u8]| {
         let options = pool::PoolOptions { allow_mixed_vendors: true, ..Default::default() };
         let hosts = [first.clone(), other];
         if let Ok(plan) = maskcalc::plan::plan(&hosts, &options, &Default::default()) {
-            let _ = render::plan_text(&plan);
-            let _ = render::plan_json(&plan);
-            let _ = render::html::pool_page(&plan, &hosts, "fuzz");
+            let targets = maskcalc::consumer::Targets::newest();
+            let _ = render::plan_text(&plan, &targets);
+            let _ = render::plan_json(&plan, &targets);
+            let _ = render::html::pool_page(&plan, &hosts, "fuzz", &targets);
         }
         if let Ok(masks) = pool::compute(&hosts, &options) {
             let _ = render::xend_verbose(&masks);

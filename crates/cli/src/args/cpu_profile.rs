@@ -146,6 +146,9 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
+        /// The consumer releases the page's exports are written for (`--format html`).
+        #[command(flatten)]
+        consumers: crate::consumers::ConsumerArgs,
         /// The profile file
         profile: PathBuf,
     },

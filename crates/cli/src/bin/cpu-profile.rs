@@ -37,13 +37,25 @@ fn run(args: Args) -> Result<u8, Failure> {
             output,
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
-        Command::Show { format, profile } => {
+        Command::Show {
+            format,
+            consumers,
+            profile,
+        } => {
             let profile = load_profile(&profile)?;
             match format {
                 ShowFormat::Text => print(&show::show(&profile)),
                 ShowFormat::Html => {
+                    let setup = ConsumerSetup::new(
+                        &consumers,
+                        &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+                    )?;
                     let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                    print(&cpu_profile::html::page(&profile, &generator))
+                    print(&cpu_profile::html::page(
+                        &profile,
+                        &generator,
+                        &setup.targets(),
+                    ))
                 }
             }
         }
