@@ -57,11 +57,21 @@ pub fn read_input(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>, Fail
 /// the host `name`.
 pub fn load_dump(path: &Path, name: &str, format: Option<Format>) -> Result<Host, Failure> {
     let bytes = read_input(path, dump::MAX_DUMP_BYTES, "a CPUID dump")?;
-    let cpuid = dump::parse_owned(name, bytes, format).map_err(Failure::bad_input)?;
+    let cpuid = dump::parse_owned(name, bytes, format).map_err(dump_failure)?;
     Ok(Host {
         name: name.to_owned(),
         cpuid,
     })
+}
+
+/// A dump that does not parse: bad input (exit code 1), saying how to force
+/// a format when none could be detected.
+pub fn dump_failure(err: dump::DumpError) -> Failure {
+    if err.is_undetected_format() {
+        Failure::bad_input(format!("{err} (force one with --input-format)"))
+    } else {
+        Failure::bad_input(err)
+    }
 }
 
 /// Reads a small input whole (`-` is standard input), but never more than

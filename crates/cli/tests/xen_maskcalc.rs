@@ -114,6 +114,38 @@ fn amd_pool_masks_svm_and_differences() {
 }
 
 #[test]
+fn xl_warns_once_per_thing_to_act_on() {
+    // Milan and Genoa differ in SVM sub-features, which libxl 4.22 names,
+    // and in unnamed bits of 0x80000008.ebx and 0x8000001f.eax, which Xen
+    // offers no guest (it offers nothing it has no name for): clearing them
+    // changes nothing, so there is nothing to act on and no warning.
+    let (out, stderr) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.22", MILAN, GENOA],
+        0,
+    );
+    assert!(out.contains(",svm=0,"), "{out}");
+    assert_eq!(stderr, "", "{stderr}");
+    // Xen 4.17's libxl has no name for FS_GS_NS: the xend list, one note.
+    let (out, stderr) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.17", MILAN, GENOA],
+        0,
+    );
+    assert!(out.starts_with("cpuid = [\n"), "{out}");
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("xen-maskcalc: note: "))
+        .collect();
+    assert_eq!(
+        notes,
+        ["xen-maskcalc: note: written in the xend list syntax, which every xl parses: \
+          the libxl of Xen 4.17 has no name for FS_GS_NS (Xen 4.19 is the first to name it)"],
+        "{stderr}"
+    );
+}
+
+#[test]
 fn hide_and_keep_by_any_name() {
     let out = success(
         EXE,

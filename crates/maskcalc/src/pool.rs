@@ -308,7 +308,8 @@ impl PoolMasks {
 pub enum PoolError {
     /// No host was given.
     NoHosts,
-    /// Hosts of different vendors, and mixing was not allowed: each host's name and vendor string.
+    /// Hosts of different vendors, and mixing was not allowed
+    /// ([`PoolOptions::allow_mixed_vendors`]): each host's name and vendor string.
     MixedVendors(Vec<(String, String)>),
     /// A feature was both hidden and kept.
     HiddenAndKept(&'static str),
@@ -326,12 +327,12 @@ impl fmt::Display for PoolError {
                     }
                     write!(f, "{name}: {vendor}")?;
                 }
-                f.write_str("); pass --allow-mixed-vendors to compute a mask anyway")
+                f.write_str(")")
             }
             PoolError::HiddenAndKept(name) => {
                 write!(
                     f,
-                    "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
+                    "{name} is both hidden and kept; expected each feature to be hidden or kept, not both"
                 )
             }
         }

@@ -266,3 +266,25 @@ fn xend_lines_only_for_leaves_in_xens_policy() {
     assert!(render::xend_verbose(&masks).contains("Xen's CPUID policy has no leaf 0x14.0"));
     assert!(render::firecracker(&masks).contains("\"0x14\""));
 }
+
+#[test]
+fn error_messages_name_no_command_line_flags() {
+    // A library does not know the flags of the tools that embed it: the
+    // binary adds `--allow-mixed-vendors`, `--hide`/`--keep`, `--input-format`.
+    let errors = [
+        PoolError::NoHosts.to_string(),
+        PoolError::MixedVendors(vec![("a".into(), "GenuineIntel".into())]).to_string(),
+        PoolError::HiddenAndKept("AVX").to_string(),
+        maskcalc::dump::parse("x", b"hello\n", None)
+            .unwrap_err()
+            .to_string(),
+    ];
+    for message in errors {
+        assert!(!message.contains("--"), "{message}");
+    }
+    assert!(
+        maskcalc::dump::parse("x", b"hello\n", None)
+            .unwrap_err()
+            .is_undetected_format()
+    );
+}

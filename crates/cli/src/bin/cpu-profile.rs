@@ -18,7 +18,7 @@ use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL, S
 use xenmig_cli::consumers::ConsumerSetup;
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
-use xenmig_cli::hosts::{load_dump, local_host, read_input};
+use xenmig_cli::hosts::{dump_failure, load_dump, local_host, read_input};
 use xenmig_cli::{Failure, exit, finish, parse_args, write_stdout};
 
 fn main() -> ExitCode {
@@ -302,7 +302,7 @@ fn load_either(path: &Path, format: Option<dump::Format>) -> Result<Profile, Fai
     if looks_like_profile {
         return json::from_json(&name, &bytes).map_err(Failure::bad_input);
     }
-    let cpuid = dump::parse_owned(&name, bytes, format).map_err(Failure::bad_input)?;
+    let cpuid = dump::parse_owned(&name, bytes, format).map_err(dump_failure)?;
     let host = Host {
         name: name.clone(),
         cpuid,

@@ -64,9 +64,15 @@ fn run(args: &Args) -> Result<u8, Failure> {
             "Need at least 2 files to do the comparison!",
         ));
     }
+    // The library's messages know no flags: the flags are named here.
     let pool_failure = |e: pool::PoolError| match e {
-        pool::PoolError::HiddenAndKept(_) => Failure::usage_or_io(e),
-        _ => Failure::bad_input(e),
+        pool::PoolError::HiddenAndKept(name) => Failure::usage_or_io(format!(
+            "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
+        )),
+        pool::PoolError::MixedVendors(_) => Failure::bad_input(format!(
+            "{e}; pass --allow-mixed-vendors to compute a mask anyway"
+        )),
+        pool::PoolError::NoHosts => Failure::bad_input(e),
     };
     let format = if args.json {
         OutputFormat::Json
@@ -122,7 +128,10 @@ fn run(args: &Args) -> Result<u8, Failure> {
         }
     } else {
         if format == OutputFormat::Xend {
-            warnings = render::xend_missing_leaves(masks, &hosts);
+            warnings = render::xend_missing_leaves(masks, &hosts)
+                .into_iter()
+                .map(|w| format!("{w}; use --format xl"))
+                .collect();
         }
         let guest = GuestCpu::from_masks(masks);
         let mut rendered = |r: render::Rendered| {

@@ -110,6 +110,16 @@ pub struct DumpError {
     pub line: Option<usize>,
     /// What was expected and what was found.
     pub message: String,
+    /// True when no format was forced and none could be detected.
+    undetected: bool,
+}
+
+impl DumpError {
+    /// True when the dump's format could not be detected (and none was
+    /// forced): a caller can say how to force one (`--input-format`).
+    pub fn is_undetected_format(&self) -> bool {
+        self.undetected
+    }
 }
 
 impl fmt::Display for DumpError {
@@ -205,6 +215,7 @@ fn parse_text(
         file: file.to_owned(),
         line: e.line,
         message: e.message,
+        undetected: false,
     };
     if len > MAX_DUMP_BYTES {
         return Err(fail(LineError::whole(format!(
@@ -219,11 +230,11 @@ fn parse_text(
     }
     let format = match format {
         Some(format) => format,
-        None => detect(text).ok_or_else(|| {
-            fail(LineError::whole(
+        None => detect(text).ok_or_else(|| DumpError {
+            undetected: true,
+            ..fail(LineError::whole(
                 "cannot tell the dump format: expected `cpuid -1r`/`cpuid -r` output, \
-                 `xen-cpuid -p` output, an AIDA64 dump, libvirt <cpudata> XML or xenmig JSON \
-                 (force one with --input-format)",
+                 `xen-cpuid -p` output, an AIDA64 dump, libvirt <cpudata> XML or xenmig JSON",
             ))
         })?,
     };

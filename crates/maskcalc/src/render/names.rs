@@ -97,6 +97,63 @@ fn omitted_line(bit: &MaskedBit, release: &Release<'_>) -> String {
     }
 }
 
+/// The warnings for masked bits an xl output leaves out, one line per thing
+/// to act on: a named feature that release of libxl has no name for (with
+/// the first release that names it), unless it depends on a feature the
+/// output clears (Xen clears a cleared feature's dependents itself: `svm=0`
+/// takes every SVM sub-feature with it); the unnamed bits of one register,
+/// in one line.
+fn xl_omitted_lines(
+    masks: &PoolMasks,
+    lost: &[&MaskedBit],
+    expressed: impl Fn(&MaskedBit) -> bool,
+    release: &Release<'_>,
+) -> Vec<String> {
+    let cleared: Vec<cpuid_defs::FeatureId> = masks
+        .bits
+        .iter()
+        .filter(|b| b.action == Action::Clear && expressed(b))
+        .filter_map(|b| b.feature)
+        .collect();
+    let implied = |bit: &MaskedBit| {
+        bit.action == Action::Clear
+            && bit.feature.is_some_and(|id| {
+                let needs = cpuid_defs::depends_closure(id);
+                cleared.iter().any(|&c| needs.contains(c))
+            })
+    };
+    let mut lines = Vec::new();
+    let mut unnamed: Vec<(FeatureRegister, Vec<u8>)> = Vec::new();
+    for bit in lost.iter().copied().filter(|b| !implied(b)) {
+        match bit.feature_name() {
+            Some(_) => lines.push(omitted_line(bit, release)),
+            None => match unnamed.iter_mut().find(|(r, _)| *r == bit.register) {
+                Some((_, bits)) => bits.push(bit.bit),
+                None => unnamed.push((bit.register, vec![bit.bit])),
+            },
+        }
+    }
+    for (register, bits) in unnamed {
+        let positions: Vec<String> = bits
+            .iter()
+            .map(|&b| match crate::pool::location_of(register, b) {
+                Location::Cpuid { bit, .. } | Location::Msr { bit, .. } => bit.to_string(),
+            })
+            .collect();
+        let (noun, pronoun) = if bits.len() == 1 {
+            ("bit", "it")
+        } else {
+            ("bits", "them")
+        };
+        lines.push(format!(
+            "{register}[{}]: unnamed {noun}, {} cannot express {pronoun}",
+            positions.join(","),
+            release.label()
+        ));
+    }
+    lines
+}
+
 /// True when Xen `version` shows the bit to a guest by default: a
 /// featureset bit with an `A`, `S` or `H` attribute in that release. Xen
 /// offers nothing it has no name for, and fills other leaves (leaf 6, Intel
@@ -138,28 +195,28 @@ fn xend_can_write(register: FeatureRegister) -> bool {
 /// ```
 pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
     let xen = &targets.xen;
+    let xl_name_of = |bit: &MaskedBit| {
+        let feature = bit.feature.map(cpuid_defs::feature);
+        xen.names.name_for(bit.location(), feature.and_then(xl_name))
+    };
     let mut items = vec!["host".to_owned()];
-    let mut omitted = Vec::new();
+    let mut lost = Vec::new();
     let mut unnamed_but_writable = Vec::new();
     for bit in &masks.bits {
-        let feature = bit.feature.map(cpuid_defs::feature);
-        match xen
-            .names
-            .name_for(bit.location(), feature.and_then(xl_name))
-        {
+        match xl_name_of(bit) {
             Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
             // Xen never offers `hidden` features to guests: nothing is lost.
             None if bit.class() == cpuid_defs::Class::Hidden => {}
             // A bit Xen does not offer needs no clearing (one to force on does).
             None if bit.action == Action::Clear && !xen_guests_see(xen, bit.location()) => {}
             None if xend_can_write(bit.register) => unnamed_but_writable.push(bit),
-            None => omitted.push(omitted_line(bit, xen)),
+            None => lost.push(bit),
         }
     }
     if unnamed_but_writable.is_empty() {
         return Rendered {
             text: format!("cpuid = \"{}\"\n", items.join(",")),
-            omitted,
+            omitted: xl_omitted_lines(masks, &lost, |b| xl_name_of(b).is_some(), xen),
             notes: Vec::new(),
         };
     }
@@ -182,7 +239,8 @@ pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
         .collect();
     Rendered {
         text: super::xend::xend(masks),
-        omitted,
+        // The xend list writes every bit of the registers it carries.
+        omitted: xl_omitted_lines(masks, &lost, |b| xend_can_write(b.register), xen),
         notes: vec![format!(
             "written in the xend list syntax, which every xl parses: the libxl of {} has no name for {}",
             xen.label(),

@@ -149,7 +149,7 @@ pub fn xend_missing_leaves(masks: &PoolMasks, hosts: &[Host]) -> Vec<String> {
                 "the line for leaf {key}: {} {verb} not report it (beyond the maximum leaf), \
                  and libxc refuses a cpuid= line for a leaf the host's policy lacks \
                  (\"Missing leaf\", newer: \"Failed to get host policy leaf\"): \
-                 guests would not start there; use --format xl",
+                 guests would not start there (the libxl syntax has no per-leaf lines)",
                 super::host_list(masks, &lacking)
             ))
         })
