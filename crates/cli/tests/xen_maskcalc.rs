@@ -139,8 +139,10 @@ fn xl_warns_once_per_thing_to_act_on() {
         .collect();
     assert_eq!(
         notes,
-        ["xen-maskcalc: note: written in the xend list syntax, which every xl parses: \
-          the libxl of Xen 4.17 has no name for FS_GS_NS (Xen 4.19 is the first to name it)"],
+        [
+            "xen-maskcalc: note: written in the xend list syntax, which every xl parses: \
+          the libxl of Xen 4.17 has no name for FS_GS_NS (Xen 4.19 is the first to name it)"
+        ],
         "{stderr}"
     );
 }

@@ -197,7 +197,8 @@ pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
     let xen = &targets.xen;
     let xl_name_of = |bit: &MaskedBit| {
         let feature = bit.feature.map(cpuid_defs::feature);
-        xen.names.name_for(bit.location(), feature.and_then(xl_name))
+        xen.names
+            .name_for(bit.location(), feature.and_then(xl_name))
     };
     let mut items = vec!["host".to_owned()];
     let mut lost = Vec::new();
