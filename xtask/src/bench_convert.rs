@@ -1,22 +1,42 @@
 //! `cargo xtask bench convert`: speed and memory of `convert-legacy-stream`.
 //!
-//! In a temporary directory it writes a 1 GiB HVM legacy image (256 batches of
-//! 1024 pages), converts it to a file with the release binary and copies it
-//! with `cp` (and `cp` + `sync`) in the same run, in interleaved rounds; then it times
-//! an image of 65,536 one-page batches for the cost per record. Peak RSS is
-//! the child's `VmHWM`, sampled from `/proc` while it runs.
+//! In a temporary directory it writes a 1 GiB HVM legacy image (256 batches
+//! of 1024 pages) and an image of 65,536 one-page batches, then measures the
+//! release binary against `cp` in pairs: in each round every pair runs once,
+//! the converter and its baseline back to back (which goes first alternates
+//! from round to round), and the ratio of the two is that round's ratio. The
+//! report gives the median of those paired ratios over the rounds (and their
+//! range), so a burst of load from other processes hits both sides of a pair
+//! alike. The pairs:
+//!
+//! * to a descriptor (`-o 1`, standard output a new file) against `cp`;
+//! * to a file (`-o FILE`: temporary file, paced writeback, fsync, rename,
+//!   fsync of the directory) against `cp` followed by an fsync of the copy;
+//! * the one-page image, both ways;
+//! * pipe to pipe, as libxl runs it (`cat IMG | convert -i 0 -o 1 | cat`)
+//!   against `cat IMG | cat | cat`.
+//!
+//! Peak RSS is the converter's `VmHWM`, sampled from `/proc` while it runs.
+//! Before each run the previous output is deleted and the deletion made
+//! durable, so that no run pays for the one before it. The number of rounds
+//! is `XENMIG_BENCH_ROUNDS` (default 7).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use legacy_convert::format::{PAGE_SIZE, Width};
 use legacy_convert::writer::ImageWriter;
 
-use crate::bench_util::{Profile, Run, TempDir, build_cli, file_mib, ratio, sampled, which};
+use crate::bench_util::{
+    Profile, Run, TempDir, build_cli, file_mib, load_average, median, sampled, shell_quote, which,
+};
 
 const GIB: u64 = 1 << 30;
+
+/// Default number of rounds (the median of the paired ratios is reported).
+const ROUNDS: usize = 7;
 
 /// Writes an HVM image of `batches` batches of `per_batch` pages.
 fn write_image(path: &Path, batches: u64, per_batch: u64) -> Result<(), String> {
@@ -46,119 +66,284 @@ fn write_image(path: &Path, batches: u64, per_batch: u64) -> Result<(), String> 
     inner.flush().map_err(io)
 }
 
-/// Best wall time, best CPU time and highest RSS of `runs` runs, removing `clean` before each.
-fn best_of(
-    runs: usize,
-    clean: &Path,
-    mut f: impl FnMut() -> Result<Run, String>,
-) -> Result<Run, String> {
-    let mut best = Run {
-        wall: Duration::MAX,
-        cpu: f64::MAX,
-        rss_kib: 0,
-    };
-    for _ in 0..runs {
-        let _ = std::fs::remove_file(clean);
-        let run = f()?;
-        best.wall = best.wall.min(run.wall);
-        best.cpu = best.cpu.min(run.cpu);
-        best.rss_kib = best.rss_kib.max(run.rss_kib);
-    }
-    let _ = std::fs::remove_file(clean);
-    Ok(best)
+/// Deletes `path` (if it is there) and makes the deletion durable, so that
+/// the next timed run does not pay for the journal commit of this one.
+fn clean(path: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(path);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("fsync {}: {e}", dir.display()))
 }
 
-/// Rounds of each measurement.
-const ROUNDS: usize = 5;
+/// One side of a pair: how to run it and which file it writes.
+struct Contender {
+    /// Runs once and says how it went.
+    run: Box<dyn Fn() -> Result<Run, String>>,
+    /// The file it writes (deleted before each run), if any.
+    output: Option<PathBuf>,
+}
+
+impl Contender {
+    fn measure(&self) -> Result<Run, String> {
+        if let Some(output) = &self.output {
+            clean(output)?;
+        }
+        (self.run)()
+    }
+}
+
+/// A measurement: the converter and its baseline.
+struct Pair {
+    label: String,
+    baseline_label: &'static str,
+    ours: Contender,
+    baseline: Contender,
+    /// Records per run, for the cost per record (the one-page image).
+    records: Option<u64>,
+    /// Whether the converter's RSS is measured (not through a shell).
+    rss: bool,
+    target: &'static str,
+}
+
+/// `cp SRC DST`, and with `fsync`, an fsync of the copy after it (timed together).
+fn cp(cp: &Path, src: &Path, dst: &Path, fsync: bool) -> Contender {
+    let (cp, src, dst) = (cp.to_owned(), src.to_owned(), dst.to_owned());
+    let output = Some(dst.clone());
+    Contender {
+        run: Box::new(move || {
+            let start = Instant::now();
+            let mut run = sampled(&cp, &[path_str(&src)?, path_str(&dst)?], None)?;
+            if fsync {
+                File::open(&dst)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| format!("fsync {}: {e}", dst.display()))?;
+                run.wall = start.elapsed();
+            }
+            Ok(run)
+        }),
+        output,
+    }
+}
+
+/// The converter on `image` with `-o OUT` (to a file) or, with `to_fd`,
+/// `-o 1` and standard output the new file `out`.
+fn convert(tool: &Path, image: &Path, format: &str, out: &Path, to_fd: bool) -> Contender {
+    let (tool, image, out, format) = (
+        tool.to_owned(),
+        image.to_owned(),
+        out.to_owned(),
+        format.to_owned(),
+    );
+    let output = Some(out.clone());
+    Contender {
+        run: Box::new(move || {
+            let image = path_str(&image)?;
+            let target = if to_fd { "1" } else { path_str(&out)? };
+            let args = [
+                "-i", image, "-w", "64", "-g", "hvm", "-f", &format, "-q", "-o", target,
+            ];
+            sampled(&tool, &args, to_fd.then_some(out.as_path()))
+        }),
+        output,
+    }
+}
+
+/// `sh -c command`, timed (its CPU is the children's; no RSS).
+fn shell(command: String) -> Contender {
+    Contender {
+        run: Box::new(move || {
+            let sh = which("sh").unwrap_or_else(|| PathBuf::from("/bin/sh"));
+            let mut run = sampled(&sh, &["-c", &command], None)?;
+            run.rss_kib = 0;
+            Ok(run)
+        }),
+        output: None,
+    }
+}
+
+fn path_str(path: &Path) -> Result<&str, String> {
+    path.to_str()
+        .ok_or_else(|| format!("{}: not UTF-8", path.display()))
+}
 
 /// Runs the benchmark and prints its report.
 pub fn run(root: &Path) -> Result<(), String> {
     let tool = build_cli(root, "convert-legacy-stream", Profile::Release)?;
     let dir = TempDir::new("bench-convert")?;
-    run_in(&tool, dir.path())
+    let rounds = std::env::var("XENMIG_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS);
+    run_in(&tool, dir.path(), rounds)
 }
 
-fn run_in(tool: &Path, dir: &Path) -> Result<(), String> {
-    let big = dir.join("hvm-1g.img");
-    let small = dir.join("hvm-65536x1.img");
+fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
+    let cp_path = which("cp").unwrap_or_else(|| PathBuf::from("/bin/cp"));
     let out = dir.join("out.v2");
     let copy = dir.join("copy.img");
+    let pipe = |middle: &str, image: &Path| {
+        format!("cat {} | {middle} | cat > /dev/null", shell_quote(image))
+    };
+    let quoted = shell_quote(tool);
+    vec![
+        Pair {
+            label: "1 GiB, to a descriptor (-o 1 > new file)".to_owned(),
+            baseline_label: "cp",
+            ours: convert(tool, big, "libxl", &out, true),
+            baseline: cp(&cp_path, big, &copy, false),
+            records: None,
+            rss: true,
+            target: "≤ 1.05",
+        },
+        Pair {
+            label: "1 GiB, -o FILE (durable)".to_owned(),
+            baseline_label: "cp + fsync",
+            ours: convert(tool, big, "libxl", &out, false),
+            baseline: cp(&cp_path, big, &copy, true),
+            records: None,
+            rss: true,
+            target: "≤ 1.10",
+        },
+        Pair {
+            label: "65,536 one-page batches, to a descriptor".to_owned(),
+            baseline_label: "cp",
+            ours: convert(tool, small, "libxc", &out, true),
+            baseline: cp(&cp_path, small, &copy, false),
+            records: Some(65_536),
+            rss: true,
+            target: "≤ 1.25",
+        },
+        Pair {
+            label: "65,536 one-page batches, -o FILE (durable)".to_owned(),
+            baseline_label: "cp + fsync",
+            ours: convert(tool, small, "libxc", &out, false),
+            baseline: cp(&cp_path, small, &copy, true),
+            records: Some(65_536),
+            rss: true,
+            target: "-",
+        },
+        Pair {
+            label: "1 GiB, pipe to pipe (cat | convert -i 0 -o 1 | cat)".to_owned(),
+            baseline_label: "cat | cat | cat",
+            ours: shell(pipe(
+                &format!("{quoted} -i 0 -o 1 -w 64 -g hvm -f libxl -q"),
+                big,
+            )),
+            baseline: shell(pipe("cat", big)),
+            records: None,
+            rss: false,
+            target: "-",
+        },
+    ]
+}
+
+fn run_in(tool: &Path, dir: &Path, rounds: usize) -> Result<(), String> {
+    let big = dir.join("hvm-1g.img");
+    let small = dir.join("hvm-65536x1.img");
     write_image(&big, GIB / (1024 * PAGE_SIZE as u64), 1024)?;
     write_image(&small, 65_536, 1)?;
-    let p = |p: &Path| p.to_str().unwrap_or_default().to_owned();
-    let (out_s, copy_s) = (p(&out), p(&copy));
-    let cp = which("cp").unwrap_or_else(|| PathBuf::from("/bin/cp"));
-    let sh = which("sh").unwrap_or_else(|| PathBuf::from("/bin/sh"));
+    check_identical(tool, dir, &small)?;
     println!(
-        "convert-legacy-stream benchmark (best of {ROUNDS} interleaved rounds, warm page cache, same run)"
+        "images: {:.0} MiB (256 batches of 1024 pages), {:.0} MiB (65,536 one-page batches)",
+        file_mib(&big)?,
+        file_mib(&small)?
     );
-    for (label, image, format) in [
-        (
-            "1 GiB HVM image, 256 batches of 1024 pages, -f libxl",
-            &big,
-            "libxl",
-        ),
-        (
-            "65,536 one-page batches (256 MiB), -f libxc",
-            &small,
-            "libxc",
-        ),
-    ] {
-        let image_s = p(image);
-        let convert_args = ["-i", &image_s, "-w", "64", "-g", "hvm", "-f", format, "-q"];
-        // Warm the page cache for every contender.
-        sampled(&cp, &[&image_s, &copy_s], None)?;
-        // Interleaved rounds, so that a burst of load on the machine hits all
-        // four contenders alike; the best of each is reported.
-        let mut rounds = Vec::new();
-        for _ in 0..ROUNDS {
-            let to_fd = best_of(1, &out, || {
-                sampled(
-                    tool,
-                    &[&convert_args[..], &["-o", "1"]].concat(),
-                    Some(&out),
-                )
-            })?;
-            let cp_run = best_of(1, &copy, || sampled(&cp, &[&image_s, &copy_s], None))?;
-            let to_file = best_of(1, &out, || {
-                sampled(tool, &[&convert_args[..], &["-o", &out_s]].concat(), None)
-            })?;
-            let cp_sync = best_of(1, &copy, || {
-                let script = format!("cp '{image_s}' '{copy_s}' && sync '{copy_s}'");
-                sampled(&sh, &["-c", &script], None)
-            })?;
-            rounds.push([to_fd, cp_run, to_file, cp_sync]);
+    let pairs = pairs(tool, dir, &big, &small);
+    let load_before = load_average();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    // Warm the page cache (and the binary) for every contender.
+    for pair in &pairs {
+        pair.ours.measure()?;
+        pair.baseline.measure()?;
+    }
+    let mut samples: Vec<Vec<(Run, Run)>> = pairs.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (pair, samples) in pairs.iter().zip(&mut samples) {
+            let (ours, baseline) = if round % 2 == 0 {
+                let ours = pair.ours.measure()?;
+                (ours, pair.baseline.measure()?)
+            } else {
+                let baseline = pair.baseline.measure()?;
+                (pair.ours.measure()?, baseline)
+            };
+            samples.push((ours, baseline));
         }
-        let pick = |i: usize| Run::best(&rounds.iter().map(|r| r[i]).collect::<Vec<_>>());
-        let (to_fd, cp_run, to_file, cp_sync) = (pick(0), pick(1), pick(2), pick(3));
-        let mib = file_mib(image)?;
-        println!("  {label} ({mib:.0} MiB):");
-        println!(
-            "    to an fd (no fsync): {:.3} s wall, {:.2} s CPU, {:.0} MiB/s; cp {:.3} s, {:.2} s CPU; ratio {:.2}",
-            to_fd.wall.as_secs_f64(),
-            to_fd.cpu,
-            mib / to_fd.wall.as_secs_f64(),
-            cp_run.wall.as_secs_f64(),
-            cp_run.cpu,
-            ratio(to_fd.wall, cp_run.wall)
-        );
-        println!(
-            "    to a FILE (temp file, fsync, rename): {:.3} s; cp + sync {:.3} s; ratio {:.2}",
-            to_file.wall.as_secs_f64(),
-            cp_sync.wall.as_secs_f64(),
-            ratio(to_file.wall, cp_sync.wall)
-        );
-        if image == &small {
-            println!(
-                "    per record: {:.2} µs wall, {:.2} µs CPU",
-                to_fd.wall.as_secs_f64() * 1e6 / 65_536.0,
-                to_fd.cpu * 1e6 / 65_536.0
-            );
+    }
+    for pair in &pairs {
+        for contender in [&pair.ours, &pair.baseline] {
+            if let Some(output) = &contender.output {
+                clean(output)?;
+            }
         }
-        println!(
-            "    peak RSS {:.1} MiB",
-            to_fd.rss_kib.max(to_file.rss_kib) as f64 / 1024.0
-        );
+    }
+    println!(
+        "convert-legacy-stream benchmark: {rounds} rounds, paired and interleaved, warm page cache; \
+         {cpus} CPUs; load average before {load_before}, after {}",
+        load_average()
+    );
+    println!(
+        "| pair | converter (median) | CPU (median) | baseline (median) | ratio (median of rounds) | range | target | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (pair, samples) in pairs.iter().zip(&samples) {
+        print_row(pair, samples);
     }
     Ok(())
+}
+
+fn print_row(pair: &Pair, samples: &[(Run, Run)]) {
+    let secs = |d: Duration| d.as_secs_f64();
+    let ours: Vec<f64> = samples.iter().map(|(o, _)| secs(o.wall)).collect();
+    let cpu: Vec<f64> = samples.iter().map(|(o, _)| o.cpu).collect();
+    let base: Vec<f64> = samples.iter().map(|(_, b)| secs(b.wall)).collect();
+    let ratios: Vec<f64> = samples
+        .iter()
+        .map(|(o, b)| secs(o.wall) / secs(b.wall))
+        .collect();
+    let low = ratios.iter().copied().fold(f64::MAX, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    let rss = samples.iter().map(|(o, _)| o.rss_kib).max().unwrap_or(0);
+    let per_record = pair.records.map_or(String::new(), |n| {
+        format!(" ({:.2} µs CPU per record)", median(&cpu) * 1e6 / n as f64)
+    });
+    println!(
+        "| {} | {:.3} s | {:.2} s{per_record} | {} {:.3} s | {:.2} | {low:.2}–{high:.2} | {} | {} |",
+        pair.label,
+        median(&ours),
+        median(&cpu),
+        pair.baseline_label,
+        median(&base),
+        median(&ratios),
+        pair.target,
+        if pair.rss {
+            format!("{:.1} MiB", rss as f64 / 1024.0)
+        } else {
+            "-".to_owned()
+        }
+    );
+}
+
+/// The descriptor and file outputs are the same bytes (the tests check this
+/// on every test image; here it guards the benchmark's own images).
+fn check_identical(tool: &Path, dir: &Path, image: &Path) -> Result<(), String> {
+    let (a, b) = (dir.join("check-fd.v2"), dir.join("check-file.v2"));
+    convert(tool, image, "libxc", &a, true).measure()?;
+    convert(tool, image, "libxc", &b, false).measure()?;
+    let read = |p: &Path| -> Result<Vec<u8>, String> {
+        let mut bytes = Vec::new();
+        File::open(p)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(bytes)
+    };
+    let same = read(&a)? == read(&b)?;
+    clean(&a)?;
+    clean(&b)?;
+    if same {
+        Ok(())
+    } else {
+        Err("-o 1 and -o FILE wrote different bytes".to_owned())
+    }
 }

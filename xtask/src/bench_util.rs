@@ -242,6 +242,18 @@ pub fn vm_hwm_kib(pid: &str) -> Option<u64> {
 /// CPU time (user + system) of this process's waited-for children, in seconds
 /// (fields 16 and 17 of `/proc/self/stat`, in clock ticks of 1/100 s).
 pub fn children_cpu() -> f64 {
+    proc_stat_ticks(&[16, 17])
+}
+
+/// CPU time (user + system) of this process so far, in seconds (fields 14
+/// and 15 of `/proc/self/stat`, in clock ticks of 1/100 s).
+pub fn self_cpu() -> f64 {
+    proc_stat_ticks(&[14, 15])
+}
+
+/// The sum of the given fields (1-based, as in proc(5)) of `/proc/self/stat`,
+/// in seconds of clock ticks.
+fn proc_stat_ticks(fields_wanted: &[usize]) -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
@@ -249,14 +261,39 @@ pub fn children_cpu() -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // after_name starts at field 3 (state): cutime is field 16, cstime 17.
+    // after_name starts at field 3 (state).
     let tick = |i: usize| {
         fields
             .get(i - 3)
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (tick(16) + tick(17)) / 100.0
+    fields_wanted.iter().map(|&i| tick(i)).sum::<f64>() / 100.0
+}
+
+/// The median of `values` (the mean of the middle two for an even count; NaN
+/// for none). NaNs sort last.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// One run measured by [`sampled`]: wall time, CPU time and peak RSS.
@@ -398,6 +435,13 @@ mod tests {
         assert_eq!(rss_cell(Some(1536)), "1.5 MiB");
         assert_eq!(mib(3 << 20), 3.0);
         assert_eq!(ratio(Duration::from_secs(3), Duration::from_secs(2)), 1.5);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
     }
 
     #[test]

@@ -15,6 +15,10 @@ commands:
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
   consumer-facts xl|qemu|libvirt ARGS…
                  extract what consumer releases know into crates/maskcalc/data/consumers/
+  copy-experiment [--batches N] [--rounds N]
+                 the converter's copy pattern without the converter: copy_file_range
+                 per batch, aligned or not, against read+write through buffers of
+                 1-16 MiB, against cp (see docs/performance.md)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
+        Some("copy-experiment") => copy_experiment(&args[1..]),
         Some("screenshot") => screenshot(&root),
         Some("crosscheck-legacy") => match args.get(1) {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
@@ -112,4 +117,22 @@ fn xtask_bench(args: &[String]) -> Result<(), String> {
         run(&repo_root())?;
     }
     Ok(())
+}
+
+fn copy_experiment(args: &[String]) -> Result<(), String> {
+    let mut config = xtask::copy_experiment::Config::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("{flag} needs a positive number"))?;
+        match flag.as_str() {
+            "--batches" => config.batches = value,
+            "--rounds" => config.rounds = value,
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    xtask::copy_experiment::run(config)
 }

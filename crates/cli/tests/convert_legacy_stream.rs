@@ -443,6 +443,100 @@ fn an_output_write_error_exits_2_naming_the_output() {
     );
 }
 
+/// Runs the converter on `input` with `extra` options; its exit code and
+/// standard error.
+fn convert_error(input: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["-i", input, "-o", "/dev/null"];
+    args.extend_from_slice(extra);
+    let result = run(EXE, &args);
+    (
+        code(&result),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_xl_file_without_x_says_so_and_suggests_x() {
+    let (status, stderr) = convert_error(&image("hvm64-xl"), &[]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("starts with an xl save header"), "{stderr}");
+    assert!(stderr.contains("give -x/--xl"), "{stderr}");
+    assert!(!stderr.contains("MAX_BATCH"), "{stderr}");
+    // Also when width and guest type are given (nothing is probed then).
+    let (status, stderr) = convert_error(&image("pv64-xl"), &["-w", "64", "-g", "pv"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("give -x/--xl"), "{stderr}");
+}
+
+#[test]
+fn an_empty_input_says_it_is_empty() {
+    for extra in [&[][..], &["-w", "64", "-g", "pv"], &["-x", "-f", "libxl"]] {
+        let (status, stderr) = convert_error("/dev/null", extra);
+        assert_eq!(status, 1, "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("/dev/null: the input is empty"),
+            "{extra:?}: {stderr}"
+        );
+        assert!(!stderr.contains("-w and -g"), "{extra:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_wrong_width_or_guest_type_is_named_as_the_likely_cause() {
+    for (stem, extra, detected, advice) in [
+        (
+            "pv64-guest64",
+            &["-w", "32"][..],
+            "64-bit toolstack",
+            "try -w 64 instead of -w 32",
+        ),
+        (
+            "hvm64-upstream",
+            &["-w", "32", "-g", "hvm"],
+            "64-bit toolstack",
+            "try -w 64",
+        ),
+        (
+            "pv32-guest32",
+            &["-w", "64"],
+            "32-bit toolstack",
+            "try -w 32 instead of -w 64",
+        ),
+        (
+            "hvm32-upstream",
+            &["-w", "64", "-g", "hvm"],
+            "32-bit toolstack",
+            "try -w 32",
+        ),
+        ("pv64-guest64", &["-g", "hvm"], "of a PV guest", "try -g pv"),
+        (
+            "hvm64-upstream",
+            &["-g", "pv"],
+            "of an HVM guest",
+            "try -g hvm",
+        ),
+    ] {
+        let (status, stderr) = convert_error(&image(stem), extra);
+        assert_eq!(status, 1, "{stem} {extra:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the image looks like one {detected}"))
+                || stderr.contains(&format!("the image looks like one from a {detected}")),
+            "{stem} {extra:?}: {stderr}"
+        );
+        assert!(stderr.contains("is the likely cause"), "{stderr}");
+        assert!(stderr.contains(advice), "{stem} {extra:?}: {stderr}");
+    }
+    // The right width gives no such hint on a damaged image.
+    let dir = scratch("no-hint");
+    let input = dir.join("in");
+    let bytes = std::fs::read(image("pv64-guest64")).unwrap();
+    std::fs::write(&input, &bytes[..bytes.len() / 2]).unwrap();
+    let (status, stderr) = convert_error(input.to_str().unwrap(), &["-w", "64"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(!stderr.contains("likely cause"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn verbose_escapes_terminal_controls_in_physmap_names() {
     use legacy_convert::format::Width;

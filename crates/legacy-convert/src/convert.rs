@@ -1,6 +1,13 @@
 //! Legacy image → v2 stream, byte for byte what Xen's `convert-legacy-stream`
 //! writes wherever it succeeds, and correct where it does not.
 //!
+//! Every v2 structure is written through `migration_stream` (`wire` for
+//! headers, `payload` for record bodies, the [`Writer`] for framing); the
+//! legacy side is read through [`crate::reader`]. Page data and the other
+//! large payloads are never held: they go from the input to the output with
+//! `source::Input::copy_to`, into whatever [`CopySink`] the caller gives
+//! (a [`BlockWriter`](migration_stream::sink::BlockWriter) for speed).
+//!
 //! ```
 //! use legacy_convert::convert::{convert, Options, OutputFormat, Quiet};
 //! use legacy_convert::format::{GuestWidth, Width};
@@ -18,18 +25,26 @@
 //! # Ok::<(), legacy_convert::Error>(())
 //! ```
 
-use std::io::{Read, Write};
+mod tail;
 
-use migration_stream::Writer;
-use migration_stream::types::{DomainType, LibxlRecordType, REC_LENGTH_MAX, RecordType, XL_MAGIC};
-use migration_stream::wire::{DomainHeader, ImageHeader, LIBXL_OPTION_LEGACY, LibxlHeader};
+use std::io::Read;
 
-use crate::error::Error;
-use crate::format::{
-    BARE_XTAB, ChunkId, GuestType, QemuSignature, Width, hvm_param, python_bytes_repr, v2_pfn,
+use migration_stream::payload::{HvmParams, X86PvInfo, X86TscInfo};
+use migration_stream::sink::CopySink;
+use migration_stream::source::Sequential;
+use migration_stream::types::{DomainType, HvmParam, LibxlRecordType, RecordType, XL_MAGIC};
+use migration_stream::wire::{
+    self, DomainHeader, ImageHeader, LIBXL_OPTION_LEGACY, LibxlHeader, PageDataHeader,
+    X86PvP2mFramesHeader,
 };
+use migration_stream::{Writer, XlFixedHeader, types::XlMandatoryFlags};
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::error::{Error, ErrorKind, Hint};
+use crate::format::{BARE_XTAB, ChunkId, GuestType, Width, v2_pfn};
 use crate::physmap::read_physmap;
-use crate::reader::{Chunk, Event, LegacyReader};
+use crate::probe::Detection;
+use crate::reader::{BlockKind, Chunk, Event, LegacyReader};
 
 /// The converter's version, written as `xen_minor` (with `xen_major` 0) in
 /// the domain header, as upstream does.
@@ -38,8 +53,15 @@ pub const CONVERTER_VERSION: u32 = 1;
 /// The libxc stream version written.
 pub const LIBXC_VERSION: u32 = 3;
 
-/// The xl header's STREAMv2 mandatory flag.
-const XL_FLAG_STREAM_V2: u32 = 1 << 1;
+/// The most bytes of a qemu record that runs to the end of an input of
+/// unknown length (`QemuDeviceModelRecord` read from a pipe) that are held.
+///
+/// Both output formats put the record's length before its data, so such a
+/// record has to be read whole before any of it is written. A qemu-dm
+/// device state is tens to hundreds of KiB (guest memory, VGA memory
+/// included, travels as page data); from a file, whose length is known,
+/// the record is copied without being held whatever its size.
+pub const QEMU_HELD_CAP: u64 = 4 << 20;
 
 /// The stream format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,6 +136,7 @@ macro_rules! info {
         }
     };
 }
+use info;
 
 struct Converter<'o, R, W> {
     reader: LegacyReader<R>,
@@ -122,154 +145,223 @@ struct Converter<'o, R, W> {
     observer: &'o mut dyn Observer,
     hvm_params: Vec<(u64, u64)>,
     xenstore: Vec<u8>,
-    pfns: Vec<u8>,
+    /// The current batch's pfns in v2 encoding, and the p2m frames, in wire form.
+    words: Vec<wire::Le64>,
     pages: u64,
     page_records: u64,
 }
 
-fn output_error(err: std::io::Error) -> Error {
-    Error::output("writing the output", err)
+fn output_error(item: &'static str) -> impl Fn(std::io::Error) -> ErrorKind {
+    move |source| ErrorKind::Output { item, source }
 }
 
 /// Converts the legacy image on `input` to a v2 stream on `output`.
 ///
 /// Nothing is buffered beyond one page batch's pfn list (and, in libxl mode,
-/// the physmap pairs and a qemu record that runs to the end of an input of
-/// unknown size, each bounded by the 128 MiB record limit). The output is
-/// not flushed: wrap it in a `BufWriter` and flush it after success.
-pub fn convert<R: Read, W: Write>(
+/// the physmap's xenstore pairs, at most
+/// [`XENSTORE_DATA_CAP`](crate::physmap::XENSTORE_DATA_CAP), and a qemu record
+/// that runs to the end of an input of unknown size, at most
+/// [`QEMU_HELD_CAP`]). The output is not flushed: give a
+/// [`BlockWriter`](migration_stream::sink::BlockWriter) (or a `BufWriter`)
+/// and flush it afterwards; after an error it holds what was converted
+/// before the error.
+pub fn convert<R: Read, W: CopySink>(
     input: R,
     output: W,
     options: &Options,
     observer: &mut dyn Observer,
 ) -> Result<Summary, Error> {
+    convert_source(Sequential::new(input), output, options, observer)
+}
+
+/// [`convert`] over a source the caller built, e.g.
+/// [`Sequential::descriptor`] for an input descriptor that may be
+/// non-blocking (reads then wait for data instead of failing).
+pub fn convert_source<R: Read, W: CopySink>(
+    input: Sequential<R>,
+    output: W,
+    options: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Summary, Error> {
     let mut conv = Converter {
-        reader: LegacyReader::new(input),
+        reader: LegacyReader::over(input),
         out: Writer::new(output),
         options,
         observer,
         hvm_params: Vec::new(),
         xenstore: Vec::new(),
-        pfns: Vec::with_capacity(8 * 1024),
+        words: Vec::with_capacity(1024),
         pages: 0,
         page_records: 0,
     };
     conv.run()
 }
 
-impl<R: Read, W: Write> Converter<'_, R, W> {
+impl<R: Read, W: CopySink> Converter<'_, R, W> {
     fn run(&mut self) -> Result<Summary, Error> {
         if self.options.xl_header && self.options.format == OutputFormat::Libxc {
             // With STREAMv2 set, xl expects a libxl stream and fails on the libxc one; without
             // it, xl runs the converter again on what is already v2 (upstream's bug). No output
             // of this combination can be restored, so none is written.
-            return Err(Error::Unsupported {
-                offset: 0,
-                location: "byte offset 0".to_owned(),
-                message: "an xl save file carries a libxl stream: --xl needs --format libxl \
-                          (xl cannot restore a bare libxc stream behind an xl header)"
-                    .to_owned(),
-            });
+            return Err(Error::new(ErrorKind::XlNeedsLibxl, 0, None));
+        }
+        let head = self.reader.peek(XL_MAGIC.len())?;
+        if head.is_empty() {
+            return Err(Error::new(ErrorKind::Empty, 0, None));
         }
         if self.options.xl_header {
             self.copy_xl_header()?;
+        } else if head == &XL_MAGIC[..] {
+            return Err(Error::new(ErrorKind::UnexpectedXlHeader, 0, None));
         }
-        let probed = self.options.width.is_none() || self.options.guest.is_none();
-        let (width, guest) = if probed {
-            let found = self.reader.probe()?;
-            let width = self.options.width.unwrap_or(found.width);
-            let guest = self.options.guest.unwrap_or(found.guest);
-            info!(
-                self.observer,
-                "Detected {} toolstack, {} guest{}",
-                width,
-                guest,
-                match (self.options.width, self.options.guest) {
-                    (None, None) => "",
-                    (Some(_), None) => " (width given)",
-                    _ => " (guest type given)",
-                }
-            );
-            (width, guest)
-        } else {
-            (
-                self.options.width.unwrap_or(Width::W64),
-                self.options.guest.unwrap_or(GuestType::Pv),
-            )
-        };
+        let detected = self.reader.probe();
+        let (width, guest) = self.layout(&detected)?;
         self.reader.set_layout(width, guest);
-        self.convert_image(guest)?;
+        self.convert_image(guest)
+            .map_err(|err| self.with_hint(err, detected.ok()))?;
         Ok(Summary {
             width,
             guest,
-            probed,
+            probed: self.options.width.is_none() || self.options.guest.is_none(),
             pages: self.pages,
             page_records: self.page_records,
             input_bytes: self.reader.offset(),
         })
     }
 
-    fn copy_xl_header(&mut self) -> Result<(), Error> {
-        let mut magic = [0u8; 32];
-        self.reader.read_prefix(&mut magic, "xl header magic")?;
-        if &magic != XL_MAGIC {
-            return Err(Error::Invalid {
-                offset: 0,
-                location: "byte offset 0".to_owned(),
-                message: format!(
-                    "No xl header: expected the magic {}, found {}",
-                    python_bytes_repr(XL_MAGIC),
-                    python_bytes_repr(&magic)
-                ),
-            });
+    /// The width and guest type: as given, or as detected.
+    fn layout(&mut self, detected: &Result<Detection, Error>) -> Result<(Width, GuestType), Error> {
+        let (given_width, given_guest) = (self.options.width, self.options.guest);
+        if let (Some(width), Some(guest)) = (given_width, given_guest) {
+            return Ok((width, guest));
         }
-        let mut fields = [0u8; 16];
-        self.reader.read_prefix(&mut fields, "xl header")?;
-        let field = |i: usize| {
-            u32::from_le_bytes([
-                fields[4 * i],
-                fields[4 * i + 1],
-                fields[4 * i + 2],
-                fields[4 * i + 3],
-            ])
+        let found = match detected {
+            Ok(found) => *found,
+            Err(err) => {
+                let kind = match err.kind() {
+                    ErrorKind::Empty => ErrorKind::Empty,
+                    ErrorKind::TooShortToDetect { found } => {
+                        ErrorKind::TooShortToDetect { found: *found }
+                    }
+                    _ => ErrorKind::Misuse("probing failed"),
+                };
+                return Err(Error::new(kind, err.offset(), None));
+            }
         };
+        let width = given_width.unwrap_or(found.width);
+        let guest = given_guest.unwrap_or(found.guest);
+        info!(
+            self.observer,
+            "Detected {} toolstack, {} guest{}",
+            width,
+            guest,
+            match (given_width, given_guest) {
+                (None, None) => "",
+                (Some(_), None) => " (width given)",
+                _ => " (guest type given)",
+            }
+        );
+        Ok((width, guest))
+    }
+
+    /// A bad-input error, with the likely cause when a given width or guest
+    /// type contradicts what the image looks like.
+    fn with_hint(&self, err: Error, detected: Option<Detection>) -> Error {
+        let Some(found) = detected.filter(|_| err.is_bad_input()) else {
+            return err;
+        };
+        match (self.options.width, self.options.guest) {
+            (Some(given), _) if given != found.width => err.with_hint(Hint::Width {
+                given,
+                detected: found.width,
+            }),
+            (_, Some(given)) if given != found.guest => err.with_hint(Hint::GuestType {
+                given,
+                detected: found.guest,
+            }),
+            _ => err,
+        }
+    }
+
+    fn copy_xl_header(&mut self) -> Result<(), Error> {
+        let mut raw = wire::XlHeader::new_zeroed();
+        self.reader.read_prefix(raw.as_mut_bytes(), "xl header")?;
+        let mut fixed = XlFixedHeader::parse(&raw)
+            .map_err(|kind| Error::new(ErrorKind::XlHeader(kind), 0, None))?;
         // STREAMv2 for both formats: without it xl would run the converter
         // again on what is already a v2 stream.
-        let mandatory = field(1) | XL_FLAG_STREAM_V2;
-        let optional_len = field(3);
-        fields[4..8].copy_from_slice(&mandatory.to_le_bytes());
-        self.out.write_raw(&magic).map_err(output_error)?;
-        self.out.write_raw(&fields).map_err(output_error)?;
+        fixed.mandatory_flags |= XlMandatoryFlags::STREAM_V2;
+        self.write_raw(fixed.to_wire().as_bytes(), "the xl header")?;
         self.reader.copy_prefix(
             self.out.get_mut(),
-            u64::from(optional_len),
+            u64::from(fixed.optional_data_len),
             "xl header optional data",
         )?;
         info!(self.observer, "Processed xl header");
         Ok(())
     }
 
+    /// An error of `kind` at the reader's position.
+    fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.reader.offset(), None)
+    }
+
+    fn write_raw(&mut self, bytes: &[u8], item: &'static str) -> Result<(), Error> {
+        self.out
+            .write_raw(bytes)
+            .map_err(|e| self.error(output_error(item)(e)))
+    }
+
     fn write_headers(&mut self, guest: GuestType) -> Result<(), Error> {
         if self.options.format == OutputFormat::Libxl {
+            let header = LibxlHeader::new(LIBXL_OPTION_LEGACY);
             self.out
-                .write_libxl_header(&LibxlHeader::new(LIBXL_OPTION_LEGACY))
-                .map_err(output_error)?;
+                .write_libxl_header(&header)
+                .map_err(|e| self.error(output_error("the libxl header")(e)))?;
             self.record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
         }
-        self.out
-            .write_image_header(&ImageHeader::new(LIBXC_VERSION))
-            .map_err(output_error)?;
         let domain_type = match guest {
             GuestType::Pv => DomainType::X86_PV,
             GuestType::Hvm => DomainType::X86_HVM,
         };
+        let image = ImageHeader::new(LIBXC_VERSION);
+        let domain = DomainHeader::new(domain_type, 0, CONVERTER_VERSION);
         self.out
-            .write_domain_header(&DomainHeader::new(domain_type, 0, CONVERTER_VERSION))
-            .map_err(output_error)
+            .write_image_header(&image)
+            .and_then(|()| self.out.write_domain_header(&domain))
+            .map_err(|e| self.error(output_error("the libxc headers")(e)))
     }
 
     fn record(&mut self, raw_type: u32, body: &[u8]) -> Result<(), Error> {
-        self.out.write_record(raw_type, body).map_err(output_error)
+        self.out
+            .write_record(raw_type, body)
+            .map_err(|e| self.error(output_error("a record")(e)))
+    }
+
+    fn begin_record(
+        &mut self,
+        raw_type: u32,
+        length: u64,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        let Ok(length) = u32::try_from(length) else {
+            return Err(self.error(ErrorKind::RecordTooLong { what, length }));
+        };
+        self.out
+            .begin_record(raw_type, length)
+            .map_err(|e| self.error(output_error(what)(e)))
+    }
+
+    fn write_body(&mut self, piece: &[u8], what: &'static str) -> Result<(), Error> {
+        self.out
+            .write_body(piece)
+            .map_err(|e| self.error(output_error(what)(e)))
+    }
+
+    fn end_record(&mut self, what: &'static str) -> Result<(), Error> {
+        self.out
+            .end_record()
+            .map_err(|e| self.error(output_error(what)(e)))
     }
 
     fn next(&mut self) -> Result<Event, Error> {
@@ -293,11 +385,7 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
             GuestType::Hvm => self.convert_hvm_tail()?,
         }
         if self.options.format == OutputFormat::Libxl && !self.xenstore.is_empty() {
-            let mut body = Vec::with_capacity(8 + self.xenstore.len());
-            body.extend_from_slice(&0u32.to_le_bytes());
-            body.extend_from_slice(&0u32.to_le_bytes());
-            body.extend_from_slice(&self.xenstore);
-            self.record(LibxlRecordType::EMULATOR_XENSTORE_DATA.0, &body)?;
+            self.write_xenstore_data()?;
         }
         if guest == GuestType::Hvm && !self.options.skip_qemu {
             self.convert_qemu()?;
@@ -308,12 +396,8 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
         Ok(())
     }
 
-    fn unexpected(&self, what: &str) -> Error {
-        Error::Invalid {
-            offset: self.reader.offset(),
-            location: format!("byte offset {}", self.reader.offset()),
-            message: format!("parser out of step: expected {what}"),
-        }
+    fn unexpected(&self, what: &'static str) -> Error {
+        self.error(ErrorKind::Misuse(what))
     }
 
     fn convert_extended_info(&mut self) -> Result<(), Error> {
@@ -325,18 +409,18 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
                 Event::ExtendedBlock { id, size, kind } => {
                     info!(self.observer, "  Record type: {id}, size 0x{size:x}");
                     match kind {
-                        crate::reader::BlockKind::Vcpu(width) => {
+                        BlockKind::Vcpu(width) => {
                             info!(
                                 self.observer,
                                 "    {}bit domain, {} levels",
                                 u32::from(width.bytes()) * 8,
                                 width.levels()
                             );
-                            let body = [width.bytes(), width.levels(), 0, 0, 0, 0, 0, 0];
+                            let body = X86PvInfo::encode(width.bytes(), width.levels());
                             self.record(RecordType::X86_PV_INFO.0, &body)?;
                         }
-                        crate::reader::BlockKind::Extv => {}
-                        crate::reader::BlockKind::Xcnt { xsave_len } => {
+                        BlockKind::Extv => {}
+                        BlockKind::Xcnt { xsave_len } => {
                             info!(self.observer, "xcnt sz 0x{xsave_len:x}");
                         }
                     }
@@ -358,30 +442,29 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
     }
 
     fn convert_p2m_frames(&mut self, count: u64) -> Result<(), Error> {
-        // count ≤ 2^32 / 512, so the body is at most 64 MiB + 8.
-        let length = u32::try_from(8 + 8 * count)
-            .map_err(|_| self.unexpected("a p2m frame list below 4 GiB"))?;
-        let end_pfn = (self.reader.p2m_size() - 1) as u32;
-        self.out
-            .begin_record(RecordType::X86_PV_P2M_FRAMES.0, length)
-            .map_err(output_error)?;
-        let mut head = [0u8; 8];
-        head[4..].copy_from_slice(&end_pfn.to_le_bytes());
-        self.out.write_body(&head).map_err(output_error)?;
+        const WHAT: &str = "the p2m frame list";
+        // count <= 2^32 / 512, so the body is at most 64 MiB + 8.
+        self.begin_record(RecordType::X86_PV_P2M_FRAMES.0, 8 + 8 * count, WHAT)?;
+        let header = X86PvP2mFramesHeader {
+            p2m_start_pfn: 0.into(),
+            p2m_end_pfn: ((self.reader.p2m_size() - 1) as u32).into(),
+        };
+        self.write_body(header.as_bytes(), WHAT)?;
         let mut frames = [0u64; 512];
-        let mut bytes = Vec::with_capacity(8 * frames.len());
         loop {
             let n = self.reader.read_frames(&mut frames)?;
             if n == 0 {
                 break;
             }
-            bytes.clear();
-            for frame in &frames[..n] {
-                bytes.extend_from_slice(&frame.to_le_bytes());
-            }
-            self.out.write_body(&bytes).map_err(output_error)?;
+            self.words.clear();
+            self.words
+                .extend(frames[..n].iter().map(|&f| wire::Le64::new(f)));
+            let words = std::mem::take(&mut self.words);
+            let written = self.write_body(words.as_bytes(), WHAT);
+            self.words = words;
+            written?;
         }
-        self.out.end_record().map_err(output_error)
+        self.end_record(WHAT)
     }
 
     fn convert_body(&mut self, guest: GuestType) -> Result<(), Error> {
@@ -403,13 +486,7 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
                     info!(self.observer, "  End");
                     if !self.hvm_params.is_empty() {
                         if guest == GuestType::Pv {
-                            return Err(Error::Invalid {
-                                offset: self.reader.offset(),
-                                location: format!("byte offset {}", self.reader.offset()),
-                                message: "HVM-only param in PV stream: the body has HVM \
-                                          parameter chunks but the image is a PV one"
-                                    .to_owned(),
-                            });
+                            return Err(self.error(ErrorKind::HvmParamInPv));
                         }
                         let params = std::mem::take(&mut self.hvm_params);
                         self.write_hvm_params(&params)?;
@@ -422,33 +499,35 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
     }
 
     fn convert_batch(&mut self) -> Result<(), Error> {
-        self.pfns.clear();
-        let mut count: u32 = 0;
+        const WHAT: &str = "page data";
+        self.words.clear();
         for &entry in self.reader.batch() {
             // A bare XTAB is a page the saver failed to map: upstream drops them.
             if entry != BARE_XTAB {
-                self.pfns.extend_from_slice(&v2_pfn(entry).to_le_bytes());
-                count += 1;
+                self.words.push(wire::Le64::new(v2_pfn(entry)));
             }
         }
         let Some(data_len) = self.reader.payload_remaining() else {
             return Err(self.unexpected("page data of known length"));
         };
+        let count = self.words.len() as u32;
         if count == 0 {
             // Upstream would write a PAGE_DATA with count 0, which restorers reject.
             return Ok(());
         }
         let length = 8 + u64::from(count) * 8 + data_len;
-        let length = u32::try_from(length).map_err(|_| self.unexpected("a batch below 4 GiB"))?;
-        self.out
-            .begin_record(RecordType::PAGE_DATA.0, length)
-            .map_err(output_error)?;
-        let mut head = [0u8; 8];
-        head[..4].copy_from_slice(&count.to_le_bytes());
-        self.out.write_body(&head).map_err(output_error)?;
-        self.out.write_body(&self.pfns).map_err(output_error)?;
+        self.begin_record(RecordType::PAGE_DATA.0, length, WHAT)?;
+        let header = PageDataHeader {
+            count: count.into(),
+            reserved: 0.into(),
+        };
+        self.write_body(header.as_bytes(), WHAT)?;
+        let words = std::mem::take(&mut self.words);
+        let written = self.write_body(words.as_bytes(), WHAT);
+        self.words = words;
+        written?;
         self.reader.copy_payload(&mut self.out)?;
-        self.out.end_record().map_err(output_error)?;
+        self.end_record(WHAT)?;
         self.pages += data_len / crate::format::PAGE_SIZE as u64;
         self.page_records += 1;
         self.observer.progress(self.reader.offset(), self.pages);
@@ -473,44 +552,12 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
                 }
             }
             Chunk::HvmParam { id, param, value } => {
-                if self.observer.wants_info() {
-                    let line = match id {
-                        ChunkId::HVM_IDENT_PT => format!("  EPT Identity Pagetable: 0x{value:x}"),
-                        ChunkId::HVM_VM86_TSS => format!("  VM86 TSS: 0x{value:x}"),
-                        ChunkId::HVM_CONSOLE_PFN => format!("  Console pfn: 0x{value:x}"),
-                        ChunkId::HVM_ACPI_IOPORTS_LOCATION => {
-                            format!("  ACPI ioport location: 0x{value:x}")
-                        }
-                        ChunkId::HVM_VIRIDIAN => format!("  Viridian location: 0x{value:x}"),
-                        ChunkId::HVM_GENERATION_ID_ADDR => {
-                            format!("  Generation ID Address: 0x{value:x}")
-                        }
-                        ChunkId::HVM_PAGING_RING_PFN => format!("  Paging ring pfn: 0x{value:x}"),
-                        ChunkId::HVM_MONITOR_RING_PFN => {
-                            format!("  Monitor ring pfn: 0x{value:x}")
-                        }
-                        ChunkId::HVM_SHARING_RING_PFN => {
-                            format!("  Sharing ring pfn: 0x{value:x}")
-                        }
-                        ChunkId::HVM_IOREQ_SERVER_PFN => {
-                            format!("  IOREQ server pfn: 0x{value:x}")
-                        }
-                        ChunkId::HVM_NR_IOREQ_SERVER_PAGES => {
-                            format!("  IOREQ server pages: {value}")
-                        }
-                        _ => format!("  X87 FIP width: {value}"),
-                    };
-                    self.observer.info(&line);
-                }
+                info!(self.observer, "  {}", hvm_param_line(id, value));
                 // Each chunk appears once in a real image; a repeat would make
                 // an HVM_PARAMS record with a duplicate index, which the
                 // restorer's checks reject.
                 if self.hvm_params.iter().any(|&(p, _)| p == param) {
-                    return Err(Error::Invalid {
-                        offset: self.reader.offset(),
-                        location: format!("byte offset {}", self.reader.offset()),
-                        message: format!("HVM parameter chunk {id} appears more than once"),
-                    });
+                    return Err(self.error(ErrorKind::DuplicateHvmParam { chunk: id }));
                 }
                 self.hvm_params.push((param, value));
             }
@@ -523,217 +570,71 @@ impl<R: Read, W: Write> Converter<'_, R, W> {
                     tsc.khz,
                     tsc.incarnation
                 );
-                let mut body = [0u8; 24];
-                body[0..4].copy_from_slice(&tsc.mode.to_le_bytes());
-                body[4..8].copy_from_slice(&tsc.khz.to_le_bytes());
-                body[8..16].copy_from_slice(&tsc.nsec.to_le_bytes());
-                body[16..20].copy_from_slice(&tsc.incarnation.to_le_bytes());
+                let body = X86TscInfo {
+                    mode: tsc.mode,
+                    khz: tsc.khz,
+                    nsec: tsc.nsec,
+                    incarnation: tsc.incarnation,
+                    reserved: 0,
+                }
+                .encode();
                 self.record(RecordType::X86_TSC_INFO.0, &body)?;
             }
             Chunk::LastCheckpoint => info!(self.observer, "  Last Checkpoint"),
-            Chunk::Toolstack { size } => {
-                if size != 0 {
-                    info!(self.observer, "  Toolstack Data: sz 0x{size:x}");
-                    if self.options.format == OutputFormat::Libxl {
-                        let width = self.reader.width();
-                        let limit = REC_LENGTH_MAX as usize - 8;
-                        let observer = &mut *self.observer;
-                        let wants = observer.wants_info();
-                        let mut log = |line: String| {
-                            if wants {
-                                observer.info(&line);
-                            }
-                        };
-                        read_physmap(
-                            &mut self.reader,
-                            size,
-                            width,
-                            &mut self.xenstore,
-                            limit,
-                            &mut log,
-                        )?;
-                    } else {
-                        info!(self.observer, "    Discarding");
-                    }
-                }
-            }
+            Chunk::Toolstack { size } => self.convert_toolstack(size)?,
         }
         Ok(())
     }
 
+    fn convert_toolstack(&mut self, size: u32) -> Result<(), Error> {
+        if size == 0 {
+            return Ok(());
+        }
+        info!(self.observer, "  Toolstack Data: sz 0x{size:x}");
+        if self.options.format != OutputFormat::Libxl {
+            info!(self.observer, "    Discarding");
+            return Ok(());
+        }
+        let width = self.reader.width();
+        let observer = &mut *self.observer;
+        let wants = observer.wants_info();
+        let mut log = |line: String| {
+            if wants {
+                observer.info(&line);
+            }
+        };
+        read_physmap(&mut self.reader, size, width, &mut self.xenstore, &mut log)
+    }
+
     fn write_hvm_params(&mut self, params: &[(u64, u64)]) -> Result<(), Error> {
-        let mut body = Vec::with_capacity(8 + 16 * params.len());
-        body.extend_from_slice(&(params.len() as u32).to_le_bytes());
-        body.extend_from_slice(&0u32.to_le_bytes());
-        for (index, value) in params {
-            body.extend_from_slice(&index.to_le_bytes());
-            body.extend_from_slice(&value.to_le_bytes());
-        }
-        self.record(RecordType::HVM_PARAMS.0, &body)
+        let params: Vec<(HvmParam, u64)> = params
+            .iter()
+            .map(|&(index, value)| (HvmParam(index), value))
+            .collect();
+        self.record(RecordType::HVM_PARAMS.0, &HvmParams::encode(&params))
     }
+}
 
-    /// A record of an 8-byte header (`u32 id, u32 0`) and the current payload.
-    fn header_and_payload(&mut self, raw_type: u32, id: u32, what: &str) -> Result<(), Error> {
-        let Some(len) = self.reader.payload_remaining() else {
-            return Err(self.unexpected(what));
-        };
-        let length = 8 + len;
-        if length > u64::from(REC_LENGTH_MAX) {
-            return Err(Error::Invalid {
-                offset: self.reader.offset(),
-                location: format!("byte offset {}", self.reader.offset()),
-                message: format!(
-                    "{what} of {len} bytes: a v2 record holds at most {REC_LENGTH_MAX} bytes"
-                ),
-            });
-        }
-        self.out
-            .begin_record(raw_type, length as u32)
-            .map_err(output_error)?;
-        let mut head = [0u8; 8];
-        head[..4].copy_from_slice(&id.to_le_bytes());
-        self.out.write_body(&head).map_err(output_error)?;
-        self.reader.copy_payload(&mut self.out)?;
-        self.out.end_record().map_err(output_error)
-    }
-
-    fn convert_pv_tail(&mut self) -> Result<(), Error> {
-        loop {
-            match self.next()? {
-                Event::UnmappedPfns { count } => {
-                    if count != 0 {
-                        info!(self.observer, "discarding {count} bogus 'unmapped pfns'");
-                    }
-                }
-                Event::VcpuBasic { id, size } => {
-                    info!(self.observer, "Got VCPU basic (size 0x{size:x})");
-                    self.header_and_payload(RecordType::X86_PV_VCPU_BASIC.0, id, "vcpu context")?;
-                }
-                Event::VcpuExtended { id } => {
-                    info!(self.observer, "Got VCPU extd (size 0x80)");
-                    self.header_and_payload(
-                        RecordType::X86_PV_VCPU_EXTENDED.0,
-                        id,
-                        "extended vcpu context",
-                    )?;
-                }
-                Event::VcpuXsave { id, mask, size } => {
-                    info!(
-                        self.observer,
-                        "Got VCPU xsave (mask 0x{mask:x}, size 0x{size:x})"
-                    );
-                    self.header_and_payload(RecordType::X86_PV_VCPU_XSAVE.0, id, "xsave area")?;
-                }
-                Event::SharedInfo => {
-                    info!(self.observer, "Got shinfo");
-                    self.out
-                        .begin_record(RecordType::SHARED_INFO.0, crate::format::PAGE_SIZE as u32)
-                        .map_err(output_error)?;
-                    self.reader.copy_payload(&mut self.out)?;
-                    self.out.end_record().map_err(output_error)?;
-                    return self.record(RecordType::END.0, &[]);
-                }
-                _ => return Err(self.unexpected("the PV tail")),
-            }
-        }
-    }
-
-    fn convert_hvm_tail(&mut self) -> Result<(), Error> {
-        let Event::MagicPfns {
-            ioreq,
-            bufioreq,
-            store,
-        } = self.next()?
-        else {
-            return Err(self.unexpected("the magic pfns"));
-        };
-        info!(
-            self.observer,
-            "Magic pfns: 0x{ioreq:x} 0x{bufioreq:x} 0x{store:x}"
-        );
-        self.write_hvm_params(&[
-            (hvm_param::IOREQ_PFN, ioreq),
-            (hvm_param::BUFIOREQ_PFN, bufioreq),
-            (hvm_param::STORE_PFN, store),
-        ])?;
-        let Event::HvmContext { size } = self.next()? else {
-            return Err(self.unexpected("the HVM context"));
-        };
-        info!(self.observer, "Got HVM Context (0x{size:x} bytes)");
-        if size > REC_LENGTH_MAX {
-            return Err(Error::Invalid {
-                offset: self.reader.offset(),
-                location: format!("byte offset {}", self.reader.offset()),
-                message: format!(
-                    "HVM context of {size} bytes: a v2 record holds at most {REC_LENGTH_MAX}"
-                ),
-            });
-        }
-        self.out
-            .begin_record(RecordType::HVM_CONTEXT.0, size)
-            .map_err(output_error)?;
-        self.reader.copy_payload(&mut self.out)?;
-        self.out.end_record().map_err(output_error)?;
-        self.record(RecordType::END.0, &[])
-    }
-
-    fn convert_qemu(&mut self) -> Result<(), Error> {
-        let Event::Qemu { signature, size } = self.next()? else {
-            return Err(self.unexpected("the qemu record"));
-        };
-        info!(
-            self.observer,
-            "Qemu signature: {}",
-            python_bytes_repr(signature.bytes())
-        );
-        if let (None, Some(total)) = (size, self.options.input_len) {
-            let left = total.saturating_sub(self.reader.offset());
-            self.reader.bound_payload(left);
-        }
-        // Length unknown (a pipe): hold the data, within the record limit.
-        let mut held = Vec::new();
-        let len = match self.reader.payload_remaining() {
-            Some(len) => len,
-            None => {
-                self.reader
-                    .read_payload_limited(&mut held, u64::from(REC_LENGTH_MAX) - 8)?;
-                held.len() as u64
-            }
-        };
-        if len > u64::from(REC_LENGTH_MAX) - 8 {
-            return Err(Error::Invalid {
-                offset: self.reader.offset(),
-                location: format!("byte offset {}", self.reader.offset()),
-                message: format!(
-                    "qemu record of {len} bytes: a v2 record holds at most {REC_LENGTH_MAX}"
-                ),
-            });
-        }
-        match self.options.format {
-            OutputFormat::Libxc => {
-                // Upstream appends the legacy record after END as it was; it
-                // only knows DeviceModelRecord0002, so the other two signatures
-                // are written in that form (the form verifiers recognise).
-                self.out
-                    .write_raw(QemuSignature::DeviceModelRecord0002.bytes())
-                    .map_err(output_error)?;
-                self.out
-                    .write_raw(&(len as u32).to_le_bytes())
-                    .map_err(output_error)?;
-                self.out.write_raw(&held).map_err(output_error)?;
-                self.reader.copy_payload_to_end(self.out.get_mut())?;
-                Ok(())
-            }
-            OutputFormat::Libxl => {
-                self.out
-                    .begin_record(LibxlRecordType::EMULATOR_CONTEXT.0, 8 + len as u32)
-                    .map_err(output_error)?;
-                self.out.write_body(&[0u8; 8]).map_err(output_error)?;
-                self.out.write_body(&held).map_err(output_error)?;
-                self.reader.copy_payload(&mut self.out)?;
-                self.out.end_record().map_err(output_error)
-            }
-        }
+/// Upstream's verbose line for an HVM parameter chunk.
+fn hvm_param_line(id: ChunkId, value: u64) -> String {
+    let (label, hex) = match id {
+        ChunkId::HVM_IDENT_PT => ("EPT Identity Pagetable", true),
+        ChunkId::HVM_VM86_TSS => ("VM86 TSS", true),
+        ChunkId::HVM_CONSOLE_PFN => ("Console pfn", true),
+        ChunkId::HVM_ACPI_IOPORTS_LOCATION => ("ACPI ioport location", true),
+        ChunkId::HVM_VIRIDIAN => ("Viridian location", true),
+        ChunkId::HVM_GENERATION_ID_ADDR => ("Generation ID Address", true),
+        ChunkId::HVM_PAGING_RING_PFN => ("Paging ring pfn", true),
+        ChunkId::HVM_MONITOR_RING_PFN => ("Monitor ring pfn", true),
+        ChunkId::HVM_SHARING_RING_PFN => ("Sharing ring pfn", true),
+        ChunkId::HVM_IOREQ_SERVER_PFN => ("IOREQ server pfn", true),
+        ChunkId::HVM_NR_IOREQ_SERVER_PAGES => ("IOREQ server pages", false),
+        _ => ("X87 FIP width", false),
+    };
+    if hex {
+        format!("{label}: 0x{value:x}")
+    } else {
+        format!("{label}: {value}")
     }
 }
 

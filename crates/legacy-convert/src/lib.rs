@@ -4,17 +4,21 @@
 //! * [`reader`]: a streaming, constant-memory parser of legacy images;
 //! * [`probe`]: toolstack width and guest type detection;
 //! * [`convert`](mod@convert): legacy image → libxc or libxl v2 stream;
-//! * [`writer`]: a legacy image writer, for tests, fuzzing and benchmarks.
+//! * [`writer`]: a legacy image writer, for tests, fuzzing and benchmarks;
+//! * [`wire`]: the legacy format's byte layouts, the one module where bytes
+//!   of a legacy image become fields (v2 bytes come from `migration_stream`);
+//! * [`error`]: one error shape, a kind plus where.
 //!
 //! The legacy format is described in `docs/legacy-format.md`.
 
 pub mod convert;
 pub mod error;
 pub mod format;
-mod physmap;
+pub mod physmap;
 pub mod probe;
 pub mod reader;
+pub mod wire;
 pub mod writer;
 
-pub use convert::{Observer, Options, OutputFormat, Summary, convert};
-pub use error::Error;
+pub use convert::{Observer, Options, OutputFormat, Summary, convert, convert_source};
+pub use error::{Error, ErrorKind};

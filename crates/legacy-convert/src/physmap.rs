@@ -3,19 +3,28 @@
 
 use std::io::Read;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, Size};
 use crate::format::Width;
 use crate::reader::LegacyReader;
-
-/// Entry header in the blob: `u64 phys_offset, u64 start_addr, u64 size, u32 namelen`.
-const ENTRY_HEADER: u64 = 28;
+use crate::wire::{PhysmapEntryHeader, ToolstackHeader};
 
 /// The longest name accepted: a xenstore value holds at most 4096 bytes.
 const NAME_MAX: u64 = 4096;
 
+/// The most xenstore data (`key\0value\0` pairs) the physmap may become.
+///
+/// The pairs go into an EMULATOR_XENSTORE_DATA record, which the libxl
+/// stream puts after the libxc stream's END while the physmap sits in the
+/// middle of the image body: they have to be held until then. libxl 4.5
+/// writes one entry per qemu memory region it relocated (the VGA memory,
+/// option ROMs: a handful, about 100 bytes of pairs each), and xenstored's
+/// default quota lets a domain hold 1,000 nodes; 1 MiB is room for thousands
+/// of entries with short names, or 250 with 4 KiB ones.
+pub const XENSTORE_DATA_CAP: usize = 1 << 20;
+
 /// Reads the toolstack payload (`size` bytes) of the current chunk from
 /// `reader` and appends `key\0value\0` pairs to `pairs`, which may not grow
-/// beyond `pairs_limit` bytes. `info` receives upstream's verbose lines.
+/// beyond [`XENSTORE_DATA_CAP`] bytes. `info` receives upstream's verbose lines.
 ///
 /// Differences from upstream: entries with `namelen == 0` (which libxl 4.5
 /// writes when xenstore has no name) are accepted and produce no `name` key,
@@ -26,74 +35,49 @@ pub(crate) fn read_physmap<R: Read>(
     size: u32,
     width: Width,
     pairs: &mut Vec<u8>,
-    pairs_limit: usize,
     info: &mut dyn FnMut(String),
 ) -> Result<(), Error> {
     let start = reader.offset();
-    let invalid = |offset: u64, message: String| Error::Invalid {
-        offset,
-        location: format!("toolstack chunk at byte offset {start}, byte offset {offset}"),
-        message,
-    };
-    let mut remaining = u64::from(size);
-    if remaining < 8 {
-        return Err(invalid(
-            start,
-            format!("Overly short libxl toolstack data: {size} bytes, expected at least 8"),
-        ));
+    let at = |offset: u64| move |kind| Error::new(kind, offset, None);
+    if size < 8 {
+        return Err(at(start)(ErrorKind::ShortToolstack { size }));
     }
-    let mut header = [0u8; 8];
-    reader.read_payload(&mut header)?;
-    remaining -= 8;
-    let version = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let header: ToolstackHeader = reader.read_payload_item()?;
+    let (version, count) = (header.version.get(), header.count.get());
     if version != 1 {
-        return Err(invalid(
-            start,
-            format!("Cannot decode libxl toolstack version {version}: expected 1"),
-        ));
+        return Err(at(start)(ErrorKind::UnknownToolstackVersion { version }));
     }
     info(format!("    Version {version}, count {count}"));
+    let mut remaining = u64::from(size) - 8;
     let slack: u64 = if width == Width::W64 { 4 } else { 0 };
     let mut name = Vec::new();
-    for index in 0..count {
+    for entry in 0..count {
         let entry_offset = reader.offset();
-        if remaining < ENTRY_HEADER {
-            return Err(invalid(
-                entry_offset,
-                format!(
-                    "Remaining data too short for physmap header: entry {index} of {count} \
-                     needs {ENTRY_HEADER} bytes, {remaining} left"
-                ),
-            ));
-        }
-        let mut raw = [0u8; ENTRY_HEADER as usize];
-        reader.read_payload(&mut raw)?;
-        remaining -= ENTRY_HEADER;
-        let u64_at = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&raw[at..at + 8]);
-            u64::from_le_bytes(b)
+        let fail = at(entry_offset);
+        let Some(left) = remaining.checked_sub(28) else {
+            return Err(fail(ErrorKind::PhysmapHeaderOverrun {
+                entry,
+                count,
+                left: remaining,
+            }));
         };
-        let phys_offset = u64_at(0);
-        let start_addr = u64_at(8);
-        let region_size = u64_at(16);
-        let namelen = u64::from(u32::from_le_bytes([raw[24], raw[25], raw[26], raw[27]]));
+        remaining = left;
+        let raw: PhysmapEntryHeader = reader.read_payload_item()?;
+        let namelen = u64::from(raw.namelen.get());
         if namelen > NAME_MAX {
-            return Err(invalid(
-                entry_offset,
-                format!("physmap entry {index}: name of {namelen} bytes, at most {NAME_MAX}"),
-            ));
+            return Err(fail(ErrorKind::PhysmapNameTooLong {
+                entry,
+                len: namelen,
+                max: NAME_MAX,
+            }));
         }
         let stored = namelen + slack;
         if remaining < stored {
-            return Err(invalid(
-                entry_offset,
-                format!(
-                    "Remaining data too short for physmap name: entry {index} needs {stored} \
-                     bytes, {remaining} left"
-                ),
-            ));
+            return Err(fail(ErrorKind::PhysmapNameOverrun {
+                entry,
+                needed: stored,
+                left: remaining,
+            }));
         }
         name.clear();
         name.resize(namelen as usize, 0);
@@ -101,47 +85,29 @@ pub(crate) fn read_physmap<R: Read>(
         let mut padding = [0u8; 4];
         reader.read_payload(&mut padding[..slack as usize])?;
         remaining -= stored;
-        let text = match name.split_last() {
-            None => None,
-            Some((0, text)) => Some(text),
-            Some(_) => {
-                return Err(invalid(
-                    entry_offset,
-                    format!("physmap name not NUL terminated (entry {index})"),
-                ));
-            }
-        };
-        let text = match text {
-            Some(text) if text.contains(&0) => {
-                return Err(invalid(
-                    entry_offset,
-                    format!("physmap entry {index}: name holds a NUL before its end"),
-                ));
-            }
-            Some(text) => Some(std::str::from_utf8(text).map_err(|_| {
-                invalid(
-                    entry_offset,
-                    format!("physmap entry {index}: name is not UTF-8"),
-                )
-            })?),
-            None => None,
-        };
-        let root = format!("physmap/{phys_offset:x}");
+        let text = name_text(&name, entry).map_err(&fail)?;
+        let root = format!("physmap/{:x}", raw.phys_offset.get());
         let mut kv = vec![
-            (format!("{root}/start_addr"), format!("{start_addr:x}")),
-            (format!("{root}/size"), format!("{region_size:x}")),
+            (
+                format!("{root}/start_addr"),
+                format!("{:x}", raw.start_addr.get()),
+            ),
+            (format!("{root}/size"), format!("{:x}", raw.size.get())),
         ];
         if let Some(text) = text {
             kv.push((format!("{root}/name"), text.to_owned()));
         }
         for (key, value) in kv {
             info(format!("    '{key}' = '{value}'"));
-            if pairs.len() + key.len() + value.len() + 2 > pairs_limit {
-                return Err(invalid(
-                    entry_offset,
-                    format!("physmap entries exceed {pairs_limit} bytes of xenstore data"),
-                ));
+            let needed = pairs.len() + key.len() + value.len() + 2;
+            if needed > XENSTORE_DATA_CAP {
+                return Err(fail(ErrorKind::TooLarge {
+                    what: "the physmap's xenstore data",
+                    found: Size::AtLeast(needed as u64),
+                    cap: XENSTORE_DATA_CAP as u64,
+                }));
             }
+            crate::reader::grow_within(pairs, needed - pairs.len(), XENSTORE_DATA_CAP);
             pairs.extend_from_slice(key.as_bytes());
             pairs.push(0);
             pairs.extend_from_slice(value.as_bytes());
@@ -150,4 +116,20 @@ pub(crate) fn read_physmap<R: Read>(
     }
     // Bytes after the last entry are ignored, as upstream does.
     Ok(())
+}
+
+/// The name of entry `entry` without its NUL (`None` for no name), if it is
+/// one xenstore can hold.
+fn name_text(name: &[u8], entry: u32) -> Result<Option<&str>, ErrorKind> {
+    let text = match name.split_last() {
+        None => return Ok(None),
+        Some((0, text)) => text,
+        Some(_) => return Err(ErrorKind::PhysmapNameNotTerminated { entry }),
+    };
+    if text.contains(&0) {
+        return Err(ErrorKind::PhysmapNameEmbeddedNul { entry });
+    }
+    std::str::from_utf8(text)
+        .map(Some)
+        .map_err(|_| ErrorKind::PhysmapNameNotUtf8 { entry })
 }

@@ -14,7 +14,9 @@
 //! 0xFFFFFFFF at bytes 4..8, so a PV image is only recognised when the
 //! extended info starts with its `"vcpu"` block, as every Xen saver wrote it.
 
+use crate::error::ErrorKind;
 use crate::format::{GuestType, Width};
+use crate::wire::u32_at;
 
 /// Bytes [`probe`] looks at.
 pub const PROBE_LEN: usize = 24;
@@ -28,32 +30,21 @@ pub struct Detection {
     pub guest: GuestType,
 }
 
-fn u32_at(head: &[u8], at: usize) -> Option<u32> {
-    let bytes = head.get(at..at + 4)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
 /// Detects width and guest type from the first [`PROBE_LEN`] bytes of an image.
 ///
 /// ```
 /// use legacy_convert::format::{GuestType, Width};
 /// use legacy_convert::probe::{probe, Detection};
+/// use legacy_convert::wire::{u32_bytes, u64_bytes};
 ///
 /// // 64-bit toolstack, PV: p2m_size, ~0UL, total length, "vcpu", size.
-/// let mut head = Vec::new();
-/// head.extend_from_slice(&0x1000u64.to_le_bytes());
-/// head.extend_from_slice(&u64::MAX.to_le_bytes());
-/// head.extend_from_slice(&0x1448u32.to_le_bytes());
-/// head.extend_from_slice(b"vcpu");
-/// assert_eq!(probe(&head), Ok(Detection { width: Width::W64, guest: GuestType::Pv }));
+/// let head = [&u64_bytes(0x1000)[..], &u64_bytes(u64::MAX), &u32_bytes(0x1448), b"vcpu"].concat();
+/// assert_eq!(probe(&head).ok(), Some(Detection { width: Width::W64, guest: GuestType::Pv }));
 /// ```
-pub fn probe(head: &[u8]) -> Result<Detection, String> {
-    let too_short = || {
-        format!(
-            "cannot detect the toolstack width and guest type: the image has only {} bytes \
-             (give -w and -g)",
-            head.len()
-        )
+pub fn probe(head: &[u8]) -> Result<Detection, ErrorKind> {
+    let too_short = || match head.len() {
+        0 => ErrorKind::Empty,
+        found => ErrorKind::TooShortToDetect { found },
     };
     let word1 = u32_at(head, 4).ok_or_else(too_short)?;
     let detection = if word1 == 0 {
@@ -84,6 +75,7 @@ pub fn probe(head: &[u8]) -> Result<Detection, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{i32_bytes, u32_bytes, u64_bytes};
 
     fn head(parts: &[&[u8]]) -> Vec<u8> {
         let mut out: Vec<u8> = parts.concat();
@@ -94,24 +86,20 @@ mod tests {
     #[test]
     fn each_layout_is_told_apart() {
         let pv64 = head(&[
-            &0x100u64.to_le_bytes(),
-            &u64::MAX.to_le_bytes(),
-            &0u32.to_le_bytes(),
+            &u64_bytes(0x100),
+            &u64_bytes(u64::MAX),
+            &u32_bytes(0),
             b"vcpu",
         ]);
-        let hvm64 = head(&[&0x100u64.to_le_bytes(), &(-7i32).to_le_bytes()]);
+        let hvm64 = head(&[&u64_bytes(0x100), &i32_bytes(-7)]);
         let pv32 = head(&[
-            &0x100u32.to_le_bytes(),
-            &u32::MAX.to_le_bytes(),
-            &0u32.to_le_bytes(),
+            &u32_bytes(0x100),
+            &u32_bytes(u32::MAX),
+            &u32_bytes(0),
             b"vcpu",
         ]);
-        let hvm32 = head(&[&0x100u32.to_le_bytes(), &5i32.to_le_bytes()]);
-        let hvm32_debug = head(&[
-            &0x100u32.to_le_bytes(),
-            &(-1i32).to_le_bytes(),
-            &(-2i32).to_le_bytes(),
-        ]);
+        let hvm32 = head(&[&u32_bytes(0x100), &i32_bytes(5)]);
+        let hvm32_debug = head(&[&u32_bytes(0x100), &i32_bytes(-1), &i32_bytes(-2)]);
         let cases = [
             (pv64, Width::W64, GuestType::Pv),
             (hvm64, Width::W64, GuestType::Hvm),
@@ -121,8 +109,8 @@ mod tests {
         ];
         for (bytes, width, guest) in cases {
             assert_eq!(
-                probe(&bytes),
-                Ok(Detection { width, guest }),
+                probe(&bytes).ok(),
+                Some(Detection { width, guest }),
                 "{bytes:02x?}"
             );
         }
@@ -130,7 +118,11 @@ mod tests {
 
     #[test]
     fn short_input_is_an_error() {
-        assert!(probe(&[0; 7]).unwrap_err().contains("7 bytes"));
+        assert!(matches!(
+            probe(&[0; 7]),
+            Err(ErrorKind::TooShortToDetect { found: 7 })
+        ));
+        assert!(matches!(probe(&[]), Err(ErrorKind::Empty)));
         assert!(probe(&[0; 12]).is_err());
     }
 }

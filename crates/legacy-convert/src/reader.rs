@@ -8,6 +8,11 @@
 //! skipped by the next call. Memory use does not depend on the image: the
 //! largest thing held is one batch of 1024 pfn entries.
 //!
+//! The items are parsed in the submodule `parse`; this module holds the
+//! parser's state, its payload interface and the primitive reads, all
+//! through [`crate::wire`] for the legacy byte layouts and
+//! `migration_stream::source` for the bytes themselves.
+//!
 //! ```
 //! use legacy_convert::format::{GuestType, Width};
 //! use legacy_convert::reader::{Event, LegacyReader};
@@ -28,15 +33,15 @@
 //! assert_eq!(reader.batch(), &[0x10]);
 //! ```
 
-use std::io::{self, Read, Write};
+mod parse;
 
-use crate::error::Error;
-use crate::format::{
-    BARE_XTAB, BlockId, ChunkId, GuestType, GuestWidth, MAX_BATCH, MAX_VCPU_ID, PAGE_SIZE,
-    PFN_MASK, PFN_TYPE_MASK, QemuSignature, VCPU_EXTENDED_SIZE, Width, entry_has_data,
-    entry_type_is_invalid, entry_type_is_page_table,
-};
+use std::io::{self, Read};
+
 use migration_stream::source::{CopySink, Input, InputError, Sequential};
+
+use crate::error::{Error, ErrorKind, Size};
+use crate::format::{BlockId, ChunkId, GuestType, GuestWidth, MAX_BATCH, QemuSignature, Width};
+use crate::wire::{self, FromBytes, IntoBytes, Le32, Le64};
 
 /// The TSC settings of chunk −7, in legacy field order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -238,6 +243,8 @@ pub struct LegacyReader<R> {
     p2m_size: u64,
     pv: PvState,
     batch: Vec<u64>,
+    /// The raw bytes of the current batch's entries (read in one piece).
+    batch_raw: Vec<u8>,
     /// Scratch space for the duplicate-pfn check.
     sorted: Vec<u64>,
     online: Option<Vec<u64>>,
@@ -250,8 +257,14 @@ impl<R: Read> LegacyReader<R> {
     /// A parser over `inner`, for a 64-bit toolstack and a PV guest until
     /// [`LegacyReader::set_layout`] or [`LegacyReader::probe`] says otherwise.
     pub fn new(inner: R) -> Self {
+        LegacyReader::over(Sequential::new(inner))
+    }
+
+    /// A parser over a source built by the caller, e.g.
+    /// [`Sequential::descriptor`] for a descriptor that may be non-blocking.
+    pub fn over(source: Sequential<R>) -> Self {
         LegacyReader {
-            input: Input::new(Sequential::new(inner)),
+            input: Input::new(source),
             width: Width::W64,
             guest: GuestType::Pv,
             state: State::Start,
@@ -260,6 +273,7 @@ impl<R: Read> LegacyReader<R> {
             p2m_size: 0,
             pv: PvState::default(),
             batch: Vec::with_capacity(MAX_BATCH as usize),
+            batch_raw: Vec::with_capacity(8 * MAX_BATCH as usize),
             sorted: Vec::with_capacity(MAX_BATCH as usize),
             online: None,
             chunk_index: 0,
@@ -289,28 +303,27 @@ impl<R: Read> LegacyReader<R> {
         self.input.offset()
     }
 
+    /// The next `n` bytes of input (at most 64 KiB) without consuming them;
+    /// fewer only at the end of the input.
+    pub fn peek(&mut self, n: usize) -> Result<&[u8], Error> {
+        let offset = self.offset();
+        self.input
+            .peek(n)
+            .map_err(|source| Error::new(ErrorKind::Input(source.into()), offset, None))
+    }
+
     /// Looks at the first bytes of the image (without consuming them) and
     /// works out the toolstack width and guest type, as the v2 spec's legacy
     /// detection describes; see [`crate::probe::probe`].
     pub fn probe(&mut self) -> Result<crate::probe::Detection, Error> {
         let offset = self.offset();
-        let head = self
-            .input
-            .peek(crate::probe::PROBE_LEN)
-            .map_err(|source| Error::Input {
-                offset,
-                source: source.into(),
-            })?;
-        crate::probe::probe(head).map_err(|message| Error::Invalid {
-            offset,
-            location: format!("byte offset {offset}"),
-            message,
-        })
+        let head = self.peek(crate::probe::PROBE_LEN)?;
+        crate::probe::probe(head).map_err(|kind| Error::new(kind, offset, None))
     }
 
     /// Reads exactly `out.len()` bytes of raw input that precede the image
     /// (the xl header). Only valid before the first event.
-    pub fn read_prefix(&mut self, out: &mut [u8], what: &str) -> Result<(), Error> {
+    pub fn read_prefix(&mut self, out: &mut [u8], what: &'static str) -> Result<(), Error> {
         let offset = self.offset();
         self.input
             .read_exact(out)
@@ -318,16 +331,16 @@ impl<R: Read> LegacyReader<R> {
     }
 
     /// Copies exactly `len` bytes of raw input that precede the image to `out`.
-    pub fn copy_prefix<W: Write + ?Sized>(
+    pub fn copy_prefix<S: CopySink + ?Sized>(
         &mut self,
-        out: &mut W,
+        out: &mut S,
         len: u64,
-        what: &str,
+        what: &'static str,
     ) -> Result<(), Error> {
         let offset = self.offset();
         self.input
             .copy_to(len, out)
-            .map_err(|f| self.failure(f, offset, len, what))
+            .map_err(|f| self.copy_failure(f, offset, len, what))
     }
 
     /// The raw entries of the current page batch (ulongs widened to u64).
@@ -365,57 +378,44 @@ impl<R: Read> LegacyReader<R> {
         }
     }
 
+    /// What the current payload is, for messages ("page data", "qemu record", ...).
+    pub fn payload_what(&self) -> &'static str {
+        self.payload_what
+    }
+
     /// Copies the rest of the current payload to `out`, returning how many
-    /// bytes it was. Page data goes through `std::io::copy` on the unwrapped
-    /// input, so file-to-file conversion uses the kernel's copy.
+    /// bytes it was: buffered bytes first, then straight from the input
+    /// (see `migration_stream::source::Input::copy_to`).
     ///
-    /// A payload that runs to the end of the input can only go to a
-    /// [`Write`], which takes any length: use
-    /// [`LegacyReader::copy_payload_to_end`] for it, or bound it first with
-    /// [`LegacyReader::bound_payload`].
+    /// A payload that runs to the end of the input has no length a record
+    /// could declare: use [`LegacyReader::copy_payload_to_end`] for it, or
+    /// bound it first with [`LegacyReader::bound_payload`].
     pub fn copy_payload<S: CopySink + ?Sized>(&mut self, out: &mut S) -> Result<u64, Error> {
         match self.payload {
             Payload::Bytes(len) => {
                 let offset = self.offset();
                 self.payload = Payload::Bytes(0);
-                self.input.copy_to(len, out).map_err(|f| match f {
-                    InputError::Io(source) => Error::output(
-                        format!(
-                            "copying {} (input byte offset {offset}) to the output",
-                            self.payload_what
-                        ),
-                        source,
-                    ),
-                    eof => self.failure(eof, offset, len, self.payload_what),
-                })?;
+                self.input
+                    .copy_to(len, out)
+                    .map_err(|f| self.copy_failure(f, offset, len, self.payload_what))?;
                 Ok(len)
             }
-            Payload::ToEnd => Err(self.invalid_at(
-                self.offset(),
-                format!(
-                    "{} runs to the end of the input: its length is unknown",
-                    self.payload_what
-                ),
+            Payload::ToEnd => Err(self.misuse(
+                "a payload that runs to the end of the input has no length to copy a record of",
             )),
         }
     }
 
     /// Copies the rest of the current payload, whatever its kind, to `out`.
-    pub fn copy_payload_to_end<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64, Error> {
+    pub fn copy_payload_to_end<S: CopySink + ?Sized>(&mut self, out: &mut S) -> Result<u64, Error> {
         match self.payload {
             Payload::Bytes(_) => self.copy_payload(out),
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
                 let offset = self.offset();
-                self.input.copy_to_end(out).map_err(|source| {
-                    Error::output(
-                        format!(
-                            "copying {} (input byte offset {offset}) to the output",
-                            self.payload_what
-                        ),
-                        source.into(),
-                    )
-                })
+                self.input
+                    .copy_to_end(out)
+                    .map_err(|f| self.copy_failure(f, offset, 0, self.payload_what))
             }
         }
     }
@@ -428,50 +428,35 @@ impl<R: Read> LegacyReader<R> {
         }
     }
 
-    /// Reads the rest of the current payload into `out`, failing when it is
-    /// longer than `limit` bytes.
-    pub fn read_payload_limited(&mut self, out: &mut Vec<u8>, limit: u64) -> Result<(), Error> {
+    /// Reads the rest of the current payload into `out`, failing with
+    /// [`ErrorKind::TooLarge`] when it is longer than `cap` bytes (before
+    /// reading any of it when its length is known; as soon as `cap` is
+    /// passed otherwise, so that no more than `cap` bytes are ever held).
+    pub fn read_payload_capped(&mut self, out: &mut Vec<u8>, cap: u64) -> Result<(), Error> {
         let offset = self.offset();
+        let what = self.payload_what;
+        let too_large = |found| Error::new(ErrorKind::TooLarge { what, found, cap }, offset, None);
         match self.payload {
+            Payload::Bytes(len) if len > cap => Err(too_large(Size::Exactly(len))),
             Payload::Bytes(len) => {
-                if len > limit {
-                    return Err(self.invalid_at(
-                        offset,
-                        format!(
-                            "{} of {len} bytes: at most {limit} can be converted",
-                            self.payload_what
-                        ),
-                    ));
-                }
                 self.payload = Payload::Bytes(0);
+                out.reserve_exact(len as usize);
                 self.input
                     .copy_to(len, out)
-                    .map_err(|f| self.failure(f, offset, len, self.payload_what))
+                    .map_err(|f| self.failure(f, offset, len, what))
             }
             Payload::ToEnd => {
                 self.payload = Payload::Bytes(0);
-                let mut piece = [0u8; 8192];
-                loop {
-                    let got = self
-                        .input
-                        .read_some(&mut piece)
-                        .map_err(|source| Error::Input {
-                            offset: self.offset(),
-                            source: source.into(),
-                        })?;
-                    if got == 0 {
-                        return Ok(());
-                    }
-                    if (out.len() + got) as u64 > limit {
-                        return Err(self.invalid_at(
-                            offset,
-                            format!(
-                                "{} longer than {limit} bytes: it cannot be converted",
-                                self.payload_what
-                            ),
-                        ));
-                    }
-                    out.extend_from_slice(piece.get(..got).unwrap_or_default());
+                // One byte more than the cap: if it arrives, the data is too long.
+                let bound = cap.saturating_add(1);
+                let mut held = Held {
+                    out,
+                    bound: usize::try_from(bound).unwrap_or(usize::MAX),
+                };
+                match self.input.copy_to(bound, &mut held) {
+                    Err(InputError::Truncated { .. }) => Ok(()),
+                    Ok(()) => Err(too_large(Size::AtLeast(cap))),
+                    Err(InputError::Io(source)) => Err(self.input_error(source)),
                 }
             }
         }
@@ -483,16 +468,20 @@ impl<R: Read> LegacyReader<R> {
         let offset = self.offset();
         if let Payload::Bytes(left) = self.payload {
             if want > left {
-                return Err(self.invalid_at(
-                    offset,
-                    format!("read of {want} bytes past the end of {}", self.payload_what),
-                ));
+                return Err(self.misuse("a read past the end of the current payload"));
             }
             self.payload = Payload::Bytes(left - want);
         }
         self.input
             .read_exact(out)
             .map_err(|f| self.failure(f, offset, want, self.payload_what))
+    }
+
+    /// Reads one legacy structure of the current payload (see [`crate::wire`]).
+    pub fn read_payload_item<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        let mut item = T::new_zeroed();
+        self.read_payload(item.as_mut_bytes())?;
+        Ok(item)
     }
 
     /// Reads up to `out.len()` frames of the p2m frame list (after
@@ -508,71 +497,81 @@ impl<R: Read> LegacyReader<R> {
     }
 
     /// The error for a read of `want` bytes of `what` that began at `offset`.
-    fn failure(&self, f: InputError, offset: u64, want: u64, what: &str) -> Error {
+    fn failure(&self, f: InputError, offset: u64, want: u64, what: &'static str) -> Error {
         match f {
             InputError::Truncated { wanted, .. } => {
-                let got = want.saturating_sub(wanted);
-                Error::Truncated {
-                    offset: offset + got,
-                    expected: format!("{want} bytes of {what}, found {got}"),
-                }
+                let found = want.saturating_sub(wanted);
+                Error::new(
+                    ErrorKind::Truncated {
+                        what,
+                        expected: want,
+                        found,
+                    },
+                    offset + found,
+                    self.chunk(),
+                )
             }
-            InputError::Io(source) => Error::Input {
-                offset: self.offset(),
-                source,
-            },
+            InputError::Io(source) => self.input_error(source),
         }
     }
 
-    fn location(&self, offset: u64) -> String {
-        match self.state {
-            State::Body => format!("body chunk {}, byte offset {offset}", self.chunk_index),
-            _ => format!("byte offset {offset}"),
+    /// The error for a copy to the output: `Input::copy_to` does not say
+    /// which end failed, and the output is the one that can (the input's
+    /// reads fail the same way for the next item, which then says so).
+    fn copy_failure(&self, f: InputError, offset: u64, want: u64, what: &'static str) -> Error {
+        match f {
+            InputError::Io(source) => Error::new(
+                ErrorKind::Output { item: what, source },
+                offset,
+                self.chunk(),
+            ),
+            eof => self.failure(eof, offset, want, what),
         }
     }
 
-    fn invalid_at(&self, offset: u64, message: impl Into<String>) -> Error {
-        Error::Invalid {
-            offset,
-            location: self.location(offset),
-            message: message.into(),
-        }
+    fn input_error(&self, source: io::Error) -> Error {
+        Error::new(ErrorKind::Input(source), self.offset(), self.chunk())
     }
 
-    fn invalid(&self, message: impl Into<String>) -> Error {
-        self.invalid_at(self.item_offset, message)
+    /// The body chunk index, when in the body.
+    fn chunk(&self) -> Option<u64> {
+        (self.state == State::Body).then_some(self.chunk_index)
     }
 
-    fn unsupported(&self, message: impl Into<String>) -> Error {
-        Error::Unsupported {
-            offset: self.item_offset,
-            location: self.location(self.item_offset),
-            message: message.into(),
-        }
+    /// An error of `kind` about the current item.
+    fn error(&self, kind: ErrorKind) -> Error {
+        Error::new(kind, self.item_offset, self.chunk())
     }
 
-    fn read_array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
-        let mut out = [0u8; N];
+    fn misuse(&self, what: &'static str) -> Error {
+        Error::new(ErrorKind::Misuse(what), self.offset(), self.chunk())
+    }
+
+    /// Reads one legacy structure (see [`crate::wire`]) outside any payload.
+    fn read_item<T: FromBytes + IntoBytes>(&mut self, what: &'static str) -> Result<T, Error> {
+        let mut item = T::new_zeroed();
         let offset = self.offset();
+        let out = item.as_mut_bytes();
+        let want = out.len() as u64;
         self.input
-            .read_exact(&mut out)
-            .map_err(|f| self.failure(f, offset, N as u64, what))?;
-        Ok(out)
+            .read_exact(out)
+            .map_err(|f| self.failure(f, offset, want, what))?;
+        Ok(item)
     }
 
-    fn read_u32(&mut self, what: &str) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.read_array(what)?))
+    fn read_u32(&mut self, what: &'static str) -> Result<u32, Error> {
+        Ok(self.read_item::<Le32>(what)?.get())
     }
 
-    fn read_i32(&mut self, what: &str) -> Result<i32, Error> {
-        Ok(i32::from_le_bytes(self.read_array(what)?))
+    fn read_i32(&mut self, what: &'static str) -> Result<i32, Error> {
+        Ok(self.read_item::<wire::LeI32>(what)?.get())
     }
 
-    fn read_u64(&mut self, what: &str) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.read_array(what)?))
+    fn read_u64(&mut self, what: &'static str) -> Result<u64, Error> {
+        Ok(self.read_item::<Le64>(what)?.get())
     }
 
-    fn read_ulong(&mut self, what: &str) -> Result<u64, Error> {
+    fn read_ulong(&mut self, what: &'static str) -> Result<u64, Error> {
         match self.width {
             Width::W32 => self.read_u32(what).map(u64::from),
             Width::W64 => self.read_u64(what),
@@ -599,437 +598,54 @@ impl<R: Read> LegacyReader<R> {
                 self.input
                     .copy_to_end(&mut io::sink())
                     .map(|_| ())
-                    .map_err(|source| Error::Input {
-                        offset: self.offset(),
-                        source: source.into(),
+                    .map_err(|f| match f {
+                        InputError::Io(source) => self.input_error(source),
+                        eof => self.failure(eof, self.offset(), 0, self.payload_what),
                     })
             }
         }
     }
+}
 
-    /// The next item of the image. After [`Event::End`] it keeps returning `End`.
-    pub fn next_event(&mut self) -> Result<Event, Error> {
-        if self.state == State::P2mFrames && self.frames_left > 0 {
-            // Frames the caller did not read are skipped with the payload.
-            self.frames_left = 0;
-        }
-        self.skip_rest_of_payload()?;
-        self.item_offset = self.offset();
-        match self.state {
-            State::Start => self.read_p2m_size(),
-            State::ExtendedInfoHeader => self.read_extended_info_header(),
-            State::ExtendedBlocks { total, so_far } => self.read_extended_block(total, so_far),
-            State::P2mFrames => {
-                self.state = State::Body;
-                self.read_body_item()
-            }
-            State::Body => self.read_body_item(),
-            State::PvTail => self.read_unmapped(),
-            State::PvVcpus { next_id, part } => self.read_vcpu(next_id, part),
-            State::SharedInfo => {
-                self.state = State::Done;
-                self.set_payload(PAGE_SIZE as u64, "shared info page");
-                Ok(Event::SharedInfo)
-            }
-            State::HvmTail => self.read_magic_pfns(),
-            State::HvmContext => self.read_hvm_context(),
-            State::Qemu => self.read_qemu(),
-            State::Done => Ok(Event::End),
-        }
+/// Grows `out` for `extra` more bytes, doubling as a `Vec` does but never
+/// beyond `bound` bytes of capacity (so that data held up to a cap costs
+/// at most the cap, not twice it).
+pub(crate) fn grow_within(out: &mut Vec<u8>, extra: usize, bound: usize) {
+    let needed = out.len().saturating_add(extra);
+    if needed <= out.capacity() {
+        return;
+    }
+    let target = out
+        .capacity()
+        .saturating_mul(2)
+        .max(needed)
+        .max(64 * 1024)
+        .min(bound.max(needed));
+    out.reserve_exact(target - out.len());
+}
+
+/// The buffer of [`LegacyReader::read_payload_capped`] for data of unknown
+/// length: grows with [`grow_within`] up to `bound` bytes.
+struct Held<'a> {
+    out: &'a mut Vec<u8>,
+    bound: usize,
+}
+
+impl CopySink for Held<'_> {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        grow_within(self.out, piece.len(), self.bound);
+        self.out.extend_from_slice(piece);
+        Ok(())
     }
 
-    fn read_p2m_size(&mut self) -> Result<Event, Error> {
-        let p2m_size = self.read_ulong("p2m size")?;
-        self.p2m_size = p2m_size;
-        self.state = match self.guest {
-            GuestType::Pv => State::ExtendedInfoHeader,
-            GuestType::Hvm => State::Body,
-        };
-        Ok(Event::P2mSize(p2m_size))
-    }
-
-    fn read_extended_info_header(&mut self) -> Result<Event, Error> {
-        let marker = self.read_ulong("extended info marker")?;
-        if marker != self.width.all_ones() {
-            return Err(self.invalid(format!(
-                "Unexpected extended info marker 0x{marker:x}: expected 0x{:x} \
-                 (is this a PV image from a {} toolstack?)",
-                self.width.all_ones(),
-                self.width
-            )));
-        }
-        let total_length = self.read_u32("extended info length")?;
-        self.state = State::ExtendedBlocks {
-            total: total_length,
-            so_far: 0,
-        };
-        Ok(Event::ExtendedInfo { total_length })
-    }
-
-    fn read_extended_block(&mut self, total: u32, so_far: u64) -> Result<Event, Error> {
-        if so_far >= u64::from(total) {
-            if so_far != u64::from(total) {
-                return Err(self.invalid(format!(
-                    "Overshot Extended Info size by {} bytes: blocks take {so_far} bytes, \
-                     the header says {total}",
-                    so_far - u64::from(total)
-                )));
+    fn copy_from<T: Read>(&mut self, src: &mut io::Take<T>) -> io::Result<()> {
+        let mut piece = [0u8; 16 * 1024];
+        loop {
+            let n = src.read(&mut piece)?;
+            if n == 0 {
+                return Ok(());
             }
-            return self.start_p2m_frames();
-        }
-        let id = BlockId(self.read_array("extended info block id")?);
-        let size = self.read_u32("extended info block size")?;
-        let so_far = so_far + 8 + u64::from(size);
-        self.state = State::ExtendedBlocks { total, so_far };
-        let kind = match id {
-            BlockId::VCPU => {
-                let Some(width) = GuestWidth::from_context_size(size) else {
-                    return Err(self.invalid(format!(
-                        "Unable to determine guest width/level: \"vcpu\" block of 0x{size:x} \
-                         bytes, expected 0x1430 (64-bit) or 0xaf0 (32-bit)"
-                    )));
-                };
-                if self.pv.guest_width.is_some() {
-                    return Err(self.invalid("second \"vcpu\" extended info block"));
-                }
-                self.pv.guest_width = Some(width);
-                self.set_payload(u64::from(size), "vcpu0 context");
-                BlockKind::Vcpu(width)
-            }
-            BlockId::EXTV => {
-                self.pv.extended = true;
-                self.set_payload(u64::from(size), "\"extv\" block data");
-                BlockKind::Extv
-            }
-            BlockId::XCNT => {
-                if size < 4 {
-                    return Err(self.invalid(format!(
-                        "\"xcnt\" block of {size} bytes: expected at least 4"
-                    )));
-                }
-                let xsave_len = self.read_u32("xcnt size")?;
-                // The xsave area starts with xcr0 and xcr0_accum (16 bytes).
-                if xsave_len != 0 && xsave_len < 32 {
-                    return Err(self.invalid(format!(
-                        "\"xcnt\" size 0x{xsave_len:x}: expected 0 or at least 0x20 \
-                         (an xsave area of at least 16 bytes, plus 16)"
-                    )));
-                }
-                self.pv.xsave_len = xsave_len;
-                self.set_payload(u64::from(size) - 4, "\"xcnt\" block data");
-                BlockKind::Xcnt { xsave_len }
-            }
-            other => {
-                return Err(self.invalid(format!(
-                    "Unrecognised extended block {other}: expected b'vcpu', b'extv' or b'xcnt'"
-                )));
-            }
-        };
-        Ok(Event::ExtendedBlock { id, size, kind })
-    }
-
-    fn start_p2m_frames(&mut self) -> Result<Event, Error> {
-        let Some(width) = self.pv.guest_width else {
-            return Err(self.invalid(
-                "extended info has no \"vcpu\" block: unable to determine guest width/level",
-            ));
-        };
-        if self.p2m_size == 0 || self.p2m_size > 1 << 32 {
-            return Err(self.invalid(format!(
-                "P2M size 0x{:x} out of range: expected 1 to 0x100000000 for a PV guest",
-                self.p2m_size
-            )));
-        }
-        let frames_per_page = width.frames_per_page();
-        let count = (self.p2m_size - 1) / frames_per_page + 1;
-        self.state = State::P2mFrames;
-        self.frames_left = count;
-        self.set_payload(count * self.width.ulong_bytes() as u64, "p2m frame list");
-        Ok(Event::P2mFrames {
-            frames_per_page,
-            count,
-        })
-    }
-
-    fn read_body_item(&mut self) -> Result<Event, Error> {
-        self.chunk_index += 1;
-        let marker = self.read_i32("chunk marker")?;
-        if marker > 0 {
-            return self.read_batch(marker as u32);
-        }
-        let id = ChunkId(marker);
-        match id {
-            ChunkId::END => {
-                self.state = match self.guest {
-                    GuestType::Pv => State::PvTail,
-                    GuestType::Hvm => State::HvmTail,
-                };
-                Ok(Event::EndOfBody)
-            }
-            ChunkId::ENABLE_VERIFY_MODE => Ok(Event::Chunk(Chunk::EnableVerifyMode)),
-            ChunkId::VCPU_INFO => self.read_vcpu_info(),
-            ChunkId::TSC_INFO => {
-                let raw: [u8; 20] = self.read_array("TSC info")?;
-                let field4 = |at: usize| {
-                    u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]])
-                };
-                let mut nsec = [0u8; 8];
-                nsec.copy_from_slice(&raw[4..12]);
-                Ok(Event::Chunk(Chunk::TscInfo(TscInfo {
-                    mode: field4(0),
-                    nsec: u64::from_le_bytes(nsec),
-                    khz: field4(12),
-                    incarnation: field4(16),
-                })))
-            }
-            ChunkId::LAST_CHECKPOINT => Ok(Event::Chunk(Chunk::LastCheckpoint)),
-            ChunkId::TOOLSTACK => {
-                let size = self.read_u32("toolstack data size")?;
-                self.set_payload(u64::from(size), "toolstack data");
-                Ok(Event::Chunk(Chunk::Toolstack { size }))
-            }
-            ChunkId::TMEM | ChunkId::TMEM_EXTRA => Err(self.unsupported(format!(
-                "chunk {id} holds transcendent memory (tmem) pages, which cannot be \
-                 converted: the v2 format has no tmem records"
-            ))),
-            ChunkId::COMPRESSED_DATA | ChunkId::ENABLE_COMPRESSION => {
-                Err(self.unsupported(format!(
-                    "chunk {id}: the image uses Remus checkpoint compression, whose pages \
-                     are deltas against the previous checkpoint and cannot be converted \
-                     without the sender's memory"
-                )))
-            }
-            _ => match id.hvm_param() {
-                Some(param) => {
-                    let _pad = self.read_u32("HVM parameter chunk padding")?;
-                    let value = self.read_u64("HVM parameter chunk value")?;
-                    Ok(Event::Chunk(Chunk::HvmParam { id, param, value }))
-                }
-                None => Err(self.invalid(format!(
-                    "Unrecognised chunk {marker}: expected a page batch (1 to {MAX_BATCH}), \
-                     0 or a chunk id from -1 to -21"
-                ))),
-            },
-        }
-    }
-
-    fn read_batch(&mut self, count: u32) -> Result<Event, Error> {
-        if count > MAX_BATCH {
-            return Err(self.invalid(format!(
-                "Page batch ({count}) exceeded MAX_BATCH ({MAX_BATCH})"
-            )));
-        }
-        self.batch.clear();
-        for _ in 0..count {
-            let entry = self.read_ulong("page batch pfn_type entry")?;
-            self.batch.push(entry);
-        }
-        let mut data_pages: u32 = 0;
-        for (index, &entry) in self.batch.iter().enumerate() {
-            if entry > PFN_TYPE_MASK | PFN_MASK {
-                return Err(self.invalid(format!(
-                    "pfn_type[{index}] = 0x{entry:x} has bits set above bit 31: expected \
-                     a page type in bits 31-28 and a pfn in bits 27-0"
-                )));
-            }
-            if entry_type_is_invalid(entry) {
-                return Err(self.invalid(format!(
-                    "pfn_type[{index}] = 0x{entry:x} has page type 0x{:x}, which does not \
-                     exist (types 0x5 to 0x8 are invalid)",
-                    entry >> 28
-                )));
-            }
-            if self.guest == GuestType::Hvm && entry_type_is_page_table(entry) {
-                return Err(self.invalid(format!(
-                    "pfn_type[{index}] = 0x{entry:x}: page-table type 0x{:x} in an HVM image \
-                     (only PV guests have typed page tables)",
-                    entry >> 28
-                )));
-            }
-            // A PV guest's pfns index its p2m: none can reach p2m_size
-            // (the restorer refuses them; bare XTAB entries are dropped).
-            if self.guest == GuestType::Pv
-                && entry != BARE_XTAB
-                && entry & PFN_MASK >= self.p2m_size
-            {
-                return Err(self.invalid(format!(
-                    "pfn_type[{index}] = 0x{entry:x}: pfn 0x{:x} is beyond the p2m size 0x{:x}",
-                    entry & PFN_MASK,
-                    self.p2m_size
-                )));
-            }
-            if entry_has_data(entry) {
-                data_pages += 1;
-            }
-        }
-        // Duplicate pfns (bare XTAB entries aside, which the saver writes for every
-        // page it failed to map). Batches are at most 1024 entries: sort a copy.
-        let mut pfns = std::mem::take(&mut self.sorted);
-        pfns.clear();
-        pfns.extend(
-            self.batch
-                .iter()
-                .filter(|&&e| e != BARE_XTAB)
-                .map(|&e| e & PFN_MASK),
-        );
-        pfns.sort_unstable();
-        let duplicate = pfns.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]);
-        self.sorted = pfns;
-        if let Some(pfn) = duplicate {
-            return Err(self.invalid(format!(
-                "Duplicate pfns in batch: pfn 0x{pfn:x} appears more than once"
-            )));
-        }
-        self.set_payload(u64::from(data_pages) * PAGE_SIZE as u64, "page data");
-        Ok(Event::PageBatch { count, data_pages })
-    }
-
-    fn read_vcpu_info(&mut self) -> Result<Event, Error> {
-        let max_id = self.read_i32("VCPU_INFO max_id")?;
-        if !(0..=MAX_VCPU_ID).contains(&max_id) {
-            return Err(self.invalid(format!(
-                "Vcpu max_id out of range: {max_id}, expected 0 to {MAX_VCPU_ID}"
-            )));
-        }
-        if self.online.is_some() {
-            return Err(self.invalid("second VCPU_INFO chunk: expected one per image"));
-        }
-        let words = (max_id / 64 + 1) as usize;
-        let mut map = Vec::with_capacity(words);
-        for _ in 0..words {
-            map.push(self.read_u64("VCPU_INFO online map")?);
-        }
-        self.online = Some(map);
-        Ok(Event::Chunk(Chunk::VcpuInfo { max_id }))
-    }
-
-    fn next_online_from(&self, from: u32) -> Option<u32> {
-        self.online_vcpus().find(|&id| id >= from)
-    }
-
-    fn read_unmapped(&mut self) -> Result<Event, Error> {
-        let count = self.read_u32("unmapped pfn count")?;
-        self.set_payload(
-            u64::from(count) * self.width.ulong_bytes() as u64,
-            "unmapped pfn list",
-        );
-        self.state = match self.next_online_from(0) {
-            Some(id) => State::PvVcpus {
-                next_id: id,
-                part: VcpuPart::Basic,
-            },
-            None => State::SharedInfo,
-        };
-        Ok(Event::UnmappedPfns { count })
-    }
-
-    fn advance_vcpu(&mut self, id: u32) {
-        self.state = match id.checked_add(1).and_then(|n| self.next_online_from(n)) {
-            Some(next_id) => State::PvVcpus {
-                next_id,
-                part: VcpuPart::Basic,
-            },
-            None => State::SharedInfo,
-        };
-    }
-
-    fn read_vcpu(&mut self, id: u32, part: VcpuPart) -> Result<Event, Error> {
-        let width = self.pv.guest_width.unwrap_or(GuestWidth::W64);
-        match part {
-            VcpuPart::Basic => {
-                let size = width.context_size();
-                self.set_payload(u64::from(size), "vcpu basic context");
-                if self.pv.extended {
-                    self.state = State::PvVcpus {
-                        next_id: id,
-                        part: VcpuPart::Extended,
-                    };
-                } else if self.pv.xsave_len != 0 {
-                    self.state = State::PvVcpus {
-                        next_id: id,
-                        part: VcpuPart::Xsave,
-                    };
-                } else {
-                    self.advance_vcpu(id);
-                }
-                Ok(Event::VcpuBasic { id, size })
-            }
-            VcpuPart::Extended => {
-                self.set_payload(u64::from(VCPU_EXTENDED_SIZE), "vcpu extended context");
-                if self.pv.xsave_len != 0 {
-                    self.state = State::PvVcpus {
-                        next_id: id,
-                        part: VcpuPart::Xsave,
-                    };
-                } else {
-                    self.advance_vcpu(id);
-                }
-                Ok(Event::VcpuExtended { id })
-            }
-            VcpuPart::Xsave => {
-                let mask = self.read_u64("xsave xfeature mask")?;
-                let size = self.read_u64("xsave size")?;
-                let expected = u64::from(self.pv.xsave_len).checked_sub(16);
-                if expected != Some(size) {
-                    return Err(self.invalid(format!(
-                        "vcpu{id} xsave area of {size} bytes, but the \"xcnt\" block says \
-                         0x{:x} - 16",
-                        self.pv.xsave_len
-                    )));
-                }
-                self.set_payload(size, "vcpu xsave area");
-                self.advance_vcpu(id);
-                Ok(Event::VcpuXsave { id, mask, size })
-            }
-        }
-    }
-
-    fn read_magic_pfns(&mut self) -> Result<Event, Error> {
-        let ioreq = self.read_u64("magic pfns")?;
-        let bufioreq = self.read_u64("magic pfns")?;
-        let store = self.read_u64("magic pfns")?;
-        self.state = State::HvmContext;
-        Ok(Event::MagicPfns {
-            ioreq,
-            bufioreq,
-            store,
-        })
-    }
-
-    fn read_hvm_context(&mut self) -> Result<Event, Error> {
-        let size = self.read_u32("HVM context size")?;
-        if size == 0 {
-            return Err(self.invalid("HVM context of 0 bytes: expected a context blob"));
-        }
-        self.set_payload(u64::from(size), "HVM context");
-        self.state = State::Qemu;
-        Ok(Event::HvmContext { size })
-    }
-
-    fn read_qemu(&mut self) -> Result<Event, Error> {
-        let raw: [u8; 21] = self.read_array("qemu record signature")?;
-        let Some(signature) = QemuSignature::from_bytes(&raw) else {
-            return Err(self.invalid(format!(
-                "Unrecognised Qemu sig {}: expected b'DeviceModelRecord0002', \
-                 b'RemusDeviceModelState' or b'QemuDeviceModelRecord'",
-                crate::format::python_bytes_repr(&raw)
-            )));
-        };
-        self.state = State::Done;
-        if signature.is_length_prefixed() {
-            let size = self.read_u32("qemu record length")?;
-            self.set_payload(u64::from(size), "qemu record");
-            Ok(Event::Qemu {
-                signature,
-                size: Some(size),
-            })
-        } else {
-            self.payload = Payload::ToEnd;
-            self.payload_what = "qemu record";
-            Ok(Event::Qemu {
-                signature,
-                size: None,
-            })
+            self.write_piece(piece.get(..n).unwrap_or_default())?;
         }
     }
 }

@@ -23,6 +23,10 @@ use crate::format::{
     entry_has_data,
 };
 use crate::reader::TscInfo;
+use crate::wire::{self, IntoBytes};
+use migration_stream::payload::HvmContext;
+use migration_stream::types::HvmSaveCode;
+use migration_stream::wire::HvmSaveHeader;
 
 /// Writes the pieces of a legacy image in order.
 #[derive(Debug)]
@@ -49,22 +53,21 @@ impl<W: Write> ImageWriter<W> {
 
     /// One ulong of the toolstack's width (truncated to 32 bits on a 32-bit toolstack).
     pub fn ulong(&mut self, value: u64) -> io::Result<()> {
-        match self.width {
-            Width::W32 => self.inner.write_all(&(value as u32).to_le_bytes()),
-            Width::W64 => self.inner.write_all(&value.to_le_bytes()),
-        }
+        let mut bytes = Vec::with_capacity(8);
+        wire::put_ulong(&mut bytes, self.width, value);
+        self.inner.write_all(&bytes)
     }
 
     fn u32(&mut self, value: u32) -> io::Result<()> {
-        self.inner.write_all(&value.to_le_bytes())
+        self.inner.write_all(&wire::u32_bytes(value))
     }
 
     fn i32(&mut self, value: i32) -> io::Result<()> {
-        self.inner.write_all(&value.to_le_bytes())
+        self.inner.write_all(&wire::i32_bytes(value))
     }
 
     fn u64(&mut self, value: u64) -> io::Result<()> {
-        self.inner.write_all(&value.to_le_bytes())
+        self.inner.write_all(&wire::u64_bytes(value))
     }
 
     /// The header's p2m size.
@@ -130,10 +133,8 @@ impl<W: Write> ImageWriter<W> {
     /// TSC_INFO (−7) in legacy field order.
     pub fn tsc_info(&mut self, tsc: TscInfo) -> io::Result<()> {
         self.i32(ChunkId::TSC_INFO.0)?;
-        self.u32(tsc.mode)?;
-        self.u64(tsc.nsec)?;
-        self.u32(tsc.khz)?;
-        self.u32(tsc.incarnation)
+        let chunk = wire::TscChunk::new(tsc.mode, tsc.nsec, tsc.khz, tsc.incarnation);
+        self.inner.write_all(chunk.as_bytes())
     }
 
     /// TOOLSTACK (−18): `u32 len` and the blob.
@@ -210,19 +211,23 @@ pub struct PhysmapEntry {
 /// structure padding, which the writer left as garbage (`slack` fills them).
 pub fn encode_physmap(width: Width, entries: &[PhysmapEntry], slack: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    let header = wire::ToolstackHeader {
+        version: 1.into(),
+        count: (entries.len() as u32).into(),
+    };
+    out.extend_from_slice(header.as_bytes());
     for entry in entries {
-        out.extend_from_slice(&entry.phys_offset.to_le_bytes());
-        out.extend_from_slice(&entry.start_addr.to_le_bytes());
-        out.extend_from_slice(&entry.size.to_le_bytes());
-        match &entry.name {
-            Some(name) => {
-                out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
-                out.extend_from_slice(name);
-                out.push(0);
-            }
-            None => out.extend_from_slice(&0u32.to_le_bytes()),
+        let namelen = entry.name.as_ref().map_or(0, |name| name.len() as u32 + 1);
+        let fixed = wire::PhysmapEntryHeader {
+            phys_offset: entry.phys_offset.into(),
+            start_addr: entry.start_addr.into(),
+            size: entry.size.into(),
+            namelen: namelen.into(),
+        };
+        out.extend_from_slice(fixed.as_bytes());
+        if let Some(name) = &entry.name {
+            out.extend_from_slice(name);
+            out.push(0);
         }
         if width == Width::W64 {
             out.extend_from_slice(&[slack; 4]);
@@ -473,7 +478,7 @@ impl LegacyImage {
                 }
                 _ => vec![0; pv.guest_width.context_size() as usize],
             };
-            let xcnt = pv.xsave_size.map(|s| (s + 16).to_le_bytes());
+            let xcnt = pv.xsave_size.map(|s| wire::u32_bytes(s + 16));
             let mut blocks: Vec<(BlockId, &[u8])> = vec![(BlockId::VCPU, &vcpu0[..])];
             if pv.extv {
                 blocks.push((BlockId::EXTV, &[]));
@@ -526,16 +531,9 @@ pub fn extended_context(id: u32) -> Vec<u8> {
 /// 0x54381286, version 1, the saving Xen's `changeset` and CPUID leaf 1 EAX)
 /// and the END descriptor.
 pub fn hvm_context(changeset: u64, cpuid: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40);
-    // descriptor: u16 typecode, u16 instance, u32 length
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&24u32.to_le_bytes());
-    out.extend_from_slice(&0x5438_1286u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&changeset.to_le_bytes());
-    out.extend_from_slice(&cpuid.to_le_bytes());
-    out.extend_from_slice(&2_400_000u32.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out
+    let header = HvmSaveHeader::new(changeset, cpuid, 2_400_000);
+    HvmContext::encode(&[
+        (HvmSaveCode::HEADER, 0, header.as_bytes()),
+        (HvmSaveCode::END, 0, &[]),
+    ])
 }

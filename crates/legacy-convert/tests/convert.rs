@@ -11,7 +11,7 @@ use legacy_convert::writer::{
     BodyItem, GuestParts, ImageWriter, LegacyImage, PhysmapEntry, PvVcpu, encode_physmap,
     extended_context,
 };
-use legacy_convert::{Error, convert};
+use legacy_convert::{ErrorKind, convert};
 use migration_stream::types::{LibxlRecordType as L, RecordType as T};
 use support::*;
 
@@ -318,19 +318,26 @@ fn xl_header_gets_stream_v2_and_needs_libxl() {
         ..image_options(&image, OutputFormat::Libxc)
     };
     let err = convert_bytes(&bytes, &options).unwrap_err();
-    assert!(
-        matches!(err, Error::Unsupported { .. }) && err.to_string().contains("--format libxl"),
-        "{err}"
-    );
+    assert!(matches!(err.kind(), ErrorKind::XlNeedsLibxl), "{err}");
+    assert!(err.is_unsupported() && !err.is_bad_input());
     let options = Options {
         xl_header: true,
         ..image_options(&image, OutputFormat::Libxl)
     };
     let err = convert_bytes(&image.to_bytes(), &options).unwrap_err();
     assert!(
-        err.is_bad_input() && err.to_string().contains("No xl header"),
+        matches!(
+            err.kind(),
+            ErrorKind::XlHeader(migration_stream::ErrorKind::BadXlMagic { .. })
+        ),
         "{err}"
     );
+    assert!(err.is_bad_input());
+    // Without `xl_header`, an xl file is recognised and refused as such.
+    let options = image_options(&image, OutputFormat::Libxl);
+    let err = convert_bytes(&bytes, &options).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::UnexpectedXlHeader), "{err}");
+    assert_eq!(err.offset(), 0);
 }
 
 #[test]
@@ -360,12 +367,15 @@ fn test_images_convert_and_probe_to_what_their_names_say() {
             if stem.starts_with("unsupported-") {
                 let err = result.unwrap_err();
                 assert!(!err.is_bad_input(), "{stem}: {err}");
-                assert!(matches!(err, Error::Unsupported { .. }), "{stem}: {err}");
+                assert!(err.is_unsupported(), "{stem}: {err}");
                 continue;
             }
             if options.xl_header && format == OutputFormat::Libxc {
                 let err = result.unwrap_err();
-                assert!(matches!(err, Error::Unsupported { .. }), "{stem}: {err}");
+                assert!(
+                    matches!(err.kind(), ErrorKind::XlNeedsLibxl),
+                    "{stem}: {err}"
+                );
                 continue;
             }
             let out = result.unwrap_or_else(|e| panic!("{stem}: {e}"));
@@ -444,14 +454,21 @@ fn every_truncation_point_of_every_test_image_is_bad_input() {
     }
 }
 
-fn bad(bytes: &[u8], options: &Options, needle: &str) {
-    match convert_bytes(bytes, options) {
-        Err(err) => {
-            assert!(err.is_bad_input(), "expected bad input, got {err}");
-            assert!(err.to_string().contains(needle), "{err:?} lacks {needle:?}");
+/// Converting `bytes` fails with bad input of a kind matching `pattern`.
+macro_rules! bad {
+    ($bytes:expr, $options:expr, $pattern:pat $(if $guard:expr)?) => {
+        match convert_bytes($bytes, $options) {
+            Err(err) => {
+                assert!(err.is_bad_input(), "expected bad input, got {err}");
+                assert!(
+                    matches!(err.kind(), $pattern $(if $guard)?),
+                    "{err:?} is not {}",
+                    stringify!($pattern)
+                );
+            }
+            Ok(_) => panic!("converted, expected {}", stringify!($pattern)),
         }
-        Ok(_) => panic!("converted, expected an error containing {needle:?}"),
-    }
+    };
 }
 
 fn hvm_with_raw_body(width: Width, raw: Vec<u8>) -> (Vec<u8>, Options) {
@@ -464,30 +481,29 @@ fn hvm_with_raw_body(width: Width, raw: Vec<u8>) -> (Vec<u8>, Options) {
 fn malformed_images_are_bad_input_with_a_message() {
     // Oversized batch.
     let (bytes, options) = hvm_with_raw_body(Width::W64, 1025i32.to_le_bytes().to_vec());
-    bad(
-        &bytes,
-        &options,
-        "Page batch (1025) exceeded MAX_BATCH (1024)",
-    );
+    bad!(&bytes, &options, ErrorKind::BatchTooLarge { count: 1025 });
     // Duplicate pfns in a batch.
     let image = LegacyImage::hvm(Width::W32, 0x100)
         .with_body(vec![BodyItem::pages(&[(0, 7), (0xD, 7)], 0)]);
-    bad(
+    bad!(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
-        "Duplicate pfns",
+        ErrorKind::DuplicatePfn { pfn: 7 }
     );
     // Invalid page type.
     let image = LegacyImage::hvm(Width::W32, 0x100).with_body(vec![BodyItem::pages(&[(6, 7)], 0)]);
-    bad(
+    bad!(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
-        "page type 0x6",
+        ErrorKind::InvalidPageType {
+            index: 0,
+            entry: 0x6000_0007
+        }
     );
     // Unknown chunks, below −21 and any other.
     for marker in [-22i32, -1000, i32::MIN] {
         let (bytes, options) = hvm_with_raw_body(Width::W64, marker.to_le_bytes().to_vec());
-        bad(&bytes, &options, &format!("Unrecognised chunk {marker}"));
+        bad!(&bytes, &options, ErrorKind::UnknownChunk { marker: m } if *m == marker);
     }
     // A repeated HVM parameter chunk.
     let image = LegacyImage::hvm(Width::W64, 0x100).with_body(vec![
@@ -500,23 +516,29 @@ fn malformed_images_are_bad_input_with_a_message() {
             value: 2,
         },
     ]);
-    bad(
+    bad!(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
-        "appears more than once",
+        ErrorKind::DuplicateHvmParam {
+            chunk: ChunkId::HVM_VIRIDIAN
+        }
     );
     // vCPU map out of range.
     let mut raw = (-2i32).to_le_bytes().to_vec();
     raw.extend_from_slice(&4096i32.to_le_bytes());
     let (bytes, options) = hvm_with_raw_body(Width::W64, raw);
-    bad(&bytes, &options, "Vcpu max_id out of range: 4096");
+    bad!(
+        &bytes,
+        &options,
+        ErrorKind::VcpuMaxIdOutOfRange { max_id: 4096 }
+    );
     // Bad extended-info marker: an HVM image read as PV.
     let image = LegacyImage::hvm(Width::W64, 0x100);
     let options = options_for(Width::W64, GuestType::Pv, OutputFormat::Libxc);
-    bad(
+    bad!(
         &image.to_bytes(),
         &options,
-        "Unexpected extended info marker",
+        ErrorKind::BadExtendedInfoMarker { .. }
     );
     // Unknown qemu signature.
     let mut bytes = LegacyImage::hvm(Width::W64, 0x100).to_bytes();
@@ -525,10 +547,10 @@ fn malformed_images_are_bad_input_with_a_message() {
         .position(|w| w == b"DeviceModelRecord0002")
         .unwrap();
     bytes[at] = b'X';
-    bad(
+    bad!(
         &bytes,
         &image_options(&image, OutputFormat::Libxc),
-        "Unrecognised Qemu sig",
+        ErrorKind::UnknownQemuSignature { .. }
     );
     // HVM parameters in a PV image.
     let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
@@ -537,10 +559,10 @@ fn malformed_images_are_bad_input_with_a_message() {
             value: 1,
         }])
         .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64)]);
-    bad(
+    bad!(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
-        "HVM-only param in PV stream",
+        ErrorKind::HvmParamInPv
     );
     // Unknown extended-info block and an overshooting length.
     let mut w = ImageWriter::new(Vec::new(), Width::W64);
@@ -548,29 +570,34 @@ fn malformed_images_are_bad_input_with_a_message() {
     w.extended_info(&[(legacy_convert::format::BlockId(*b"zzzz"), &[])])
         .unwrap();
     let options = options_for(Width::W64, GuestType::Pv, OutputFormat::Libxc);
-    bad(
+    bad!(
         &w.into_inner(),
         &options,
-        "Unrecognised extended block b'zzzz'",
+        ErrorKind::UnknownExtendedBlock {
+            id: legacy_convert::format::BlockId([b'z', b'z', b'z', b'z'])
+        }
     );
     let mut w = ImageWriter::new(Vec::new(), Width::W64);
     w.p2m_size(0x10).unwrap();
     w.extended_info_with_length(4, &[(legacy_convert::format::BlockId::EXTV, &[])])
         .unwrap();
-    bad(
+    bad!(
         &w.into_inner(),
         &options,
-        "Overshot Extended Info size by 4 bytes",
+        ErrorKind::ExtendedInfoOvershoot {
+            blocks: 8,
+            total: 4
+        }
     );
     // A vcpu block of an unknown size.
     let mut w = ImageWriter::new(Vec::new(), Width::W64);
     w.p2m_size(0x10).unwrap();
     w.extended_info(&[(legacy_convert::format::BlockId::VCPU, &[0; 16])])
         .unwrap();
-    bad(
+    bad!(
         &w.into_inner(),
         &options,
-        "Unable to determine guest width/level",
+        ErrorKind::BadVcpuBlockSize { size: 16 }
     );
     // xsave size disagreeing with the xcnt block.
     let mut image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10);
@@ -580,37 +607,49 @@ fn malformed_images_are_bad_input_with_a_message() {
     if let GuestParts::Pv(pv) = &mut image.guest {
         pv.xsave_size = Some(48);
     }
-    bad(
+    bad!(
         &image.to_bytes(),
         &image_options(&image, OutputFormat::Libxc),
-        "xsave area of 32 bytes",
+        ErrorKind::XsaveSizeMismatch {
+            vcpu: 0,
+            size: 32,
+            xcnt: 64
+        }
     );
     // Physmap problems (libxl mode).
-    let physmap_cases: [(&[u8], &str); 4] = [
-        (&[1, 0, 0, 0], "Overly short libxl toolstack data"),
-        (
-            &[2, 0, 0, 0, 0, 0, 0, 0],
-            "Cannot decode libxl toolstack version 2",
-        ),
-        (
-            &[1, 0, 0, 0, 1, 0, 0, 0, 0],
-            "Remaining data too short for physmap header",
-        ),
+    type Expected = fn(&ErrorKind) -> bool;
+    let physmap_cases: [(&[u8], Expected); 4] = [
+        (&[1, 0, 0, 0], |k| {
+            matches!(k, ErrorKind::ShortToolstack { size: 4 })
+        }),
+        (&[2, 0, 0, 0, 0, 0, 0, 0], |k| {
+            matches!(k, ErrorKind::UnknownToolstackVersion { version: 2 })
+        }),
+        (&[1, 0, 0, 0, 1, 0, 0, 0, 0], |k| {
+            matches!(
+                k,
+                ErrorKind::PhysmapHeaderOverrun {
+                    entry: 0,
+                    count: 1,
+                    left: 1
+                }
+            )
+        }),
         (
             &[
                 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                 0, 0, 0, 0, 2, 0, 0, 0, b'a', b'b',
             ],
-            "physmap name not NUL terminated",
+            |k| matches!(k, ErrorKind::PhysmapNameNotTerminated { entry: 0 }),
         ),
     ];
-    for (blob, needle) in physmap_cases {
+    for (blob, expected) in physmap_cases {
         let image =
             LegacyImage::hvm(Width::W32, 0x100).with_body(vec![BodyItem::Toolstack(blob.to_vec())]);
-        bad(
+        bad!(
             &image.to_bytes(),
             &image_options(&image, OutputFormat::Libxl),
-            needle,
+            kind if expected(kind)
         );
         // libxc mode discards the blob unread.
         convert_bytes(
@@ -626,7 +665,15 @@ fn tmem_and_compression_are_refused_naming_the_chunk() {
     for marker in [-5i32, -6, -12, -13] {
         let (bytes, options) = hvm_with_raw_body(Width::W64, marker.to_le_bytes().to_vec());
         let err = convert_bytes(&bytes, &options).unwrap_err();
-        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Tmem { chunk } | ErrorKind::RemusCompression { chunk }
+                    if *chunk == ChunkId(marker)
+            ),
+            "{err}"
+        );
+        assert!(err.is_unsupported());
         let name = ChunkId(marker).name().unwrap();
         assert!(err.to_string().contains(name), "{err}");
     }

@@ -10,50 +10,9 @@
 use std::fmt;
 use std::io;
 
-use crate::types::{LibxlRecordType, RecordType};
+use crate::record::RecordInfo;
 
-/// Which numbering a record's type belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Layer {
-    /// libxc record types ([`RecordType`]).
-    Libxc,
-    /// libxl record types ([`LibxlRecordType`]).
-    Libxl,
-}
-
-/// The record an error happened in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RecordContext {
-    /// Running index of the record in the stream (0-based, libxl and libxc records counted together).
-    pub index: u64,
-    /// The record's type number.
-    pub raw_type: u32,
-    /// Which layer's numbering `raw_type` uses.
-    pub layer: Layer,
-    /// Byte offset of the record header.
-    pub offset: u64,
-}
-
-impl fmt::Display for RecordContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.layer {
-            Layer::Libxc => write!(
-                f,
-                "libxc record #{} ({})",
-                self.index,
-                RecordType(self.raw_type)
-            ),
-            Layer::Libxl => {
-                write!(
-                    f,
-                    "libxl record #{} ({})",
-                    self.index,
-                    LibxlRecordType(self.raw_type)
-                )
-            }
-        }
-    }
-}
+pub use crate::record::{Layer, RecordContext};
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +195,7 @@ impl Error {
 
     /// A payload error in `record`: the offset is the body's start plus the
     /// error's offset within the body.
-    pub fn payload(err: PayloadError, record: &crate::RecordInfo) -> Self {
+    pub fn payload(err: PayloadError, record: &RecordInfo) -> Self {
         let offset = record.body_offset().saturating_add(err.offset() as u64);
         Error::new(ErrorKind::Payload(err), offset, Some(record.context()))
     }

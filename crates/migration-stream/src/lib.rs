@@ -61,8 +61,11 @@
 //! ```
 
 pub mod error;
+mod format;
 pub mod payload;
 mod reader;
+mod record;
+pub mod sink;
 pub mod source;
 mod stream;
 pub mod types;
@@ -71,7 +74,9 @@ mod writer;
 mod xl;
 
 pub use error::{Error, ErrorKind, Layer, PayloadError, RecordContext};
-pub use reader::{Reader, RecordInfo};
-pub use stream::{Event, StreamFormat, StreamReader};
+pub use format::StreamFormat;
+pub use reader::Reader;
+pub use record::RecordInfo;
+pub use stream::{Event, StreamReader};
 pub use writer::Writer;
-pub use xl::{ByteOrder, XlHeader};
+pub use xl::{ByteOrder, XlFixedHeader, XlHeader};

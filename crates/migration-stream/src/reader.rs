@@ -5,15 +5,16 @@ use std::io::{self, Read, Seek};
 
 use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
-use crate::error::{Error, ErrorKind, Layer, RecordContext};
-use crate::source::{ByteSource, Input, InputError, Seekable, Sequential, Spliced};
-use crate::stream::StreamFormat;
+use crate::error::{Error, ErrorKind, Layer};
+use crate::format::StreamFormat;
+use crate::record::{RecordContext, RecordInfo};
+use crate::source::{ByteSource, CopySink, Input, InputError, Seekable, Sequential, Spliced};
 use crate::types::{
     IMAGE_ID, IMAGE_MARKER, IMAGE_VERSION_MAX, IMAGE_VERSION_MIN, LIBXL_IDENT, LIBXL_VERSION,
-    LibxlRecordType, REC_LENGTH_MAX, RECORD_ALIGN, RecordType, XL_MAGIC, XL_OPTIONAL_DATA_MAX,
+    REC_LENGTH_MAX, XL_MAGIC, XL_OPTIONAL_DATA_MAX,
 };
 use crate::wire;
-use crate::xl::XlHeader;
+use crate::xl::{XlFixedHeader, XlHeader};
 
 /// Size of the reader's input buffer. Large enough that sequential header and
 /// small-record reads cost few system calls; body reads at least this large
@@ -69,6 +70,22 @@ impl<R: Read> ByteSource for Source<R> {
             Source::Spliced(source) => source.seek_forward(n),
         }
     }
+
+    fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
+        match self {
+            Source::Sequential(source) => source.copy_to(n, sink),
+            Source::Seekable(source) => source.copy_to(n, sink),
+            Source::Spliced(source) => source.copy_to(n, sink),
+        }
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        match self {
+            Source::Sequential(source) => source.wait_readable(),
+            Source::Seekable(source) => source.wait_readable(),
+            Source::Spliced(source) => source.wait_readable(),
+        }
+    }
 }
 
 /// Adapts [`Reader::read_some`] to [`Read`], keeping its error intact.
@@ -87,66 +104,6 @@ impl<R: Read> Read for ErrorSlot<'_, R> {
             }
         }
     }
-}
-
-/// A record header as read from the stream, with where it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RecordInfo {
-    /// The record type number (interpret with [`RecordInfo::libxc_type`] or [`RecordInfo::libxl_type`]).
-    pub raw_type: u32,
-    /// Body length, without padding.
-    pub length: u32,
-    /// Absolute byte offset of the record header.
-    pub offset: u64,
-    /// Running index of the record in the stream, starting at 0; libxl and
-    /// libxc records share the count.
-    pub index: u64,
-    /// Which layer's numbering the type uses (as set with [`Reader::set_layer`]).
-    pub layer: Layer,
-}
-
-impl RecordInfo {
-    /// The type as a libxc record type.
-    pub fn libxc_type(&self) -> RecordType {
-        RecordType(self.raw_type)
-    }
-
-    /// The type as a libxl record type.
-    pub fn libxl_type(&self) -> LibxlRecordType {
-        LibxlRecordType(self.raw_type)
-    }
-
-    /// Absolute byte offset of the body.
-    pub fn body_offset(&self) -> u64 {
-        self.offset.saturating_add(8)
-    }
-
-    /// Number of zero bytes after the body (0–7).
-    pub fn padding_len(&self) -> usize {
-        padding_for(u64::from(self.length))
-    }
-
-    /// Absolute byte offset just past the record's padding.
-    pub fn end_offset(&self) -> u64 {
-        self.body_offset()
-            .saturating_add(u64::from(self.length))
-            .saturating_add(self.padding_len() as u64)
-    }
-
-    /// The record position for error messages.
-    pub fn context(&self) -> RecordContext {
-        RecordContext {
-            index: self.index,
-            raw_type: self.raw_type,
-            layer: self.layer,
-            offset: self.offset,
-        }
-    }
-}
-
-/// Padding bytes that follow a body of `length` bytes.
-pub(crate) fn padding_for(length: u64) -> usize {
-    ((RECORD_ALIGN - length % RECORD_ALIGN) % RECORD_ALIGN) as usize
 }
 
 /// The body of the record most recently returned by [`Reader::next_record`].
@@ -403,8 +360,7 @@ impl<R: Read> Reader<R> {
         self.finish_pending()?;
         let start = self.offset();
         let fixed: wire::XlHeader = self.read_struct("xl save header")?;
-        let (byte_order, fields) =
-            XlHeader::decode_fixed(&fixed).map_err(|kind| self.error(kind, start))?;
+        let fields = XlFixedHeader::parse(&fixed).map_err(|kind| self.error(kind, start))?;
         let len = fields.optional_data_len;
         if len > XL_OPTIONAL_DATA_MAX {
             return Err(self.error(
@@ -424,7 +380,7 @@ impl<R: Read> Reader<R> {
             data_start,
         )?;
         let header = XlHeader {
-            byte_order,
+            byte_order: fields.byte_order,
             mandatory_flags: fields.mandatory_flags,
             optional_flags: fields.optional_flags,
             optional_data,

@@ -19,6 +19,15 @@
 //! absolute byte offset. It allocates that buffer once and nothing else,
 //! whatever lengths the stream announces.
 //!
+//! No read, copy or seek fails for a reason that is not the input's: a
+//! system call interrupted by a signal (`EINTR`, from `read`, `lseek`,
+//! `copy_file_range` or `splice`) is repeated, and a descriptor the caller
+//! set non-blocking (`O_NONBLOCK`, e.g. a socket in an event loop) is waited
+//! for with `poll(2)` when it has no data yet, instead of failing with
+//! `EAGAIN`. Waiting needs the descriptor: [`Sequential::descriptor`] and
+//! [`Spliced::new`] have it, [`Sequential::new`] over an arbitrary reader
+//! does not.
+//!
 //! Bytes that are wanted but need not be looked at (page data a converter
 //! passes on) go to a [`CopySink`] with [`Input::copy_to`]: what is buffered
 //! is written out, and the rest is handed to [`io::copy`] on the source's own
@@ -44,7 +53,10 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
+
+pub use crate::sink::CopySink;
 
 /// Buffer size of [`Input::new`]: large enough that pipe reads return whole
 /// pipe-buffer loads (64 KiB on Linux) and sequential skips move in big steps.
@@ -74,7 +86,15 @@ pub trait ByteSource {
     where
         Self: Sized,
     {
-        sink.copy_from(&mut SourceReader(self), n)
+        copy_retrying(&mut SourceReader(self), n, sink, None)
+    }
+
+    /// Waits until the source is readable again after a read failed with
+    /// [`io::ErrorKind::WouldBlock`] (a non-blocking descriptor with no data
+    /// yet). Returns `Ok(false)` when this source cannot wait, and the error
+    /// then stands.
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        Ok(false)
     }
 }
 
@@ -83,61 +103,99 @@ struct SourceReader<'a, S>(&'a mut S);
 
 impl<S: ByteSource> Read for SourceReader<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        loop {
+            match self.0.read(buf) {
+                Err(err)
+                    if err.kind() == io::ErrorKind::WouldBlock && self.0.wait_readable()? => {}
+                other => return other,
+            }
+        }
     }
 }
 
-/// Where [`Input::copy_to`] puts bytes: any [`Write`], or the open record
-/// body of a [`Writer`](crate::Writer).
-///
-/// Bytes the input had already buffered arrive through
-/// [`write_piece`](CopySink::write_piece); the rest through
-/// [`copy_from`](CopySink::copy_from) with the source's own reader, which an
-/// implementation passes to [`io::copy`] together with its own writer so
-/// that the kernel-copy specialisations apply to both ends.
-pub trait CopySink {
-    /// Writes bytes that are already in memory.
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()>;
+/// How a source waits for its reader to become readable (see
+/// [`ByteSource::wait_readable`]).
+type Wait<R> = fn(&R) -> io::Result<()>;
 
-    /// Copies up to `len` bytes from `src`, fewer only when `src` ends;
-    /// returns how many.
-    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64>;
-}
-
-impl<W: Write + ?Sized> CopySink for W {
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
-        self.write_all(piece)
-    }
-
-    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64> {
-        io::copy(&mut src.take(len), self)
+/// Blocks in `poll(2)` until `reader`'s descriptor has data (or has hung up,
+/// which the next read reports).
+fn poll_readable<R: AsFd>(reader: &R) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(reader, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
     }
 }
 
-/// The bytes go into the open record's body (see
-/// [`Writer::begin_record`](crate::Writer::begin_record)), which checks them
-/// against the declared length.
-impl<W: Write> CopySink for crate::Writer<W> {
-    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
-        self.write_body(piece)
+/// Copies up to `n` bytes of `reader` to `sink` (through a [`io::Take`],
+/// which says how much is left whatever happens, see
+/// [`CopySink::copy_from`]), repeating the copy after `EINTR` and, when
+/// `wait` is given, after `EAGAIN` once the reader is readable. Returns how
+/// many bytes were copied: fewer than `n` only at the end of the input.
+fn copy_retrying<R: Read, K: CopySink + ?Sized>(
+    reader: &mut R,
+    n: u64,
+    sink: &mut K,
+    wait: Option<Wait<R>>,
+) -> io::Result<u64> {
+    let mut take = reader.take(n);
+    // A copy that would block again without moving a byte after the input
+    // became readable is blocked by the output, which polling the input
+    // cannot help with: give up after a few rounds instead of spinning.
+    let mut idle_waits = 0;
+    loop {
+        let before = take.limit();
+        match sink.copy_from(&mut take) {
+            Ok(()) => return Ok(n - take.limit()),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let Some(wait) = wait else { return Err(err) };
+                idle_waits = if take.limit() == before {
+                    idle_waits + 1
+                } else {
+                    0
+                };
+                if idle_waits > MAX_IDLE_WAITS {
+                    return Err(err);
+                }
+                wait(&**take.get_ref())?;
+            }
+            Err(err) => return Err(err),
+        }
     }
+}
 
-    fn copy_from<R: Read>(&mut self, src: &mut R, len: u64) -> io::Result<u64> {
-        self.copy_body_from(src, len)
+/// Waits in a row, without progress, after which a copy's `EAGAIN` is
+/// reported (see [`copy_retrying`]).
+const MAX_IDLE_WAITS: u32 = 64;
+
+/// Repeats `op` while it fails with `EINTR`.
+fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
     }
 }
 
 /// A source that can only be read in order (a pipe, a socket, a slice):
 /// skipped bytes are read and dropped by [`Input`].
-#[derive(Debug)]
 pub struct Sequential<R> {
     inner: R,
+    wait: Option<Wait<R>>,
 }
 
 impl<R> Sequential<R> {
-    /// Wraps a reader.
+    /// Wraps a reader. A read that fails with
+    /// [`io::ErrorKind::WouldBlock`] is an error: use
+    /// [`Sequential::descriptor`] for a descriptor that may be non-blocking.
     pub fn new(inner: R) -> Self {
-        Sequential { inner }
+        Sequential { inner, wait: None }
     }
 
     /// The wrapped reader.
@@ -151,6 +209,30 @@ impl<R> Sequential<R> {
     }
 }
 
+impl<R: AsFd> Sequential<R> {
+    /// Wraps a descriptor (a pipe, a socket, a terminal) that the caller may
+    /// have set non-blocking: when it has no data yet, reads and copies wait
+    /// for it with `poll(2)` instead of failing with `EAGAIN`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use migration_stream::source::{Input, Sequential};
+    ///
+    /// let (pipe, mut writer) = std::io::pipe()?;
+    /// writer.write_all(b"bytes")?;
+    /// drop(writer);
+    /// let mut input = Input::new(Sequential::descriptor(pipe));
+    /// assert_eq!(input.peek(8)?, b"bytes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn descriptor(inner: R) -> Self {
+        Sequential {
+            inner,
+            wait: Some(poll_readable::<R>),
+        }
+    }
+}
+
 impl<R: Read> ByteSource for Sequential<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
@@ -161,7 +243,22 @@ impl<R: Read> ByteSource for Sequential<R> {
     }
 
     fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
-        sink.copy_from(&mut self.inner, n)
+        copy_retrying(&mut self.inner, n, sink, self.wait)
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        match self.wait {
+            Some(wait) => wait(&self.inner).map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Sequential<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequential")
+            .field("waits", &self.wait.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -226,9 +323,9 @@ impl<R: Read + Seek> Seekable<R> {
     /// ```
     pub fn new(mut inner: R) -> Result<Self, SetupError<R>> {
         let measured = (|| {
-            let position = inner.stream_position()?;
-            let end = inner.seek(SeekFrom::End(0))?;
-            inner.seek(SeekFrom::Start(position))?;
+            let position = retry_interrupted(|| inner.stream_position())?;
+            let end = retry_interrupted(|| inner.seek(SeekFrom::End(0)))?;
+            retry_interrupted(|| inner.seek(SeekFrom::Start(position)))?;
             Ok((position, end))
         })();
         match measured {
@@ -263,20 +360,24 @@ impl<R: Read> ByteSource for Seekable<R> {
     }
 
     fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+        let seek = self.seek;
         if n > self.end.saturating_sub(self.position) {
-            self.end = (self.seek)(&mut self.inner, SeekFrom::End(0))?;
+            self.end = retry_interrupted(|| seek(&mut self.inner, SeekFrom::End(0)))?;
         }
         let moved = n.min(self.end.saturating_sub(self.position));
         let target = self.position.saturating_add(moved);
-        (self.seek)(&mut self.inner, SeekFrom::Start(target))?;
+        retry_interrupted(|| seek(&mut self.inner, SeekFrom::Start(target)))?;
         self.position = target;
         Ok(Some(moved))
     }
 
     fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
-        let copied = sink.copy_from(&mut self.inner, n)?.min(n);
+        // Counted as the copy goes, so that an error leaves the position right.
+        let mut take = (&mut self.inner).take(n);
+        let result = retry_interrupted(|| sink.copy_from(&mut take));
+        let copied = n - take.limit();
         self.position = self.position.saturating_add(copied);
-        Ok(copied)
+        result.map(|()| copied)
     }
 }
 
@@ -291,15 +392,16 @@ impl<R> std::fmt::Debug for Seekable<R> {
 
 /// A pipe or socket given as a [`File`]: skipped bytes are copied into
 /// `/dev/null` with [`io::copy`], which std turns into `splice(2)` between a
-/// pipe and a file, so page data never crosses into user space. Any other
-/// reader works too; its skipped bytes then pass through `io::copy`'s own
-/// buffer.
+/// pipe and a file, so page data never crosses into user space. A
+/// descriptor the caller set non-blocking is waited for (see the module
+/// documentation).
 pub struct Spliced<R = File> {
     inner: R,
     null: File,
+    wait: Wait<R>,
 }
 
-impl<R> Spliced<R> {
+impl<R: AsFd> Spliced<R> {
     /// Opens `/dev/null` for the skipped bytes; fails (giving the reader
     /// back) when it cannot be opened.
     ///
@@ -318,11 +420,17 @@ impl<R> Spliced<R> {
     /// ```
     pub fn new(inner: R) -> Result<Self, SetupError<R>> {
         match std::fs::OpenOptions::new().write(true).open("/dev/null") {
-            Ok(null) => Ok(Spliced { inner, null }),
+            Ok(null) => Ok(Spliced {
+                inner,
+                null,
+                wait: poll_readable::<R>,
+            }),
             Err(error) => Err(SetupError { error, inner }),
         }
     }
+}
 
+impl<R> Spliced<R> {
     /// The wrapped reader.
     pub fn get_ref(&self) -> &R {
         &self.inner
@@ -340,12 +448,16 @@ impl<R: Read> ByteSource for Spliced<R> {
     }
 
     fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
-        let moved = io::copy(&mut (&mut self.inner).take(n), &mut self.null)?;
+        let moved = copy_retrying(&mut self.inner, n, &mut self.null, Some(self.wait))?;
         Ok(Some(moved))
     }
 
     fn copy_to<K: CopySink + ?Sized>(&mut self, n: u64, sink: &mut K) -> io::Result<u64> {
-        sink.copy_from(&mut self.inner, n)
+        copy_retrying(&mut self.inner, n, sink, Some(self.wait))
+    }
+
+    fn wait_readable(&mut self) -> io::Result<bool> {
+        (self.wait)(&self.inner).map(|()| true)
     }
 }
 
@@ -440,14 +552,20 @@ impl<S> Input<S> {
 }
 
 impl<S: ByteSource> Input<S> {
-    /// One read from the source into `out`, retrying on interruption. A
-    /// source claiming more bytes than it was given must not make the offset
-    /// arithmetic or slicing go wrong, so the count is clamped.
+    /// One read from the source into `out`, retrying on interruption and,
+    /// when the source can wait, after `EAGAIN`. A source claiming more
+    /// bytes than it was given must not make the offset arithmetic or
+    /// slicing go wrong, so the count is clamped.
     fn read_source(source: &mut S, out: &mut [u8]) -> Result<usize, InputError> {
         loop {
             match source.read(out) {
                 Ok(n) => return Ok(n.min(out.len())),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err)
+                    if err.kind() == io::ErrorKind::WouldBlock && source.wait_readable()? =>
+                {
+                    continue;
+                }
                 Err(err) => return Err(InputError::Io(err)),
             }
         }

@@ -1,11 +1,11 @@
 //! The [`Writer`]: headers and records with correct padding.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Take};
 
 use zerocopy::IntoBytes;
 
-use crate::reader::padding_for;
-use crate::wire;
+use crate::sink::CopySink;
+use crate::wire::{self, padding_for};
 use crate::xl::XlHeader;
 
 const ZERO_PADDING: [u8; 8] = [0; 8];
@@ -17,13 +17,14 @@ struct OpenRecord {
     written: u64,
 }
 
-/// Writes stream headers and records over any [`Write`].
+/// Writes stream headers and records over any [`Write`](std::io::Write) (or other [`CopySink`]).
 ///
 /// It writes exactly what it is given, in the order given: it does not
 /// enforce record order or content (the verifier's business), only framing
 /// (lengths that fit in `u32`, bodies that match their declared length, and
 /// zero padding to 8 bytes). It does no buffering of its own: wrap a file or
-/// socket in a [`std::io::BufWriter`].
+/// socket in a [`std::io::BufWriter`], or in a
+/// [`BlockWriter`](crate::sink::BlockWriter) to write a whole stream fast.
 ///
 /// ```
 /// use migration_stream::{Writer, types::{LibxlRecordType, RecordType}, wire};
@@ -51,7 +52,7 @@ fn misuse(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message.to_owned())
 }
 
-impl<W: Write> Writer<W> {
+impl<W: CopySink> Writer<W> {
     /// A writer at offset 0.
     pub fn new(inner: W) -> Self {
         Writer {
@@ -83,11 +84,11 @@ impl<W: Write> Writer<W> {
 
     /// Flushes the wrapped writer.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush_sink()
     }
 
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.inner.write_all(bytes)?;
+        self.inner.write_piece(bytes)?;
         self.offset += bytes.len() as u64;
         Ok(())
     }
@@ -186,11 +187,22 @@ impl<W: Write> Writer<W> {
     /// [`io::copy`] (which can use kernel fast paths between files and pipes).
     /// Returns how many bytes were copied; fewer than `len` only if `src` ended.
     pub fn copy_body_from(&mut self, src: &mut impl Read, len: u64) -> io::Result<u64> {
-        self.room(len)?;
-        let copied = io::copy(&mut src.take(len), &mut self.inner)?;
+        let mut take = src.take(len);
+        self.copy_body(&mut take)?;
+        Ok(len - take.limit())
+    }
+
+    /// Copies `src` (up to its limit) into the open record's body; what was
+    /// copied counts even when the copy fails part way (see
+    /// [`CopySink::copy_from`]).
+    fn copy_body<R: Read>(&mut self, src: &mut Take<R>) -> io::Result<()> {
+        self.room(src.limit())?;
+        let before = src.limit();
+        let result = self.inner.copy_from(src);
+        let copied = before - src.limit();
         self.offset += copied;
         self.advance(copied);
-        Ok(copied)
+        result
     }
 
     /// Ends the open record: checks that the declared length was written, then pads.
@@ -207,5 +219,21 @@ impl<W: Write> Writer<W> {
         self.open = None;
         let padding = padding_for(u64::from(open.declared));
         self.put(&ZERO_PADDING[..padding])
+    }
+}
+
+/// The bytes go into the open record's body (see
+/// [`Writer::begin_record`]), which checks them against the declared length.
+impl<W: CopySink> CopySink for Writer<W> {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.write_body(piece)
+    }
+
+    fn copy_from<R: Read>(&mut self, src: &mut Take<R>) -> io::Result<()> {
+        self.copy_body(src)
+    }
+
+    fn flush_sink(&mut self) -> io::Result<()> {
+        self.flush()
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::ErrorKind;
 use crate::types::{XL_BYTEORDER, XL_MAGIC, XlMandatoryFlags};
 use crate::wire;
+use zerocopy::IntoBytes;
 
 /// Byte order of the machine that wrote an xl save header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,11 +30,73 @@ impl ByteOrder {
     }
 }
 
-/// The decoded integer fields of the fixed xl header.
-pub(crate) struct XlFixedFields {
-    pub(crate) mandatory_flags: XlMandatoryFlags,
-    pub(crate) optional_flags: u32,
-    pub(crate) optional_data_len: u32,
+/// The fixed 48 bytes of an xl save header, decoded: what a program needs
+/// that passes the optional data (`optional_data_len` bytes, which follow
+/// it) on without holding it, as a converter does.
+///
+/// ```
+/// use migration_stream::{XlFixedHeader, XlHeader, types::XlMandatoryFlags};
+/// use migration_stream::wire;
+/// use zerocopy::FromBytes;
+///
+/// let bytes = XlHeader::new(XlMandatoryFlags::JSON, b"{}\0").to_bytes();
+/// let raw = wire::XlHeader::read_from_prefix(&bytes).unwrap().0;
+/// let mut fixed = XlFixedHeader::parse(&raw)?;
+/// assert_eq!(fixed.optional_data_len, 4 + 3);
+/// fixed.mandatory_flags |= XlMandatoryFlags::STREAM_V2;
+/// assert_eq!(&zerocopy::IntoBytes::as_bytes(&fixed.to_wire())[36..40], &[3, 0, 0, 0]);
+/// # Ok::<(), migration_stream::ErrorKind>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XlFixedHeader {
+    /// Byte order of the integer fields (from the byte order mark).
+    pub byte_order: ByteOrder,
+    /// Mandatory flags, unknown bits retained.
+    pub mandatory_flags: XlMandatoryFlags,
+    /// Optional flags (none defined).
+    pub optional_flags: u32,
+    /// Length of the optional data that follows.
+    pub optional_data_len: u32,
+}
+
+impl XlFixedHeader {
+    /// Decodes the fixed header, checking the magic and the byte order mark.
+    pub fn parse(fixed: &wire::XlHeader) -> Result<Self, ErrorKind> {
+        if !fixed.has_magic() {
+            return Err(ErrorKind::BadXlMagic {
+                found: String::from_utf8_lossy(&fixed.magic).into_owned(),
+            });
+        }
+        let byte_order = if fixed.byteorder == XL_BYTEORDER.to_le_bytes() {
+            ByteOrder::Little
+        } else if fixed.byteorder == XL_BYTEORDER.to_be_bytes() {
+            ByteOrder::Big
+        } else {
+            return Err(ErrorKind::BadXlByteOrder {
+                found: fixed.byteorder,
+            });
+        };
+        Ok(XlFixedHeader {
+            byte_order,
+            mandatory_flags: XlMandatoryFlags::from_bits_retain(
+                byte_order.decode(fixed.mandatory_flags),
+            ),
+            optional_flags: byte_order.decode(fixed.optional_flags),
+            optional_data_len: byte_order.decode(fixed.optional_data_len),
+        })
+    }
+
+    /// The 48 bytes, in [`byte_order`](Self::byte_order).
+    pub fn to_wire(&self) -> wire::XlHeader {
+        let order = self.byte_order;
+        wire::XlHeader {
+            magic: *XL_MAGIC,
+            byteorder: order.encode(XL_BYTEORDER),
+            mandatory_flags: order.encode(self.mandatory_flags.bits()),
+            optional_flags: order.encode(self.optional_flags),
+            optional_data_len: order.encode(self.optional_data_len),
+        }
+    }
 }
 
 /// An xl save header with its optional data (the saved config).
@@ -94,34 +157,6 @@ impl XlHeader {
         self
     }
 
-    /// Decodes the byte order and integer fields of the fixed header.
-    pub(crate) fn decode_fixed(
-        fixed: &wire::XlHeader,
-    ) -> Result<(ByteOrder, XlFixedFields), ErrorKind> {
-        if !fixed.has_magic() {
-            return Err(ErrorKind::BadXlMagic {
-                found: String::from_utf8_lossy(&fixed.magic).into_owned(),
-            });
-        }
-        let byte_order = if fixed.byteorder == XL_BYTEORDER.to_le_bytes() {
-            ByteOrder::Little
-        } else if fixed.byteorder == XL_BYTEORDER.to_be_bytes() {
-            ByteOrder::Big
-        } else {
-            return Err(ErrorKind::BadXlByteOrder {
-                found: fixed.byteorder,
-            });
-        };
-        let fields = XlFixedFields {
-            mandatory_flags: XlMandatoryFlags::from_bits_retain(
-                byte_order.decode(fixed.mandatory_flags),
-            ),
-            optional_flags: byte_order.decode(fixed.optional_flags),
-            optional_data_len: byte_order.decode(fixed.optional_data_len),
-        };
-        Ok((byte_order, fields))
-    }
-
     /// Checks that a non-empty optional data holds a `config_len` that fits.
     pub(crate) fn check_config_len(&self) -> Result<(), ErrorKind> {
         if self.optional_data.is_empty() {
@@ -174,14 +209,14 @@ impl XlHeader {
 
     /// The header as written to a file: fixed part in `byte_order`, then the optional data.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let order = self.byte_order;
-        let len = u32::try_from(self.optional_data.len()).unwrap_or(u32::MAX);
+        let fixed = XlFixedHeader {
+            byte_order: self.byte_order,
+            mandatory_flags: self.mandatory_flags,
+            optional_flags: self.optional_flags,
+            optional_data_len: u32::try_from(self.optional_data.len()).unwrap_or(u32::MAX),
+        };
         let mut out = Vec::with_capacity(48 + self.optional_data.len());
-        out.extend_from_slice(XL_MAGIC);
-        out.extend_from_slice(&order.encode(XL_BYTEORDER));
-        out.extend_from_slice(&order.encode(self.mandatory_flags.bits()));
-        out.extend_from_slice(&order.encode(self.optional_flags));
-        out.extend_from_slice(&order.encode(len));
+        out.extend_from_slice(fixed.to_wire().as_bytes());
         out.extend_from_slice(&self.optional_data);
         out
     }

@@ -369,3 +369,207 @@ fn copy_to_fills_a_writer_record_body() {
     assert_eq!(&bytes[8..8 + 200_003], &data[..200_003]);
     assert_eq!(&bytes[8 + 200_003..8 + 200_008], &[0; 5], "padding");
 }
+
+/// A sink that fails its first `failures` copies part way with `kind`,
+/// after taking up to `step` bytes each time (as a kernel copy interrupted
+/// by a signal, or a non-blocking input running dry, does).
+struct Flaky {
+    out: Vec<u8>,
+    failures: usize,
+    step: u64,
+    kind: io::ErrorKind,
+}
+
+impl migration_stream::sink::CopySink for Flaky {
+    fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+        self.out.extend_from_slice(piece);
+        Ok(())
+    }
+
+    fn copy_from<R: Read>(&mut self, src: &mut io::Take<R>) -> io::Result<()> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            let mut part = vec![0; src.limit().min(self.step) as usize];
+            let n = src.read(&mut part)?;
+            self.out.extend_from_slice(&part[..n]);
+            return Err(self.kind.into());
+        }
+        src.read_to_end(&mut self.out).map(drop)
+    }
+}
+
+#[test]
+fn interrupted_copies_are_resumed_where_they_stopped() {
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 229) as u8).collect();
+    let flaky = || Flaky {
+        out: Vec::new(),
+        failures: 5,
+        step: 7_777,
+        kind: io::ErrorKind::Interrupted,
+    };
+    // Every kind of source: the bytes arrive once each, in order.
+    let mut sink = flaky();
+    let mut input = Input::new(Sequential::new(&data[..]));
+    input.copy_to(300_000, &mut sink).expect("sequential copy");
+    assert_eq!(sink.out, &data[..300_000]);
+    assert_eq!(input.offset(), 300_000);
+
+    let mut sink = flaky();
+    let mut input = Input::new(Seekable::new(Cursor::new(&data)).expect("cursor"));
+    input.skip(50_000).expect("skip");
+    input.copy_to(300_000, &mut sink).expect("seekable copy");
+    assert_eq!(sink.out, &data[50_000..350_000]);
+    input
+        .skip(50_000)
+        .expect("the position survived the retries");
+    assert!(input.at_end().expect("at end"));
+
+    let (pipe, feeder) = pipe_with(&data);
+    let mut sink = flaky();
+    let mut input = Input::new(Spliced::new(pipe).expect("/dev/null"));
+    input.copy_to(400_000, &mut sink).expect("spliced copy");
+    feeder.join().expect("feeder thread");
+    assert_eq!(sink.out, data);
+
+    // Other errors still stop the copy.
+    let mut sink = Flaky {
+        kind: io::ErrorKind::PermissionDenied,
+        ..flaky()
+    };
+    let mut input = Input::new(Sequential::new(&data[..]));
+    assert!(input.copy_to(300_000, &mut sink).is_err());
+}
+
+/// A socket pair whose reading end is non-blocking, and a thread that writes
+/// `data` into the other end in slow pieces (so that reads find it empty).
+fn nonblocking_socket_with(data: &[u8]) -> (std::os::unix::net::UnixStream, JoinHandle<()>) {
+    let (reader, mut writer) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    reader.set_nonblocking(true).expect("O_NONBLOCK");
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || {
+        for piece in data.chunks(50_000) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            if writer.write_all(piece).is_err() {
+                return;
+            }
+        }
+    });
+    (reader, feeder)
+}
+
+#[test]
+fn a_nonblocking_descriptor_is_waited_for() {
+    let data: Vec<u8> = (0..500_000u32).map(|i| (i % 227) as u8).collect();
+
+    // Reads, skips and copies through a waiting sequential source.
+    let (socket, feeder) = nonblocking_socket_with(&data);
+    let mut input = Input::new(Sequential::descriptor(socket));
+    let mut head = [0u8; 10];
+    input.read_exact(&mut head).expect("read");
+    input.skip(200_000).expect("skip");
+    let mut out = Vec::new();
+    input.copy_to(250_000, &mut out).expect("copy");
+    assert_eq!(out, &data[200_010..450_010]);
+    let mut rest = Vec::new();
+    input.copy_to_end(&mut rest).expect("copy to the end");
+    assert_eq!(rest, &data[450_010..]);
+    feeder.join().expect("feeder thread");
+
+    // The same through the splicing source, into a file (a kernel copy).
+    let (socket, feeder) = nonblocking_socket_with(&data);
+    let mut input = Input::new(Spliced::new(socket).expect("/dev/null"));
+    input.skip(100_000).expect("spliced skip");
+    let mut out = scratch_file("nonblocking-out");
+    input.copy_to(400_000, &mut out).expect("spliced copy");
+    feeder.join().expect("feeder thread");
+    assert_eq!(contents(&mut out), &data[100_000..]);
+
+    // A reader that cannot be polled reports EAGAIN, as before.
+    let (socket, feeder) = nonblocking_socket_with(&data);
+    let mut input = Input::new(Sequential::new(socket));
+    let mut all = vec![0u8; data.len()];
+    match input.read_exact(&mut all) {
+        Err(InputError::Io(err)) => assert_eq!(err.kind(), io::ErrorKind::WouldBlock),
+        other => panic!("expected EAGAIN, got {other:?}"),
+    }
+    drop(input);
+    feeder.join().expect("feeder thread");
+}
+
+/// Run by [`kernel_copies_interrupted_by_a_signal_are_resumed`] under strace:
+/// a file-to-file `copy_to` (`copy_file_range(2)`) and a pipe skip into
+/// `/dev/null` (`splice(2)`) that must deliver exactly their bytes.
+#[test]
+#[ignore = "run under strace by kernel_copies_interrupted_by_a_signal_are_resumed"]
+fn kernel_copies_child() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 223) as u8).collect();
+    let file = file_with(b"", &data);
+    let mut input = Input::new(Seekable::new(file).expect("seekable file"));
+    let mut out = scratch_file("eintr-out");
+    input.copy_to(2_500_000, &mut out).expect("copy");
+    input.skip(400_000).expect("skip");
+    input.copy_to(100_000, &mut out).expect("copy the rest");
+    let mut expected = data[..2_500_000].to_vec();
+    expected.extend_from_slice(&data[2_900_000..]);
+    assert!(contents(&mut out) == expected, "copied bytes differ");
+    let (pipe, feeder) = pipe_with(&data);
+    let mut input = Input::new(Spliced::new(pipe).expect("/dev/null"));
+    input.skip(2_999_000).expect("spliced skip");
+    let mut tail = vec![0; 1_000];
+    input.read_exact(&mut tail).expect("tail");
+    assert_eq!(&tail[..], &data[2_999_000..]);
+    feeder.join().expect("feeder thread");
+}
+
+#[test]
+fn kernel_copies_interrupted_by_a_signal_are_resumed() {
+    let exe = std::env::current_exe().expect("test binary");
+    let log = std::env::temp_dir().join(format!("xenmig-eintr-{}.log", std::process::id()));
+    let run = |syscall: &str| {
+        std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o"])
+            .arg(&log)
+            .args(["-e", &format!("trace={syscall}")])
+            .args(["-e", &format!("inject={syscall}:error=EINTR:when=1+2")])
+            .arg(&exe)
+            .args([
+                "--exact",
+                "kernel_copies_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .output()
+    };
+    for syscall in ["copy_file_range", "splice"] {
+        let output = match run(syscall) {
+            Ok(output) => output,
+            Err(e) => {
+                eprintln!("skipped: no strace ({e})");
+                return;
+            }
+        };
+        let trace = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        if !output.status.success() && !trace.contains("INJECTED") {
+            eprintln!(
+                "skipped: strace cannot inject faults here: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return;
+        }
+        assert!(
+            output.status.success(),
+            "{syscall}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let injected = trace.lines().filter(|l| l.contains("INJECTED")).count();
+        let moved = trace
+            .lines()
+            .filter(|l| l.contains(&format!("{syscall}(")) && !l.contains("= -1"))
+            .count();
+        assert!(
+            injected > 0 && moved > 0,
+            "{syscall}: {injected} injected, {moved} ran"
+        );
+    }
+}

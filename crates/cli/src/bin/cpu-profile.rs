@@ -183,11 +183,11 @@ fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
     let target = Target::parse_input(arg);
     let name = target.describe();
     let input = fdio::open_input(&target).map_err(|e| Failure::io(&name, e))?;
-    let reader = std::io::BufReader::new(input.file);
     let policy = if input.seekable {
-        policy_stream::read_policy(StreamReader::seekable(reader))
+        policy_stream::read_policy(StreamReader::seekable(std::io::BufReader::new(input.file)))
     } else {
-        policy_stream::read_policy(StreamReader::new(reader))
+        // Spliced, and waited for when the caller set the descriptor non-blocking.
+        policy_stream::read_policy(StreamReader::pipe(input.file))
     };
     let policy = policy.map_err(|e| match &e {
         PolicyError::Stream(err) if err.is_io() => Failure::usage_or_io(format!("{name}: {e}")),

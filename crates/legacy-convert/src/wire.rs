@@ -1,0 +1,213 @@
+//! The byte layouts of the legacy format: the one place in this crate where
+//! bytes of a legacy image become fields and fields become bytes.
+//!
+//! Everything is in the saving host's byte order, which for every Xen x86
+//! toolstack is little-endian; a "ulong" is 4 or 8 bytes by the toolstack's
+//! [`Width`]. As in `migration_stream::wire`, each structure is a
+//! `#[repr(C)]` struct of zerocopy's little-endian integers with its size
+//! pinned by a compile-time assertion, so the struct *is* the layout table.
+//! What the v2 stream is written with comes from `migration_stream::wire`
+//! and `migration_stream::payload`; this module only knows the legacy side
+//! (the layout described in `docs/legacy-format.md`).
+//!
+//! ```
+//! use legacy_convert::wire::{FromBytes, IntoBytes, TscChunk};
+//!
+//! // Chunk −7 in legacy field order: mode, nsec, khz, incarnation.
+//! let raw = TscChunk::new(1, 5, 7, 9).as_bytes().to_vec();
+//! assert_eq!(&raw[4..12], &[5, 0, 0, 0, 0, 0, 0, 0]);
+//! let tsc = TscChunk::read_from_bytes(&raw).unwrap();
+//! assert_eq!((tsc.mode.get(), tsc.nsec.get(), tsc.khz.get()), (1, 5, 7));
+//! ```
+
+use core::mem::size_of;
+
+use zerocopy::byteorder::little_endian;
+pub use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{Immutable, KnownLayout, Unaligned};
+
+use crate::format::Width;
+
+/// A little-endian `u32` of a legacy image.
+pub type Le32 = little_endian::U32;
+/// A little-endian `i32` of a legacy image (chunk markers).
+pub type LeI32 = little_endian::I32;
+/// A little-endian `u64` of a legacy image.
+pub type Le64 = little_endian::U64;
+
+macro_rules! layout {
+    ($(#[$doc:meta])* $name:ident, $size:expr, { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(
+            FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq,
+            Eq,
+        )]
+        #[repr(C)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+        const _: () = assert!(size_of::<$name>() == $size);
+    };
+}
+
+layout!(
+    /// Chunk −7 (TSC_INFO) after its marker (20 bytes), in legacy field order.
+    TscChunk, 20, {
+        /// TSC mode.
+        mode: Le32,
+        /// Elapsed nanoseconds.
+        nsec: Le64,
+        /// Guest TSC frequency in kHz.
+        khz: Le32,
+        /// Incarnation counter.
+        incarnation: Le32,
+    }
+);
+
+impl TscChunk {
+    /// The chunk's fields.
+    pub fn new(mode: u32, nsec: u64, khz: u32, incarnation: u32) -> Self {
+        TscChunk {
+            mode: mode.into(),
+            nsec: nsec.into(),
+            khz: khz.into(),
+            incarnation: incarnation.into(),
+        }
+    }
+}
+
+layout!(
+    /// An HVM parameter chunk after its marker (12 bytes): `u32 pad, u64 value`.
+    HvmParamChunk, 12, {
+        /// Structure padding, ignored.
+        pad: Le32,
+        /// The parameter's value.
+        value: Le64,
+    }
+);
+
+layout!(
+    /// The header of a PV extended-info block (8 bytes); `size` data bytes follow.
+    BlockHeader, 8, {
+        /// The block id (`"vcpu"`, `"extv"`, `"xcnt"`).
+        id: [u8; 4],
+        /// Bytes of data.
+        size: Le32,
+    }
+);
+
+layout!(
+    /// The header of a PV vCPU's xsave area (16 bytes); `size` bytes follow.
+    XsaveHeader, 16, {
+        /// The xfeature mask.
+        xfeature_mask: Le64,
+        /// Bytes of xsave data.
+        size: Le64,
+    }
+);
+
+layout!(
+    /// The HVM tail's magic pfns (24 bytes).
+    MagicPfns, 24, {
+        /// HVM_PARAM_IOREQ_PFN.
+        ioreq: Le64,
+        /// HVM_PARAM_BUFIOREQ_PFN.
+        bufioreq: Le64,
+        /// HVM_PARAM_STORE_PFN.
+        store: Le64,
+    }
+);
+
+layout!(
+    /// The start of libxl's toolstack blob (chunk −18 data, 8 bytes).
+    ToolstackHeader, 8, {
+        /// Blob version: 1.
+        version: Le32,
+        /// Physmap entries that follow.
+        count: Le32,
+    }
+);
+
+layout!(
+    /// One physmap entry's fixed part (28 bytes); `namelen` bytes of name
+    /// follow, then 4 bytes of structure padding on a 64-bit toolstack.
+    PhysmapEntryHeader, 28, {
+        /// Guest physical offset (the xenstore directory name).
+        phys_offset: Le64,
+        /// Start address.
+        start_addr: Le64,
+        /// Size.
+        size: Le64,
+        /// Bytes of name, including its NUL (0: no name).
+        namelen: Le32,
+    }
+);
+
+/// The ulong of a toolstack of `width`, decoded from the first 4 or 8 bytes
+/// of `raw` (`None` when `raw` is shorter).
+pub fn ulong(width: Width, raw: &[u8]) -> Option<u64> {
+    match width {
+        Width::W32 => Le32::read_from_prefix(raw)
+            .ok()
+            .map(|(v, _)| u64::from(v.get())),
+        Width::W64 => Le64::read_from_prefix(raw).ok().map(|(v, _)| v.get()),
+    }
+}
+
+/// Every ulong of `raw` (a whole number of them), for pfn lists and frame lists.
+pub fn ulongs(width: Width, raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    raw.chunks_exact(width.ulong_bytes())
+        .filter_map(move |piece| ulong(width, piece))
+}
+
+/// The bytes of a ulong of a toolstack of `width` (truncated to 32 bits on a
+/// 32-bit toolstack), appended to `out`.
+pub fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
+    match width {
+        Width::W32 => out.extend_from_slice(Le32::new(value as u32).as_bytes()),
+        Width::W64 => out.extend_from_slice(Le64::new(value).as_bytes()),
+    }
+}
+
+/// The 4 bytes of a `u32`.
+pub fn u32_bytes(value: u32) -> [u8; 4] {
+    Le32::new(value).to_bytes()
+}
+
+/// The 4 bytes of an `i32` (a chunk marker).
+pub fn i32_bytes(value: i32) -> [u8; 4] {
+    LeI32::new(value).to_bytes()
+}
+
+/// The 8 bytes of a `u64`.
+pub fn u64_bytes(value: u64) -> [u8; 8] {
+    Le64::new(value).to_bytes()
+}
+
+/// The `u32` in the first 4 bytes of `raw`, if there are 4.
+pub fn u32_at(raw: &[u8], at: usize) -> Option<u32> {
+    let piece = raw.get(at..)?;
+    Le32::read_from_prefix(piece).ok().map(|(v, _)| v.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulongs_follow_the_toolstack_width() {
+        let mut raw = Vec::new();
+        put_ulong(&mut raw, Width::W32, 0x1_0000_0005);
+        put_ulong(&mut raw, Width::W32, 7);
+        assert_eq!(raw, [5, 0, 0, 0, 7, 0, 0, 0]);
+        assert_eq!(ulongs(Width::W32, &raw).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(
+            ulongs(Width::W64, &raw).collect::<Vec<_>>(),
+            [0x7_0000_0005]
+        );
+        assert_eq!(ulong(Width::W64, &raw[..7]), None);
+        assert_eq!(u32_at(&raw, 4), Some(7));
+        assert_eq!(u32_at(&raw, 5), None);
+        assert_eq!(i32_bytes(-2), [0xfe, 0xff, 0xff, 0xff]);
+    }
+}
