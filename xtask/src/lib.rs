@@ -17,6 +17,7 @@ pub mod bench_plan;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
+pub mod capi_codegen;
 pub mod consumer_facts;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
@@ -74,6 +75,11 @@ pub fn generators() -> Vec<Generator> {
             name: "cpuid-defs table",
             kind: Kind::Code,
             run: cpuid_codegen::generate,
+        },
+        Generator {
+            name: "libxenmig header and pkg-config file",
+            kind: Kind::Code,
+            run: capi_codegen::generate,
         },
         Generator {
             name: "streams",

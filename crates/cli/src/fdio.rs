@@ -127,12 +127,25 @@ pub fn open_input(target: &Target) -> io::Result<Input> {
             None => File::open(path)?,
         },
     };
-    let seekable = file.metadata()?.file_type().is_file();
-    Ok(Input {
-        file,
-        seekable,
-        name: target.describe(),
-    })
+    Input::from_file(file, target.describe())
+}
+
+impl Input {
+    /// An input on a descriptor that someone else owns (a library's caller):
+    /// a duplicate sharing its file offset, so the caller's descriptor is
+    /// never closed. Unlike `-i N`, the descriptor may be close-on-exec.
+    pub fn borrowed(fd: BorrowedFd<'_>, name: String) -> io::Result<Input> {
+        Input::from_file(File::from(fd.try_clone_to_owned()?), name)
+    }
+
+    fn from_file(file: File, name: String) -> io::Result<Input> {
+        let seekable = file.metadata()?.file_type().is_file();
+        Ok(Input {
+            file,
+            seekable,
+            name,
+        })
+    }
 }
 
 /// Duplicates a descriptor this process inherited, so it can be owned as a `File`.
@@ -355,9 +368,7 @@ impl Output {
         };
         let (dir, entry, meta) = match resolved {
             Resolved::Fd(fd) => {
-                let file = dup_inherited(fd)?;
-                refuse_same_file(&file.metadata()?, options.input)?;
-                return Ok(Output::in_place(file, name, false));
+                return Output::on_descriptor(dup_inherited(fd)?, name, options.input);
             }
             Resolved::Entry { dir, name, meta } => (dir, name, meta),
         };
@@ -403,6 +414,21 @@ impl Output {
             output.keep_owner_and_mode(meta)?;
         }
         Ok(output)
+    }
+
+    /// An output on a descriptor that someone else owns (a library's
+    /// caller), written in place as `-o N` is: through a duplicate, so the
+    /// caller's descriptor is never closed, and waiting for room when the
+    /// caller made it non-blocking. Unlike `-o N`, the descriptor may be
+    /// close-on-exec. `input` is refused as the output, as by
+    /// [`Output::create`].
+    pub fn borrowed(fd: BorrowedFd<'_>, name: String, input: Option<&Input>) -> io::Result<Output> {
+        Output::on_descriptor(File::from(fd.try_clone_to_owned()?), name, input)
+    }
+
+    fn on_descriptor(file: File, name: String, input: Option<&Input>) -> io::Result<Output> {
+        refuse_same_file(&file.metadata()?, input)?;
+        Ok(Output::in_place(file, name, false))
     }
 
     fn in_place(file: File, name: String, fsync: bool) -> Output {

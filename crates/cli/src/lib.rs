@@ -18,6 +18,8 @@
 //!   within a size limit, hosts named from their paths, and the CPU the tool
 //!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
+//! * [`verify`]: `verify-stream-v2`'s work (report, JSON, verdict), which
+//!   libxenmig shares;
 //! * [`term`]: whether colour and progress bars are wanted, and
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
 
@@ -29,5 +31,6 @@ pub mod hosts;
 pub mod manual;
 pub mod syslog;
 pub mod term;
+pub mod verify;
 
 pub use exit::{Failure, finish, parse_args, write_stdout};

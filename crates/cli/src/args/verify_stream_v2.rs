@@ -111,3 +111,27 @@ impl From<StreamFormat> for stream_verify::Format {
         }
     }
 }
+
+impl StreamFormat {
+    /// The format named as `-f` takes it, for callers without a command line
+    /// (libxenmig's `xenmig_verify_fd`).
+    ///
+    /// ```
+    /// use xenmig_cli::args::verify_stream_v2::StreamFormat;
+    /// assert_eq!(StreamFormat::from_name("xl"), Ok(StreamFormat::Xl));
+    /// assert_eq!(
+    ///     StreamFormat::from_name("xm").unwrap_err(),
+    ///     "expected one of auto, libxc, libxl, xl; found \"xm\""
+    /// );
+    /// ```
+    pub fn from_name(name: &str) -> Result<StreamFormat, String> {
+        StreamFormat::from_str(name, false).map_err(|_| {
+            let known: Vec<String> = StreamFormat::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            format!("expected one of {}; found \"{name}\"", known.join(", "))
+        })
+    }
+}

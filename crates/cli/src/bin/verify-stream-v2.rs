@@ -4,11 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use stream_verify::{Format, Options, Report};
 use xenmig_cli::args::verify_stream_v2::{Args, NAME as TOOL};
-use xenmig_cli::exit::{BAD_INPUT, OK};
 use xenmig_cli::fdio::{Target, open_input};
 use xenmig_cli::syslog::{Severity, Syslog};
 use xenmig_cli::term::printable;
-use xenmig_cli::{Failure, finish, parse_args};
+use xenmig_cli::{Failure, finish, parse_args, verify};
 
 fn main() -> ExitCode {
     let cli = match parse_args::<Args>() {
@@ -103,16 +102,16 @@ fn run(cli: Args) -> Result<u8, Failure> {
         format: Format::from(cli.format),
         stop_at_end: cli.stop_at_end,
     };
-    let report = if input.seekable {
-        stream_verify::verify_seekable(input.file, options, verbose)
-    } else {
-        stream_verify::verify_pipe(input.file, options, verbose)
-    };
+    let name = input.name.clone();
+    let report = verify::verify(input, options, verbose);
     let undelivered = lines.failure();
     if cli.json && !cli.quiet {
         print_json(&report)?;
     }
-    let verdict = outcome(&report, &input.name, syslog.as_ref(), cli.quiet);
+    let verdict = verify::verdict(&report, &name);
+    if let Err(failure) = &verdict {
+        log_error(syslog.as_ref(), cli.quiet, &failure.message);
+    }
     match (undelivered, verdict) {
         (None, verdict) => verdict,
         // The lines asked for were not delivered: an I/O error (exit 2),
@@ -126,38 +125,12 @@ fn run(cli: Args) -> Result<u8, Failure> {
 }
 
 fn print_json(report: &Report) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(report)
-        .map_err(|e| Failure::usage_or_io(format!("cannot encode the report: {e}")))?;
+    let text = verify::report_json(report)?;
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(err) if xenmig_cli::exit::is_broken_pipe(&err) => Ok(()),
         Err(err) => Err(Failure::io("standard output", err)),
-    }
-}
-
-fn outcome(
-    report: &Report,
-    name: &str,
-    syslog: Option<&Syslog>,
-    quiet: bool,
-) -> Result<u8, Failure> {
-    if let Some(err) = &report.io_error {
-        let message = format!("{name}: {err}");
-        log_error(syslog, quiet, &message);
-        return Err(Failure::usage_or_io(message));
-    }
-    match &report.error {
-        None => Ok(OK),
-        Some(violation) => {
-            // The message may quote the stream (a xenstore key).
-            let message = printable(&format!("Stream Error: {name}: {violation}")).into_owned();
-            log_error(syslog, quiet, &message);
-            Err(Failure {
-                code: BAD_INPUT,
-                message,
-            })
-        }
     }
 }
 

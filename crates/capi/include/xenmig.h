@@ -1,0 +1,62 @@
+/* libxenmig: the xenmig tools as a C library (docs/embedding.md).
+ * Generated from crates/capi/src/lib.rs by `cargo xtask codegen`: do not edit. */
+
+#ifndef XENMIG_H
+#define XENMIG_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * The version of libxenmig, such as `"0.1.0"`: the version of the xenmig
+ * tools it matches. The string is static: do not free it.
+ */
+const char *xenmig_version(void);
+
+/**
+ * What the last call of a libxenmig function returning an exit code, on
+ * this thread, would have written to standard error as a tool: its error
+ * message and warnings, each line ending in a newline (such as
+ * `"verify-stream-v2: Stream Error: fd 3: ...\n"`); NULL when there was
+ * nothing to say. The string belongs to the library and stays valid until
+ * the next such call on this thread: do not free it.
+ */
+const char *xenmig_last_message(void);
+
+/**
+ * Frees a string that a libxenmig function handed over (a report, an
+ * output). NULL is ignored.
+ *
+ * # Safety
+ *
+ * `text` is NULL or a string from libxenmig that has not been freed yet.
+ */
+void xenmig_free(char *text);
+
+/**
+ * Verifies the migration stream on `fd`, as `verify-stream-v2 --json -f
+ * FORMAT -i FD` does: returns its exit code (0 a valid stream, 1 an invalid
+ * or truncated one, 2 a usage or I/O error) and sets `*report_json` to the
+ * JSON report it prints (NULL when there is none: a usage error). The
+ * message the tool would print is in `xenmig_last_message()`.
+ *
+ * `format` is `"auto"`, `"libxc"`, `"libxl"` or `"xl"`. The stream is read
+ * to its end from the descriptor's current offset (seeking over page data
+ * when it is a regular file); the descriptor is not closed.
+ *
+ * # Safety
+ *
+ * `format` is NULL or a NUL-terminated string; `report_json` is NULL or
+ * points to a writable `char *`, which gets a string to free with
+ * `xenmig_free()` or NULL.
+ */
+int xenmig_verify_fd(int fd, const char *format, char **report_json);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* XENMIG_H */

@@ -1,0 +1,318 @@
+//! libxenmig: the xenmig tools as a C library, for toolstacks written in C
+//! (libxl, libvirt, xapi's C stubs) that would otherwise run the binaries.
+//!
+//! Each function does what one tool does, through the same library code as
+//! the tool (`xenmig_cli`), so it gives the same exit code and the same
+//! output bytes: [`xenmig_verify_fd`] is `verify-stream-v2 --json`. The
+//! header, `include/xenmig.h`, is generated from this file by
+//! `cargo xtask codegen` (cbindgen); `docs/embedding.md` shows the C side.
+//!
+//! The rules every function keeps:
+//!
+//! * The return value is the tool's exit code: 0 success, 1 bad input, 2
+//!   usage, I/O or unsupported content.
+//! * No panic crosses into C: one is caught and returned as 2, with a message.
+//! * Every pointer argument is checked: NULL is a usage error (2), before any
+//!   work is done. Strings are NUL-terminated UTF-8.
+//! * File descriptors are borrowed: the library reads and writes through
+//!   duplicates and never closes the caller's descriptor (reading and
+//!   writing move its file offset, as the tool's `-i N`/`-o N` do).
+//! * What the tool would write to standard error (its error message,
+//!   warnings) is kept for `xenmig_last_message()`, per thread; nothing is
+//!   printed.
+//! * Strings handed to the caller are freed with `xenmig_free()`.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use xenmig_cli::Failure;
+use xenmig_cli::args::verify_stream_v2::{NAME as VERIFY_STREAM_V2, StreamFormat};
+use xenmig_cli::fdio::Input;
+
+thread_local! {
+    /// What the last call on this thread would have written to standard error.
+    static LAST_MESSAGE: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+/// Why a call stopped: a bad argument to the C function itself (reported
+/// under the function's name) or the tool's own failure (under the tool's).
+enum Stop {
+    Argument(String),
+    Tool(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(failure: Failure) -> Stop {
+        Stop::Tool(failure)
+    }
+}
+
+/// What a call has to say besides its exit code: the lines the tool would
+/// have written to standard error (warnings now, the error at the end).
+#[derive(Default)]
+struct Stderr(String);
+
+impl Stderr {
+    fn line(&mut self, prefix: &str, message: &str) {
+        self.0.push_str(prefix);
+        self.0.push_str(": ");
+        self.0.push_str(message);
+        self.0.push('\n');
+    }
+}
+
+/// Runs one exported function's body: catches a panic, turns the outcome
+/// into the exit code, and keeps what goes to standard error for
+/// `xenmig_last_message()`. `function` names the C function, `tool` the
+/// tool whose messages it gives.
+fn call(function: &str, tool: &str, body: impl FnOnce(&mut Stderr) -> Result<u8, Stop>) -> c_int {
+    let mut stderr = Stderr::default();
+    let code = match catch_unwind(AssertUnwindSafe(|| body(&mut stderr))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(Stop::Argument(message))) => {
+            stderr.line(function, &message);
+            xenmig_cli::exit::USAGE_OR_IO
+        }
+        Ok(Err(Stop::Tool(failure))) => {
+            // An empty message is the tool's quiet end (a closed pipe on a report).
+            if !failure.message.is_empty() {
+                stderr.line(tool, &failure.message);
+            }
+            failure.code
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            stderr.line(
+                function,
+                &format!("internal error (a bug in xenmig, please report it): {what}"),
+            );
+            xenmig_cli::exit::USAGE_OR_IO
+        }
+    };
+    set_last_message(stderr.0);
+    c_int::from(code)
+}
+
+fn set_last_message(text: String) {
+    // Our own messages hold no NUL; one quoted from an input is cut there.
+    let message = (!text.is_empty()).then(|| {
+        CString::new(text).unwrap_or_else(|e| {
+            let end = e.nul_position();
+            let mut bytes = e.into_vec();
+            bytes.truncate(end);
+            CString::new(bytes).unwrap_or_default()
+        })
+    });
+    LAST_MESSAGE.with(|last| *last.borrow_mut() = message);
+}
+
+/// Reads a string argument.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a NUL-terminated string that stays valid and
+/// unchanged during the call.
+#[allow(unsafe_code)]
+unsafe fn text<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Stop> {
+    if ptr.is_null() {
+        return Err(Stop::Argument(format!("{what} is NULL")));
+    }
+    // SAFETY: not NULL (checked above); the caller promises the rest.
+    #[allow(unsafe_code)]
+    let bytes = unsafe { CStr::from_ptr(ptr) };
+    bytes
+        .to_str()
+        .map_err(|e| Stop::Argument(format!("{what} is not UTF-8: {e}")))
+}
+
+/// Checks an output argument and clears what it points to, so that the
+/// caller can free it whatever the outcome.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a writable `char *`.
+#[allow(unsafe_code)]
+unsafe fn out_string<'a>(ptr: *mut *mut c_char, what: &str) -> Result<&'a mut *mut c_char, Stop> {
+    // SAFETY: the caller promises that a non-NULL pointer is writable.
+    #[allow(unsafe_code)]
+    let slot = unsafe { ptr.as_mut() };
+    let slot = slot.ok_or_else(|| Stop::Argument(format!("{what} is NULL")))?;
+    *slot = std::ptr::null_mut();
+    Ok(slot)
+}
+
+/// Hands `text` to the caller, who frees it with `xenmig_free()`.
+fn give(slot: &mut *mut c_char, text: String, what: &str) -> Result<(), Stop> {
+    let text = CString::new(text).map_err(|e| {
+        Stop::Argument(format!(
+            "{what}: the output holds a NUL byte at offset {}, which a C string cannot carry",
+            e.nul_position()
+        ))
+    })?;
+    *slot = text.into_raw();
+    Ok(())
+}
+
+/// A descriptor argument, borrowed for the call.
+fn descriptor<'a>(fd: RawFd, what: &str) -> Result<BorrowedFd<'a>, Stop> {
+    // SAFETY: F_GETFD reads a descriptor's flags and touches no memory; a
+    // number that is not open is answered with EBADF.
+    #[allow(unsafe_code)]
+    let open = fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+    if !open {
+        return Err(Stop::Argument(format!(
+            "{what} {fd} is not an open file descriptor"
+        )));
+    }
+    // SAFETY: the descriptor is open (checked above), and the caller keeps it
+    // open during the call: it is only duplicated, never closed.
+    #[allow(unsafe_code)]
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// The version of libxenmig, such as `"0.1.0"`: the version of the xenmig
+/// tools it matches. The string is static: do not free it.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub extern "C" fn xenmig_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => panic!("the package version holds a NUL byte"),
+        };
+    VERSION.as_ptr()
+}
+
+/// What the last call of a libxenmig function returning an exit code, on
+/// this thread, would have written to standard error as a tool: its error
+/// message and warnings, each line ending in a newline (such as
+/// `"verify-stream-v2: Stream Error: fd 3: ...\n"`); NULL when there was
+/// nothing to say. The string belongs to the library and stays valid until
+/// the next such call on this thread: do not free it.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub extern "C" fn xenmig_last_message() -> *const c_char {
+    LAST_MESSAGE.with(|last| {
+        last.borrow()
+            .as_ref()
+            .map_or(std::ptr::null(), |message| message.as_ptr())
+    })
+}
+
+/// Frees a string that a libxenmig function handed over (a report, an
+/// output). NULL is ignored.
+///
+/// # Safety
+///
+/// `text` is NULL or a string from libxenmig that has not been freed yet.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xenmig_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: the caller gives back a string from `CString::into_raw`
+        // (`give`), once.
+        drop(unsafe { CString::from_raw(text) });
+    }
+}
+
+/// Verifies the migration stream on `fd`, as `verify-stream-v2 --json -f
+/// FORMAT -i FD` does: returns its exit code (0 a valid stream, 1 an invalid
+/// or truncated one, 2 a usage or I/O error) and sets `*report_json` to the
+/// JSON report it prints (NULL when there is none: a usage error). The
+/// message the tool would print is in `xenmig_last_message()`.
+///
+/// `format` is `"auto"`, `"libxc"`, `"libxl"` or `"xl"`. The stream is read
+/// to its end from the descriptor's current offset (seeking over page data
+/// when it is a regular file); the descriptor is not closed.
+///
+/// # Safety
+///
+/// `format` is NULL or a NUL-terminated string; `report_json` is NULL or
+/// points to a writable `char *`, which gets a string to free with
+/// `xenmig_free()` or NULL.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xenmig_verify_fd(
+    fd: c_int,
+    format: *const c_char,
+    report_json: *mut *mut c_char,
+) -> c_int {
+    call("xenmig_verify_fd", VERIFY_STREAM_V2, |_| {
+        // SAFETY: the caller's promises are this function's.
+        let report_json = unsafe { out_string(report_json, "report_json") }?;
+        let format = unsafe { text(format, "format") }?;
+        let format =
+            StreamFormat::from_name(format).map_err(|e| Stop::Argument(format!("format: {e}")))?;
+        let fd = descriptor(fd, "fd")?;
+        let name = format!("fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let input = Input::borrowed(fd, name.clone())
+            .map_err(|e| Failure::usage_or_io(format!("Unable to open {name}: {e}")))?;
+        let options = stream_verify::Options {
+            format: format.into(),
+            ..stream_verify::Options::default()
+        };
+        let report = xenmig_cli::verify::verify(input, options, None);
+        give(
+            report_json,
+            xenmig_cli::verify::report_json(&report)?,
+            "report_json",
+        )?;
+        Ok(xenmig_cli::verify::verdict(&report, &name)?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_message() -> Option<String> {
+        let ptr = xenmig_last_message();
+        // SAFETY: a string of the library, valid until the next call.
+        #[allow(unsafe_code)]
+        (!ptr.is_null()).then(|| {
+            unsafe { CStr::from_ptr(ptr) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    #[test]
+    fn a_panic_is_exit_code_2_with_its_message() {
+        let code = call("xenmig_demo", "demo", |_| panic!("boom {}", 7));
+        assert_eq!(code, 2);
+        let message = last_message().unwrap();
+        assert!(
+            message.starts_with("xenmig_demo: internal error") && message.ends_with("boom 7\n"),
+            "{message}"
+        );
+        let code = call("xenmig_demo", "demo", |_| std::panic::panic_any(5_u32));
+        assert_eq!(code, 2);
+        assert!(last_message().unwrap().ends_with("no message\n"));
+    }
+
+    #[test]
+    fn messages_are_prefixed_like_the_tools_and_cleared_by_the_next_call() {
+        let code = call("xenmig_demo", "demo", |stderr| {
+            stderr.line("demo", "warning: first");
+            Err(Failure::bad_input("bad").into())
+        });
+        assert_eq!(code, 1);
+        assert_eq!(last_message().unwrap(), "demo: warning: first\ndemo: bad\n");
+        assert_eq!(call("xenmig_demo", "demo", |_| Ok(0)), 0);
+        assert_eq!(last_message(), None);
+    }
+
+    #[test]
+    fn a_nul_in_a_message_cuts_it_there() {
+        call("xenmig_demo", "demo", |_| {
+            Err(Failure::bad_input("a\0b").into())
+        });
+        assert_eq!(last_message().unwrap(), "demo: a");
+    }
+}
