@@ -55,6 +55,30 @@ void xenmig_free(char *text);
  */
 int xenmig_verify_fd(int fd, const char *format, char **report_json);
 
+/**
+ * Computes the CPUID masks of a pool, as `xen-maskcalc OPTIONS DUMP...`
+ * does: returns its exit code (0 masks computed; 1 bad input: a dump that
+ * does not parse, fewer than two hosts, hosts of different vendors; 2 a
+ * usage error) and sets `*output` to what the tool prints on standard
+ * output (the masks in the `--format` asked for, `--diff`, `--plan`, or
+ * `--help`), NULL after an error. Warnings and the error message are in
+ * `xenmig_last_message()`.
+ *
+ * `dumps` holds `n_dumps` dump texts, one per host, each in any format the
+ * tool reads (detected per dump, or forced by `--input-format`); host
+ * `i` is named `dumps[i]` in messages and outputs. `options` are the
+ * tool's options as one string, split at whitespace (such as `"--format
+ * xl --hide avx512f"`; `""` for none); they name no dump files.
+ *
+ * # Safety
+ *
+ * `dumps` is NULL or points to `n_dumps` pointers, each NULL or a
+ * NUL-terminated string; `options` is NULL or a NUL-terminated string;
+ * `output` is NULL or points to a writable `char *`, which gets a string
+ * to free with `xenmig_free()` or NULL.
+ */
+int xenmig_pool_masks(const char *const *dumps, size_t n_dumps, const char *options, char **output);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

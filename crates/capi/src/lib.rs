@@ -29,7 +29,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use xenmig_cli::Failure;
 use xenmig_cli::args::verify_stream_v2::{NAME as VERIFY_STREAM_V2, StreamFormat};
+use xenmig_cli::args::xen_maskcalc::{self, NAME as XEN_MASKCALC};
+use xenmig_cli::args::{NotParsed, parse_options};
 use xenmig_cli::fdio::Input;
+use xenmig_cli::{hosts, pool_masks};
 
 thread_local! {
     /// What the last call on this thread would have written to standard error.
@@ -41,6 +44,8 @@ thread_local! {
 enum Stop {
     Argument(String),
     Tool(Failure),
+    /// A usage error of the options, with clap's text as the tool prints it.
+    Usage(String),
 }
 
 impl From<Failure> for Stop {
@@ -81,6 +86,10 @@ fn call(function: &str, tool: &str, body: impl FnOnce(&mut Stderr) -> Result<u8,
                 stderr.line(tool, &failure.message);
             }
             failure.code
+        }
+        Ok(Err(Stop::Usage(text))) => {
+            stderr.0.push_str(&text);
+            xenmig_cli::exit::USAGE_OR_IO
         }
         Err(panic) => {
             let what = panic
@@ -265,6 +274,102 @@ pub unsafe extern "C" fn xenmig_verify_fd(
         )?;
         Ok(xenmig_cli::verify::verdict(&report, &name)?)
     })
+}
+
+/// Computes the CPUID masks of a pool, as `xen-maskcalc OPTIONS DUMP...`
+/// does: returns its exit code (0 masks computed; 1 bad input: a dump that
+/// does not parse, fewer than two hosts, hosts of different vendors; 2 a
+/// usage error) and sets `*output` to what the tool prints on standard
+/// output (the masks in the `--format` asked for, `--diff`, `--plan`, or
+/// `--help`), NULL after an error. Warnings and the error message are in
+/// `xenmig_last_message()`.
+///
+/// `dumps` holds `n_dumps` dump texts, one per host, each in any format the
+/// tool reads (detected per dump, or forced by `--input-format`); host
+/// `i` is named `dumps[i]` in messages and outputs. `options` are the
+/// tool's options as one string, split at whitespace (such as `"--format
+/// xl --hide avx512f"`; `""` for none); they name no dump files.
+///
+/// # Safety
+///
+/// `dumps` is NULL or points to `n_dumps` pointers, each NULL or a
+/// NUL-terminated string; `options` is NULL or a NUL-terminated string;
+/// `output` is NULL or points to a writable `char *`, which gets a string
+/// to free with `xenmig_free()` or NULL.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xenmig_pool_masks(
+    dumps: *const *const c_char,
+    n_dumps: usize,
+    options: *const c_char,
+    output: *mut *mut c_char,
+) -> c_int {
+    call("xenmig_pool_masks", XEN_MASKCALC, |stderr| {
+        // SAFETY: the caller's promises are this function's.
+        let output = unsafe { out_string(output, "output") }?;
+        let options = unsafe { text(options, "options") }?;
+        if dumps.is_null() {
+            return Err(Stop::Argument("dumps is NULL".to_owned()));
+        }
+        // SAFETY: `dumps` is not NULL and points to `n_dumps` pointers.
+        let pointers = unsafe { std::slice::from_raw_parts(dumps, n_dumps) };
+        let mut texts = Vec::with_capacity(pointers.len());
+        for (i, &ptr) in pointers.iter().enumerate() {
+            if ptr.is_null() {
+                return Err(Stop::Argument(format!("dumps[{i}] is NULL")));
+            }
+            // SAFETY: not NULL; a NUL-terminated string, the caller promises.
+            // Bytes, not UTF-8: a dump may hold Latin-1 text the parser skips.
+            texts.push(unsafe { CStr::from_ptr(ptr) }.to_bytes());
+        }
+        let args: xen_maskcalc::Args = match parse_options(XEN_MASKCALC, &[], options) {
+            Ok(args) => args,
+            Err(not_parsed) => return printed_instead(output, not_parsed),
+        };
+        if let Some(file) = args.node_files.first() {
+            return Err(Stop::Argument(format!(
+                "options: expected options only, found the dump file \"{}\" \
+                 (the dumps are the `dumps` argument)",
+                file.display()
+            )));
+        }
+        let options = pool_masks::pool_options(&args)?;
+        let format = args.input_format.format();
+        let mut pool = Vec::with_capacity(texts.len() + 1);
+        for (i, bytes) in texts.iter().enumerate() {
+            pool.push(hosts::parse_dump(&format!("dumps[{i}]"), bytes, format)?);
+        }
+        if args.local {
+            pool.push(hosts::local_host()?);
+        }
+        let printed = pool_masks::compute(&args, &options, &pool, false)?;
+        for line in &printed.consumers {
+            stderr.line(XEN_MASKCALC, line);
+        }
+        for note in &printed.notes {
+            stderr.line(XEN_MASKCALC, &format!("note: {note}"));
+        }
+        for warning in &printed.warnings {
+            stderr.line(XEN_MASKCALC, &format!("warning: {warning}"));
+        }
+        if let Some(explanation) = &printed.explanation {
+            stderr.0.push_str(explanation);
+        }
+        give(output, printed.stdout, "output")?;
+        Ok(xenmig_cli::exit::OK)
+    })
+}
+
+/// What the tool prints instead of running when its options do not parse:
+/// `--help` and `--version` go to `output` with exit code 0, a usage error
+/// to the message.
+fn printed_instead(output: &mut *mut c_char, not_parsed: NotParsed) -> Result<u8, Stop> {
+    if not_parsed.code == xenmig_cli::exit::OK {
+        give(output, not_parsed.text, "output")?;
+        Ok(not_parsed.code)
+    } else {
+        Err(Stop::Usage(not_parsed.text))
+    }
 }
 
 #[cfg(test)]

@@ -109,6 +109,44 @@ static char *golden_without_newline(const char *relative)
     return text;
 }
 
+/* `text` with every `from` replaced by `to` (a new string). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t count = 0, from_len = strlen(from), to_len = strlen(to);
+    for (const char *at = strstr(text, from); at != NULL; at = strstr(at + from_len, from)) {
+        count++;
+    }
+    char *result = malloc(strlen(text) + count * to_len + 1);
+    if (result == NULL) {
+        exit(2);
+    }
+    char *out = result;
+    for (const char *at; (at = strstr(text, from)) != NULL; text = at + from_len) {
+        memcpy(out, text, (size_t)(at - text));
+        out += at - text;
+        memcpy(out, to, to_len);
+        out += to_len;
+    }
+    strcpy(out, text);
+    return result;
+}
+
+/* A golden file of xen-maskcalc run on dump files, with the hosts named as
+ * the library names them: the path given as the tool's i-th argument
+ * becomes `dumps[i]`. */
+static char *golden_for_dumps(const char *golden, const char *const *paths, size_t n)
+{
+    char *text = read_in_repo(golden);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dumps[%zu]", i);
+        char *renamed = replace_all(text, paths[i], name);
+        free(text);
+        text = renamed;
+    }
+    return text;
+}
+
 /* A pipe whose read end holds the whole file `relative` (small enough to
  * fit the pipe's buffer) and then its end. */
 static int pipe_of(const char *relative)
@@ -225,6 +263,112 @@ static void test_verify(void)
     close(fd);
 }
 
+static void test_pool_masks(void)
+{
+    char *output = NULL;
+    char *node1 = read_in_repo("testdata/cpuid/readme-node1.txt");
+    char *node2 = read_in_repo("testdata/cpuid/readme-node2.txt");
+    const char *readme[] = {node1, node2};
+
+    /* The original tool's example, byte for byte. */
+    char *expected = read_in_repo("testdata/golden/xen-maskcalc/readme-default.txt");
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    CHECK(xenmig_last_message() == NULL);
+    xenmig_free(output);
+    free(expected);
+
+    const char *readme_paths[] = {"testdata/cpuid/readme-node1.txt",
+                                  "testdata/cpuid/readme-node2.txt"};
+    expected = golden_for_dumps("testdata/golden/xen-maskcalc/readme-verbose.txt", readme_paths, 2);
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "-v", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    xenmig_free(output);
+    free(expected);
+
+    /* Another format, three hosts, and what the tool writes to standard
+     * error on success (-v's explanation, when the masks are not xend's). */
+    char *haswell = read_in_repo("testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt");
+    char *skylake = read_in_repo("testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt");
+    char *icelake = read_in_repo("testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt");
+    const char *intel[] = {haswell, skylake, icelake};
+    expected = read_in_repo("testdata/golden/xen-maskcalc/intel-pool.xl");
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--format xl", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "  --format\txl  -v ", &output), 0);
+    CHECK(output != NULL && strcmp(output, expected) == 0);
+    CHECK(starts_with(xenmig_last_message(), "== Masked features ==\n"));
+    xenmig_free(output);
+    free(expected);
+
+    /* A report (--diff, never coloured: no escape sequence) and JSON, which
+     * name the hosts (the goldens' columns and key order follow the paths). */
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--diff", &output), 0);
+    CHECK(starts_with(output, "feature           location            class       "
+                              "dumps[0]  dumps[1]  dumps[2]\n"
+                              "TURBO             0x6.eax[1]          hidden      "
+                              "-         yes       yes\n"));
+    CHECK(output != NULL && strchr(output, '\033') == NULL);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--json", &output), 0);
+    CHECK(starts_with(output, "{\n"));
+    CHECK(output != NULL && strstr(output, "\"name\": \"dumps[2]\",\n") != NULL);
+    xenmig_free(output);
+
+    /* --help is the tool's standard output, exit 0. */
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--help", &output), 0);
+    CHECK(starts_with(output, "A utility that calculates a XEN CPUID difference mask."));
+    xenmig_free(output);
+
+    /* Bad input: exit 1, no output, the tool's message. */
+    CHECK_CODE(xenmig_pool_masks(readme, 1, "", &output), 1);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: Need at least 2 files to do the comparison!\n"));
+    const char *garbage[] = {node1, "not a dump\n"};
+    CHECK_CODE(xenmig_pool_masks(garbage, 2, "", &output), 1);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: dumps[1]: cannot tell the dump format"));
+    char *milan = read_in_repo("testdata/cpuid/amd-milan-epyc-7763.txt");
+    const char *mixed[] = {node1, milan};
+    CHECK_CODE(xenmig_pool_masks(mixed, 2, "", &output), 1);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: hosts of different CPU vendors cannot share a migration pool "
+                      "(dumps[0]: GenuineIntel, dumps[1]: AuthenticAMD)"));
+    CHECK_CODE(xenmig_pool_masks(mixed, 2, "--allow-mixed-vendors", &output), 0);
+    xenmig_free(output);
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--input-format json", &output), 1);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: dumps[0]:1: expected a xenmig CPUID dump"));
+
+    /* Usage errors: exit 2, no output. */
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--hide nosuch", &output), 2);
+    CHECK(output == NULL);
+    CHECK(starts_with(xenmig_last_message(), "xen-maskcalc: unknown CPUID feature `nosuch`"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "--bogus", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: unexpected argument '--bogus' found"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "node3.txt", &output), 2);
+    CHECK(starts_with(xenmig_last_message(),
+                      "xenmig_pool_masks: options: expected options only, found the dump file \"node3.txt\""));
+    CHECK_CODE(xenmig_pool_masks(NULL, 0, "", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: dumps is NULL"));
+    const char *with_null[] = {node1, NULL};
+    CHECK_CODE(xenmig_pool_masks(with_null, 2, "", &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: dumps[1] is NULL"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, NULL, &output), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: options is NULL"));
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", NULL), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_pool_masks: output is NULL"));
+    CHECK(output == NULL);
+
+    free(node1);
+    free(node2);
+    free(haswell);
+    free(skylake);
+    free(icelake);
+    free(milan);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -235,6 +379,7 @@ int main(int argc, char **argv)
     test_version(argv[2]);
     test_free();
     test_verify();
+    test_pool_masks();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

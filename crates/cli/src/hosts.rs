@@ -64,6 +64,17 @@ pub fn load_dump(path: &Path, name: &str, format: Option<Format>) -> Result<Host
     })
 }
 
+/// Parses the CPUID dump `bytes`, already in memory (in `format`, or
+/// detected), as the host `name`, with the errors of [`load_dump`]; a dump
+/// of more than [`dump::MAX_DUMP_BYTES`] is refused without being looked at.
+pub fn parse_dump(name: &str, bytes: &[u8], format: Option<Format>) -> Result<Host, Failure> {
+    let cpuid = dump::parse(name, bytes, format).map_err(dump_failure)?;
+    Ok(Host {
+        name: name.to_owned(),
+        cpuid,
+    })
+}
+
 /// A dump that does not parse: bad input (exit code 1), saying how to force
 /// a format when none could be detected.
 pub fn dump_failure(err: dump::DumpError) -> Failure {

@@ -18,6 +18,8 @@
 //!   within a size limit, hosts named from their paths, and the CPU the tool
 //!   runs on (`--local`);
 //! * [`syslog`]: the `--syslog` option of Xen's scripts;
+//! * [`pool_masks`]: `xen-maskcalc`'s work once the hosts are loaded (the
+//!   rendered masks and warnings), which libxenmig shares;
 //! * [`verify`]: `verify-stream-v2`'s work (report, JSON, verdict), which
 //!   libxenmig shares;
 //! * [`term`]: whether colour and progress bars are wanted, and
@@ -29,6 +31,7 @@ pub mod exit;
 pub mod fdio;
 pub mod hosts;
 pub mod manual;
+pub mod pool_masks;
 pub mod syslog;
 pub mod term;
 pub mod verify;

@@ -41,6 +41,50 @@ pub fn commands() -> Vec<clap::Command> {
     ]
 }
 
+/// A command line given as one string that did not parse: what the tool
+/// would have printed instead of running, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotParsed {
+    /// 0 for `--help` and `--version` (the text is the tool's standard
+    /// output), [`crate::exit::USAGE_OR_IO`] for a usage error (the text is
+    /// clap's message, the tool's standard error).
+    pub code: u8,
+    /// clap's text, without colour.
+    pub text: String,
+}
+
+/// Parses `options`, a tool's options written as one string and split at
+/// whitespace (no quoting: no option of the tools libxenmig runs takes a
+/// value with a space), after the arguments `fixed` that the caller
+/// supplies itself. This is how libxenmig (`crates/capi`) takes options
+/// "as the tool takes them".
+///
+/// ```
+/// use xenmig_cli::args::{parse_options, xen_maskcalc::{Args, NAME}};
+/// let args: Args = parse_options(NAME, &[], "--format xl --hide avx512f").unwrap();
+/// assert_eq!(args.hide, ["avx512f"]);
+/// let unknown = parse_options::<Args>(NAME, &[], "--fromat xl").unwrap_err();
+/// assert_eq!(unknown.code, 2);
+/// assert!(unknown.text.starts_with("error: unexpected argument '--fromat'"), "{}", unknown.text);
+/// ```
+pub fn parse_options<A: clap::Parser>(
+    name: &str,
+    fixed: &[&str],
+    options: &str,
+) -> Result<A, NotParsed> {
+    let words = std::iter::once(name)
+        .chain(fixed.iter().copied())
+        .chain(options.split_whitespace());
+    A::try_parse_from(words).map_err(|err| NotParsed {
+        code: if err.use_stderr() {
+            crate::exit::USAGE_OR_IO
+        } else {
+            crate::exit::OK
+        },
+        text: err.render().to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

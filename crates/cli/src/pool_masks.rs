@@ -1,0 +1,189 @@
+//! The work of `xen-maskcalc` once its hosts are loaded: the pool's masks
+//! rendered as the options ask, and what goes to standard error. Shared by
+//! the binary and by libxenmig (`crates/capi`), so that both print the same
+//! bytes and stop with the same exit code.
+
+use maskcalc::consumer::{Consumer, GuestCpu};
+use maskcalc::model::Host;
+use maskcalc::plan;
+use maskcalc::pool::{self, PoolOptions};
+use maskcalc::render;
+
+use crate::Failure;
+use crate::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
+use crate::consumers::ConsumerSetup;
+
+/// What `xen-maskcalc` prints.
+#[derive(Debug)]
+pub struct Printed {
+    /// Standard output: the masks, the diff or the plan.
+    pub stdout: String,
+    /// True for `--diff`, a report (a closed pipe is not a failure); false
+    /// for masks and plans, which are data.
+    pub is_report: bool,
+    /// With `-v`, the consumer releases the output is written for (`writing
+    /// for QEMU 7.2 (…)`), without the `xen-maskcalc: ` prefix; printed
+    /// before anything else on standard error.
+    pub consumers: Vec<String>,
+    /// Note lines (`xl` written in the xend syntax, and why), without the
+    /// `xen-maskcalc: note: ` prefix; printed before the warnings.
+    pub notes: Vec<String>,
+    /// Warning lines, without the `xen-maskcalc: warning: ` prefix.
+    pub warnings: Vec<String>,
+    /// Written to standard error as it is, after the warnings: `-v`'s
+    /// explanation when standard output holds another format.
+    pub explanation: Option<String>,
+}
+
+/// The pool options of the command line: `--hide` and `--keep` resolved
+/// to features (an unknown name is a usage error).
+pub fn pool_options(args: &Args) -> Result<PoolOptions, Failure> {
+    Ok(PoolOptions {
+        nested_hvm: args.nested_hvm,
+        hide: resolve_names(&args.hide)?,
+        keep: resolve_names(&args.keep)?,
+        allow_mixed_vendors: args.allow_mixed_vendors,
+    })
+}
+
+fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
+    names
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| pool::resolve_feature(n).map_err(Failure::usage_or_io))
+        .collect()
+}
+
+/// Computes and renders the masks of `hosts` as `args` asks; `colour`
+/// says whether `--diff` may colour its output.
+pub fn compute(
+    args: &Args,
+    options: &PoolOptions,
+    hosts: &[Host],
+    colour: bool,
+) -> Result<Printed, Failure> {
+    if hosts.len() < 2 {
+        return Err(Failure::bad_input(
+            "Need at least 2 files to do the comparison!",
+        ));
+    }
+    // The library's messages know no flags: the flags are named here.
+    let pool_failure = |e: pool::PoolError| match e {
+        pool::PoolError::HiddenAndKept(name) => Failure::usage_or_io(format!(
+            "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
+        )),
+        pool::PoolError::MixedVendors(_) => Failure::bad_input(format!(
+            "{e}; pass --allow-mixed-vendors to compute a mask anyway"
+        )),
+        pool::PoolError::NoHosts => Failure::bad_input(e),
+    };
+    let format = if args.json {
+        OutputFormat::Json
+    } else {
+        args.format
+    };
+    let plan_options = plan::PlanOptions {
+        tier_threshold: args.tier_threshold,
+    };
+    // The plan computes the pool's masks too: with --plan, they are not computed twice.
+    let planned = if args.plan && !args.diff {
+        Some(plan::plan(hosts, options, &plan_options).map_err(pool_failure)?)
+    } else {
+        None
+    };
+    let computed;
+    let masks = match &planned {
+        Some(plan) => &plan.masks,
+        None => {
+            computed = pool::compute(hosts, options).map_err(pool_failure)?;
+            &computed
+        }
+    };
+    let needed: &[Consumer] = match format {
+        _ if args.diff => &[],
+        _ if args.plan => &[Consumer::Xl],
+        OutputFormat::Xl => &[Consumer::Xl],
+        OutputFormat::Qemu => &[Consumer::Qemu],
+        OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+        OutputFormat::Html => &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+        _ => &[],
+    };
+    let setup = ConsumerSetup::new(&args.consumers, needed)?;
+    let consumers = if args.verbose {
+        needed.iter().map(|c| setup.describe(*c)).collect()
+    } else {
+        Vec::new()
+    };
+    let targets = setup.targets();
+    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let stdout = if args.diff {
+        if args.json {
+            render::diff_json(masks)
+        } else {
+            render::diff(masks, colour)
+        }
+    } else if let Some(plan) = &planned {
+        if args.json {
+            render::plan_json(plan, &targets)
+        } else {
+            render::plan_text(plan, &targets)
+        }
+    } else {
+        if format == OutputFormat::Xend {
+            warnings = render::xend_missing_leaves(masks, hosts)
+                .into_iter()
+                .map(|w| format!("{w}; use --format xl"))
+                .collect();
+        }
+        let guest = GuestCpu::from_masks(masks);
+        let mut rendered = |r: render::Rendered| {
+            if r.text.starts_with("cpuid = [") {
+                // xl fell back to the xend list: it has xend's limits.
+                warnings = render::xend_missing_leaves(masks, hosts);
+            }
+            warnings.extend(
+                r.omitted
+                    .into_iter()
+                    .map(|line| format!("not in the output: {line}")),
+            );
+            notes = r.notes;
+            r.text
+        };
+        match format {
+            OutputFormat::Xend if args.verbose => render::xend_verbose(masks),
+            OutputFormat::Xend => render::xend(masks),
+            OutputFormat::Xl => rendered(render::xl(masks, &targets)),
+            OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, &targets)),
+            OutputFormat::Qemu => rendered(render::qemu(masks, &guest, &targets)),
+            OutputFormat::Firecracker => render::firecracker(masks),
+            OutputFormat::Json => render::json(masks),
+            OutputFormat::Html => {
+                // The page shows the plan, whose own pool computation is the same as `masks`.
+                let plan = plan::plan(hosts, options, &plan_options).map_err(pool_failure)?;
+                let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+                render::html::pool_page(&plan, hosts, &generator, &targets)
+            }
+        }
+    };
+    if !args.diff {
+        for feature in masks.hidden_but_not_compared() {
+            warnings.push(format!(
+                "not in the output: {} (--hide): {} is not compared, as some dumps do not carry it",
+                feature.name,
+                feature.location.register().0
+            ));
+        }
+    }
+    let explain_elsewhere =
+        args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
+    let explanation = (explain_elsewhere && !args.diff).then(|| render::explain(masks));
+    Ok(Printed {
+        stdout,
+        is_report: args.diff,
+        consumers,
+        notes,
+        warnings,
+        explanation,
+    })
+}
