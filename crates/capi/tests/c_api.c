@@ -292,13 +292,15 @@ static void test_pool_masks(void)
     char *skylake = read_in_repo("testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt");
     char *icelake = read_in_repo("testdata/cpuid/intel-icelake-sp-xeon-gold-6330.txt");
     const char *intel[] = {haswell, skylake, icelake};
+    /* The golden file is written for Xen 4.22's libxl, whatever is installed. */
     expected = read_in_repo("testdata/golden/xen-maskcalc/intel-pool.xl");
-    CHECK_CODE(xenmig_pool_masks(intel, 3, "--format xl", &output), 0);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "--format xl --xen-version 4.22", &output), 0);
     CHECK(output != NULL && strcmp(output, expected) == 0);
     xenmig_free(output);
-    CHECK_CODE(xenmig_pool_masks(intel, 3, "  --format\txl  -v ", &output), 0);
+    CHECK_CODE(xenmig_pool_masks(intel, 3, "  --format\txl --xen-version 4.22 -v ", &output), 0);
     CHECK(output != NULL && strcmp(output, expected) == 0);
-    CHECK(starts_with(xenmig_last_message(), "== Masked features ==\n"));
+    CHECK(starts_with(xenmig_last_message(),
+                      "xen-maskcalc: writing for Xen 4.22 (--xen-version)\n== Masked features ==\n"));
     xenmig_free(output);
     free(expected);
 
