@@ -79,6 +79,35 @@ int xenmig_verify_fd(int fd, const char *format, char **report_json);
  */
 int xenmig_pool_masks(const char *const *dumps, size_t n_dumps, const char *options, char **output);
 
+/**
+ * Converts the legacy (pre-Xen-4.6) save image on `in_fd` into a v2
+ * migration stream on `out_fd`, as `convert-legacy-stream -i IN_FD -o
+ * OUT_FD OPTIONS` does: writes the same bytes and returns its exit code (0
+ * converted; 1 a bad or truncated image; 2 a usage or I/O error, or content
+ * that cannot be converted, such as tmem or Remus compression). On success
+ * `*report_json` is a JSON object: `width` (32 or 64), `guest_type` (`"pv"`
+ * or `"hvm"`), `detected` (whether either was detected rather than given),
+ * `pages`, `page_records`, `input_bytes`, and `verbose`, the lines `-v`
+ * prints (empty without `-v`); NULL after an error, whose message is in
+ * `xenmig_last_message()` (none with `-q`). `--help` and `--version` give
+ * their text in `*report_json` with exit code 0.
+ *
+ * `options` are the tool's options as one string, split at whitespace,
+ * such as `"-w 64 -g hvm -f libxl"` or `""`: `-w`, `-g`, `-f`, `-x`,
+ * `--skip-qemu`, `-v`, `-q`, with upstream's long names and prefixes
+ * (`--guest`); not `-i`/`-o` (the descriptors are), nor `--syslog`. Both
+ * descriptors are used from their current offsets and left open; data is
+ * written straight through, as with `-o FD` (a non-blocking descriptor is
+ * waited for). After a failure the output may hold part of a stream.
+ *
+ * # Safety
+ *
+ * `options` is NULL or a NUL-terminated string; `report_json` is NULL or
+ * points to a writable `char *`, which gets a string to free with
+ * `xenmig_free()` or NULL.
+ */
+int xenmig_convert_legacy_fd(int in_fd, int out_fd, const char *options, char **report_json);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -24,15 +24,16 @@
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use xenmig_cli::Failure;
+use xenmig_cli::args::convert_legacy_stream::{self, NAME as CONVERT_LEGACY_STREAM};
 use xenmig_cli::args::verify_stream_v2::{NAME as VERIFY_STREAM_V2, StreamFormat};
 use xenmig_cli::args::xen_maskcalc::{self, NAME as XEN_MASKCALC};
 use xenmig_cli::args::{NotParsed, parse_options};
-use xenmig_cli::fdio::Input;
-use xenmig_cli::{hosts, pool_masks};
+use xenmig_cli::fdio::{Input, Output, Target};
+use xenmig_cli::{convert, hosts, pool_masks};
 
 thread_local! {
     /// What the last call on this thread would have written to standard error.
@@ -57,7 +58,15 @@ impl From<Failure> for Stop {
 /// What a call has to say besides its exit code: the lines the tool would
 /// have written to standard error (warnings now, the error at the end).
 #[derive(Default)]
-struct Stderr(String);
+struct Stderr(String, Quiet);
+
+/// `-q`: the tool prints no error message.
+#[derive(Default, PartialEq)]
+enum Quiet {
+    #[default]
+    No,
+    Yes,
+}
 
 impl Stderr {
     fn line(&mut self, prefix: &str, message: &str) {
@@ -82,7 +91,7 @@ fn call(function: &str, tool: &str, body: impl FnOnce(&mut Stderr) -> Result<u8,
         }
         Ok(Err(Stop::Tool(failure))) => {
             // An empty message is the tool's quiet end (a closed pipe on a report).
-            if !failure.message.is_empty() {
+            if !failure.message.is_empty() && stderr.1 == Quiet::No {
                 stderr.line(tool, &failure.message);
             }
             failure.code
@@ -259,7 +268,7 @@ pub unsafe extern "C" fn xenmig_verify_fd(
         let format =
             StreamFormat::from_name(format).map_err(|e| Stop::Argument(format!("format: {e}")))?;
         let fd = descriptor(fd, "fd")?;
-        let name = format!("fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let name = Target::Fd(fd.as_raw_fd()).describe();
         let input = Input::borrowed(fd, name.clone())
             .map_err(|e| Failure::usage_or_io(format!("Unable to open {name}: {e}")))?;
         let options = stream_verify::Options {
@@ -358,6 +367,112 @@ pub unsafe extern "C" fn xenmig_pool_masks(
         give(output, printed.stdout, "output")?;
         Ok(xenmig_cli::exit::OK)
     })
+}
+
+/// Converts the legacy (pre-Xen-4.6) save image on `in_fd` into a v2
+/// migration stream on `out_fd`, as `convert-legacy-stream -i IN_FD -o
+/// OUT_FD OPTIONS` does: writes the same bytes and returns its exit code (0
+/// converted; 1 a bad or truncated image; 2 a usage or I/O error, or content
+/// that cannot be converted, such as tmem or Remus compression). On success
+/// `*report_json` is a JSON object: `width` (32 or 64), `guest_type` (`"pv"`
+/// or `"hvm"`), `detected` (whether either was detected rather than given),
+/// `pages`, `page_records`, `input_bytes`, and `verbose`, the lines `-v`
+/// prints (empty without `-v`); NULL after an error, whose message is in
+/// `xenmig_last_message()` (none with `-q`). `--help` and `--version` give
+/// their text in `*report_json` with exit code 0.
+///
+/// `options` are the tool's options as one string, split at whitespace,
+/// such as `"-w 64 -g hvm -f libxl"` or `""`: `-w`, `-g`, `-f`, `-x`,
+/// `--skip-qemu`, `-v`, `-q`, with upstream's long names and prefixes
+/// (`--guest`); not `-i`/`-o` (the descriptors are), nor `--syslog`. Both
+/// descriptors are used from their current offsets and left open; data is
+/// written straight through, as with `-o FD` (a non-blocking descriptor is
+/// waited for). After a failure the output may hold part of a stream.
+///
+/// # Safety
+///
+/// `options` is NULL or a NUL-terminated string; `report_json` is NULL or
+/// points to a writable `char *`, which gets a string to free with
+/// `xenmig_free()` or NULL.
+#[allow(unsafe_code)] // an exported symbol
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xenmig_convert_legacy_fd(
+    in_fd: c_int,
+    out_fd: c_int,
+    options: *const c_char,
+    report_json: *mut *mut c_char,
+) -> c_int {
+    call(
+        "xenmig_convert_legacy_fd",
+        CONVERT_LEGACY_STREAM,
+        |stderr| {
+            // SAFETY: the caller's promises are this function's.
+            let report_json = unsafe { out_string(report_json, "report_json") }?;
+            let options = unsafe { text(options, "options") }?;
+            let in_fd = descriptor(in_fd, "in_fd")?;
+            let out_fd = descriptor(out_fd, "out_fd")?;
+            // `-i`/`-o` given here, so that clap refuses them in `options`.
+            let fixed = ["--in", "-", "--out", "-"];
+            let args: convert_legacy_stream::Args =
+                match parse_options(CONVERT_LEGACY_STREAM, &fixed, options) {
+                    Ok(args) => args,
+                    Err(not_parsed) => return printed_instead(report_json, not_parsed),
+                };
+            if args.syslog {
+                return Err(Stop::Argument(
+                    "options: --syslog is the tool's: the library logs nothing (the -v lines \
+                 are in the report, the messages in xenmig_last_message)"
+                        .to_owned(),
+                ));
+            }
+            if args.quiet {
+                stderr.1 = Quiet::Yes;
+            }
+            let input_name = Target::Fd(in_fd.as_raw_fd()).describe();
+            let input = Input::borrowed(in_fd, input_name.clone()).map_err(|e| {
+                Failure::usage_or_io(format!("cannot open input {input_name}: {e}"))
+            })?;
+            let output_name = Target::Fd(out_fd.as_raw_fd()).describe();
+            let mut output =
+                Output::borrowed(out_fd, output_name.clone(), Some(&input)).map_err(|e| {
+                    Failure::usage_or_io(format!("cannot open output {output_name}: {e}"))
+                })?;
+            let converter_options = convert::options(&args, &input);
+            let mut lines = Lines {
+                wanted: args.verbose && !args.quiet,
+                lines: Vec::new(),
+            };
+            let summary =
+                convert::convert(&input, &mut output, &args, &converter_options, &mut lines)?;
+            output
+                .commit()
+                .map_err(|e| Failure::output(&output_name, e))?;
+            give(
+                report_json,
+                convert::report_json(&summary, &lines.lines)?,
+                "report_json",
+            )?;
+            Ok(xenmig_cli::exit::OK)
+        },
+    )
+}
+
+/// The converter's `-v` lines, kept for the report.
+struct Lines {
+    wanted: bool,
+    lines: Vec<String>,
+}
+
+impl legacy_convert::Observer for Lines {
+    fn wants_info(&self) -> bool {
+        self.wanted
+    }
+
+    fn info(&mut self, line: &str) {
+        // As the tool prints them: physmap names come from the image.
+        self.lines
+            .push(xenmig_cli::term::printable(line).into_owned());
+    }
 }
 
 /// What the tool prints instead of running when its options do not parse:

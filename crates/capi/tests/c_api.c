@@ -11,9 +11,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -371,6 +373,221 @@ static void test_pool_masks(void)
     free(milan);
 }
 
+/* The whole content of `fd` from its start (a pipe: what is left in it). */
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 1 << 16, done = 0;
+    char *bytes = malloc(cap);
+    if (bytes == NULL || (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE)) {
+        perror("read_all");
+        exit(2);
+    }
+    for (;;) {
+        if (done == cap && (bytes = realloc(bytes, cap *= 2)) == NULL) {
+            exit(2);
+        }
+        ssize_t got = read(fd, bytes + done, cap - done);
+        if (got < 0) {
+            perror("read");
+            exit(2);
+        }
+        if (got == 0) {
+            break;
+        }
+        done += (size_t)got;
+    }
+    *len = done;
+    return bytes;
+}
+
+/* The report's `verbose` array holds exactly the lines of `golden`, in order. */
+static int verbose_lines_match(const char *report, const char *golden)
+{
+    const char *at = report == NULL ? NULL : strstr(report, "\"verbose\": [");
+    if (at == NULL) {
+        return 0;
+    }
+    char *text = read_in_repo(golden);
+    size_t lines = 0;
+    int ok = 1;
+    for (char *line = strtok(text, "\n"); line != NULL && ok; line = strtok(NULL, "\n")) {
+        char *quoted;
+        if (asprintf(&quoted, "\n    \"%s\"", line) < 0) {
+            exit(2);
+        }
+        const char *found = strstr(at, quoted);
+        ok = found != NULL;
+        if (ok) {
+            at = found + strlen(quoted);
+        }
+        free(quoted);
+        lines++;
+    }
+    free(text);
+    /* Nothing after the last line but the end of the array. */
+    return ok && lines > 0 && starts_with(at, "\n  ]\n}");
+}
+
+static void test_convert_legacy(void)
+{
+    char *report = NULL;
+    size_t len, pipe_len;
+
+    /* libxl's invocation (the issue's example), into a file: exit 0, the -v
+     * lines the tool prints, a stream the verifier accepts. */
+    int in = open_in_repo("testdata/legacy/hvm64-upstream.img");
+    int out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK(out >= 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 64 -g hvm -f libxl -v", &report), 0);
+    CHECK(verbose_lines_match(report, "testdata/golden/convert-legacy-stream/hvm64-upstream-libxl.txt"));
+    CHECK(strstr(report, "\"width\": 64,") != NULL);
+    CHECK(strstr(report, "\"guest_type\": \"hvm\",") != NULL);
+    CHECK(strstr(report, "\"detected\": false,") != NULL);
+    CHECK(xenmig_last_message() == NULL);
+    CHECK(is_open(in) && is_open(out));
+    xenmig_free(report);
+    char *converted = read_all(out, &len);
+    CHECK(len > 16 && memcmp(converted, "LibxlFmt", 8) == 0);
+    CHECK(lseek(out, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_verify_fd(out, "libxl", &report), 0);
+    CHECK(report != NULL && strstr(report, "\"domain_type\": \"x86 HVM\"") != NULL);
+    xenmig_free(report);
+    close(out);
+    close(in);
+
+    /* The same from a pipe into a pipe (libxl's way): the same bytes. Width
+     * and guest type detected, named differently: -g and --guest. */
+    in = pipe_of("testdata/legacy/hvm64-upstream.img");
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, fds[1], "--guest hvm --format libxl", &report), 0);
+    CHECK(strstr(report, "\"verbose\": []") != NULL);
+    CHECK(strstr(report, "\"detected\": true,") != NULL);
+    xenmig_free(report);
+    close(fds[1]);
+    close(in);
+    char *piped = read_all(fds[0], &pipe_len);
+    CHECK(pipe_len == len && memcmp(piped, converted, len) == 0);
+    close(fds[0]);
+    free(piped);
+    free(converted);
+
+    /* Another golden: a PV image to a bare libxc stream. */
+    in = open_in_repo("testdata/legacy/pv64-guest64.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-v -w 64 -g pv", &report), 0);
+    CHECK(verbose_lines_match(report, "testdata/golden/convert-legacy-stream/pv64-guest64-libxc.txt"));
+    xenmig_free(report);
+    CHECK(lseek(out, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_verify_fd(out, "libxc", &report), 0);
+    xenmig_free(report);
+
+    /* The wrong guest type: bad input, with the tool's advice. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 64 -g hvm", &report), 1);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    CHECK(xenmig_last_message() != NULL && strstr(xenmig_last_message(), "(try -g pv)\n") != NULL);
+    /* -q: the same failure, no message. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-q -w 64 -g hvm", &report), 1);
+    CHECK(xenmig_last_message() == NULL);
+
+    /* The input itself as the output: refused before anything is written. */
+    CHECK(lseek(in, 0, SEEK_SET) == 0);
+    int same = dup(in);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, same, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: cannot open output fd "));
+    close(same);
+    /* An output that cannot be written (read-only): an I/O error. */
+    int read_only = open_in_repo("testdata/legacy/pv64-guest64.img");
+    CHECK_CODE(xenmig_convert_legacy_fd(in, read_only, "", &report), 2);
+    CHECK(report == NULL);
+    close(read_only);
+    close(out);
+    close(in);
+
+    /* Content that cannot be converted (tmem): exit 2. */
+    in = open_in_repo("testdata/legacy/unsupported-hvm64-tmem.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "", &report), 2);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    close(in);
+
+    /* A truncated image: bad input, exit 1. */
+    int cut[2];
+    CHECK(pipe2(cut, O_CLOEXEC) == 0);
+    char *image = read_in_repo("testdata/legacy/pv64-guest64.img");
+    CHECK(write(cut[1], image, 4000) == 4000);
+    close(cut[1]);
+    free(image);
+    CHECK_CODE(xenmig_convert_legacy_fd(cut[0], out, "-w 64 -g pv", &report), 1);
+    CHECK(report == NULL);
+    CHECK(starts_with(xenmig_last_message(), "convert-legacy-stream: fd "));
+    close(cut[0]);
+    close(out);
+
+    /* Usage errors: exit 2, clap's message for the options. */
+    in = open_in_repo("testdata/legacy/pv64-guest64.img");
+    out = memfd_create("converted", MFD_CLOEXEC);
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 48", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: invalid value '48' for '--width <32/64>'"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-i 5", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "error: the argument '--in <FD or FILE>' cannot be used multiple times"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "--syslog", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: options: --syslog"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, NULL, &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: options is NULL"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "", NULL), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: report_json is NULL"));
+    CHECK_CODE(xenmig_convert_legacy_fd(-1, out, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: in_fd -1 is not an open file descriptor"));
+    CHECK_CODE(xenmig_convert_legacy_fd(in, -1, "", &report), 2);
+    CHECK(starts_with(xenmig_last_message(), "xenmig_convert_legacy_fd: out_fd -1 is not an open file descriptor"));
+    CHECK(report == NULL);
+    /* Nothing was read or written by the refused calls. */
+    CHECK(lseek(in, 0, SEEK_CUR) == 0);
+    CHECK(lseek(out, 0, SEEK_END) == 0);
+
+    /* --help: the tool's text, exit 0. */
+    CHECK_CODE(xenmig_convert_legacy_fd(in, out, "--help", &report), 0);
+    CHECK(starts_with(report, "Convert a legacy stream to a v2 (or later) stream."));
+    xenmig_free(report);
+    close(in);
+    close(out);
+}
+
+static void *fail_on_another_thread(void *ok)
+{
+    char *report = NULL;
+    int code = xenmig_verify_fd(-1, "auto", &report);
+    *(int *)ok = code == 2 && report == NULL &&
+                 starts_with(xenmig_last_message(), "xenmig_verify_fd: fd -1 ");
+    return NULL;
+}
+
+/* The last message is per thread: another thread's failure leaves this
+ * thread's (none, after a success) as it was. */
+static void test_threads(void)
+{
+    char *output = NULL;
+    char *node1 = read_in_repo("testdata/cpuid/readme-node1.txt");
+    char *node2 = read_in_repo("testdata/cpuid/readme-node2.txt");
+    const char *readme[] = {node1, node2};
+    CHECK_CODE(xenmig_pool_masks(readme, 2, "", &output), 0);
+    CHECK(xenmig_last_message() == NULL);
+    pthread_t thread;
+    int ok = 0;
+    CHECK(pthread_create(&thread, NULL, fail_on_another_thread, &ok) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(ok);
+    CHECK(xenmig_last_message() == NULL);
+    xenmig_free(output);
+    free(node1);
+    free(node2);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -382,6 +599,8 @@ int main(int argc, char **argv)
     test_free();
     test_verify();
     test_pool_masks();
+    test_convert_legacy();
+    test_threads();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

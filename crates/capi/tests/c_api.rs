@@ -20,11 +20,12 @@ fn repo_root() -> PathBuf {
     crate_dir().join("../..").canonicalize().unwrap()
 }
 
-/// Where cargo put libxenmig.so and libxenmig.a: the profile directory
-/// above this test's `deps/`.
+/// Where cargo put the libxenmig.so and libxenmig.a of this build: beside
+/// this test, in `deps/` (`cargo build` also copies them one level up, but
+/// `cargo test` does not, so a copy there may be stale).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    exe.parent().unwrap().to_path_buf()
 }
 
 fn have(tool: &str) -> bool {

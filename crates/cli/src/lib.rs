@@ -6,6 +6,8 @@
 //! common lives here, once:
 //!
 //! * [`args`]: every tool's command line, as clap definitions;
+//! * [`convert`]: `convert-legacy-stream`'s work between its opened input
+//!   and output, which libxenmig shares;
 //! * [`exit`]: the exit-code contract (0 ok, 1 bad input, 2 usage, I/O or
 //!   unsupported content) and how an error reaches the user;
 //! * [`fdio`]: upstream's "FD or FILE" arguments (a decimal string is an
@@ -27,6 +29,7 @@
 
 pub mod args;
 pub mod consumers;
+pub mod convert;
 pub mod exit;
 pub mod fdio;
 pub mod hosts;

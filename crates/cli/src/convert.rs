@@ -1,0 +1,188 @@
+//! The work of `convert-legacy-stream` between its opened input and output:
+//! the converter's options from the command line, the conversion through
+//! the block writer (or the kernel's splice), and the tool's message and exit
+//! code for each error. Shared by the binary and by libxenmig
+//! (`crates/capi`), so that both write the same bytes and stop with the same
+//! exit code; the binary keeps where the `-v` lines and the progress bar go.
+
+use std::io::{Seek, Write};
+use std::os::unix::fs::FileTypeExt;
+
+use legacy_convert::error::{ErrorKind, Hint};
+use legacy_convert::format::{GuestType, Width};
+use legacy_convert::{Observer, Options, OutputFormat, Summary};
+use migration_stream::sink::BlockWriter;
+use migration_stream::source::Sequential;
+
+use crate::Failure;
+use crate::args::convert_legacy_stream::{self as cli, Args};
+use crate::exit;
+use crate::fdio::{Input, Output};
+
+/// The converter's options for `args`, with how much of `input` is left
+/// when it is a regular file (so that a qemu record running to its end is
+/// streamed, not held).
+pub fn options(args: &Args, input: &Input) -> Options {
+    let input_len = if input.seekable {
+        let mut file = &input.file;
+        let position = file.stream_position().ok();
+        let len = input.file.metadata().ok().map(|m| m.len());
+        len.zip(position).map(|(len, pos)| len.saturating_sub(pos))
+    } else {
+        None
+    };
+    Options {
+        format: match args.format {
+            cli::OutputFormat::Libxc => OutputFormat::Libxc,
+            cli::OutputFormat::Libxl => OutputFormat::Libxl,
+        },
+        width: args
+            .width
+            .as_deref()
+            .and_then(|w| w.parse().ok())
+            .and_then(Width::from_bits),
+        guest: args.guest_type.map(|g| match g {
+            cli::Guest::Pv => GuestType::Pv,
+            cli::Guest::Hvm => GuestType::Hvm,
+        }),
+        xl_header: args.xl,
+        skip_qemu: args.skip_qemu,
+        input_len,
+    }
+}
+
+/// Converts `input` into `output`, not yet committed: in place (libxl's
+/// pipe, a device), the file itself, so that page data can be spliced
+/// between pipes; a file being replaced, through the [`Output`], which
+/// paces its writeback. `observer` gets the `-v` lines and the progress.
+pub fn convert(
+    input: &Input,
+    output: &mut Output,
+    args: &Args,
+    options: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Summary, Failure> {
+    let name = output.name().to_owned();
+    let input_is_stream = is_stream(&input.file);
+    match output.in_place_file() {
+        Some(file) => {
+            let splice = input_is_stream && is_stream(file);
+            convert_into(input, file, splice, &name, args, options, observer)
+        }
+        None => convert_into(input, output, false, &name, args, options, observer),
+    }
+}
+
+/// What a successful conversion reports, as libxenmig's
+/// `xenmig_convert_legacy_fd` gives it: the width and guest type used,
+/// whether they were detected, the counts, and the `-v` lines.
+pub fn report_json(summary: &Summary, verbose: &[String]) -> Result<String, Failure> {
+    let report = Report {
+        width: summary.width.bits(),
+        guest_type: summary.guest.to_string().to_lowercase(),
+        detected: summary.probed,
+        pages: summary.pages,
+        page_records: summary.page_records,
+        input_bytes: summary.input_bytes,
+        verbose,
+    };
+    serde_json::to_string_pretty(&report)
+        .map_err(|e| Failure::usage_or_io(format!("cannot encode the report: {e}")))
+}
+
+/// [`report_json`]'s document, its keys in this order.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    width: u32,
+    guest_type: String,
+    detected: bool,
+    pages: u64,
+    page_records: u64,
+    input_bytes: u64,
+    verbose: &'a [String],
+}
+
+/// Converts `input` into `output` (named `name`) through a
+/// [`BlockWriter`]: whole 4 MiB writes, page data read straight into the
+/// block, or spliced from input to output when `splice` says the kernel's
+/// copy wins (see [`is_stream`]). After an error the block is written out,
+/// so a descriptor gets what was converted before it (a replaced file's
+/// temporary copy is removed anyway).
+fn convert_into<W: Write>(
+    input: &Input,
+    output: W,
+    splice: bool,
+    name: &str,
+    args: &Args,
+    options: &Options,
+    observer: &mut dyn Observer,
+) -> Result<Summary, Failure> {
+    let mut sink = BlockWriter::new(output);
+    sink.set_passthrough(splice);
+    let source = Sequential::descriptor(&input.file);
+    let summary = match legacy_convert::convert_source(source, &mut sink, options, observer) {
+        Ok(summary) => summary,
+        Err(err) => {
+            if !err.is_output() {
+                let _ = sink.flush();
+            }
+            return Err(failure(&err, &input.name, name, args));
+        }
+    };
+    sink.flush().map_err(|e| Failure::output(name, e))?;
+    Ok(summary)
+}
+
+/// Whether `file` is a pipe or a socket. Page data goes from input to output
+/// by the kernel (`splice`) only when both are: nothing is written to a page
+/// cache then, and splicing measured faster than the block writer there
+/// (docs/performance.md); to or from a file the block writer wins.
+fn is_stream(file: &std::fs::File) -> bool {
+    file.metadata().is_ok_and(|m| {
+        let kind = m.file_type();
+        kind.is_fifo() || kind.is_socket()
+    })
+}
+
+/// The message and exit code of a failed conversion, with the option that
+/// would have helped where the error says what it is.
+fn failure(err: &legacy_convert::Error, input: &str, output: &str, args: &Args) -> Failure {
+    if err.is_output()
+        && let Some(io) = err.io_error()
+    {
+        // The stream is data: a reader that went away is a failure.
+        if exit::is_broken_pipe(io) {
+            return Failure::output(output, clone_io(io));
+        }
+        return Failure::usage_or_io(format!("{output}: {err}"));
+    }
+    let advice = match (err.kind(), err.hint()) {
+        (ErrorKind::UnexpectedXlHeader, _) => {
+            " (give -x/--xl to convert an xl save file)".to_owned()
+        }
+        (ErrorKind::TooShortToDetect { .. }, _) => " (give -w and -g)".to_owned(),
+        (ErrorKind::XlNeedsLibxl, _) => " (--xl needs --format libxl)".to_owned(),
+        (_, Some(Hint::Width { detected, .. })) => format!(
+            " (try -w {}{})",
+            detected.bits(),
+            args.width
+                .as_deref()
+                .map(|w| format!(" instead of -w {w}"))
+                .unwrap_or_default()
+        ),
+        (_, Some(Hint::GuestType { detected, .. })) => {
+            format!(" (try -g {})", detected.to_string().to_lowercase())
+        }
+        _ => String::new(),
+    };
+    let message = format!("{input}: {err}{advice}");
+    if err.is_bad_input() {
+        Failure::bad_input(message)
+    } else {
+        Failure::usage_or_io(message)
+    }
+}
+
+fn clone_io(err: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(err.kind(), err.to_string())
+}
