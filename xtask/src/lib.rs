@@ -25,6 +25,7 @@ pub mod legacy;
 pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;
 pub mod profile_streams;
+pub mod public_api;
 pub mod stream_bench;
 pub mod streams;
 pub mod verify_cases;
@@ -49,13 +50,15 @@ impl GeneratedFile {
     }
 }
 
-/// What kind of chore produces a file: `gen-testdata` or `codegen`.
+/// What kind of chore produces a file: `gen-testdata`, `codegen` or `public-api`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Test data under `testdata/`.
     TestData,
     /// Generated Rust source checked into a crate.
     Code,
+    /// The public API listings (`crates/NAME/public-api.txt`), from rustdoc.
+    PublicApi,
 }
 
 /// A named generator: what it is called, its kind, and the function producing its files.
@@ -105,6 +108,11 @@ pub fn generators() -> Vec<Generator> {
             name: "cpu-profile streams",
             kind: Kind::TestData,
             run: profile_streams::generate,
+        },
+        Generator {
+            name: "public API",
+            kind: Kind::PublicApi,
+            run: public_api::generate,
         },
     ]
 }

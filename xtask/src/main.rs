@@ -12,6 +12,7 @@ usage: cargo xtask <command>
 commands:
   gen-testdata   regenerate the checked-in test data under testdata/
   codegen        regenerate checked-in generated source files
+  public-api     rewrite crates/*/public-api.txt, the listing of each library's public API
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
   consumer-facts xl|qemu|libvirt ARGS…
                  extract what consumer releases know into crates/maskcalc/data/consumers/
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("gen-testdata") => write_generated(Kind::TestData, &root).map(report),
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
+        Some("public-api") => write_generated(Kind::PublicApi, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
         Some("copy-experiment") => copy_experiment(&args[1..]),

@@ -1,5 +1,6 @@
 //! Fails when checked-in generated files differ from what the generators produce.
-//! Fix with `cargo xtask gen-testdata` or `cargo xtask codegen`.
+//! Fix with `cargo xtask gen-testdata`, `cargo xtask codegen` or, after
+//! reviewing the change to what embedders can use, `cargo xtask public-api`.
 
 use xtask::{Kind, repo_root, stale_files};
 
@@ -18,5 +19,16 @@ fn checked_in_generated_code_is_current() {
     assert!(
         stale.is_empty(),
         "stale generated code, run `cargo xtask codegen`: {stale:?}"
+    );
+}
+
+/// A change to a library's public API must be a reviewed one: the listing is
+/// part of the diff.
+#[test]
+fn checked_in_public_api_listing_is_current() {
+    let stale = stale_files(Kind::PublicApi, &repo_root()).unwrap();
+    assert!(
+        stale.is_empty(),
+        "the public API changed; review crates/*/public-api.txt after `cargo xtask public-api`: {stale:?}"
     );
 }
