@@ -13,7 +13,9 @@
 //! * to a file (`-o FILE`: temporary file, paced writeback, fsync, rename,
 //!   fsync of the directory) against `cp` followed by an fsync of the copy;
 //! * the one-page image, both ways;
-//! * pipe to pipe, as libxl runs it (`cat IMG | convert -i 0 -o 1 | cat`)
+//! * a file to a pipe, as libxl runs it for `xl restore` (`convert -i IMG
+//!   -o 1 | cat`) against `cat IMG | cat`;
+//! * pipe to pipe, as in a migration (`cat IMG | convert -i 0 -o 1 | cat`)
 //!   against `cat IMG | cat | cat`.
 //!
 //! Peak RSS is the converter's `VmHWM`, sampled from `/proc` while it runs.
@@ -222,6 +224,18 @@ fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
             baseline: cp(&cp_path, small, &copy, true),
             records: Some(65_536),
             rss: true,
+            target: "-",
+        },
+        Pair {
+            label: "1 GiB, file to pipe (convert -i IMG -o 1 | cat)".to_owned(),
+            baseline_label: "cat IMG | cat",
+            ours: shell(format!(
+                "{quoted} -i {} -o 1 -w 64 -g hvm -f libxl -q | cat > /dev/null",
+                shell_quote(big)
+            )),
+            baseline: shell(format!("cat {} | cat > /dev/null", shell_quote(big))),
+            records: None,
+            rss: false,
             target: "-",
         },
         Pair {

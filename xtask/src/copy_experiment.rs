@@ -20,9 +20,20 @@
 //!   at unaligned offsets, partly filled), which isolates the alignment of
 //!   the writes to the buffer size.
 //!
+//! And, with a pipe as the output (as libxl reads the converter), drained by
+//! `cat > /dev/null`, against `cat SRC | cat > /dev/null`:
+//!
+//! * the per-batch header `write` and page copy (which std turns into
+//!   `sendfile`/`splice` from a file to a pipe: the pages never enter user
+//!   space);
+//! * read + write through a 4 MiB buffer written only whole;
+//! * both again with a pipe as the input too (`cat SRC |`, as in a
+//!   migration), where the per-batch copy is `splice`, against
+//!   `cat SRC | cat | cat > /dev/null`.
+//!
 //! For each method it reports the median wall and CPU time, the median of
-//! the per-round ratios to `cp`, and how many 2 MiB page-cache folios the
-//! output got (`nr_file_hugepages` in `/proc/vmstat` after the copy, minus
+//! the per-round ratios to its baseline (`cp`, or `cat | cat` for a pipe),
+//! and how many 2 MiB page-cache folios the output got (`nr_file_hugepages` in `/proc/vmstat` after the copy, minus
 //! before: the kernel only builds large folios for large, aligned writes).
 
 use std::fs::File;
@@ -96,6 +107,23 @@ enum Method {
     WholeBuffer(usize),
     /// The same, but the buffer is written at the end of every batch.
     FlushPerBatch(usize),
+    /// `cat SRC | cat > /dev/null`: the baseline for a pipe as the output.
+    CatPipe,
+    /// This method, into a pipe drained by `cat > /dev/null`.
+    ToPipe(PipeMethod),
+    /// `cat SRC | cat | cat > /dev/null`: the baseline from a pipe to a pipe.
+    CatPipePipe,
+    /// This method, from `cat SRC` through a pipe into `cat > /dev/null`.
+    PipeToPipe(PipeMethod),
+}
+
+/// The methods tried with a pipe as the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PipeMethod {
+    /// Header `write`, then the pages by `io::copy` (`sendfile`/`splice`).
+    CopyPerBatch,
+    /// Read + write through a buffer of this many bytes, written only whole.
+    WholeBuffer(usize),
 }
 
 impl Method {
@@ -115,6 +143,46 @@ impl Method {
                 "read+write, {} MiB buffer, written per batch (unaligned)",
                 size >> 20
             ),
+            Method::CatPipe => "`cat SRC \\| cat` (baseline to a pipe)".to_owned(),
+            Method::CatPipePipe => {
+                "`cat SRC \\| cat \\| cat` (baseline from a pipe to a pipe)".to_owned()
+            }
+            Method::PipeToPipe(PipeMethod::CopyPerBatch) => {
+                "pipe to pipe: header write + splice per batch".to_owned()
+            }
+            Method::PipeToPipe(PipeMethod::WholeBuffer(size)) => format!(
+                "pipe to pipe: read+write, {} MiB buffer, whole-buffer writes",
+                size >> 20
+            ),
+            Method::ToPipe(PipeMethod::CopyPerBatch) => {
+                "to a pipe: header write + sendfile/splice per batch".to_owned()
+            }
+            Method::ToPipe(PipeMethod::WholeBuffer(size)) => format!(
+                "to a pipe: read+write, {} MiB buffer, whole-buffer writes",
+                size >> 20
+            ),
+        }
+    }
+
+    /// The method whose time this one's ratio is taken against.
+    fn baseline(self) -> Method {
+        match self {
+            Method::CatPipe | Method::ToPipe(_) => Method::CatPipe,
+            Method::CatPipePipe | Method::PipeToPipe(_) => Method::CatPipePipe,
+            _ => Method::Cp,
+        }
+    }
+
+    /// The same copy with a file as the output, for a method to a pipe.
+    fn to_file(self) -> Method {
+        match self {
+            Method::ToPipe(PipeMethod::CopyPerBatch)
+            | Method::PipeToPipe(PipeMethod::CopyPerBatch) => {
+                Method::RangePerBatch(Layout::Converter)
+            }
+            Method::ToPipe(PipeMethod::WholeBuffer(size))
+            | Method::PipeToPipe(PipeMethod::WholeBuffer(size)) => Method::WholeBuffer(size),
+            other => other,
         }
     }
 
@@ -135,6 +203,14 @@ fn methods() -> Vec<Method> {
     ];
     all.extend([1, 2, 4, 8, 16].map(|mib| Method::WholeBuffer(mib << 20)));
     all.push(Method::FlushPerBatch(8 << 20));
+    all.extend([
+        Method::CatPipe,
+        Method::ToPipe(PipeMethod::CopyPerBatch),
+        Method::ToPipe(PipeMethod::WholeBuffer(4 << 20)),
+        Method::CatPipePipe,
+        Method::PipeToPipe(PipeMethod::CopyPerBatch),
+        Method::PipeToPipe(PipeMethod::WholeBuffer(4 << 20)),
+    ]);
     all
 }
 
@@ -156,13 +232,20 @@ fn write_source(path: &Path, layout: Layout, batches: usize) -> io::Result<()> {
 
 /// Copies `src` to `dst` the way `method` says.
 fn copy(method: Method, src: &Path, dst: &Path, batches: usize) -> io::Result<()> {
+    copy_into(method, File::open(src)?, File::create(dst)?, batches)
+}
+
+/// Copies `input` into `output` (files, or pipes for the methods with pipes).
+fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) -> io::Result<()> {
+    let method = method.to_file();
     let layout = method.source();
-    let mut input = File::open(src)?;
-    let mut output = File::create(dst)?;
     let mut header_in = vec![0u8; layout.in_header()];
     let header_out = vec![0x22u8; layout.out_header()];
     match method {
-        Method::Cp => unreachable!("cp is a process"),
+        Method::Cp | Method::CatPipe | Method::CatPipePipe => {
+            unreachable!("cp and cat are processes")
+        }
+        Method::ToPipe(_) | Method::PipeToPipe(_) => unreachable!("to_file gave the file method"),
         Method::RangePerBatch(_) => {
             for _ in 0..batches {
                 input.read_exact(&mut header_in)?;
@@ -210,7 +293,10 @@ fn copy(method: Method, src: &Path, dst: &Path, batches: usize) -> io::Result<()
         }
     }
     // The bytes must be the same whatever the method: check the length here
-    // (and the contents once, in `check_outputs_agree`).
+    // (and the contents once, in `check_outputs_agree`). A pipe cannot say.
+    if !output.metadata()?.is_file() {
+        return Ok(());
+    }
     let expected = (batches * (layout.out_header() + BATCH_DATA)) as u64;
     if output.seek(SeekFrom::End(0))? != expected {
         return Err(io::Error::other(format!(
@@ -260,11 +346,27 @@ fn measure(
                 return Err(format!("cp failed: {status}"));
             }
         }
+        Method::CatPipe | Method::CatPipePipe => {
+            let middle = if method == Method::CatPipePipe {
+                "| cat "
+            } else {
+                ""
+            };
+            let script = format!("cat '{}' {middle}| cat > /dev/null", src.display());
+            let status = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .status()
+                .map_err(|e| format!("sh: {e}"))?;
+            if !status.success() {
+                return Err(format!("{script} failed: {status}"));
+            }
+        }
+        Method::ToPipe(_) | Method::PipeToPipe(_) => to_pipe(method, src, batches)?,
         _ => copy(method, src, dst, batches).map_err(|e| format!("{}: {e}", method.label()))?,
     }
     let wall = start.elapsed();
-    // cp's CPU is its own (a child): measured by wall time only.
-    let cpu = if method == Method::Cp {
+    // cp's and cat's CPU is their own (children): measured by wall time only.
+    let cpu = if matches!(method, Method::Cp | Method::CatPipe | Method::CatPipePipe) {
         f64::NAN
     } else {
         self_cpu() - cpu
@@ -276,6 +378,42 @@ fn measure(
         cpu,
         hugepages,
     })
+}
+
+/// `method` into a pipe that `cat > /dev/null` drains (from a pipe that
+/// `cat SRC` fills, for a method from a pipe).
+fn to_pipe(method: Method, src: &Path, batches: usize) -> Result<(), String> {
+    let mut feeder = None;
+    let input = if matches!(method, Method::PipeToPipe(_)) {
+        let mut cat = std::process::Command::new("cat")
+            .arg(src)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cat: {e}"))?;
+        let pipe = cat.stdout.take().ok_or("cat has no stdout")?;
+        feeder = Some(cat);
+        File::from(std::os::fd::OwnedFd::from(pipe))
+    } else {
+        File::open(src).map_err(|e| format!("{}: {e}", src.display()))?
+    };
+    let mut cat = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cat: {e}"))?;
+    let pipe = cat.stdin.take().ok_or("cat has no stdin")?;
+    let pipe = File::from(std::os::fd::OwnedFd::from(pipe));
+    let copied = copy_into(method, input, pipe, batches);
+    let status = cat.wait().map_err(|e| format!("cat: {e}"))?;
+    if let Some(mut feeder) = feeder {
+        feeder.wait().map_err(|e| format!("cat: {e}"))?;
+    }
+    copied.map_err(|e| format!("{}: {e}", method.label()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cat failed: {status}"))
+    }
 }
 
 struct Sources {
@@ -353,15 +491,19 @@ pub fn run(config: Config) -> Result<(), String> {
         }
     }
     println!(
-        "| method | wall (median) | CPU (median) | ratio to cp (median of rounds) | 2 MiB folios |"
+        "| method | wall (median) | CPU (median) | ratio to its baseline (cp, or cat \\| cat; median of rounds) | 2 MiB folios |"
     );
     println!("|---|---|---|---|---|");
     for (i, method) in all.iter().enumerate() {
+        let base = all
+            .iter()
+            .position(|m| *m == method.baseline())
+            .unwrap_or(0);
         let walls: Vec<f64> = samples[i].iter().map(|s| s.wall.as_secs_f64()).collect();
         let cpus: Vec<f64> = samples[i].iter().map(|s| s.cpu).collect();
         let ratios: Vec<f64> = samples[i]
             .iter()
-            .zip(&samples[0])
+            .zip(&samples[base])
             .map(|(s, cp)| s.wall.as_secs_f64() / cp.wall.as_secs_f64())
             .collect();
         let folios: Vec<f64> = samples[i]
