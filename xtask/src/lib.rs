@@ -28,6 +28,7 @@ pub mod profile_streams;
 pub mod public_api;
 pub mod stream_bench;
 pub mod streams;
+pub mod upstream;
 pub mod verify_cases;
 
 /// One file that a generator produces: a path relative to the repository root

@@ -21,6 +21,8 @@ commands:
                  per batch, aligned or not, against read+write through buffers of
                  1-16 MiB, against cp (see docs/performance.md)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
+  upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
+                 extract Xen, Linux, QEMU or libvirt CPUID facts into testdata/upstream/
   crosscheck-legacy XEN/tools/python
                  compare convert-legacy-stream with Xen's script on testdata/legacy
 ";
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
             Some(dir) => xtask::legacy_crosscheck::run(&root, std::path::Path::new(dir)),
             None => Err("usage: cargo xtask crosscheck-legacy XEN/tools/python".to_owned()),
         },
+        Some("upstream") => xtask::upstream::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -182,6 +182,14 @@ fn decode_registers() {
             &clean_success(EXE, args),
         );
     }
+    // Bits a multi-bit field covers (the AVX10 version) are not unnamed.
+    let avx10 = clean_success(EXE, &["decode", "0x24.0", "ebx", "0x00070001"]);
+    assert!(!avx10.contains("unnamed"), "{avx10}");
+    for name in ["AVX10_VL128", "AVX10_VL256", "AVX10_VL512"] {
+        assert!(avx10.contains(name), "{avx10}");
+    }
+    let unknown = clean_success(EXE, &["decode", "0x24.0", "ebx", "0x00080001"]);
+    assert!(unknown.contains("unnamed bits: 0x00080000"), "{unknown}");
     assert_golden(
         "cpuid-features/decode-7.0-ebx.json",
         &clean_success(EXE, &["decode", "--json", "7.0", "ebx", "0x37ab"]),

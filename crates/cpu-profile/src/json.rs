@@ -96,10 +96,9 @@ fn msr_values<T: Copy>(
     for (&reg, &item) in map {
         if let FeatureRegister::Msr { index, half } = reg {
             let (a, b) = parts(item);
-            let shift = if half == MsrHalf::High { 32 } else { 0 };
             let entry = out.entry(index).or_default();
-            entry.0 |= u64::from(a) << shift;
-            entry.1 |= u64::from(b) << shift;
+            entry.0 |= half.place(a);
+            entry.1 |= half.place(b);
         }
     }
     out
@@ -108,13 +107,7 @@ fn msr_values<T: Copy>(
 /// The inverse of [`msr_values`]: two 64-bit quantities of MSR `index`
 /// split into its low and high 32-bit feature registers.
 fn msr_halves(index: u32, a: u64, b: u64) -> [(FeatureRegister, u32, u32); 2] {
-    [(MsrHalf::Low, 0), (MsrHalf::High, 32)].map(|(half, shift)| {
-        (
-            FeatureRegister::Msr { index, half },
-            (a >> shift) as u32,
-            (b >> shift) as u32,
-        )
-    })
+    MsrHalf::BOTH.map(|half| (FeatureRegister::Msr { index, half }, half.of(a), half.of(b)))
 }
 
 /// One JSON object per CPUID register of `map`: its key, then two 32-bit

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 /// Set bits that no row names, with why. Each is a bit these parts set that
 /// the public manuals we cite do not name (or that we could not confirm);
 /// the list keeps the gap visible instead of guessing a name.
-const NOT_YET_NAMED: [(u32, Register, u32, &str); 6] = [
+const NOT_YET_NAMED: [(u32, Register, u32, &str); 8] = [
     (
         0x8000_0008,
         Register::Ebx,
@@ -51,6 +51,18 @@ const NOT_YET_NAMED: [(u32, Register, u32, &str); 6] = [
         Register::Eax,
         (1 << 21) | (1 << 22),
         "Leaf 6 bits 21-22 of recent Xeons: unconfirmed names",
+    ),
+    (
+        0x8000_0007,
+        Register::Ebx,
+        (1 << 4) | (1 << 5),
+        "RAS bits 4-5 of Zen 1-5: reserved in the APM revision cited, unnamed by Linux, QEMU and Xen",
+    ),
+    (
+        0xf,
+        Register::Edx,
+        1 << 3,
+        "Leaf 0xF.1 EDX bit 3 of Cascade Lake and Ice Lake: reserved in the SDM revision cited",
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! The glue between dumps (leaf/subleaf/register arrays) and `cpuid-defs`' feature registers.
 
-use cpuid_defs::{FeatureRegister, MsrHalf, Register};
+use cpuid_defs::{FeatureRegister, Register};
 
 use crate::model::{CpuidInput, HostCpuid};
 
@@ -50,10 +50,7 @@ pub fn register_value(host: &HostCpuid, reg: FeatureRegister) -> Option<u32> {
                 None if msr_enumerated(host, index) => return None,
                 None => 0,
             };
-            Some(match half {
-                MsrHalf::Low => value as u32,
-                MsrHalf::High => (value >> 32) as u32,
-            })
+            Some(half.of(value))
         }
     }
 }

@@ -422,7 +422,10 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
     };
 
     for (i, reg) in registers.iter().enumerate() {
-        let differing = reg.differing();
+        // A multi-bit field (a version, a count, an address width) is a
+        // number, not a set of features: clearing some of its bits would
+        // only make up another number, so fields are not compared here.
+        let differing = reg.differing() & !cpuid_defs::field_bits(reg.register);
         for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
             let feature = cpuid_defs::at(location_of(reg.register, bit));
             let (having, lacking): (Vec<usize>, Vec<usize>) =

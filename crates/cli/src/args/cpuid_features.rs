@@ -26,7 +26,8 @@ Documentation: /usr/share/doc/xenmig/cpuid-features.md.";
 ///
 /// Names are matched case-insensitively with `-` and `_` alike, in any
 /// spelling: Xen's (`lahf-lm`), libxl's legacy names (`lahfsahf`), Linux
-/// /proc/cpuinfo (`lahf_lm`), QEMU/libvirt (`lahf-lm`).
+/// /proc/cpuinfo (`lahf_lm`) and macros (`XMM2`), QEMU (`lahf-lm`), libvirt
+/// (`lahf_lm`).
 #[derive(Debug, Parser)]
 #[command(name = NAME, version, verbatim_doc_comment, after_help = AFTER_HELP)]
 pub struct Args {
@@ -56,7 +57,9 @@ pub enum Command {
     ///   reference           where the bit is defined (SDM, APM, ...)
     ///   xen_attrs           Xen's policy attribute characters (null when none)
     ///   linux_name          /proc/cpuinfo flag (null when none)
-    ///   qemu_name           QEMU/libvirt name (null when none)
+    ///   linux_macro         Linux X86_FEATURE_ suffix (null when none)
+    ///   qemu_name           QEMU's name (null when none)
+    ///   libvirt_name        libvirt's name (null when none)
     ///   libxl_legacy_names  libxl's older names
     #[command(
         verbatim_doc_comment,
@@ -79,7 +82,7 @@ pub enum Command {
         after_help = "Examples:\n  $ cpuid-features show lahfsahf\n  $ cpuid-features show --json md-clear\n  $ cpuid-features show family"
     )]
     Show {
-        /// Any name of the feature (canonical, xl, Linux, QEMU, libxl legacy).
+        /// Any name of the feature (canonical, xl, Linux, QEMU, libvirt, libxl legacy).
         name: String,
         /// Print JSON instead of text.
         #[arg(long)]

@@ -56,7 +56,9 @@ struct FeatureJson {
     reference: &'static str,
     xen_attrs: Option<&'static str>,
     linux_name: Option<&'static str>,
+    linux_macro: Option<&'static str>,
     qemu_name: Option<&'static str>,
+    libvirt_name: Option<&'static str>,
     libxl_legacy_names: &'static [&'static str],
 }
 
@@ -92,7 +94,9 @@ impl FeatureJson {
             reference: f.reference,
             xen_attrs: f.xen_attrs,
             linux_name: f.linux_name,
+            linux_macro: f.linux_macro,
             qemu_name: f.qemu_name,
+            libvirt_name: f.libvirt_name,
             libxl_legacy_names: f.libxl_legacy_names,
         }
     }
@@ -181,6 +185,20 @@ fn names(list: impl Iterator<Item = &'static Feature>) -> String {
     }
 }
 
+/// Direct prerequisites with the upstream graphs that state each edge:
+/// `AVX (xen,linux) SSE2 (manuals)`.
+fn depends_on(f: &Feature) -> String {
+    let v: Vec<String> = f
+        .dependencies()
+        .map(|(d, sources)| format!("{} ({sources})", d.name))
+        .collect();
+    if v.is_empty() {
+        "-".to_owned()
+    } else {
+        v.join(" ")
+    }
+}
+
 fn or_dash(s: Option<&str>) -> &str {
     s.unwrap_or("-")
 }
@@ -231,7 +249,9 @@ fn show(out: &mut impl Write, name: &str, json: bool) -> Result<u8, Failure> {
         ("reference", f.reference.to_owned()),
         ("xen", xen),
         ("linux", or_dash(f.linux_name).to_owned()),
+        ("linux macro", or_dash(f.linux_macro).to_owned()),
         ("qemu", or_dash(f.qemu_name).to_owned()),
+        ("libvirt", or_dash(f.libvirt_name).to_owned()),
         (
             "libxl legacy",
             if f.libxl_legacy_names.is_empty() {
@@ -248,10 +268,7 @@ fn show(out: &mut impl Write, name: &str, json: bool) -> Result<u8, Failure> {
                 aliases.join(" ")
             },
         ),
-        (
-            "depends on",
-            names(f.depends.iter().map(|d| cpuid_defs::feature(*d))),
-        ),
+        ("depends on", depends_on(f)),
         ("needs (all)", names(f.depends_closure().features())),
         ("needed by", names(f.direct_dependents())),
         ("needed by (all)", names(dependents.features())),
@@ -326,31 +343,6 @@ fn no_such_register(reg: FeatureRegister) -> Failure {
     Failure::bad_input(format!("{reg} has no named feature bits"))
 }
 
-/// The register of the table that `asked` means: itself when it has named
-/// bits, else the same register read the way CPUID reads it. A leaf without
-/// subleaves ignores ECX, so `1.0` is `1`; a leaf with subleaves given none
-/// is read with ECX = 0, so `7` is `7.0` (dumps print both as subleaf 0).
-/// Xen's leaves sit at 0x40000100 when Viridian takes the first block; the
-/// table names them at 0x40000000.
-fn resolve_register(asked: FeatureRegister) -> FeatureRegister {
-    let other_subleaf = |reg: FeatureRegister| match reg {
-        FeatureRegister::Cpuid { key, register } => {
-            let subleaf = match key.subleaf {
-                None => Some(0),
-                Some(0) => None,
-                Some(other) => Some(other),
-            };
-            FeatureRegister::cpuid(key.leaf, subleaf, register)
-        }
-        msr => msr,
-    };
-    let rebased = asked.at_hypervisor_base(0x4000_0000);
-    [asked, other_subleaf(asked), rebased, other_subleaf(rebased)]
-        .into_iter()
-        .find(|r| features_in(*r).next().is_some())
-        .unwrap_or(asked)
-}
-
 #[derive(Serialize)]
 struct DecodedBit {
     name: &'static str,
@@ -367,7 +359,7 @@ fn decode(
     json: bool,
 ) -> Result<u8, Failure> {
     let asked = parse_register(leaf, register)?;
-    let reg = resolve_register(asked);
+    let reg = cpuid_defs::resolve_register(asked);
     let is_msr = matches!(reg, FeatureRegister::Msr { .. });
     let value = if is_msr {
         parse_number(value, "value")?
@@ -376,22 +368,10 @@ fn decode(
     };
     // An MSR is two 32-bit feature registers; decode both halves.
     let halves: Vec<(FeatureRegister, u32)> = match reg {
-        FeatureRegister::Msr { index, .. } => vec![
-            (
-                FeatureRegister::Msr {
-                    index,
-                    half: MsrHalf::Low,
-                },
-                value as u32,
-            ),
-            (
-                FeatureRegister::Msr {
-                    index,
-                    half: MsrHalf::High,
-                },
-                (value >> 32) as u32,
-            ),
-        ],
+        FeatureRegister::Msr { index, .. } => MsrHalf::BOTH
+            .into_iter()
+            .map(|half| (FeatureRegister::Msr { index, half }, half.of(value)))
+            .collect(),
         cpuid => vec![(cpuid, value as u32)],
     };
     if halves.iter().all(|(r, _)| features_in(*r).next().is_none()) {
@@ -399,8 +379,7 @@ fn decode(
     }
     let mut bits = Vec::new();
     let mut unnamed = 0u64;
-    for (i, (r, v)) in halves.iter().enumerate() {
-        let offset = 32 * i as u32;
+    for (r, v) in &halves {
         for f in cpuid_defs::decode(*r, *v) {
             let bit = match f.location {
                 Location::Cpuid { bit, .. } | Location::Msr { bit, .. } => bit,
@@ -412,7 +391,11 @@ fn decode(
                 description: f.description,
             });
         }
-        unnamed |= u64::from(cpuid_defs::unnamed_bits(*r, *v)) << offset;
+        let half = match r {
+            FeatureRegister::Msr { half, .. } => *half,
+            FeatureRegister::Cpuid { .. } => MsrHalf::Low,
+        };
+        unnamed |= half.place(cpuid_defs::uncovered_bits(*r, *v));
     }
     let label = match reg {
         FeatureRegister::Msr { index, .. } if index == MSR_ARCH_CAPABILITIES => {

@@ -50,35 +50,14 @@ pub fn xl_name(feature: &Feature) -> Option<&'static str> {
     }
 }
 
-/// libvirt spells a few QEMU properties differently (its `x86_features.xml`
-/// predates QEMU's renames and keeps the old names).
-const LIBVIRT_SPELLINGS: [(&str, &str); 9] = [
-    ("pclmulqdq", "pclmuldq"),
-    ("ds-cpl", "ds_cpl"),
-    ("lahf-lm", "lahf_lm"),
-    ("cmp-legacy", "cmp_legacy"),
-    ("fxsr-opt", "fxsr_opt"),
-    ("tsc-adjust", "tsc_adjust"),
-    ("nodeid-msr", "nodeid_msr"),
-    ("perfctr-core", "perfctr_core"),
-    ("perfctr-nb", "perfctr_nb"),
-];
-
-/// The libvirt feature name, derived from the QEMU name.
+/// The libvirt feature name (`x86_features.xml`), from the table.
 ///
 /// ```
 /// let f = cpuid_defs::lookup("PCLMULQDQ").unwrap();
 /// assert_eq!(maskcalc::render::libvirt_name(f), Some("pclmuldq".to_owned()));
 /// ```
 pub fn libvirt_name(feature: &Feature) -> Option<String> {
-    let qemu = feature.qemu_name?;
-    Some(
-        LIBVIRT_SPELLINGS
-            .iter()
-            .find(|(q, _)| *q == qemu)
-            .map_or(qemu, |(_, l)| *l)
-            .to_owned(),
-    )
+    feature.libvirt_name.map(str::to_owned)
 }
 
 fn omitted_line(bit: &MaskedBit, release: &Release<'_>) -> String {
@@ -274,17 +253,13 @@ fn kvm_name<'a>(release: &Release<'a>, bit: &MaskedBit) -> Option<&'a str> {
     release.names.name_for(bit.location(), preferred)
 }
 
-/// The spelling a release prefers for a bit: cpuid-defs' QEMU name, or the
-/// libvirt spelling derived from it.
+/// The spelling a release prefers for a bit: cpuid-defs' QEMU name, or its
+/// libvirt name (falling back to the QEMU one).
 fn preferred_for(consumer: Consumer) -> impl Fn(Location) -> Option<&'static str> {
     move |at| {
         let feature = cpuid_defs::at(at)?;
         match consumer {
-            Consumer::Libvirt => LIBVIRT_SPELLINGS
-                .iter()
-                .find(|(q, _)| Some(*q) == feature.qemu_name)
-                .map(|(_, l)| *l)
-                .or(feature.qemu_name),
+            Consumer::Libvirt => feature.libvirt_name.or(feature.qemu_name),
             _ => feature.qemu_name,
         }
     }
