@@ -194,6 +194,99 @@ pub fn render(source: &str, origins: &[(String, String, String)], rows: &[Row]) 
     o
 }
 
+/// The upstream sources `cargo xtask upstream` knows, each with the upstream
+/// paths of its files (in the order the command takes them).
+pub fn sources() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    SOURCES.iter().map(|(name, paths, _)| (*name, *paths))
+}
+
+/// Runs the extractor of `source` over the texts of its files, given in the
+/// order of [`sources`].
+pub fn extract(source: &str, texts: &[String]) -> Result<Vec<Row>, String> {
+    let (_, paths, extract) = SOURCES
+        .iter()
+        .find(|(n, _, _)| *n == source)
+        .ok_or_else(|| format!("unknown source {source:?}"))?;
+    if texts.len() != paths.len() {
+        return Err(format!(
+            "{source} takes {} files, found {}",
+            paths.len(),
+            texts.len()
+        ));
+    }
+    extract(texts)
+}
+
+/// A checked-in TSV read back: where its facts came from and the facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// (repository, upstream path, commit) of each file read.
+    pub origins: Vec<(String, String, String)>,
+    /// One row per named bit, in file order.
+    pub rows: Vec<Row>,
+}
+
+/// Reads a TSV that [`render`] wrote; `Err` says which line is wrong and how.
+pub fn parse(text: &str) -> Result<Facts, String> {
+    let mut origins = Vec::new();
+    let mut rows = Vec::new();
+    let mut header = false;
+    for (n, line) in text.lines().enumerate() {
+        let at = |what: &str| format!("line {}: {what}: {line:?}", n + 1);
+        if let Some(origin) = line.strip_prefix("# upstream: ") {
+            let parts: Vec<&str> = origin.split(' ').collect();
+            let [repo, path, commit] = parts[..] else {
+                return Err(at("expected `# upstream: OWNER/NAME PATH COMMIT`"));
+            };
+            origins.push((repo.to_owned(), path.to_owned(), commit.to_owned()));
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if !header {
+            if line != "leaf\tsubleaf\treg\tbit\tname\textra\tdepends" {
+                return Err(at("expected the column header"));
+            }
+            header = true;
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [leaf, subleaf, reg, bit, name, extra, depends] = cols[..] else {
+            return Err(at("expected 7 tab-separated columns"));
+        };
+        let bit: u8 = bit.parse().map_err(|_| at("bit is not a number"))?;
+        let loc = match leaf.strip_prefix("msr:") {
+            Some(index) => Loc::Msr {
+                index: number(index).ok_or_else(|| at("bad MSR index"))?,
+                bit,
+            },
+            None => Loc::Cpuid {
+                leaf: number(leaf).ok_or_else(|| at("bad leaf"))?,
+                subleaf: match subleaf {
+                    "-" => None,
+                    s => Some(s.parse().map_err(|_| at("bad subleaf"))?),
+                },
+                reg: reg_index(reg).ok_or_else(|| at("bad register"))?,
+                bit,
+            },
+        };
+        rows.push(Row {
+            loc,
+            name: name.to_owned(),
+            extra: extra.to_owned(),
+            depends: match depends {
+                "-" => Vec::new(),
+                d => d.split(' ').map(str::to_owned).collect(),
+            },
+        });
+    }
+    if !header {
+        return Err("no column header".to_owned());
+    }
+    Ok(Facts { origins, rows })
+}
+
 /// What a word comment says: leaf (or MSR index), subleaf, register, and
 /// whether it is an MSR.
 type WordSpec = (u32, Option<u32>, u8, bool);
