@@ -156,14 +156,14 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
         ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
         ExportFormat::CloudHypervisor => render::Rendered {
-            notes: Vec::new(),
             text: cloud_hypervisor(profile),
-            omitted: cloud_hypervisor_vendor(profile)
+            omitted: Vec::new(),
+            notes: cloud_hypervisor_vendor(profile)
                 .is_none()
                 .then(|| {
                     format!(
-                        "a cpu_vendor Cloud Hypervisor knows (Intel or AMD; this profile's vendor is {}), \
-                         so Cloud Hypervisor will not load it",
+                        "cpu_vendor is Unknown: Cloud Hypervisor names only Intel and AMD, and sees a \
+                         host of any other vendor (this profile's is {}) as Unknown",
                         profile.vendor
                     )
                 })
@@ -308,21 +308,17 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
         .into_iter()
         .map(|((leaf, from, register, to), (replacements, mask))| {
             format!(
-                "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
-                 {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
+                "[{{\"leaf\": \"{leaf:#x}\", \"sub_leaf\": {{\"start\": \"{from:#x}\", \"end\": \"{to:#x}\"}}, \"register\": \"{}\"}}, \
+                 {{\"replacements\": \"{replacements:#x}\", \"mask\": \"{mask:#x}\"}}]",
                 register.as_str().to_uppercase()
             )
         })
         .collect();
-    let cpu_vendor = match (cloud_hypervisor_vendor(profile), vendor_of(&profile.vendor)) {
-        (Some(name), _) => name.to_owned(),
-        (None, Vendor::Hygon) => "Hygon".to_owned(),
-        (None, _) => profile.vendor.clone(),
-    };
+    // Cloud Hypervisor's CpuVendor: what its get_cpu_vendor() says of the hosts.
+    let cpu_vendor = cloud_hypervisor_vendor(profile).unwrap_or("Unknown");
     // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
     let mut text = format!(
-        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": {},\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
-        serde_json::Value::from(cpu_vendor),
+        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": \"{cpu_vendor}\",\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
         lines.join(",\n    ")
     );
     if lines.is_empty() {
