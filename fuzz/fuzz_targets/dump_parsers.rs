@@ -30,15 +30,26 @@ fuzz_target!(|data: &[u8]| {
         let options = pool::PoolOptions { allow_mixed_vendors: true, ..Default::default() };
         let hosts = [first.clone(), other];
         if let Ok(plan) = maskcalc::plan::plan(&hosts, &options, &Default::default()) {
-            let _ = render::plan_text(&plan);
-            let _ = render::plan_json(&plan);
-            let _ = render::html::pool_page(&plan, &hosts, "fuzz");
+            let targets = maskcalc::consumer::Targets::newest();
+            let _ = render::plan_text(&plan, &targets);
+            let _ = render::plan_json(&plan, &targets);
+            let _ = render::html::pool_page(&plan, &hosts, "fuzz", &targets);
         }
         if let Ok(masks) = pool::compute(&hosts, &options) {
             let _ = render::xend_verbose(&masks);
-            let _ = render::xl(&masks);
-            let _ = render::libvirt(&masks);
-            let _ = render::qemu(&masks);
+            let guest = maskcalc::consumer::GuestCpu::from_masks(&masks);
+            let mut targets = maskcalc::consumer::Targets::newest();
+            let _ = render::xl(&masks, &targets);
+            let _ = render::libvirt(&masks, &guest, &targets);
+            let _ = render::qemu(&masks, &guest, &targets);
+            targets.cpu_mode = maskcalc::consumer::CpuMode::Passthrough;
+            targets.xen = maskcalc::consumer::Release::builtin(
+                maskcalc::consumer::Consumer::Xl,
+                maskcalc::consumer::Version::new(4, 14),
+            );
+            let _ = render::xl(&masks, &targets);
+            let _ = render::libvirt(&masks, &guest, &targets);
+            let _ = render::qemu(&masks, &guest, &targets);
             let _ = render::firecracker(&masks);
             let _ = render::json(&masks);
             let _ = render::diff(&masks, true);

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         ExportFormat::Firecracker,
         ExportFormat::CloudHypervisor,
     ] {
-        let _ = export::render(&profile, format);
+        let _ = export::render(&profile, format, &maskcalc::consumer::Targets::newest());
     }
     assert!(diff::diff(&profile, &again).is_empty());
     let mut cpuid = HostCpuid::default();

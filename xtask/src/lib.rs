@@ -18,6 +18,7 @@ pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
 pub mod capi_codegen;
+pub mod consumer_facts;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
 pub mod dist;

@@ -14,6 +14,8 @@ commands:
   codegen        regenerate checked-in generated source files
   public-api     rewrite crates/*/public-api.txt, the listing of each library's public API
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
+  consumer-facts xl|qemu|libvirt ARGS…
+                 extract what consumer releases know into crates/maskcalc/data/consumers/
   copy-experiment [--batches N] [--rounds N]
                  the converter's copy pattern without the converter: copy_file_range
                  per batch, aligned or not, against read+write through buffers of
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Some("codegen") => write_generated(Kind::Code, &root).map(report),
         Some("public-api") => write_generated(Kind::PublicApi, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
+        Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
         Some("copy-experiment") => copy_experiment(&args[1..]),
         Some("screenshot") => screenshot(&root),
         Some("dist") => xtask::dist::run(&root).map(|made| xtask::dist::report(&made)),

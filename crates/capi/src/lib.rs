@@ -357,6 +357,12 @@ pub unsafe extern "C" fn xenmig_pool_masks(
             pool.push(hosts::local_host()?);
         }
         let printed = pool_masks::compute(&args, &options, &pool, false)?;
+        for line in &printed.consumers {
+            stderr.line(XEN_MASKCALC, line);
+        }
+        for note in &printed.notes {
+            stderr.line(XEN_MASKCALC, &format!("note: {note}"));
+        }
         for warning in &printed.warnings {
             stderr.line(XEN_MASKCALC, &format!("warning: {warning}"));
         }

@@ -14,6 +14,8 @@
 //!   inherited file descriptor, anything else a path);
 //! * [`manual`]: man pages and shell completions from the clap
 //!   definitions (`TOOL --generate ...`);
+//! * [`consumers`]: which xl, QEMU and libvirt releases an output is written
+//!   for (`--xen-version` …), found on this machine or given;
 //! * [`hosts`]: for the tools that compare hosts, dumps and profiles read
 //!   within a size limit, hosts named from their paths, and the CPU the tool
 //!   runs on (`--local`);
@@ -26,6 +28,7 @@
 //!   [`term::printable`], the one escaping of untrusted text before it is printed.
 
 pub mod args;
+pub mod consumers;
 pub mod convert;
 pub mod exit;
 pub mod fdio;

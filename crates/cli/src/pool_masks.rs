@@ -3,6 +3,7 @@
 //! the binary and by libxenmig (`crates/capi`), so that both print the same
 //! bytes and stop with the same exit code.
 
+use maskcalc::consumer::{Consumer, GuestCpu};
 use maskcalc::model::Host;
 use maskcalc::plan;
 use maskcalc::pool::{self, PoolOptions};
@@ -10,6 +11,7 @@ use maskcalc::render;
 
 use crate::Failure;
 use crate::args::xen_maskcalc::{Args, NAME as TOOL, OutputFormat};
+use crate::consumers::ConsumerSetup;
 
 /// What `xen-maskcalc` prints.
 #[derive(Debug)]
@@ -19,6 +21,13 @@ pub struct Printed {
     /// True for `--diff`, a report (a closed pipe is not a failure); false
     /// for masks and plans, which are data.
     pub is_report: bool,
+    /// With `-v`, the consumer releases the output is written for (`writing
+    /// for QEMU 7.2 (…)`), without the `xen-maskcalc: ` prefix; printed
+    /// before anything else on standard error.
+    pub consumers: Vec<String>,
+    /// Note lines (`xl` written in the xend syntax, and why), without the
+    /// `xen-maskcalc: note: ` prefix; printed before the warnings.
+    pub notes: Vec<String>,
     /// Warning lines, without the `xen-maskcalc: warning: ` prefix.
     pub warnings: Vec<String>,
     /// Written to standard error as it is, after the warnings: `-v`'s
@@ -100,7 +109,24 @@ pub fn compute(
             &computed
         }
     };
+    let needed: &[Consumer] = match format {
+        _ if args.diff => &[],
+        _ if args.plan => &[Consumer::Xl],
+        OutputFormat::Xl => &[Consumer::Xl],
+        OutputFormat::Qemu => &[Consumer::Qemu],
+        OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+        OutputFormat::Html => &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+        _ => &[],
+    };
+    let setup = ConsumerSetup::new(&args.consumers, needed)?;
+    let consumers = if args.verbose {
+        needed.iter().map(|c| setup.describe(*c)).collect()
+    } else {
+        Vec::new()
+    };
+    let targets = setup.targets();
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     let stdout = if args.diff {
         if args.json {
             render::diff_json(masks)
@@ -109,9 +135,9 @@ pub fn compute(
         }
     } else if let Some(plan) = &planned {
         if args.json {
-            render::plan_json(plan)
+            render::plan_json(plan, &targets)
         } else {
-            render::plan_text(plan)
+            render::plan_text(plan, &targets)
         }
     } else {
         if format == OutputFormat::Xend {
@@ -120,27 +146,33 @@ pub fn compute(
                 .map(|w| format!("{w}; use --format xl"))
                 .collect();
         }
+        let guest = GuestCpu::from_masks(masks);
         let mut rendered = |r: render::Rendered| {
-            warnings = r
-                .omitted
-                .into_iter()
-                .map(|line| format!("not in the output: {line}"))
-                .collect();
+            if r.text.starts_with("cpuid = [") {
+                // xl fell back to the xend list: it has xend's limits.
+                warnings = render::xend_missing_leaves(masks, hosts);
+            }
+            warnings.extend(
+                r.omitted
+                    .into_iter()
+                    .map(|line| format!("not in the output: {line}")),
+            );
+            notes = r.notes;
             r.text
         };
         match format {
             OutputFormat::Xend if args.verbose => render::xend_verbose(masks),
             OutputFormat::Xend => render::xend(masks),
-            OutputFormat::Xl => rendered(render::xl(masks)),
-            OutputFormat::Libvirt => rendered(render::libvirt(masks)),
-            OutputFormat::Qemu => rendered(render::qemu(masks)),
+            OutputFormat::Xl => rendered(render::xl(masks, &targets)),
+            OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, &targets)),
+            OutputFormat::Qemu => rendered(render::qemu(masks, &guest, &targets)),
             OutputFormat::Firecracker => render::firecracker(masks),
             OutputFormat::Json => render::json(masks),
             OutputFormat::Html => {
                 // The page shows the plan, whose own pool computation is the same as `masks`.
                 let plan = plan::plan(hosts, options, &plan_options).map_err(pool_failure)?;
                 let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                render::html::pool_page(&plan, hosts, &generator)
+                render::html::pool_page(&plan, hosts, &generator, &targets)
             }
         }
     };
@@ -159,6 +191,8 @@ pub fn compute(
     Ok(Printed {
         stdout,
         is_report: args.diff,
+        consumers,
+        notes,
         warnings,
         explanation,
     })

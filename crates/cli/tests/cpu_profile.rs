@@ -70,9 +70,27 @@ fn show_names_every_feature() {
 fn export_agrees_with_xen_maskcalc() {
     let dir = scratch("export");
     let path = pool_profile(&dir);
+    // The same consumer releases for both, whatever this machine has.
+    let versions = [
+        "--xen-version",
+        "4.22",
+        "--qemu-version",
+        "10.2",
+        "--libvirt-version",
+        "12.8",
+        "--cpu-mode",
+        "passthrough",
+    ];
     for format in ["xl", "xend", "libvirt", "qemu", "firecracker"] {
-        let (stdout, stderr) = outcome(EXE, &["export", "--format", format, &path], 0);
-        let maskcalc = run(MASKCALC, &["--format", format, HASWELL, SKYLAKE, ICELAKE]);
+        let export: Vec<&str> = [&["export", "--format", format][..], &versions, &[&path]].concat();
+        let (stdout, stderr) = outcome(EXE, &export, 0);
+        let args: Vec<&str> = [
+            &["--format", format][..],
+            &versions,
+            &[HASWELL, SKYLAKE, ICELAKE],
+        ]
+        .concat();
+        let maskcalc = run(MASKCALC, &args);
         assert_eq!(code(&maskcalc), 0);
         assert_eq!(
             stdout,
@@ -86,6 +104,21 @@ fn export_agrees_with_xen_maskcalc() {
             "{format}"
         );
         assert_golden(&format!("cpu-profile/export-{format}.txt"), &stdout);
+    }
+    // Named models, from what the profile's guests see.
+    for format in ["libvirt", "qemu"] {
+        let args = [
+            "export",
+            "--format",
+            format,
+            "--qemu-version",
+            "10.2",
+            "--libvirt-version",
+            "12.8",
+            &path,
+        ];
+        let (stdout, _) = outcome(EXE, &args, 0);
+        assert_golden(&format!("cpu-profile/export-{format}-model.txt"), &stdout);
     }
     let (stdout, _) = outcome(EXE, &["export", "--format", "cloud-hypervisor", &path], 0);
     assert_golden("cpu-profile/export-cloud-hypervisor.json", &stdout);

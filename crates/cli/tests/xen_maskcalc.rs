@@ -64,18 +64,36 @@ fn nested_hvm_leaves_vmx_alone() {
     );
 }
 
+/// The newest consumer releases the tables know, so outputs do not depend on
+/// what this machine has installed.
+const NEWEST: [&str; 6] = [
+    "--xen-version",
+    "4.22",
+    "--qemu-version",
+    "10.2",
+    "--libvirt-version",
+    "12.8",
+];
+
 #[test]
 fn every_output_format() {
     let pool = [HASWELL, SKYLAKE, ICELAKE];
-    for (format, golden) in [
-        ("xend", "intel-pool.xend"),
-        ("xl", "intel-pool.xl"),
-        ("libvirt", "intel-pool.libvirt.xml"),
-        ("qemu", "intel-pool.qemu"),
-        ("firecracker", "intel-pool.firecracker.json"),
-        ("json", "intel-pool.json"),
+    for (format, mode, golden) in [
+        ("xend", "model", "intel-pool.xend"),
+        ("xl", "model", "intel-pool.xl"),
+        ("libvirt", "model", "intel-pool.libvirt.xml"),
+        (
+            "libvirt",
+            "passthrough",
+            "intel-pool.libvirt-passthrough.xml",
+        ),
+        ("qemu", "model", "intel-pool.qemu"),
+        ("qemu", "passthrough", "intel-pool.qemu-passthrough"),
+        ("firecracker", "model", "intel-pool.firecracker.json"),
+        ("json", "model", "intel-pool.json"),
     ] {
-        let mut args = vec!["--format", format];
+        let mut args = vec!["--format", format, "--cpu-mode", mode];
+        args.extend(NEWEST);
         args.extend(pool);
         assert_golden(&format!("xen-maskcalc/{golden}"), &success(EXE, &args));
     }
@@ -87,7 +105,10 @@ fn every_output_format() {
 
 #[test]
 fn xl_output_is_one_valid_libxl_string() {
-    let out = success(EXE, &["--format", "xl", HASWELL, SKYLAKE]);
+    let out = success(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.22", HASWELL, SKYLAKE],
+    );
     let line = out.strip_suffix('\n').unwrap();
     assert!(line.starts_with("cpuid = \"host,") && line.ends_with('"') && !line.contains('\n'));
     // libxl reads `clflush` as the numeric line-size field; never emit it as a flag.
@@ -108,24 +129,36 @@ fn amd_pool_masks_svm_and_differences() {
 
 #[test]
 fn xl_warns_once_per_thing_to_act_on() {
-    // Milan and Genoa differ in SVM sub-features that `svm=0` already takes
-    // away (Xen clears a feature's dependents), and in unnamed bits of two
-    // registers: one warning per register, none per SVM sub-feature.
-    let (out, stderr) = outcome(EXE, &["--format", "xl", MILAN, GENOA], 0);
+    // Milan and Genoa differ in SVM sub-features, which libxl 4.22 names,
+    // and in unnamed bits of 0x80000008.ebx and 0x8000001f.eax, which Xen
+    // offers no guest (it offers nothing it has no name for): clearing them
+    // changes nothing, so there is nothing to act on and no warning.
+    let (out, stderr) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.22", MILAN, GENOA],
+        0,
+    );
     assert!(out.contains(",svm=0,"), "{out}");
-    let warnings: Vec<&str> = stderr
+    assert_eq!(stderr, "", "{stderr}");
+    // Xen 4.17's libxl has no name for FS_GS_NS: the xend list, one note.
+    let (out, stderr) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.17", MILAN, GENOA],
+        0,
+    );
+    assert!(out.starts_with("cpuid = [\n"), "{out}");
+    let notes: Vec<&str> = stderr
         .lines()
-        .filter_map(|l| l.strip_prefix("xen-maskcalc: warning: not in the output: "))
+        .filter(|l| l.starts_with("xen-maskcalc: note: "))
         .collect();
     assert_eq!(
-        warnings,
+        notes,
         [
-            "0x80000008.ebx[10]: unnamed bit, xl cannot express it",
-            "0x8000001f.eax[17,18,19,24,25]: unnamed bits, xl cannot express them",
+            "xen-maskcalc: note: written in the xend list syntax, which every xl parses: \
+          the libxl of Xen 4.17 has no name for FS_GS_NS (Xen 4.19 is the first to name it)"
         ],
         "{stderr}"
     );
-    assert_eq!(stderr.lines().count(), warnings.len(), "{stderr}");
 }
 
 #[test]
@@ -154,6 +187,8 @@ fn hide_and_keep_by_any_name() {
         &[
             "--format",
             "xl",
+            "--xen-version",
+            "4.22",
             "--hide",
             "avx2,lahf_lm",
             "--keep",
@@ -294,9 +329,23 @@ fn local_cpu_is_one_more_host() {
 
 #[test]
 fn verbose_with_another_format_explains_on_stderr() {
-    let (stdout, stderr) = outcome(EXE, &["-v", "--format", "xl", NODE1, NODE2], 0);
+    let args = [
+        "-v",
+        "--format",
+        "xl",
+        "--xen-version",
+        "4.22",
+        NODE1,
+        NODE2,
+    ];
+    let (stdout, stderr) = outcome(EXE, &args, 0);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    assert!(stderr.starts_with("== Masked features ==\n"), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "xen-maskcalc: writing for Xen 4.22 (--xen-version)\n== Masked features ==\n"
+        ),
+        "{stderr}"
+    );
     assert!(stderr.contains("F16C"), "{stderr}");
 }
 
@@ -365,7 +414,16 @@ fn hostile_inputs_name_the_file() {
 fn hiding_a_feature_no_dump_carries_is_not_silent() {
     // Both CPUs enumerate IA32_ARCH_CAPABILITIES, but `cpuid -1r` dumps carry no MSRs.
     let cascadelake = "testdata/cpuid/intel-cascadelake-sp-xeon-platinum-8280.txt";
-    let args = ["--format", "xl", "--hide", "rdcl-no", cascadelake, ICELAKE];
+    let args = [
+        "--format",
+        "xl",
+        "--xen-version",
+        "4.22",
+        "--hide",
+        "rdcl-no",
+        cascadelake,
+        ICELAKE,
+    ];
     let (out, stderr) = outcome(EXE, &args, 0);
     assert!(!out.contains("rdcl-no"), "{out}");
     assert!(
@@ -399,6 +457,111 @@ fn xend_lines_for_leaves_a_host_lacks_are_warned_about() {
     );
     // Every host reports leaves 1 and 7.0: the README pool warns about nothing.
     clean_success(EXE, &[NODE1, NODE2]);
+}
+
+#[test]
+fn xl_for_an_older_xen_falls_back_to_the_xend_list_and_says_so() {
+    let sapphire = "testdata/cpuid/intel-sapphirerapids-xeon-w9-3475x.txt";
+    let (new, _) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.22", ICELAKE, sapphire],
+        0,
+    );
+    assert!(new.starts_with("cpuid = \"host,"), "{new}");
+    let (old, stderr) = outcome(
+        EXE,
+        &["--format", "xl", "--xen-version", "4.17", ICELAKE, sapphire],
+        0,
+    );
+    assert!(old.starts_with("cpuid = [\n"), "{old}");
+    assert!(
+        stderr.contains("note: written in the xend list syntax, which every xl parses: the libxl of Xen 4.17 has no name for"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Xen 4.18 is the first to name it"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn consumer_versions_are_checked_and_reported() {
+    let err = failure(
+        EXE,
+        &["--format", "qemu", "--qemu-version", "5.2", NODE1, NODE2],
+        2,
+    );
+    assert!(
+        err.contains("QEMU 5.2 is older than the oldest release xenmig knows (QEMU 6.2)"),
+        "{err}"
+    );
+    let err = failure(
+        EXE,
+        &["--format", "xl", "--xen-version", "four", NODE1, NODE2],
+        2,
+    );
+    assert!(err.contains("MAJOR.MINOR"), "{err}");
+    let (_, stderr) = outcome(
+        EXE,
+        &[
+            "-v",
+            "--format",
+            "qemu",
+            "--qemu-version",
+            "11.1",
+            NODE1,
+            NODE2,
+        ],
+        0,
+    );
+    assert!(
+        stderr.starts_with("xen-maskcalc: writing for QEMU 11.1 (--qemu-version, names as of QEMU 10.2, the newest xenmig knows)\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn qemu_names_only_what_that_release_knows() {
+    // FDP_EXCP_ONLY differs (Haswell lacks it): QEMU 9.2 first names it.
+    let sapphire = "testdata/cpuid/intel-sapphirerapids-xeon-w9-3475x.txt";
+    let passthrough = [
+        "--format",
+        "qemu",
+        "--cpu-mode",
+        "passthrough",
+        HASWELL,
+        sapphire,
+    ];
+    let new = success(
+        EXE,
+        &[&passthrough[..], &["--qemu-version", "10.2"]].concat(),
+    );
+    assert!(new.contains(",-fdp-excptn-only"), "{new}");
+    let (old, stderr) = outcome(
+        EXE,
+        &[&passthrough[..], &["--qemu-version", "7.2"]].concat(),
+        0,
+    );
+    assert!(!old.contains("fdp-excptn-only"), "{old}");
+    assert!(
+        stderr.contains("FDP_EXCP_ONLY (0x7.0.ebx[6]): QEMU 7.2 has no name for it; QEMU 9.2 is the first to name it"),
+        "{stderr}"
+    );
+    // A named model has no bit it does not name: nothing to warn about.
+    let (model, stderr) = outcome(
+        EXE,
+        &[
+            "--format",
+            "qemu",
+            "--qemu-version",
+            "7.2",
+            HASWELL,
+            sapphire,
+        ],
+        0,
+    );
+    assert!(model.starts_with("-cpu Haswell-"), "{model}");
+    assert!(!stderr.contains("FDP_EXCP_ONLY"), "{stderr}");
 }
 
 /// Peak resident memory (KiB) of `xen-maskcalc args`, from GNU time, with

@@ -523,7 +523,18 @@ fn write_png_with_source(from: &Path, dest: &Path, sha256: &str) {
 #[test]
 fn docs_screenshot_is_current() {
     let pool = intel_pool();
-    let html = success(EXE, &with_files(&["--format", "html"], &pool));
+    // The newest consumer releases, whatever this machine has installed.
+    let flags = [
+        "--format",
+        "html",
+        "--xen-version",
+        "4.22",
+        "--qemu-version",
+        "10.2",
+        "--libvirt-version",
+        "12.8",
+    ];
+    let html = success(EXE, &with_files(&flags, &pool));
     let root = repo_root();
     if std::env::var_os("XENMIG_BLESS").is_some() {
         let browser = browser_or_skip!("docs_screenshot_is_current (bless)");
@@ -545,8 +556,8 @@ fn docs_screenshot_is_current() {
     let checked_in = std::fs::read_to_string(root.join(DOCS_HTML)).unwrap_or_default();
     assert!(
         checked_in == html,
-        "{DOCS_HTML} is not what `xen-maskcalc --format html testdata/cpuid/intel-*.txt` writes \
-         today: run `cargo xtask screenshot`"
+        "{DOCS_HTML} is not what `xen-maskcalc --format html --xen-version 4.22 --qemu-version 10.2 \
+         --libvirt-version 12.8 testdata/cpuid/intel-*.txt` writes today: run `cargo xtask screenshot`"
     );
     assert_eq!(
         png_text(&root.join(DOCS_PNG), SOURCE_KEY).as_deref(),

@@ -13,13 +13,15 @@
 //! ```
 //! use cpu_profile::{export, Profile};
 //! let profile = Profile::new("demo", "GenuineIntel");
-//! let text = export::render(&profile, export::ExportFormat::Xend).text;
+//! let targets = maskcalc::consumer::Targets::newest();
+//! let text = export::render(&profile, export::ExportFormat::Xend, &targets).text;
 //! assert!(text.starts_with("cpuid = [\n    \"0x00000001:ecx=xxxx"));
 //! ```
 
 use std::collections::BTreeMap;
 
 use cpuid_defs::{FeatureRegister, Register, Vendor};
+use maskcalc::consumer::{GuestCpu, GuestRegister, Targets};
 use maskcalc::pool::{Action, HostSummary, MaskedBit, PoolMasks, RegisterMask};
 use maskcalc::render;
 
@@ -123,26 +125,46 @@ fn vendor_of(vendor: &str) -> Vendor {
     Vendor::from_leaf0(word(0), word(8), word(4))
 }
 
-/// Renders the profile in `format`; `omitted` lists masked bits the format has no name for.
-pub fn render(profile: &Profile, format: ExportFormat) -> render::Rendered {
+/// What the profile's guests see, for the named-model outputs: the bits the
+/// profile defines, as both what every host has and what the guest sees.
+pub fn guest_cpu(profile: &Profile) -> GuestCpu {
+    let mut guest = GuestCpu::new(&profile.vendor);
+    for (register, bits) in &profile.registers {
+        let value = bits.value & bits.mask;
+        guest.registers.insert(
+            *register,
+            GuestRegister {
+                common: value,
+                guest: value,
+            },
+        );
+    }
+    guest
+}
+
+/// Renders the profile in `format` for the consumer releases of `targets`;
+/// `omitted` lists masked bits the format has no name for.
+pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) -> render::Rendered {
     let plain = |text: String| render::Rendered {
         text,
         omitted: Vec::new(),
+        notes: Vec::new(),
     };
     match format {
-        ExportFormat::Xl => render::xl(&pool_masks(profile)),
+        ExportFormat::Xl => render::xl(&pool_masks(profile), targets),
         ExportFormat::Xend => plain(render::xend(&pool_masks(profile))),
-        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile)),
-        ExportFormat::Qemu => render::qemu(&pool_masks(profile)),
+        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile), &guest_cpu(profile), targets),
+        ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
         ExportFormat::CloudHypervisor => render::Rendered {
             text: cloud_hypervisor(profile),
-            omitted: cloud_hypervisor_vendor(profile)
+            omitted: Vec::new(),
+            notes: cloud_hypervisor_vendor(profile)
                 .is_none()
                 .then(|| {
                     format!(
-                        "a cpu_vendor Cloud Hypervisor knows (Intel or AMD; this profile's vendor is {}), \
-                         so Cloud Hypervisor will not load it",
+                        "cpu_vendor is Unknown: Cloud Hypervisor names only Intel and AMD, and sees a \
+                         host of any other vendor (this profile's is {}) as Unknown",
                         profile.vendor
                     )
                 })
@@ -338,21 +360,17 @@ pub fn cloud_hypervisor(profile: &Profile) -> String {
             let (leaf, from, to, replacements, mask) =
                 (a.leaf, *a.subleaves.start(), *a.subleaves.end(), a.replacements, a.mask);
             format!(
-                "[{{\"leaf\": \"0x{leaf:08x}\", \"sub_leaf\": {{\"start\": {from}, \"end\": {to}}}, \"register\": \"{}\"}}, \
-                 {{\"replacements\": \"0x{replacements:08x}\", \"mask\": \"0x{mask:08x}\"}}]",
+                "[{{\"leaf\": \"{leaf:#x}\", \"sub_leaf\": {{\"start\": \"{from:#x}\", \"end\": \"{to:#x}\"}}, \"register\": \"{}\"}}, \
+                 {{\"replacements\": \"{replacements:#x}\", \"mask\": \"{mask:#x}\"}}]",
                 a.register.as_str().to_uppercase()
             )
         })
         .collect();
-    let cpu_vendor = match (cloud_hypervisor_vendor(profile), vendor_of(&profile.vendor)) {
-        (Some(name), _) => name.to_owned(),
-        (None, Vendor::Hygon) => "Hygon".to_owned(),
-        (None, _) => profile.vendor.clone(),
-    };
+    // Cloud Hypervisor's CpuVendor: what its get_cpu_vendor() says of the hosts.
+    let cpu_vendor = cloud_hypervisor_vendor(profile).unwrap_or("Unknown");
     // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
     let mut text = format!(
-        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": {},\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
-        serde_json::Value::from(cpu_vendor),
+        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": \"{cpu_vendor}\",\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
         lines.join(",\n    ")
     );
     if lines.is_empty() {

@@ -11,7 +11,7 @@
 //! use cpuid_defs::{FeatureRegister, Register};
 //! let mut profile = Profile::new("pool <a>", "GenuineIntel");
 //! profile.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 1, mask: 3 });
-//! let html = page(&profile, "cpu-profile test");
+//! let html = page(&profile, "cpu-profile test", &maskcalc::consumer::Targets::newest());
 //! assert!(html.contains("<title>CPU profile pool &lt;a&gt;</title>"));
 //! assert!(html.contains("data-feature=\"SSE3\" data-location=\"0x1.ecx[0]\" data-state=\"on\""));
 //! assert!(html.contains("data-feature=\"PCLMULQDQ\" data-location=\"0x1.ecx[1]\" data-state=\"off\""));
@@ -24,13 +24,15 @@ use maskcalc::render::html::{
     Format, Page, class_meaning, class_rank, escape, formats_block, hosts_table, masked_table,
 };
 
+use maskcalc::consumer::Targets;
+
 use crate::export::{self, ExportFormat};
 use crate::{Profile, json, rules};
 
 /// The profile in every export format, and as its own JSON file.
-fn formats(profile: &Profile) -> Vec<Format> {
+fn formats(profile: &Profile, targets: &Targets<'_>) -> Vec<Format> {
     let entry = |id, label: &str, format: ExportFormat, open| {
-        let rendered = export::render(profile, format);
+        let rendered = export::render(profile, format, targets);
         Format {
             id,
             label: label.to_owned(),
@@ -182,8 +184,9 @@ fn limits_table(profile: &Profile) -> String {
     out
 }
 
-/// The page of a profile; `generator` names the tool in the footer.
-pub fn page(profile: &Profile, generator: &str) -> String {
+/// The page of a profile; `generator` names the tool in the footer, `targets`
+/// the consumer releases its exports are written for.
+pub fn page(profile: &Profile, generator: &str, targets: &Targets<'_>) -> String {
     let masks = export::pool_masks(profile);
     let (on, off) = profile
         .registers
@@ -211,7 +214,7 @@ pub fn page(profile: &Profile, generator: &str) -> String {
     summary.push_str(
         "<h3>The profile in every output format</h3>\n<p class=\"note\">Each block can be copied.</p>\n",
     );
-    summary.push_str(&formats_block(&formats(profile)));
+    summary.push_str(&formats_block(&formats(profile, targets)));
     page.section("summary", "Profile summary", &summary);
     page.section(
         "features",

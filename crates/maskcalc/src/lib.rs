@@ -29,6 +29,7 @@
 //! assert!(text.starts_with("cpuid = [\n    \"0x00000001:ecx=x00xxxxxx0xxxxxxxxx00xxxxx0xxxxx\",\n"));
 //! ```
 
+pub mod consumer;
 pub mod defs;
 pub mod dump;
 pub mod local;

@@ -228,7 +228,8 @@ impl PoolMasks {
     ///     Vec::new(),
     ///     vec![RegisterMask { register: ecx, values: Vec::new(), clear: 1 << 28, set: 0 }],
     /// );
-    /// assert_eq!(maskcalc::render::xl(&masks).text, "cpuid = \"host,avx=0\"\n");
+    /// let targets = maskcalc::consumer::Targets::newest();
+    /// assert_eq!(maskcalc::render::xl(&masks, &targets).text, "cpuid = \"host,avx=0\"\n");
     /// ```
     pub fn from_registers(hosts: Vec<HostSummary>, registers: Vec<RegisterMask>) -> PoolMasks {
         let mut bits = Vec::new();

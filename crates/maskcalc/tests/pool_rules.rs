@@ -1,6 +1,7 @@
 //! The rules of the pool computation, one by one, on small synthetic hosts.
 
 use cpuid_defs::{FeatureRegister, Register};
+use maskcalc::consumer::{CpuMode, GuestCpu, Targets};
 use maskcalc::model::{CpuidInput, Host, HostCpuid};
 use maskcalc::pool::{self, Action, PoolError, PoolErrorKind, PoolOptions, Reason};
 use maskcalc::render;
@@ -181,10 +182,19 @@ fn named_renderers_use_each_ecosystems_names() {
         ..PoolOptions::default()
     };
     let masks = pool::compute(&[a, b], &nested).unwrap();
-    assert_eq!(render::xl(&masks).text, "cpuid = \"host,sse3=0,clfsh=0\"\n");
-    assert_eq!(render::qemu(&masks).text, "-cpu host,-pni,-clflush\n");
+    let mut targets = Targets::newest();
+    targets.cpu_mode = CpuMode::Passthrough;
+    let guest = GuestCpu::from_masks(&masks);
+    assert_eq!(
+        render::xl(&masks, &targets).text,
+        "cpuid = \"host,sse3=0,clfsh=0\"\n"
+    );
+    assert_eq!(
+        render::qemu(&masks, &guest, &targets).text,
+        "-cpu host,-pni,-clflush\n"
+    );
     assert!(
-        render::libvirt(&masks)
+        render::libvirt(&masks, &guest, &targets)
             .text
             .contains("<feature policy='disable' name='pni'/>")
     );
@@ -225,7 +235,11 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
         verbose.contains("MSR 0x10a[31:0] registers:\n"),
         "{verbose}"
     );
-    assert!(render::xl(&masks).text.contains("rdcl-no=0"));
+    assert!(
+        render::xl(&masks, &Targets::newest())
+            .text
+            .contains("rdcl-no=0")
+    );
     let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
     assert_eq!(template["msr_modifiers"][0]["addr"], "0x10a");
     assert_eq!(

@@ -146,6 +146,9 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
+        /// The consumer releases the page's exports are written for (`--format html`).
+        #[command(flatten)]
+        consumers: crate::consumers::ConsumerArgs,
         /// The profile file
         profile: PathBuf,
     },
@@ -160,6 +163,12 @@ pub enum Command {
         /// Output format
         #[arg(long, value_enum)]
         format: ExportFormat,
+        /// Say which consumer releases the output is written for
+        #[arg(short, long)]
+        verbose: bool,
+        /// The consumer releases the output is written for.
+        #[command(flatten)]
+        consumers: crate::consumers::ConsumerArgs,
         /// The profile file
         profile: PathBuf,
     },

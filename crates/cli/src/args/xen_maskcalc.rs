@@ -109,6 +109,10 @@ pub struct Args {
     /// The format of the dumps.
     #[command(flatten)]
     pub input_format: InputFormat,
+
+    /// The consumer releases the output is written for.
+    #[command(flatten)]
+    pub consumers: crate::consumers::ConsumerArgs,
 }
 
 /// `--format`: how the mask is written.
@@ -118,9 +122,9 @@ pub enum OutputFormat {
     Xend,
     /// xl.cfg `cpuid = "host,NAME=0,…"` (libxl syntax)
     Xl,
-    /// libvirt `<cpu>` element
+    /// libvirt `<cpu>` element (a named model, or host-passthrough with --cpu-mode passthrough)
     Libvirt,
-    /// QEMU `-cpu host,-feat,…`
+    /// QEMU `-cpu MODEL,+feat,-feat` (or `-cpu host,-feat` with --cpu-mode passthrough)
     Qemu,
     /// Firecracker custom CPU template
     Firecracker,

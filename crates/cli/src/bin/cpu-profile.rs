@@ -10,10 +10,12 @@ use cpu_profile::check::{self, HostReport};
 use cpu_profile::export;
 use cpu_profile::stream::{self as policy_stream, GuestPolicy, PolicyError};
 use cpu_profile::{Profile, diff, generate, json, show};
+use maskcalc::consumer::Consumer;
 use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
-use xenmig_cli::args::cpu_profile::{Args, Command, NAME as TOOL, ShowFormat};
+use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL, ShowFormat};
+use xenmig_cli::consumers::ConsumerSetup;
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hosts::{
@@ -37,21 +39,53 @@ fn run(args: Args) -> Result<u8, Failure> {
             output,
             input_format,
         } => generate_cmd(&dumps, input_format.format(), local, &name, &output),
-        Command::Show { format, profile } => {
+        Command::Show {
+            format,
+            consumers,
+            profile,
+        } => {
             let profile = load_profile(&profile)?;
             match format {
                 ShowFormat::Text => print(&show::show(&profile)),
                 ShowFormat::Html => {
+                    let setup = ConsumerSetup::new(
+                        &consumers,
+                        &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+                    )?;
                     let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                    print(&cpu_profile::html::page(&profile, &generator))
+                    print(&cpu_profile::html::page(
+                        &profile,
+                        &generator,
+                        &setup.targets(),
+                    ))
                 }
             }
         }
-        Command::Export { format, profile } => {
+        Command::Export {
+            format,
+            verbose,
+            consumers,
+            profile,
+        } => {
             let profile = load_profile(&profile)?;
-            let rendered = export::render(&profile, format.into());
+            let needed: &[Consumer] = match format {
+                ExportFormat::Xl => &[Consumer::Xl],
+                ExportFormat::Qemu => &[Consumer::Qemu],
+                ExportFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+                _ => &[],
+            };
+            let setup = ConsumerSetup::new(&consumers, needed)?;
+            if verbose {
+                for consumer in needed {
+                    exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
+                }
+            }
+            let rendered = export::render(&profile, format.into(), &setup.targets());
             // An exported configuration is data: a closed pipe is a failure.
             exit::write_stdout_data(&rendered.text)?;
+            for note in &rendered.notes {
+                exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
+            }
             for line in &rendered.omitted {
                 warn(TOOL, &format!("not in the output: {line}"));
             }

@@ -43,6 +43,9 @@ fn run(args: &Args) -> Result<u8, Failure> {
     let options = pool_masks::pool_options(args)?;
     let hosts = load_hosts(args)?;
     let printed = pool_masks::compute(args, &options, &hosts, term::stdout_wants_colour())?;
+    for line in &printed.consumers {
+        exit::write_stderr(&format!("{TOOL}: {line}\n"));
+    }
     if printed.is_report {
         // A report: `--diff | head` is fine.
         write_stdout(&printed.stdout)?;
@@ -50,6 +53,9 @@ fn run(args: &Args) -> Result<u8, Failure> {
         // The masks are data (a config to paste, a file to load): a closed
         // pipe is a failure.
         exit::write_stdout_data(&printed.stdout)?;
+    }
+    for note in &printed.notes {
+        exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
     }
     for warning in &printed.warnings {
         warn(TOOL, warning);

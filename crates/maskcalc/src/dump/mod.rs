@@ -35,6 +35,7 @@ pub mod quirks;
 mod text;
 pub mod write;
 mod xen_cpuid;
+pub(crate) mod xml;
 
 use std::fmt;
 

@@ -24,6 +24,7 @@ use cpuid_defs::{Class, FeatureRegister};
 
 use super::plan::upper_first;
 use super::{describe_reason, diff::column_labels};
+use crate::consumer::{GuestCpu, Targets};
 use crate::model::Host;
 use crate::plan::Plan;
 use crate::pool::{Action, MaskedBit, PoolMasks, Reason, location_of};
@@ -339,8 +340,10 @@ pub struct Format {
     pub open: bool,
 }
 
-/// The pool's masks in every format `xen-maskcalc` writes, through its renderers.
-pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
+/// The pool's masks in every format `xen-maskcalc` writes, through its
+/// renderers, for the consumer releases of `targets`.
+pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format> {
+    let guest = GuestCpu::from_masks(masks);
     let named = |id, label: &str, r: super::Rendered, open| Format {
         id,
         label: label.to_owned(),
@@ -359,7 +362,7 @@ pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
         named(
             "xl",
             "xl.cfg, libxl syntax (--format xl)",
-            super::xl(masks),
+            super::xl(masks, targets),
             true,
         ),
         plain(
@@ -371,13 +374,13 @@ pub fn baseline_formats(masks: &PoolMasks) -> Vec<Format> {
         named(
             "libvirt",
             "libvirt domain XML <cpu> (--format libvirt)",
-            super::libvirt(masks),
+            super::libvirt(masks, &guest, targets),
             false,
         ),
         named(
             "qemu",
             "QEMU -cpu (--format qemu)",
-            super::qemu(masks),
+            super::qemu(masks, &guest, targets),
             false,
         ),
         plain(
@@ -755,7 +758,7 @@ fn code_list(names: impl Iterator<Item = &'static str>) -> String {
 }
 
 /// The plan: the ranked costs and the tiers with their baselines.
-pub fn plan_section(plan: &Plan) -> String {
+pub fn plan_section(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
     let _ = writeln!(
@@ -824,7 +827,7 @@ pub fn plan_section(plan: &Plan) -> String {
             added_count = added.len(),
             hosts = hosts.join(""),
             adds = code_list(added.features().map(|f| f.name)),
-            xl = escape_text(&super::xl(&tier.masks).text),
+            xl = escape_text(&super::xl(&tier.masks, targets).text),
         );
     }
     out
@@ -891,7 +894,7 @@ pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> St
 /// The page of a pool: summary (hosts, baseline in every format), plan,
 /// matrix, masked features. `hosts` are the hosts the plan was made from
 /// (for their brand strings); `generator` names the tool in the footer.
-pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str) -> String {
+pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let differing: usize = masks
         .registers
@@ -922,7 +925,7 @@ pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str) -> String {
         "<h3>The baseline in every output format</h3>\n<p class=\"note\">What to give each toolstack so \
          guests can migrate across the whole pool. Each block can be copied.</p>\n",
     );
-    summary.push_str(&formats_block(&baseline_formats(masks)));
+    summary.push_str(&formats_block(&baseline_formats(masks, targets)));
     summary.push_str(&format!(
         "<details id=\"baseline-features\"><summary>The {} guest-visible features of the baseline</summary>\n<p>{}</p>\n</details>\n",
         plan.baseline.len(),
@@ -932,7 +935,7 @@ pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str) -> String {
     page.section(
         "plan",
         "Plan: what each host costs the pool",
-        &plan_section(plan),
+        &plan_section(plan, targets),
     );
     page.section("matrix", "What differs: hosts × features", &matrix(masks));
     page.section("masked", "Hidden and forced features", &masked_table(masks));

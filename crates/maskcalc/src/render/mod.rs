@@ -13,12 +13,17 @@
 //! | [`plan_text`], [`plan_json`] | what each host costs the pool, and the suggested tiers |
 //! | [`html::pool_page`] | one self-contained page: hosts, baseline in every format, plan, matrix, masked bits |
 //!
-//! The renderers that use names ([`xl`], [`libvirt`], [`qemu`]) return the
-//! masked bits they cannot express, and that a guest could otherwise see, in
-//! [`Rendered::omitted`], so a tool can warn. Bits without a QEMU name are
-//! never in that list (QEMU passes no unnamed bit through, even with
-//! `-cpu host`), nor `hidden` features without an xl name (Xen never offers
-//! them to guests).
+//! The renderers that use names ([`xl`], [`libvirt`], [`qemu`]) write for
+//! given consumer releases ([`crate::consumer::Targets`]) and use only the
+//! names those releases know. They return the masked bits they cannot
+//! express, and that a guest could otherwise see, in [`Rendered::omitted`]
+//! (each with the first release that would name it), so a tool can warn:
+//! with `-cpu host` or `host-passthrough`, QEMU passes through every bit of
+//! its feature words, named or not. A named model needs no name for a bit it
+//! does not have; xl falls back to the xend list syntax, which carries any
+//! bit of Xen's policy. `hidden` features without an xl name are never
+//! listed (Xen never offers them to guests), nor bits outside Xen's
+//! featureset words (Xen fills those leaves itself).
 
 mod diff;
 pub mod html;
@@ -47,6 +52,9 @@ pub struct Rendered {
     pub text: String,
     /// One line per masked bit the format has no name for and a guest could see.
     pub omitted: Vec<String>,
+    /// What a person should know about how the output was written (a
+    /// fallback to another syntax, a model that fits only with removals).
+    pub notes: Vec<String>,
 }
 
 /// Host names for a list of host indices, shortened after a few.

@@ -2,9 +2,12 @@
 
 use std::fmt::Write as _;
 
-use cpuid_defs::{Feature, FeatureRegister, MsrHalf};
+use cpuid_defs::{Feature, FeatureRegister, Location, MsrHalf};
 
 use super::{Rendered, cpuid_key};
+use crate::consumer::{
+    Baseline, Consumer, CpuMode, GuestCpu, ModelRow, Release, Targets, baseline,
+};
 use crate::pool::{Action, MaskedBit, PoolMasks};
 
 /// libxl's legacy keys that take a number, not a flag character. libxl
@@ -57,17 +60,35 @@ pub fn libvirt_name(feature: &Feature) -> Option<String> {
     feature.libvirt_name.map(str::to_owned)
 }
 
-/// The masked bits a format cannot express that a person must act on, one
-/// line per thing to do: a named feature the format has no name for, unless
-/// it depends on a feature the output clears by name (Xen clears the
-/// dependents itself: `svm=0` takes every SVM sub-feature with it); the
-/// unnamed bits of one register, in one line.
-fn omitted_lines(
+fn omitted_line(bit: &MaskedBit, release: &Release<'_>) -> String {
+    match bit.feature_name() {
+        Some(name) => format!(
+            "{name} ({}): {} has no name for it; {}",
+            bit.location(),
+            release.label(),
+            release.first_naming(bit.location())
+        ),
+        None => format!(
+            "{}: unnamed bit, {} cannot express it",
+            bit.location(),
+            release.label()
+        ),
+    }
+}
+
+/// The warnings for masked bits an xl output leaves out, one line per thing
+/// to act on: a named feature that release of libxl has no name for (with
+/// the first release that names it), unless it depends on a feature the
+/// output clears (Xen clears a cleared feature's dependents itself: `svm=0`
+/// takes every SVM sub-feature with it); the unnamed bits of one register,
+/// in one line.
+fn xl_omitted_lines(
     masks: &PoolMasks,
-    format: &str,
+    lost: &[&MaskedBit],
     expressed: impl Fn(&MaskedBit) -> bool,
+    release: &Release<'_>,
 ) -> Vec<String> {
-    let cleared_by_name: Vec<cpuid_defs::FeatureId> = masks
+    let cleared: Vec<cpuid_defs::FeatureId> = masks
         .bits
         .iter()
         .filter(|b| b.action == Action::Clear && expressed(b))
@@ -77,21 +98,14 @@ fn omitted_lines(
         bit.action == Action::Clear
             && bit.feature.is_some_and(|id| {
                 let needs = cpuid_defs::depends_closure(id);
-                cleared_by_name.iter().any(|&c| needs.contains(c))
+                cleared.iter().any(|&c| needs.contains(c))
             })
     };
     let mut lines = Vec::new();
     let mut unnamed: Vec<(FeatureRegister, Vec<u8>)> = Vec::new();
-    for bit in masks.bits.iter().filter(|b| !expressed(b)) {
-        // Xen never offers `hidden` features to guests: nothing is lost.
-        if bit.class() == cpuid_defs::Class::Hidden || implied(bit) {
-            continue;
-        }
+    for bit in lost.iter().copied().filter(|b| !implied(b)) {
         match bit.feature_name() {
-            Some(name) => lines.push(format!(
-                "{name} ({}): {format} has no name for it",
-                bit.location()
-            )),
+            Some(_) => lines.push(omitted_line(bit, release)),
             None => match unnamed.iter_mut().find(|(r, _)| *r == bit.register) {
                 Some((_, bits)) => bits.push(bit.bit),
                 None => unnamed.push((bit.register, vec![bit.bit])),
@@ -99,38 +113,119 @@ fn omitted_lines(
         }
     }
     for (register, bits) in unnamed {
-        let positions: Vec<String> =
-            bits.iter()
-                .map(|&b| match crate::pool::location_of(register, b) {
-                    cpuid_defs::Location::Cpuid { bit, .. }
-                    | cpuid_defs::Location::Msr { bit, .. } => bit.to_string(),
-                })
-                .collect();
+        let positions: Vec<String> = bits
+            .iter()
+            .map(|&b| match crate::pool::location_of(register, b) {
+                Location::Cpuid { bit, .. } | Location::Msr { bit, .. } => bit.to_string(),
+            })
+            .collect();
         let (noun, pronoun) = if bits.len() == 1 {
             ("bit", "it")
         } else {
             ("bits", "them")
         };
         lines.push(format!(
-            "{register}[{}]: unnamed {noun}, {format} cannot express {pronoun}",
-            positions.join(",")
+            "{register}[{}]: unnamed {noun}, {} cannot express {pronoun}",
+            positions.join(","),
+            release.label()
         ));
     }
     lines
 }
 
-/// libxl syntax: `cpuid = "host,NAME=0,…"`, a valid xl.cfg line. Forced-on bits are `NAME=1`.
-pub fn xl(masks: &PoolMasks) -> Rendered {
-    let xl_name_of = |bit: &MaskedBit| bit.feature.map(cpuid_defs::feature).and_then(xl_name);
+/// True when Xen `version` shows the bit to a guest by default: a
+/// featureset bit with an `A`, `S` or `H` attribute in that release. Xen
+/// offers nothing it has no name for, and fills other leaves (leaf 6, Intel
+/// PT's 0x14…) itself, so a mask there changes nothing for xl.
+fn xen_guests_see(xen: &Release<'_>, at: Location) -> bool {
+    !crate::consumer::NameTable::xen_offers()
+        .at(xen.version)
+        .at(at)
+        .is_empty()
+}
+
+/// True when the xend list syntax can carry a mask of this register.
+fn xend_can_write(register: FeatureRegister) -> bool {
+    cpuid_key(register).is_some_and(|(key, _)| super::xend::in_xen_policy(key))
+}
+
+/// libxl syntax for `targets.xen`: `cpuid = "host,NAME=0,…"`, a valid
+/// xl.cfg line. Forced-on bits are `NAME=1`. When that release of libxl has
+/// no name for a masked bit the xend list syntax could carry, the whole
+/// output is the xend list instead (every xl parses it), and a note says why.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Release, Targets, Version};
+/// use maskcalc::pool::{PoolMasks, RegisterMask};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let eax = FeatureRegister::cpuid(0xd, Some(1), Register::Eax);
+/// // XSAVEC (0xd.1.eax[1]): Xen 4.17 offers it, but only 4.18's libxl names it.
+/// let masks = PoolMasks::from_registers(
+///     Vec::new(),
+///     vec![RegisterMask { register: eax, values: Vec::new(), clear: 1 << 1, set: 0 }],
+/// );
+/// let mut targets = Targets::newest();
+/// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 18));
+/// assert_eq!(maskcalc::render::xl(&masks, &targets).text, "cpuid = \"host,xsavec=0\"\n");
+/// targets.xen = Release::builtin(Consumer::Xl, Version::new(4, 17));
+/// let old = maskcalc::render::xl(&masks, &targets);
+/// assert!(old.text.starts_with("cpuid = [\n"), "{}", old.text);
+/// assert!(old.notes[0].contains("XSAVEC"), "{:?}", old.notes);
+/// ```
+pub fn xl(masks: &PoolMasks, targets: &Targets<'_>) -> Rendered {
+    let xen = &targets.xen;
+    let xl_name_of = |bit: &MaskedBit| {
+        let feature = bit.feature.map(cpuid_defs::feature);
+        xen.names
+            .name_for(bit.location(), feature.and_then(xl_name))
+    };
     let mut items = vec!["host".to_owned()];
+    let mut lost = Vec::new();
+    let mut unnamed_but_writable = Vec::new();
     for bit in &masks.bits {
-        if let Some(name) = xl_name_of(bit) {
-            items.push(format!("{name}={}", value_char(bit.action)));
+        match xl_name_of(bit) {
+            Some(name) => items.push(format!("{name}={}", value_char(bit.action))),
+            // Xen never offers `hidden` features to guests: nothing is lost.
+            None if bit.class() == cpuid_defs::Class::Hidden => {}
+            // A bit Xen does not offer needs no clearing (one to force on does).
+            None if bit.action == Action::Clear && !xen_guests_see(xen, bit.location()) => {}
+            None if xend_can_write(bit.register) => unnamed_but_writable.push(bit),
+            None => lost.push(bit),
         }
     }
+    if unnamed_but_writable.is_empty() {
+        return Rendered {
+            text: format!("cpuid = \"{}\"\n", items.join(",")),
+            omitted: xl_omitted_lines(masks, &lost, |b| xl_name_of(b).is_some(), xen),
+            notes: Vec::new(),
+        };
+    }
+    // Grouped by the release that would name them: "A, B (Xen 4.18 is the first to name it)".
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for bit in &unnamed_but_writable {
+        let why = xen.first_naming(bit.location());
+        let what = bit.feature_name().map_or_else(
+            || format!("the unnamed bit {}", bit.location()),
+            str::to_owned,
+        );
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, names)) => names.push(what),
+            None => groups.push((why, vec![what])),
+        }
+    }
+    let which: Vec<String> = groups
+        .into_iter()
+        .map(|(why, names)| format!("{} ({why})", names.join(", ")))
+        .collect();
     Rendered {
-        text: format!("cpuid = \"{}\"\n", items.join(",")),
-        omitted: omitted_lines(masks, "xl", |bit| xl_name_of(bit).is_some()),
+        text: super::xend::xend(masks),
+        // The xend list writes every bit of the registers it carries.
+        omitted: xl_omitted_lines(masks, &lost, |b| xend_can_write(b.register), xen),
+        notes: vec![format!(
+            "written in the xend list syntax, which every xl parses: the libxl of {} has no name for {}",
+            xen.label(),
+            which.join("; ")
+        )],
     }
 }
 
@@ -141,15 +236,169 @@ fn value_char(action: Action) -> char {
     }
 }
 
-/// A libvirt `<cpu>` element for the libxl (or QEMU) driver:
-/// `host-passthrough` with `policy='disable'` per cleared feature and
-/// `policy='require'` per forced-on one.
-pub fn libvirt(masks: &PoolMasks) -> Rendered {
+/// The name a KVM consumer release uses for a masked bit, if it has one.
+fn kvm_name<'a>(release: &Release<'a>, bit: &MaskedBit) -> Option<&'a str> {
+    let feature = bit.feature.map(cpuid_defs::feature);
+    let preferred = match release.consumer {
+        Consumer::Libvirt => feature.and_then(libvirt_name).and_then(|n| {
+            release
+                .names
+                .at(bit.location())
+                .iter()
+                .copied()
+                .find(|k| *k == n)
+        }),
+        _ => feature.and_then(|f| f.qemu_name),
+    };
+    release.names.name_for(bit.location(), preferred)
+}
+
+/// The spelling a release prefers for a bit: cpuid-defs' QEMU name, or its
+/// libvirt name (falling back to the QEMU one).
+fn preferred_for(consumer: Consumer) -> impl Fn(Location) -> Option<&'static str> {
+    move |at| {
+        let feature = cpuid_defs::at(at)?;
+        match consumer {
+            Consumer::Libvirt => feature.libvirt_name.or(feature.qemu_name),
+            _ => feature.qemu_name,
+        }
+    }
+}
+
+/// Whether QEMU knows a name for the bit a libvirt feature names (libvirt
+/// passes the feature to QEMU under QEMU's name).
+fn qemu_names_it(targets: &Targets<'_>, libvirt_feature: &str) -> bool {
+    targets
+        .libvirt
+        .names
+        .location_of(libvirt_feature)
+        .is_some_and(|at| !targets.qemu.names.at(at).is_empty())
+}
+
+/// True when `-cpu host` passes the register through: QEMU models it as a
+/// feature word (it names some bit of it). QEMU fills other leaves itself.
+fn qemu_passes_through(qemu: &Release<'_>, register: FeatureRegister) -> bool {
+    qemu.names
+        .table
+        .rows
+        .iter()
+        .any(|r| r.location.is_some_and(|at| at.register().0 == register))
+}
+
+/// True when the bit depends on a feature the output does clear by name: a
+/// guest cannot use it without that feature (and QEMU zeroes the SVM leaf
+/// without `svm`), so it needs no warning of its own.
+fn covered_by_a_named_root(bit: &MaskedBit, release: &Release<'_>) -> bool {
+    bit.reasons.iter().any(|r| match r {
+        crate::pool::Reason::DependencyOf(id) => {
+            let root = cpuid_defs::feature(*id);
+            !release.names.at(root.location).is_empty()
+        }
+        _ => false,
+    })
+}
+
+/// Masked bits a passthrough CPU would still show: per bit, the warning.
+fn passthrough_losses(
+    masks: &PoolMasks,
+    releases: &[&Release<'_>],
+    qemu: &Release<'_>,
+    named: &[bool],
+) -> Vec<String> {
+    masks
+        .bits
+        .iter()
+        .zip(named)
+        .filter(|(_, named)| !**named)
+        .filter(|(bit, _)| bit.class() != cpuid_defs::Class::Hidden || bit.action == Action::Set)
+        .filter(|(bit, _)| qemu_passes_through(qemu, bit.register))
+        .filter(|(bit, _)| bit.action == Action::Set || !covered_by_a_named_root(bit, releases[0]))
+        .map(|(bit, _)| {
+            let missing = releases
+                .iter()
+                .find(|r| kvm_name(r, bit).is_none())
+                .unwrap_or(&releases[0]);
+            omitted_line(bit, missing)
+        })
+        .collect()
+}
+
+fn baseline_for(guest: &GuestCpu, targets: &Targets<'_>, consumer: Consumer) -> Option<Baseline> {
+    match consumer {
+        Consumer::Libvirt => {
+            // libvirt runs its models on QEMU: only those QEMU also defines.
+            let qemu_models: std::collections::HashSet<&str> = targets
+                .qemu
+                .models
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            let models: Vec<&ModelRow> = targets
+                .libvirt
+                .models
+                .iter()
+                .copied()
+                .filter(|m| qemu_models.contains(m.name.as_str()))
+                .collect();
+            let mut chosen =
+                baseline::choose(guest, &targets.libvirt, &models, preferred_for(consumer))?;
+            chosen.add.retain(|f| qemu_names_it(targets, f));
+            Some(chosen)
+        }
+        _ => baseline::choose(
+            guest,
+            &targets.qemu,
+            &targets.qemu.models,
+            preferred_for(consumer),
+        ),
+    }
+}
+
+/// Warnings for a named-model output: forced-on bits the release cannot name.
+fn model_losses(masks: &PoolMasks, release: &Release<'_>) -> Vec<String> {
+    masks
+        .bits
+        .iter()
+        .filter(|bit| bit.action == Action::Set && kvm_name(release, bit).is_none())
+        .map(|bit| omitted_line(bit, release))
+        .collect()
+}
+
+/// A libvirt `<cpu>` element for `targets.libvirt` (on `targets.qemu`).
+///
+/// [`CpuMode::Model`]: `<cpu mode='custom' match='exact' check='full'>`
+/// with the baseline model (`fallback='forbid'`) and `require`/`disable`
+/// features. [`CpuMode::Passthrough`]: `host-passthrough` with
+/// `policy='disable'` per cleared feature and `policy='require'` per forced
+/// one. Only names both libvirt and QEMU of those releases know are written;
+/// a masked bit left out is in [`Rendered::omitted`] with the first release
+/// that would name it.
+pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let release = &targets.libvirt;
+    if targets.cpu_mode == CpuMode::Model
+        && let Some(chosen) = baseline_for(guest, targets, Consumer::Libvirt)
+    {
+        let mut text = String::from("<cpu mode='custom' match='exact' check='full'>\n");
+        let _ = writeln!(text, "  <model fallback='forbid'>{}</model>", chosen.model);
+        for name in &chosen.add {
+            let _ = writeln!(text, "  <feature policy='require' name='{name}'/>");
+        }
+        for name in &chosen.remove {
+            let _ = writeln!(text, "  <feature policy='disable' name='{name}'/>");
+        }
+        text.push_str("</cpu>\n");
+        return Rendered {
+            text,
+            omitted: model_losses(masks, release),
+            notes: Vec::new(),
+        };
+    }
     let mut text = String::from("<cpu mode='host-passthrough' check='none'>\n");
-    // QEMU never passes through a bit it has no name for (even with
-    // `-cpu host`), so a bit without a name loses nothing by being left out.
+    let mut named = Vec::with_capacity(masks.bits.len());
     for bit in &masks.bits {
-        if let Some(name) = bit.feature.map(cpuid_defs::feature).and_then(libvirt_name) {
+        let name = kvm_name(release, bit).filter(|n| qemu_names_it(targets, n));
+        named.push(name.is_some());
+        if let Some(name) = name {
             let policy = match bit.action {
                 Action::Clear => "disable",
                 Action::Set => "require",
@@ -160,20 +409,39 @@ pub fn libvirt(masks: &PoolMasks) -> Rendered {
     text.push_str("</cpu>\n");
     Rendered {
         text,
-        omitted: Vec::new(),
+        omitted: passthrough_losses(masks, &[release, &targets.qemu], &targets.qemu, &named),
+        notes: Vec::new(),
     }
 }
 
-/// A QEMU `-cpu` argument: `-cpu host,-feat,+feat,…`.
-pub fn qemu(masks: &PoolMasks) -> Rendered {
+/// A QEMU `-cpu` argument for `targets.qemu`: `-cpu MODEL,+a,-b` with the
+/// baseline model ([`CpuMode::Model`]), or `-cpu host,-a,+b`
+/// ([`CpuMode::Passthrough`]). Only names that QEMU release knows are
+/// written; a masked bit left out is in [`Rendered::omitted`].
+pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let release = &targets.qemu;
+    if targets.cpu_mode == CpuMode::Model
+        && let Some(chosen) = baseline_for(guest, targets, Consumer::Qemu)
+    {
+        let mut arg = chosen.model.clone();
+        for name in &chosen.add {
+            let _ = write!(arg, ",+{name}");
+        }
+        for name in &chosen.remove {
+            let _ = write!(arg, ",-{name}");
+        }
+        return Rendered {
+            text: format!("-cpu {arg}\n"),
+            omitted: model_losses(masks, release),
+            notes: Vec::new(),
+        };
+    }
     let mut arg = String::from("host");
-    // QEMU never passes through a bit it has no name for: nothing to warn about.
+    let mut named = Vec::with_capacity(masks.bits.len());
     for bit in &masks.bits {
-        if let Some(name) = bit
-            .feature
-            .map(cpuid_defs::feature)
-            .and_then(|f| f.qemu_name)
-        {
+        let name = kvm_name(release, bit);
+        named.push(name.is_some());
+        if let Some(name) = name {
             let sign = match bit.action {
                 Action::Clear => '-',
                 Action::Set => '+',
@@ -183,7 +451,8 @@ pub fn qemu(masks: &PoolMasks) -> Rendered {
     }
     Rendered {
         text: format!("-cpu {arg}\n"),
-        omitted: Vec::new(),
+        omitted: passthrough_losses(masks, &[release], release, &named),
+        notes: Vec::new(),
     }
 }
 

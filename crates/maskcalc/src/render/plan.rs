@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use cpuid_defs::{Class, FeatureSet};
 use serde_json::{Value, json};
 
+use crate::consumer::Targets;
 use crate::plan::{HostCost, NotCounted, Plan, Tier, Uncounted};
 use crate::pool::HostSummary;
 
@@ -94,7 +95,7 @@ pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
 
 /// The plan for people: the pool's baseline, each host's cost (ranked), and
 /// the tiers with their baselines and xl lines.
-pub fn plan_text(plan: &Plan) -> String {
+pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
     let vendors = vendor_list(plan);
@@ -192,7 +193,11 @@ pub fn plan_text(plan: &Plan) -> String {
             let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
             wrapped(&mut out, "    adds:", &words, 8);
         }
-        let _ = writeln!(out, "    xl:   {}", super::xl(&tier.masks).text.trim_end());
+        let _ = writeln!(
+            out,
+            "    xl:   {}",
+            super::xl(&tier.masks, targets).text.trim_end()
+        );
     }
     out
 }
@@ -250,7 +255,7 @@ fn not_counted_kind(why: NotCounted) -> &'static str {
 ///   "tiers": { "rule": "…", "threshold": 4,
 ///              "list": [ { "tier": 1, "hosts": [ … ], "count": 80, "adds": [ … ], "xl": "cpuid = \"host,…\"" } ] } }
 /// ```
-pub fn plan_json(plan: &Plan) -> String {
+pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let costs: Vec<Value> = plan
         .costs
@@ -286,7 +291,7 @@ pub fn plan_json(plan: &Plan) -> String {
                 "hosts": tier.hosts.iter().map(|&h| masks.hosts[h].name.as_str()).collect::<Vec<_>>(),
                 "count": tier.baseline.len(),
                 "adds": feature_json(&tier_additions(plan, tier)),
-                "xl": super::xl(&tier.masks).text.trim_end(),
+                "xl": super::xl(&tier.masks, targets).text.trim_end(),
             })
         })
         .collect();
