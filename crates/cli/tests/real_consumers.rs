@@ -128,21 +128,22 @@ fn maskcalc(flags: &[&str], files: &[&str]) -> (String, String) {
 
 /// Either the consumer is here, or the test says why it skips (and fails
 /// when `XENMIG_REQUIRE_CONSUMERS` is set).
+// A test helper's report, as the tests' own prints are (clippy allows those only in #[test] functions).
+#[allow(clippy::print_stderr)]
 fn available(what: &str, present: bool, why: &str) -> bool {
     if !present {
         assert!(
             std::env::var_os("XENMIG_REQUIRE_CONSUMERS").is_none(),
             "{what} is required (XENMIG_REQUIRE_CONSUMERS) but {why}"
         );
-        println!("skipped: {what}: {why}");
+        eprintln!("skipped: {what}: {why}");
     }
     present
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// Runs `program args` with `input` on standard input: (exit code, stdout, stderr).
@@ -172,7 +173,8 @@ fn xl_harness() -> Option<&'static Path> {
             if !Path::new("/usr/include/libxl.h").exists() || !on_path("cc") {
                 return None;
             }
-            let dir = std::env::temp_dir().join(format!("xenmig-xl-harness-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("xenmig-xl-harness-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let exe = dir.join("xl_cpuid");
             let source = repo_root().join("crates/cli/tests/consumers/xl_cpuid.c");
@@ -256,8 +258,7 @@ fn cpu_map() -> &'static (BTreeSet<String>, BTreeSet<String>) {
                 })
                 .collect()
         };
-        let features =
-            std::fs::read_to_string(dir.join("x86_features.xml")).unwrap_or_default();
+        let features = std::fs::read_to_string(dir.join("x86_features.xml")).unwrap_or_default();
         let mut models = BTreeSet::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
@@ -363,7 +364,9 @@ fn libvirt_host_cpu(file: &str) -> String {
         other => other,
     }
     .to_owned();
-    let mut xml = format!("<cpu>\n  <arch>x86_64</arch>\n  <model>486</model>\n  <vendor>{vendor}</vendor>\n");
+    let mut xml = format!(
+        "<cpu>\n  <arch>x86_64</arch>\n  <model>486</model>\n  <vendor>{vendor}</vendor>\n"
+    );
     for name in features {
         xml.push_str(&format!("  <feature name='{name}'/>\n"));
     }
@@ -395,10 +398,12 @@ struct Row {
     verdict: Result<(), String>,
 }
 
+// The acceptance matrix a test run shows (clippy allows prints only in #[test] functions).
+#[allow(clippy::print_stderr)]
 fn print_matrix(rows: &[Row]) {
-    println!("{:<13} {:<28} {:<34} verdict", "pool", "output", "consumer");
+    eprintln!("{:<13} {:<28} {:<34} verdict", "pool", "output", "consumer");
     for row in rows {
-        println!(
+        eprintln!(
             "{:<13} {:<28} {:<34} {}",
             row.pool,
             row.output,
@@ -557,7 +562,11 @@ fn libvirt_accepts_every_pools_cpu_and_its_model_is_at_least_libvirts_baseline()
     for (pool, files) in POOLS {
         let libvirt = chosen(&["--format", "libvirt"], files, "libvirt");
         for (output, flags, tag) in [
-            ("--format libvirt (model)", &["--format", "libvirt"][..], "model"),
+            (
+                "--format libvirt (model)",
+                &["--format", "libvirt"][..],
+                "model",
+            ),
             (
                 "--format libvirt passthrough",
                 &["--format", "libvirt", "--cpu-mode", "passthrough"][..],
@@ -578,9 +587,9 @@ fn libvirt_accepts_every_pools_cpu_and_its_model_is_at_least_libvirts_baseline()
             }
         }
     }
-    println!("\n{:<13} {:<28} virsh cpu-baseline", "pool", "xen-maskcalc");
+    eprintln!("\n{:<13} {:<28} virsh cpu-baseline", "pool", "xen-maskcalc");
     for (pool, ours, theirs) in &comparison {
-        println!("{pool:<13} {ours:<28} {theirs}");
+        eprintln!("{pool:<13} {ours:<28} {theirs}");
     }
     assert_all_accepted(&rows);
     let _ = std::fs::remove_dir_all(&dir);
@@ -617,7 +626,9 @@ mod firecracker {
                 continue;
             }
             if i == width {
-                return Err(D::Error::custom(format!("{text}: longer than {width} bits")));
+                return Err(D::Error::custom(format!(
+                    "{text}: longer than {width} bits"
+                )));
             }
             match c {
                 b'x' => {}
@@ -650,7 +661,9 @@ mod firecracker {
         let name = String::deserialize(d)?;
         match name.as_str() {
             "eax" | "ebx" | "ecx" | "edx" => Ok(name),
-            _ => Err(D::Error::custom(format!("{name}: not eax, ebx, ecx or edx"))),
+            _ => Err(D::Error::custom(format!(
+                "{name}: not eax, ebx, ecx or edx"
+            ))),
         }
     }
 
@@ -703,9 +716,8 @@ mod cloud_hypervisor {
 
     fn hex<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         let text: &str = <&str>::deserialize(d)?;
-        u32::from_str_radix(text.strip_prefix("0x").unwrap_or(""), 16).map_err(|_| {
-            D::Error::custom(format!("{text} is not a hex encoded 32 bit integer"))
-        })
+        u32::from_str_radix(text.strip_prefix("0x").unwrap_or(""), 16)
+            .map_err(|_| D::Error::custom(format!("{text} is not a hex encoded 32 bit integer")))
     }
 
     #[derive(Debug, Deserialize)]
@@ -714,6 +726,8 @@ mod cloud_hypervisor {
         Mshv,
     }
 
+    // Cloud Hypervisor's own variant names: serde matches the JSON against them.
+    #[allow(clippy::upper_case_acronyms)]
     #[derive(Debug, PartialEq, Eq, Deserialize)]
     pub enum CpuVendor {
         Unknown,
@@ -721,6 +735,8 @@ mod cloud_hypervisor {
         AMD,
     }
 
+    // Cloud Hypervisor's own variant names: serde matches the JSON against them.
+    #[allow(clippy::upper_case_acronyms)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
     pub enum CpuidReg {
         EAX,
@@ -823,7 +839,11 @@ fn cloud_hypervisor_loads_every_pools_profile() {
                 if p.cpu_vendor != vendor {
                     return Err(format!("cpu_vendor {:?}", p.cpu_vendor));
                 }
-                match p.adjustments.iter().find(|(k, _)| k.sub_leaf.start > k.sub_leaf.end) {
+                match p
+                    .adjustments
+                    .iter()
+                    .find(|(k, _)| k.sub_leaf.start > k.sub_leaf.end)
+                {
                     Some((k, _)) => Err(format!("empty sub_leaf range {k:?}")),
                     None if p.adjustments.is_empty() => Err("no adjustments".to_owned()),
                     None => Ok(()),
