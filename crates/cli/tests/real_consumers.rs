@@ -14,7 +14,8 @@
 //! * libvirt: every feature and model name against the installed cpu_map,
 //!   `virt-xml-validate` of a domain holding the `<cpu>`, `virsh -c
 //!   test:///default define`; and the model compared with libvirt's own
-//!   `virsh cpu-baseline` of the same hosts;
+//!   `virsh cpu-baseline` of the same hosts, each described as libvirt
+//!   describes a host (consumers/libvirt_host.rs);
 //! * Firecracker and Cloud Hypervisor: deserialized through mirror types of
 //!   their own (`CustomCpuTemplate`, `CpuidProfileData`), field for field.
 //!
@@ -23,6 +24,8 @@
 //! The acceptance matrix is printed (`cargo test --test real_consumers --
 //! --nocapture`).
 
+#[path = "consumers/libvirt_host.rs"]
+mod libvirt_host;
 mod support;
 
 use std::collections::BTreeSet;
@@ -31,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use support::{code, outcome, repo_root, run, scratch, stderr, stdout};
+use support::{code, outcome, repo_root, run, stderr, stdout};
 
 const MASKCALC: &str = env!("CARGO_BIN_EXE_xen-maskcalc");
 const PROFILE: &str = env!("CARGO_BIN_EXE_cpu-profile");
@@ -165,43 +168,58 @@ fn pipe(program: &Path, args: &[&str], input: &str) -> (i32, String, String) {
     (code(&out), stdout(&out), stderr(&out))
 }
 
-/// The xl harness, compiled once against the installed libxenlight.
-fn xl_harness() -> Option<&'static Path> {
-    static HARNESS: OnceLock<Option<PathBuf>> = OnceLock::new();
-    HARNESS
-        .get_or_init(|| {
-            if !Path::new("/usr/include/libxl.h").exists() || !on_path("cc") {
-                return None;
-            }
-            let dir =
-                std::env::temp_dir().join(format!("xenmig-xl-harness-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let exe = dir.join("xl_cpuid");
-            let source = repo_root().join("crates/cli/tests/consumers/xl_cpuid.c");
-            let out = Command::new("cc")
-                .args(["-std=gnu99", "-Wall", "-Werror", "-O1", "-o"])
-                .arg(&exe)
-                .arg(&source)
-                .args(["-lxenlight", "-lxlutil"])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "the xl harness does not build against libxenlight: {}",
-                stderr(&out)
-            );
-            Some(exe)
-        })
-        .as_deref()
+/// The xl harness, compiled against the installed libxenlight into a
+/// directory that goes away with it.
+struct XlHarness {
+    _dir: tempfile::TempDir,
+    exe: PathBuf,
 }
 
-/// What libxenlight says of an xl.cfg `cpuid` setting: Ok, or its refusal.
-fn xl_accepts(config: &str) -> Result<(), String> {
-    let harness = xl_harness().expect("checked by the caller");
-    match pipe(harness, &[], config) {
-        (0, _, _) => Ok(()),
-        (_, _, err) => Err(err),
+impl XlHarness {
+    fn build() -> Option<XlHarness> {
+        if !Path::new("/usr/include/libxl.h").exists() || !on_path("cc") {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("xenmig-xl-harness-")
+            .tempdir()
+            .unwrap();
+        let exe = dir.path().join("xl_cpuid");
+        let source = repo_root().join("crates/cli/tests/consumers/xl_cpuid.c");
+        let out = Command::new("cc")
+            .args(["-std=gnu99", "-Wall", "-Werror", "-O1", "-o"])
+            .arg(&exe)
+            .arg(&source)
+            .args(["-lxenlight", "-lxlutil"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the xl harness does not build against libxenlight: {}",
+            stderr(&out)
+        );
+        Some(XlHarness { _dir: dir, exe })
     }
+
+    /// What libxenlight says of an xl.cfg `cpuid` setting: Ok, or its refusal.
+    fn accepts(&self, config: &str) -> Result<(), String> {
+        match pipe(&self.exe, &[], config) {
+            (0, _, _) => Ok(()),
+            (_, _, err) => Err(err),
+        }
+    }
+}
+
+/// The harness, or None after saying why the test skips.
+fn xl_harness() -> Option<XlHarness> {
+    let harness = XlHarness::build();
+    available(
+        "libxenlight",
+        harness.is_some(),
+        "libxen-dev (libxl.h) or a C compiler is not installed",
+    )
+    .then_some(harness)
+    .flatten()
 }
 
 /// What QEMU says of a `-cpu` argument (the output's text, `-cpu ARG\n`).
@@ -245,30 +263,12 @@ fn qemu_accepts(output: &str) -> Result<(), String> {
 }
 
 /// libvirt's installed cpu_map: x86 feature names and model names.
-fn cpu_map() -> &'static (BTreeSet<String>, BTreeSet<String>) {
-    static MAP: OnceLock<(BTreeSet<String>, BTreeSet<String>)> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let dir = Path::new("/usr/share/libvirt/cpu_map");
-        let names = |text: &str, element: &str| -> Vec<String> {
-            let open = format!("<{element} name='");
-            text.match_indices(&open)
-                .filter_map(|(at, _)| {
-                    let rest = &text[at + open.len()..];
-                    rest.find('\'').map(|end| rest[..end].to_owned())
-                })
-                .collect()
-        };
-        let features = std::fs::read_to_string(dir.join("x86_features.xml")).unwrap_or_default();
-        let mut models = BTreeSet::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file.starts_with("x86_") && file != "x86_features.xml" && file != "x86_vendors.xml" {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                models.extend(names(&text, "model"));
-            }
-        }
-        (names(&features, "feature").into_iter().collect(), models)
-    })
+fn cpu_map() -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let map = libvirt_map();
+    (
+        map.features.iter().map(|f| f.name.as_str()).collect(),
+        map.models.iter().map(|m| m.name.as_str()).collect(),
+    )
 }
 
 /// The `name='…'` values of `<element …>` in a `<cpu>` element we wrote.
@@ -296,12 +296,12 @@ fn libvirt_accepts(cpu: &str, dir: &Path, tag: &str) -> Result<(), String> {
     let (features, models) = cpu_map();
     let unknown: Vec<String> = attribute_values(cpu, "feature")
         .into_iter()
-        .filter(|f| !features.contains(f))
+        .filter(|f| !features.contains(f.as_str()))
         .collect();
     if !unknown.is_empty() {
         return Err(format!("unknown CPU feature {}", unknown.join(", ")));
     }
-    if let Some(model) = model_of(cpu).filter(|m| !models.contains(m)) {
+    if let Some(model) = model_of(cpu).filter(|m| !models.contains(m.as_str())) {
         return Err(format!("unknown CPU model {model}"));
     }
     let domain = format!(
@@ -332,62 +332,28 @@ fn libvirt_accepts(cpu: &str, dir: &Path, tag: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A host as libvirt's `cpu-baseline` takes it: the features libvirt's
-/// cpu_map names that the dump shows, on the plainest model.
-fn libvirt_host_cpu(file: &str) -> String {
-    let path = repo_root().join("testdata/cpuid").join(file);
-    let bytes = std::fs::read(&path).unwrap();
-    let cpuid = maskcalc::dump::parse(file, &bytes, None).unwrap();
-    let libvirt = maskcalc::consumer::Release::builtin(
-        maskcalc::consumer::Consumer::Libvirt,
-        maskcalc::consumer::Version::new(9, 0),
-    );
-    let (known, _) = cpu_map();
-    let mut features = BTreeSet::new();
-    for feature in cpuid_defs::features() {
-        let Some(value) = maskcalc::defs::register_value(&cpuid, feature.location.register().0)
-        else {
-            continue;
-        };
-        if value & (1u32 << feature.location.register().1) == 0 {
-            continue;
-        }
-        for name in libvirt.names.at(feature.location) {
-            if known.contains(*name) {
-                features.insert((*name).to_owned());
-            }
-        }
-    }
-    let vendor = match cpuid.vendor_string().unwrap_or_default().as_str() {
-        "GenuineIntel" => "Intel",
-        "AuthenticAMD" => "AMD",
-        other => other,
-    }
-    .to_owned();
-    let mut xml = format!(
-        "<cpu>\n  <arch>x86_64</arch>\n  <model>486</model>\n  <vendor>{vendor}</vendor>\n"
-    );
-    for name in features {
-        xml.push_str(&format!("  <feature name='{name}'/>\n"));
-    }
-    xml.push_str("</cpu>\n");
-    xml
+/// The installed cpu_map, read as libvirt reads it.
+fn libvirt_map() -> &'static libvirt_host::CpuMap {
+    static MAP: OnceLock<libvirt_host::CpuMap> = OnceLock::new();
+    MAP.get_or_init(|| libvirt_host::CpuMap::installed(Path::new("/usr/share/libvirt/cpu_map")))
 }
 
-/// libvirt's own choice for the pool: `virsh cpu-baseline` of its hosts.
-fn libvirt_baseline(files: &[&str], dir: &Path, tag: &str) -> Result<String, String> {
-    let hosts: String = files.iter().map(|f| libvirt_host_cpu(f)).collect();
+/// libvirt's own answer for a pool: `virsh cpu-baseline` of its hosts, each
+/// described as `virsh capabilities` describes a host (libvirt_host.rs).
+fn libvirt_baseline(hosts: &[libvirt_host::Host], dir: &Path, tag: &str) -> Result<String, String> {
+    let xml: String = hosts.iter().map(|h| h.cpu_xml(libvirt_map())).collect();
     let path = dir.join(format!("{tag}-hosts.xml"));
-    std::fs::write(&path, hosts).unwrap();
+    std::fs::write(&path, xml).unwrap();
     let out = Command::new("virsh")
         .args(["-c", "test:///default", "cpu-baseline"])
         .arg(&path)
         .output()
         .unwrap();
-    if !out.status.success() {
-        return Err(stderr(&out));
+    if out.status.success() {
+        Ok(stdout(&out))
+    } else {
+        Err(stderr(&out))
     }
-    model_of(&stdout(&out)).ok_or_else(|| stdout(&out))
 }
 
 /// One row of the matrix.
@@ -450,13 +416,9 @@ fn chosen(flags: &[&str], files: &[&str], consumer: &str) -> String {
 
 #[test]
 fn libxenlight_parses_every_pools_xend_list_and_xl_string() {
-    if !available(
-        "libxenlight",
-        xl_harness().is_some(),
-        "libxen-dev (libxl.h) or a C compiler is not installed",
-    ) {
+    let Some(harness) = xl_harness() else {
         return;
-    }
+    };
     let mut rows = Vec::new();
     for (pool, files) in POOLS {
         let xen = chosen(&["--format", "xl"], files, "Xen");
@@ -466,14 +428,14 @@ fn libxenlight_parses_every_pools_xend_list_and_xl_string() {
             pool,
             output: "xend list (default)",
             consumer: format!("libxenlight of {xen}"),
-            verdict: xl_accepts(&xend),
+            verdict: harness.accepts(&xend),
         });
         let (xl, _) = maskcalc(&["--format", "xl"], files);
         rows.push(Row {
             pool,
             output: "--format xl",
             consumer: format!("libxenlight of {xen}"),
-            verdict: xl_accepts(&xl),
+            verdict: harness.accepts(&xl),
         });
     }
     assert_all_accepted(&rows);
@@ -481,20 +443,22 @@ fn libxenlight_parses_every_pools_xend_list_and_xl_string() {
 
 #[test]
 fn the_xl_harness_refuses_what_libxenlight_refuses() {
-    if !available(
-        "libxenlight",
-        xl_harness().is_some(),
-        "libxen-dev (libxl.h) or a C compiler is not installed",
-    ) {
+    let Some(harness) = xl_harness() else {
         return;
-    }
-    assert_eq!(xl_accepts("cpuid = \"host,avx=0,aes=1\"\n"), Ok(()));
-    let err = xl_accepts("cpuid = \"host,avx=0,no-such-feature=0\"\n").unwrap_err();
+    };
+    assert_eq!(harness.accepts("cpuid = \"host,avx=0,aes=1\"\n"), Ok(()));
+    let err = harness
+        .accepts("cpuid = \"host,avx=0,no-such-feature=0\"\n")
+        .unwrap_err();
     assert!(err.contains("no-such-feature=0"), "{err}");
-    assert!(xl_accepts("cpuid = [ \"0x00000001:ecx=x00x\" ]\n").is_err());
+    assert!(
+        harness
+            .accepts("cpuid = [ \"0x00000001:ecx=x00x\" ]\n")
+            .is_err()
+    );
     // A name newer than the installed libxl, as the issue saw refused.
     if chosen(&["--format", "xl"], POOLS[0].1, "Xen") == "Xen 4.17" {
-        assert!(xl_accepts("cpuid = \"host,bld=0\"\n").is_err());
+        assert!(harness.accepts("cpuid = \"host,bld=0\"\n").is_err());
     }
 }
 
@@ -545,7 +509,7 @@ fn the_qemu_probe_refuses_what_qemu_refuses() {
 }
 
 #[test]
-fn libvirt_accepts_every_pools_cpu_and_its_model_is_at_least_libvirts_baseline() {
+fn libvirt_accepts_every_pools_cpu() {
     if !available(
         "libvirt",
         on_path("virsh")
@@ -556,9 +520,8 @@ fn libvirt_accepts_every_pools_cpu_and_its_model_is_at_least_libvirts_baseline()
     ) {
         return;
     }
-    let dir = scratch("libvirt");
+    let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
-    let mut comparison = Vec::new();
     for (pool, files) in POOLS {
         let libvirt = chosen(&["--format", "libvirt"], files, "libvirt");
         for (output, flags, tag) in [
@@ -578,21 +541,180 @@ fn libvirt_accepts_every_pools_cpu_and_its_model_is_at_least_libvirts_baseline()
                 pool,
                 output,
                 consumer: libvirt.clone(),
-                verdict: libvirt_accepts(&cpu, &dir, &format!("{pool}-{tag}")),
+                verdict: libvirt_accepts(&cpu, dir.path(), &format!("{pool}-{tag}")),
             });
-            if tag == "model" {
-                let ours = model_of(&cpu).unwrap_or_else(|| "(none)".to_owned());
-                let theirs = libvirt_baseline(files, &dir, pool).unwrap_or_else(|e| e);
-                comparison.push((pool, ours, theirs));
-            }
         }
     }
-    eprintln!("\n{:<13} {:<28} virsh cpu-baseline", "pool", "xen-maskcalc");
-    for (pool, ours, theirs) in &comparison {
-        eprintln!("{pool:<13} {ours:<28} {theirs}");
-    }
     assert_all_accepted(&rows);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_host_is_described_to_libvirt_as_libvirt_describes_it() {
+    if !available(
+        "libvirt",
+        on_path("virsh") && Path::new("/usr/share/libvirt/cpu_map/index.xml").exists(),
+        "libvirt-clients (virsh, cpu_map) is not installed",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let map = libvirt_map();
+    let files: BTreeSet<&str> = POOLS.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+    for file in files {
+        let host =
+            libvirt_host::Host::from_dump(map, &repo_root().join("testdata/cpuid").join(file));
+        let model = host.model(map);
+        // One host names one model, so libvirt answers with it, and lists
+        // what it has beyond the model: the model must expand in libvirt
+        // as it does here, and need nothing disabled.
+        let xml = libvirt_baseline(std::slice::from_ref(&host), dir.path(), "host")
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let theirs = libvirt_host::GuestCpu::parse(&xml).unwrap();
+        assert_eq!(theirs.model, model.name, "{file}");
+        assert!(xml.contains("fallback='forbid'"), "{file}: {xml}");
+        assert!(theirs.disabled.is_empty(), "{file}: {xml}");
+        let listed: BTreeSet<String> = host.features.difference(&model.features).cloned().collect();
+        assert_eq!(theirs.required, listed, "{file}");
+    }
+    // libvirt's own rules at work: a model whose signature matches wins
+    // (Skylake-SP, family 6 model 85 stepping 4, is Skylake-Server's), and a
+    // Haswell-EP below stepping 4 loses TSX, so it is a noTSX model.
+    let decoded = |file: &str| {
+        libvirt_host::Host::from_dump(map, &repo_root().join("testdata/cpuid").join(file))
+            .model(map)
+            .name
+            .clone()
+    };
+    assert_eq!(
+        decoded("intel-skylake-sp-xeon-platinum-8180.txt"),
+        "Skylake-Server"
+    );
+    assert!(decoded("intel-haswell-ep-xeon-e5-2699-v3.txt").contains("noTSX"));
+}
+
+/// The cpu_map names of the `accumulate` features (MD_CLEAR, …): a pool
+/// offers them to guests when any host has them (docs/xen-maskcalc.md).
+fn accumulate_names(map: &libvirt_host::CpuMap) -> BTreeSet<String> {
+    map.features
+        .iter()
+        .filter(|f| {
+            cpuid_defs::features()
+                .iter()
+                .any(|d| Some(d.location) == f.location && d.class == cpuid_defs::Class::Accumulate)
+        })
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+/// Our model against libvirt's for one pool: `Ok(how)` when ours is
+/// libvirt's, or richer: its cpu_map features strictly contain those of
+/// libvirt's model, and every one of them is on every host unless our
+/// `<cpu>` disables it. And either way the guest we describe sees no
+/// feature that libvirt's answer withholds, but the accumulate ones.
+fn compare_models(
+    map: &libvirt_host::CpuMap,
+    hosts: &[libvirt_host::Host],
+    ours: &libvirt_host::GuestCpu,
+    theirs: &libvirt_host::GuestCpu,
+) -> Result<&'static str, String> {
+    let common = hosts
+        .iter()
+        .map(|h| h.features.clone())
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .expect("a pool has hosts");
+    let model = |name: &str| {
+        map.model(name)
+            .ok_or_else(|| format!("{name} is not a model of the installed cpu_map"))
+    };
+    let (our_model, their_model) = (model(&ours.model)?, model(&theirs.model)?);
+    let verdict = if ours.model == theirs.model {
+        "same model"
+    } else if our_model.features.is_superset(&their_model.features)
+        && our_model.features.len() > their_model.features.len()
+    {
+        let unsupported: Vec<&String> = our_model
+            .features
+            .iter()
+            .filter(|f| !common.contains(*f) && !ours.disabled.contains(*f))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(format!(
+                "{} is richer than {} but not every host has {unsupported:?}, which it keeps",
+                ours.model, theirs.model
+            ));
+        }
+        "richer model"
+    } else {
+        return Err(format!(
+            "{} is neither libvirt's {} nor a model with all its features",
+            ours.model, theirs.model
+        ));
+    };
+    let accumulate = accumulate_names(map);
+    let beyond: Vec<String> = ours
+        .features(map)
+        .difference(&theirs.features(map))
+        .filter(|f| !accumulate.contains(*f))
+        .cloned()
+        .collect();
+    if !beyond.is_empty() {
+        return Err(format!(
+            "the guest sees {beyond:?}, which libvirt's baseline withholds"
+        ));
+    }
+    Ok(verdict)
+}
+
+#[test]
+// The comparison table a test run shows (clippy allows prints only in #[test] functions).
+#[allow(clippy::print_stderr)]
+fn our_libvirt_model_is_libvirts_own_baseline_or_richer() {
+    if !available(
+        "libvirt",
+        on_path("virsh") && Path::new("/usr/share/libvirt/cpu_map/index.xml").exists(),
+        "libvirt-clients (virsh, cpu_map) is not installed",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let map = libvirt_map();
+    let mut refused = Vec::new();
+    eprintln!(
+        "{:<13} {:<56} {:<28} {:<36} verdict",
+        "pool",
+        "hosts (libvirt's host models)",
+        "virsh cpu-baseline",
+        "xen-maskcalc --format libvirt"
+    );
+    for (pool, files) in POOLS {
+        let hosts: Vec<libvirt_host::Host> = files
+            .iter()
+            .map(|f| {
+                libvirt_host::Host::from_dump(map, &repo_root().join("testdata/cpuid").join(f))
+            })
+            .collect();
+        let theirs = libvirt_baseline(&hosts, dir.path(), pool)
+            .map(|xml| libvirt_host::GuestCpu::parse(&xml).unwrap_or_else(|| panic!("{xml}")))
+            .unwrap_or_else(|e| panic!("{pool}: virsh cpu-baseline: {e}"));
+        let (cpu, _) = maskcalc(&["--format", "libvirt"], files);
+        let ours = libvirt_host::GuestCpu::parse(&cpu).unwrap_or_else(|| panic!("{cpu}"));
+        let verdict = compare_models(map, &hosts, &ours, &theirs);
+        let host_models: Vec<&str> = hosts.iter().map(|h| h.model(map).name.as_str()).collect();
+        eprintln!(
+            "{pool:<13} {:<56} {:<28} {:<36} {}",
+            host_models.join(", "),
+            theirs.summary(),
+            ours.summary(),
+            match &verdict {
+                Ok(how) => (*how).to_owned(),
+                Err(e) => format!("WRONG: {e}"),
+            }
+        );
+        if let Err(e) = verdict {
+            refused.push(format!("{pool}: {e}"));
+        }
+    }
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
 }
 
 /// Firecracker's x86 `CustomCpuTemplate`, field for field, with its own
@@ -808,11 +930,11 @@ fn firecracker_loads_every_pools_template() {
 
 #[test]
 fn cloud_hypervisor_loads_every_pools_profile() {
-    let dir = scratch("cloud-hypervisor");
+    let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     let hygon: &[&str] = &["hygon-dhyana-c86-3185.txt"];
     for (pool, files) in POOLS.iter().copied().chain([("hygon", hygon)]) {
-        let profile = dir.join(format!("{pool}.json"));
+        let profile = dir.path().join(format!("{pool}.json"));
         let profile = profile.to_str().unwrap();
         let dumps = dumps(files);
         let mut args = vec!["generate", "--name", pool, "-o", profile];
@@ -857,5 +979,4 @@ fn cloud_hypervisor_loads_every_pools_profile() {
         });
     }
     assert_all_accepted(&rows);
-    let _ = std::fs::remove_dir_all(&dir);
 }
