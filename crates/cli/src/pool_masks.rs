@@ -166,7 +166,7 @@ pub fn compute(
             OutputFormat::Xl => rendered(render::xl(masks, &targets)),
             OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, &targets)),
             OutputFormat::Qemu => rendered(render::qemu(masks, &guest, &targets)),
-            OutputFormat::Firecracker => render::firecracker(masks),
+            OutputFormat::Firecracker => rendered(render::firecracker(masks)),
             OutputFormat::Json => render::json(masks),
             OutputFormat::Html => {
                 // The page shows the plan, whose own pool computation is the same as `masks`.

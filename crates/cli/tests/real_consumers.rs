@@ -899,8 +899,116 @@ mod cloud_hypervisor {
     }
 }
 
+/// The entries Linux KVM reports to a guest on a host (`KVM_GET_SUPPORTED_CPUID`,
+/// after `get_cpuid_func` and `__do_cpuid_func` of arch/x86/kvm/cpuid.c in
+/// Linux 6.16), from the host's dump: each leaf up to the host's highest
+/// (basic capped at 0x24, extended at 0x80000022, and at least 0x80000021
+/// on a host reaching 0x8000001d), subleaf 0; and the subleaves KVM walks
+/// without an optional feature: 7.1 and 7.2 up to 7.0.EAX, 0xD.1, the cache
+/// subleaves of 0x4 and 0x8000001D. Keyed by (leaf, subleaf), with the
+/// entry's registers.
+fn kvm_supported_cpuid(file: &str) -> std::collections::BTreeMap<(u32, u32), [u32; 4]> {
+    let bytes = std::fs::read(repo_root().join("testdata/cpuid").join(file)).unwrap();
+    let cpuid = maskcalc::dump::parse(file, &bytes, None).unwrap();
+    let reg = |leaf: u32, subleaf: u32| {
+        cpuid
+            .leaves
+            .get(&maskcalc::model::CpuidInput::new(leaf, subleaf))
+            .copied()
+            .unwrap_or_default()
+    };
+    let mut entries = std::collections::BTreeMap::new();
+    let max_basic = reg(0, 0)[0].min(0x24);
+    let host_extended = reg(0x8000_0000, 0)[0];
+    let mut max_extended = host_extended.min(0x8000_0022);
+    if host_extended >= 0x8000_001d {
+        max_extended = max_extended.max(0x8000_0021);
+    }
+    for leaf in (0..=max_basic).chain(0x8000_0000..=max_extended) {
+        let mut first = reg(leaf, 0);
+        match leaf {
+            0 => first[0] = max_basic,
+            0x8000_0000 => first[0] = max_extended,
+            7 => first[0] = first[0].min(2),
+            _ => {}
+        }
+        entries.insert((leaf, 0), first);
+        let subleaves: Vec<u32> = match leaf {
+            7 => (1..=first[0]).collect(),
+            0xd => vec![1],
+            0x4 | 0x8000_001d => (1..64)
+                .take_while(|&i| reg(leaf, i - 1)[0] & 0x1f != 0)
+                .collect(),
+            _ => Vec::new(),
+        };
+        for subleaf in subleaves {
+            entries.insert((leaf, subleaf), reg(leaf, subleaf));
+        }
+    }
+    entries
+}
+
+/// What Firecracker makes of a template on a host: its `apply_template`
+/// finds each modifier's (leaf, subleaf) in KVM's list or refuses the
+/// template (`CpuidFeatureNotSupported`), writes the modifier's `flags` over
+/// the entry's, and applies each register's bitmap. Ok: the guest's leaf 0,
+/// 7.0 and 0x80000000 EAX (the highest leaves it sees).
+fn firecracker_applies(
+    template: &firecracker::CustomCpuTemplate,
+    file: &str,
+) -> Result<[u32; 3], String> {
+    let mut entries = kvm_supported_cpuid(file);
+    for leaf in &template.cpuid_modifiers {
+        let Some(entry) = entries.get_mut(&(leaf.leaf, leaf.subleaf)) else {
+            return Err(format!(
+                "{file}: Template changes a CPUID entry not supported by KVM: Leaf: {:x}, Subleaf: {:x}",
+                leaf.leaf, leaf.subleaf
+            ));
+        };
+        // KVM's KVM_CPUID_FLAG_SIGNIFCANT_INDEX leaves (cpuid_function_is_indexed).
+        let indexed = matches!(
+            leaf.leaf,
+            0x4 | 0x7
+                | 0xb
+                | 0xd
+                | 0xf
+                | 0x10
+                | 0x12
+                | 0x14
+                | 0x17
+                | 0x18
+                | 0x1d
+                | 0x1e
+                | 0x1f
+                | 0x24
+                | 0x8000_001d
+        );
+        if leaf.flags != u32::from(indexed) {
+            return Err(format!(
+                "{:#x}: flags {} but KVM's are {}",
+                leaf.leaf,
+                leaf.flags,
+                u32::from(indexed)
+            ));
+        }
+        for m in &leaf.modifiers {
+            let i = ["eax", "ebx", "ecx", "edx"]
+                .iter()
+                .position(|r| *r == m.register)
+                .unwrap();
+            let (filter, value) = (m.bitmap.0 as u32, m.bitmap.1 as u32);
+            entry[i] = (entry[i] & !filter) | value;
+        }
+    }
+    Ok([
+        entries[&(0, 0)][0],
+        entries[&(7, 0)][0],
+        entries[&(0x8000_0000, 0)][0],
+    ])
+}
+
 #[test]
-fn firecracker_loads_every_pools_template() {
+fn firecracker_loads_every_pools_template_on_every_host() {
     let mut rows = Vec::new();
     for (pool, files) in POOLS {
         let (text, _) = maskcalc(&["--format", "firecracker"], files);
@@ -916,16 +1024,46 @@ fn firecracker_loads_every_pools_template() {
                         }
                     }
                 }
-                Ok(())
+                // Applied on every host, and every guest sees the same highest leaves.
+                let limits = files
+                    .iter()
+                    .map(|f| firecracker_applies(&t, f))
+                    .collect::<Result<BTreeSet<_>, _>>()?;
+                if limits.len() == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("guests see different highest leaves: {limits:x?}"))
+                }
             });
         rows.push(Row {
             pool,
             output: "--format firecracker",
-            consumer: "Firecracker CustomCpuTemplate".to_owned(),
+            consumer: "Firecracker on KVM (Linux 6.16)".to_owned(),
             verdict,
         });
     }
     assert_all_accepted(&rows);
+}
+
+#[test]
+fn the_firecracker_check_refuses_what_firecracker_refuses() {
+    let template = |leaf: &str, subleaf: &str, flags: u32| {
+        serde_json::from_str::<firecracker::CustomCpuTemplate>(&format!(
+            "{{\"cpuid_modifiers\": [{{\"leaf\": \"{leaf}\", \"subleaf\": \"{subleaf}\", \"flags\": {flags}, \
+             \"modifiers\": [{{\"register\": \"edx\", \"bitmap\": \"0bxxxxxxxxxxxxxxxxxxxxxxxxxxxx0xxx\"}}]}}]}}"
+        ))
+        .unwrap()
+    };
+    let ivybridge = "intel-ivybridge-ep-xeon-e5-2697-v2.txt";
+    let granite = "intel-graniterapids-xeon-658x.txt";
+    assert!(firecracker_applies(&template("0x7", "0x0", 1), ivybridge).is_ok());
+    // Leaf 0xF's subleaf 1 is never in KVM's list; 7.1 needs 7.0.EAX >= 1.
+    let err = firecracker_applies(&template("0xf", "0x1", 1), granite).unwrap_err();
+    assert!(err.contains("Leaf: f, Subleaf: 1"), "{err}");
+    assert!(firecracker_applies(&template("0x7", "0x1", 1), granite).is_ok());
+    assert!(firecracker_applies(&template("0x7", "0x1", 1), ivybridge).is_err());
+    // A flags value other than KVM's breaks leaf 7's subleaf indexing.
+    assert!(firecracker_applies(&template("0x7", "0x0", 0), ivybridge).is_err());
 }
 
 #[test]

@@ -80,6 +80,11 @@ pub fn pool_masks(profile: &Profile) -> PoolMasks {
         bits: Vec::new(),
         kept: Vec::new(),
         hidden: Vec::new(),
+        cpuid_limits: Some(maskcalc::consumer::kvm::CpuidLimits {
+            max_basic: profile.limits.max_basic_leaf,
+            max_extended: profile.limits.max_extended_leaf,
+            max_leaf7_subleaf: profile.limits.max_leaf7_subleaf,
+        }),
     };
     for register in registers {
         let m = profile
@@ -155,7 +160,7 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
         ExportFormat::Xend => plain(render::xend(&pool_masks(profile))),
         ExportFormat::Libvirt => render::libvirt(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
-        ExportFormat::Firecracker => plain(render::firecracker(&pool_masks(profile))),
+        ExportFormat::Firecracker => render::firecracker(&pool_masks(profile)),
         ExportFormat::CloudHypervisor => render::Rendered {
             text: cloud_hypervisor(profile),
             omitted: Vec::new(),

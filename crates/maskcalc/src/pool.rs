@@ -213,6 +213,9 @@ pub struct PoolMasks {
     pub kept: Vec<(FeatureId, Vec<Reason>)>,
     /// Features the operator hid.
     pub hidden: Vec<FeatureId>,
+    /// The lowest highest leaves of the pool's hosts, when known (a
+    /// Firecracker template lowers every guest's to them).
+    pub cpuid_limits: Option<crate::consumer::kvm::CpuidLimits>,
 }
 
 impl PoolMasks {
@@ -259,6 +262,7 @@ impl PoolMasks {
             bits,
             kept: Vec::new(),
             hidden: Vec::new(),
+            cpuid_limits: None,
         }
     }
 
@@ -563,7 +567,23 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
         bits,
         kept,
         hidden: options.hide.clone(),
+        cpuid_limits: hosts.iter().map(|h| limits_of(&h.cpuid)).reduce(|a, b| {
+            crate::consumer::kvm::CpuidLimits {
+                max_basic: a.max_basic.min(b.max_basic),
+                max_extended: a.max_extended.min(b.max_extended),
+                max_leaf7_subleaf: a.max_leaf7_subleaf.min(b.max_leaf7_subleaf),
+            }
+        }),
     })
+}
+
+/// A dump's highest basic and extended leaf and leaf-7 subleaf.
+fn limits_of(cpuid: &crate::model::HostCpuid) -> crate::consumer::kvm::CpuidLimits {
+    crate::consumer::kvm::CpuidLimits {
+        max_basic: cpuid.register(0, 0, crate::model::EAX),
+        max_extended: cpuid.register(0x8000_0000, 0, crate::model::EAX),
+        max_leaf7_subleaf: cpuid.register(7, 0, crate::model::EAX),
+    }
 }
 
 fn feature_at_register(register: FeatureRegister, bit: u8) -> Option<FeatureId> {

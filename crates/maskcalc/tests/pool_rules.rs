@@ -198,13 +198,21 @@ fn named_renderers_use_each_ecosystems_names() {
             .text
             .contains("<feature policy='disable' name='pni'/>")
     );
-    let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
+    let template: serde_json::Value =
+        serde_json::from_str(&render::firecracker(&masks).text).unwrap();
+    // Leaf 0 first: every guest's highest basic leaf pinned to the pool's (0xd).
+    assert_eq!(template["cpuid_modifiers"][0]["leaf"], "0x0");
     assert_eq!(
         template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"],
+        "0b00000000000000000000000000001101"
+    );
+    assert_eq!(template["cpuid_modifiers"][1]["leaf"], "0x1");
+    assert_eq!(
+        template["cpuid_modifiers"][1]["modifiers"][0]["bitmap"],
         "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0"
     );
     assert_eq!(
-        template["cpuid_modifiers"][0]["modifiers"][1]["bitmap"],
+        template["cpuid_modifiers"][1]["modifiers"][1]["bitmap"],
         "0bxxxxxxxxxxxx0xxxxxxxxxxxxxxxxxxx"
     );
 }
@@ -240,7 +248,8 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
             .text
             .contains("rdcl-no=0")
     );
-    let template: serde_json::Value = serde_json::from_str(&render::firecracker(&masks)).unwrap();
+    let template: serde_json::Value =
+        serde_json::from_str(&render::firecracker(&masks).text).unwrap();
     assert_eq!(template["msr_modifiers"][0]["addr"], "0x10a");
     assert_eq!(
         template["msr_modifiers"][0]["bitmap"],
@@ -251,20 +260,37 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
 #[test]
 fn xend_lines_only_for_leaves_in_xens_policy() {
     // 0x14.0 EBX bit 0 (Intel PT) differs: masked, but Xen's policy has no leaf 0x14.
-    let a = host("a", INTEL, &[((0x14, 0), [0, 1, 0, 0])]);
-    let b = host("b", INTEL, &[((0x14, 0), [0, 0, 0, 0])]);
+    let mut a = host("a", INTEL, &[((0x14, 0), [0, 1, 0, 0])]);
+    let mut b = host("b", INTEL, &[((0x14, 0), [0, 0, 0, 0])]);
+    // Leaf 0 says the hosts have leaf 0x14, so KVM reports it and a
+    // Firecracker template may modify it.
+    for h in [&mut a, &mut b] {
+        h.cpuid.leaves.get_mut(&CpuidInput::new(0, 0)).unwrap()[0] = 0x14;
+    }
     let nested = PoolOptions {
         nested_hvm: true,
         ..PoolOptions::default()
     };
-    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let masks = pool::compute(&[a.clone(), b.clone()], &nested).unwrap();
     let pt = masks
         .register(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx))
         .unwrap();
     assert_eq!(pt.clear, 1);
     assert!(!render::xend(&masks).contains("0x00000014"));
     assert!(render::xend_verbose(&masks).contains("Xen's CPUID policy has no leaf 0x14.0"));
-    assert!(render::firecracker(&masks).contains("\"0x14\""));
+    assert!(render::firecracker(&masks).text.contains("\"0x14\""));
+    // A host whose leaf 0 stops below 0x14: KVM reports no 0x14 there, so
+    // the template leaves it alone and lowers every guest's highest leaf.
+    b.cpuid.leaves.get_mut(&CpuidInput::new(0, 0)).unwrap()[0] = 0xd;
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let rendered = render::firecracker(&masks);
+    assert!(!rendered.text.contains("\"0x14\""), "{}", rendered.text);
+    assert!(rendered.text.contains("0b00000000000000000000000000001101"));
+    assert!(
+        rendered.notes[0].contains("not every host has 0x14.0x0"),
+        "{:?}",
+        rendered.notes
+    );
 }
 
 #[test]

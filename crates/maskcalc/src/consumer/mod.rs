@@ -21,6 +21,7 @@
 
 pub mod baseline;
 pub mod cpu_map;
+pub mod kvm;
 mod table;
 
 use std::fmt;

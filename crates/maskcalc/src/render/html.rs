@@ -386,7 +386,7 @@ pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format>
         plain(
             "firecracker",
             "Firecracker custom CPU template (--format firecracker)",
-            super::firecracker(masks),
+            super::firecracker(masks).text,
             false,
         ),
         plain(

@@ -456,18 +456,105 @@ pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rende
     }
 }
 
+/// The registers a template writes so that every guest sees the pool's
+/// lowest highest leaves, as KVM reports them (leaf 0 EAX, 7.0 EAX,
+/// 0x80000000 EAX), when the pool's limits are known.
+fn pinned_limits(masks: &PoolMasks) -> Vec<(cpuid_defs::LeafKey, u32)> {
+    let Some(limits) = masks.cpuid_limits else {
+        return Vec::new();
+    };
+    let reported = crate::consumer::kvm::reported_limits(limits);
+    let mut out = vec![
+        (cpuid_defs::LeafKey::new(0, None), reported.max_basic),
+        (
+            cpuid_defs::LeafKey::new(7, Some(0)),
+            reported.max_leaf7_subleaf,
+        ),
+    ];
+    // A host without extended leaves (none here) would have no 0x80000000 to pin.
+    if limits.max_extended & 0x8000_0000 != 0 {
+        out.push((
+            cpuid_defs::LeafKey::new(0x8000_0000, None),
+            reported.max_extended,
+        ));
+    }
+    out
+}
+
+/// Why a Firecracker template leaves a masked CPUID register alone: KVM
+/// does not report its entry on some host, and Firecracker refuses a
+/// template that modifies an entry KVM does not report.
+fn firecracker_absence(masks: &PoolMasks, key: cpuid_defs::LeafKey) -> Option<String> {
+    use crate::consumer::kvm::{self, Absence};
+    let (leaf, subleaf) = (key.leaf, key.subleaf.unwrap_or(0));
+    let entry = format!("{leaf:#x}.{subleaf:#x}");
+    match kvm::absence(leaf, subleaf, masks.cpuid_limits)? {
+        Absence::BeyondKvm => Some(format!(
+            "KVM reports no leaf above {:#x}, so guests read {entry} as zeros",
+            if leaf & 0x8000_0000 != 0 {
+                kvm::MAX_EXTENDED_LEAF
+            } else {
+                kvm::MAX_BASIC_LEAF
+            }
+        )),
+        Absence::ThisHost => {
+            let (limit, value) = pinned_limits(masks)
+                .into_iter()
+                .find(|(k, _)| {
+                    k.leaf
+                        == match leaf {
+                            7 => 7,
+                            l if l & 0x8000_0000 != 0 => 0x8000_0000,
+                            _ => 0,
+                        }
+                })
+                .map(|(k, v)| {
+                    let what = match k.leaf {
+                        7 => "highest leaf-7 subleaf",
+                        0 => "highest basic leaf",
+                        _ => "highest extended leaf",
+                    };
+                    (what, v)
+                })?;
+            Some(format!(
+                "not every host has {entry}, so KVM does not report it on all of them; the \
+                 template sets every guest's {limit} to the pool's lowest, {value:#x}, so no \
+                 guest sees it"
+            ))
+        }
+        _ => Some(format!(
+            "KVM never reports {entry} to a guest, which reads it as zeros"
+        )),
+    }
+}
+
 /// A Firecracker custom CPU template: `cpuid_modifiers` with a `0b…` bitmap
 /// (bit 31 first; `0`/`1` forced, `x` the host's value) per masked register,
 /// and `msr_modifiers` (64 characters) for masked MSR bits.
-pub fn firecracker(masks: &PoolMasks) -> String {
+///
+/// Only entries that KVM reports on every host are modified
+/// ([`crate::consumer::kvm`]); a masked register elsewhere is a note. When
+/// the pool's limits are known, the template sets every guest's highest
+/// leaves (leaf 0 EAX, 7.0 EAX, 0x80000000 EAX) to the pool's lowest as KVM
+/// reports them, so a leaf that some host lacks is one no guest sees.
+pub fn firecracker(masks: &PoolMasks) -> Rendered {
     let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<serde_json::Value>)> = Vec::new();
     let mut msr_entries: Vec<(u32, [Option<String>; 2])> = Vec::new();
+    let mut left_alone: Vec<(cpuid_defs::LeafKey, Vec<&str>, String)> = Vec::new();
     for reg in masks.registers.iter().filter(|r| !r.is_untouched()) {
         match reg.register {
             FeatureRegister::Cpuid { .. } => {
                 let Some((key, index)) = cpuid_key(reg.register) else {
                     continue;
                 };
+                if let Some(why) = firecracker_absence(masks, key) {
+                    let register = crate::defs::register_name(index);
+                    match left_alone.iter_mut().find(|(k, _, _)| *k == key) {
+                        Some((_, registers, _)) => registers.push(register),
+                        None => left_alone.push((key, vec![register], why)),
+                    }
+                    continue;
+                }
                 let modifier = serde_json::json!({
                     "register": crate::defs::register_name(index),
                     "bitmap": format!("0b{}", reg.policy_string()),
@@ -491,6 +578,28 @@ pub fn firecracker(masks: &PoolMasks) -> String {
             }
         }
     }
+    let notes = left_alone
+        .into_iter()
+        .map(|(key, registers, why)| {
+            format!(
+                "{:#x}.{:#x} {} not modified: {why} (Firecracker refuses a template that \
+                 modifies an entry KVM does not report)",
+                key.leaf,
+                key.subleaf.unwrap_or(0),
+                registers.join(", "),
+            )
+        })
+        .collect();
+    for (key, value) in pinned_limits(masks) {
+        let modifier = serde_json::json!({
+            "register": "eax",
+            "bitmap": format!("0b{value:032b}"),
+        });
+        match cpuid_entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, mods)) => mods.insert(0, modifier),
+            None => cpuid_entries.push((key, vec![modifier])),
+        }
+    }
     cpuid_entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
     let cpuid_modifiers: Vec<serde_json::Value> = cpuid_entries
         .into_iter()
@@ -498,8 +607,9 @@ pub fn firecracker(masks: &PoolMasks) -> String {
             serde_json::json!({
                 "leaf": format!("{:#x}", key.leaf),
                 "subleaf": format!("{:#x}", key.subleaf.unwrap_or(0)),
-                // KVM_CPUID_FLAG_SIGNIFCANT_INDEX for leaves that read ECX.
-                "flags": u8::from(key.subleaf.is_some()),
+                // KVM_CPUID_FLAG_SIGNIFCANT_INDEX as KVM sets it: Firecracker
+                // writes this over the entry's own flags.
+                "flags": u8::from(crate::consumer::kvm::indexed(key.leaf)),
                 "modifiers": modifiers,
             })
         })
@@ -524,5 +634,9 @@ pub fn firecracker(masks: &PoolMasks) -> String {
     });
     let mut text = serde_json::to_string_pretty(&template).unwrap_or_default();
     text.push('\n');
-    text
+    Rendered {
+        text,
+        omitted: Vec::new(),
+        notes,
+    }
 }
