@@ -82,15 +82,6 @@ impl FeatureId {
     pub const fn index(self) -> usize {
         self.0 as usize
     }
-
-    /// The id of index `index`, if the table has that many features.
-    pub const fn from_index(index: usize) -> Option<FeatureId> {
-        if index < crate::FEATURE_COUNT {
-            Some(FeatureId(index as u16))
-        } else {
-            None
-        }
-    }
 }
 
 /// One named feature bit.

@@ -1,7 +1,6 @@
 //! Multi-bit CPUID fields ([`Field`]): family, maximum leaves, sizes, topology.
 
-use crate::generated::FIELDS;
-use crate::{FeatureRegister, LeafKey, Register, names};
+use crate::{LeafKey, Register};
 
 /// A multi-bit value in a CPUID register (family, maximum leaf, address
 /// size, XSAVE area size, APIC id...).
@@ -50,49 +49,6 @@ impl Field {
             (1u32 << self.width) - 1
         }
     }
-}
-
-/// Every multi-bit field, in location order.
-pub fn fields() -> &'static [Field] {
-    &FIELDS
-}
-
-/// The fields of one register, in location order.
-pub fn fields_in(key: LeafKey, register: Register) -> impl Iterator<Item = &'static Field> {
-    FIELDS
-        .iter()
-        .filter(move |f| f.key == key && f.register == register)
-}
-
-/// The mask of every bit of `reg` that a multi-bit field covers (0 for MSR
-/// halves, which have no fields).
-///
-/// ```
-/// use cpuid_defs::{field_bits, FeatureRegister, Register};
-/// // AVX10: the version is bits 7:0 of leaf 0x24.0 EBX.
-/// assert_eq!(field_bits(FeatureRegister::cpuid(0x24, Some(0), Register::Ebx)), 0xff);
-/// ```
-pub fn field_bits(reg: FeatureRegister) -> u32 {
-    match reg {
-        FeatureRegister::Cpuid { key, register } => {
-            fields_in(key, register).fold(0, |acc, f| acc | f.mask())
-        }
-        FeatureRegister::Msr { .. } => 0,
-    }
-}
-
-/// The field named `name` (our name or libxl's key; case-insensitive,
-/// `-` == `_`).
-///
-/// ```
-/// use cpuid_defs::field;
-/// assert_eq!(field("maxleaf").unwrap().name, "max_basic_leaf");
-/// assert!(field("max-basic-leaf").unwrap().libxl_name.is_some());
-/// ```
-pub fn field(name: &str) -> Option<&'static Field> {
-    FIELDS.iter().find(|f| {
-        names::same_name(f.name, name) || f.libxl_name.is_some_and(|l| names::same_name(l, name))
-    })
 }
 
 /// Family, model and stepping as software should display them, from leaf 1

@@ -45,12 +45,13 @@ mod location;
 mod names;
 mod registers;
 mod set;
+mod table;
 mod vendor;
 
 pub use class::{Class, ParseClassError};
 pub use deps::{dependents_closure, depends_closure};
 pub use feature::{DependencySources, Feature, FeatureId};
-pub use field::{Field, display_family_model_stepping, field, field_bits, fields, fields_in};
+pub use field::{Field, display_family_model_stepping};
 pub use location::{
     FeatureRegister, LeafKey, Location, MSR_ARCH_CAPABILITIES, MsrHalf, ParseRegisterError,
     Register,
@@ -60,56 +61,7 @@ pub use registers::{
     uncovered_bits, unnamed_bits,
 };
 pub use set::{FeatureSet, FeatureSetIter};
+pub use table::{
+    FEATURE_COUNT, feature, features, field, field_bits, fields, fields_in, lookup, suggest,
+};
 pub use vendor::{Vendor, Vendors};
-
-use generated::{FEATURES, NAME_INDEX};
-
-/// The number of features in the table (every [`FeatureId`] is below this).
-pub const FEATURE_COUNT: usize = generated::FEATURE_COUNT;
-
-/// Every feature, ordered by location (CPUID registers by leaf, subleaf and
-/// register, then MSRs; bits ascending). `features()[id.index()].id == id`.
-pub fn features() -> &'static [Feature] {
-    &FEATURES
-}
-
-/// The feature with id `id`.
-///
-/// Ids only come from this crate, so they are always in range.
-pub fn feature(id: FeatureId) -> &'static Feature {
-    // A FeatureId can only be built in range (from_index or the table), so
-    // the fallback is unreachable; it avoids a panic path all the same.
-    FEATURES.get(id.index()).unwrap_or(&FEATURES[0])
-}
-
-/// Looks a feature up by any of its names or aliases, ignoring ASCII case
-/// and treating `-` and `_` alike.
-///
-/// ```
-/// use cpuid_defs::lookup;
-/// assert_eq!(lookup("SSE4-1").unwrap().name, "SSE4_1");
-/// assert_eq!(lookup("sse4.1").unwrap().name, "SSE4_1"); // libxl legacy
-/// assert_eq!(lookup("pni").unwrap().name, "SSE3");      // Linux
-/// assert!(lookup("no-such-thing").is_none());
-/// ```
-pub fn lookup(name: &str) -> Option<&'static Feature> {
-    let i = NAME_INDEX
-        .binary_search_by(|(key, _)| names::cmp_normalised(key, name))
-        .ok()?;
-    let (_, id) = NAME_INDEX.get(i)?;
-    FEATURES.get(usize::from(*id))
-}
-
-/// The feature whose name is closest to `name` (for "did you mean ...?"),
-/// or `None` when nothing is reasonably close. Never allocates.
-///
-/// ```
-/// use cpuid_defs::suggest;
-/// assert_eq!(suggest("avx512fx").unwrap().name, "AVX512F");
-/// assert_eq!(suggest("lahf-lmm").unwrap().name, "LAHF_LM");
-/// assert!(suggest("completely-unrelated-words").is_none());
-/// ```
-pub fn suggest(name: &str) -> Option<&'static Feature> {
-    let (_, id) = names::closest(name, NAME_INDEX.iter().map(|(n, id)| (*n, *id)))?;
-    FEATURES.get(usize::from(id))
-}
