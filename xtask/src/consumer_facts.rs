@@ -11,6 +11,7 @@
 //! cargo xtask consumer-facts libvirt --cpu-map 9.0=DIR=WHERE …
 //! ```
 
+use crate::c_text::{braced, uncomment};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -231,17 +232,48 @@ fn initializer<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
     Some(&text[start..end])
 }
 
+/// A Xen release tag (`RELEASE-4.17.0`): its version and where it came from.
+fn xen_release(dir: &Path, tag: &str) -> Result<(Version, String), String> {
+    let version: Version = tag
+        .trim_start_matches("RELEASE-")
+        .parse()
+        .map_err(|e| format!("{tag}: {e}"))?;
+    let commit = git(dir, &["rev-parse", &format!("{tag}^{{commit}}")])?;
+    Ok((version, format!("xen.git {tag} ({})", commit.trim())))
+}
+
+/// A table of names by release (`name`, location, first and gone release)
+/// from each release's names and locations, under a header saying `what`.
+fn release_names_tsv(
+    what: &str,
+    per_release: Vec<(Version, Vec<(String, Location)>)>,
+    sources: &[(Version, String)],
+) -> String {
+    let mut versions: Vec<Version> = per_release.iter().map(|(v, _)| *v).collect();
+    versions.sort();
+    let mut rows = Rows::new(versions);
+    for (version, names) in per_release {
+        for (name, at) in names {
+            rows.add(
+                format!("{name}\t{}", NameTable::location_columns(Some(at))),
+                version,
+            );
+        }
+    }
+    let mut text = header(what, "name leaf subleaf reg bit first gone", sources);
+    for line in rows.lines(5, true) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
 /// The names libxl's `cpuid="host,…"` parser of each tag accepts as a flag.
 fn xl(dir: &Path, tags: &[String]) -> Result<String, String> {
     let mut sources = Vec::new();
-    let mut versions = Vec::new();
     let mut per_version: Vec<(Version, Vec<(String, Location)>)> = Vec::new();
     for tag in tags {
-        let version: Version = tag
-            .trim_start_matches("RELEASE-")
-            .parse()
-            .map_err(|e| format!("{tag}: {e}"))?;
-        let commit = git(dir, &["rev-parse", &format!("{tag}^{{commit}}")])?;
+        let (version, source) = xen_release(dir, tag)?;
         let c = git(
             dir,
             &["show", &format!("{tag}:tools/libs/light/libxl_cpuid.c")],
@@ -342,30 +374,14 @@ fn xl(dir: &Path, tags: &[String]) -> Result<String, String> {
                 flags.push((name, at));
             }
         }
-        sources.push((version, format!("xen.git {tag} ({})", commit.trim())));
-        versions.push(version);
+        sources.push((version, source));
         per_version.push((version, flags));
     }
-    versions.sort();
-    let mut rows = Rows::new(versions);
-    for (version, flags) in per_version {
-        for (name, at) in flags {
-            rows.add(
-                format!("{name}\t{}", NameTable::location_columns(Some(at))),
-                version,
-            );
-        }
-    }
-    let mut text = header(
+    Ok(release_names_tsv(
         "The single-bit names libxl's cpuid=\"host,NAME=…\" parser (libxl_cpuid_parse_config) accepts, per Xen release.",
-        "name leaf subleaf reg bit first gone",
+        per_version,
         &sources,
-    );
-    for line in rows.lines(5, true) {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    Ok(text)
+    ))
 }
 
 /// The bits each Xen release's hypervisor offers guests by default: the
@@ -374,14 +390,9 @@ fn xl(dir: &Path, tags: &[String]) -> Result<String, String> {
 /// Xen offers no bit it has no name for.
 fn xen_offers(dir: &Path, tags: &[String]) -> Result<String, String> {
     let mut sources = Vec::new();
-    let mut versions = Vec::new();
     let mut per_version = Vec::new();
     for tag in tags {
-        let version: Version = tag
-            .trim_start_matches("RELEASE-")
-            .parse()
-            .map_err(|e| format!("{tag}: {e}"))?;
-        let commit = git(dir, &["rev-parse", &format!("{tag}^{{commit}}")])?;
+        let (version, source) = xen_release(dir, tag)?;
         let header = git(
             dir,
             &[
@@ -461,30 +472,14 @@ fn xen_offers(dir: &Path, tags: &[String]) -> Result<String, String> {
             };
             offered.push((name.trim().to_owned(), at));
         }
-        sources.push((version, format!("xen.git {tag} ({})", commit.trim())));
-        versions.push(version);
+        sources.push((version, source));
         per_version.push((version, offered));
     }
-    versions.sort();
-    let mut rows = Rows::new(versions);
-    for (version, offered) in per_version {
-        for (name, at) in offered {
-            rows.add(
-                format!("{name}\t{}", NameTable::location_columns(Some(at))),
-                version,
-            );
-        }
-    }
-    let mut text = header(
+    Ok(release_names_tsv(
         "The bits each Xen release offers guests by default (cpufeatureset.h features with an A, S or H attribute), per Xen release.",
-        "name leaf subleaf reg bit first gone",
+        per_version,
         &sources,
-    );
-    for line in rows.lines(5, true) {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    Ok(text)
+    ))
 }
 
 // ---------------------------------------------------------------- QEMU
@@ -493,48 +488,6 @@ struct Word {
     names: Vec<Option<String>>,
     cpuid: Option<(u32, Option<u32>, Register)>,
     msr: Option<u32>,
-}
-
-/// Strips C comments.
-fn uncomment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("/*") {
-        out.push_str(&rest[..i]);
-        match rest[i..].find("*/") {
-            Some(j) => rest = &rest[i + j + 2..],
-            None => return out,
-        }
-    }
-    out.push_str(rest);
-    let mut clean = String::with_capacity(out.len());
-    for line in out.lines() {
-        let line = match line.find("//") {
-            Some(i) if !line[..i].contains('"') => &line[..i],
-            _ => line,
-        };
-        clean.push_str(line);
-        clean.push('\n');
-    }
-    clean
-}
-
-/// The text of the `{ … }` starting at byte `open` (which must be `{`), without the braces.
-fn braced(text: &str, open: usize) -> Option<(&str, usize)> {
-    let mut depth = 0usize;
-    for (i, c) in text[open..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some((&text[open + 1..open + i], open + i + 1));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 fn field<'a>(block: &'a str, name: &str) -> Option<&'a str> {

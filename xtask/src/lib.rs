@@ -17,6 +17,7 @@ pub mod bench_plan;
 pub mod bench_profile;
 pub mod bench_util;
 pub mod bench_verify;
+pub mod c_text;
 pub mod capi_codegen;
 pub mod consumer_facts;
 pub mod copy_experiment;

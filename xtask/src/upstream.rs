@@ -291,16 +291,44 @@ pub fn parse(text: &str) -> Result<Facts, String> {
 /// whether it is an MSR.
 type WordSpec = (u32, Option<u32>, u8, bool);
 
-/// `0x0000000D:1.eax` / `0x80000001.edx` / `MSR_ARCH_CAPS 0x10a.eax` in a
-/// Xen word comment: the word number and what it holds.
-fn xen_word(line: &str) -> Option<(usize, WordSpec)> {
-    let word: usize = line
-        .split("word ")
+/// The `N` of `word N` in a word comment.
+fn word_number(line: &str) -> Option<usize> {
+    line.split("word ")
         .nth(1)?
         .split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
-        .ok()?;
+        .ok()
+}
+
+/// A feature header read the way Xen's cpufeatureset.h and Linux's
+/// cpufeatures.h are laid out: comment lines naming a word's register
+/// (parsed by `word`), and one line per feature starting with `prefix`.
+/// Returns the words and, for each feature line, its index and the text
+/// after the prefix.
+fn feature_lines<'a>(
+    text: &'a str,
+    prefix: &str,
+    word: fn(&str) -> Option<(usize, WordSpec)>,
+) -> (BTreeMap<usize, WordSpec>, Vec<(usize, &'a str)>) {
+    let mut words = BTreeMap::new();
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with("/*") {
+            if let Some((w, spec)) = word(line) {
+                words.insert(w, spec);
+            }
+        } else if let Some(rest) = line.strip_prefix(prefix) {
+            lines.push((n, rest));
+        }
+    }
+    (words, lines)
+}
+
+/// `0x0000000D:1.eax` / `0x80000001.edx` / `MSR_ARCH_CAPS 0x10a.eax` in a
+/// Xen word comment: the word number and what it holds.
+fn xen_word(line: &str) -> Option<(usize, WordSpec)> {
+    let word = word_number(line)?;
     let (is_msr, rest) = if let Some(r) = line.split("CPUID level ").nth(1) {
         (false, r)
     } else {
@@ -316,18 +344,9 @@ fn xen_word(line: &str) -> Option<(usize, WordSpec)> {
 }
 
 fn xen(texts: &[String]) -> Result<Vec<Row>, String> {
-    let mut words = BTreeMap::new();
+    let (words, lines) = feature_lines(&texts[0], "XEN_CPUFEATURE(", xen_word);
     let mut rows = Vec::new();
-    for (n, line) in texts[0].lines().enumerate() {
-        if line.starts_with("/*") {
-            if let Some((w, spec)) = xen_word(line) {
-                words.insert(w, spec);
-            }
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("XEN_CPUFEATURE(") else {
-            continue;
-        };
+    for (n, rest) in lines {
         let at = format!("cpufeatureset.h:{}", n + 1);
         let (name, rest) = rest.split_once(',').ok_or(format!("{at}: no comma"))?;
         let (pos, rest) = rest.split_once(')').ok_or(format!("{at}: no `)`"))?;
@@ -421,13 +440,7 @@ fn xen_deps(py: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
 /// A Linux word comment: `CPUID level 0x00000007:0 (EBX), word 9` (no
 /// register named means EDX, as for words 1, 2 and 5).
 fn linux_word(line: &str) -> Option<(usize, WordSpec)> {
-    let word: usize = line
-        .split("word ")
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
+    let word = word_number(line)?;
     let rest = line.split("CPUID level 0x").nth(1)?;
     let key: String = rest
         .chars()
@@ -446,18 +459,9 @@ fn linux_word(line: &str) -> Option<(usize, WordSpec)> {
 }
 
 fn linux(texts: &[String]) -> Result<Vec<Row>, String> {
-    let mut words = BTreeMap::new();
+    let (words, lines) = feature_lines(&texts[0], "#define X86_FEATURE_", linux_word);
     let mut defs = Vec::new();
-    for (n, line) in texts[0].lines().enumerate() {
-        if line.starts_with("/*") {
-            if let Some((w, spec)) = linux_word(line) {
-                words.insert(w, spec);
-            }
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("#define X86_FEATURE_") else {
-            continue;
-        };
+    for (n, rest) in lines {
         let at = format!("cpufeatures.h:{}", n + 1);
         let (name, rest) = rest
             .split_once(|c: char| c.is_whitespace())
@@ -543,36 +547,9 @@ fn linux(texts: &[String]) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Strips `/* ... */` comments.
-fn strip_c_comments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("/*") {
-        out.push_str(&rest[..start]);
-        rest = rest[start..]
-            .find("*/")
-            .map_or("", |end| &rest[start + end + 2..]);
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The text between the `{` at `open` and its matching `}`.
+/// The body of the `{ … }` at byte `open`, without the braces.
 fn braced(text: &str, open: usize) -> Option<&str> {
-    let mut depth = 0usize;
-    for (i, c) in text[open..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&text[open + 1..open + i]);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    crate::c_text::braced(text, open).map(|(body, _)| body)
 }
 
 /// Values of QEMU macros that stand for leaves and MSR indexes.
@@ -608,7 +585,7 @@ struct QemuWord {
 }
 
 fn qemu(texts: &[String]) -> Result<Vec<Row>, String> {
-    let text = strip_c_comments(&texts[0]);
+    let text = crate::c_text::uncomment(&texts[0]);
     let start = text
         .find("feature_word_info[FEATURE_WORDS] = {")
         .ok_or("cpu.c: no feature_word_info")?;

@@ -548,17 +548,23 @@ fn libvirt_accepts_every_pools_cpu() {
     assert_all_accepted(&rows);
 }
 
-#[test]
-fn every_host_is_described_to_libvirt_as_libvirt_describes_it() {
-    if !available(
+/// The installed cpu_map, when `virsh cpu-baseline` can run here (else
+/// None, after saying why the test skips).
+fn libvirt_baseline_here() -> Option<&'static libvirt_host::CpuMap> {
+    available(
         "libvirt",
         on_path("virsh") && Path::new("/usr/share/libvirt/cpu_map/index.xml").exists(),
         "libvirt-clients (virsh, cpu_map) is not installed",
-    ) {
+    )
+    .then(libvirt_map)
+}
+
+#[test]
+fn every_host_is_described_to_libvirt_as_libvirt_describes_it() {
+    let Some(map) = libvirt_baseline_here() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let map = libvirt_map();
     let files: BTreeSet<&str> = POOLS.iter().flat_map(|(_, f)| f.iter().copied()).collect();
     for file in files {
         let host =
@@ -669,15 +675,10 @@ fn compare_models(
 // The comparison table a test run shows (clippy allows prints only in #[test] functions).
 #[allow(clippy::print_stderr)]
 fn our_libvirt_model_is_libvirts_own_baseline_or_richer() {
-    if !available(
-        "libvirt",
-        on_path("virsh") && Path::new("/usr/share/libvirt/cpu_map/index.xml").exists(),
-        "libvirt-clients (virsh, cpu_map) is not installed",
-    ) {
+    let Some(map) = libvirt_baseline_here() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let map = libvirt_map();
     let mut refused = Vec::new();
     eprintln!(
         "{:<13} {:<56} {:<28} {:<36} verdict",
@@ -966,23 +967,7 @@ fn firecracker_applies(
             ));
         };
         // KVM's KVM_CPUID_FLAG_SIGNIFCANT_INDEX leaves (cpuid_function_is_indexed).
-        let indexed = matches!(
-            leaf.leaf,
-            0x4 | 0x7
-                | 0xb
-                | 0xd
-                | 0xf
-                | 0x10
-                | 0x12
-                | 0x14
-                | 0x17
-                | 0x18
-                | 0x1d
-                | 0x1e
-                | 0x1f
-                | 0x24
-                | 0x8000_001d
-        );
+        let indexed = maskcalc::consumer::kvm::indexed(leaf.leaf);
         if leaf.flags != u32::from(indexed) {
             return Err(format!(
                 "{:#x}: flags {} but KVM's are {}",
