@@ -29,12 +29,13 @@
 //!
 //! ```
 //! use maskcalc::consumer::kvm::{Absence, CpuidLimits, absence};
-//! let milan = CpuidLimits { max_basic: 0x10, max_extended: 0x80000023, max_leaf7_subleaf: 0 };
-//! assert_eq!(absence(0x7, 0, Some(milan)), None);
-//! assert_eq!(absence(0x7, 1, Some(milan)), Some(Absence::ThisHost));
-//! assert_eq!(absence(0xf, 1, Some(milan)), Some(Absence::Never));
-//! assert_eq!(absence(0x80000021, 0, Some(milan)), None);
-//! assert_eq!(absence(0x80000023, 0, Some(milan)), Some(Absence::BeyondKvm));
+//! // A host with basic leaves up to 0x10, extended up to 0x80000023, no leaf 7.1.
+//! let host = CpuidLimits { max_basic: 0x10, max_extended: 0x80000023, max_leaf7_subleaf: 0 };
+//! assert_eq!(absence(0x7, 0, Some(host)), None);
+//! assert_eq!(absence(0x7, 1, Some(host)), Some(Absence::ThisHost));
+//! assert_eq!(absence(0xf, 1, Some(host)), Some(Absence::Never));
+//! assert_eq!(absence(0x80000021, 0, Some(host)), None);
+//! assert_eq!(absence(0x80000023, 0, Some(host)), Some(Absence::BeyondKvm));
 //! ```
 
 /// KVM's highest basic leaf (`min(entry->eax, 0x24U)` for leaf 0).
