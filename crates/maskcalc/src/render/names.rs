@@ -456,11 +456,39 @@ pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rende
     }
 }
 
+/// A Firecracker custom CPU template, fields in the alphabetical order
+/// its first version was written in.
+#[derive(serde::Serialize)]
+struct FirecrackerTemplate {
+    cpuid_modifiers: Vec<CpuidModifier>,
+    msr_modifiers: Vec<MsrModifier>,
+}
+
+#[derive(serde::Serialize)]
+struct CpuidModifier {
+    flags: u8,
+    leaf: String,
+    modifiers: Vec<RegisterModifier>,
+    subleaf: String,
+}
+
+#[derive(serde::Serialize)]
+struct RegisterModifier {
+    bitmap: String,
+    register: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct MsrModifier {
+    addr: String,
+    bitmap: String,
+}
+
 /// A Firecracker custom CPU template: `cpuid_modifiers` with a `0b…` bitmap
 /// (bit 31 first; `0`/`1` forced, `x` the host's value) per masked register,
 /// and `msr_modifiers` (64 characters) for masked MSR bits.
 pub fn firecracker(masks: &PoolMasks) -> String {
-    let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<serde_json::Value>)> = Vec::new();
+    let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<RegisterModifier>)> = Vec::new();
     let mut msr_entries: Vec<(u32, [Option<String>; 2])> = Vec::new();
     for reg in masks.registers.iter().filter(|r| !r.is_untouched()) {
         match reg.register {
@@ -468,10 +496,10 @@ pub fn firecracker(masks: &PoolMasks) -> String {
                 let Some((key, index)) = cpuid_key(reg.register) else {
                     continue;
                 };
-                let modifier = serde_json::json!({
-                    "register": crate::defs::register_name(index),
-                    "bitmap": format!("0b{}", reg.policy_string()),
-                });
+                let modifier = RegisterModifier {
+                    bitmap: format!("0b{}", reg.policy_string()),
+                    register: crate::defs::register_name(index),
+                };
                 match cpuid_entries.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, mods)) => mods.push(modifier),
                     None => cpuid_entries.push((key, vec![modifier])),
@@ -492,37 +520,30 @@ pub fn firecracker(masks: &PoolMasks) -> String {
         }
     }
     cpuid_entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
-    let cpuid_modifiers: Vec<serde_json::Value> = cpuid_entries
+    let cpuid_modifiers = cpuid_entries
         .into_iter()
-        .map(|(key, modifiers)| {
-            serde_json::json!({
-                "leaf": format!("{:#x}", key.leaf),
-                "subleaf": format!("{:#x}", key.subleaf.unwrap_or(0)),
-                // KVM_CPUID_FLAG_SIGNIFCANT_INDEX for leaves that read ECX.
-                "flags": u8::from(key.subleaf.is_some()),
-                "modifiers": modifiers,
-            })
+        .map(|(key, modifiers)| CpuidModifier {
+            // KVM_CPUID_FLAG_SIGNIFCANT_INDEX for leaves that read ECX.
+            flags: u8::from(key.subleaf.is_some()),
+            leaf: format!("{:#x}", key.leaf),
+            modifiers,
+            subleaf: format!("{:#x}", key.subleaf.unwrap_or(0)),
         })
         .collect();
     let untouched = "x".repeat(32);
-    let msr_modifiers: Vec<serde_json::Value> = msr_entries
+    let msr_modifiers = msr_entries
         .into_iter()
-        .map(|(index, [high, low])| {
-            serde_json::json!({
-                "addr": format!("{index:#x}"),
-                "bitmap": format!(
-                    "0b{}{}",
-                    high.as_deref().unwrap_or(&untouched),
-                    low.as_deref().unwrap_or(&untouched)
-                ),
-            })
+        .map(|(index, [high, low])| MsrModifier {
+            addr: format!("{index:#x}"),
+            bitmap: format!(
+                "0b{}{}",
+                high.as_deref().unwrap_or(&untouched),
+                low.as_deref().unwrap_or(&untouched)
+            ),
         })
         .collect();
-    let template = serde_json::json!({
-        "cpuid_modifiers": cpuid_modifiers,
-        "msr_modifiers": msr_modifiers,
-    });
-    let mut text = serde_json::to_string_pretty(&template).unwrap_or_default();
-    text.push('\n');
-    text
+    super::json::pretty(&FirecrackerTemplate {
+        cpuid_modifiers,
+        msr_modifiers,
+    })
 }
