@@ -73,6 +73,7 @@ pub enum LoadErrorKind {
 /// A profile file that cannot be loaded: what is wrong, and where (the
 /// file, the field, and for what serde found the line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadError {
     /// What went wrong.
     pub kind: LoadErrorKind,
