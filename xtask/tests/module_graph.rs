@@ -21,6 +21,7 @@ const CHECKED: &[&str] = &[
     "cpu-profile",
     "capi",
     "cli",
+    "test-support",
 ];
 
 /// Crates whose cycles are being removed elsewhere: cpuid-defs' own change

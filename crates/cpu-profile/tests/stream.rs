@@ -2,7 +2,6 @@
 //! against the real dumps.
 
 use std::io::{self, Read};
-use std::path::PathBuf;
 
 use cpu_profile::check::{Problem, Subject, check, check_guest};
 use cpu_profile::stream::{PolicyError, PolicyErrorKind, guest_profile, read_policy};
@@ -13,11 +12,7 @@ use migration_stream::wire::{CpuidPolicyLeaf, DomainHeader, ImageHeader, MsrPoli
 use migration_stream::{StreamFormat, StreamReader, Writer};
 use zerocopy::IntoBytes;
 
-fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(rel)
-}
+use xenmig_test_support::testdata;
 
 fn host(name: &str) -> Host {
     let bytes = std::fs::read(testdata(&format!("cpuid/{name}.txt"))).unwrap();
