@@ -19,7 +19,7 @@ use std::fmt;
 use cpuid_defs::{Location, Register};
 
 use crate::dump::LineError;
-use crate::dump::xml::{Scanner, Token, attribute, next_token};
+use crate::dump::xml::{Nesting, Scanner, Token, attribute, next_token};
 
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -119,7 +119,7 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
     }
     let mut scanner = Scanner::new(text);
     let mut out: Vec<CpuMapFeature> = Vec::new();
-    let mut open: Vec<String> = Vec::new();
+    let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {
         match token {
             Token::Open {
@@ -128,7 +128,7 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
                 empty,
                 line,
             } => {
-                match (open.last().map(String::as_str), name) {
+                match (nesting.parent(), name) {
                     (None, "cpus") => {}
                     (Some("cpus"), "feature") => {
                         let feature = attribute(&attributes, "name").ok_or_else(|| {
@@ -177,33 +177,22 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
                         }
                     }
                     (Some("feature"), "alias") => {}
-                    (parent, other) => {
+                    (_, other) => {
                         return Err(error(
                             line,
                             format!(
                                 "expected <cpus>, <feature>, <cpuid>, <msr> or <alias>, found <{other}> in {}",
-                                parent.map_or("the document".to_owned(), |p| format!("<{p}>"))
+                                nesting.place()
                             ),
                         ));
                     }
                 }
-                if !empty {
-                    open.push(name.to_owned());
-                }
+                nesting.open(name, empty);
             }
-            Token::Close { name, line } => {
-                if open.pop().as_deref() != Some(name) {
-                    return Err(error(line, format!("expected no </{name}> here")));
-                }
-            }
+            Token::Close { name, line } => nesting.close(name, line)?,
         }
     }
-    if let Some(unclosed) = open.last() {
-        return Err(error(
-            scanner.line,
-            format!("expected </{unclosed}>, found the end of the file"),
-        ));
-    }
+    nesting.finish(scanner.line)?;
     Ok(out)
 }
 
@@ -220,7 +209,7 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
     }
     let mut scanner = Scanner::new(text);
     let mut out: Vec<CpuMapModel> = Vec::new();
-    let mut open: Vec<String> = Vec::new();
+    let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {
         match token {
             Token::Open {
@@ -236,7 +225,7 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
                             error(line, format!("expected a `{key}` on <{name}>, found none"))
                         })
                 };
-                match (open.last().map(String::as_str), name) {
+                match (nesting.parent(), name) {
                     (None, "cpus") => {}
                     (Some("cpus"), "model") => out.push(CpuMapModel {
                         name: value("name")?,
@@ -269,33 +258,22 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
                             }
                         }
                     }
-                    (parent, other) => {
+                    (_, other) => {
                         return Err(error(
                             line,
                             format!(
                                 "expected <cpus> or <model>, found <{other}> in {}",
-                                parent.map_or("the document".to_owned(), |p| format!("<{p}>"))
+                                nesting.place()
                             ),
                         ));
                     }
                 }
-                if !empty {
-                    open.push(name.to_owned());
-                }
+                nesting.open(name, empty);
             }
-            Token::Close { name, line } => {
-                if open.pop().as_deref() != Some(name) {
-                    return Err(error(line, format!("expected no </{name}> here")));
-                }
-            }
+            Token::Close { name, line } => nesting.close(name, line)?,
         }
     }
-    if let Some(unclosed) = open.last() {
-        return Err(error(
-            scanner.line,
-            format!("expected </{unclosed}>, found the end of the file"),
-        ));
-    }
+    nesting.finish(scanner.line)?;
     Ok(out)
 }
 
