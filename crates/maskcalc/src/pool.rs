@@ -216,6 +216,18 @@ pub struct PoolMasks {
 }
 
 impl PoolMasks {
+    /// The hosts' vendor strings, sorted, each once.
+    pub fn vendor_strings(&self) -> Vec<&str> {
+        let mut vendors: Vec<&str> = self
+            .hosts
+            .iter()
+            .map(|h| h.vendor_string.as_str())
+            .collect();
+        vendors.sort_unstable();
+        vendors.dedup();
+        vendors
+    }
+
     /// Masks built from register masks alone (for example a CPU profile's
     /// cleared and forced bits), so the [`crate::render`] functions can print
     /// them; every changed bit is listed without reasons.

@@ -106,8 +106,8 @@ fn single_bit(mask: u32) -> Option<u8> {
     (mask.count_ones() == 1).then(|| mask.trailing_zeros() as u8)
 }
 
-/// Parses `x86_features.xml`.
-pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
+/// A scanner over one cpu_map file, once its size is within the bound.
+fn scanner_of(text: &str) -> Result<Scanner<'_>, CpuMapError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(CpuMapError {
             line: None,
@@ -117,7 +117,12 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
             ),
         });
     }
-    let mut scanner = Scanner::new(text);
+    Ok(Scanner::new(text))
+}
+
+/// Parses `x86_features.xml`.
+pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
+    let mut scanner = scanner_of(text)?;
     let mut out: Vec<CpuMapFeature> = Vec::new();
     let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {
@@ -198,16 +203,7 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
 
 /// Parses one model file (`<cpus><model …>…</model></cpus>`).
 pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
-    if text.len() > MAX_FILE_BYTES {
-        return Err(CpuMapError {
-            line: None,
-            message: format!(
-                "expected at most {MAX_FILE_BYTES} bytes, found {}",
-                text.len()
-            ),
-        });
-    }
-    let mut scanner = Scanner::new(text);
+    let mut scanner = scanner_of(text)?;
     let mut out: Vec<CpuMapModel> = Vec::new();
     let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {

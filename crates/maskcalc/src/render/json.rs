@@ -183,13 +183,7 @@ pub fn json(masks: &PoolMasks) -> String {
             would_be_masked_because: reasons.iter().map(|r| reason_json(masks, r)).collect(),
         })
         .collect();
-    let mut vendors: Vec<&str> = masks
-        .hosts
-        .iter()
-        .map(|h| h.vendor_string.as_str())
-        .collect();
-    vendors.sort_unstable();
-    vendors.dedup();
+    let vendors = masks.vendor_strings();
     pretty(&PoolDocument {
         features,
         format: "xenmig-pool-masks",

@@ -97,7 +97,7 @@ pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
 pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
-    let vendors = vendor_list(plan);
+    let vendors = plan.masks.vendor_strings();
     let _ = writeln!(
         out,
         "Pool plan: {} hosts ({}); guests see {} features on every host.",
@@ -208,18 +208,6 @@ pub(crate) fn upper_first(s: &str) -> String {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-fn vendor_list(plan: &Plan) -> Vec<&str> {
-    let mut vendors: Vec<&str> = plan
-        .masks
-        .hosts
-        .iter()
-        .map(|h| h.vendor_string.as_str())
-        .collect();
-    vendors.sort_unstable();
-    vendors.dedup();
-    vendors
 }
 
 /// The plan document of [`plan_json`], fields in the alphabetical order
@@ -391,7 +379,7 @@ pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
                 .collect(),
             hosts: masks.hosts.len(),
             nested_hvm: masks.nested_hvm,
-            vendors: vendor_list(plan),
+            vendors: masks.vendor_strings(),
         },
         tiers: Tiers {
             list: tiers,
