@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use xtask::repo_root;
+use xtask::{repo_root, rust_files};
 
 /// The crates whose module graph must stay acyclic: every crate under
 /// `crates/` but those in [`PENDING`].
@@ -95,17 +95,6 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     (name != "lib" && name != "main").then(|| name.to_owned())
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// `pub use module::{A, B}` / `pub use module::A` lines of the crate root:
 /// item name → the module it comes from.
 fn root_reexports(lib: &str) -> BTreeMap<String, String> {
@@ -133,8 +122,7 @@ fn graph_of(krate: &str) -> Graph {
     let src = repo_root().join("crates").join(krate).join("src");
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
     let reexports = root_reexports(&lib);
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = rust_files(&src);
     let mut graph = Graph::new();
     for file in files {
         let Some(module) = module_of(&src, &file) else {
@@ -206,11 +194,7 @@ fn the_checked_crates_have_no_module_cycles() {
     let mut cycles = Vec::new();
     for krate in CHECKED {
         let graph = graph_of(krate);
-        let mut files = Vec::new();
-        rust_files(
-            &repo_root().join("crates").join(krate).join("src"),
-            &mut files,
-        );
+        let files = rust_files(&repo_root().join("crates").join(krate).join("src"));
         let modules = files
             .iter()
             .filter(|f| !f.ends_with("lib.rs") && !f.components().any(|c| c.as_os_str() == "bin"))
