@@ -35,6 +35,14 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
+/// Checks that a finished tool exited with `expected_code` and said `needle`
+/// on standard error.
+pub fn fails_saying(output: &Output, expected_code: i32, needle: &str) {
+    let err_text = stderr(output);
+    assert_eq!(code(output), expected_code, "{err_text}");
+    assert!(err_text.contains(needle), "{err_text}");
+}
+
 /// Runs `exe` with `args` (see [`run`]), checks that it exits with
 /// `expected_code`, and returns its (standard output, standard error).
 pub fn outcome(exe: &str, args: &[&str], expected_code: i32) -> (String, String) {
