@@ -128,6 +128,27 @@ pub fn repo_root() -> PathBuf {
         .into()
 }
 
+/// Every `.rs` file under `dir`, in no particular order (none when `dir`
+/// does not exist): what the source guards of `xtask/tests` read.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 /// Runs every generator of `kind` and returns the files it produces.
 pub fn generate(kind: Kind, root: &Path) -> Result<Vec<GeneratedFile>, String> {
     let mut files = Vec::new();

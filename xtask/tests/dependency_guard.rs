@@ -3,6 +3,9 @@
 //! tests, benches, examples or `src/` (unit tests). A dependency used only by
 //! tests is a dev-dependency. The check is by name (`serde_json`, `clap_complete`),
 //! which is how Rust code reaches a crate.
+//!
+//! And the layering of docs/ARCHITECTURE.md: which workspace crate may
+//! depend on which, and that only the cli crate knows clap.
 
 use std::path::Path;
 use xtask::repo_root;
@@ -86,6 +89,82 @@ fn every_dependency_is_used_where_it_is_declared() {
                 .any(|d| names(&member.join(d), &ident));
             if !used {
                 problems.push(format!("{name}: dev-dependency {dep} is not used"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The layering of docs/ARCHITECTURE.md, bottom up: per crate (its folder
+/// under `crates/`), the workspace crates its `[dependencies]` may name.
+/// A library never depends on the cli crate; stream-verify and
+/// legacy-convert know only migration-stream, maskcalc only cpuid-defs.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("migration-stream", &[]),
+    ("cpuid-defs", &[]),
+    ("test-support", &[]),
+    ("stream-verify", &["migration-stream"]),
+    ("legacy-convert", &["migration-stream"]),
+    ("maskcalc", &["cpuid-defs"]),
+    (
+        "cpu-profile",
+        &["migration-stream", "cpuid-defs", "maskcalc"],
+    ),
+    (
+        "cli",
+        &[
+            "migration-stream",
+            "cpuid-defs",
+            "stream-verify",
+            "legacy-convert",
+            "maskcalc",
+            "cpu-profile",
+        ],
+    ),
+    ("capi", &["stream-verify", "legacy-convert", "xenmig-cli"]),
+];
+
+/// The package name in a Cargo.toml.
+fn package_name(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name = "))
+        .map(|n| n.trim_matches('"').to_owned())
+        .expect("a package name")
+}
+
+#[test]
+fn crates_depend_only_on_the_layers_below_and_only_the_cli_knows_clap() {
+    let crates = repo_root().join("crates");
+    let mut dirs: Vec<String> = std::fs::read_dir(&crates)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut layered: Vec<String> = LAYERS.iter().map(|(c, _)| (*c).to_owned()).collect();
+    layered.sort();
+    assert_eq!(dirs, layered, "every crate has its place in LAYERS");
+    let manifest =
+        |dir: &str| std::fs::read_to_string(crates.join(dir).join("Cargo.toml")).unwrap();
+    let workspace: Vec<String> = dirs.iter().map(|d| package_name(&manifest(d))).collect();
+    let mut problems = Vec::new();
+    for (dir, allowed) in LAYERS {
+        let text = manifest(dir);
+        for dep in section(&text, "dependencies") {
+            if workspace.contains(&dep) && !allowed.contains(&dep.as_str()) {
+                problems.push(format!("{dir} depends on {dep}, which is not below it"));
+            }
+            if dep.starts_with("clap") && *dir != "cli" {
+                problems.push(format!(
+                    "{dir} depends on {dep}: only the cli crate knows clap"
+                ));
+            }
+            if dep == "xenmig-test-support" {
+                problems.push(format!(
+                    "{dir}: xenmig-test-support is a dev-dependency only"
+                ));
             }
         }
     }

@@ -6,7 +6,7 @@
 //! too, so the list stays exact.
 
 use std::path::{Path, PathBuf};
-use xtask::repo_root;
+use xtask::{repo_root, rust_files};
 
 /// The hand conversions this guard looks for.
 const CONVERSIONS: [&str; 4] = [
@@ -37,20 +37,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// Every `crates/<crate>/src` file outside migration-stream that converts
 /// integers by hand, with the conversions it uses.
 fn hand_conversions(crates: &Path) -> Vec<(String, Vec<&'static str>)> {
@@ -63,8 +49,7 @@ fn hand_conversions(crates: &Path) -> Vec<(String, Vec<&'static str>)> {
         .collect();
     dirs.sort();
     for dir in dirs {
-        let mut files = Vec::new();
-        rust_files(&dir.join("src"), &mut files);
+        let mut files = rust_files(&dir.join("src"));
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
@@ -108,5 +93,56 @@ fn only_migration_stream_turns_bytes_into_integers() {
     assert!(
         stale.is_empty(),
         "these exceptions no longer convert by hand: remove them from xtask/tests/wire_guard.rs: {stale:?}"
+    );
+}
+
+/// The only source files that may allow `unsafe` (the workspace denies it),
+/// and why; each `unsafe` block there has a SAFETY comment just above.
+const UNSAFE_FILES: &[(&str, &str)] = &[
+    (
+        "cli/src/fdio.rs",
+        "checking and adopting an inherited file descriptor; linkat and sync_file_range",
+    ),
+    (
+        "capi/src/lib.rs",
+        "the C boundary: exported symbols, the caller's pointers and descriptors",
+    ),
+];
+
+#[test]
+fn unsafe_is_allowed_only_where_the_architecture_says() {
+    let crates = repo_root().join("crates");
+    let mut found: Vec<String> = Vec::new();
+    let mut missing_safety = Vec::new();
+    for file in rust_files(&crates) {
+        let relative = file.strip_prefix(&crates).unwrap();
+        // Tests may count allocations with a global allocator.
+        if !relative.components().any(|c| c.as_os_str() == "src") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        if !text.contains("allow(unsafe_code)") {
+            continue;
+        }
+        let name = relative.to_string_lossy().into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains("unsafe {") {
+                let before = &lines[i.saturating_sub(4)..=i];
+                if !before.iter().any(|l| l.contains("SAFETY")) {
+                    missing_safety.push(format!("{name}:{}", i + 1));
+                }
+            }
+        }
+        found.push(name);
+    }
+    found.sort();
+    let mut allowed: Vec<String> = UNSAFE_FILES.iter().map(|(f, _)| (*f).to_owned()).collect();
+    allowed.sort();
+    assert_eq!(found, allowed, "files that allow unsafe code");
+    assert!(
+        missing_safety.is_empty(),
+        "unsafe without a SAFETY comment near: {missing_safety:?}"
     );
 }

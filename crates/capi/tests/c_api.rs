@@ -16,9 +16,7 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn repo_root() -> PathBuf {
-    crate_dir().join("../..").canonicalize().unwrap()
-}
+use xenmig_test_support::repo_root;
 
 /// Where cargo put the libxenmig.so and libxenmig.a of this build: beside
 /// this test, in `deps/` (`cargo build` also copies them one level up, but

@@ -39,4 +39,5 @@ pub mod syslog;
 pub mod term;
 pub mod verify;
 
-pub use exit::{Failure, finish, parse_args, write_stdout};
+pub use args::parse_args;
+pub use exit::{Failure, finish, write_stdout};

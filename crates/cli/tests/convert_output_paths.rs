@@ -12,13 +12,13 @@ mod support;
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use legacy_convert::format::Width;
 use legacy_convert::writer::{BodyItem, LegacyImage};
 use legacy_convert::{Options, OutputFormat};
-use support::{scratch, testdata};
+use support::scratch;
 
 const EXE: &str = env!("CARGO_BIN_EXE_convert-legacy-stream");
 
@@ -144,22 +144,6 @@ fn check_everywhere(dir: &Path, name: &str, bytes: &[u8], xl: bool, format: Outp
     }
 }
 
-fn test_images() -> Vec<(String, Vec<u8>)> {
-    let dir: PathBuf = testdata("legacy");
-    let mut images: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "img"))
-        .map(|path| {
-            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (stem, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    images.sort();
-    images
-}
-
-/// An HVM image of batches of 1 to 1024 pages, over 12 MiB of page data.
 fn multi_block_image() -> Vec<u8> {
     let mut body = Vec::new();
     let mut pfn = 0u64;
@@ -179,7 +163,7 @@ fn multi_block_image() -> Vec<u8> {
 #[test]
 fn every_test_image_converts_to_the_same_bytes_over_every_input_and_output() {
     let dir = scratch("output-paths-images");
-    for (stem, bytes) in test_images() {
+    for (stem, bytes) in xenmig_test_support::legacy_images() {
         let xl = stem.ends_with("-xl");
         for format in [OutputFormat::Libxc, OutputFormat::Libxl] {
             check_everywhere(&dir, &stem, &bytes, xl, format);

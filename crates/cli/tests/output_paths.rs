@@ -49,12 +49,12 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Says on standard error why (part of) a test is skipped; a macro, so that
-/// the print is in the test function, where the lints allow it.
-macro_rules! skip {
-    ($reason:expr) => {
-        eprintln!("skipped: {}", $reason)
-    };
+use xenmig_test_support::skip;
+
+/// Checks that `dir` holds just `names` (nothing left behind), then removes it.
+fn leaves_only(dir: &Path, names: &[&str]) {
+    assert_eq!(entries(dir), names);
+    fs::remove_dir_all(dir).unwrap();
 }
 
 /// Runs `sh -c script` (with `$EXE` and `$IMG` set); its output.
@@ -137,8 +137,7 @@ fn character_devices_are_written_in_place_never_replaced() {
     assert_eq!(code(&out), 2, "{stderr}");
     assert_eq!(stderr.matches("No space left").count(), 1, "{stderr}");
     assert!(fs::metadata(&full).unwrap().file_type().is_char_device());
-    assert_eq!(entries(&dir), ["full", "null"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["full", "null"]);
 }
 
 /// A loop device over a scratch file, detached when dropped.
@@ -209,8 +208,7 @@ fn a_block_device_is_written_in_place_and_fsynced() {
     assert_eq!(&written[..expected.len()], &expected[..]);
     assert!(written[expected.len()..].iter().all(|&b| b == 0xa5));
     drop(device);
-    assert_eq!(entries(&dir), ["backing"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["backing"]);
 }
 
 #[test]
@@ -250,8 +248,7 @@ fn a_fifo_and_a_socket_get_the_stream_in_place() {
     assert_eq!(code(&out), 0, "{}", stderr_of(&out));
     assert_eq!(reader.join().unwrap(), expected, "the socket's peer");
     assert!(fs::metadata(&socket).unwrap().file_type().is_socket());
-    assert_eq!(entries(&dir), ["fifo", "socket"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["fifo", "socket"]);
 }
 
 #[test]
@@ -278,8 +275,7 @@ fn descriptor_paths_are_the_descriptors_themselves() {
             .file_type()
             .is_symlink()
     );
-    assert_eq!(entries(&dir), ["redirected"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["redirected"]);
 }
 
 #[test]
@@ -348,8 +344,7 @@ fn a_replaced_file_keeps_mode_and_owner_and_new_files_are_private() {
     );
     assert_eq!(after.mode() & 0o7777, 0o640);
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
-    assert_eq!(entries(&dir), ["new.v2", "old.v2", "p.json"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["new.v2", "old.v2", "p.json"]);
 }
 
 #[test]
@@ -377,8 +372,7 @@ fn an_owner_that_cannot_be_kept_is_refused_before_any_work() {
         "{stderr}"
     );
     assert_eq!(fs::read(&theirs).unwrap(), b"root's");
-    assert_eq!(entries(&dir), ["in.img", "root-owned.v2"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["in.img", "root-owned.v2"]);
 }
 
 /// Starts the converter on a stdin pipe that stays open (so it is
@@ -601,8 +595,7 @@ fn the_file_is_fsynced_before_its_name_and_the_directory_after() {
             existing,
             "a free name is linked, an existing file is renamed over:\n{log}"
         );
-        assert_eq!(entries(&dir), ["out"]);
-        fs::remove_dir_all(&dir).unwrap();
+        leaves_only(&dir, &["out"]);
     }
 }
 
@@ -615,26 +608,19 @@ fn eintr_from_linkat_and_rename_is_retried() {
     let dir = scratch("eintr");
     let out_path = dir.join("out");
     let args = ["-i", &image(), "-o", out_path.to_str().unwrap()];
-    let (out, log) = strace(&dir, "inject=linkat:error=EINTR:when=1", &args);
-    assert_eq!(code(&out), 0, "{}", stderr_of(&out));
-    assert!(
-        log.contains("EINTR (Interrupted system call) (INJECTED)"),
-        "{log}"
-    );
-    assert_eq!(fs::read(&out_path).unwrap(), expected);
-    let (out, log) = strace(
-        &dir,
+    for injection in [
+        "inject=linkat:error=EINTR:when=1",
         "inject=rename,renameat,renameat2:error=EINTR:when=1",
-        &args,
-    );
-    assert_eq!(code(&out), 0, "{}", stderr_of(&out));
-    assert!(
-        log.contains("EINTR (Interrupted system call) (INJECTED)"),
-        "{log}"
-    );
-    assert_eq!(fs::read(&out_path).unwrap(), expected);
-    assert_eq!(entries(&dir), ["out"]);
-    fs::remove_dir_all(&dir).unwrap();
+    ] {
+        let (out, log) = strace(&dir, injection, &args);
+        assert_eq!(code(&out), 0, "{}", stderr_of(&out));
+        assert!(
+            log.contains("EINTR (Interrupted system call) (INJECTED)"),
+            "{log}"
+        );
+        assert_eq!(fs::read(&out_path).unwrap(), expected);
+    }
+    leaves_only(&dir, &["out"]);
 }
 
 #[test]
@@ -688,8 +674,7 @@ fn the_input_file_itself_is_refused_as_output() {
         assert!(stderr.contains("host.txt"), "{stderr}");
     }
     assert_eq!(fs::read(&dump).unwrap(), dump_text);
-    assert_eq!(entries(&dir), ["dump-link", "host.txt", "in.img", "link"]);
-    fs::remove_dir_all(&dir).unwrap();
+    leaves_only(&dir, &["dump-link", "host.txt", "in.img", "link"]);
 }
 
 #[test]

@@ -7,7 +7,8 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use support::{
-    assert_golden, code, repo_root, run, run_with_closed_stdout, stderr, stdout, testdata,
+    assert_golden, code, fails_saying, repo_root, run, run_with_closed_stdout, stderr, stdout,
+    testdata,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_verify-stream-v2");
@@ -121,12 +122,7 @@ fn usage_and_io_errors_exit_2() {
     let output = run(EXE, &["--format", "xml"]);
     assert_eq!(code(&output), 2);
     let output = run(EXE, &["-i", "testdata/verify/no-such-file.stream"]);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).contains("no-such-file.stream"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, 2, "no-such-file.stream");
     let output = run(EXE, &["-i", "987654"]);
     assert_eq!(code(&output), 2);
     assert!(stderr(&output).contains("fd 987654"), "{}", stderr(&output));
@@ -185,12 +181,7 @@ fn records_larger_than_a_pipe_read_verify_from_standard_input() {
 
     let truncated = bytes[..bytes.len() - 100].to_vec();
     let output = through_pipe(truncated, &[]);
-    assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("Stream truncated"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, 1, "Stream truncated");
 }
 
 #[test]
@@ -223,12 +214,7 @@ fn a_closed_standard_output_is_not_an_error() {
         EXE,
         &["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"],
     );
-    assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("[rule libxl.xenstore-key]"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, 1, "[rule libxl.xenstore-key]");
 }
 
 #[test]
@@ -268,12 +254,7 @@ fn stop_at_end_returns_while_the_writer_keeps_the_stream_open() {
 
     // Without it, the same bytes after END are trailing data.
     let output = through_pipe(with_reply, &[]);
-    assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("[rule stream.trailing-data]"),
-        "{}",
-        stderr(&output)
-    );
+    fails_saying(&output, 1, "[rule stream.trailing-data]");
 }
 
 #[test]

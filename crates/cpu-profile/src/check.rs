@@ -18,6 +18,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 use cpuid_defs::{Class, Feature, FeatureRegister};
 use maskcalc::defs::register_value;
 use maskcalc::model::Host;
@@ -373,79 +375,135 @@ fn check_register(
     }
 }
 
+/// A value of a JSON report that is a string in some entries and a number
+/// in others (`profile` and `host` of a problem; `a` and `b` of a change).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum Value<'a> {
+    /// A string.
+    Text(&'a str),
+    /// A number, or `null` when undefined.
+    Number(Option<u32>),
+}
+
+/// The document of [`reports_json`]. The fields of these documents are in
+/// alphabetical order, the order version 1 was first written in (a
+/// serde_json::Value, whose maps sort their keys).
+#[derive(Serialize)]
+struct ReportsJson<'a> {
+    compatible: bool,
+    hosts: Vec<HostJson<'a>>,
+    profile: &'a str,
+}
+
+#[derive(Serialize)]
+struct HostJson<'a> {
+    compatible: bool,
+    host: &'a str,
+    problems: Vec<ProblemJson<'a>>,
+    unchecked: Vec<String>,
+}
+
+/// One problem: `kind` and `message`, and the fields of its kind.
+#[derive(Serialize, Default)]
+struct ProblemJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feature: Option<Option<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<Value<'a>>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Value<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'static str>,
+}
+
 /// The reports as JSON: `{"compatible": bool, "hosts": [{"host", "compatible",
 /// "problems": [{"kind", "message", ...}], "unchecked": [...]}]}`.
 pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
-    let hosts: Vec<serde_json::Value> = reports
+    let hosts = reports
         .iter()
-        .map(|r| {
-            let problems: Vec<serde_json::Value> = r
+        .map(|r| HostJson {
+            compatible: r.is_compatible(),
+            host: &r.host,
+            problems: r
                 .problems
                 .iter()
                 .map(|p| problem_json(p, r.subject))
-                .collect();
-            let unchecked = r.unchecked_labels();
-            serde_json::json!({
-                "host": r.host,
-                "compatible": r.is_compatible(),
-                "problems": problems,
-                "unchecked": unchecked,
-            })
+                .collect(),
+            unchecked: r.unchecked_labels(),
         })
         .collect();
-    let value = serde_json::json!({
-        "profile": profile_name,
-        "compatible": reports.iter().all(HostReport::is_compatible),
-        "hosts": hosts,
-    });
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&ReportsJson {
+        compatible: reports.iter().all(HostReport::is_compatible),
+        hosts,
+        profile: profile_name,
+    })
+    .unwrap_or_default();
     text.push('\n');
     text
 }
 
-fn problem_json(problem: &Problem, subject: Subject) -> serde_json::Value {
-    let mut value = serde_json::json!({
-        "kind": problem.kind(),
-        "message": problem.describe(subject),
-    });
-    let extra = match problem {
-        Problem::Vendor { profile, host } => serde_json::json!({"profile": profile, "host": host}),
+fn problem_json(problem: &Problem, subject: Subject) -> ProblemJson<'_> {
+    let common = ProblemJson {
+        kind: problem.kind(),
+        message: problem.describe(subject),
+        ..ProblemJson::default()
+    };
+    match problem {
+        Problem::Vendor { profile, host } => ProblemJson {
+            profile: Some(Value::Text(profile)),
+            host: Some(Value::Text(host)),
+            ..common
+        },
         Problem::Limit {
             name,
             profile,
             host,
-        } => serde_json::json!({"name": name, "profile": profile, "host": host}),
+        } => ProblemJson {
+            name: Some(name),
+            profile: Some(Value::Number(Some(*profile))),
+            host: Some(Value::Number(Some(*host))),
+            ..common
+        },
         Problem::MissingFeature {
             feature,
             register,
             bit,
-        } => serde_json::json!({
-            "feature": feature.map(|f| f.name),
-            "location": rules::describe_location(*register, *bit),
-            "class": class_name(*feature),
-        }),
+        } => ProblemJson {
+            feature: Some(feature.map(|f| f.name)),
+            location: Some(rules::describe_location(*register, *bit)),
+            class: Some(class_name(*feature)),
+            ..common
+        },
         Problem::UnexpectedFeature {
             feature,
             register,
             bit,
-        } => serde_json::json!({
-            "feature": feature.name,
-            "location": rules::describe_location(*register, *bit),
-            "class": feature.class.as_str(),
-        }),
+        } => ProblemJson {
+            feature: Some(Some(feature.name)),
+            location: Some(rules::describe_location(*register, *bit)),
+            class: Some(feature.class.as_str()),
+            ..common
+        },
         Problem::Field {
             name,
             rule,
             profile,
             host,
-        } => {
-            serde_json::json!({"name": name, "rule": rule.as_str(), "profile": profile, "host": host})
-        }
-    };
-    if let (Some(obj), Some(more)) = (value.as_object_mut(), extra.as_object()) {
-        for (k, v) in more {
-            obj.insert(k.clone(), v.clone());
-        }
+        } => ProblemJson {
+            name: Some(name),
+            rule: Some(rule.as_str()),
+            profile: Some(Value::Number(Some(*profile))),
+            host: Some(Value::Number(Some(*host))),
+            ..common
+        },
     }
-    value
 }

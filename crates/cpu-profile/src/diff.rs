@@ -19,6 +19,7 @@ use std::fmt;
 
 use cpuid_defs::{Feature, FeatureRegister};
 
+use crate::check::Value;
 use crate::{Profile, rules};
 
 /// What a profile says about one bit.
@@ -198,50 +199,115 @@ pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
     changes
 }
 
+/// The document of [`changes_json`], fields in the alphabetical order
+/// version 1 was first written in.
+#[derive(serde::Serialize)]
+struct ChangesJson<'a> {
+    a: &'a str,
+    b: &'a str,
+    changes: Vec<ChangeJson<'a>>,
+}
+
+/// One change: `kind` and `message`, and the fields of its kind.
+#[derive(serde::Serialize)]
+struct ChangeJson<'a> {
+    a: Value<'a>,
+    b: Value<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feature: Option<Option<&'static str>>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mask: Option<String>,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    register: Option<String>,
+}
+
+impl<'a> ChangeJson<'a> {
+    fn new(kind: &'static str, change: &Change, a: Value<'a>, b: Value<'a>) -> Self {
+        ChangeJson {
+            a,
+            b,
+            class: None,
+            feature: None,
+            kind,
+            location: None,
+            mask: None,
+            message: change.to_string(),
+            name: None,
+            register: None,
+        }
+    }
+}
+
 /// The changes as JSON: `{"a", "b", "changes": [{"kind", "message", ...}]}`,
 /// with the feature name, location, class and both states for bits.
 pub fn changes_json(a_name: &str, b_name: &str, changes: &[Change]) -> String {
-    let items: Vec<serde_json::Value> = changes
+    let changes = changes
         .iter()
-        .map(|change| {
-            let message = change.to_string();
-            match change {
-                Change::Vendor(a, b) => {
-                    serde_json::json!({"kind": "vendor", "message": message, "a": a, "b": b})
-                }
-                Change::Limit(name, a, b) => serde_json::json!({
-                    "kind": "limit", "message": message, "name": name, "a": a, "b": b
-                }),
-                Change::Field(name, a, b) => serde_json::json!({
-                    "kind": "field", "message": message, "name": name, "a": a, "b": b
-                }),
-                Change::Unnamed {
-                    register,
-                    mask,
-                    a,
-                    b,
-                } => serde_json::json!({
-                    "kind": "unnamed", "message": message, "register": register.to_string(),
-                    "mask": format!("{mask:#010x}"), "a": a.as_str(), "b": b.as_str()
-                }),
-                Change::Bit {
-                    feature,
-                    register,
-                    bit,
-                    a,
-                    b,
-                } => serde_json::json!({
-                    "kind": "bit", "message": message,
-                    "feature": feature.map(|f| f.name),
-                    "class": feature.map_or("unnamed", |f| f.class.as_str()),
-                    "location": rules::describe_location(*register, *bit),
-                    "a": a.as_str(), "b": b.as_str()
-                }),
+        .map(|change| match change {
+            Change::Vendor(a, b) => {
+                ChangeJson::new("vendor", change, Value::Text(a), Value::Text(b))
             }
+            Change::Limit(name, a, b) => ChangeJson {
+                name: Some(name),
+                ..ChangeJson::new(
+                    "limit",
+                    change,
+                    Value::Number(Some(*a)),
+                    Value::Number(Some(*b)),
+                )
+            },
+            Change::Field(name, a, b) => ChangeJson {
+                name: Some(name),
+                ..ChangeJson::new("field", change, Value::Number(*a), Value::Number(*b))
+            },
+            Change::Unnamed {
+                register,
+                mask,
+                a,
+                b,
+            } => ChangeJson {
+                register: Some(register.to_string()),
+                mask: Some(format!("{mask:#010x}")),
+                ..ChangeJson::new(
+                    "unnamed",
+                    change,
+                    Value::Text(a.as_str()),
+                    Value::Text(b.as_str()),
+                )
+            },
+            Change::Bit {
+                feature,
+                register,
+                bit,
+                a,
+                b,
+            } => ChangeJson {
+                feature: Some(feature.map(|f| f.name)),
+                class: Some(feature.map_or("unnamed", |f| f.class.as_str())),
+                location: Some(rules::describe_location(*register, *bit)),
+                ..ChangeJson::new(
+                    "bit",
+                    change,
+                    Value::Text(a.as_str()),
+                    Value::Text(b.as_str()),
+                )
+            },
         })
         .collect();
-    let value = serde_json::json!({"a": a_name, "b": b_name, "changes": items});
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&ChangesJson {
+        a: a_name,
+        b: b_name,
+        changes,
+    })
+    .unwrap_or_default();
     text.push('\n');
     text
 }

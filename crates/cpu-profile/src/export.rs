@@ -25,7 +25,7 @@ use maskcalc::consumer::{GuestCpu, GuestRegister, Targets};
 use maskcalc::pool::{Action, HostSummary, MaskedBit, PoolMasks, RegisterMask};
 use maskcalc::render;
 
-use crate::{Limits, Profile, rules};
+use crate::{Limits, Profile, json, rules};
 
 /// The formats `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub fn pool_masks(profile: &Profile) -> PoolMasks {
         bits: Vec::new(),
         kept: Vec::new(),
         hidden: Vec::new(),
-        cpuid_limits: Some(maskcalc::consumer::kvm::CpuidLimits {
+        cpuid_limits: Some(maskcalc::model::CpuidLimits {
             max_basic: profile.limits.max_basic_leaf,
             max_extended: profile.limits.max_extended_leaf,
             max_leaf7_subleaf: profile.limits.max_leaf7_subleaf,
@@ -356,30 +356,81 @@ pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
         .collect()
 }
 
+/// A number as Cloud Hypervisor writes them: a `0x` hex string of no fixed
+/// width (`"0x0"`, `"0xffffffff"`).
+struct ChHex(u32);
+
+impl serde::Serialize for ChHex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:#x}", self.0))
+    }
+}
+
+/// Cloud Hypervisor's CPU profile, in the key order of its own profiles.
+#[derive(serde::Serialize)]
+struct ChProfile {
+    hypervisor: &'static str,
+    cpu_vendor: &'static str,
+    adjustments: Vec<(ChKey, ChValue)>,
+}
+
+/// Where an adjustment applies.
+#[derive(serde::Serialize)]
+struct ChKey {
+    leaf: ChHex,
+    sub_leaf: ChRange,
+    register: &'static str,
+}
+
+/// A subleaf range, both ends included.
+#[derive(serde::Serialize)]
+struct ChRange {
+    start: ChHex,
+    end: ChHex,
+}
+
+/// What a guest reads: `(host & mask) | replacements`.
+#[derive(serde::Serialize)]
+struct ChValue {
+    replacements: ChHex,
+    mask: ChHex,
+}
+
+/// Cloud Hypervisor's name of a register.
+fn ch_register(register: Register) -> &'static str {
+    match register {
+        Register::Eax => "EAX",
+        Register::Ebx => "EBX",
+        Register::Ecx => "ECX",
+        Register::Edx => "EDX",
+    }
+}
+
 /// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
 /// `cpu_vendor`, `adjustments`): [`cloud_hypervisor_adjustments`], one per line.
 pub fn cloud_hypervisor(profile: &Profile) -> String {
-    let lines: Vec<String> = cloud_hypervisor_adjustments(profile)
+    let adjustments = cloud_hypervisor_adjustments(profile)
         .into_iter()
         .map(|a| {
-            let (leaf, from, to, replacements, mask) =
-                (a.leaf, *a.subleaves.start(), *a.subleaves.end(), a.replacements, a.mask);
-            format!(
-                "[{{\"leaf\": \"{leaf:#x}\", \"sub_leaf\": {{\"start\": \"{from:#x}\", \"end\": \"{to:#x}\"}}, \"register\": \"{}\"}}, \
-                 {{\"replacements\": \"{replacements:#x}\", \"mask\": \"{mask:#x}\"}}]",
-                a.register.as_str().to_uppercase()
-            )
+            let key = ChKey {
+                leaf: ChHex(a.leaf),
+                sub_leaf: ChRange {
+                    start: ChHex(*a.subleaves.start()),
+                    end: ChHex(*a.subleaves.end()),
+                },
+                register: ch_register(a.register),
+            };
+            let value = ChValue {
+                replacements: ChHex(a.replacements),
+                mask: ChHex(a.mask),
+            };
+            (key, value)
         })
         .collect();
-    // Cloud Hypervisor's CpuVendor: what its get_cpu_vendor() says of the hosts.
-    let cpu_vendor = cloud_hypervisor_vendor(profile).unwrap_or("Unknown");
-    // One adjustment per line, in the key order Cloud Hypervisor's own profiles use.
-    let mut text = format!(
-        "{{\n  \"hypervisor\": \"Kvm\",\n  \"cpu_vendor\": \"{cpu_vendor}\",\n  \"adjustments\": [\n    {}\n  ]\n}}\n",
-        lines.join(",\n    ")
-    );
-    if lines.is_empty() {
-        text = text.replace("[\n    \n  ]", "[]");
-    }
-    text
+    json::entry_per_line(&ChProfile {
+        hypervisor: "Kvm",
+        // Cloud Hypervisor's CpuVendor: what its get_cpu_vendor() says of the hosts.
+        cpu_vendor: cloud_hypervisor_vendor(profile).unwrap_or("Unknown"),
+        adjustments,
+    })
 }

@@ -22,45 +22,76 @@ use std::fmt;
 use cpuid_defs::{Class, FeatureRegister};
 use maskcalc::defs::register_value;
 use maskcalc::model::{Host, HostCpuid};
-use maskcalc::pool::{self, PoolError, PoolErrorKind, PoolOptions};
+use maskcalc::pool::{self, PoolErrorKind, PoolOptions};
 
 use crate::rules::{self, FieldRule};
 use crate::{Bits, Limits, PoolMask, Profile, SourceHost};
 
 /// Why no profile can be made from the given hosts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum GenerateError {
+pub enum GenerateErrorKind {
     /// No host was given.
     NoHosts,
-    /// The hosts do not share one vendor: each host's name and vendor string.
-    MixedVendors(Vec<(String, String)>),
+    /// The hosts do not share one vendor.
+    MixedVendors,
     /// A host's dump has no leaf 0, so its vendor is unknown.
-    NoVendor(String),
+    NoVendor,
     /// The pool computation refused the hosts for another reason.
-    Pool(PoolError),
+    Pool,
+}
+
+/// No profile can be made from the given hosts: why, and which hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GenerateError {
+    /// What went wrong.
+    pub kind: GenerateErrorKind,
+    /// The hosts to blame (for [`GenerateErrorKind::MixedVendors`] each
+    /// host with its vendor string, the host's name alone otherwise).
+    pub hosts: Vec<(String, Option<String>)>,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl GenerateError {
+    fn no_hosts() -> GenerateError {
+        GenerateError {
+            kind: GenerateErrorKind::NoHosts,
+            hosts: Vec::new(),
+            message: "expected at least one host dump, found none".to_owned(),
+        }
+    }
+
+    fn no_vendor(host: &str) -> GenerateError {
+        GenerateError {
+            kind: GenerateErrorKind::NoVendor,
+            hosts: vec![(host.to_owned(), None)],
+            message: format!(
+                "{host}: expected CPUID leaf 0 (the vendor string), found a dump without it"
+            ),
+        }
+    }
+
+    fn mixed_vendors(hosts: Vec<(String, String)>) -> GenerateError {
+        let listed: Vec<String> = hosts
+            .iter()
+            .map(|(name, vendor)| format!("{name}: {vendor}"))
+            .collect();
+        GenerateError {
+            kind: GenerateErrorKind::MixedVendors,
+            message: format!(
+                "expected hosts of one CPU vendor (a profile has one vendor), found {}",
+                listed.join(", ")
+            ),
+            hosts: hosts.into_iter().map(|(n, v)| (n, Some(v))).collect(),
+        }
+    }
 }
 
 impl fmt::Display for GenerateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GenerateError::NoHosts => f.write_str("expected at least one host dump, found none"),
-            GenerateError::MixedVendors(hosts) => {
-                f.write_str("expected hosts of one CPU vendor (a profile has one vendor), found ")?;
-                for (i, (name, vendor)) in hosts.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{name}: {vendor}")?;
-                }
-                Ok(())
-            }
-            GenerateError::NoVendor(name) => write!(
-                f,
-                "{name}: expected CPUID leaf 0 (the vendor string), found a dump without it"
-            ),
-            GenerateError::Pool(e) => write!(f, "{e}"),
-        }
+        f.write_str(&self.message)
     }
 }
 
@@ -69,26 +100,30 @@ impl std::error::Error for GenerateError {}
 /// The profile a guest may see on every one of `hosts`. The result does not
 /// depend on the order of `hosts` (the host list is sorted by name).
 pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
-    let first = hosts.first().ok_or(GenerateError::NoHosts)?;
+    let first = hosts.first().ok_or_else(GenerateError::no_hosts)?;
     let vendor = first
         .cpuid
         .vendor_string()
-        .ok_or_else(|| GenerateError::NoVendor(first.name.clone()))?;
+        .ok_or_else(|| GenerateError::no_vendor(&first.name))?;
     let mut vendors = Vec::new();
     for host in hosts {
         let v = host
             .cpuid
             .vendor_string()
-            .ok_or_else(|| GenerateError::NoVendor(host.name.clone()))?;
+            .ok_or_else(|| GenerateError::no_vendor(&host.name))?;
         vendors.push((host.name.clone(), v));
     }
     if vendors.iter().any(|(_, v)| *v != vendor) {
-        return Err(GenerateError::MixedVendors(vendors));
+        return Err(GenerateError::mixed_vendors(vendors));
     }
     let masks = pool::compute(hosts, &PoolOptions::default()).map_err(|e| match e.kind {
-        PoolErrorKind::NoHosts => GenerateError::NoHosts,
-        PoolErrorKind::MixedVendors(list) => GenerateError::MixedVendors(list),
-        _ => GenerateError::Pool(e),
+        PoolErrorKind::NoHosts => GenerateError::no_hosts(),
+        PoolErrorKind::MixedVendors(list) => GenerateError::mixed_vendors(list),
+        _ => GenerateError {
+            kind: GenerateErrorKind::Pool,
+            hosts: Vec::new(),
+            message: e.to_string(),
+        },
     })?;
 
     let mut profile = Profile::new(name, &vendor);

@@ -2,9 +2,12 @@
 //! values, one register per line so that a profile diffs well in version
 //! control. `docs/cpu-profile-format.md` documents every key.
 //!
-//! The loader is strict: unknown or repeated keys, values with bits outside
-//! their mask, duplicate registers and registers the limits own are errors,
-//! and every error names the file and the field (`cpuid[3].mask`).
+//! The file's shape is a set of serde types ([`ProfileFile`] and its
+//! entries), read in two steps: serde checks the shape (unknown, repeated or
+//! missing keys, types, hex strings), with `serde_path_to_error` naming the
+//! field; then the entries become a [`Profile`], refusing values with bits
+//! outside their mask, duplicate registers and registers the limits own.
+//! Every error names the file and the field (`cpuid[3].mask`).
 //!
 //! ```
 //! use cpu_profile::{json, Bits, Profile};
@@ -14,77 +17,252 @@
 //! let text = json::to_json(&profile);
 //! assert_eq!(json::from_json("demo.json", text.as_bytes()).unwrap(), profile);
 //! let err = json::from_json("bad.json", b"{\"format\": \"xenmig-cpu-profile\", \"version\": 7}").unwrap_err();
+//! assert_eq!(err.kind, json::LoadErrorKind::UnsupportedVersion);
 //! assert_eq!(err.to_string(), "bad.json: version: expected 1, found 7");
 //! ```
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
-use cpuid_defs::{FeatureRegister, LeafKey, MsrHalf, Register};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use cpuid_defs::{FeatureRegister, MsrHalf, Register};
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+mod layout;
+mod strict;
+
+pub(crate) use layout::entry_per_line;
+use strict::{Entries, KeysOnce, ObjectsOnly, nullable, optional_nullable};
 
 use crate::rules;
 use crate::{Bits, FORMAT_NAME, FORMAT_VERSION, Limits, PoolMask, Profile, SourceHost};
 
 /// The largest profile file the loader reads.
 pub const MAX_PROFILE_BYTES: usize = 4 << 20;
-/// The most entries of one list (`hosts`, `cpuid`, `msrs`, `pool_masks`).
+/// The most entries of one list (`hosts`, `cpuid`, `msrs`, `pool_masks`)
+/// or object (`limits`).
 pub const MAX_ENTRIES: usize = 8192;
 
-/// A profile file that cannot be loaded: which file, which field, and why.
+/// What is wrong with a profile file that cannot be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// Larger than [`MAX_PROFILE_BYTES`].
+    TooLarge,
+    /// Not JSON: a syntax error, a number out of range, nesting too deep.
+    Syntax,
+    /// JSON whose `format` is not `xenmig-cpu-profile`.
+    NotAProfile,
+    /// A profile of a version this crate does not read.
+    UnsupportedVersion,
+    /// A key or value is not what the format says: an unknown, repeated or
+    /// missing key, a value of the wrong type, a malformed hex string, a
+    /// value wider than its field, a list longer than [`MAX_ENTRIES`].
+    Malformed,
+    /// A value has bits outside its mask.
+    ValueOutsideMask,
+    /// A pool mask clears and sets the same bit.
+    ClearedAndSet,
+    /// A register has two entries.
+    RepeatedRegister,
+    /// An entry for a register that `vendor` or `limits` set.
+    OwnedRegister,
+}
+
+/// A profile file that cannot be loaded: what is wrong, and where (the
+/// file, the field, and for what serde found the line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadError {
+    /// What went wrong.
+    pub kind: LoadErrorKind,
     /// The file name as the user gave it.
     pub file: String,
     /// The field path (`cpuid[3].mask`), or empty for the whole file.
-    pub field: String,
+    pub path: String,
+    /// The 1-based line and column where the parser stopped, when it did.
+    pub position: Option<(usize, usize)>,
     /// What was expected and what was found.
     pub message: String,
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.file, self.field, self.message)
+        if self.kind == LoadErrorKind::Syntax {
+            let (line, column) = self.position.unwrap_or_default();
+            return write!(
+                f,
+                "{}: expected JSON, found a syntax error at line {line} column {column} ({})",
+                self.file, self.message
+            );
         }
+        write!(f, "{}: ", self.file)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some((line, column)) = self.position {
+            write!(f, " at line {line} column {column}")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for LoadError {}
 
-fn hex32(v: u32) -> String {
-    format!("\"0x{v:08x}\"")
+/// A hex string (`"0x0000ffff"`) of up to 64 bits; written with `digits`
+/// digits, read with any number from 1 to 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hex {
+    /// The value.
+    value: u64,
+    /// The digits it is written with (8 for 32-bit fields, 16 for 64-bit).
+    digits: usize,
 }
 
-fn hex64(v: u64) -> String {
-    format!("\"0x{v:016x}\"")
-}
-
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-fn cpuid_key_json(key: LeafKey, register: Register) -> String {
-    let subleaf = key
-        .subleaf
-        .map_or_else(|| "null".to_owned(), |s| s.to_string());
-    format!(
-        "\"leaf\": {}, \"subleaf\": {subleaf}, \"register\": \"{}\"",
-        hex32(key.leaf),
-        register.as_str()
-    )
-}
-
-/// Joins JSON lines into a list body, one item per line.
-fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        return "[]".to_owned();
+impl Hex {
+    fn of32(value: u32) -> Hex {
+        Hex {
+            value: value.into(),
+            digits: 8,
+        }
     }
-    format!("[\n    {}\n  ]", items.join(",\n    "))
+
+    fn of64(value: u64) -> Hex {
+        Hex { value, digits: 16 }
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!(
+            "{:#0width$x}",
+            self.value,
+            width = self.digits + 2
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Hex, D::Error> {
+        struct HexVisitor;
+        impl Visitor<'_> for HexVisitor {
+            type Value = Hex;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a hex string like \"0x0000ffff\"")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Hex, E> {
+                let digits = text
+                    .strip_prefix("0x")
+                    .or_else(|| text.strip_prefix("0X"))
+                    .filter(|d| {
+                        (1..=16).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+                    .ok_or_else(|| E::invalid_value(de::Unexpected::Str(text), &self))?;
+                let value = u64::from_str_radix(digits, 16)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(text), &self))?;
+                Ok(Hex {
+                    value,
+                    digits: digits.len(),
+                })
+            }
+        }
+        deserializer.deserialize_str(HexVisitor)
+    }
+}
+
+/// The whole file, key by key in the order written. Serde refuses unknown
+/// and repeated keys of every object but `limits` ([`KeysOnce`] does there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a profile (a JSON object)")]
+struct ProfileFile {
+    /// Always [`FORMAT_NAME`].
+    format: String,
+    /// [`FORMAT_VERSION`].
+    version: u64,
+    /// The profile's name.
+    name: String,
+    /// The leaf-0 vendor string.
+    vendor: String,
+    /// The hosts the profile was made from.
+    hosts: Entries<HostEntry>,
+    /// The limits by name, in the order of [`Limits::DEFS`].
+    limits: KeysOnce<Hex>,
+    /// The CPUID registers the profile defines.
+    cpuid: Entries<CpuidEntry>,
+    /// The MSRs the profile defines, both halves in one entry.
+    msrs: Entries<MsrEntry>,
+    /// The pool masks, CPUID registers first.
+    pool_masks: Entries<PoolMaskEntry>,
+}
+
+/// One of `hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostEntry {
+    /// The host's name.
+    name: String,
+    /// Its leaf 1 EAX.
+    signature: Hex,
+}
+
+/// One of `cpuid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CpuidEntry {
+    /// The leaf.
+    leaf: Hex,
+    /// The subleaf, `null` for a leaf without subleaves.
+    #[serde(deserialize_with = "nullable")]
+    subleaf: Option<u32>,
+    /// `eax`, `ebx`, `ecx` or `edx`.
+    register: String,
+    /// The value (bits of `mask` only).
+    value: Hex,
+    /// The bits the profile defines.
+    mask: Hex,
+}
+
+/// One of `msrs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MsrEntry {
+    /// The MSR index.
+    index: Hex,
+    /// The 64-bit value (bits of `mask` only).
+    value: Hex,
+    /// The bits the profile defines.
+    mask: Hex,
+}
+
+/// One of `pool_masks`: a CPUID register (`leaf`, `subleaf`, `register`)
+/// or an MSR (`msr`), and the bits cleared and set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolMaskEntry {
+    /// The MSR index, for an MSR's mask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msr: Option<Hex>,
+    /// The leaf, for a CPUID register's mask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leaf: Option<Hex>,
+    /// The subleaf (`null` for none), for a CPUID register's mask.
+    #[serde(
+        default,
+        deserialize_with = "optional_nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    subleaf: Option<Option<u32>>,
+    /// The register, for a CPUID register's mask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    register: Option<String>,
+    /// The bits cleared.
+    clear: Hex,
+    /// The bits forced on.
+    set: Hex,
 }
 
 /// MSR halves grouped into 64-bit values: index → (value, mask).
@@ -110,293 +288,414 @@ fn msr_halves(index: u32, a: u64, b: u64) -> [(FeatureRegister, u32, u32); 2] {
     MsrHalf::BOTH.map(|half| (FeatureRegister::Msr { index, half }, half.of(a), half.of(b)))
 }
 
-/// One JSON object per CPUID register of `map`: its key, then two 32-bit
-/// fields named by `names` and taken from each item by `parts`.
-fn cpuid_rows<T: Copy>(
+/// The CPUID registers of `map` with their items.
+fn cpuid_items<T: Copy>(
     map: &BTreeMap<FeatureRegister, T>,
-    names: [&str; 2],
-    parts: impl Fn(T) -> (u32, u32),
-) -> Vec<String> {
-    map.iter()
-        .filter_map(|(&reg, &item)| match reg {
-            FeatureRegister::Cpuid { key, register } => {
-                let (a, b) = parts(item);
-                Some(format!(
-                    "{{{}, \"{}\": {}, \"{}\": {}}}",
-                    cpuid_key_json(key, register),
-                    names[0],
-                    hex32(a),
-                    names[1],
-                    hex32(b)
-                ))
-            }
-            FeatureRegister::Msr { .. } => None,
-        })
-        .collect()
+) -> impl Iterator<Item = (u32, Option<u32>, Register, T)> + '_ {
+    map.iter().filter_map(|(&reg, &item)| match reg {
+        FeatureRegister::Cpuid { key, register } => Some((key.leaf, key.subleaf, register, item)),
+        FeatureRegister::Msr { .. } => None,
+    })
+}
+
+impl ProfileFile {
+    /// The file of a profile.
+    fn of(profile: &Profile) -> ProfileFile {
+        let cpuid = cpuid_items(&profile.registers)
+            .map(|(leaf, subleaf, register, bits)| CpuidEntry {
+                leaf: Hex::of32(leaf),
+                subleaf,
+                register: register.as_str().to_owned(),
+                value: Hex::of32(bits.value),
+                mask: Hex::of32(bits.mask),
+            })
+            .collect();
+        let msrs = msr_values(&profile.registers, |b: Bits| (b.value, b.mask))
+            .into_iter()
+            .map(|(index, (value, mask))| MsrEntry {
+                index: Hex::of32(index),
+                value: Hex::of64(value),
+                mask: Hex::of64(mask),
+            })
+            .collect();
+        let mut pool_masks: Vec<PoolMaskEntry> = cpuid_items(&profile.pool_masks)
+            .map(|(leaf, subleaf, register, m)| PoolMaskEntry {
+                msr: None,
+                leaf: Some(Hex::of32(leaf)),
+                subleaf: Some(subleaf),
+                register: Some(register.as_str().to_owned()),
+                clear: Hex::of32(m.clear),
+                set: Hex::of32(m.set),
+            })
+            .collect();
+        pool_masks.extend(
+            msr_values(&profile.pool_masks, |m: PoolMask| (m.clear, m.set))
+                .into_iter()
+                .map(|(index, (clear, set))| PoolMaskEntry {
+                    msr: Some(Hex::of32(index)),
+                    leaf: None,
+                    subleaf: None,
+                    register: None,
+                    clear: Hex::of64(clear),
+                    set: Hex::of64(set),
+                }),
+        );
+        ProfileFile {
+            format: FORMAT_NAME.to_owned(),
+            version: FORMAT_VERSION.into(),
+            name: profile.name.clone(),
+            vendor: profile.vendor.clone(),
+            hosts: Entries(
+                profile
+                    .hosts
+                    .iter()
+                    .map(|h| HostEntry {
+                        name: h.name.clone(),
+                        signature: Hex::of32(h.signature),
+                    })
+                    .collect(),
+            ),
+            limits: KeysOnce(
+                profile
+                    .limits
+                    .iter()
+                    .map(|(def, v)| (def.name.to_owned(), Hex::of32(v)))
+                    .collect(),
+            ),
+            cpuid: Entries(cpuid),
+            msrs: Entries(msrs),
+            pool_masks: Entries(pool_masks),
+        }
+    }
 }
 
 /// The profile as JSON text (ends with a newline).
 pub fn to_json(profile: &Profile) -> String {
-    let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"format\": \"{FORMAT_NAME}\",");
-    let _ = writeln!(out, "  \"version\": {FORMAT_VERSION},");
-    let _ = writeln!(out, "  \"name\": {},", quoted(&profile.name));
-    let _ = writeln!(out, "  \"vendor\": {},", quoted(&profile.vendor));
-    let hosts: Vec<String> = profile
-        .hosts
-        .iter()
-        .map(|h| {
-            format!(
-                "{{\"name\": {}, \"signature\": {}}}",
-                quoted(&h.name),
-                hex32(h.signature)
-            )
-        })
-        .collect();
-    let _ = writeln!(out, "  \"hosts\": {},", list(&hosts));
-    let limits: Vec<String> = profile
-        .limits
-        .iter()
-        .map(|(def, v)| format!("\"{}\": {}", def.name, hex32(v)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "  \"limits\": {{\n    {}\n  }},",
-        limits.join(",\n    ")
-    );
-    let cpuid = cpuid_rows(&profile.registers, ["value", "mask"], |b: Bits| {
-        (b.value, b.mask)
-    });
-    let _ = writeln!(out, "  \"cpuid\": {},", list(&cpuid));
-    let msrs: Vec<String> = msr_values(&profile.registers, |b: Bits| (b.value, b.mask))
-        .into_iter()
-        .map(|(index, (value, mask))| {
-            format!(
-                "{{\"index\": {}, \"value\": {}, \"mask\": {}}}",
-                hex32(index),
-                hex64(value),
-                hex64(mask)
-            )
-        })
-        .collect();
-    let _ = writeln!(out, "  \"msrs\": {},", list(&msrs));
-    let mut masks = cpuid_rows(&profile.pool_masks, ["clear", "set"], |m: PoolMask| {
-        (m.clear, m.set)
-    });
-    masks.extend(
-        msr_values(&profile.pool_masks, |m: PoolMask| (m.clear, m.set))
-            .into_iter()
-            .map(|(index, (clear, set))| {
-                format!(
-                    "{{\"msr\": {}, \"clear\": {}, \"set\": {}}}",
-                    hex32(index),
-                    hex64(clear),
-                    hex64(set)
-                )
-            }),
-    );
-    let _ = writeln!(out, "  \"pool_masks\": {}", list(&masks));
-    out.push_str("}\n");
-    out
+    entry_per_line(&ProfileFile::of(profile))
 }
 
-/// A cursor for error messages: the file and the path to the current field.
+/// The two keys read before the rest, so that a file of another format or
+/// version says so rather than what its keys lack.
+#[derive(Deserialize)]
+#[serde(expecting = "a profile (a JSON object)")]
+struct Header {
+    format: Option<String>,
+    version: Option<u64>,
+}
+
+/// Makes the errors of one file.
 struct At<'a> {
     file: &'a str,
 }
 
 impl At<'_> {
-    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> LoadError {
+    fn err(
+        &self,
+        kind: LoadErrorKind,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> LoadError {
         LoadError {
+            kind,
             file: self.file.to_owned(),
-            field: field.into(),
+            path: path.into(),
+            position: None,
             message: message.into(),
         }
     }
-}
 
-fn describe(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => format!("the string {}", quoted(s)),
-        Value::Array(_) => "a list".to_owned(),
-        Value::Object(_) => "an object".to_owned(),
-        other => other.to_string(),
-    };
-    let mut cut: String = text.chars().take(60).collect();
-    if cut.len() < text.len() {
-        cut.push('…');
+    fn malformed(&self, path: impl Into<String>, message: impl Into<String>) -> LoadError {
+        self.err(LoadErrorKind::Malformed, path, message)
     }
-    cut
+
+    /// Reads `T` from `bytes` through serde, naming the field of an error.
+    fn parse<'de, T: Deserialize<'de>>(&self, bytes: &'de [u8]) -> Result<T, LoadError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(ObjectsOnly(&mut de))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                self.serde(
+                    if path == "." { String::new() } else { path },
+                    e.into_inner(),
+                )
+            })
+            .and_then(|value| {
+                de.end()
+                    .map(|()| value)
+                    .map_err(|e| self.serde(String::new(), e))
+            })
+    }
+
+    fn serde(&self, path: String, e: serde_json::Error) -> LoadError {
+        let (line, column) = (e.line(), e.column());
+        let text = e.to_string();
+        let message = text
+            .strip_suffix(&format!(" at line {line} column {column}"))
+            .unwrap_or(&text)
+            .to_owned();
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => LoadErrorKind::Malformed,
+            _ => LoadErrorKind::Syntax,
+        };
+        LoadError {
+            kind,
+            file: self.file.to_owned(),
+            path,
+            position: Some((line, column)),
+            message,
+        }
+    }
+
+    fn u32(&self, path: impl FnOnce() -> String, hex: Hex) -> Result<u32, LoadError> {
+        u32::try_from(hex.value).map_err(|_| {
+            self.malformed(
+                path(),
+                format!("expected a 32-bit value, found {:#x}", hex.value),
+            )
+        })
+    }
 }
 
-fn object<'v>(
-    at: &At<'_>,
-    field: &str,
-    value: &'v Value,
-) -> Result<&'v Map<String, Value>, LoadError> {
-    value.as_object().ok_or_else(|| {
-        at.err(
-            field,
-            format!("expected an object, found {}", describe(value)),
-        )
-    })
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
-fn only_keys(
-    at: &At<'_>,
-    field: &str,
-    obj: &Map<String, Value>,
-    keys: &[&str],
-) -> Result<(), LoadError> {
-    for key in obj.keys() {
-        if !keys.contains(&key.as_str()) {
-            let path = if field.is_empty() {
-                key.clone()
-            } else {
-                format!("{field}.{key}")
-            };
+/// Loads a profile from JSON text; `file` names it in errors.
+pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
+    let at = At { file };
+    if bytes.len() > MAX_PROFILE_BYTES {
+        return Err(at.err(
+            LoadErrorKind::TooLarge,
+            "",
+            // Not the size: callers read at most one byte past the limit.
+            format!("expected a profile of at most {MAX_PROFILE_BYTES} bytes, found a larger one"),
+        ));
+    }
+    let header: Header = at.parse(bytes)?;
+    let format = header.format.unwrap_or_default();
+    if format != FORMAT_NAME {
+        return Err(at.err(
+            LoadErrorKind::NotAProfile,
+            "format",
+            format!("expected \"{FORMAT_NAME}\", found {}", quoted(&format)),
+        ));
+    }
+    match header.version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        found => {
             return Err(at.err(
-                path,
-                format!("unknown key; expected one of {}", keys.join(", ")),
+                LoadErrorKind::UnsupportedVersion,
+                "version",
+                format!(
+                    "expected {FORMAT_VERSION}, found {}",
+                    found.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                ),
             ));
         }
+    }
+    let file: ProfileFile = at.parse(bytes)?;
+    profile_of(&at, file)
+}
+
+fn profile_of(at: &At<'_>, file: ProfileFile) -> Result<Profile, LoadError> {
+    let vendor = &file.vendor;
+    if vendor.len() != 12 || !vendor.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(at.malformed(
+            "vendor",
+            format!(
+                "expected a 12-character vendor string like \"GenuineIntel\", found {}",
+                quoted(vendor)
+            ),
+        ));
+    }
+    let mut profile = Profile::new(&file.name, vendor);
+    for (i, host) in file.hosts.0.into_iter().enumerate() {
+        let signature = at.u32(|| format!("hosts[{i}].signature"), host.signature)?;
+        profile.hosts.push(SourceHost {
+            name: host.name,
+            signature,
+        });
+    }
+    limits(at, &file.limits, &mut profile.limits)?;
+    for (i, entry) in file.cpuid.0.iter().enumerate() {
+        cpuid_entry(at, &format!("cpuid[{i}]"), entry, &mut profile.registers)?;
+    }
+    for (i, entry) in file.msrs.0.iter().enumerate() {
+        msr_entry(at, &format!("msrs[{i}]"), entry, &mut profile.registers)?;
+    }
+    for (i, entry) in file.pool_masks.0.iter().enumerate() {
+        pool_mask_entry(
+            at,
+            &format!("pool_masks[{i}]"),
+            entry,
+            &mut profile.pool_masks,
+        )?;
+    }
+    Ok(profile)
+}
+
+fn limits(at: &At<'_>, members: &KeysOnce<Hex>, limits: &mut Limits) -> Result<(), LoadError> {
+    let names: Vec<&str> = Limits::DEFS.iter().map(|d| d.name).collect();
+    if let Some((key, _)) = members.0.iter().find(|(k, _)| !names.contains(&k.as_str())) {
+        return Err(at.malformed(
+            format!("limits.{key}"),
+            format!("unknown key; expected one of {}", names.join(", ")),
+        ));
+    }
+    for (i, def) in Limits::DEFS.iter().enumerate() {
+        let path = || format!("limits.{}", def.name);
+        let hex = members
+            .0
+            .iter()
+            .find(|(k, _)| k == def.name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| at.malformed(path(), "missing"))?;
+        let v = at.u32(path, hex)?;
+        if v & !def.extract(u32::MAX) != 0 {
+            return Err(at.malformed(
+                path(),
+                format!("expected a {}-bit value, found {v:#x}", def.width),
+            ));
+        }
+        limits.set(i, v);
     }
     Ok(())
 }
 
-fn get<'v>(
-    at: &At<'_>,
-    field: &str,
-    obj: &'v Map<String, Value>,
-    key: &str,
-) -> Result<&'v Value, LoadError> {
-    obj.get(key).ok_or_else(|| {
-        let path = if field.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{field}.{key}")
-        };
-        at.err(path, "missing")
-    })
-}
-
-fn path(field: &str, key: &str) -> String {
-    if field.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{field}.{key}")
-    }
-}
-
-fn string<'v>(at: &At<'_>, field: &str, value: &'v Value) -> Result<&'v str, LoadError> {
-    value.as_str().ok_or_else(|| {
-        at.err(
-            field,
-            format!("expected a string, found {}", describe(value)),
-        )
-    })
-}
-
-fn hex(at: &At<'_>, field: &str, value: &Value, bits: u32) -> Result<u64, LoadError> {
-    let expected = if bits == 32 {
-        "a hex string like \"0x0000ffff\""
-    } else {
-        "a hex string like \"0x000000000000ffff\""
-    };
-    let bad = || {
-        at.err(
-            field,
-            format!("expected {expected}, found {}", describe(value)),
-        )
-    };
-    let text = value.as_str().ok_or_else(bad)?;
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .ok_or_else(bad)?;
-    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let v = u64::from_str_radix(digits, 16).map_err(|_| bad())?;
-    if bits == 32 && v > u64::from(u32::MAX) {
-        return Err(at.err(field, format!("expected a 32-bit value, found {text}")));
-    }
-    Ok(v)
-}
-
-fn hex32_field(
-    at: &At<'_>,
-    field: &str,
-    obj: &Map<String, Value>,
-    key: &str,
-) -> Result<u32, LoadError> {
-    let v = hex(at, &path(field, key), get(at, field, obj, key)?, 32)?;
-    // hex() bounds 32-bit values.
-    Ok(v as u32)
-}
-
-fn hex64_field(
-    at: &At<'_>,
-    field: &str,
-    obj: &Map<String, Value>,
-    key: &str,
-) -> Result<u64, LoadError> {
-    hex(at, &path(field, key), get(at, field, obj, key)?, 64)
-}
-
-fn list_of<'v>(at: &At<'_>, field: &str, value: &'v Value) -> Result<&'v Vec<Value>, LoadError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| at.err(field, format!("expected a list, found {}", describe(value))))?;
-    if items.len() > MAX_ENTRIES {
-        return Err(at.err(
-            field,
-            format!(
-                "expected at most {MAX_ENTRIES} entries, found {}",
-                items.len()
-            ),
-        ));
-    }
-    Ok(items)
-}
-
 fn cpuid_register(
     at: &At<'_>,
-    field: &str,
-    obj: &Map<String, Value>,
+    path: &str,
+    leaf: Hex,
+    subleaf: Option<u32>,
+    register: &str,
 ) -> Result<FeatureRegister, LoadError> {
-    let leaf = hex32_field(at, field, obj, "leaf")?;
-    let subleaf_value = get(at, field, obj, "subleaf")?;
-    let subleaf = match subleaf_value {
-        Value::Null => None,
-        v => Some(
-            v.as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    at.err(
-                        path(field, "subleaf"),
-                        format!(
-                            "expected null or a number from 0 to 4294967295, found {}",
-                            describe(v)
-                        ),
-                    )
-                })?,
-        ),
-    };
-    let reg_field = path(field, "register");
-    let name = string(at, &reg_field, get(at, field, obj, "register")?)?;
-    let register: Register = name.parse().map_err(|_| {
-        at.err(
-            &reg_field,
-            format!("expected eax, ebx, ecx or edx, found {}", quoted(name)),
+    let leaf = at.u32(|| format!("{path}.leaf"), leaf)?;
+    let register: Register = register.parse().map_err(|_| {
+        at.malformed(
+            format!("{path}.register"),
+            format!("expected eax, ebx, ecx or edx, found {}", quoted(register)),
         )
     })?;
     Ok(FeatureRegister::cpuid(leaf, subleaf, register))
 }
 
+fn cpuid_entry(
+    at: &At<'_>,
+    path: &str,
+    entry: &CpuidEntry,
+    registers: &mut BTreeMap<FeatureRegister, Bits>,
+) -> Result<(), LoadError> {
+    let register = cpuid_register(at, path, entry.leaf, entry.subleaf, &entry.register)?;
+    if rules::is_limit_register(register) {
+        return Err(at.err(
+            LoadErrorKind::OwnedRegister,
+            path,
+            format!("{register} is set by \"limits\"; expected no cpuid entry for it"),
+        ));
+    }
+    if matches!(register, FeatureRegister::Cpuid { key, .. } if key.leaf == 0 && key.subleaf.unwrap_or(0) == 0)
+    {
+        return Err(at.err(
+            LoadErrorKind::OwnedRegister,
+            path,
+            format!("{register} is set by \"vendor\"; expected no cpuid entry for it"),
+        ));
+    }
+    let value = at.u32(|| format!("{path}.value"), entry.value)?;
+    let mask = at.u32(|| format!("{path}.mask"), entry.mask)?;
+    if value & !mask != 0 {
+        return Err(at.err(
+            LoadErrorKind::ValueOutsideMask,
+            format!("{path}.value"),
+            format!(
+                "expected only bits of mask {mask:#010x}, found {:#010x} outside it",
+                value & !mask
+            ),
+        ));
+    }
+    if mask != 0 {
+        insert_unique(at, path, registers, register, Bits { value, mask })?;
+    }
+    Ok(())
+}
+
+fn msr_entry(
+    at: &At<'_>,
+    path: &str,
+    entry: &MsrEntry,
+    registers: &mut BTreeMap<FeatureRegister, Bits>,
+) -> Result<(), LoadError> {
+    let index = at.u32(|| format!("{path}.index"), entry.index)?;
+    let (value, mask) = (entry.value.value, entry.mask.value);
+    if value & !mask != 0 {
+        return Err(at.err(
+            LoadErrorKind::ValueOutsideMask,
+            format!("{path}.value"),
+            format!(
+                "expected only bits of mask {mask:#018x}, found {:#018x} outside it",
+                value & !mask
+            ),
+        ));
+    }
+    for (register, value, mask) in msr_halves(index, value, mask) {
+        if mask != 0 {
+            insert_unique(at, path, registers, register, Bits { value, mask })?;
+        }
+    }
+    Ok(())
+}
+
+fn pool_mask_entry(
+    at: &At<'_>,
+    path: &str,
+    entry: &PoolMaskEntry,
+    masks: &mut BTreeMap<FeatureRegister, PoolMask>,
+) -> Result<(), LoadError> {
+    let (clear, set) = (entry.clear.value, entry.set.value);
+    let halves = if let Some(index) = entry.msr {
+        if entry.leaf.is_some() || entry.subleaf.is_some() || entry.register.is_some() {
+            return Err(at.malformed(
+                path,
+                "expected an MSR (msr) or a CPUID register (leaf, subleaf, register), found both",
+            ));
+        }
+        let index = at.u32(|| format!("{path}.msr"), index)?;
+        msr_halves(index, clear, set).to_vec()
+    } else {
+        let missing = |key: &str| at.malformed(format!("{path}.{key}"), "missing");
+        let leaf = entry.leaf.ok_or_else(|| missing("leaf"))?;
+        let subleaf = entry.subleaf.ok_or_else(|| missing("subleaf"))?;
+        let register = entry
+            .register
+            .as_deref()
+            .ok_or_else(|| missing("register"))?;
+        let register = cpuid_register(at, path, leaf, subleaf, register)?;
+        let clear = at.u32(|| format!("{path}.clear"), entry.clear)?;
+        let set = at.u32(|| format!("{path}.set"), entry.set)?;
+        vec![(register, clear, set)]
+    };
+    if clear & set != 0 {
+        return Err(at.err(
+            LoadErrorKind::ClearedAndSet,
+            path,
+            format!(
+                "expected no bit both cleared and set, found {:#x}",
+                clear & set
+            ),
+        ));
+    }
+    for (register, clear, set) in halves {
+        let m = PoolMask { clear, set };
+        if m != PoolMask::default() {
+            insert_unique(at, path, masks, register, m)?;
+        }
+    }
+    Ok(())
+}
+
 fn insert_unique<T>(
     at: &At<'_>,
-    field: &str,
+    path: &str,
     map: &mut BTreeMap<FeatureRegister, T>,
     register: FeatureRegister,
     item: T,
@@ -415,339 +714,10 @@ fn insert_unique<T>(
         || map.insert(register, item).is_some()
     {
         return Err(at.err(
-            field,
+            LoadErrorKind::RepeatedRegister,
+            path,
             format!("{register} appears twice; expected each register once"),
         ));
     }
     Ok(())
-}
-
-/// Parses one JSON value like `serde_json::Value` does, but refuses a key
-/// that appears twice in an object (serde_json keeps the last silently, so a
-/// hand-edited profile could say two things and mean the second). `path` is
-/// the field path of the value, for the error; the path of a duplicate key is
-/// left in `duplicate` because serde's errors carry only text.
-struct ValueSeed<'a> {
-    path: String,
-    duplicate: &'a RefCell<Option<String>>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(ValueSeed {
-            path: format!("{}[{}]", self.path, items.len()),
-            duplicate: self.duplicate,
-        })? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let field = path(&self.path, &key);
-            if object.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some(field);
-                return Err(de::Error::custom("duplicate key"));
-            }
-            let value = map.next_value_seed(ValueSeed {
-                path: field,
-                duplicate: self.duplicate,
-            })?;
-            object.insert(key, value);
-        }
-        Ok(Value::Object(object))
-    }
-}
-
-/// Loads a profile from JSON text; `file` names it in errors.
-pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
-    let at = At { file };
-    if bytes.len() > MAX_PROFILE_BYTES {
-        return Err(at.err(
-            "",
-            // Not the size: callers read at most one byte past the limit.
-            format!("expected a profile of at most {MAX_PROFILE_BYTES} bytes, found a larger one"),
-        ));
-    }
-    let duplicate = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let root = ValueSeed {
-        path: String::new(),
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de)
-    .and_then(|root| de.end().map(|()| root))
-    .map_err(|e| {
-        if let Some(field) = duplicate.borrow_mut().take() {
-            return at.err(
-                field,
-                format!(
-                    "expected each key once, found it again at line {} column {}",
-                    e.line(),
-                    e.column()
-                ),
-            );
-        }
-        let full = e.to_string();
-        let what = full.split(" at line ").next().unwrap_or(&full);
-        at.err(
-            "",
-            format!(
-                "expected JSON, found a syntax error at line {} column {} ({what})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    let obj = object(&at, "", &root)?;
-    let format = string(&at, "format", get(&at, "", obj, "format")?)?;
-    if format != FORMAT_NAME {
-        return Err(at.err(
-            "format",
-            format!("expected \"{FORMAT_NAME}\", found {}", quoted(format)),
-        ));
-    }
-    let version = get(&at, "", obj, "version")?;
-    if version.as_u64() != Some(u64::from(FORMAT_VERSION)) {
-        return Err(at.err(
-            "version",
-            format!("expected {FORMAT_VERSION}, found {}", describe(version)),
-        ));
-    }
-    only_keys(
-        &at,
-        "",
-        obj,
-        &[
-            "format",
-            "version",
-            "name",
-            "vendor",
-            "hosts",
-            "limits",
-            "cpuid",
-            "msrs",
-            "pool_masks",
-        ],
-    )?;
-    let name = string(&at, "name", get(&at, "", obj, "name")?)?;
-    let vendor = string(&at, "vendor", get(&at, "", obj, "vendor")?)?;
-    if vendor.len() != 12 || !vendor.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(at.err(
-            "vendor",
-            format!(
-                "expected a 12-character vendor string like \"GenuineIntel\", found {}",
-                quoted(vendor)
-            ),
-        ));
-    }
-    let mut profile = Profile::new(name, vendor);
-
-    for (i, item) in list_of(&at, "hosts", get(&at, "", obj, "hosts")?)?
-        .iter()
-        .enumerate()
-    {
-        let field = format!("hosts[{i}]");
-        let host = object(&at, &field, item)?;
-        only_keys(&at, &field, host, &["name", "signature"])?;
-        let name = string(&at, &path(&field, "name"), get(&at, &field, host, "name")?)?;
-        let signature = hex32_field(&at, &field, host, "signature")?;
-        profile.hosts.push(SourceHost {
-            name: name.to_owned(),
-            signature,
-        });
-    }
-
-    let limits = object(&at, "limits", get(&at, "", obj, "limits")?)?;
-    let names: Vec<&str> = Limits::DEFS.iter().map(|d| d.name).collect();
-    only_keys(&at, "limits", limits, &names)?;
-    for (i, def) in Limits::DEFS.iter().enumerate() {
-        let v = hex32_field(&at, "limits", limits, def.name)?;
-        if v & !def.extract(u32::MAX) != 0 {
-            return Err(at.err(
-                path("limits", def.name),
-                format!("expected a {}-bit value, found {v:#x}", def.width),
-            ));
-        }
-        profile.limits.set(i, v);
-    }
-
-    for (i, item) in list_of(&at, "cpuid", get(&at, "", obj, "cpuid")?)?
-        .iter()
-        .enumerate()
-    {
-        let field = format!("cpuid[{i}]");
-        let entry = object(&at, &field, item)?;
-        only_keys(
-            &at,
-            &field,
-            entry,
-            &["leaf", "subleaf", "register", "value", "mask"],
-        )?;
-        let register = cpuid_register(&at, &field, entry)?;
-        if matches!(register, FeatureRegister::Cpuid { key, .. } if key.leaf == 0 && key.subleaf.unwrap_or(0) == 0)
-            && !rules::is_limit_register(register)
-        {
-            return Err(at.err(
-                &field,
-                format!("{register} is set by \"vendor\"; expected no cpuid entry for it"),
-            ));
-        }
-        if rules::is_limit_register(register) {
-            return Err(at.err(
-                &field,
-                format!("{register} is set by \"limits\"; expected no cpuid entry for it"),
-            ));
-        }
-        let value = hex32_field(&at, &field, entry, "value")?;
-        let mask = hex32_field(&at, &field, entry, "mask")?;
-        if value & !mask != 0 {
-            return Err(at.err(
-                path(&field, "value"),
-                format!(
-                    "expected only bits of mask {mask:#010x}, found {:#010x} outside it",
-                    value & !mask
-                ),
-            ));
-        }
-        if mask != 0 {
-            insert_unique(
-                &at,
-                &field,
-                &mut profile.registers,
-                register,
-                Bits { value, mask },
-            )?;
-        }
-    }
-
-    for (i, item) in list_of(&at, "msrs", get(&at, "", obj, "msrs")?)?
-        .iter()
-        .enumerate()
-    {
-        let field = format!("msrs[{i}]");
-        let entry = object(&at, &field, item)?;
-        only_keys(&at, &field, entry, &["index", "value", "mask"])?;
-        let index = hex32_field(&at, &field, entry, "index")?;
-        let value = hex64_field(&at, &field, entry, "value")?;
-        let mask = hex64_field(&at, &field, entry, "mask")?;
-        if value & !mask != 0 {
-            return Err(at.err(
-                path(&field, "value"),
-                format!(
-                    "expected only bits of mask {mask:#018x}, found {:#018x} outside it",
-                    value & !mask
-                ),
-            ));
-        }
-        for (register, value, mask) in msr_halves(index, value, mask) {
-            if mask != 0 {
-                insert_unique(
-                    &at,
-                    &field,
-                    &mut profile.registers,
-                    register,
-                    Bits { value, mask },
-                )?;
-            }
-        }
-    }
-
-    for (i, item) in list_of(&at, "pool_masks", get(&at, "", obj, "pool_masks")?)?
-        .iter()
-        .enumerate()
-    {
-        let field = format!("pool_masks[{i}]");
-        let entry = object(&at, &field, item)?;
-        if entry.contains_key("msr") {
-            only_keys(&at, &field, entry, &["msr", "clear", "set"])?;
-            let index = hex32_field(&at, &field, entry, "msr")?;
-            let clear = hex64_field(&at, &field, entry, "clear")?;
-            let set = hex64_field(&at, &field, entry, "set")?;
-            if clear & set != 0 {
-                return Err(at.err(
-                    &field,
-                    format!(
-                        "expected no bit both cleared and set, found {:#x}",
-                        clear & set
-                    ),
-                ));
-            }
-            for (register, clear, set) in msr_halves(index, clear, set) {
-                let m = PoolMask { clear, set };
-                if m != PoolMask::default() {
-                    insert_unique(&at, &field, &mut profile.pool_masks, register, m)?;
-                }
-            }
-        } else {
-            only_keys(
-                &at,
-                &field,
-                entry,
-                &["leaf", "subleaf", "register", "clear", "set"],
-            )?;
-            let register = cpuid_register(&at, &field, entry)?;
-            let clear = hex32_field(&at, &field, entry, "clear")?;
-            let set = hex32_field(&at, &field, entry, "set")?;
-            if clear & set != 0 {
-                return Err(at.err(
-                    &field,
-                    format!(
-                        "expected no bit both cleared and set, found {:#x}",
-                        clear & set
-                    ),
-                ));
-            }
-            let m = PoolMask { clear, set };
-            if m != PoolMask::default() {
-                insert_unique(&at, &field, &mut profile.pool_masks, register, m)?;
-            }
-        }
-    }
-    Ok(profile)
 }

@@ -41,38 +41,52 @@ use crate::{Bits, Limits, Profile, rules};
 /// The largest policy record body read (Xen's serialised policies are a few KiB).
 pub const MAX_POLICY_BYTES: u32 = 1 << 20;
 
-/// Why the policy of a stream cannot be read.
-#[derive(Debug)]
+/// What is wrong with a stream whose policy cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PolicyError {
-    /// The stream's framing is broken (with its byte offset and record).
-    Stream(migration_stream::Error),
-    /// A policy record's body is malformed.
-    Record {
-        /// The record type's name.
-        record: &'static str,
-        /// Running index of the record.
-        index: u64,
-        /// Byte offset of its header.
-        offset: u64,
-        /// What is wrong.
-        message: String,
-    },
+pub enum PolicyErrorKind {
+    /// Reading the stream failed: an I/O error, not bad input.
+    Io,
+    /// The stream's framing is broken (`migration-stream` refused it).
+    Stream,
+    /// A policy record is longer than [`MAX_POLICY_BYTES`].
+    TooLarge,
+    /// A second policy record of one type, or a CPUID leaf twice in one.
+    Repeated,
+    /// A policy record's body does not parse, or an MSR entry has its
+    /// reserved flags set.
+    MalformedRecord,
+    /// A v3 stream reaches memory without STATIC_DATA_END.
+    NoStaticDataEnd,
+}
+
+/// Why the policy of a stream cannot be read, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyError {
+    /// What went wrong.
+    pub kind: PolicyErrorKind,
+    /// The byte offset: of the record's header, or where the stream's
+    /// framing broke.
+    pub offset: u64,
+    /// The running index of the record the error is in, if it is in one.
+    pub record: Option<u64>,
+    /// The record type's name, for an error in a policy or memory record.
+    pub record_type: Option<&'static str>,
+    /// What was expected and what was found.
+    pub message: String,
 }
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PolicyError::Stream(e) => write!(f, "{e}"),
-            PolicyError::Record {
-                record,
-                index,
-                offset,
-                message,
-            } => write!(
+        match (self.record_type, self.record) {
+            (Some(name), Some(index)) => write!(
                 f,
-                "{record} record #{index} at byte offset {offset}: {message}"
+                "{name} record #{index} at byte offset {}: {}",
+                self.offset, self.message
             ),
+            // migration-stream's own text says where.
+            _ => f.write_str(&self.message),
         }
     }
 }
@@ -81,7 +95,17 @@ impl std::error::Error for PolicyError {}
 
 impl From<migration_stream::Error> for PolicyError {
     fn from(e: migration_stream::Error) -> Self {
-        PolicyError::Stream(e)
+        PolicyError {
+            kind: if e.is_io() {
+                PolicyErrorKind::Io
+            } else {
+                PolicyErrorKind::Stream
+            },
+            offset: e.offset(),
+            record: e.record().map(|r| r.index),
+            record_type: None,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -101,14 +125,16 @@ pub struct GuestPolicy {
 }
 
 fn record_error(
+    kind: PolicyErrorKind,
     info: &migration_stream::RecordInfo,
     record: &'static str,
     message: String,
 ) -> PolicyError {
-    PolicyError::Record {
-        record,
-        index: info.index,
+    PolicyError {
+        kind,
         offset: info.offset,
+        record: Some(info.index),
+        record_type: Some(record),
         message,
     }
 }
@@ -136,6 +162,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                 // STATIC_DATA_END seen"), whatever its policy says.
                 if memory && policy.libxc_version.is_some_and(|v| v >= 3) {
                     return Err(record_error(
+                        PolicyErrorKind::NoStaticDataEnd,
                         &info,
                         if kind == RecordType::PAGE_DATA {
                             "PAGE_DATA"
@@ -160,6 +187,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                 };
                 if info.length > MAX_POLICY_BYTES {
                     return Err(record_error(
+                        PolicyErrorKind::TooLarge,
                         &info,
                         name,
                         format!(
@@ -172,13 +200,15 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                 if kind == RecordType::X86_CPUID_POLICY {
                     if policy.cpuid.is_some() {
                         return Err(record_error(
+                            PolicyErrorKind::Repeated,
                             &info,
                             name,
                             "expected one X86_CPUID_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = CpuidPolicy::parse(bytes)
-                        .map_err(|e| record_error(&info, name, e.to_string()))?;
+                    let parsed = CpuidPolicy::parse(bytes).map_err(|e| {
+                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
+                    })?;
                     let mut cpuid = HostCpuid::default();
                     for leaf in parsed.iter() {
                         let sub = leaf.subleaf.get();
@@ -190,6 +220,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                             .is_some()
                         {
                             return Err(record_error(
+                                PolicyErrorKind::Repeated,
                                 &info,
                                 name,
                                 format!(
@@ -204,16 +235,19 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                 } else {
                     if policy.msr_count.is_some() {
                         return Err(record_error(
+                            PolicyErrorKind::Repeated,
                             &info,
                             name,
                             "expected one X86_MSR_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = MsrPolicy::parse(bytes)
-                        .map_err(|e| record_error(&info, name, e.to_string()))?;
+                    let parsed = MsrPolicy::parse(bytes).map_err(|e| {
+                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
+                    })?;
                     // Such a guest is restored nowhere (see first_flagged).
                     if let Some((i, entry)) = parsed.first_flagged() {
                         return Err(record_error(
+                            PolicyErrorKind::MalformedRecord,
                             &info,
                             name,
                             format!(

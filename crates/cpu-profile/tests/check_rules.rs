@@ -2,7 +2,7 @@
 
 use cpu_profile::Bits;
 use cpu_profile::check::{Problem, check};
-use cpu_profile::generate::generate;
+use cpu_profile::generate::{GenerateErrorKind, generate};
 use cpuid_defs::{FeatureRegister, MsrHalf, Register};
 use maskcalc::model::{CpuidInput, Host, HostCpuid};
 
@@ -148,11 +148,25 @@ fn profiles_refuse_mixed_vendors_and_empty_pools() {
         [7, 0x6874_7541, 0x444d_4163, 0x6974_6e65],
     );
     let err = generate("p", &[host("intel", 0, None), amd]).unwrap_err();
+    assert_eq!(err.kind, GenerateErrorKind::MixedVendors);
     assert_eq!(
-        err.to_string(),
-        "expected hosts of one CPU vendor (a profile has one vendor), found intel: GenuineIntel, amd: AuthenticAMD"
+        err.hosts,
+        [
+            ("intel".to_owned(), Some("GenuineIntel".to_owned())),
+            ("amd".to_owned(), Some("AuthenticAMD".to_owned()))
+        ]
     );
-    assert!(generate("p", &[]).is_err());
+    assert_eq!(
+        generate("p", &[]).unwrap_err().kind,
+        GenerateErrorKind::NoHosts
+    );
+    let mut no_leaf0 = host("bare", 0, None);
+    no_leaf0.cpuid.leaves.remove(&CpuidInput::new(0, 0));
+    let err = generate("p", &[no_leaf0]).unwrap_err();
+    assert_eq!(
+        (err.kind, err.hosts),
+        (GenerateErrorKind::NoVendor, vec![("bare".to_owned(), None)])
+    );
 }
 
 /// An Intel host with basic leaves up to 0x24, AMX palettes `palette`

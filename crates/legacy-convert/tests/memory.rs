@@ -12,8 +12,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Cursor, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use legacy_convert::convert::{Options, OutputFormat, QEMU_HELD_CAP, Quiet, convert};
-use legacy_convert::error::{ErrorKind, Size};
+use legacy_convert::convert::{Options, OutputFormat, QEMU_HELD_CAP, Quiet, Summary, convert};
+use legacy_convert::error::{Error, ErrorKind, Size};
 use legacy_convert::format::{ChunkId, GuestType, QemuSignature, Width};
 use legacy_convert::physmap::XENSTORE_DATA_CAP;
 use legacy_convert::wire::{IntoBytes, PhysmapEntryHeader, ToolstackHeader, i32_bytes, u32_bytes};
@@ -67,6 +67,16 @@ fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     PEAK.store(base, Ordering::Relaxed);
     let result = f();
     (result, PEAK.load(Ordering::Relaxed) - base)
+}
+
+/// Converts `image` to nothing (a sink) as `format`, the input's length
+/// `total` if known; the result and the peak allocation (see [`peak_during`]).
+fn peak_converting(
+    image: impl Read,
+    format: OutputFormat,
+    total: Option<u64>,
+) -> (Result<Summary, Error>, usize) {
+    peak_during(|| convert(image, io::sink(), &options(format, total), &mut Quiet))
 }
 
 /// The start of a 64-bit HVM image with no pages, up to its body.
@@ -153,14 +163,7 @@ fn held_data_stays_within_its_cap_and_everything_else_streams() {
     let image = Cursor::new(hvm_head())
         .chain(physmap_chunk(32_000, 4096))
         .chain(Cursor::new(hvm_tail()));
-    let (result, peak) = peak_during(|| {
-        convert(
-            image,
-            io::sink(),
-            &options(OutputFormat::Libxl, None),
-            &mut Quiet,
-        )
-    });
+    let (result, peak) = peak_converting(image, OutputFormat::Libxl, None);
     let err = result.expect_err("refused");
     assert!(
         matches!(
@@ -179,14 +182,7 @@ fn held_data_stays_within_its_cap_and_everything_else_streams() {
         .chain(physmap_chunk(entries, 9))
         .chain(Cursor::new(hvm_tail()))
         .chain(qemu_to_end(1000));
-    let (result, peak) = peak_during(|| {
-        convert(
-            image,
-            io::sink(),
-            &options(OutputFormat::Libxl, None),
-            &mut Quiet,
-        )
-    });
+    let (result, peak) = peak_converting(image, OutputFormat::Libxl, None);
     result.expect("converts");
     eprintln!("a physmap just under the cap: peak {peak} bytes allocated");
     assert!(peak < 3 * MIB, "peak {peak} bytes");
@@ -195,14 +191,7 @@ fn held_data_stays_within_its_cap_and_everything_else_streams() {
     let image = Cursor::new(hvm_head())
         .chain(Cursor::new(hvm_tail()))
         .chain(qemu_to_end(100 * MIB as u64));
-    let (result, peak) = peak_during(|| {
-        convert(
-            image,
-            io::sink(),
-            &options(OutputFormat::Libxl, None),
-            &mut Quiet,
-        )
-    });
+    let (result, peak) = peak_converting(image, OutputFormat::Libxl, None);
     let err = result.expect_err("refused");
     assert!(
         matches!(
@@ -222,8 +211,7 @@ fn held_data_stays_within_its_cap_and_everything_else_streams() {
             .chain(Cursor::new(hvm_tail()))
             .chain(qemu_to_end(100 * MIB as u64));
         let total = head_len + 21 + 100 * MIB as u64;
-        let (result, peak) =
-            peak_during(|| convert(image, io::sink(), &options(format, Some(total)), &mut Quiet));
+        let (result, peak) = peak_converting(image, format, Some(total));
         result.expect("converts");
         eprintln!("a 100 MiB qemu record of known length: peak {peak} bytes allocated");
         assert!(peak < MIB, "{format:?}: peak {peak} bytes");

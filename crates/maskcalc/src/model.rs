@@ -200,6 +200,18 @@ pub struct Host {
     pub cpuid: HostCpuid,
 }
 
+/// The highest leaves of a host's CPUID, read from its dump: which leaves
+/// exist on it at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuidLimits {
+    /// Leaf 0 EAX.
+    pub max_basic: u32,
+    /// Leaf 0x80000000 EAX.
+    pub max_extended: u32,
+    /// Leaf 7.0 EAX: the highest subleaf of leaf 7.
+    pub max_leaf7_subleaf: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,10 +215,22 @@ pub struct PoolMasks {
     pub hidden: Vec<FeatureId>,
     /// The lowest highest leaves of the pool's hosts, when known (a
     /// Firecracker template lowers every guest's to them).
-    pub cpuid_limits: Option<crate::consumer::kvm::CpuidLimits>,
+    pub cpuid_limits: Option<crate::model::CpuidLimits>,
 }
 
 impl PoolMasks {
+    /// The hosts' vendor strings, sorted, each once.
+    pub fn vendor_strings(&self) -> Vec<&str> {
+        let mut vendors: Vec<&str> = self
+            .hosts
+            .iter()
+            .map(|h| h.vendor_string.as_str())
+            .collect();
+        vendors.sort_unstable();
+        vendors.dedup();
+        vendors
+    }
+
     /// Masks built from register masks alone (for example a CPU profile's
     /// cleared and forced bits), so the [`crate::render`] functions can print
     /// them; every changed bit is listed without reasons.
@@ -568,7 +580,7 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
         kept,
         hidden: options.hide.clone(),
         cpuid_limits: hosts.iter().map(|h| limits_of(&h.cpuid)).reduce(|a, b| {
-            crate::consumer::kvm::CpuidLimits {
+            crate::model::CpuidLimits {
                 max_basic: a.max_basic.min(b.max_basic),
                 max_extended: a.max_extended.min(b.max_extended),
                 max_leaf7_subleaf: a.max_leaf7_subleaf.min(b.max_leaf7_subleaf),
@@ -578,8 +590,8 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
 }
 
 /// A dump's highest basic and extended leaf and leaf-7 subleaf.
-fn limits_of(cpuid: &crate::model::HostCpuid) -> crate::consumer::kvm::CpuidLimits {
-    crate::consumer::kvm::CpuidLimits {
+fn limits_of(cpuid: &crate::model::HostCpuid) -> crate::model::CpuidLimits {
+    crate::model::CpuidLimits {
         max_basic: cpuid.register(0, 0, crate::model::EAX),
         max_extended: cpuid.register(0x8000_0000, 0, crate::model::EAX),
         max_leaf7_subleaf: cpuid.register(7, 0, crate::model::EAX),

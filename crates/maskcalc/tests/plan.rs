@@ -15,7 +15,7 @@ use maskcalc::render;
 use proptest::prelude::*;
 
 fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cpuid")
+    xenmig_test_support::testdata("cpuid")
 }
 
 fn load(name: &str) -> HostCpuid {

@@ -11,7 +11,7 @@ use maskcalc::pool::{self, PoolMasks, PoolOptions, location_of};
 use proptest::prelude::*;
 
 fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cpuid")
+    xenmig_test_support::testdata("cpuid")
 }
 
 /// Every real dump (`*.txt` copied from the shared collection), parsed once.

@@ -14,20 +14,7 @@ use migration_stream::types::RecordType;
 use migration_stream::{Error, Reader};
 use proptest::prelude::*;
 
-/// A reader that returns at most `step` bytes per call, like a busy pipe.
-struct Trickle<'a> {
-    data: &'a [u8],
-    step: usize,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.step).min(self.data.len());
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
+use xenmig_test_support::Trickle;
 
 /// A real pipe with a thread writing `data` into it, then closing it. The
 /// thread's result is ignored on purpose: a reader that stops early closes
@@ -185,7 +172,7 @@ proptest! {
         // sources are compared through the model rather than with each other.
         run(Input::with_buffer_size(Sequential::new(&data[..]), buffer), &data, &ops)?;
 
-        let trickle = Trickle { data: &data, step };
+        let trickle = Trickle::new(&data[..], step);
         run(Input::with_buffer_size(Sequential::new(trickle), buffer), &data, &ops)?;
 
         // A file already positioned past some prefix: offsets count from there.

@@ -35,7 +35,12 @@ const _: () = assert!(IMAGE_MARKER == 0xffff_ffff_ffff_ffff && IMAGE_ID == 0x584
 const _: () = assert!(LIBXL_IDENT == 0x4c69_6278_6c46_6d74 && LIBXL_VERSION == 2);
 const _: () = assert!(XL_BYTEORDER == 0x0102_0304);
 const _: () = assert!(HVM_FILE_MAGIC == 0x5438_1286 && HVM_FILE_VERSION == 1);
-const _: () = assert!(crate::engine::XENSTORE_STRING_MAX == 4096);
+const _: () = assert!(XENSTORE_STRING_MAX == 4096);
+
+/// Xenstore refuses payloads larger than this (`XENSTORE_PAYLOAD_MAX`): the
+/// limit of each string of EMULATOR_XENSTORE_DATA, which the engine holds
+/// each string to.
+pub(crate) const XENSTORE_STRING_MAX: usize = 4096;
 
 /// Where a rule comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

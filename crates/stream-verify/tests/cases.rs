@@ -3,26 +3,15 @@
 //! pipe-like reader that returns a few bytes at a time; and the example streams
 //! in `testdata/streams/` pass.
 
-use std::io::{self, Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::io::{self, Cursor};
+use std::path::PathBuf;
 use stream_verify::{Format, Report, Rule, verify, verify_pipe, verify_seekable};
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+    xenmig_test_support::testdata("")
 }
 
-/// Returns at most `step` bytes per read, as a pipe or socket may.
-struct Trickle<R> {
-    inner: R,
-    step: usize,
-}
-
-impl<R: Read> Read for Trickle<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.step);
-        self.inner.read(&mut buf[..n])
-    }
-}
+use xenmig_test_support::Trickle;
 
 fn format(name: &str) -> Format {
     match name {
@@ -72,14 +61,7 @@ fn every_case_breaks_exactly_its_rule() {
         };
         let bytes = std::fs::read(testdata().join("verify").join(file)).unwrap();
         let from_file = verify_seekable(Cursor::new(&bytes), format(fmt), None);
-        let from_pipe = verify(
-            Trickle {
-                inner: &bytes[..],
-                step: 5,
-            },
-            format(fmt),
-            None,
-        );
+        let from_pipe = verify(Trickle::new(&bytes[..], 5), format(fmt), None);
         assert_eq!(
             outcome(&from_file),
             expected,

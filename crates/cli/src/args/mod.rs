@@ -20,6 +20,45 @@ mod input_format;
 
 pub use input_format::InputFormat;
 
+/// Parses the command line into `A`. `--help` and `--version` print to
+/// standard output and give exit code 0; a usage mistake prints clap's message
+/// to standard error and gives [`USAGE_OR_IO`](crate::exit::USAGE_OR_IO). The `Err` is the code `main`
+/// returns. A first argument `--generate` asks for the tool's man pages or a
+/// shell completion script instead (see [`crate::manual`]).
+///
+/// ```no_run
+/// use clap::Parser;
+/// use std::process::ExitCode;
+///
+/// /// A demo tool.
+/// #[derive(Parser)]
+/// struct Args {
+///     /// Say more.
+///     #[arg(short, long)]
+///     verbose: bool,
+/// }
+///
+/// fn main() -> ExitCode {
+///     match xenmig_cli::parse_args::<Args>() {
+///         Ok(args) => xenmig_cli::finish("demo", false, Ok(u8::from(args.verbose))),
+///         Err(code) => code,
+///     }
+/// }
+/// ```
+pub fn parse_args<A: clap::Parser>() -> Result<A, std::process::ExitCode> {
+    if let Some(code) = crate::manual::answer_generate(A::command) {
+        return Err(code);
+    }
+    A::try_parse().map_err(|err| {
+        let _ = err.print();
+        std::process::ExitCode::from(if err.use_stderr() {
+            crate::exit::USAGE_OR_IO
+        } else {
+            crate::exit::OK
+        })
+    })
+}
+
 /// Every tool's command line, named as its binary, in the order the README
 /// presents them.
 ///

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use cpu_profile::check::{self, HostReport};
 use cpu_profile::export;
-use cpu_profile::stream::{self as policy_stream, GuestPolicy, PolicyError};
+use cpu_profile::stream::{self as policy_stream, GuestPolicy, PolicyErrorKind};
 use cpu_profile::{Profile, diff, generate, json, show};
 use maskcalc::consumer::Consumer;
 use maskcalc::dump;
@@ -196,8 +196,8 @@ fn read_stream_policy(arg: &str) -> Result<(String, GuestPolicy), Failure> {
         // Spliced, and waited for when the caller set the descriptor non-blocking.
         policy_stream::read_policy(StreamReader::pipe(input.file))
     };
-    let policy = policy.map_err(|e| match &e {
-        PolicyError::Stream(err) if err.is_io() => Failure::usage_or_io(format!("{name}: {e}")),
+    let policy = policy.map_err(|e| match e.kind {
+        PolicyErrorKind::Io => Failure::usage_or_io(format!("{name}: {e}")),
         _ => Failure::bad_input(format!("{name}: {e}")),
     })?;
     Ok((name, policy))

@@ -1,27 +1,12 @@
-//! Helpers shared by the CLI integration tests: running a tool, checking its
-//! exit code, scratch directories, and comparing its output with a golden
-//! file under `testdata/golden/`.
-//!
-//! Set `XENMIG_BLESS=1` to rewrite the golden files from the current output
-//! (then review the diff before committing).
+//! Helpers shared by the CLI integration tests: running a tool and checking
+//! its exit code and output. What every crate's tests share (paths, golden
+//! files, scratch directories) is `xenmig-test-support`'s, re-exported here.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// A path under `testdata/`.
-pub fn testdata(relative: &str) -> PathBuf {
-    repo_root().join("testdata").join(relative)
-}
+pub use xenmig_test_support::{assert_golden, repo_root, scratch, testdata};
 
 /// Runs a binary of this crate (its path from `env!("CARGO_BIN_EXE_<name>")`)
 /// with `args` and no standard input, from the repository root.
@@ -48,6 +33,14 @@ pub fn stdout(output: &Output) -> String {
 /// A tool's standard error as UTF-8 (panics if it is not).
 pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Checks that a finished tool exited with `expected_code` and said `needle`
+/// on standard error.
+pub fn fails_saying(output: &Output, expected_code: i32, needle: &str) {
+    let err_text = stderr(output);
+    assert_eq!(code(output), expected_code, "{err_text}");
+    assert!(err_text.contains(needle), "{err_text}");
 }
 
 /// Runs `exe` with `args` (see [`run`]), checks that it exits with
@@ -116,37 +109,6 @@ pub fn run_with_closed_stdout(exe: &str, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"))
-}
-
-/// A fresh, empty scratch directory for one test (`name` unique within its
-/// test binary).
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xenmig-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Compares `actual` with `testdata/golden/<name>`, or rewrites it under `XENMIG_BLESS=1`.
-pub fn assert_golden(name: &str, actual: &str) {
-    let path = repo_root().join("testdata/golden").join(name);
-    if std::env::var_os("XENMIG_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "golden file {} missing ({e}); run with XENMIG_BLESS=1",
-            path.display()
-        )
-    });
-    if expected != actual {
-        panic!(
-            "output differs from {}\n--- expected\n{expected}\n--- actual\n{actual}\n(run with XENMIG_BLESS=1 to accept)",
-            path.display()
-        );
-    }
 }
 
 /// Every real Intel dump, `testdata/cpuid/intel-*.txt` relative to the

@@ -160,7 +160,7 @@ pub fn image_options(image: &LegacyImage, format: OutputFormat) -> Options {
 }
 
 pub fn testdata() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/legacy")
+    xenmig_test_support::testdata("legacy")
 }
 
 /// Options from a test image's file name (`pv64-…`, `hvm32-…`, `…-xl…`).
@@ -189,24 +189,7 @@ pub fn options_from_name(stem: &str, format: OutputFormat) -> Options {
     }
 }
 
-/// Every test image: (stem, bytes).
-pub fn test_images() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(testdata())
-        .expect("testdata/legacy exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "img"))
-        .map(|p| {
-            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (stem, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    assert!(
-        out.len() >= 10,
-        "test images missing: run cargo xtask gen-testdata"
-    );
-    out
-}
+pub use xenmig_test_support::legacy_images as test_images;
 
 pub fn is_pv(image: &LegacyImage) -> bool {
     matches!(image.guest, GuestParts::Pv(_))

@@ -19,7 +19,7 @@ use std::fmt;
 use cpuid_defs::{Location, Register};
 
 use crate::dump::LineError;
-use crate::dump::xml::{Scanner, Token, attribute, next_token};
+use crate::dump::xml::{Nesting, Scanner, Token, attribute, next_token};
 
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -106,8 +106,8 @@ fn single_bit(mask: u32) -> Option<u8> {
     (mask.count_ones() == 1).then(|| mask.trailing_zeros() as u8)
 }
 
-/// Parses `x86_features.xml`.
-pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
+/// A scanner over one cpu_map file, once its size is within the bound.
+fn scanner_of(text: &str) -> Result<Scanner<'_>, CpuMapError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(CpuMapError {
             line: None,
@@ -117,9 +117,14 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
             ),
         });
     }
-    let mut scanner = Scanner::new(text);
+    Ok(Scanner::new(text))
+}
+
+/// Parses `x86_features.xml`.
+pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
+    let mut scanner = scanner_of(text)?;
     let mut out: Vec<CpuMapFeature> = Vec::new();
-    let mut open: Vec<String> = Vec::new();
+    let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {
         match token {
             Token::Open {
@@ -128,7 +133,7 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
                 empty,
                 line,
             } => {
-                match (open.last().map(String::as_str), name) {
+                match (nesting.parent(), name) {
                     (None, "cpus") => {}
                     (Some("cpus"), "feature") => {
                         let feature = attribute(&attributes, "name").ok_or_else(|| {
@@ -177,50 +182,30 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
                         }
                     }
                     (Some("feature"), "alias") => {}
-                    (parent, other) => {
+                    (_, other) => {
                         return Err(error(
                             line,
                             format!(
                                 "expected <cpus>, <feature>, <cpuid>, <msr> or <alias>, found <{other}> in {}",
-                                parent.map_or("the document".to_owned(), |p| format!("<{p}>"))
+                                nesting.place()
                             ),
                         ));
                     }
                 }
-                if !empty {
-                    open.push(name.to_owned());
-                }
+                nesting.open(name, empty);
             }
-            Token::Close { name, line } => {
-                if open.pop().as_deref() != Some(name) {
-                    return Err(error(line, format!("expected no </{name}> here")));
-                }
-            }
+            Token::Close { name, line } => nesting.close(name, line)?,
         }
     }
-    if let Some(unclosed) = open.last() {
-        return Err(error(
-            scanner.line,
-            format!("expected </{unclosed}>, found the end of the file"),
-        ));
-    }
+    nesting.finish(scanner.line)?;
     Ok(out)
 }
 
 /// Parses one model file (`<cpus><model …>…</model></cpus>`).
 pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
-    if text.len() > MAX_FILE_BYTES {
-        return Err(CpuMapError {
-            line: None,
-            message: format!(
-                "expected at most {MAX_FILE_BYTES} bytes, found {}",
-                text.len()
-            ),
-        });
-    }
-    let mut scanner = Scanner::new(text);
+    let mut scanner = scanner_of(text)?;
     let mut out: Vec<CpuMapModel> = Vec::new();
-    let mut open: Vec<String> = Vec::new();
+    let mut nesting = Nesting::default();
     while let Some(token) = next_token(&mut scanner)? {
         match token {
             Token::Open {
@@ -236,7 +221,7 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
                             error(line, format!("expected a `{key}` on <{name}>, found none"))
                         })
                 };
-                match (open.last().map(String::as_str), name) {
+                match (nesting.parent(), name) {
                     (None, "cpus") => {}
                     (Some("cpus"), "model") => out.push(CpuMapModel {
                         name: value("name")?,
@@ -269,33 +254,22 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
                             }
                         }
                     }
-                    (parent, other) => {
+                    (_, other) => {
                         return Err(error(
                             line,
                             format!(
                                 "expected <cpus> or <model>, found <{other}> in {}",
-                                parent.map_or("the document".to_owned(), |p| format!("<{p}>"))
+                                nesting.place()
                             ),
                         ));
                     }
                 }
-                if !empty {
-                    open.push(name.to_owned());
-                }
+                nesting.open(name, empty);
             }
-            Token::Close { name, line } => {
-                if open.pop().as_deref() != Some(name) {
-                    return Err(error(line, format!("expected no </{name}> here")));
-                }
-            }
+            Token::Close { name, line } => nesting.close(name, line)?,
         }
     }
-    if let Some(unclosed) = open.last() {
-        return Err(error(
-            scanner.line,
-            format!("expected </{unclosed}>, found the end of the file"),
-        ));
-    }
+    nesting.finish(scanner.line)?;
     Ok(out)
 }
 

@@ -28,7 +28,8 @@
 //! 0x20-0x24 or 0x80000022 is refused by a host with an older kernel.
 //!
 //! ```
-//! use maskcalc::consumer::kvm::{Absence, CpuidLimits, absence};
+//! use maskcalc::consumer::kvm::{Absence, absence};
+//! use maskcalc::model::CpuidLimits;
 //! // A host with basic leaves up to 0x10, extended up to 0x80000023, no leaf 7.1.
 //! let host = CpuidLimits { max_basic: 0x10, max_extended: 0x80000023, max_leaf7_subleaf: 0 };
 //! assert_eq!(absence(0x7, 0, Some(host)), None);
@@ -38,23 +39,14 @@
 //! assert_eq!(absence(0x80000023, 0, Some(host)), Some(Absence::BeyondKvm));
 //! ```
 
+use crate::model::CpuidLimits;
+
 /// KVM's highest basic leaf (`min(entry->eax, 0x24U)` for leaf 0).
 pub const MAX_BASIC_LEAF: u32 = 0x24;
 /// KVM's highest extended leaf (`min(entry->eax, 0x80000022)`).
 pub const MAX_EXTENDED_LEAF: u32 = 0x8000_0022;
 /// The extended leaf KVM reports on any host reaching 0x8000001d.
 const SYNTHESISED_EXTENDED_LEAF: u32 = 0x8000_0021;
-
-/// The CPUID limits of one host, read from its dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuidLimits {
-    /// Leaf 0 EAX.
-    pub max_basic: u32,
-    /// Leaf 0x80000000 EAX.
-    pub max_extended: u32,
-    /// Leaf 7.0 EAX: the highest subleaf of leaf 7.
-    pub max_leaf7_subleaf: u32,
-}
 
 /// Why KVM does not report an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +75,8 @@ fn kvm_max_extended(max: u32) -> u32 {
 /// caps it (and the extended one raised to 0x80000021 where KVM synthesises it).
 ///
 /// ```
-/// use maskcalc::consumer::kvm::{CpuidLimits, reported_limits};
+/// use maskcalc::consumer::kvm::reported_limits;
+/// use maskcalc::model::CpuidLimits;
 /// let granite = CpuidLimits { max_basic: 0x23, max_extended: 0x80000008, max_leaf7_subleaf: 2 };
 /// assert_eq!(reported_limits(granite), granite);
 /// let naples = CpuidLimits { max_basic: 0xd, max_extended: 0x8000001f, max_leaf7_subleaf: 0 };

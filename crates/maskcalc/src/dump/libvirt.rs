@@ -12,7 +12,7 @@
 //! `<cpudata>` are skipped, so newer files with extra data still load.
 
 use super::text::{hex_u32_prefixed, quote};
-use super::xml::{Scanner, Token, attribute, next_token};
+use super::xml::{Nesting, Scanner, Token, attribute, next_token};
 use super::{LineError, insert_leaf, insert_msr};
 use crate::model::{CpuidInput, HostCpuid};
 
@@ -43,7 +43,7 @@ fn hex_attribute(
 pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
     let mut scanner = Scanner::new(text);
     let mut host = HostCpuid::default();
-    let mut depth_in_cpudata: Option<usize> = None;
+    let mut nesting = Nesting::default();
     let mut seen_cpudata = false;
     while let Some(token) = next_token(&mut scanner)? {
         match token {
@@ -52,21 +52,18 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
                 attributes,
                 empty,
                 line,
-            } => match depth_in_cpudata {
-                None => {
-                    if name != "cpudata" || seen_cpudata {
-                        return Err(LineError::at(
-                            line,
-                            format!("expected one <cpudata> element, found <{name}>"),
-                        ));
+            } => {
+                match (nesting.parent(), name) {
+                    (None, _) => {
+                        if name != "cpudata" || seen_cpudata {
+                            return Err(LineError::at(
+                                line,
+                                format!("expected one <cpudata> element, found <{name}>"),
+                            ));
+                        }
+                        seen_cpudata = true;
                     }
-                    seen_cpudata = true;
-                    if !empty {
-                        depth_in_cpudata = Some(0);
-                    }
-                }
-                Some(depth) => {
-                    if depth == 0 && name == "cpuid" {
+                    (Some("cpudata"), "cpuid") => {
                         let leaf = hex_attribute(&attributes, name, "eax_in", line)?;
                         let subleaf = match attribute(&attributes, "ecx_in") {
                             None => 0,
@@ -77,7 +74,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
                             *slot = hex_attribute(&attributes, name, reg, line)?;
                         }
                         insert_leaf(&mut host, line, CpuidInput::new(leaf, subleaf), regs, false)?;
-                    } else if depth == 0 && name == "msr" {
+                    }
+                    (Some("cpudata"), "msr") => {
                         let index = hex_attribute(&attributes, name, "index", line)?;
                         let low = hex_attribute(&attributes, name, "eax", line)?;
                         let high = hex_attribute(&attributes, name, "edx", line)?;
@@ -88,30 +86,15 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
                             (u64::from(high) << 32) | u64::from(low),
                         )?;
                     }
-                    if !empty {
-                        depth_in_cpudata = Some(depth.saturating_add(1));
-                    }
+                    // Anything else inside <cpudata> is newer data: skipped.
+                    _ => {}
                 }
-            },
-            Token::Close { name, line } => match depth_in_cpudata {
-                Some(0) if name == "cpudata" => depth_in_cpudata = None,
-                Some(depth) if depth > 0 => depth_in_cpudata = Some(depth - 1),
-                _ => {
-                    return Err(LineError::at(
-                        line,
-                        format!("expected no closing tag here, found </{name}>"),
-                    ));
-                }
-            },
+                nesting.open(name, empty);
+            }
+            Token::Close { name, line } => nesting.close(name, line)?,
         }
     }
-    if depth_in_cpudata.is_some() {
-        return Err(LineError::at(
-            scanner.line,
-            "expected `</cpudata>`, found the end of the file",
-        )
-        .kind(super::DumpErrorKind::Truncated));
-    }
+    nesting.finish(scanner.line)?;
     if !seen_cpudata {
         return Err(LineError::whole("expected a <cpudata> element, found none"));
     }
@@ -140,5 +123,10 @@ mod tests {
         assert!(err.message.contains("`ecx`"), "{}", err.message);
         assert_eq!(parse("<cpudata>\n<cpuid").unwrap_err().line, Some(2));
         assert!(parse("<foo/>").is_err());
+        // Closing tags close what is open, inside <cpudata> too.
+        let err = parse("<cpudata>\n<extra>\n</other>\n</cpudata>").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        let err = parse("<cpudata>\n<extra>\n").unwrap_err();
+        assert_eq!(err.message, "expected </extra>, found the end of the file");
     }
 }

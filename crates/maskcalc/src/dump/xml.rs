@@ -173,6 +173,106 @@ fn parse_attributes(mut text: &str, line: usize) -> Result<Vec<(&str, &str)>, Li
     }
 }
 
+/// The elements open at the scanner's position, innermost last: the one
+/// nesting check of every parser of libvirt's XML. Each closing tag must
+/// close the innermost open element, and none may be open at the end.
+#[derive(Default)]
+pub(crate) struct Nesting<'a> {
+    open: Vec<&'a str>,
+}
+
+impl<'a> Nesting<'a> {
+    /// The innermost open element, `None` at the top of the document.
+    pub(crate) fn parent(&self) -> Option<&'a str> {
+        self.open.last().copied()
+    }
+
+    /// Where an element stands, for messages: `<parent>` or `the document`.
+    pub(crate) fn place(&self) -> String {
+        self.parent()
+            .map_or_else(|| "the document".to_owned(), |p| format!("<{p}>"))
+    }
+
+    /// Records an opening tag; an empty element (`<x/>`) opens nothing.
+    pub(crate) fn open(&mut self, name: &'a str, empty: bool) {
+        if !empty {
+            self.open.push(name);
+        }
+    }
+
+    /// Checks a closing tag against the innermost open element.
+    pub(crate) fn close(&mut self, name: &str, line: usize) -> Result<(), LineError> {
+        if self.open.pop() == Some(name) {
+            Ok(())
+        } else {
+            Err(LineError::at(line, format!("expected no </{name}> here")))
+        }
+    }
+
+    /// At the end of the document (on `line`): no element may be open.
+    pub(crate) fn finish(&self, line: usize) -> Result<(), LineError> {
+        match self.parent() {
+            None => Ok(()),
+            Some(unclosed) => Err(LineError::at(
+                line,
+                format!("expected </{unclosed}>, found the end of the file"),
+            )
+            .kind(super::DumpErrorKind::Truncated)),
+        }
+    }
+}
+
 pub(crate) fn attribute<'a>(attributes: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     attributes.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nesting errors of `text`, as every XML parser reports them.
+    fn nesting_of(text: &str) -> Result<(), LineError> {
+        let mut scanner = Scanner::new(text);
+        let mut nesting = Nesting::default();
+        while let Some(token) = next_token(&mut scanner)? {
+            match token {
+                Token::Open { name, empty, .. } => nesting.open(name, empty),
+                Token::Close { name, line } => nesting.close(name, line)?,
+            }
+        }
+        nesting.finish(scanner.line)
+    }
+
+    #[test]
+    fn every_closing_tag_closes_the_innermost_element_and_none_stays_open() {
+        assert!(nesting_of("<a>\n<b/>\n<c></c>\n</a>\n").is_ok());
+        let err = nesting_of("<a>\n<b>\n</a>").unwrap_err();
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (Some(3), "expected no </a> here")
+        );
+        let err = nesting_of("</a>").unwrap_err();
+        assert_eq!(err.message, "expected no </a> here");
+        let err = nesting_of("<a>\n<b>\n").unwrap_err();
+        assert_eq!(
+            (err.kind, err.line, err.message.as_str()),
+            (
+                super::super::DumpErrorKind::Truncated,
+                Some(3),
+                "expected </b>, found the end of the file"
+            )
+        );
+    }
+
+    #[test]
+    fn the_place_of_an_element_is_its_parent_or_the_document() {
+        let mut nesting = Nesting::default();
+        assert_eq!(nesting.place(), "the document");
+        nesting.open("cpus", false);
+        nesting.open("feature", true);
+        assert_eq!(
+            (nesting.parent(), nesting.place()),
+            (Some("cpus"), "<cpus>".to_owned())
+        );
+    }
 }

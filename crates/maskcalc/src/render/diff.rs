@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use cpuid_defs::Class;
-use serde_json::json;
 
 use crate::pool::{PoolMasks, location_of};
 
@@ -123,40 +122,50 @@ fn trim_end(s: &mut String) {
     s.truncate(len);
 }
 
+/// The document of [`diff_json`], fields in the alphabetical order version 1
+/// was first written in.
+#[derive(serde::Serialize)]
+struct DiffDocument<'a> {
+    differences: Vec<DiffJson<'a>>,
+    format: &'static str,
+    hosts: Vec<&'a str>,
+    version: u32,
+}
+
+#[derive(serde::Serialize)]
+struct DiffJson<'a> {
+    class: &'static str,
+    feature: Option<&'static str>,
+    having: Vec<&'a str>,
+    lacking: Vec<&'a str>,
+    location: String,
+}
+
 /// The differences as JSON: the hosts, then one object per differing bit.
 pub fn diff_json(masks: &PoolMasks) -> String {
     let hosts: Vec<&str> = masks.hosts.iter().map(|h| h.name.as_str()).collect();
-    let rows: Vec<serde_json::Value> = diff_rows(masks)
+    let with = |present: &[bool], has: bool| -> Vec<&str> {
+        hosts
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| **p == has)
+            .map(|(h, _)| *h)
+            .collect()
+    };
+    let differences = diff_rows(masks)
         .into_iter()
-        .map(|r| {
-            let having: Vec<&str> = hosts
-                .iter()
-                .zip(&r.present)
-                .filter(|(_, p)| **p)
-                .map(|(h, _)| *h)
-                .collect();
-            let lacking: Vec<&str> = hosts
-                .iter()
-                .zip(&r.present)
-                .filter(|(_, p)| !**p)
-                .map(|(h, _)| *h)
-                .collect();
-            json!({
-                "feature": r.feature,
-                "location": r.location,
-                "class": r.class.as_str(),
-                "having": having,
-                "lacking": lacking,
-            })
+        .map(|r| DiffJson {
+            class: r.class.as_str(),
+            feature: r.feature,
+            having: with(&r.present, true),
+            lacking: with(&r.present, false),
+            location: r.location,
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&json!({
-        "format": "xenmig-pool-diff",
-        "version": 1,
-        "hosts": hosts,
-        "differences": rows,
-    }))
-    .unwrap_or_default();
-    text.push('\n');
-    text
+    super::json::pretty(&DiffDocument {
+        differences,
+        format: "xenmig-pool-diff",
+        hosts,
+        version: 1,
+    })
 }

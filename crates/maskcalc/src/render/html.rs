@@ -902,13 +902,7 @@ pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str, targets: &Targets
         .map(|r| r.differing().count_ones() as usize)
         .sum();
     let mut page = Page::new(&format!("CPUID pool report: {} hosts", masks.hosts.len()));
-    let mut vendors: Vec<&str> = masks
-        .hosts
-        .iter()
-        .map(|h| h.vendor_string.as_str())
-        .collect();
-    vendors.sort_unstable();
-    vendors.dedup();
+    let vendors = masks.vendor_strings();
     page.intro(&format!(
         "<p>{n} hosts ({vendors}). Guests see <strong>{baseline}</strong> features on every host; \
          {differing} bits differ between the hosts; the mask changes {masked}. The pool splits into \

@@ -1,8 +1,88 @@
 //! The JSON form of [`PoolMasks`], for machines.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::pool::{Action, PoolMasks, Reason};
+
+// The documents' fields are in alphabetical order: the order version 1 was
+// first written in (a serde_json::Value, whose maps sort their keys).
+
+/// The whole document.
+#[derive(Serialize)]
+struct PoolDocument<'a> {
+    features: Vec<FeatureJson>,
+    format: &'static str,
+    pool: PoolJson<'a>,
+    registers: Vec<RegisterJson<'a>>,
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct PoolJson<'a> {
+    hidden: Vec<&'static str>,
+    hosts: Vec<HostJson<'a>>,
+    kept: Vec<KeptJson>,
+    masked_bits: usize,
+    nested_hvm: bool,
+    not_compared: Vec<String>,
+    vendors: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct HostJson<'a> {
+    family: String,
+    model: String,
+    name: &'a str,
+    stepping: String,
+    vendor: &'a str,
+}
+
+#[derive(Serialize)]
+struct KeptJson {
+    name: &'static str,
+    would_be_masked_because: Vec<ReasonJson>,
+}
+
+#[derive(Serialize)]
+struct RegisterJson<'a> {
+    clear: String,
+    differing: String,
+    mask: String,
+    register: String,
+    set: String,
+    values: BTreeMap<&'a str, String>,
+}
+
+#[derive(Serialize)]
+struct FeatureJson {
+    action: &'static str,
+    class: &'static str,
+    location: String,
+    name: Option<&'static str>,
+    reasons: Vec<ReasonJson>,
+}
+
+/// A reason, `kind` and the fields of that kind.
+#[derive(Serialize, Default)]
+struct ReasonJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    having: Option<Vec<String>>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lacking: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    of: Option<&'static str>,
+}
+
+/// `value` as serde_json's pretty text, ending with a newline.
+pub(crate) fn pretty<T: Serialize>(value: &T) -> String {
+    // Cannot fail: the documents have string keys and no serializer errors.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
 
 fn host_names(masks: &PoolMasks, indices: &[usize]) -> Vec<String> {
     indices
@@ -11,19 +91,31 @@ fn host_names(masks: &PoolMasks, indices: &[usize]) -> Vec<String> {
         .collect()
 }
 
-fn reason_json(masks: &PoolMasks, reason: &Reason) -> Value {
+fn reason_json(masks: &PoolMasks, reason: &Reason) -> ReasonJson {
     match reason {
-        Reason::Differs { lacking } => {
-            json!({"kind": "differs", "lacking": host_names(masks, lacking)})
-        }
-        Reason::DependencyOf(id) => {
-            json!({"kind": "dependency", "of": cpuid_defs::feature(*id).name})
-        }
-        Reason::NestedHvmDisabled => json!({"kind": "nested-hvm-disabled"}),
-        Reason::HiddenByRequest => json!({"kind": "hidden-by-request"}),
-        Reason::ForcedOn { having } => {
-            json!({"kind": "forced-on", "having": host_names(masks, having)})
-        }
+        Reason::Differs { lacking } => ReasonJson {
+            kind: "differs",
+            lacking: Some(host_names(masks, lacking)),
+            ..ReasonJson::default()
+        },
+        Reason::DependencyOf(id) => ReasonJson {
+            kind: "dependency",
+            of: Some(cpuid_defs::feature(*id).name),
+            ..ReasonJson::default()
+        },
+        Reason::NestedHvmDisabled => ReasonJson {
+            kind: "nested-hvm-disabled",
+            ..ReasonJson::default()
+        },
+        Reason::HiddenByRequest => ReasonJson {
+            kind: "hidden-by-request",
+            ..ReasonJson::default()
+        },
+        Reason::ForcedOn { having } => ReasonJson {
+            kind: "forced-on",
+            having: Some(host_names(masks, having)),
+            ..ReasonJson::default()
+        },
     }
 }
 
@@ -38,89 +130,81 @@ fn reason_json(masks: &PoolMasks, reason: &Reason) -> Value {
 ///                   "action": "clear", "reasons": [ { "kind": "differs", "lacking": ["node2"] } ] }, … ] }
 /// ```
 pub fn json(masks: &PoolMasks) -> String {
-    let hosts: Vec<Value> = masks
+    let hosts = masks
         .hosts
         .iter()
         .map(|h| {
             let (family, model, stepping) = h.family_model_stepping;
-            json!({
-                "name": h.name,
-                "vendor": h.vendor_string,
-                "family": format!("{family:#x}"),
-                "model": format!("{model:#x}"),
-                "stepping": format!("{stepping:#x}"),
-            })
+            HostJson {
+                family: format!("{family:#x}"),
+                model: format!("{model:#x}"),
+                name: &h.name,
+                stepping: format!("{stepping:#x}"),
+                vendor: &h.vendor_string,
+            }
         })
         .collect();
-    let registers: Vec<Value> = masks
+    let registers = masks
         .registers
         .iter()
-        .map(|r| {
-            let values: serde_json::Map<String, Value> = masks
+        .map(|r| RegisterJson {
+            clear: format!("{:#010x}", r.clear),
+            differing: format!("{:#010x}", r.differing()),
+            mask: r.policy_string(),
+            register: r.register.to_string(),
+            set: format!("{:#010x}", r.set),
+            values: masks
                 .hosts
                 .iter()
                 .zip(&r.values)
-                .map(|(h, v)| (h.name.clone(), json!(format!("{v:#010x}"))))
-                .collect();
-            json!({
-                "register": r.register.to_string(),
-                "mask": r.policy_string(),
-                "clear": format!("{:#010x}", r.clear),
-                "set": format!("{:#010x}", r.set),
-                "differing": format!("{:#010x}", r.differing()),
-                "values": values,
-            })
+                .map(|(h, v)| (h.name.as_str(), format!("{v:#010x}")))
+                .collect(),
         })
         .collect();
-    let features: Vec<Value> = masks
+    let features = masks
         .bits
         .iter()
-        .map(|b| {
-            json!({
-                "name": b.feature_name(),
-                "location": b.location().to_string(),
-                "class": b.class().as_str(),
-                "action": match b.action { Action::Clear => "clear", Action::Set => "set" },
-                "reasons": b.reasons.iter().map(|r| reason_json(masks, r)).collect::<Vec<_>>(),
-            })
+        .map(|b| FeatureJson {
+            action: match b.action {
+                Action::Clear => "clear",
+                Action::Set => "set",
+            },
+            class: b.class().as_str(),
+            location: b.location().to_string(),
+            name: b.feature_name(),
+            reasons: b.reasons.iter().map(|r| reason_json(masks, r)).collect(),
         })
         .collect();
-    let kept: Vec<Value> = masks
+    let kept = masks
         .kept
         .iter()
-        .map(|(id, reasons)| {
-            json!({
-                "name": cpuid_defs::feature(*id).name,
-                "would_be_masked_because": reasons.iter().map(|r| reason_json(masks, r)).collect::<Vec<_>>(),
-            })
+        .map(|(id, reasons)| KeptJson {
+            name: cpuid_defs::feature(*id).name,
+            would_be_masked_because: reasons.iter().map(|r| reason_json(masks, r)).collect(),
         })
         .collect();
-    let vendors: Vec<&str> = {
-        let mut v: Vec<&str> = masks
-            .hosts
-            .iter()
-            .map(|h| h.vendor_string.as_str())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let document = json!({
-        "format": "xenmig-pool-masks",
-        "version": 1,
-        "pool": {
-            "hosts": hosts,
-            "vendors": vendors,
-            "nested_hvm": masks.nested_hvm,
-            "hidden": masks.hidden.iter().map(|id| cpuid_defs::feature(*id).name).collect::<Vec<_>>(),
-            "kept": kept,
-            "masked_bits": masks.bits.len(),
-            "not_compared": masks.unknown_registers.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+    let vendors = masks.vendor_strings();
+    pretty(&PoolDocument {
+        features,
+        format: "xenmig-pool-masks",
+        pool: PoolJson {
+            hidden: masks
+                .hidden
+                .iter()
+                .map(|id| cpuid_defs::feature(*id).name)
+                .collect(),
+            hosts,
+            kept,
+            masked_bits: masks.bits.len(),
+            nested_hvm: masks.nested_hvm,
+            not_compared: masks
+                .unknown_registers
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+            vendors,
         },
-        "registers": registers,
-        "features": features,
-    });
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    text.push('\n');
-    text
+        registers,
+        version: 1,
+    })
 }

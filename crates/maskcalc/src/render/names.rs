@@ -528,6 +528,34 @@ fn firecracker_absence(masks: &PoolMasks, key: cpuid_defs::LeafKey) -> Option<St
     }
 }
 
+/// A Firecracker custom CPU template, fields in the alphabetical order
+/// its first version was written in.
+#[derive(serde::Serialize)]
+struct FirecrackerTemplate {
+    cpuid_modifiers: Vec<CpuidModifier>,
+    msr_modifiers: Vec<MsrModifier>,
+}
+
+#[derive(serde::Serialize)]
+struct CpuidModifier {
+    flags: u8,
+    leaf: String,
+    modifiers: Vec<RegisterModifier>,
+    subleaf: String,
+}
+
+#[derive(serde::Serialize)]
+struct RegisterModifier {
+    bitmap: String,
+    register: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct MsrModifier {
+    addr: String,
+    bitmap: String,
+}
+
 /// A Firecracker custom CPU template: `cpuid_modifiers` with a `0b…` bitmap
 /// (bit 31 first; `0`/`1` forced, `x` the host's value) per masked register,
 /// and `msr_modifiers` (64 characters) for masked MSR bits.
@@ -538,7 +566,7 @@ fn firecracker_absence(masks: &PoolMasks, key: cpuid_defs::LeafKey) -> Option<St
 /// leaves (leaf 0 EAX, 7.0 EAX, 0x80000000 EAX) to the pool's lowest as KVM
 /// reports them, so a leaf that some host lacks is one no guest sees.
 pub fn firecracker(masks: &PoolMasks) -> Rendered {
-    let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<serde_json::Value>)> = Vec::new();
+    let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<RegisterModifier>)> = Vec::new();
     let mut msr_entries: Vec<(u32, [Option<String>; 2])> = Vec::new();
     let mut left_alone: Vec<(cpuid_defs::LeafKey, Vec<&str>, String)> = Vec::new();
     for reg in masks.registers.iter().filter(|r| !r.is_untouched()) {
@@ -555,10 +583,10 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                     }
                     continue;
                 }
-                let modifier = serde_json::json!({
-                    "register": crate::defs::register_name(index),
-                    "bitmap": format!("0b{}", reg.policy_string()),
-                });
+                let modifier = RegisterModifier {
+                    bitmap: format!("0b{}", reg.policy_string()),
+                    register: crate::defs::register_name(index),
+                };
                 match cpuid_entries.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, mods)) => mods.push(modifier),
                     None => cpuid_entries.push((key, vec![modifier])),
@@ -591,51 +619,44 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
         })
         .collect();
     for (key, value) in pinned_limits(masks) {
-        let modifier = serde_json::json!({
-            "register": "eax",
-            "bitmap": format!("0b{value:032b}"),
-        });
+        let modifier = RegisterModifier {
+            bitmap: format!("0b{value:032b}"),
+            register: "eax",
+        };
         match cpuid_entries.iter_mut().find(|(k, _)| *k == key) {
             Some((_, mods)) => mods.insert(0, modifier),
             None => cpuid_entries.push((key, vec![modifier])),
         }
     }
     cpuid_entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
-    let cpuid_modifiers: Vec<serde_json::Value> = cpuid_entries
+    let cpuid_modifiers = cpuid_entries
         .into_iter()
-        .map(|(key, modifiers)| {
-            serde_json::json!({
-                "leaf": format!("{:#x}", key.leaf),
-                "subleaf": format!("{:#x}", key.subleaf.unwrap_or(0)),
-                // KVM_CPUID_FLAG_SIGNIFCANT_INDEX as KVM sets it: Firecracker
-                // writes this over the entry's own flags.
-                "flags": u8::from(crate::consumer::kvm::indexed(key.leaf)),
-                "modifiers": modifiers,
-            })
+        .map(|(key, modifiers)| CpuidModifier {
+            // KVM_CPUID_FLAG_SIGNIFCANT_INDEX as KVM sets it: Firecracker
+            // writes this over the entry's own flags.
+            flags: u8::from(crate::consumer::kvm::indexed(key.leaf)),
+            leaf: format!("{:#x}", key.leaf),
+            modifiers,
+            subleaf: format!("{:#x}", key.subleaf.unwrap_or(0)),
         })
         .collect();
     let untouched = "x".repeat(32);
-    let msr_modifiers: Vec<serde_json::Value> = msr_entries
+    let msr_modifiers = msr_entries
         .into_iter()
-        .map(|(index, [high, low])| {
-            serde_json::json!({
-                "addr": format!("{index:#x}"),
-                "bitmap": format!(
-                    "0b{}{}",
-                    high.as_deref().unwrap_or(&untouched),
-                    low.as_deref().unwrap_or(&untouched)
-                ),
-            })
+        .map(|(index, [high, low])| MsrModifier {
+            addr: format!("{index:#x}"),
+            bitmap: format!(
+                "0b{}{}",
+                high.as_deref().unwrap_or(&untouched),
+                low.as_deref().unwrap_or(&untouched)
+            ),
         })
         .collect();
-    let template = serde_json::json!({
-        "cpuid_modifiers": cpuid_modifiers,
-        "msr_modifiers": msr_modifiers,
-    });
-    let mut text = serde_json::to_string_pretty(&template).unwrap_or_default();
-    text.push('\n');
     Rendered {
-        text,
+        text: super::json::pretty(&FirecrackerTemplate {
+            cpuid_modifiers,
+            msr_modifiers,
+        }),
         omitted: Vec::new(),
         notes,
     }

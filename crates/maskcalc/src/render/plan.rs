@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use cpuid_defs::{Class, FeatureSet};
-use serde_json::{Value, json};
 
 use crate::consumer::Targets;
 use crate::plan::{HostCost, NotCounted, Plan, Tier, Uncounted};
@@ -98,7 +97,7 @@ pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
 pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
-    let vendors = vendor_list(plan);
+    let vendors = plan.masks.vendor_strings();
     let _ = writeln!(
         out,
         "Pool plan: {} hosts ({}); guests see {} features on every host.",
@@ -211,26 +210,87 @@ pub(crate) fn upper_first(s: &str) -> String {
     }
 }
 
-fn vendor_list(plan: &Plan) -> Vec<&str> {
-    let mut vendors: Vec<&str> = plan
-        .masks
-        .hosts
-        .iter()
-        .map(|h| h.vendor_string.as_str())
-        .collect();
-    vendors.sort_unstable();
-    vendors.dedup();
-    vendors
+/// The plan document of [`plan_json`], fields in the alphabetical order
+/// version 1 was first written in.
+#[derive(serde::Serialize)]
+struct PlanDocument<'a> {
+    costs: Ranked<CostJson<'a>>,
+    format: &'static str,
+    pool: PlanPool<'a>,
+    tiers: Tiers<'a>,
+    version: u32,
 }
 
-fn feature_json(set: &FeatureSet) -> Vec<Value> {
+#[derive(serde::Serialize)]
+struct PlanPool<'a> {
+    baseline: Baseline,
+    hidden: Vec<&'static str>,
+    hosts: usize,
+    nested_hvm: bool,
+    vendors: Vec<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct Baseline {
+    count: usize,
+    features: Vec<FeatureJson>,
+}
+
+#[derive(serde::Serialize)]
+struct Ranked<T> {
+    list: Vec<T>,
+    rule: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Tiers<'a> {
+    list: Vec<TierJson<'a>>,
+    rule: String,
+    threshold: usize,
+}
+
+#[derive(serde::Serialize)]
+struct CostJson<'a> {
+    cost: usize,
+    family: String,
+    gains: Vec<FeatureJson>,
+    host: &'a str,
+    model: String,
+    rank: usize,
+    stepping: String,
+    tier: Option<usize>,
+    uncounted: Vec<UncountedJson>,
+}
+
+#[derive(serde::Serialize)]
+struct UncountedJson {
+    location: String,
+    name: Option<&'static str>,
+    why: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct TierJson<'a> {
+    adds: Vec<FeatureJson>,
+    count: usize,
+    hosts: Vec<&'a str>,
+    tier: usize,
+    xl: String,
+}
+
+#[derive(serde::Serialize)]
+struct FeatureJson {
+    class: &'static str,
+    location: String,
+    name: &'static str,
+}
+
+fn feature_json(set: &FeatureSet) -> Vec<FeatureJson> {
     set.features()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "location": f.location.to_string(),
-                "class": f.class.as_str(),
-            })
+        .map(|f| FeatureJson {
+            class: f.class.as_str(),
+            location: f.location.to_string(),
+            name: f.name,
         })
         .collect()
 }
@@ -257,65 +317,75 @@ fn not_counted_kind(why: NotCounted) -> &'static str {
 /// ```
 pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
-    let costs: Vec<Value> = plan
+    let costs = plan
         .costs
         .iter()
         .enumerate()
         .map(|(rank, cost)| {
             let host = &masks.hosts[cost.host];
             let (family, model, stepping) = host.family_model_stepping;
-            json!({
-                "rank": rank + 1,
-                "host": host.name,
-                "family": format!("{family:#x}"),
-                "model": format!("{model:#x}"),
-                "stepping": format!("{stepping:#x}"),
-                "tier": plan.tier_of(cost.host).map(|t| t + 1),
-                "cost": cost.gains.len(),
-                "gains": feature_json(&cost.gains),
-                "uncounted": cost.uncounted.iter().map(|u| json!({
-                    "name": u.feature.map(|id| cpuid_defs::feature(id).name),
-                    "location": u.location.to_string(),
-                    "why": not_counted_kind(u.why),
-                })).collect::<Vec<_>>(),
-            })
+            CostJson {
+                cost: cost.gains.len(),
+                family: format!("{family:#x}"),
+                gains: feature_json(&cost.gains),
+                host: &host.name,
+                model: format!("{model:#x}"),
+                rank: rank + 1,
+                stepping: format!("{stepping:#x}"),
+                tier: plan.tier_of(cost.host).map(|t| t + 1),
+                uncounted: cost
+                    .uncounted
+                    .iter()
+                    .map(|u| UncountedJson {
+                        location: u.location.to_string(),
+                        name: u.feature.map(|id| cpuid_defs::feature(id).name),
+                        why: not_counted_kind(u.why),
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    let tiers: Vec<Value> = plan
+    let tiers = plan
         .tiers
         .iter()
         .enumerate()
-        .map(|(i, tier)| {
-            json!({
-                "tier": i + 1,
-                "hosts": tier.hosts.iter().map(|&h| masks.hosts[h].name.as_str()).collect::<Vec<_>>(),
-                "count": tier.baseline.len(),
-                "adds": feature_json(&tier_additions(plan, tier)),
-                "xl": super::xl(&tier.masks, targets).text.trim_end(),
-            })
+        .map(|(i, tier)| TierJson {
+            adds: feature_json(&tier_additions(plan, tier)),
+            count: tier.baseline.len(),
+            hosts: tier
+                .hosts
+                .iter()
+                .map(|&h| masks.hosts[h].name.as_str())
+                .collect(),
+            tier: i + 1,
+            xl: super::xl(&tier.masks, targets).text.trim_end().to_owned(),
         })
         .collect();
-    let document = json!({
-        "format": "xenmig-pool-plan",
-        "version": 1,
-        "pool": {
-            "hosts": masks.hosts.len(),
-            "vendors": vendor_list(plan),
-            "nested_hvm": masks.nested_hvm,
-            "hidden": masks.hidden.iter().map(|id| cpuid_defs::feature(*id).name).collect::<Vec<_>>(),
-            "baseline": { "count": plan.baseline.len(), "features": feature_json(&plan.baseline) },
+    super::json::pretty(&PlanDocument {
+        costs: Ranked {
+            list: costs,
+            rule: COST_RULE,
         },
-        "costs": {
-            "rule": COST_RULE,
-            "list": costs,
+        format: "xenmig-pool-plan",
+        pool: PlanPool {
+            baseline: Baseline {
+                count: plan.baseline.len(),
+                features: feature_json(&plan.baseline),
+            },
+            hidden: masks
+                .hidden
+                .iter()
+                .map(|id| cpuid_defs::feature(*id).name)
+                .collect(),
+            hosts: masks.hosts.len(),
+            nested_hvm: masks.nested_hvm,
+            vendors: masks.vendor_strings(),
         },
-        "tiers": {
-            "rule": tier_rule(plan.tier_threshold),
-            "threshold": plan.tier_threshold,
-            "list": tiers,
+        tiers: Tiers {
+            list: tiers,
+            rule: tier_rule(plan.tier_threshold),
+            threshold: plan.tier_threshold,
         },
-    });
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
-    text.push('\n');
-    text
+        version: 1,
+    })
 }

@@ -36,8 +36,6 @@ mod trailing;
 mod xenstore;
 mod xl;
 
-pub(crate) use xenstore::XENSTORE_STRING_MAX;
-
 use crate::report::{ReadError, Report, Violation};
 use crate::rules::Breach;
 use crate::{Format, Options};

@@ -2,11 +2,8 @@
 //! in chunks with each string held to xenstore's own limit.
 
 use super::{Engine, Step};
-use crate::rules::Breach;
+use crate::rules::{Breach, XENSTORE_STRING_MAX};
 use migration_stream::source::ByteSource;
-
-/// Xenstore refuses payloads larger than this (`XENSTORE_PAYLOAD_MAX`).
-pub(crate) const XENSTORE_STRING_MAX: usize = 4096;
 
 /// The strings seen so far and the one being read.
 #[derive(Default)]
