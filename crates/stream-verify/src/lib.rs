@@ -33,7 +33,8 @@
 //! let mut sink = |line: &str| lines.push(line.to_owned());
 //! let report = verify(&stream[..], Format::Auto, Some(&mut sink));
 //! assert!(report.is_valid(), "{:?}", report.error);
-//! assert_eq!(report.xen_version.as_deref(), Some("4.17"));
+//! use stream_verify::report::XenVersion;
+//! assert_eq!(report.xen_version, Some(XenVersion { major: 4, minor: 17 }));
 //! assert_eq!(lines[1], "Domain Header: x86 HVM from Xen 4.17");
 //! # Ok::<(), std::io::Error>(())
 //! ```

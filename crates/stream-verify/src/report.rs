@@ -2,6 +2,10 @@
 //! first rule it breaks.
 
 use crate::rules::{Breach, Rule};
+use migration_stream::StreamFormat;
+use migration_stream::types::{
+    DomainType, HvmParam, HvmSaveCode, LibxlRecordType, PageType, RecordType,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -236,12 +240,93 @@ pub struct LegacyQemuRecord {
     pub length: u32,
 }
 
+/// The version of the report's JSON document, its `schema_version` key.
+///
+/// It goes up when a key is removed or changes meaning; new keys may appear
+/// without a bump, so a reader ignores keys it does not know.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// let report = verify(&b"garbage!"[..], Format::Auto, None);
+/// let json = serde_json::to_value(&report).unwrap();
+/// assert_eq!(json["schema_version"], stream_verify::report::SCHEMA_VERSION);
+/// ```
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The Xen version a libxc domain header names: the saving Xen's, or 0.x
+/// for a stream made by the legacy converter.
+///
+/// In `--json` it is a string: `"4.17"`, or `"legacy converted"`.
+///
+/// ```
+/// use stream_verify::report::XenVersion;
+/// assert_eq!(XenVersion { major: 4, minor: 17 }.to_string(), "4.17");
+/// assert!(XenVersion { major: 0, minor: 1 }.is_legacy_converted());
+/// assert_eq!(XenVersion { major: 0, minor: 1 }.to_string(), "legacy converted");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct XenVersion {
+    /// `xen_major`; 0 for a converted legacy stream.
+    pub major: u32,
+    /// `xen_minor` (the converter's version when `major` is 0).
+    pub minor: u32,
+}
+
+impl XenVersion {
+    /// Whether the legacy converter made the stream (`xen_major` 0).
+    pub fn is_legacy_converted(self) -> bool {
+        self.major == 0
+    }
+}
+
+impl fmt::Display for XenVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_legacy_converted() {
+            f.write_str("legacy converted")
+        } else {
+            write!(f, "{}.{}", self.major, self.minor)
+        }
+    }
+}
+
+impl Serialize for XenVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Everything the verifier learnt about a stream.
+///
+/// The fields are typed (the migration-stream crate's open values); the JSON
+/// `verify-stream-v2 --json` prints is their rendering, by the names Xen's
+/// Python tools print, with a [`SCHEMA_VERSION`] key first.
+///
+/// ```
+/// use migration_stream::types::{DomainType, RecordType};
+/// use migration_stream::StreamFormat;
+/// use stream_verify::{Format, verify};
+///
+/// let stream = std::fs::read("../../testdata/streams/libxc-pv-v3.bin")?;
+/// let report = verify(&stream[..], Format::Auto, None);
+/// assert!(report.is_valid());
+/// assert_eq!(report.format, Some(StreamFormat::Libxc));
+/// assert_eq!(report.domain_type, Some(DomainType::X86_PV));
+/// assert_eq!(report.libxc_records.get(&RecordType::END), Some(&1));
+///
+/// let json = serde_json::to_value(&report).unwrap();
+/// assert_eq!(json["format"], "libxc");
+/// assert_eq!(json["domain_type"], "x86 PV");
+/// assert_eq!(json["libxc_records"]["End"], 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Report {
-    /// The outermost layer: `libxc`, `libxl` or `xl`.
-    pub format: Option<&'static str>,
+    /// The JSON's `schema_version` key (the field holds nothing).
+    pub(crate) schema_version: SchemaVersion,
+    /// The outermost layer.
+    #[serde(serialize_with = "json::stream_format")]
+    pub format: Option<StreamFormat>,
     /// The xl header, if any.
     pub xl_header: Option<XlSummary>,
     /// libxl stream version, if there is a libxl layer.
@@ -250,22 +335,26 @@ pub struct Report {
     pub libxl_legacy: bool,
     /// libxc image version (2 or 3).
     pub libxc_version: Option<u32>,
-    /// `x86 PV` or `x86 HVM`.
-    pub domain_type: Option<&'static str>,
-    /// `major.minor` of the saving Xen, or `legacy converted`.
-    pub xen_version: Option<String>,
+    /// x86 PV or x86 HVM (the only two a valid stream can name).
+    #[serde(serialize_with = "json::domain_type")]
+    pub domain_type: Option<DomainType>,
+    /// The saving Xen's version, from the domain header.
+    pub xen_version: Option<XenVersion>,
     /// PV guest width in bytes (4 or 8).
     pub guest_width: Option<u8>,
     /// PV page-table levels (3 or 4).
     pub pagetable_levels: Option<u8>,
-    /// libxc records by display name.
-    pub libxc_records: BTreeMap<String, u64>,
+    /// libxc records by type (in the JSON by display name, such as `Page data`).
+    #[serde(serialize_with = "json::libxc_records")]
+    pub libxc_records: BTreeMap<RecordType, u64>,
     /// Optional libxc records of types beyond the first [`MAX_RECORD_KINDS`] seen, counted only.
     pub optional_records_not_listed: u64,
-    /// libxl records by display name.
-    pub libxl_records: BTreeMap<String, u64>,
-    /// Pages (pfn entries) by page type name.
-    pub pages_by_type: BTreeMap<&'static str, u64>,
+    /// libxl records by type (in the JSON by display name).
+    #[serde(serialize_with = "json::libxl_records")]
+    pub libxl_records: BTreeMap<LibxlRecordType, u64>,
+    /// Pages (pfn entries) by page type (in the JSON by display name, such as `normal`).
+    #[serde(serialize_with = "json::page_types")]
+    pub pages_by_type: BTreeMap<PageType, u64>,
     /// Bytes of page data.
     pub page_data_bytes: u64,
     /// Lowest and highest pfn seen.
@@ -273,10 +362,13 @@ pub struct Report {
     /// vCPU ids seen (at most [`MAX_VCPUS_LISTED`]): those with a PV vCPU
     /// record, and the instances of an HVM context's CPU descriptors.
     pub vcpus: BTreeSet<u32>,
-    /// HVM params by name (the last value sent wins).
-    pub hvm_params: BTreeMap<String, u64>,
-    /// HVM context descriptors by type name.
-    pub hvm_context_descriptors: BTreeMap<&'static str, u64>,
+    /// HVM params (the last value sent wins; in the JSON by upstream name,
+    /// such as `STORE_PFN`).
+    #[serde(serialize_with = "json::hvm_params")]
+    pub hvm_params: BTreeMap<HvmParam, u64>,
+    /// HVM context descriptors by type (in the JSON by display name, such as `CPU`).
+    #[serde(serialize_with = "json::hvm_save_codes")]
+    pub hvm_context_descriptors: BTreeMap<HvmSaveCode, u64>,
     /// Entries in X86_CPUID_POLICY records.
     pub cpuid_policy_leaves: u64,
     /// Entries in X86_MSR_POLICY records.
@@ -295,6 +387,116 @@ pub struct Report {
     pub error: Option<Violation>,
     /// An operating-system error that stopped verification (not the stream's fault).
     pub io_error: Option<ReadError>,
+}
+
+/// The report's `schema_version` key: always [`SCHEMA_VERSION`], so it is
+/// not stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SchemaVersion;
+
+impl Serialize for SchemaVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(SCHEMA_VERSION)
+    }
+}
+
+/// The report's JSON rendering of the typed fields: the names upstream's
+/// tools print, maps ordered by those names (as the document always was).
+mod json {
+    use migration_stream::StreamFormat;
+    use migration_stream::types::{
+        DomainType, HvmParam, HvmSaveCode, LibxlRecordType, PageType, RecordType,
+    };
+    use serde::Serializer;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    pub(super) fn stream_format<S: Serializer>(
+        format: &Option<StreamFormat>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match format {
+            Some(format) => s.serialize_str(format.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn domain_type<S: Serializer>(
+        kind: &Option<DomainType>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match kind {
+            Some(kind) => s.collect_str(kind),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A count per key as a JSON object keyed by `name(key)`, sorted by name;
+    /// keys sharing a name are counted together.
+    fn by_name<K: Copy, S: Serializer>(
+        map: &BTreeMap<K, u64>,
+        name: impl Fn(K) -> Cow<'static, str>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut named: BTreeMap<Cow<'static, str>, u64> = BTreeMap::new();
+        for (&key, &n) in map {
+            *named.entry(name(key)).or_insert(0) += n;
+        }
+        s.collect_map(named)
+    }
+
+    /// The map's last value per name, for values that are not counts.
+    fn last_by_name<K: Copy, S: Serializer>(
+        map: &BTreeMap<K, u64>,
+        name: impl Fn(K) -> Cow<'static, str>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let named: BTreeMap<Cow<'static, str>, u64> = map
+            .iter()
+            .map(|(&key, &value)| (name(key), value))
+            .collect();
+        s.collect_map(named)
+    }
+
+    /// A name from an open value's table, or `?` for a number without one.
+    fn known(name: Option<&'static str>) -> Cow<'static, str> {
+        Cow::Borrowed(name.unwrap_or("?"))
+    }
+
+    pub(super) fn libxc_records<S: Serializer>(
+        map: &BTreeMap<RecordType, u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        by_name(map, crate::engine::libxc_name, s)
+    }
+
+    pub(super) fn libxl_records<S: Serializer>(
+        map: &BTreeMap<LibxlRecordType, u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        by_name(map, |kind| known(kind.display_name()), s)
+    }
+
+    pub(super) fn page_types<S: Serializer>(
+        map: &BTreeMap<PageType, u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        by_name(map, |kind| known(kind.display_name()), s)
+    }
+
+    pub(super) fn hvm_params<S: Serializer>(
+        map: &BTreeMap<HvmParam, u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        last_by_name(map, |param| known(param.name()), s)
+    }
+
+    pub(super) fn hvm_save_codes<S: Serializer>(
+        map: &BTreeMap<HvmSaveCode, u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        by_name(map, |code| known(code.display_name()), s)
+    }
 }
 
 impl Report {

@@ -4,6 +4,7 @@
 
 use super::{Engine, Step, What, libxc_name};
 use crate::Format;
+use crate::report::XenVersion;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::{
@@ -113,13 +114,12 @@ impl<S: ByteSource> Engine<'_, S> {
             return self.broken(Breach::DomainPageShift { page_shift });
         }
         self.libxc.domain = Some(kind);
-        self.report.domain_type = Some(name);
+        self.report.domain_type = Some(kind);
+        self.report.xen_version = Some(XenVersion { major, minor });
         self.libxc.legacy_converted = major == 0;
         if major == 0 {
-            self.report.xen_version = Some("legacy converted".to_owned());
             self.info(|| format!("Domain Header: legacy converted {name}"));
         } else {
-            self.report.xen_version = Some(format!("{major}.{minor}"));
             self.info(|| format!("Domain Header: {name} from Xen {major}.{minor}"));
         }
         Ok(())
@@ -168,7 +168,7 @@ impl<S: ByteSource> Engine<'_, S> {
             self.info(|| {
                 format!(
                     "Libxc Record: {}, length {length}, ignored",
-                    libxc_name(kind.0)
+                    libxc_name(kind)
                 )
             });
             self.warn(format!("optional record type 0x{:08x} ignored", kind.0));
@@ -195,7 +195,7 @@ impl<S: ByteSource> Engine<'_, S> {
             self.pv.first_checked = true;
             if kind != RecordType::X86_PV_INFO {
                 return self.broken(Breach::PvInfoFirst {
-                    found: libxc_name(kind.0),
+                    found: libxc_name(kind).into_owned(),
                 });
             }
         }

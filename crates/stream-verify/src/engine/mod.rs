@@ -41,6 +41,7 @@ pub(crate) use xenstore::XENSTORE_STRING_MAX;
 use crate::report::{ReadError, Report, Violation};
 use crate::rules::Breach;
 use crate::{Format, Options};
+use migration_stream::StreamFormat;
 use migration_stream::source::{ByteSource, Input, InputError};
 use migration_stream::types::{DomainType, LibxlRecordType, RecordType};
 use migration_stream::wire::{RecordHeader, padding_for};
@@ -78,7 +79,7 @@ impl What {
     fn name(self) -> String {
         match self {
             What::Static(name) => name.to_owned(),
-            What::Libxc(raw) => libxc_name(raw),
+            What::Libxc(raw) => libxc_name(RecordType(raw)).into_owned(),
             What::Libxl(raw) => match LibxlRecordType(raw).display_name() {
                 Some(name) => format!("libxl {name}"),
                 None => format!("libxl record type 0x{raw:x}"),
@@ -88,12 +89,12 @@ impl What {
 }
 
 /// How a libxc record type is named in messages and in the report.
-fn libxc_name(raw: u32) -> String {
-    let kind = RecordType(raw);
+pub(crate) fn libxc_name(kind: RecordType) -> std::borrow::Cow<'static, str> {
+    let raw = kind.0;
     match kind.display_name() {
-        Some(name) => name.to_owned(),
-        None if kind.is_optional() => format!("Optional record 0x{raw:08x}"),
-        None => format!("record type 0x{raw:x}"),
+        Some(name) => name.into(),
+        None if kind.is_optional() => format!("Optional record 0x{raw:08x}").into(),
+        None => format!("record type 0x{raw:x}").into(),
     }
 }
 
@@ -179,7 +180,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         };
         let cut_at_checkpoint = match format {
             Format::Xl => {
-                self.report.format = Some("xl");
+                self.report.format = Some(StreamFormat::Xl);
                 if self.xl_header()? {
                     self.libxl_stream()?
                 } else {
@@ -188,11 +189,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 }
             }
             Format::Libxl => {
-                self.report.format = Some("libxl");
+                self.report.format = Some(StreamFormat::Libxl);
                 self.libxl_stream()?
             }
             Format::Libxc | Format::Auto => {
-                self.report.format = Some("libxc");
+                self.report.format = Some(StreamFormat::Libxc);
                 self.libxc_stream()?;
                 false
             }
