@@ -31,24 +31,24 @@ pub fn options(args: &Args, input: &Input) -> Options {
     } else {
         None
     };
-    Options {
-        format: match args.format {
-            cli::OutputFormat::Libxc => OutputFormat::Libxc,
-            cli::OutputFormat::Libxl => OutputFormat::Libxl,
-        },
-        width: args
-            .width
-            .as_deref()
-            .and_then(|w| w.parse().ok())
-            .and_then(Width::from_bits),
-        guest: args.guest_type.map(|g| match g {
-            cli::Guest::Pv => GuestType::Pv,
-            cli::Guest::Hvm => GuestType::Hvm,
-        }),
-        xl_header: args.xl,
-        skip_qemu: args.skip_qemu,
-        input_len,
-    }
+    let mut options = Options::default();
+    options.format = match args.format {
+        cli::OutputFormat::Libxc => OutputFormat::Libxc,
+        cli::OutputFormat::Libxl => OutputFormat::Libxl,
+    };
+    options.width = args
+        .width
+        .as_deref()
+        .and_then(|w| w.parse().ok())
+        .and_then(Width::from_bits);
+    options.guest = args.guest_type.map(|g| match g {
+        cli::Guest::Pv => GuestType::Pv,
+        cli::Guest::Hvm => GuestType::Hvm,
+    });
+    options.xl_header = args.xl;
+    options.skip_qemu = args.skip_qemu;
+    options.input_len = input_len;
+    options
 }
 
 /// Converts `input` into `output`, not yet committed: in place (libxl's

@@ -7,6 +7,7 @@ use core::str::FromStr;
 /// guests may see. `docs/cpuid-features.md` explains every non-`Intersect`
 /// placement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Class {
     /// A guest may see it only if every host has it (the default).
     Intersect,

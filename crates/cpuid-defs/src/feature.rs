@@ -95,6 +95,7 @@ impl FeatureId {
 
 /// One named feature bit.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Feature {
     /// Its index in [`features()`](crate::features).
     pub id: FeatureId,

@@ -6,6 +6,7 @@ use crate::{FeatureRegister, LeafKey, Register, names};
 /// A multi-bit value in a CPUID register (family, maximum leaf, address
 /// size, XSAVE area size, APIC id...).
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Field {
     /// Our name, lower case with `_` (`max_basic_leaf`, `apic_id`).
     pub name: &'static str,

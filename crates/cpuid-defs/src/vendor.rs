@@ -95,6 +95,7 @@ impl fmt::Display for Vendors {
 
 /// The CPU vendor named by CPUID leaf 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Vendor {
     /// `GenuineIntel`.
     Intel,

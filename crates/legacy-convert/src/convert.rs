@@ -18,7 +18,8 @@
 //!     .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64)])
 //!     .to_bytes();
 //! let mut out = Vec::new();
-//! let options = Options { format: OutputFormat::Libxl, ..Options::default() };
+//! let mut options = Options::default();
+//! options.format = OutputFormat::Libxl;
 //! let summary = convert(&image[..], &mut out, &options, &mut Quiet)?;
 //! assert_eq!(summary.pages, 1);
 //! assert_eq!(&out[..8], b"LibxlFmt");
@@ -73,8 +74,17 @@ pub enum OutputFormat {
     Libxl,
 }
 
-/// How to convert.
+/// How to convert. New options are added over time: start from
+/// [`Options::default()`] and set the fields you need.
+///
+/// ```
+/// use legacy_convert::{Options, OutputFormat};
+/// let mut options = Options::default();
+/// options.format = OutputFormat::Libxl;
+/// assert_eq!(options.width, None); // probed from the image
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// The stream format to write.
     pub format: OutputFormat,

@@ -63,8 +63,15 @@ use crate::pool::{self, PoolError, PoolMasks, PoolOptions, location_of};
 /// its own. See `docs/xen-maskcalc.md` for the experiment behind the value.
 pub const DEFAULT_TIER_THRESHOLD: usize = 8;
 
-/// What the caller asks of the plan.
+/// What the caller asks of the plan. New options are added over time:
+/// start from [`PlanOptions::default()`] and set the fields you need.
+///
+/// ```
+/// let mut options = maskcalc::plan::PlanOptions::default();
+/// options.tier_threshold = 1; // only hosts that remove nothing share a tier
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlanOptions {
     /// A host joins a tier only if the tier's baseline, with it, lacks fewer
     /// than this many of the guest-visible features of the tier's first
@@ -162,7 +169,8 @@ fn counts(id: FeatureId, nested_hvm: bool) -> bool {
     match feature.class {
         Class::Intersect => true,
         Class::OptIn => nested_hvm && matches!(feature.name, "VMX" | "SVM"),
-        Class::Accumulate | Class::Host | Class::Hidden => false,
+        // A class added to cpuid-defs later counts only once this says so.
+        Class::Accumulate | Class::Host | Class::Hidden | _ => false,
     }
 }
 

@@ -46,8 +46,17 @@ pub const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
     FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ecx),
 ];
 
-/// What the caller asks of the computation.
+/// What the caller asks of the computation. New options are added over
+/// time: start from [`PoolOptions::default()`] and set the fields you need.
+///
+/// ```
+/// let mut options = maskcalc::pool::PoolOptions::default();
+/// options.nested_hvm = true;
+/// options.hide.push(cpuid_defs::lookup("AVX512F").unwrap().id);
+/// assert!(!options.allow_mixed_vendors);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PoolOptions {
     /// Let guests see VMX/SVM (nested virtualisation).
     pub nested_hvm: bool,
@@ -281,10 +290,8 @@ impl PoolMasks {
     ///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 29]);
     ///     Host { name: name.into(), cpuid }
     /// };
-    /// let options = PoolOptions {
-    ///     hide: vec![resolve_feature("rdcl-no").unwrap(), resolve_feature("avx").unwrap()],
-    ///     ..PoolOptions::default()
-    /// };
+    /// let mut options = PoolOptions::default();
+    /// options.hide = vec![resolve_feature("rdcl-no").unwrap(), resolve_feature("avx").unwrap()];
     /// let masks = compute(&[host("a"), host("b")], &options).unwrap();
     /// let lost: Vec<_> = masks.hidden_but_not_compared().map(|f| f.name).collect();
     /// assert_eq!(lost, ["RDCL_NO"]);
@@ -474,12 +481,6 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
                 (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
             let class = feature.map(|f| f.class).unwrap_or(Class::Intersect);
             match class {
-                Class::Intersect | Class::Hidden | Class::OptIn => mark(
-                    &mut marks,
-                    (i, bit),
-                    Action::Clear,
-                    Reason::Differs { lacking },
-                ),
                 Class::Accumulate => mark(
                     &mut marks,
                     (i, bit),
@@ -487,6 +488,15 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
                     Reason::ForcedOn { having },
                 ),
                 Class::Host => {}
+                // Intersect, Hidden, OptIn, and a class added to cpuid-defs
+                // later until this says otherwise: cleared where hosts
+                // differ, the safe direction.
+                _ => mark(
+                    &mut marks,
+                    (i, bit),
+                    Action::Clear,
+                    Reason::Differs { lacking },
+                ),
             }
         }
     }
