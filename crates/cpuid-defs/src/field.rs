@@ -5,6 +5,14 @@ use crate::{FeatureRegister, LeafKey, Register, names};
 
 /// A multi-bit value in a CPUID register (family, maximum leaf, address
 /// size, XSAVE area size, APIC id...).
+///
+/// ```
+/// use cpuid_defs::{LeafKey, Register, field};
+/// let max = field("max_basic_leaf").unwrap();
+/// assert_eq!((max.key, max.register), (LeafKey::new(0, None), Register::Eax));
+/// assert_eq!(max.extract(0x0000_0020), 0x20);
+/// assert!(!max.per_cpu && field("apic_id").unwrap().per_cpu);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Field {
@@ -54,11 +62,23 @@ impl Field {
 }
 
 /// Every multi-bit field, in location order.
+///
+/// ```
+/// // The fields a host comparison must ignore: they differ between CPUs.
+/// let per_cpu: Vec<_> = cpuid_defs::fields().iter().filter(|f| f.per_cpu).map(|f| f.name).collect();
+/// assert!(per_cpu.contains(&"apic_id"), "{per_cpu:?}");
+/// ```
 pub fn fields() -> &'static [Field] {
     &FIELDS
 }
 
 /// The fields of one register, in location order.
+///
+/// ```
+/// use cpuid_defs::{LeafKey, Register, fields_in};
+/// let eax1: Vec<_> = fields_in(LeafKey::new(1, None), Register::Eax).map(|f| f.name).collect();
+/// assert!(eax1.contains(&"stepping"), "{eax1:?}");
+/// ```
 pub fn fields_in(key: LeafKey, register: Register) -> impl Iterator<Item = &'static Field> {
     FIELDS
         .iter()
