@@ -139,6 +139,21 @@ impl Serialize for Violation {
 /// is known, and the system's message.
 ///
 /// In `--json` it is the string [`Display`](fmt::Display) gives.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// struct Unplugged;
+/// impl std::io::Read for Unplugged {
+///     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+///         Err(std::io::Error::other("device gone"))
+///     }
+/// }
+/// let report = verify(Unplugged, Format::Auto, None);
+/// assert!(report.error.is_none(), "not the stream's fault");
+/// let err = report.io_error.unwrap();
+/// assert_eq!((err.kind(), err.offset()), (std::io::ErrorKind::Other, Some(0)));
+/// assert_eq!(err.to_string(), "read error at byte offset 0: device gone");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     kind: io::ErrorKind,
@@ -194,6 +209,18 @@ impl Serialize for ReadError {
 }
 
 /// Something allowed but worth knowing.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// // HVM_PARAMS with no entries: valid, but unusual.
+/// let stream = std::fs::read("../../testdata/verify/valid-empty-hvm-params.stream")?;
+/// let report = verify(&stream[..], Format::Auto, None);
+/// assert!(report.is_valid());
+/// let warning = &report.warnings[0];
+/// assert!(warning.record_index.is_some() && warning.offset > 0);
+/// assert!(!warning.message.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Warning {
@@ -206,6 +233,14 @@ pub struct Warning {
 }
 
 /// The smallest and largest pfn carried by PAGE_DATA records.
+///
+/// ```
+/// use stream_verify::{Format, report::PfnRange, verify};
+/// let stream = std::fs::read("../../testdata/streams/libxl-hvm-checkpointed.bin")?;
+/// let report = verify(&stream[..], Format::Auto, None);
+/// assert_eq!(report.pfn_range, Some(PfnRange { min: 1, max: 0xfeff0 }));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PfnRange {
     /// Lowest pfn.
@@ -215,6 +250,15 @@ pub struct PfnRange {
 }
 
 /// The xl save header's fields.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// let stream = std::fs::read("../../testdata/streams/xl-pv-v3.bin")?;
+/// let xl = verify(&stream[..], Format::Auto, None).xl_header.unwrap();
+/// assert_eq!(xl.mandatory_flags, 3); // JSON config, STREAMv2
+/// assert!(xl.config_len.is_some());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct XlSummary {
@@ -229,6 +273,14 @@ pub struct XlSummary {
 }
 
 /// The raw qemu record a converted legacy HVM stream carries after END.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// let stream = std::fs::read("../../testdata/verify/valid-legacy-hvm-qemu.stream")?;
+/// let qemu = verify(&stream[..], Format::Auto, None).legacy_qemu_record.unwrap();
+/// assert_eq!((qemu.signature.as_str(), qemu.length), ("DeviceModelRecord0002", 12));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct LegacyQemuRecord {
