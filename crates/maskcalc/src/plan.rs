@@ -397,6 +397,28 @@ fn popcount_difference(a: &[u32], b: &[u32]) -> usize {
 
 /// The plan of a pool: the masks, the baseline, each host's cost (ranked)
 /// and the suggested tiers. Fails as [`crate::pool::compute`] does.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// use maskcalc::plan::{PlanOptions, plan};
+/// use maskcalc::pool::PoolOptions;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// let pool = [
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+///     host("intel-sapphirerapids-xeon-w9-3475x.txt")?,
+///     host("intel-haswell-ep-xeon-e5-2699-v3.txt")?,
+/// ];
+/// let plan = plan(&pool, &PoolOptions::default(), &PlanOptions::default())?;
+/// // The host that costs the pool most is ranked first: the oldest one.
+/// let worst = &plan.costs[0];
+/// assert_eq!(plan.masks.hosts[worst.host].name, "intel-haswell-ep-xeon-e5-2699-v3.txt");
+/// assert!(!worst.gains.is_empty());
+/// assert!(plan.tier_of(worst.host).is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan(
     hosts: &[Host],
     options: &PoolOptions,

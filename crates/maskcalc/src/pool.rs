@@ -205,6 +205,32 @@ pub struct HostSummary {
 }
 
 /// The result of [`compute`]: per register the mask, per masked bit the reasons.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::pool::{PoolOptions, Reason, compute};
+/// let pool = [
+///     host("intel-skylake-sp-xeon-platinum-8180.txt")?,
+///     host("amd-milan-epyc-7763.txt")?,
+/// ];
+/// // Hosts of two vendors: refused unless asked for.
+/// assert!(compute(&pool, &PoolOptions::default()).is_err());
+/// let mut options = PoolOptions::default();
+/// options.allow_mixed_vendors = true;
+/// let masks = compute(&pool, &options)?;
+/// assert_eq!(masks.hosts[1].name, "amd-milan-epyc-7763.txt");
+/// let ecx1 = masks.register(FeatureRegister::cpuid(1, None, Register::Ecx)).unwrap();
+/// assert_eq!(ecx1.values.len(), 2, "one value per host");
+/// // Every masked bit says why, naming the hosts that lack it.
+/// let first = &masks.bits[0];
+/// assert!(first.reasons.iter().any(|r| matches!(r, Reason::Differs { .. })), "{first:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolMasks {
     /// The hosts, in the order given.
@@ -402,6 +428,28 @@ fn summarize(host: &Host) -> HostSummary {
 }
 
 /// Computes the masks for a pool of hosts.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use maskcalc::pool::{Action, PoolOptions, compute};
+/// let pool = [
+///     host("intel-skylake-sp-xeon-platinum-8180.txt")?,
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+/// ];
+/// let masks = compute(&pool, &PoolOptions::default())?;
+/// // Ice Lake has AVX512_VBMI, Skylake does not: the pool's guests must not see it.
+/// let vbmi = masks.bits.iter().find(|b| b.feature_name() == Some("AVX512_VBMI")).unwrap();
+/// assert_eq!(vbmi.action, Action::Clear);
+/// assert_eq!(vbmi.location().to_string(), "0x7.0.ecx[1]");
+/// // The same masks as xl writes them.
+/// let xl = maskcalc::render::xl(&masks, &maskcalc::consumer::Targets::newest());
+/// assert!(xl.text.starts_with("cpuid = \"host,"), "{}", xl.text);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolError> {
     if hosts.is_empty() {
         return Err(PoolErrorKind::NoHosts.into());
