@@ -85,6 +85,18 @@ impl fmt::Display for FirstBytes {
 
 /// What the bytes where a header was expected look like instead. Shown as a
 /// parenthesised hint after the message (nothing for [`Lookalike::Unknown`]).
+///
+/// ```
+/// use stream_verify::{Breach, Format, rules::Lookalike, verify};
+/// // An xl save file verified as a bare libxc stream.
+/// let stream = std::fs::read("../../testdata/streams/xl-pv-v3.bin")?;
+/// let report = verify(&stream[..], Format::Libxc, None);
+/// let violation = report.error.unwrap();
+/// let Breach::ImageMarker { hint, .. } = violation.kind() else { panic!("{violation}") };
+/// assert_eq!(*hint, Lookalike::Header { format: Format::Xl, at_start: true });
+/// assert!(violation.message().ends_with("verify the stream as format xl, or auto)"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lookalike {
