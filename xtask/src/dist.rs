@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: the Debian package `xenmig`, its debug symbols in
 //! `xenmig-dbgsym`, a tarball (`.tar.xz`) of the same tree, and the C
 //! library's packages `libxenmig0`, `libxenmig-dev` and `libxenmig0-dbgsym`
-//! ([`libxenmig`]), in `target/packages/`.
+//! (`dist/libxenmig.rs`), in `target/packages/`.
 //!
 //! The tree is laid out here with `dpkg-deb` rather than cargo-deb: the man
 //! pages and completions come from the built binaries (`TOOL --generate`),

@@ -24,7 +24,7 @@ const SONAME: &str = "libxenmig.so.0";
 const RUNTIME: &str = "libxenmig0";
 const DEV: &str = "libxenmig-dev";
 
-/// What [`build`] made.
+/// What `cargo xtask dist` made of the library.
 #[derive(Debug)]
 pub struct LibraryDebs {
     /// `libxenmig0`: the shared library.
