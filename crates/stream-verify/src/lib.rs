@@ -43,7 +43,7 @@ mod engine;
 pub mod report;
 pub mod rules;
 
-pub use report::{ReadError, Report, Violation, Warning};
+pub use report::{Place, ReadError, Report, Violation, Warning};
 pub use rules::{Breach, Rule, RuleSource};
 
 use std::io::{Read, Seek};

@@ -19,9 +19,78 @@ pub const MAX_VCPUS_LISTED: usize = 4096;
 /// rest are counted together (optional types can take any of 2^31 values).
 pub const MAX_RECORD_KINDS: usize = 64;
 
+/// Where in the stream a [`Violation`] is: a record of one layer (typed), or
+/// a part of the stream that is not a record. Its `Display` is the
+/// `record_type` of `--json` and of the tool's message.
+///
+/// ```
+/// use migration_stream::types::{LibxlRecordType, RecordType};
+/// use stream_verify::report::Place;
+/// assert_eq!(Place::LibxcRecord(RecordType::PAGE_DATA).to_string(), "Page data");
+/// assert_eq!(Place::LibxlRecord(LibxlRecordType::EMULATOR_CONTEXT).to_string(), "libxl Emulator context");
+/// assert_eq!(Place::DomainHeader.to_string(), "libxc domain header");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Place {
+    /// The stream as a whole (nothing read yet).
+    Stream,
+    /// The first bytes, while the format is told from them.
+    StreamStart,
+    /// The xl save header.
+    XlHeader,
+    /// The libxl header.
+    LibxlHeader,
+    /// The libxc image header.
+    ImageHeader,
+    /// The libxc domain header.
+    DomainHeader,
+    /// A record header still being read (its type not known yet).
+    RecordHeader,
+    /// A libxc record of this type.
+    LibxcRecord(RecordType),
+    /// A libxl record of this type.
+    LibxlRecord(LibxlRecordType),
+    /// Where the stream should have gone on (a libxl stream without END).
+    EndOfStream,
+    /// Data after the final END.
+    TrailingData,
+    /// The raw qemu record after END of a converted legacy HVM stream.
+    LegacyQemuRecord,
+}
+
+impl Place {
+    /// The name messages and `--json` give it (`Page data`, `libxl header`).
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Place::Stream => "stream".into(),
+            Place::StreamStart => "stream start".into(),
+            Place::XlHeader => "xl header".into(),
+            Place::LibxlHeader => "libxl header".into(),
+            Place::ImageHeader => "libxc image header".into(),
+            Place::DomainHeader => "libxc domain header".into(),
+            Place::RecordHeader => "record header".into(),
+            Place::LibxcRecord(kind) => crate::engine::libxc_name(kind),
+            Place::LibxlRecord(kind) => match kind.display_name() {
+                Some(name) => format!("libxl {name}").into(),
+                None => format!("libxl record type 0x{:x}", kind.0).into(),
+            },
+            Place::EndOfStream => "end of stream".into(),
+            Place::TrailingData => "trailing data".into(),
+            Place::LegacyQemuRecord => "legacy qemu record".into(),
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
 /// The first rule a stream breaks, and where: what (a [`Breach`], whose
 /// [`rule`](Breach::rule) is the rule broken) plus the byte offset, record
-/// index and record type. The message is the catalogue's text for the breach.
+/// index and [`Place`]. The message is the catalogue's text for the breach.
 ///
 /// In `--json` it is an object with `rule` (the id), `offset`,
 /// `record_index`, `record_type` and `message`.
@@ -35,6 +104,7 @@ pub const MAX_RECORD_KINDS: usize = 64;
 /// assert_eq!(violation.rule(), Rule::LibxlVersion);
 /// assert_eq!(violation.kind(), &Breach::LibxlVersion { version: 7 });
 /// assert_eq!((violation.offset(), violation.record_index()), (0, None));
+/// assert_eq!(violation.place(), stream_verify::report::Place::LibxlHeader);
 /// assert_eq!(violation.message(), "Unknown image version: Expected 2, got 7");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,22 +112,17 @@ pub struct Violation {
     kind: Breach,
     offset: u64,
     record_index: Option<u64>,
-    record_type: Option<String>,
+    place: Place,
 }
 
 impl Violation {
     /// A violation of `kind` in the record (or header) at byte `offset`.
-    pub fn new(
-        kind: Breach,
-        offset: u64,
-        record_index: Option<u64>,
-        record_type: Option<String>,
-    ) -> Self {
+    pub fn new(kind: Breach, offset: u64, record_index: Option<u64>, place: Place) -> Self {
         Violation {
             kind,
             offset,
             record_index,
-            record_type,
+            place,
         }
     }
 
@@ -82,9 +147,14 @@ impl Violation {
         self.record_index
     }
 
-    /// Display name of that record's type, or of the header.
-    pub fn record_type(&self) -> Option<&str> {
-        self.record_type.as_deref()
+    /// That record, typed, or the header or part of the stream.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
+    /// Display name of that record's type, or of the header ([`Place::name`]).
+    pub fn record_type(&self) -> std::borrow::Cow<'static, str> {
+        self.place.name()
     }
 
     /// What was expected and what was found (the catalogue's message).
@@ -95,10 +165,9 @@ impl Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.record_index, &self.record_type) {
-            (Some(index), Some(kind)) => write!(f, "record {index} ({kind})")?,
-            (None, Some(kind)) => f.write_str(kind)?,
-            _ => f.write_str("stream")?,
+        match self.record_index {
+            Some(index) => write!(f, "record {index} ({})", self.place)?,
+            None => write!(f, "{}", self.place)?,
         }
         write!(
             f,
@@ -127,7 +196,7 @@ impl Serialize for Violation {
             rule: self.rule(),
             offset: self.offset,
             record_index: self.record_index,
-            record_type: self.record_type.as_deref(),
+            record_type: Some(&self.place.name()),
             message: self.message(),
         }
         .serialize(serializer)

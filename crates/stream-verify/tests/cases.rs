@@ -3,10 +3,10 @@
 //! pipe-like reader that returns a few bytes at a time; and the example streams
 //! in `testdata/streams/` pass.
 
-use migration_stream::types::{DomainType, HvmParam, HvmSaveCode, PageType};
+use migration_stream::types::{DomainType, HvmParam, HvmSaveCode, PageType, RecordType};
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
-use stream_verify::{Format, Report, Rule, verify, verify_pipe, verify_seekable};
+use stream_verify::{Format, Place, Report, Rule, verify, verify_pipe, verify_seekable};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
@@ -99,6 +99,19 @@ fn every_case_breaks_exactly_its_rule() {
                 "{file}: offset out of range"
             );
             seen_rules.push(violation.rule());
+            // Inside a record, the place is the record's type, typed.
+            if violation.record_index().is_some() {
+                assert!(
+                    matches!(
+                        violation.place(),
+                        Place::LibxcRecord(_) | Place::LibxlRecord(_)
+                    ),
+                    "{file}: {violation}"
+                );
+            }
+            if file == "page-data.duplicate-pfn.stream" {
+                assert_eq!(violation.place(), Place::LibxcRecord(RecordType::PAGE_DATA));
+            }
         } else {
             assert_eq!(
                 from_file.bytes,

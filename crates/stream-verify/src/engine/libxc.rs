@@ -2,8 +2,9 @@
 //! tallies, the domain-type and STATIC_DATA_END rules) and the records
 //! small enough to check in a few lines.
 
-use super::{Engine, Step, What, libxc_name};
+use super::{Engine, Step, libxc_name};
 use crate::Format;
+use crate::report::Place;
 use crate::report::XenVersion;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
@@ -63,7 +64,7 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn image_header(&mut self) -> Step {
-        self.set_place("libxc image header", None);
+        self.set_place(Place::ImageHeader, None);
         let header: ImageHeader = self.read_wire()?;
         let (marker, id, version) = (header.marker.get(), header.id.get(), header.version.get());
         if marker != IMAGE_MARKER {
@@ -97,7 +98,7 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn domain_header(&mut self) -> Step {
-        self.set_place("libxc domain header", None);
+        self.set_place(Place::DomainHeader, None);
         let header: DomainHeader = self.read_wire()?;
         let kind = header.domain_type();
         let (page_shift, reserved) = (header.page_shift.get(), header.reserved.get());
@@ -134,7 +135,7 @@ impl<S: ByteSource> Engine<'_, S> {
                 return Ok(LibxcExit::CleanEof);
             }
             may_end = false;
-            let (raw, length) = self.record_header(What::Libxc)?;
+            let (raw, length) = self.record_header(|raw| Place::LibxcRecord(RecordType(raw)))?;
             let kind = RecordType(raw);
             if !self.libxc_record_header(kind, length)? {
                 continue;

@@ -38,12 +38,12 @@ mod xl;
 
 pub(crate) use xenstore::XENSTORE_STRING_MAX;
 
-use crate::report::{ReadError, Report, Violation};
+use crate::report::{Place, ReadError, Report, Violation};
 use crate::rules::Breach;
 use crate::{Format, Options};
 use migration_stream::StreamFormat;
 use migration_stream::source::{ByteSource, Input, InputError};
-use migration_stream::types::{DomainType, LibxlRecordType, RecordType};
+use migration_stream::types::{DomainType, RecordType};
 use migration_stream::wire::{RecordHeader, padding_for};
 use std::io;
 use zerocopy::{FromBytes, IntoBytes};
@@ -59,33 +59,13 @@ pub(crate) enum Stop {
 /// The outcome of one step of the walk.
 type Step<T = ()> = Result<T, Stop>;
 
-/// Where an error is reported: the record or header being read.
-struct Place {
+/// Where an error is reported: the record or header being read (set for
+/// every record, so it must not allocate: a [`Place`] is named only when a
+/// message needs it).
+struct Location {
     offset: u64,
     index: Option<u64>,
-    kind: What,
-}
-
-/// What is being read, named only when a message needs it (this is set for
-/// every record, so it must not allocate).
-#[derive(Clone, Copy)]
-enum What {
-    Static(&'static str),
-    Libxc(u32),
-    Libxl(u32),
-}
-
-impl What {
-    fn name(self) -> String {
-        match self {
-            What::Static(name) => name.to_owned(),
-            What::Libxc(raw) => libxc_name(RecordType(raw)).into_owned(),
-            What::Libxl(raw) => match LibxlRecordType(raw).display_name() {
-                Some(name) => format!("libxl {name}"),
-                None => format!("libxl record type 0x{raw:x}"),
-            },
-        }
-    }
+    kind: Place,
 }
 
 /// How a libxc record type is named in messages and in the report.
@@ -127,7 +107,7 @@ pub(crate) struct Engine<'a, S> {
     input: Input<S>,
     verbose: Verbose<'a>,
     pub(crate) report: Report,
-    place: Place,
+    place: Location,
     next_index: u64,
     /// Bytes of the current record's body not read yet.
     body_left: u64,
@@ -144,10 +124,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             input: Input::new(source),
             verbose,
             report: Report::default(),
-            place: Place {
+            place: Location {
                 offset: 0,
                 index: None,
-                kind: What::Static("stream"),
+                kind: Place::Stream,
             },
             next_index: 0,
             body_left: 0,
@@ -231,7 +211,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             breach,
             self.place.offset,
             self.place.index,
-            Some(self.place.kind.name()),
+            self.place.kind,
         )))
     }
 
@@ -244,11 +224,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
     }
 
-    fn set_place(&mut self, kind: &'static str, index: Option<u64>) {
-        self.place = Place {
+    fn set_place(&mut self, kind: Place, index: Option<u64>) {
+        self.place = Location {
             offset: self.input.offset(),
             index,
-            kind: What::Static(kind),
+            kind,
         };
     }
 
@@ -315,8 +295,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
 
     /// Reads a record header: (type, length, record index), and makes the
     /// record the place errors are reported at.
-    fn record_header(&mut self, layer: fn(u32) -> What) -> Step<(u32, u32)> {
-        self.set_place("record header", None);
+    fn record_header(&mut self, layer: fn(u32) -> Place) -> Step<(u32, u32)> {
+        self.set_place(Place::RecordHeader, None);
         let header: RecordHeader = self.read_wire()?;
         let index = self.next_index;
         self.next_index += 1;
