@@ -13,22 +13,25 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, image)) = data.split_first() else {
         return;
     };
-    let options = Options {
-        format: if flags & 1 != 0 { OutputFormat::Libxl } else { OutputFormat::Libxc },
-        width: match (flags >> 1) & 3 {
-            0 => None,
-            1 => Some(Width::W32),
-            _ => Some(Width::W64),
-        },
-        guest: match (flags >> 3) & 3 {
-            0 => None,
-            1 => Some(GuestType::Pv),
-            _ => Some(GuestType::Hvm),
-        },
-        xl_header: flags & 0x20 != 0,
-        skip_qemu: flags & 0x40 != 0,
-        input_len: (flags & 0x80 != 0).then_some(image.len() as u64),
+    let mut options = Options::default();
+    options.format = if flags & 1 != 0 {
+        OutputFormat::Libxl
+    } else {
+        OutputFormat::Libxc
     };
+    options.width = match (flags >> 1) & 3 {
+        0 => None,
+        1 => Some(Width::W32),
+        _ => Some(Width::W64),
+    };
+    options.guest = match (flags >> 3) & 3 {
+        0 => None,
+        1 => Some(GuestType::Pv),
+        _ => Some(GuestType::Hvm),
+    };
+    options.xl_header = flags & 0x20 != 0;
+    options.skip_qemu = flags & 0x40 != 0;
+    options.input_len = (flags & 0x80 != 0).then_some(image.len() as u64);
     let mut out = Vec::new();
     if convert(image, &mut out, &options, &mut Quiet).is_err() || options.xl_header {
         return;

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let mut parsed = Vec::new();
     for format in [None].into_iter().chain(Format::ALL.into_iter().map(Some)) {
         match dump::parse("fuzz", data, format) {
-            Ok(cpuid) => parsed.push(Host { name: "fuzz".into(), cpuid }),
+            Ok(cpuid) => parsed.push(Host {
+                name: "fuzz".into(),
+                cpuid,
+            }),
             Err(err) => {
                 assert_eq!(err.file, "fuzz");
                 let _ = err.to_string();
@@ -24,10 +27,15 @@ fuzz_target!(|data: &[u8]| {
         let mut other = first.clone();
         other.name = "other".into();
         // A second host with a different feature word exercises masks and reasons.
-        if let Some(regs) = other.cpuid.leaves.get_mut(&maskcalc::model::CpuidInput::new(7, 0)) {
+        if let Some(regs) = other
+            .cpuid
+            .leaves
+            .get_mut(&maskcalc::model::CpuidInput::new(7, 0))
+        {
             regs[1] ^= 0x0001_0020;
         }
-        let options = pool::PoolOptions { allow_mixed_vendors: true, ..Default::default() };
+        let mut options = pool::PoolOptions::default();
+        options.allow_mixed_vendors = true;
         let hosts = [first.clone(), other];
         if let Ok(plan) = maskcalc::plan::plan(&hosts, &options, &Default::default()) {
             let targets = maskcalc::consumer::Targets::newest();

@@ -1,6 +1,7 @@
 //! `cargo xtask dist`: the Debian package `xenmig`, its debug symbols in
-//! `xenmig-dbgsym`, and a tarball (`.tar.xz`) of the same tree, in
-//! `target/packages/`.
+//! `xenmig-dbgsym`, a tarball (`.tar.xz`) of the same tree, and the C
+//! library's packages `libxenmig0`, `libxenmig-dev` and `libxenmig0-dbgsym`
+//! (`dist/libxenmig.rs`), in `target/packages/`.
 //!
 //! The tree is laid out here with `dpkg-deb` rather than cargo-deb: the man
 //! pages and completions come from the built binaries (`TOOL --generate`),
@@ -15,6 +16,9 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+mod libxenmig;
+pub use libxenmig::LibraryDebs;
 
 /// The five tools, as their binaries are named.
 pub const TOOLS: [&str; 5] = [
@@ -70,6 +74,8 @@ pub struct Artifacts {
     pub tarball: PathBuf,
     /// Every path the package installs (`/usr/...`, links as `path -> target`).
     pub files: Vec<String>,
+    /// The C library's packages.
+    pub library: LibraryDebs,
 }
 
 /// Builds the release binaries (profile `dist`) and packages them.
@@ -77,6 +83,7 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
     for (tool, package) in [
         ("dpkg-deb", "dpkg"),
         ("dpkg-shlibdeps", "dpkg-dev"),
+        ("dpkg-architecture", "dpkg-dev"),
         ("objcopy", "binutils"),
         ("strip", "binutils"),
         ("readelf", "binutils"),
@@ -97,7 +104,7 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
     let epoch = source_date_epoch(root);
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    println!("building the release binaries (profile dist)...");
+    println!("building the release binaries and libxenmig (profile dist)...");
     status(
         Command::new(cargo)
             .args([
@@ -107,7 +114,10 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
                 "--locked",
                 "-p",
                 "xenmig-cli",
+                "-p",
+                "xenmig-capi",
                 "--bins",
+                "--lib",
             ])
             .current_dir(root),
     )?;
@@ -254,7 +264,8 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
     )?;
     compress("xz", &["-9", "-T1"], &tar, &tarball)?;
 
-    let depends = shlib_depends(&stage, &tree)?;
+    let programs: Vec<PathBuf> = TOOLS.iter().map(|t| tree.join("usr/bin").join(t)).collect();
+    let depends = shlib_depends(&stage, PACKAGE, &programs)?;
     let control = format!(
         "Package: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n\
          Installed-Size: {}\nDepends: {depends}\nSuggests: cpuid\nSection: admin\n\
@@ -263,7 +274,7 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
         indent(DESCRIPTION)
     );
     let deb = out.join(format!("{PACKAGE}_{version}_{arch}.deb"));
-    build_deb(&tree, &control, &deb, "xz", epoch)?;
+    build_deb(&tree, &control, &[], &deb, "xz", epoch)?;
 
     let dbg_control = format!(
         "Package: {PACKAGE}-dbgsym\nSource: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\n\
@@ -274,25 +285,42 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
         build_ids.join(" ")
     );
     let dbgsym = out.join(format!("{PACKAGE}-dbgsym_{version}_{arch}.deb"));
-    build_deb(&dbg_tree, &dbg_control, &dbgsym, "gzip", epoch)?;
+    build_deb(&dbg_tree, &dbg_control, &[], &dbgsym, "gzip", epoch)?;
     fs::remove_file(&tar).map_err(|e| format!("{}: {e}", tar.display()))?;
+    let library = libxenmig::build(root, &built, &stage, &out, version, arch, epoch)?;
 
     Ok(Artifacts {
         deb,
         dbgsym,
         tarball,
         files,
+        library,
     })
 }
 
 /// Prints what [`run`] made: sizes and the installed file list.
 pub fn report(artifacts: &Artifacts) {
-    for path in [&artifacts.deb, &artifacts.dbgsym, &artifacts.tarball] {
+    let library = &artifacts.library;
+    for path in [
+        &artifacts.deb,
+        &artifacts.dbgsym,
+        &artifacts.tarball,
+        &library.runtime,
+        &library.dev,
+        &library.dbgsym,
+    ] {
         let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         println!("{} ({size} bytes)", path.display());
     }
-    println!("installs {} paths:", artifacts.files.len());
+    println!("{PACKAGE} installs {} paths:", artifacts.files.len());
     for file in &artifacts.files {
+        println!("  {file}");
+    }
+    println!(
+        "libxenmig0 and libxenmig-dev install {} paths:",
+        library.files.len()
+    );
+    for file in &library.files {
         println!("  {file}");
     }
 }
@@ -486,18 +514,18 @@ fn installed_size(tree: &Path) -> Result<u64, String> {
     Ok(kib)
 }
 
-/// The shared libraries the programs need, as Depends (`dpkg-shlibdeps`,
-/// which wants a debian/control to run beside).
-fn shlib_depends(stage: &Path, tree: &Path) -> Result<String, String> {
+/// The shared libraries the ELF files of `package` need, as Depends
+/// (`dpkg-shlibdeps`, which wants a debian/control to run beside).
+fn shlib_depends(stage: &Path, package: &str, files: &[PathBuf]) -> Result<String, String> {
     let dir = stage.join("shlibdeps");
     write(
         &dir.join("debian/control"),
-        format!("Source: {PACKAGE}\n\nPackage: {PACKAGE}\nArchitecture: any\n").as_bytes(),
+        format!("Source: {PACKAGE}\n\nPackage: {package}\nArchitecture: any\n").as_bytes(),
     )?;
     let mut command = Command::new("dpkg-shlibdeps");
     command.arg("-O").current_dir(&dir);
-    for tool in TOOLS {
-        command.arg(format!("-e{}", tree.join("usr/bin").join(tool).display()));
+    for file in files {
+        command.arg(format!("-e{}", file.display()));
     }
     let substvars = output(&mut command)?;
     fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -514,12 +542,14 @@ fn indent(text: &str) -> String {
     text.lines().map(|line| format!(" {line}\n")).collect()
 }
 
-/// Writes DEBIAN/control and DEBIAN/md5sums into `tree` and builds `deb`,
-/// its data compressed with `compression` (`xz`, or `gzip` for debug info
-/// that is compressed already: xz would take 20 times as long to save 1%).
+/// Writes DEBIAN/control, DEBIAN/md5sums and the other `control_files`
+/// (`shlibs`, `triggers`) into `tree` and builds `deb`, its data compressed
+/// with `compression` (`xz`, or `gzip` for debug info that is compressed
+/// already: xz would take 20 times as long to save 1%).
 fn build_deb(
     tree: &Path,
     control: &str,
+    control_files: &[(&str, String)],
     deb: &Path,
     compression: &str,
     epoch: u64,
@@ -535,6 +565,9 @@ fn build_deb(
     let debian = tree.join("DEBIAN");
     write(&debian.join("control"), control.as_bytes())?;
     write(&debian.join("md5sums"), sums.as_bytes())?;
+    for (name, text) in control_files {
+        write(&debian.join(name), text.as_bytes())?;
+    }
     normalise(&debian, epoch)?;
     status(
         Command::new("dpkg-deb")

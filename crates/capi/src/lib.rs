@@ -379,8 +379,9 @@ pub unsafe extern "C" fn xenmig_pool_masks(
 /// OUT_FD OPTIONS` does: writes the same bytes and returns its exit code (0
 /// converted; 1 a bad or truncated image; 2 a usage or I/O error, or content
 /// that cannot be converted, such as tmem or Remus compression). On success
-/// `*report_json` is a JSON object: `width` (32 or 64), `guest_type` (`"pv"`
-/// or `"hvm"`), `detected` (whether either was detected rather than given),
+/// `*report_json` is a JSON object: `schema_version` (1), `width` (32 or
+/// 64), `guest_type` (`"pv"` or `"hvm"`), `detected` (whether either was
+/// detected rather than given),
 /// `pages`, `page_records`, `input_bytes`, and `verbose`, the lines `-v`
 /// prints (empty without `-v`); NULL after an error, whose message is in
 /// `xenmig_last_message()` (none with `-q`). `--help` and `--version` give

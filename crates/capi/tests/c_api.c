@@ -445,6 +445,7 @@ static void test_convert_legacy(void)
     CHECK(out >= 0);
     CHECK_CODE(xenmig_convert_legacy_fd(in, out, "-w 64 -g hvm -f libxl -v", &report), 0);
     CHECK(verbose_lines_match(report, "testdata/golden/convert-legacy-stream/hvm64-upstream-libxl.txt"));
+    CHECK(starts_with(report, "{\n  \"schema_version\": 1,\n"));
     CHECK(strstr(report, "\"width\": 64,") != NULL);
     CHECK(strstr(report, "\"guest_type\": \"hvm\",") != NULL);
     CHECK(strstr(report, "\"detected\": false,") != NULL);

@@ -2,8 +2,11 @@
 //! layout that `xenmig.pc` describes (header in `include/`, library in
 //! `lib/`), linked once against `libxenmig.so` and once against
 //! `libxenmig.a`, and run; the shared build also runs under valgrind, which
-//! fails the test on any memory error or leak. Without valgrind or
-//! pkg-config the test says so and skips that part, unless
+//! fails the test on any memory error or leak. The shared library is
+//! installed as a distribution does, under its SONAME's chain of names
+//! (`libxenmig.so` → `libxenmig.so.0` → `libxenmig.so.0.1.0`), and readelf
+//! checks that the program records `libxenmig.so.0`. Without valgrind,
+//! pkg-config or readelf the test says so and skips that part, unless
 //! `XENMIG_REQUIRE_VALGRIND` is set (as `.ci/run` does), when their absence
 //! fails it.
 
@@ -11,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The SONAME `build.rs` gives the shared library (the C ABI's major version).
+const SONAME: &str = "libxenmig.so.0";
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,7 +67,33 @@ fn install(prefix: &Path, library: &str) {
         "{} was not built alongside this test",
         built.display()
     );
-    std::fs::copy(&built, prefix.join("lib").join(library)).unwrap();
+    let lib = prefix.join("lib");
+    if library == "libxenmig.so" {
+        // The file under its full version, the SONAME the loader looks for,
+        // and the name `-lxenmig` finds (a -dev package's link).
+        let real = format!("{SONAME}.{}", VERSION.split_once('.').unwrap().1);
+        std::fs::copy(&built, lib.join(&real)).unwrap();
+        std::os::unix::fs::symlink(&real, lib.join(SONAME)).unwrap();
+        std::os::unix::fs::symlink(SONAME, lib.join(library)).unwrap();
+    } else {
+        std::fs::copy(&built, lib.join(library)).unwrap();
+    }
+}
+
+/// The `(NAME)` entries of one kind (`SONAME`, `NEEDED`) in `readelf -d`.
+fn dynamic_entries(file: &Path, kind: &str) -> Vec<String> {
+    let output = Command::new("readelf")
+        .arg("-d")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "readelf -d {}", file.display());
+    let tag = format!("({kind})");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.contains(&tag))
+        .filter_map(|line| Some(line.split_once('[')?.1.split_once(']')?.0.to_owned()))
+        .collect()
 }
 
 /// `pkg-config --cflags --libs xenmig` for an installation at `prefix`.
@@ -162,6 +194,14 @@ fn c_program_against_the_shared_and_the_static_library() {
         run(c_test(&prefix, &exe), library);
         if statically {
             continue;
+        }
+        if have("readelf") {
+            let shared = prefix.join("lib").join(SONAME);
+            assert_eq!(dynamic_entries(&shared, "SONAME"), [SONAME]);
+            let needed = dynamic_entries(&exe, "NEEDED");
+            assert!(needed.iter().any(|n| n == SONAME), "{needed:?}");
+        } else {
+            eprintln!("{}", missing("readelf", "the check of the SONAME"));
         }
         if !have("valgrind") {
             eprintln!("{}", missing("valgrind", "the C test under valgrind"));

@@ -31,24 +31,24 @@ pub fn options(args: &Args, input: &Input) -> Options {
     } else {
         None
     };
-    Options {
-        format: match args.format {
-            cli::OutputFormat::Libxc => OutputFormat::Libxc,
-            cli::OutputFormat::Libxl => OutputFormat::Libxl,
-        },
-        width: args
-            .width
-            .as_deref()
-            .and_then(|w| w.parse().ok())
-            .and_then(Width::from_bits),
-        guest: args.guest_type.map(|g| match g {
-            cli::Guest::Pv => GuestType::Pv,
-            cli::Guest::Hvm => GuestType::Hvm,
-        }),
-        xl_header: args.xl,
-        skip_qemu: args.skip_qemu,
-        input_len,
-    }
+    let mut options = Options::default();
+    options.format = match args.format {
+        cli::OutputFormat::Libxc => OutputFormat::Libxc,
+        cli::OutputFormat::Libxl => OutputFormat::Libxl,
+    };
+    options.width = args
+        .width
+        .as_deref()
+        .and_then(|w| w.parse().ok())
+        .and_then(Width::from_bits);
+    options.guest = args.guest_type.map(|g| match g {
+        cli::Guest::Pv => GuestType::Pv,
+        cli::Guest::Hvm => GuestType::Hvm,
+    });
+    options.xl_header = args.xl;
+    options.skip_qemu = args.skip_qemu;
+    options.input_len = input_len;
+    options
 }
 
 /// Converts `input` into `output`, not yet committed: in place (libxl's
@@ -78,8 +78,9 @@ pub fn convert(
 /// whether they were detected, the counts, and the `-v` lines.
 pub fn report_json(summary: &Summary, verbose: &[String]) -> Result<String, Failure> {
     let report = Report {
-        width: summary.width.bits(),
-        guest_type: summary.guest.to_string().to_lowercase(),
+        schema_version: CONVERT_REPORT_VERSION,
+        width: summary.width,
+        guest_type: summary.guest,
         detected: summary.probed,
         pages: summary.pages,
         page_records: summary.page_records,
@@ -90,16 +91,36 @@ pub fn report_json(summary: &Summary, verbose: &[String]) -> Result<String, Fail
         .map_err(|e| Failure::usage_or_io(format!("cannot encode the report: {e}")))
 }
 
+/// The version of [`report_json`]'s document (its `schema_version` key):
+/// it goes up when a key is removed or changes meaning.
+pub const CONVERT_REPORT_VERSION: u32 = 1;
+
 /// [`report_json`]'s document, its keys in this order.
 #[derive(serde::Serialize)]
 struct Report<'a> {
-    width: u32,
-    guest_type: String,
+    schema_version: u32,
+    /// 32 or 64.
+    #[serde(serialize_with = "width_bits")]
+    width: Width,
+    /// `pv` or `hvm`.
+    #[serde(serialize_with = "guest_name")]
+    guest_type: GuestType,
     detected: bool,
     pages: u64,
     page_records: u64,
     input_bytes: u64,
     verbose: &'a [String],
+}
+
+fn width_bits<S: serde::Serializer>(width: &Width, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(width.bits())
+}
+
+fn guest_name<S: serde::Serializer>(guest: &GuestType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match guest {
+        GuestType::Pv => "pv",
+        GuestType::Hvm => "hvm",
+    })
 }
 
 /// Converts `input` into `output` (named `name`) through a

@@ -38,12 +38,12 @@ pub struct Printed {
 /// The pool options of the command line: `--hide` and `--keep` resolved
 /// to features (an unknown name is a usage error).
 pub fn pool_options(args: &Args) -> Result<PoolOptions, Failure> {
-    Ok(PoolOptions {
-        nested_hvm: args.nested_hvm,
-        hide: resolve_names(&args.hide)?,
-        keep: resolve_names(&args.keep)?,
-        allow_mixed_vendors: args.allow_mixed_vendors,
-    })
+    let mut options = PoolOptions::default();
+    options.nested_hvm = args.nested_hvm;
+    options.hide = resolve_names(&args.hide)?;
+    options.keep = resolve_names(&args.keep)?;
+    options.allow_mixed_vendors = args.allow_mixed_vendors;
+    Ok(options)
 }
 
 fn resolve_names(names: &[String]) -> Result<Vec<cpuid_defs::FeatureId>, Failure> {
@@ -92,9 +92,8 @@ pub fn compute(
     } else {
         args.format
     };
-    let plan_options = plan::PlanOptions {
-        tier_threshold: args.tier_threshold,
-    };
+    let mut plan_options = plan::PlanOptions::default();
+    plan_options.tier_threshold = args.tier_threshold;
     // The plan computes the pool's masks too: with --plan, they are not computed twice.
     let planned = if args.plan && !args.diff {
         Some(plan::plan(hosts, options, &plan_options).map_err(pool_failure)?)

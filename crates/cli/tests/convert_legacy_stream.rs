@@ -90,10 +90,8 @@ fn output_equals_the_library_and_an_fd_output_gets_the_same_bytes() {
     assert_eq!(code(&result), 0);
     let from_file = std::fs::read(&out).unwrap();
     let mut expected = Vec::new();
-    let options = legacy_convert::Options {
-        format: legacy_convert::OutputFormat::Libxl,
-        ..Default::default()
-    };
+    let mut options = legacy_convert::Options::default();
+    options.format = legacy_convert::OutputFormat::Libxl;
     legacy_convert::convert(
         &std::fs::read(&img).unwrap()[..],
         &mut expected,
@@ -287,10 +285,8 @@ fn libxl_invocation_reads_and_writes_inherited_pipes() {
             String::from_utf8_lossy(&result.stderr)
         );
         let mut expected = Vec::new();
-        let options = legacy_convert::Options {
-            format: legacy_convert::OutputFormat::Libxl,
-            ..Default::default()
-        };
+        let mut options = legacy_convert::Options::default();
+        options.format = legacy_convert::OutputFormat::Libxl;
         legacy_convert::convert(
             &bytes[..],
             &mut expected,

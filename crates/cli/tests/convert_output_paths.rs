@@ -105,11 +105,9 @@ fn reference(bytes: &[u8], options: &Options) -> (bool, Vec<u8>) {
 fn check_everywhere(dir: &Path, name: &str, bytes: &[u8], xl: bool, format: OutputFormat) {
     let path = dir.join("in.img");
     std::fs::write(&path, bytes).unwrap();
-    let options = Options {
-        format,
-        xl_header: xl,
-        ..Options::default()
-    };
+    let mut options = Options::default();
+    options.format = format;
+    options.xl_header = xl;
     let (ok, expected) = reference(bytes, &options);
     let mut extra = vec![
         "-f",

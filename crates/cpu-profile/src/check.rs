@@ -258,6 +258,31 @@ impl HostReport {
 }
 
 /// Checks one host against a profile.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use cpu_profile::check::{Problem, check};
+/// let pool = [
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+///     host("intel-sapphirerapids-xeon-w9-3475x.txt")?,
+/// ];
+/// let profile = cpu_profile::generate::generate("pool", &pool)?;
+/// let report = check(&profile, &host("intel-skylake-sp-xeon-platinum-8180.txt")?);
+/// assert!(!report.is_compatible());
+/// assert!(report.missing_names().contains(&"AVX512_VBMI"), "{:?}", report.missing_names());
+/// for problem in &report.problems {
+///     match problem {
+///         Problem::MissingFeature { .. } => {}
+///         other => assert!(!other.kind().is_empty()), // and kinds added later
+///     }
+/// }
+/// assert!(check(&profile, &pool[0]).is_compatible());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn check(profile: &Profile, host: &Host) -> HostReport {
     check_as(Subject::Profile, profile, host)
 }

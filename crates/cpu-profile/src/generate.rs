@@ -99,6 +99,24 @@ impl std::error::Error for GenerateError {}
 
 /// The profile a guest may see on every one of `hosts`. The result does not
 /// depend on the order of `hosts` (the host list is sorted by name).
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use cpu_profile::generate::{GenerateError, generate};
+/// let pool = [
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+///     host("intel-skylake-sp-xeon-platinum-8180.txt")?,
+/// ];
+/// let profile = generate("pool", &pool)?;
+/// let reversed = generate("pool", &[pool[1].clone(), pool[0].clone()])?;
+/// assert_eq!(profile, reversed, "the order of the hosts does not matter");
+/// assert!(matches!(generate("empty", &[]), Err(GenerateError::NoHosts)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn generate(name: &str, hosts: &[Host]) -> Result<Profile, GenerateError> {
     let first = hosts.first().ok_or_else(GenerateError::no_hosts)?;
     let vendor = first

@@ -140,6 +140,16 @@ fn record_error(
 }
 
 /// Reads the policy records of a stream, stopping where static data ends.
+///
+/// ```
+/// use migration_stream::{StreamFormat, StreamReader};
+/// let saved = std::fs::File::open("../../testdata/profile/xl-skylake-guest.bin")?;
+/// let policy = cpu_profile::stream::read_policy(StreamReader::seekable(saved))?;
+/// assert_eq!(policy.format, Some(StreamFormat::Xl));
+/// let cpuid = policy.cpuid.expect("a v3 stream carries its CPUID policy");
+/// assert_eq!(cpuid.vendor_string().as_deref(), Some("GenuineIntel"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, PolicyError> {
     let mut policy = GuestPolicy {
         format: None,
@@ -277,6 +287,20 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
 /// the guest's maximum leaves, every bit except those of `host`-class
 /// features (the destination's hypervisor rewrites them) and of fields
 /// profiles do not carry, and every MSR of the MSR policy. `None` when the policy has no leaf 0.
+///
+/// ```
+/// use migration_stream::StreamReader;
+/// use maskcalc::model::Host;
+/// // libxl's pre-restore question: can this host restore that saved guest?
+/// let saved = std::fs::File::open("../../testdata/profile/xl-skylake-guest.bin")?;
+/// let policy = cpu_profile::stream::read_policy(StreamReader::seekable(saved))?;
+/// let guest = cpu_profile::stream::guest_profile("guest", &policy.cpuid.unwrap()).unwrap();
+/// let haswell = std::fs::read("../../testdata/cpuid/intel-haswell-ep-xeon-e5-2699-v3.txt")?;
+/// let host = Host { name: "haswell".into(), cpuid: maskcalc::dump::parse("haswell", &haswell, None)? };
+/// let report = cpu_profile::check::check_guest(&guest, &host);
+/// assert!(report.missing_names().contains(&"AVX512F"), "{:?}", report.missing_names());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn guest_profile(name: &str, cpuid: &HostCpuid) -> Option<Profile> {
     let vendor = cpuid.vendor_string()?;
     let mut profile = Profile::new(name, &vendor);

@@ -6,7 +6,22 @@ use core::str::FromStr;
 /// How a pool of hosts combines a feature when computing what migrating
 /// guests may see. `docs/cpuid-features.md` explains every non-`Intersect`
 /// placement.
+///
+/// New classes may be added (the enum is `#[non_exhaustive]`): match with a
+/// catch-all arm that takes the safe side, hiding the bit.
+///
+/// ```
+/// use cpuid_defs::{Class, lookup};
+/// assert_eq!(lookup("AVX2").unwrap().class, Class::Intersect);
+/// assert_eq!(lookup("MD_CLEAR").unwrap().class, Class::Accumulate);
+/// assert_eq!(lookup("X2APIC").unwrap().class, Class::Host);
+/// assert_eq!(lookup("MONITOR").unwrap().class, Class::Hidden);
+/// assert_eq!(lookup("VMX").unwrap().class, Class::OptIn);
+/// assert_eq!("opt-in".parse::<Class>(), Ok(Class::OptIn));
+/// assert_eq!(Class::Accumulate.to_string(), "accumulate");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Class {
     /// A guest may see it only if every host has it (the default).
     Intersect,

@@ -74,6 +74,14 @@ impl fmt::Display for DependencySources {
 
 /// Index of a feature in the table. Stable within one build of the crate;
 /// persist names, not ids.
+///
+/// ```
+/// use cpuid_defs::{FEATURE_COUNT, FeatureId, feature, lookup};
+/// let id = lookup("SSE2").unwrap().id;
+/// assert_eq!(FeatureId::from_index(id.index()), Some(id));
+/// assert_eq!(feature(id).name, "SSE2");
+/// assert_eq!(FeatureId::from_index(FEATURE_COUNT), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FeatureId(pub(crate) u16);
 
@@ -84,8 +92,22 @@ impl FeatureId {
     }
 }
 
-/// One named feature bit.
+/// One named feature bit: a row of the table, read through [`lookup`](crate::lookup),
+/// [`at`](crate::at), [`features()`](crate::features) or [`decode`](crate::decode).
+///
+/// ```
+/// use cpuid_defs::{Class, Location, Register, Vendor, lookup};
+/// let f = lookup("lahfsahf").unwrap(); // libxl's legacy spelling
+/// assert_eq!(f.name, "LAHF_LM");
+/// assert_eq!(f.xen_name, Some("lahf-lm"));
+/// assert_eq!(f.linux_name, Some("lahf_lm"));
+/// assert_eq!(f.location, Location::cpuid(0x8000_0001, None, Register::Ecx, 0));
+/// assert!(f.vendors.has(Vendor::Intel) && f.vendors.has(Vendor::Amd));
+/// assert_eq!(f.class, Class::Intersect);
+/// assert_eq!(f.location.to_string(), "0x80000001.ecx[0]");
+/// ```
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Feature {
     /// Its index in [`features()`](crate::features).
     pub id: FeatureId,

@@ -4,7 +4,16 @@ use crate::{LeafKey, Register};
 
 /// A multi-bit value in a CPUID register (family, maximum leaf, address
 /// size, XSAVE area size, APIC id...).
+///
+/// ```
+/// use cpuid_defs::{LeafKey, Register, field};
+/// let max = field("max_basic_leaf").unwrap();
+/// assert_eq!((max.key, max.register), (LeafKey::new(0, None), Register::Eax));
+/// assert_eq!(max.extract(0x0000_0020), 0x20);
+/// assert!(!max.per_cpu && field("apic_id").unwrap().per_cpu);
+/// ```
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Field {
     /// Our name, lower case with `_` (`max_basic_leaf`, `apic_id`).
     pub name: &'static str,

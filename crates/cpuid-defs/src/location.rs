@@ -4,6 +4,13 @@ use core::fmt;
 use core::str::FromStr;
 
 /// One of the four general-purpose registers CPUID returns.
+///
+/// ```
+/// use cpuid_defs::Register;
+/// assert_eq!("EDX".parse::<Register>(), Ok(Register::Edx));
+/// assert_eq!(Register::Ecx.to_string(), "ecx");
+/// assert!("r8".parse::<Register>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Register {
     /// EAX.
@@ -66,6 +73,12 @@ impl FromStr for Register {
 }
 
 /// A CPUID leaf and subleaf; `subleaf` is `None` for leaves without subleaves.
+///
+/// ```
+/// use cpuid_defs::LeafKey;
+/// assert_eq!(LeafKey::new(7, Some(1)).to_string(), "0x7.1");
+/// assert_eq!(LeafKey::new(0x8000_0001, None).to_string(), "0x80000001");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeafKey {
     /// The value of EAX given to CPUID.
@@ -92,6 +105,13 @@ impl fmt::Display for LeafKey {
 }
 
 /// Which 32-bit half of a 64-bit MSR a [`FeatureRegister`] covers.
+///
+/// ```
+/// use cpuid_defs::MsrHalf;
+/// let value: u64 = 0x0000_0001_0000_0002;
+/// assert_eq!((MsrHalf::Low.of(value), MsrHalf::High.of(value)), (2, 1));
+/// assert_eq!(MsrHalf::High.place(1) | MsrHalf::Low.place(2), value);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MsrHalf {
     /// Bits 31:0 (what RDMSR returns in EAX).
@@ -142,6 +162,15 @@ pub const MSR_ARCH_CAPABILITIES: u32 = 0x10a;
 /// One 32-bit register that carries feature bits: a CPUID output register of
 /// one leaf/subleaf, or one half of an MSR. Xen's featureset words are all
 /// of this kind, and so are the extra registers this crate names.
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, MSR_ARCH_CAPABILITIES, MsrHalf, Register};
+/// let ebx7 = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// assert_eq!(ebx7.to_string(), "0x7.0.ebx");
+/// assert_eq!(ebx7.xen_word(), Some(5)); // cpufeatureset.h word 5
+/// let arch = FeatureRegister::Msr { index: MSR_ARCH_CAPABILITIES, half: MsrHalf::Low };
+/// assert_eq!(arch.to_string(), "msr 0x10a[31:0]");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FeatureRegister {
     /// A CPUID output register.
@@ -268,6 +297,15 @@ impl fmt::Display for FeatureRegister {
 }
 
 /// Where one feature bit lives.
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, Location, Register, lookup};
+/// let avx2 = lookup("AVX2").unwrap().location;
+/// assert_eq!(avx2, Location::cpuid(7, Some(0), Register::Ebx, 5));
+/// assert_eq!(avx2.register(), (FeatureRegister::cpuid(7, Some(0), Register::Ebx), 5));
+/// let rdcl_no = lookup("RDCL_NO").unwrap().location;
+/// assert_eq!(rdcl_no.to_string(), "msr 0x10a[0]");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Location {
     /// A bit of a CPUID output register.

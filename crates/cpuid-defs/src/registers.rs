@@ -18,11 +18,26 @@ pub fn at(location: Location) -> Option<&'static Feature> {
 
 /// Every register that has named bits: all of Xen's featureset words and the
 /// extra registers this crate names, in location order.
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, Register, feature_registers};
+/// let regs = feature_registers();
+/// assert_eq!(regs[0], FeatureRegister::cpuid(1, None, Register::Ecx));
+/// assert!(regs.windows(2).all(|w| w[0] < w[1]));
+/// // Xen's featureset word 0 is 1.EDX.
+/// assert_eq!(FeatureRegister::from_xen_word(0), Some(FeatureRegister::cpuid(1, None, Register::Edx)));
+/// ```
 pub fn feature_registers() -> &'static [FeatureRegister] {
     &FEATURE_REGISTERS
 }
 
 /// The features named in `reg`, by ascending bit (empty if it has none).
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, Register, features_in};
+/// let edx1: Vec<_> = features_in(FeatureRegister::cpuid(1, None, Register::Edx)).map(|f| f.name).collect();
+/// assert_eq!(&edx1[..3], ["FPU", "VME", "DE"]);
+/// ```
 pub fn features_in(reg: FeatureRegister) -> impl Iterator<Item = &'static Feature> {
     let slice = FEATURE_REGISTERS
         .binary_search(&reg)
@@ -35,6 +50,14 @@ pub fn features_in(reg: FeatureRegister) -> impl Iterator<Item = &'static Featur
 
 /// The named features whose bit is set in `value`, a value of `reg`.
 /// Set bits that have no name are skipped (see [`unnamed_bits`]).
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, Register, decode};
+/// // Leaf 7.0 EBX of a host with AVX2 (bit 5) and AVX512F (bit 16).
+/// let ebx = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// let names: Vec<_> = decode(ebx, (1 << 5) | (1 << 16)).map(|f| f.name).collect();
+/// assert_eq!(names, ["AVX2", "AVX512F"]);
+/// ```
 pub fn decode(reg: FeatureRegister, value: u32) -> impl Iterator<Item = &'static Feature> {
     features_in(reg).filter(move |f| {
         let (_, bit) = f.location.register();

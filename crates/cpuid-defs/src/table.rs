@@ -12,6 +12,16 @@ pub const FEATURE_COUNT: usize = generated::FEATURE_COUNT;
 
 /// Every feature, ordered by location (CPUID registers by leaf, subleaf and
 /// register, then MSRs; bits ascending). `features()[id.index()].id == id`.
+///
+/// ```
+/// use cpuid_defs::{Class, FEATURE_COUNT, features};
+/// let all = features();
+/// assert_eq!(all.len(), FEATURE_COUNT);
+/// assert!(all.iter().enumerate().all(|(i, f)| f.id.index() == i));
+/// // What a pool may offer migrating guests when every host has it:
+/// let intersect = all.iter().filter(|f| f.class == Class::Intersect).count();
+/// assert!(intersect > 100);
+/// ```
 pub fn features() -> &'static [Feature] {
     &FEATURES
 }
@@ -19,6 +29,14 @@ pub fn features() -> &'static [Feature] {
 /// The feature with id `id`.
 ///
 /// Ids only come from this crate, so they are always in range.
+///
+/// ```
+/// use cpuid_defs::{feature, lookup};
+/// let avx512f = lookup("avx512f").unwrap();
+/// // Its direct prerequisites, by id.
+/// let needs: Vec<_> = avx512f.depends.iter().map(|&id| feature(id).name).collect();
+/// assert!(needs.contains(&"AVX2"), "{needs:?}");
+/// ```
 pub fn feature(id: FeatureId) -> &'static Feature {
     // A FeatureId can only be built in range (from_index or the table), so
     // the fallback is unreachable; it avoids a panic path all the same.
@@ -69,11 +87,23 @@ impl FeatureId {
 }
 
 /// Every multi-bit field, in location order.
+///
+/// ```
+/// // The fields a host comparison must ignore: they differ between CPUs.
+/// let per_cpu: Vec<_> = cpuid_defs::fields().iter().filter(|f| f.per_cpu).map(|f| f.name).collect();
+/// assert!(per_cpu.contains(&"apic_id"), "{per_cpu:?}");
+/// ```
 pub fn fields() -> &'static [Field] {
     &FIELDS
 }
 
 /// The fields of one register, in location order.
+///
+/// ```
+/// use cpuid_defs::{LeafKey, Register, fields_in};
+/// let eax1: Vec<_> = fields_in(LeafKey::new(1, None), Register::Eax).map(|f| f.name).collect();
+/// assert!(eax1.contains(&"stepping"), "{eax1:?}");
+/// ```
 pub fn fields_in(key: LeafKey, register: Register) -> impl Iterator<Item = &'static Field> {
     FIELDS
         .iter()

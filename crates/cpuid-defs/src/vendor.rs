@@ -94,7 +94,17 @@ impl fmt::Display for Vendors {
 }
 
 /// The CPU vendor named by CPUID leaf 0.
+///
+/// ```
+/// use cpuid_defs::{Vendor, lookup};
+/// let amd = Vendor::from_leaf0(0x6874_7541, 0x444d_4163, 0x6974_6e65);
+/// assert_eq!(amd, Vendor::Amd);
+/// // SSE4A is AMD's: the table says which vendors define a bit there.
+/// assert!(lookup("SSE4A").unwrap().vendors.has(amd));
+/// assert!(!lookup("SSE4A").unwrap().vendors.has(Vendor::Intel));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Vendor {
     /// `GenuineIntel`.
     Intel,

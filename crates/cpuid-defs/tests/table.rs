@@ -354,6 +354,7 @@ fn availability(class: Class) -> Option<u8> {
         Class::OptIn => Some(1),
         Class::Intersect | Class::Accumulate => Some(2),
         Class::Host => None,
+        other => panic!("class {other} has no availability rank in this test"),
     }
 }
 

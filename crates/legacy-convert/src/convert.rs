@@ -18,7 +18,8 @@
 //!     .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64)])
 //!     .to_bytes();
 //! let mut out = Vec::new();
-//! let options = Options { format: OutputFormat::Libxl, ..Options::default() };
+//! let mut options = Options::default();
+//! options.format = OutputFormat::Libxl;
 //! let summary = convert(&image[..], &mut out, &options, &mut Quiet)?;
 //! assert_eq!(summary.pages, 1);
 //! assert_eq!(&out[..8], b"LibxlFmt");
@@ -64,6 +65,19 @@ pub const LIBXC_VERSION: u32 = 3;
 pub const QEMU_HELD_CAP: u64 = 4 << 20;
 
 /// The stream format to write.
+///
+/// ```
+/// use legacy_convert::{Options, OutputFormat, convert, convert::Quiet};
+/// let image = std::fs::read("../../testdata/legacy/hvm64-upstream.img")?;
+/// let mut options = Options::default();
+/// for (format, start) in [(OutputFormat::Libxc, &[0xff; 8][..]), (OutputFormat::Libxl, b"LibxlFmt")] {
+///     options.format = format;
+///     let mut out = Vec::new();
+///     convert(&image[..], &mut out, &options, &mut Quiet)?;
+///     assert_eq!(&out[..8], start);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// A bare libxc stream (upstream's default).
@@ -73,8 +87,17 @@ pub enum OutputFormat {
     Libxl,
 }
 
-/// How to convert.
+/// How to convert. New options are added over time: start from
+/// [`Options::default()`] and set the fields you need.
+///
+/// ```
+/// use legacy_convert::{Options, OutputFormat};
+/// let mut options = Options::default();
+/// options.format = OutputFormat::Libxl;
+/// assert_eq!(options.width, None); // probed from the image
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// The stream format to write.
     pub format: OutputFormat,
@@ -94,6 +117,23 @@ pub struct Options {
 }
 
 /// Receives what the converter has to say: upstream's `-v` lines and progress.
+///
+/// ```
+/// use legacy_convert::{Observer, Options, convert};
+/// #[derive(Default)]
+/// struct Lines(Vec<String>, u64);
+/// impl Observer for Lines {
+///     fn wants_info(&self) -> bool { true }
+///     fn info(&mut self, line: &str) { self.0.push(line.to_owned()) }
+///     fn progress(&mut self, _offset: u64, pages: u64) { self.1 = pages }
+/// }
+/// let image = std::fs::read("../../testdata/legacy/pv64-guest64.img")?;
+/// let mut lines = Lines::default();
+/// let summary = convert(&image[..], &mut Vec::new(), &Options::default(), &mut lines)?;
+/// assert!(!lines.0.is_empty(), "upstream's -v lines");
+/// assert_eq!(lines.1, summary.pages);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Observer {
     /// True when [`Observer::info`] lines are wanted (they are not built otherwise).
     fn wants_info(&self) -> bool {
@@ -105,13 +145,25 @@ pub trait Observer {
     fn progress(&mut self, _input_offset: u64, _pages: u64) {}
 }
 
-/// An observer that wants nothing.
+/// An observer that wants nothing: see [`convert`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Quiet;
 
 impl Observer for Quiet {}
 
 /// What a conversion did.
+///
+/// ```
+/// use legacy_convert::format::{GuestType, Width};
+/// use legacy_convert::{Options, convert, convert::Quiet};
+/// let image = std::fs::read("../../testdata/legacy/hvm64-upstream.img")?;
+/// let summary = convert(&image[..], &mut Vec::new(), &Options::default(), &mut Quiet)?;
+/// // Neither was given: both were detected from the image.
+/// assert!(summary.probed);
+/// assert_eq!((summary.width, summary.guest), (Width::W64, GuestType::Hvm));
+/// assert_eq!(summary.input_bytes, image.len() as u64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -166,6 +218,30 @@ fn output_error(item: &'static str) -> impl Fn(std::io::Error) -> ErrorKind {
 /// [`BlockWriter`](migration_stream::sink::BlockWriter) (or a `BufWriter`)
 /// and flush it afterwards; after an error it holds what was converted
 /// before the error.
+///
+/// ```
+/// use legacy_convert::{ErrorKind, Options, OutputFormat, convert, convert::Quiet};
+/// use migration_stream::sink::BlockWriter;
+///
+/// // libxl's invocation: -w 64 -g hvm -f libxl, into a buffered sink.
+/// let image = std::fs::read("../../testdata/legacy/hvm64-upstream.img")?;
+/// let mut options = Options::default();
+/// options.format = OutputFormat::Libxl;
+/// options.width = Some(legacy_convert::format::Width::W64);
+/// options.guest = Some(legacy_convert::format::GuestType::Hvm);
+/// let mut sink = BlockWriter::new(Vec::new());
+/// let summary = convert(&image[..], &mut sink, &options, &mut Quiet)?;
+/// sink.flush()?;
+/// let stream = sink.get_ref();
+/// assert!(!summary.probed && summary.pages > 0);
+/// assert_eq!(&stream[..8], b"LibxlFmt");
+///
+/// // A cut image is an error that says what was cut.
+/// let err = convert(&image[..100], &mut Vec::new(), &options, &mut Quiet).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::Truncated { .. }), "{err}");
+/// assert!(err.is_bad_input());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn convert<R: Read, W: CopySink>(
     input: R,
     output: W,

@@ -12,7 +12,18 @@ use std::io;
 
 use crate::format::{BlockId, ChunkId, GuestType, MAX_BATCH, MAX_VCPU_ID, Width};
 
-/// What went wrong.
+/// What went wrong. New kinds are added over time: match the ones you act
+/// on and keep a catch-all arm.
+///
+/// ```
+/// use legacy_convert::{ErrorKind, Options, convert, convert::Quiet};
+/// let err = convert(&b""[..], &mut Vec::new(), &Options::default(), &mut Quiet).unwrap_err();
+/// match err.kind() {
+///     ErrorKind::Empty => {}
+///     other => panic!("another error: {other}"),
+/// }
+/// assert_eq!(err.kind().to_string(), "the input is empty: expected a legacy save image");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {

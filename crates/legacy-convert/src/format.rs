@@ -33,6 +33,13 @@ pub const PFN_TYPE_MASK: u64 = 0xF000_0000;
 pub const PFN_MASK: u64 = 0x0FFF_FFFF;
 
 /// The width of `unsigned long` in the toolstack that wrote the image.
+///
+/// ```
+/// use legacy_convert::format::Width;
+/// assert_eq!(Width::from_bits(64), Some(Width::W64)); // `--width 64`
+/// assert_eq!(Width::from_bits(16), None);
+/// assert_eq!(Width::W32.to_string(), "32-bit");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Width {
     /// A 32-bit toolstack: ulongs are 4 bytes.
@@ -87,6 +94,11 @@ impl fmt::Display for Width {
 }
 
 /// The kind of guest an image holds.
+///
+/// ```
+/// use legacy_convert::format::GuestType;
+/// assert_eq!(GuestType::Hvm.to_string(), "HVM");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GuestType {
     /// A paravirtualised guest: extended info, p2m frame list, PV tail.
@@ -105,6 +117,12 @@ impl fmt::Display for GuestType {
 }
 
 /// The width of a PV guest, told by the size of the `"vcpu"` extended-info block.
+///
+/// ```
+/// use legacy_convert::format::GuestWidth;
+/// assert_eq!(GuestWidth::from_context_size(0x1430), Some(GuestWidth::W64));
+/// assert_eq!((GuestWidth::W32.bytes(), GuestWidth::W32.levels()), (4, 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GuestWidth {
     /// A 32-bit PAE guest: 3 levels of page tables, vCPU context of 0xAF0 bytes.

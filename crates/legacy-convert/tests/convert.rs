@@ -189,10 +189,8 @@ fn skip_qemu_is_honoured_in_both_formats() {
     let image = LegacyImage::hvm(Width::W64, 0x100);
     let bytes = image.to_bytes();
     for format in [OutputFormat::Libxc, OutputFormat::Libxl] {
-        let options = Options {
-            skip_qemu: true,
-            ..image_options(&image, format)
-        };
+        let mut options = image_options(&image, format);
+        options.skip_qemu = true;
         let d = decode(&convert_bytes(&bytes, &options).unwrap());
         assert!(d.trailing.is_empty());
         assert!(!libxl_types(&d).contains(&L::EMULATOR_CONTEXT));
@@ -209,10 +207,8 @@ fn every_qemu_signature_converts() {
         let bytes = image.to_bytes();
         // libxc mode: the raw record after END, always in DeviceModelRecord0002 form.
         for input_len in [None, Some(bytes.len() as u64)] {
-            let options = Options {
-                input_len,
-                ..image_options(&image, OutputFormat::Libxc)
-            };
+            let mut options = image_options(&image, OutputFormat::Libxc);
+            options.input_len = input_len;
             let libxc = decode(&convert_bytes(&bytes, &options).unwrap());
             assert_eq!(
                 libxc.trailing, b"DeviceModelRecord0002\x0c\0\0\0device state",
@@ -221,10 +217,8 @@ fn every_qemu_signature_converts() {
         }
         // A signature without a length runs to the end: with and without the input size.
         for input_len in [None, Some(bytes.len() as u64)] {
-            let options = Options {
-                input_len,
-                ..image_options(&image, OutputFormat::Libxl)
-            };
+            let mut options = image_options(&image, OutputFormat::Libxl);
+            options.input_len = input_len;
             let libxl = decode(&convert_bytes(&bytes, &options).unwrap());
             let (ty, body) = &libxl.libxl[1];
             assert_eq!(*ty, L::EMULATOR_CONTEXT, "{signature:?}");
@@ -296,10 +290,8 @@ fn xl_header_gets_stream_v2_and_needs_libxl() {
     bytes.extend_from_slice(&4u32.to_le_bytes());
     bytes.extend_from_slice(b"cfg\0");
     bytes.extend_from_slice(&image.to_bytes());
-    let options = Options {
-        xl_header: true,
-        ..image_options(&image, OutputFormat::Libxl)
-    };
+    let mut options = image_options(&image, OutputFormat::Libxl);
+    options.xl_header = true;
     let out = convert_bytes(&bytes, &options).unwrap();
     assert_eq!(&out[..32], &bytes[..32]);
     assert_eq!(u32_at(&out, 36), 3, "JSON kept, STREAMv2 added");
@@ -313,17 +305,13 @@ fn xl_header_gets_stream_v2_and_needs_libxl() {
     assert_eq!(libxc_types(&d).last(), Some(&T::END));
 
     // A libxc stream behind an xl header is restorable by no xl: refused, nothing written.
-    let options = Options {
-        xl_header: true,
-        ..image_options(&image, OutputFormat::Libxc)
-    };
+    let mut options = image_options(&image, OutputFormat::Libxc);
+    options.xl_header = true;
     let err = convert_bytes(&bytes, &options).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::XlNeedsLibxl), "{err}");
     assert!(err.is_unsupported() && !err.is_bad_input());
-    let options = Options {
-        xl_header: true,
-        ..image_options(&image, OutputFormat::Libxl)
-    };
+    let mut options = image_options(&image, OutputFormat::Libxl);
+    options.xl_header = true;
     let err = convert_bytes(&image.to_bytes(), &options).unwrap_err();
     assert!(
         matches!(
@@ -385,11 +373,9 @@ fn test_images_convert_and_probe_to_what_their_names_say() {
             }
             let d = decode(v2);
             assert_eq!(libxc_types(&d).last(), Some(&T::END), "{stem}");
-            let probed_options = Options {
-                width: None,
-                guest: None,
-                ..options.clone()
-            };
+            let mut probed_options = options.clone();
+            probed_options.width = None;
+            probed_options.guest = None;
             let mut probed = Vec::new();
             let summary = convert(
                 &bytes[..],

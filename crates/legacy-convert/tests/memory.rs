@@ -147,13 +147,12 @@ fn qemu_to_end(len: u64) -> impl Read {
 }
 
 fn options(format: OutputFormat, input_len: Option<u64>) -> Options {
-    Options {
-        format,
-        width: Some(Width::W64),
-        guest: Some(GuestType::Hvm),
-        input_len,
-        ..Options::default()
-    }
+    let mut options = Options::default();
+    options.format = format;
+    options.width = Some(Width::W64);
+    options.guest = Some(GuestType::Hvm);
+    options.input_len = input_len;
+    options
 }
 
 #[test]

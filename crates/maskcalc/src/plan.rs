@@ -63,8 +63,15 @@ use crate::pool::{self, PoolError, PoolMasks, PoolOptions, location_of};
 /// its own. See `docs/xen-maskcalc.md` for the experiment behind the value.
 pub const DEFAULT_TIER_THRESHOLD: usize = 8;
 
-/// What the caller asks of the plan.
+/// What the caller asks of the plan. New options are added over time:
+/// start from [`PlanOptions::default()`] and set the fields you need.
+///
+/// ```
+/// let mut options = maskcalc::plan::PlanOptions::default();
+/// options.tier_threshold = 1; // only hosts that remove nothing share a tier
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlanOptions {
     /// A host joins a tier only if the tier's baseline, with it, lacks fewer
     /// than this many of the guest-visible features of the tier's first
@@ -162,7 +169,8 @@ fn counts(id: FeatureId, nested_hvm: bool) -> bool {
     match feature.class {
         Class::Intersect => true,
         Class::OptIn => nested_hvm && matches!(feature.name, "VMX" | "SVM"),
-        Class::Accumulate | Class::Host | Class::Hidden => false,
+        // A class added to cpuid-defs later counts only once this says so.
+        Class::Accumulate | Class::Host | Class::Hidden | _ => false,
     }
 }
 
@@ -389,6 +397,28 @@ fn popcount_difference(a: &[u32], b: &[u32]) -> usize {
 
 /// The plan of a pool: the masks, the baseline, each host's cost (ranked)
 /// and the suggested tiers. Fails as [`crate::pool::compute`] does.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// use maskcalc::plan::{PlanOptions, plan};
+/// use maskcalc::pool::PoolOptions;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// let pool = [
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+///     host("intel-sapphirerapids-xeon-w9-3475x.txt")?,
+///     host("intel-haswell-ep-xeon-e5-2699-v3.txt")?,
+/// ];
+/// let plan = plan(&pool, &PoolOptions::default(), &PlanOptions::default())?;
+/// // The host that costs the pool most is ranked first: the oldest one.
+/// let worst = &plan.costs[0];
+/// assert_eq!(plan.masks.hosts[worst.host].name, "intel-haswell-ep-xeon-e5-2699-v3.txt");
+/// assert!(!worst.gains.is_empty());
+/// assert!(plan.tier_of(worst.host).is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan(
     hosts: &[Host],
     options: &PoolOptions,

@@ -46,8 +46,17 @@ pub const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
     FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ecx),
 ];
 
-/// What the caller asks of the computation.
+/// What the caller asks of the computation. New options are added over
+/// time: start from [`PoolOptions::default()`] and set the fields you need.
+///
+/// ```
+/// let mut options = maskcalc::pool::PoolOptions::default();
+/// options.nested_hvm = true;
+/// options.hide.push(cpuid_defs::lookup("AVX512F").unwrap().id);
+/// assert!(!options.allow_mixed_vendors);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PoolOptions {
     /// Let guests see VMX/SVM (nested virtualisation).
     pub nested_hvm: bool,
@@ -196,6 +205,32 @@ pub struct HostSummary {
 }
 
 /// The result of [`compute`]: per register the mask, per masked bit the reasons.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::pool::{PoolOptions, Reason, compute};
+/// let pool = [
+///     host("intel-skylake-sp-xeon-platinum-8180.txt")?,
+///     host("amd-milan-epyc-7763.txt")?,
+/// ];
+/// // Hosts of two vendors: refused unless asked for.
+/// assert!(compute(&pool, &PoolOptions::default()).is_err());
+/// let mut options = PoolOptions::default();
+/// options.allow_mixed_vendors = true;
+/// let masks = compute(&pool, &options)?;
+/// assert_eq!(masks.hosts[1].name, "amd-milan-epyc-7763.txt");
+/// let ecx1 = masks.register(FeatureRegister::cpuid(1, None, Register::Ecx)).unwrap();
+/// assert_eq!(ecx1.values.len(), 2, "one value per host");
+/// // Every masked bit says why, naming the hosts that lack it.
+/// let first = &masks.bits[0];
+/// assert!(first.reasons.iter().any(|r| matches!(r, Reason::Differs { .. })), "{first:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolMasks {
     /// The hosts, in the order given.
@@ -297,10 +332,8 @@ impl PoolMasks {
     ///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 29]);
     ///     Host { name: name.into(), cpuid }
     /// };
-    /// let options = PoolOptions {
-    ///     hide: vec![resolve_feature("rdcl-no").unwrap(), resolve_feature("avx").unwrap()],
-    ///     ..PoolOptions::default()
-    /// };
+    /// let mut options = PoolOptions::default();
+    /// options.hide = vec![resolve_feature("rdcl-no").unwrap(), resolve_feature("avx").unwrap()];
     /// let masks = compute(&[host("a"), host("b")], &options).unwrap();
     /// let lost: Vec<_> = masks.hidden_but_not_compared().map(|f| f.name).collect();
     /// assert_eq!(lost, ["RDCL_NO"]);
@@ -411,6 +444,28 @@ fn summarize(host: &Host) -> HostSummary {
 }
 
 /// Computes the masks for a pool of hosts.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// use maskcalc::pool::{Action, PoolOptions, compute};
+/// let pool = [
+///     host("intel-skylake-sp-xeon-platinum-8180.txt")?,
+///     host("intel-icelake-sp-xeon-gold-6330.txt")?,
+/// ];
+/// let masks = compute(&pool, &PoolOptions::default())?;
+/// // Ice Lake has AVX512_VBMI, Skylake does not: the pool's guests must not see it.
+/// let vbmi = masks.bits.iter().find(|b| b.feature_name() == Some("AVX512_VBMI")).unwrap();
+/// assert_eq!(vbmi.action, Action::Clear);
+/// assert_eq!(vbmi.location().to_string(), "0x7.0.ecx[1]");
+/// // The same masks as xl writes them.
+/// let xl = maskcalc::render::xl(&masks, &maskcalc::consumer::Targets::newest());
+/// assert!(xl.text.starts_with("cpuid = \"host,"), "{}", xl.text);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolError> {
     if hosts.is_empty() {
         return Err(PoolErrorKind::NoHosts.into());
@@ -490,12 +545,6 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
                 (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
             let class = feature.map(|f| f.class).unwrap_or(Class::Intersect);
             match class {
-                Class::Intersect | Class::Hidden | Class::OptIn => mark(
-                    &mut marks,
-                    (i, bit),
-                    Action::Clear,
-                    Reason::Differs { lacking },
-                ),
                 Class::Accumulate => mark(
                     &mut marks,
                     (i, bit),
@@ -503,6 +552,15 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
                     Reason::ForcedOn { having },
                 ),
                 Class::Host => {}
+                // Intersect, Hidden, OptIn, and a class added to cpuid-defs
+                // later until this says otherwise: cleared where hosts
+                // differ, the safe direction.
+                _ => mark(
+                    &mut marks,
+                    (i, bit),
+                    Action::Clear,
+                    Reason::Differs { lacking },
+                ),
             }
         }
     }

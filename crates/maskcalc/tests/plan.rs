@@ -126,12 +126,12 @@ fn options_strategy() -> impl Strategy<Value = PoolOptions> {
                 .map(id)
                 .filter(|k| !hide.contains(k))
                 .collect();
-            PoolOptions {
-                nested_hvm,
-                hide,
-                keep,
-                allow_mixed_vendors: false,
-            }
+            let mut options = PoolOptions::default();
+            options.nested_hvm = nested_hvm;
+            options.hide = hide;
+            options.keep = keep;
+            options.allow_mixed_vendors = false;
+            options
         })
 }
 
@@ -170,7 +170,8 @@ proptest! {
         options in options_strategy(),
         threshold in 1usize..20,
     ) {
-        let plan_options = PlanOptions { tier_threshold: threshold };
+        let mut plan_options = PlanOptions::default();
+        plan_options.tier_threshold = threshold;
         let plan = plan::plan(&hosts, &options, &plan_options).unwrap();
         let mut seen: Vec<usize> = plan.tiers.iter().flat_map(|t| t.hosts.iter().copied()).collect();
         seen.sort_unstable();
@@ -312,10 +313,8 @@ fn nested_hvm_makes_vmx_count() {
     let hosts = [with, without];
     let off = plan::plan(&hosts, &PoolOptions::default(), &PlanOptions::default()).unwrap();
     assert!(off.costs.iter().all(|c| !c.gains.contains(vmx)));
-    let nested = PoolOptions {
-        nested_hvm: true,
-        ..PoolOptions::default()
-    };
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
     let on = plan::plan(&hosts, &nested, &PlanOptions::default()).unwrap();
     assert_eq!(on.masks.hosts[on.costs[0].host].name, "without-vmx");
     assert!(on.costs[0].gains.contains(vmx));

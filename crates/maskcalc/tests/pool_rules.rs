@@ -102,10 +102,8 @@ fn vmx_is_cleared_unless_nested_hvm() {
         bit(&masks, "VMX").unwrap().reasons,
         vec![Reason::NestedHvmDisabled]
     );
-    let nested = PoolOptions {
-        nested_hvm: true,
-        ..PoolOptions::default()
-    };
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
     assert!(pool::compute(&[a, b], &nested).unwrap().bits.is_empty());
 }
 
@@ -122,20 +120,16 @@ fn hide_and_keep() {
         &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
     );
     let avx = cpuid_defs::lookup("AVX").unwrap().id;
-    let keep = PoolOptions {
-        nested_hvm: true,
-        keep: vec![avx],
-        ..PoolOptions::default()
-    };
+    let mut keep = PoolOptions::default();
+    keep.nested_hvm = true;
+    keep.keep = vec![avx];
     let masks = pool::compute(&[a.clone(), b.clone()], &keep).unwrap();
     assert!(masks.bits.is_empty(), "{:?}", masks.bits);
     assert_eq!(masks.kept.len(), 1);
     let avx2 = cpuid_defs::lookup("AVX2").unwrap().id;
-    let hide = PoolOptions {
-        nested_hvm: true,
-        hide: vec![avx2],
-        ..PoolOptions::default()
-    };
+    let mut hide = PoolOptions::default();
+    hide.nested_hvm = true;
+    hide.hide = vec![avx2];
     let masks = pool::compute(&[a.clone(), b.clone()], &hide).unwrap();
     assert!(
         bit(&masks, "AVX2")
@@ -143,11 +137,9 @@ fn hide_and_keep() {
             .reasons
             .contains(&Reason::HiddenByRequest)
     );
-    let both = PoolOptions {
-        hide: vec![avx],
-        keep: vec![avx],
-        ..PoolOptions::default()
-    };
+    let mut both = PoolOptions::default();
+    both.hide = vec![avx];
+    both.keep = vec![avx];
     assert_eq!(
         pool::compute(&[a, b], &both).unwrap_err().kind,
         PoolErrorKind::HiddenAndKept("AVX")
@@ -164,10 +156,8 @@ fn mixed_vendors_are_refused_unless_allowed() {
         err.to_string().contains("a: GenuineIntel, b: AuthenticAMD"),
         "{err}"
     );
-    let allow = PoolOptions {
-        allow_mixed_vendors: true,
-        ..PoolOptions::default()
-    };
+    let mut allow = PoolOptions::default();
+    allow.allow_mixed_vendors = true;
     assert!(pool::compute(&[a, b], &allow).unwrap().mixed_vendors());
 }
 
@@ -177,10 +167,8 @@ fn named_renderers_use_each_ecosystems_names() {
     let sse3 = 1;
     let a = host("a", INTEL, &[((1, 0), [0, 0, sse3, clflush])]);
     let b = host("b", INTEL, &[((1, 0), [0, 0, 0, 0])]);
-    let nested = PoolOptions {
-        nested_hvm: true,
-        ..PoolOptions::default()
-    };
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
     let masks = pool::compute(&[a, b], &nested).unwrap();
     let mut targets = Targets::newest();
     targets.cpu_mode = CpuMode::Passthrough;
@@ -224,10 +212,8 @@ fn msr_bits_are_compared_only_when_every_dump_has_them() {
     let mut a = host("a", INTEL, &[((7, 0), [0, 0, 0, arch_caps])]);
     a.cpuid.msrs.insert(0x10a, rdcl_no);
     let mut b = host("b", INTEL, &[((7, 0), [0, 0, 0, arch_caps])]);
-    let nested = PoolOptions {
-        nested_hvm: true,
-        ..PoolOptions::default()
-    };
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
     let masks = pool::compute(&[a.clone(), b.clone()], &nested).unwrap();
     assert_eq!(
         masks.unknown_registers.len(),
@@ -267,10 +253,8 @@ fn xend_lines_only_for_leaves_in_xens_policy() {
     for h in [&mut a, &mut b] {
         h.cpuid.leaves.get_mut(&CpuidInput::new(0, 0)).unwrap()[0] = 0x14;
     }
-    let nested = PoolOptions {
-        nested_hvm: true,
-        ..PoolOptions::default()
-    };
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
     let masks = pool::compute(&[a.clone(), b.clone()], &nested).unwrap();
     let pt = masks
         .register(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx))

@@ -66,10 +66,9 @@ fn host_strategy() -> impl Strategy<Value = Host> {
 }
 
 fn options() -> PoolOptions {
-    PoolOptions {
-        allow_mixed_vendors: true,
-        ..PoolOptions::default()
-    }
+    let mut options = PoolOptions::default();
+    options.allow_mixed_vendors = true;
+    options
 }
 
 fn mask_bits(masks: &PoolMasks) -> Vec<(FeatureRegister, u32, u32)> {

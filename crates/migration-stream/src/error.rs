@@ -14,7 +14,19 @@ use crate::record::RecordInfo;
 
 pub use crate::record::{Layer, RecordContext};
 
-/// What went wrong.
+/// What went wrong. New kinds are added over time: match the ones you act
+/// on and keep a catch-all arm.
+///
+/// ```
+/// use migration_stream::{ErrorKind, StreamReader};
+/// let mut stream = StreamReader::new(&b"not a migration stream"[..]);
+/// let err = stream.next_event().unwrap_err();
+/// match err.kind() {
+///     ErrorKind::UnknownFormat { found } => assert!(found.starts_with("6e 6f 74"), "{found}"),
+///     other => panic!("another error: {other}"),
+/// }
+/// assert!(!err.is_io());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {

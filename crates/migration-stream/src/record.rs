@@ -51,6 +51,23 @@ impl fmt::Display for RecordContext {
 }
 
 /// A record header as read from the stream, with where it is.
+///
+/// ```
+/// use migration_stream::{Event, Layer, StreamReader};
+/// use migration_stream::types::RecordType;
+/// let bytes = std::fs::read("../../testdata/streams/libxc-pv-v3.bin")?;
+/// let mut stream = StreamReader::new(&bytes[..]);
+/// let first = loop {
+///     if let Event::LibxcRecord(info) = stream.next_event()? {
+///         break info;
+///     }
+/// };
+/// assert_eq!(first.layer, Layer::Libxc);
+/// assert_eq!(first.libxc_type(), RecordType::X86_PV_INFO); // a PV stream's first record
+/// assert_eq!((first.offset, first.index), (40, 0)); // after the 24 + 16 header bytes
+/// assert_eq!(first.body_offset(), first.offset + 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RecordInfo {
     /// The record type number (interpret with [`RecordInfo::libxc_type`] or [`RecordInfo::libxl_type`]).

@@ -11,7 +11,29 @@ use crate::types::{LibxlRecordType, REC_LENGTH_MAX, RecordType};
 use crate::wire;
 use crate::xl::XlHeader;
 
-/// One step through a stream.
+/// One step through a stream. New events may be added (the enum is
+/// `#[non_exhaustive]`): keep a catch-all arm.
+///
+/// ```
+/// use migration_stream::{Event, StreamReader};
+/// use migration_stream::types::{DomainType, LibxlRecordType};
+/// let file = std::fs::File::open("../../testdata/streams/xl-hvm-v3.bin")?;
+/// let mut stream = StreamReader::seekable(file);
+/// let (mut libxl_records, mut domain) = (Vec::new(), None);
+/// loop {
+///     match stream.next_event()? {
+///         Event::XlHeader(xl) => assert!(xl.is_stream_v2()),
+///         Event::DomainHeader(header) => domain = Some(header.domain_type()),
+///         Event::LibxlRecord(info) => libxl_records.push(info.libxl_type()),
+///         Event::End => break,
+///         _ => {} // bodies not read are skipped
+///     }
+/// }
+/// assert_eq!(domain, Some(DomainType::X86_HVM));
+/// assert_eq!(libxl_records.first(), Some(&LibxlRecordType::LIBXC_CONTEXT));
+/// assert_eq!(libxl_records.last(), Some(&LibxlRecordType::END));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {

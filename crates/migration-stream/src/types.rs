@@ -109,6 +109,15 @@ macro_rules! open_value {
 
 open_value! {
     /// A libxc record type (open: any `u32` is representable).
+    ///
+    /// ```
+    /// use migration_stream::types::RecordType;
+    /// assert_eq!(RecordType::PAGE_DATA.name(), Some("PAGE_DATA"));
+    /// assert_eq!(RecordType::PAGE_DATA.display_name(), Some("Page data")); // as Xen's tools print it
+    /// let future = RecordType(0x8000_0042); // a number Xen may define later
+    /// assert!(future.is_optional() && future.name().is_none());
+    /// assert_eq!(future.to_string(), "unknown optional record type 0x80000042");
+    /// ```
     RecordType(u32) {
         /// End of the stream.
         END = 0x00, "End";
@@ -173,6 +182,13 @@ impl fmt::Display for RecordType {
 
 open_value! {
     /// A libxl record type (open: any `u32` is representable).
+    ///
+    /// ```
+    /// use migration_stream::types::LibxlRecordType;
+    /// assert_eq!(LibxlRecordType(1), LibxlRecordType::LIBXC_CONTEXT);
+    /// assert_eq!(LibxlRecordType::EMULATOR_CONTEXT.display_name(), Some("Emulator context"));
+    /// assert_eq!(LibxlRecordType(9).to_string(), "unknown libxl record type 0x00000009");
+    /// ```
     LibxlRecordType(u32) {
         /// End of the libxl stream.
         END = 0, "End";
@@ -208,6 +224,12 @@ impl fmt::Display for LibxlRecordType {
 
 open_value! {
     /// The guest type of a libxc domain header.
+    ///
+    /// ```
+    /// use migration_stream::types::DomainType;
+    /// assert_eq!(DomainType::X86_HVM.to_string(), "x86 HVM");
+    /// assert_eq!(DomainType(3).to_string(), "unknown domain type 0x3"); // ARM, say
+    /// ```
     DomainType(u32) {
         /// x86 paravirtualised guest.
         X86_PV = 1, "x86 PV";
@@ -228,6 +250,14 @@ impl fmt::Display for DomainType {
 
 open_value! {
     /// A page type (`XEN_DOMCTL_PFINFO_*` >> 28), the top nibble of a PAGE_DATA pfn entry.
+    ///
+    /// ```
+    /// use migration_stream::types::{PageType, PfnEntry};
+    /// let entry = PfnEntry::from_raw(0x9000_0000_0000_0010);
+    /// assert_eq!(entry.page_type, PageType::L1TAB_PINNED);
+    /// assert_eq!(entry.page_type.display_name(), Some("pinned L1 table"));
+    /// assert!(entry.page_type.is_page_table() && entry.page_type.has_data());
+    /// ```
     PageType(u8) {
         /// Normal page.
         NOTAB = 0x0, "normal";
@@ -338,6 +368,13 @@ impl PfnEntry {
 
 open_value! {
     /// An HVM parameter index (`HVM_PARAM_*`) as carried in HVM_PARAMS.
+    ///
+    /// ```
+    /// use migration_stream::types::HvmParam;
+    /// assert_eq!(HvmParam(1), HvmParam::STORE_PFN);
+    /// assert_eq!(HvmParam::STORE_PFN.name(), Some("STORE_PFN"));
+    /// assert!(HvmParam::ALL.contains(&HvmParam::IDENT_PT));
+    /// ```
     HvmParam(u64) {
         /// Xenstore ring pfn.
         STORE_PFN = 1, "store pfn";
@@ -426,6 +463,12 @@ open_value! {
 
 open_value! {
     /// An HVM save record type code inside HVM_CONTEXT.
+    ///
+    /// ```
+    /// use migration_stream::types::HvmSaveCode;
+    /// assert_eq!(HvmSaveCode::CPU.display_name(), Some("CPU"));
+    /// assert!(HvmSaveCode::ALL.iter().all(|c| *c <= HvmSaveCode::MAX));
+    /// ```
     HvmSaveCode(u16) {
         /// Last entry.
         END = 0, "end";

@@ -33,7 +33,8 @@
 //! let mut sink = |line: &str| lines.push(line.to_owned());
 //! let report = verify(&stream[..], Format::Auto, Some(&mut sink));
 //! assert!(report.is_valid(), "{:?}", report.error);
-//! assert_eq!(report.xen_version.as_deref(), Some("4.17"));
+//! use stream_verify::report::XenVersion;
+//! assert_eq!(report.xen_version, Some(XenVersion { major: 4, minor: 17 }));
 //! assert_eq!(lines[1], "Domain Header: x86 HVM from Xen 4.17");
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -42,7 +43,7 @@ mod engine;
 pub mod report;
 pub mod rules;
 
-pub use report::{ReadError, Report, Violation, Warning};
+pub use report::{Place, ReadError, Report, Violation, Warning};
 pub use rules::{Breach, Rule, RuleSource};
 
 use std::io::{Read, Seek};
@@ -50,6 +51,16 @@ use std::io::{Read, Seek};
 use migration_stream::source::{ByteSource, Seekable, Sequential, Spliced};
 
 /// Which layer the stream starts with.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// let stream = std::fs::read("../../testdata/streams/xl-pv-v3.bin")?;
+/// assert!(verify(&stream[..], Format::Auto, None).is_valid());
+/// assert!(verify(&stream[..], Format::Xl, None).is_valid());
+/// // Read as a bare libxc stream, an xl save file does not start with an image header.
+/// assert!(!verify(&stream[..], Format::Libxc, None).is_valid());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Tell from the first bytes: the xl magic, `LibxlFmt`, or the libxc marker.
@@ -118,6 +129,16 @@ impl From<Format> for Options {
 /// other opaque bodies are read and discarded.
 ///
 /// `verbose`, when given, receives upstream's `-v` summary lines one by one.
+///
+/// ```
+/// use stream_verify::{Format, verify};
+/// let file = std::fs::File::open("../../testdata/streams/libxl-hvm-v3.bin")?;
+/// let mut lines = Vec::new();
+/// let report = verify(file, Format::Auto, Some(&mut |line: &str| lines.push(line.to_owned())));
+/// assert!(report.is_valid(), "{:?}", report.error);
+/// assert!(lines.iter().any(|l| l.starts_with("Libxl Record: ")), "{lines:?}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn verify<R: Read>(
     input: R,
     options: impl Into<Options>,
@@ -140,6 +161,19 @@ fn run<S: ByteSource>(
 /// data and other skipped bodies are spliced into `/dev/null` by the kernel
 /// instead of being copied through user space. Falls back to [`verify`] when
 /// `/dev/null` cannot be opened.
+///
+/// ```
+/// use std::io::Write;
+/// use stream_verify::{Format, verify_pipe};
+/// let stream = std::fs::read("../../testdata/streams/libxc-pv-v3.bin")?;
+/// let (reader, mut writer) = std::io::pipe()?;
+/// let feeder = std::thread::spawn(move || writer.write_all(&stream));
+/// let input = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+/// let report = verify_pipe(input, Format::Auto, None);
+/// feeder.join().unwrap()?;
+/// assert!(report.is_valid(), "{:?}", report.error);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn verify_pipe(
     input: std::fs::File,
     options: impl Into<Options>,

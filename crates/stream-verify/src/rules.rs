@@ -43,6 +43,14 @@ const _: () = assert!(XENSTORE_STRING_MAX == 4096);
 pub(crate) const XENSTORE_STRING_MAX: usize = 4096;
 
 /// Where a rule comes from.
+///
+/// ```
+/// use stream_verify::{Rule, RuleSource};
+/// assert_eq!(Rule::DuplicatePfn.source(), RuleSource::Spec);
+/// assert_eq!(RuleSource::CRestorer.name(), "C restorer");
+/// let upstream = Rule::ALL.iter().filter(|r| r.source() == RuleSource::Upstream).count();
+/// assert!(upstream > 0 && upstream < Rule::ALL.len());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleSource {
@@ -66,6 +74,11 @@ impl RuleSource {
 }
 
 /// The first eight bytes of an input, shown in hexadecimal.
+///
+/// ```
+/// use stream_verify::rules::FirstBytes;
+/// assert_eq!(FirstBytes(*b"LibxlFmt").to_string(), "4c6962786c466d74");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstBytes(pub [u8; 8]);
 
@@ -77,6 +90,18 @@ impl fmt::Display for FirstBytes {
 
 /// What the bytes where a header was expected look like instead. Shown as a
 /// parenthesised hint after the message (nothing for [`Lookalike::Unknown`]).
+///
+/// ```
+/// use stream_verify::{Breach, Format, rules::Lookalike, verify};
+/// // An xl save file verified as a bare libxc stream.
+/// let stream = std::fs::read("../../testdata/streams/xl-pv-v3.bin")?;
+/// let report = verify(&stream[..], Format::Libxc, None);
+/// let violation = report.error.unwrap();
+/// let Breach::ImageMarker { hint, .. } = violation.kind() else { panic!("{violation}") };
+/// assert_eq!(*hint, Lookalike::Header { format: Format::Xl, at_start: true });
+/// assert!(violation.message().ends_with("verify the stream as format xl, or auto)"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lookalike {
@@ -131,6 +156,18 @@ macro_rules! catalogue {
         }
     )*) => {
         /// One rule of the stream formats; see the module documentation.
+        ///
+        /// New rules are added over time (the enum is `#[non_exhaustive]`):
+        /// match the rules you act on and keep a catch-all arm.
+        ///
+        /// ```
+        /// use stream_verify::Rule;
+        /// let rule = Rule::ALL.iter().find(|r| r.id() == "page-data.duplicate-pfn").unwrap();
+        /// assert_eq!(*rule, Rule::DuplicatePfn);
+        /// assert_eq!(rule.to_string(), "page-data.duplicate-pfn");
+        /// assert_eq!(rule.templates().len(), 1);
+        /// assert_eq!(rule.missed_item(), Some(12)); // migration-stream.md section 9
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
         pub enum Rule {
@@ -170,6 +207,18 @@ macro_rules! catalogue {
         /// How a stream broke a rule: the rule's message form and the values
         /// that broke it. [`Breach::rule`] says which rule; `Display` gives
         /// the message.
+        ///
+        /// ```
+        /// use stream_verify::{Breach, Format, Rule, verify};
+        /// // A libxl header of version 7.
+        /// let report = verify(&b"LibxlFmt\0\0\0\x07\0\0\0\0"[..], Format::Auto, None);
+        /// let violation = report.error.unwrap();
+        /// match violation.kind() {
+        ///     Breach::LibxlVersion { version } => assert_eq!(*version, 7),
+        ///     other => panic!("another breach: {other}"),
+        /// }
+        /// assert_eq!(violation.rule(), Rule::LibxlVersion);
+        /// ```
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
         pub enum Breach {
@@ -539,6 +588,11 @@ impl Serialize for Rule {
 
 /// A message template as the docs show it: `{name}` for each placeholder,
 /// without its format spec (`0x{pfn:x}` becomes `0x{pfn}`).
+///
+/// ```
+/// use stream_verify::rules::template_for_docs;
+/// assert_eq!(template_for_docs("Duplicate pfn 0x{pfn:x}"), "Duplicate pfn 0x{pfn}");
+/// ```
 pub fn template_for_docs(template: &str) -> String {
     let mut out = String::with_capacity(template.len());
     let (mut in_placeholder, mut in_spec) = (false, false);
@@ -557,6 +611,12 @@ pub fn template_for_docs(template: &str) -> String {
 }
 
 /// The rule catalogue as a Markdown page (`docs/verify-rules.md` is generated from it).
+///
+/// ```
+/// let page = stream_verify::rules::catalogue_markdown();
+/// assert!(page.starts_with("# verify-stream-v2 rules\n"));
+/// assert!(page.contains("page-data.duplicate-pfn"));
+/// ```
 pub fn catalogue_markdown() -> String {
     let mut out = String::from(
         "# verify-stream-v2 rules\n\n\

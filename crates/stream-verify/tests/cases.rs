@@ -3,9 +3,10 @@
 //! pipe-like reader that returns a few bytes at a time; and the example streams
 //! in `testdata/streams/` pass.
 
+use migration_stream::types::{DomainType, HvmParam, HvmSaveCode, PageType, RecordType};
 use std::io::{self, Cursor};
 use std::path::PathBuf;
-use stream_verify::{Format, Report, Rule, verify, verify_pipe, verify_seekable};
+use stream_verify::{Format, Place, Report, Rule, verify, verify_pipe, verify_seekable};
 
 fn testdata() -> PathBuf {
     xenmig_test_support::testdata("")
@@ -80,6 +81,19 @@ fn every_case_breaks_exactly_its_rule() {
                 "{file}: offset out of range"
             );
             seen_rules.push(violation.rule());
+            // Inside a record, the place is the record's type, typed.
+            if violation.record_index().is_some() {
+                assert!(
+                    matches!(
+                        violation.place(),
+                        Place::LibxcRecord(_) | Place::LibxlRecord(_)
+                    ),
+                    "{file}: {violation}"
+                );
+            }
+            if file == "page-data.duplicate-pfn.stream" {
+                assert_eq!(violation.place(), Place::LibxcRecord(RecordType::PAGE_DATA));
+            }
         } else {
             assert_eq!(
                 from_file.bytes,
@@ -127,12 +141,12 @@ fn reports_summarise_what_the_stream_carries() {
     let bytes = std::fs::read(testdata().join("verify/valid-pv64-v3.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
     assert!(report.is_valid());
-    assert_eq!(report.domain_type, Some("x86 PV"));
+    assert_eq!(report.domain_type, Some(DomainType::X86_PV));
     assert_eq!(report.guest_width, Some(8));
     assert_eq!(report.pagetable_levels, Some(4));
     assert_eq!(report.vcpus.iter().copied().collect::<Vec<_>>(), vec![0]);
-    assert_eq!(report.pages_by_type.get("pinned L1 table"), Some(&1));
-    assert_eq!(report.pages_by_type.get("invalid"), Some(&1));
+    assert_eq!(report.pages_by_type.get(&PageType::L1TAB_PINNED), Some(&1));
+    assert_eq!(report.pages_by_type.get(&PageType::XTAB), Some(&1));
     assert_eq!(report.cpuid_policy_leaves, 3);
 
     // An HVM guest's vCPUs are the instances of its HVM context's CPU descriptors.
@@ -140,7 +154,10 @@ fn reports_summarise_what_the_stream_carries() {
     let report = verify(&bytes[..], Format::Auto, None);
     assert!(report.is_valid(), "{:?}", report.error);
     assert_eq!(report.vcpus.iter().copied().collect::<Vec<_>>(), vec![0]);
-    assert_eq!(report.hvm_context_descriptors.get("CPU"), Some(&1));
+    assert_eq!(
+        report.hvm_context_descriptors.get(&HvmSaveCode::CPU),
+        Some(&1)
+    );
 
     let bytes = std::fs::read(testdata().join("verify/valid-checkpointed.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
@@ -151,10 +168,13 @@ fn reports_summarise_what_the_stream_carries() {
     let bytes = std::fs::read(testdata().join("verify/valid-legacy-hvm-qemu.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
     assert!(report.is_valid(), "{:?}", report.error);
-    assert_eq!(report.xen_version.as_deref(), Some("legacy converted"));
+    assert!(report.xen_version.unwrap().is_legacy_converted());
     let qemu = report.legacy_qemu_record.expect("qemu record reported");
     assert_eq!(qemu.length, 12);
-    assert_eq!(report.hvm_params.get("IDENT_PT"), Some(&0xfeffd000));
+    assert_eq!(
+        report.hvm_params.get(&HvmParam::IDENT_PT),
+        Some(&0xfeffd000)
+    );
 
     let bytes = std::fs::read(testdata().join("verify/valid-empty-hvm-params.stream")).unwrap();
     let report = verify(&bytes[..], Format::Auto, None);
@@ -254,7 +274,7 @@ fn a_million_empty_optional_records_keep_the_report_bounded() {
     let listed: u64 = report
         .libxc_records
         .iter()
-        .filter(|(name, _)| name.starts_with("Optional"))
+        .filter(|(kind, _)| kind.is_optional())
         .map(|(_, n)| n)
         .sum();
     assert_eq!(

@@ -147,12 +147,11 @@ pub fn convert_bytes(image: &[u8], options: &Options) -> Result<Vec<u8>, legacy_
 }
 
 pub fn options_for(width: Width, guest: GuestType, format: OutputFormat) -> Options {
-    Options {
-        format,
-        width: Some(width),
-        guest: Some(guest),
-        ..Options::default()
-    }
+    let mut options = Options::default();
+    options.format = format;
+    options.width = Some(width);
+    options.guest = Some(guest);
+    options
 }
 
 pub fn image_options(image: &LegacyImage, format: OutputFormat) -> Options {
@@ -180,13 +179,12 @@ pub fn options_from_name(stem: &str, format: OutputFormat) -> Options {
     } else {
         Width::W64
     };
-    Options {
-        format,
-        width: Some(width),
-        guest: Some(guest),
-        xl_header: stem.contains("-xl"),
-        ..Options::default()
-    }
+    let mut options = Options::default();
+    options.format = format;
+    options.width = Some(width);
+    options.guest = Some(guest);
+    options.xl_header = stem.contains("-xl");
+    options
 }
 
 pub use xenmig_test_support::legacy_images as test_images;

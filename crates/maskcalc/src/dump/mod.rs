@@ -200,6 +200,19 @@ impl LineError {
 
 /// Parses one dump. `file` names it in errors; `format` forces a format
 /// instead of detecting it.
+///
+/// ```
+/// use maskcalc::dump::{Format, parse};
+/// use maskcalc::model::EBX;
+/// let bytes = std::fs::read("../../testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt")?;
+/// let cpuid = parse("skylake.txt", &bytes, None)?;
+/// assert_eq!(cpuid.register(0, 0, EBX), 0x756e_6547); // "Genu"
+/// assert_eq!(maskcalc::dump::detect(&String::from_utf8_lossy(&bytes)), Some(Format::CpuidTool));
+///
+/// let err = parse("junk.txt", b"not a dump at all", None).unwrap_err();
+/// assert!(err.to_string().contains("junk.txt"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn parse(file: &str, bytes: &[u8], format: Option<Format>) -> Result<HostCpuid, DumpError> {
     match std::str::from_utf8(bytes) {
         Ok(text) => parse_text(file, text, bytes.len(), format),

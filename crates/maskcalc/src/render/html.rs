@@ -407,7 +407,7 @@ pub fn class_rank(class: Option<Class>) -> u8 {
         Some(Class::OptIn) => 2,
         Some(Class::Hidden) => 3,
         Some(Class::Host) => 4,
-        None => 5,
+        None | Some(_) => 5,
     }
 }
 
@@ -419,6 +419,7 @@ pub fn class_meaning(class: Option<Class>) -> &'static str {
         Some(Class::OptIn) => "offered to guests only when asked for",
         Some(Class::Hidden) => "never offered to guests",
         Some(Class::Host) => "set by Xen for each host, never compared",
+        Some(_) => "a class this page does not describe yet",
         None => "no feature is named at this bit",
     }
 }

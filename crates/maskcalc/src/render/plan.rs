@@ -30,6 +30,7 @@ pub fn not_counted_reason(why: NotCounted) -> &'static str {
         NotCounted::Class(Class::Host) => "host: set per host, never compared",
         NotCounted::Class(Class::Accumulate) => "accumulate: guests see it anyway",
         NotCounted::Class(Class::Intersect) => "intersect",
+        NotCounted::Class(_) => "a class the plan does not count",
         NotCounted::Unnamed => "unnamed: Xen offers no unnamed bit",
         NotCounted::StillMasked => "still masked: a feature it needs stays masked",
     }

@@ -3,6 +3,7 @@
 
 use super::{Engine, Step};
 use crate::Format;
+use crate::report::Place;
 use crate::rules::{Breach, FirstBytes, Lookalike};
 use migration_stream::source::{ByteSource, InputError};
 use migration_stream::types::{IMAGE_MARKER, LIBXL_IDENT, XL_MAGIC};
@@ -11,7 +12,7 @@ use migration_stream::wire::{Be64, Le32};
 impl<S: ByteSource> Engine<'_, S> {
     /// Tells the outer format from the first eight bytes, without consuming them.
     pub(super) fn detect(&mut self) -> Step<Format> {
-        self.set_place("stream start", None);
+        self.set_place(Place::StreamStart, None);
         let mut first = [0u8; 8];
         let peeked = self.input.peek(first.len()).map(|head| {
             first[..head.len()].copy_from_slice(head);

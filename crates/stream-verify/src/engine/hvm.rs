@@ -36,8 +36,7 @@ impl<S: ByteSource> Engine<'_, S> {
             }
             self.hvm_entry(code, data_len, position, first)?;
             first = false;
-            let name = code.display_name().unwrap_or("?");
-            *self.report.hvm_context_descriptors.entry(name).or_insert(0) += 1;
+            *self.report.hvm_context_descriptors.entry(code).or_insert(0) += 1;
             if code == HvmSaveCode::CPU {
                 // An HVM guest's vCPUs are the instances of its CPU descriptors.
                 self.note_vcpu(u32::from(descriptor.instance.get()));
@@ -119,7 +118,7 @@ impl<S: ByteSource> Engine<'_, S> {
                 return self.broken(Breach::HvmParamsDuplicate { name, index });
             }
             seen |= bit;
-            self.report.hvm_params.insert(name.to_owned(), value);
+            self.report.hvm_params.insert(HvmParam(index), value);
         }
         Ok(())
     }

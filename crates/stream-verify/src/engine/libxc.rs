@@ -2,8 +2,10 @@
 //! tallies, the domain-type and STATIC_DATA_END rules) and the records
 //! small enough to check in a few lines.
 
-use super::{Engine, Step, What, libxc_name};
+use super::{Engine, Step, libxc_name};
 use crate::Format;
+use crate::report::Place;
+use crate::report::XenVersion;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::{
@@ -62,7 +64,7 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn image_header(&mut self) -> Step {
-        self.set_place("libxc image header", None);
+        self.set_place(Place::ImageHeader, None);
         let header: ImageHeader = self.read_wire()?;
         let (marker, id, version) = (header.marker.get(), header.id.get(), header.version.get());
         if marker != IMAGE_MARKER {
@@ -96,7 +98,7 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn domain_header(&mut self) -> Step {
-        self.set_place("libxc domain header", None);
+        self.set_place(Place::DomainHeader, None);
         let header: DomainHeader = self.read_wire()?;
         let kind = header.domain_type();
         let (page_shift, reserved) = (header.page_shift.get(), header.reserved.get());
@@ -113,13 +115,12 @@ impl<S: ByteSource> Engine<'_, S> {
             return self.broken(Breach::DomainPageShift { page_shift });
         }
         self.libxc.domain = Some(kind);
-        self.report.domain_type = Some(name);
+        self.report.domain_type = Some(kind);
+        self.report.xen_version = Some(XenVersion { major, minor });
         self.libxc.legacy_converted = major == 0;
         if major == 0 {
-            self.report.xen_version = Some("legacy converted".to_owned());
             self.info(|| format!("Domain Header: legacy converted {name}"));
         } else {
-            self.report.xen_version = Some(format!("{major}.{minor}"));
             self.info(|| format!("Domain Header: {name} from Xen {major}.{minor}"));
         }
         Ok(())
@@ -134,7 +135,7 @@ impl<S: ByteSource> Engine<'_, S> {
                 return Ok(LibxcExit::CleanEof);
             }
             may_end = false;
-            let (raw, length) = self.record_header(What::Libxc)?;
+            let (raw, length) = self.record_header(|raw| Place::LibxcRecord(RecordType(raw)))?;
             let kind = RecordType(raw);
             if !self.libxc_record_header(kind, length)? {
                 continue;
@@ -168,7 +169,7 @@ impl<S: ByteSource> Engine<'_, S> {
             self.info(|| {
                 format!(
                     "Libxc Record: {}, length {length}, ignored",
-                    libxc_name(kind.0)
+                    libxc_name(kind)
                 )
             });
             self.warn(format!("optional record type 0x{:08x} ignored", kind.0));
@@ -195,7 +196,7 @@ impl<S: ByteSource> Engine<'_, S> {
             self.pv.first_checked = true;
             if kind != RecordType::X86_PV_INFO {
                 return self.broken(Breach::PvInfoFirst {
-                    found: libxc_name(kind.0),
+                    found: libxc_name(kind).into_owned(),
                 });
             }
         }

@@ -2,8 +2,9 @@
 //! LIBXC_CONTEXT, emulator records, checkpoint records) and END.
 
 use super::libxc::LibxcExit;
-use super::{Engine, Step, What};
+use super::{Engine, Step};
 use crate::Format;
+use crate::report::Place;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::{
@@ -27,7 +28,8 @@ impl<S: ByteSource> Engine<'_, S> {
     pub(super) fn libxl_stream(&mut self) -> Step<bool> {
         self.libxl_header()?;
         loop {
-            let (raw, length) = self.record_header(What::Libxl)?;
+            let (raw, length) =
+                self.record_header(|raw| Place::LibxlRecord(LibxlRecordType(raw)))?;
             let kind = LibxlRecordType(raw);
             let Some(name) = kind.display_name() else {
                 return self.broken(Breach::LibxlUnknownRecord { raw });
@@ -41,7 +43,7 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn libxl_header(&mut self) -> Step {
-        self.set_place("libxl header", None);
+        self.set_place(Place::LibxlHeader, None);
         let header: LibxlHeader = self.read_wire()?;
         let (ident, version) = (header.ident.get(), header.version.get());
         if ident != LIBXL_IDENT {
@@ -140,7 +142,7 @@ impl<S: ByteSource> Engine<'_, S> {
             LibxcExit::End => {}
             LibxcExit::CleanEof => {
                 let rounds = self.report.checkpoint_rounds;
-                self.set_place("end of stream", None);
+                self.set_place(Place::EndOfStream, None);
                 self.warn(format!(
                     "stream ends after checkpoint round {rounds} without END (a Remus/COLO stream cut at failover)"
                 ));

@@ -36,11 +36,12 @@ mod trailing;
 mod xenstore;
 mod xl;
 
-use crate::report::{ReadError, Report, Violation};
+use crate::report::{Place, ReadError, Report, Violation};
 use crate::rules::Breach;
 use crate::{Format, Options};
+use migration_stream::StreamFormat;
 use migration_stream::source::{ByteSource, Input, InputError};
-use migration_stream::types::{DomainType, LibxlRecordType, RecordType};
+use migration_stream::types::{DomainType, RecordType};
 use migration_stream::wire::{RecordHeader, padding_for};
 use std::io;
 use zerocopy::{FromBytes, IntoBytes};
@@ -56,42 +57,22 @@ pub(crate) enum Stop {
 /// The outcome of one step of the walk.
 type Step<T = ()> = Result<T, Stop>;
 
-/// Where an error is reported: the record or header being read.
-struct Place {
+/// Where an error is reported: the record or header being read (set for
+/// every record, so it must not allocate: a [`Place`] is named only when a
+/// message needs it).
+struct Location {
     offset: u64,
     index: Option<u64>,
-    kind: What,
-}
-
-/// What is being read, named only when a message needs it (this is set for
-/// every record, so it must not allocate).
-#[derive(Clone, Copy)]
-enum What {
-    Static(&'static str),
-    Libxc(u32),
-    Libxl(u32),
-}
-
-impl What {
-    fn name(self) -> String {
-        match self {
-            What::Static(name) => name.to_owned(),
-            What::Libxc(raw) => libxc_name(raw),
-            What::Libxl(raw) => match LibxlRecordType(raw).display_name() {
-                Some(name) => format!("libxl {name}"),
-                None => format!("libxl record type 0x{raw:x}"),
-            },
-        }
-    }
+    kind: Place,
 }
 
 /// How a libxc record type is named in messages and in the report.
-fn libxc_name(raw: u32) -> String {
-    let kind = RecordType(raw);
+pub(crate) fn libxc_name(kind: RecordType) -> std::borrow::Cow<'static, str> {
+    let raw = kind.0;
     match kind.display_name() {
-        Some(name) => name.to_owned(),
-        None if kind.is_optional() => format!("Optional record 0x{raw:08x}"),
-        None => format!("record type 0x{raw:x}"),
+        Some(name) => name.into(),
+        None if kind.is_optional() => format!("Optional record 0x{raw:08x}").into(),
+        None => format!("record type 0x{raw:x}").into(),
     }
 }
 
@@ -124,7 +105,7 @@ pub(crate) struct Engine<'a, S> {
     input: Input<S>,
     verbose: Verbose<'a>,
     pub(crate) report: Report,
-    place: Place,
+    place: Location,
     next_index: u64,
     /// Bytes of the current record's body not read yet.
     body_left: u64,
@@ -141,10 +122,10 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             input: Input::new(source),
             verbose,
             report: Report::default(),
-            place: Place {
+            place: Location {
                 offset: 0,
                 index: None,
-                kind: What::Static("stream"),
+                kind: Place::Stream,
             },
             next_index: 0,
             body_left: 0,
@@ -177,7 +158,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         };
         let cut_at_checkpoint = match format {
             Format::Xl => {
-                self.report.format = Some("xl");
+                self.report.format = Some(StreamFormat::Xl);
                 if self.xl_header()? {
                     self.libxl_stream()?
                 } else {
@@ -186,11 +167,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
                 }
             }
             Format::Libxl => {
-                self.report.format = Some("libxl");
+                self.report.format = Some(StreamFormat::Libxl);
                 self.libxl_stream()?
             }
             Format::Libxc | Format::Auto => {
-                self.report.format = Some("libxc");
+                self.report.format = Some(StreamFormat::Libxc);
                 self.libxc_stream()?;
                 false
             }
@@ -228,7 +209,7 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             breach,
             self.place.offset,
             self.place.index,
-            Some(self.place.kind.name()),
+            self.place.kind,
         )))
     }
 
@@ -241,11 +222,11 @@ impl<'a, S: ByteSource> Engine<'a, S> {
         }
     }
 
-    fn set_place(&mut self, kind: &'static str, index: Option<u64>) {
-        self.place = Place {
+    fn set_place(&mut self, kind: Place, index: Option<u64>) {
+        self.place = Location {
             offset: self.input.offset(),
             index,
-            kind: What::Static(kind),
+            kind,
         };
     }
 
@@ -312,8 +293,8 @@ impl<'a, S: ByteSource> Engine<'a, S> {
 
     /// Reads a record header: (type, length, record index), and makes the
     /// record the place errors are reported at.
-    fn record_header(&mut self, layer: fn(u32) -> What) -> Step<(u32, u32)> {
-        self.set_place("record header", None);
+    fn record_header(&mut self, layer: fn(u32) -> Place) -> Step<(u32, u32)> {
+        self.set_place(Place::RecordHeader, None);
         let header: RecordHeader = self.read_wire()?;
         let index = self.next_index;
         self.next_index += 1;

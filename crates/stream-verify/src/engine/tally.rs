@@ -1,9 +1,8 @@
 //! Per-type tallies kept as plain counters while walking and turned into the
 //! report's name-keyed maps once at the end.
 
-use super::libxc_name;
 use crate::report::{MAX_RECORD_KINDS, Report};
-use migration_stream::types::{LibxlRecordType, PageType};
+use migration_stream::types::{LibxlRecordType, PageType, RecordType};
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -44,23 +43,21 @@ impl Tally {
         let tally = std::mem::take(self);
         for (raw, &n) in tally.libxc.iter().enumerate() {
             if n > 0 {
-                report.libxc_records.insert(libxc_name(raw as u32), n);
+                report.libxc_records.insert(RecordType(raw as u32), n);
             }
         }
         for (raw, &n) in tally.optional.iter() {
-            report.libxc_records.insert(libxc_name(*raw), n);
+            report.libxc_records.insert(RecordType(*raw), n);
         }
         report.optional_records_not_listed += tally.optional_not_listed;
         for (raw, &n) in tally.libxl.iter().enumerate() {
             if n > 0 {
-                let name = LibxlRecordType(raw as u32).display_name().unwrap_or("?");
-                report.libxl_records.insert(name.to_owned(), n);
+                report.libxl_records.insert(LibxlRecordType(raw as u32), n);
             }
         }
         for (code, &n) in tally.page_types.iter().enumerate() {
             if n > 0 {
-                let name = PageType(code as u8).display_name().unwrap_or("?");
-                report.pages_by_type.insert(name, n);
+                report.pages_by_type.insert(PageType(code as u8), n);
             }
         }
     }

@@ -1,8 +1,9 @@
 //! What follows the final END: nothing, or in a converted legacy HVM stream
 //! the raw qemu record the converter appends.
 
-use super::{Engine, Step, What};
+use super::{Engine, Step};
 use crate::report::LegacyQemuRecord;
+use crate::report::Place;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::DomainType;
@@ -25,7 +26,7 @@ impl<S: ByteSource> Engine<'_, S> {
         if self.at_end()? {
             return Ok(());
         }
-        self.set_place("trailing data", None);
+        self.set_place(Place::TrailingData, None);
         let qemu_allowed = !self.libxc.in_libxl
             && self.libxc.legacy_converted
             && self.libxc.domain == Some(DomainType::X86_HVM);
@@ -33,7 +34,7 @@ impl<S: ByteSource> Engine<'_, S> {
             if self.at_end()? {
                 return Ok(());
             }
-            self.set_place("trailing data", None);
+            self.set_place(Place::TrailingData, None);
         }
         let at = self.input.offset();
         self.broken(Breach::TrailingData { at })
@@ -53,7 +54,7 @@ impl<S: ByteSource> Engine<'_, S> {
         };
         let length = header.length.get();
         self.skip(size_of::<LegacyQemuHeader>() as u64)?;
-        self.place.kind = What::Static("legacy qemu record");
+        self.place.kind = Place::LegacyQemuRecord;
         self.skip(u64::from(length))?;
         self.report.legacy_qemu_record = Some(LegacyQemuRecord {
             offset,

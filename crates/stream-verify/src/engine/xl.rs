@@ -3,7 +3,7 @@
 
 use super::{Engine, Step};
 use crate::Format;
-use crate::report::XlSummary;
+use crate::report::{Place, XlSummary};
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::{XL_BYTEORDER, XlMandatoryFlags};
@@ -13,7 +13,7 @@ use zerocopy::FromZeros;
 impl<S: ByteSource> Engine<'_, S> {
     /// Checks the xl header; returns whether a libxl (STREAMv2) stream follows.
     pub(super) fn xl_header(&mut self) -> Step<bool> {
-        self.set_place("xl header", None);
+        self.set_place(Place::XlHeader, None);
         let mut header = wire::XlHeader::new_zeroed();
         // The magic alone first: a short file that is not an xl file says so.
         self.read_exact(&mut header.magic)?;
