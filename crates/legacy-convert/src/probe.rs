@@ -22,6 +22,15 @@ use crate::wire::u32_at;
 pub const PROBE_LEN: usize = 24;
 
 /// What [`probe`] found.
+///
+/// ```
+/// use legacy_convert::format::{GuestType, Width};
+/// use legacy_convert::reader::LegacyReader;
+/// let image = std::fs::read("../../testdata/legacy/hvm32-upstream.img")?;
+/// let found = LegacyReader::new(&image[..]).probe()?;
+/// assert_eq!((found.width, found.guest), (Width::W32, GuestType::Hvm));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Detection {

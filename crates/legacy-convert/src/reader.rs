@@ -100,7 +100,28 @@ pub enum BlockKind {
     },
 }
 
-/// One item of a legacy image, in file order.
+/// One item of a legacy image, in file order. New items may be added (the
+/// enum is `#[non_exhaustive]`): keep a catch-all arm.
+///
+/// ```
+/// use legacy_convert::reader::{Event, LegacyReader};
+/// let image = std::fs::read("../../testdata/legacy/pv64-guest64.img")?;
+/// let mut reader = LegacyReader::new(&image[..]);
+/// let detected = reader.probe()?; // -w and -g, from the first bytes
+/// reader.set_layout(detected.width, detected.guest);
+/// let (mut batches, mut p2m_size) = (0, None);
+/// loop {
+///     match reader.next_event()? {
+///         Event::P2mSize(size) => p2m_size = Some(size),
+///         Event::PageBatch { .. } => batches += 1, // pages not read are skipped
+///         Event::End => break,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(p2m_size, Some(reader.p2m_size()));
+/// assert!(batches > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -232,7 +253,8 @@ struct PvState {
     xsave_len: u32,
 }
 
-/// Streaming parser of a legacy save image.
+/// Streaming parser of a legacy save image: [`LegacyReader::next_event`]
+/// gives its items one by one ([`Event`] shows a walk), in constant memory.
 #[derive(Debug)]
 pub struct LegacyReader<R> {
     input: Input<Sequential<R>>,

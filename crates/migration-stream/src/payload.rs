@@ -243,6 +243,14 @@ impl<'a> HvmParams<'a> {
 }
 
 /// An X86_PV_INFO body.
+///
+/// ```
+/// use migration_stream::payload::X86PvInfo;
+/// let body = X86PvInfo::encode(8, 4); // a 64-bit guest, 4-level page tables
+/// let info = X86PvInfo::parse(&body).unwrap();
+/// assert_eq!((info.guest_width, info.pt_levels), (8, 4));
+/// assert!(X86PvInfo::parse(&body[..4]).is_err(), "cut short");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct X86PvInfo {
     /// Guest word size in bytes (4 or 8).
@@ -411,6 +419,20 @@ impl X86TscInfo {
 }
 
 /// An X86_CPUID_POLICY body: a list of leaves.
+///
+/// ```
+/// use migration_stream::payload::CpuidPolicy;
+/// use migration_stream::types::XEN_CPUID_NO_SUBLEAF;
+/// use migration_stream::wire::CpuidPolicyLeaf;
+/// let body = CpuidPolicy::encode(&[
+///     CpuidPolicyLeaf::new(0, XEN_CPUID_NO_SUBLEAF, [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]),
+///     CpuidPolicyLeaf::new(7, 0, [0, 1 << 5, 0, 0]), // AVX2
+/// ]);
+/// let policy = CpuidPolicy::parse(&body).unwrap();
+/// let leaf7 = policy.iter().find(|l| l.leaf.get() == 7).unwrap();
+/// assert_eq!(leaf7.b.get(), 1 << 5);
+/// assert!(CpuidPolicy::parse(&body[..30]).is_err(), "not a whole number of leaves");
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct CpuidPolicy<'a> {
     leaves: &'a [CpuidPolicyLeaf],
@@ -441,6 +463,14 @@ impl<'a> CpuidPolicy<'a> {
 }
 
 /// An X86_MSR_POLICY body: a list of MSR entries.
+///
+/// ```
+/// use migration_stream::payload::MsrPolicy;
+/// use migration_stream::wire::MsrPolicyEntry;
+/// let body = MsrPolicy::encode(&[MsrPolicyEntry::new(0x10a, 0x2b)]); // ARCH_CAPABILITIES
+/// let policy = MsrPolicy::parse(&body).unwrap();
+/// assert_eq!(policy.entries()[0].val.get(), 0x2b);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct MsrPolicy<'a> {
     entries: &'a [MsrPolicyEntry],

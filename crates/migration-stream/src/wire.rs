@@ -59,6 +59,21 @@ pub fn padding_for(length: u64) -> usize {
 
 /// The libxc image header (24 bytes, always big-endian): the first bytes of a
 /// libxc v2/v3 stream.
+///
+/// Every structure of this module is its bytes on the wire, read and written
+/// with `zerocopy` (no offsets by hand):
+///
+/// ```
+/// use migration_stream::types::IMAGE_MARKER;
+/// use migration_stream::wire::ImageHeader;
+/// use zerocopy::{FromBytes, IntoBytes};
+/// let header = ImageHeader::new(3);
+/// let bytes = header.as_bytes();
+/// assert_eq!(bytes.len(), 24);
+/// assert_eq!(&bytes[..12], b"\xff\xff\xff\xff\xff\xff\xff\xffXENF");
+/// let back = ImageHeader::read_from_bytes(bytes).unwrap();
+/// assert_eq!((back.marker.get(), back.version.get()), (IMAGE_MARKER, 3));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -110,6 +125,16 @@ impl ImageHeader {
 }
 
 /// The libxc domain header (16 bytes), right after the image header.
+///
+/// ```
+/// use migration_stream::types::DomainType;
+/// use migration_stream::wire::DomainHeader;
+/// use zerocopy::{FromBytes, IntoBytes};
+/// let header = DomainHeader::new(DomainType::X86_PV, 4, 17);
+/// let read = DomainHeader::read_from_bytes(header.as_bytes()).unwrap();
+/// assert_eq!(read.domain_type(), DomainType::X86_PV);
+/// assert_eq!((read.xen_major.get(), read.xen_minor.get(), read.page_shift.get()), (4, 17, 12));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -153,6 +178,16 @@ impl DomainHeader {
 }
 
 /// Every record's header (8 bytes): type and body length (padding not included).
+///
+/// ```
+/// use migration_stream::types::RecordType;
+/// use migration_stream::wire::{RecordHeader, padding_for};
+/// use zerocopy::FromBytes;
+/// // An X86_TSC_INFO record header: type 8, 24 bytes of body, no padding.
+/// let header = RecordHeader::read_from_bytes(&[8, 0, 0, 0, 24, 0, 0, 0]).unwrap();
+/// assert_eq!(RecordType(header.record_type.get()), RecordType::X86_TSC_INFO);
+/// assert_eq!((header.length.get(), padding_for(24)), (24, 0));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]

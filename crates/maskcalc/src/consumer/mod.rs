@@ -103,6 +103,16 @@ impl FromStr for Version {
 }
 
 /// A program that reads one of our outputs.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Release, check_supported};
+/// assert_eq!(Consumer::Qemu.to_string(), "QEMU");
+/// assert_eq!(Consumer::Libvirt.version_flag(), "--libvirt-version");
+/// // Outputs are written for a release: the names it knows (see Targets).
+/// let qemu_7_2 = Release::builtin(Consumer::Qemu, "7.2".parse().unwrap());
+/// assert_eq!(qemu_7_2.label(), "QEMU 7.2");
+/// assert!(check_supported(Consumer::Qemu, "0.9".parse().unwrap()).is_err(), "older than the tables");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Consumer {
     /// libxl's `cpuid=` parser, as `xl` and libvirt's libxl driver use it.
@@ -246,6 +256,15 @@ fn adjacent(a: Version, b: Version) -> bool {
 }
 
 /// The consumer releases an output is written for.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Release, Targets};
+/// let mut targets = Targets::newest();
+/// assert_eq!(targets.xen.consumer, Consumer::Xl);
+/// // The Xen 4.17 of Debian bookworm, as `--xen-version 4.17` asks for.
+/// targets.xen = Release::builtin(Consumer::Xl, "4.17".parse().unwrap());
+/// assert_eq!(targets.xen.label(), "Xen 4.17");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Targets<'a> {
     /// libxl's parser, for `--format xl`.
