@@ -70,7 +70,7 @@ impl Place {
             Place::ImageHeader => "libxc image header".into(),
             Place::DomainHeader => "libxc domain header".into(),
             Place::RecordHeader => "record header".into(),
-            Place::LibxcRecord(kind) => crate::engine::libxc_name(kind),
+            Place::LibxcRecord(kind) => libxc_name(kind),
             Place::LibxlRecord(kind) => match kind.display_name() {
                 Some(name) => format!("libxl {name}").into(),
                 None => format!("libxl record type 0x{:x}", kind.0).into(),
@@ -588,7 +588,7 @@ mod json {
         map: &BTreeMap<RecordType, u64>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        by_name(map, crate::engine::libxc_name, s)
+        by_name(map, super::libxc_name, s)
     }
 
     pub(super) fn libxl_records<S: Serializer>(
@@ -650,5 +650,15 @@ impl Report {
                 max: r.max.max(highest),
             },
         });
+    }
+}
+
+/// How a libxc record type is named in messages and in the report.
+pub(crate) fn libxc_name(kind: RecordType) -> std::borrow::Cow<'static, str> {
+    let raw = kind.0;
+    match kind.display_name() {
+        Some(name) => name.into(),
+        None if kind.is_optional() => format!("Optional record 0x{raw:08x}").into(),
+        None => format!("record type 0x{raw:x}").into(),
     }
 }

@@ -2,10 +2,11 @@
 //! tallies, the domain-type and STATIC_DATA_END rules) and the records
 //! small enough to check in a few lines.
 
-use super::{Engine, Step, libxc_name};
+use super::{Engine, Step};
 use crate::Format;
 use crate::report::Place;
 use crate::report::XenVersion;
+use crate::report::libxc_name;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::{

@@ -41,7 +41,7 @@ use crate::rules::Breach;
 use crate::{Format, Options};
 use migration_stream::StreamFormat;
 use migration_stream::source::{ByteSource, Input, InputError};
-use migration_stream::types::{DomainType, RecordType};
+use migration_stream::types::DomainType;
 use migration_stream::wire::{RecordHeader, padding_for};
 use std::io;
 use zerocopy::{FromBytes, IntoBytes};
@@ -64,16 +64,6 @@ struct Location {
     offset: u64,
     index: Option<u64>,
     kind: Place,
-}
-
-/// How a libxc record type is named in messages and in the report.
-pub(crate) fn libxc_name(kind: RecordType) -> std::borrow::Cow<'static, str> {
-    let raw = kind.0;
-    match kind.display_name() {
-        Some(name) => name.into(),
-        None if kind.is_optional() => format!("Optional record 0x{raw:08x}").into(),
-        None => format!("record type 0x{raw:x}").into(),
-    }
 }
 
 /// What the libxc layer has learnt so far.
