@@ -24,6 +24,9 @@ fn reason_json(masks: &PoolMasks, reason: &Reason) -> Value {
         Reason::ForcedOn { having } => {
             json!({"kind": "forced-on", "having": host_names(masks, having)})
         }
+        Reason::NotOnEveryHost { lacking } => {
+            json!({"kind": "not-on-every-host", "lacking": host_names(masks, lacking)})
+        }
     }
 }
 
