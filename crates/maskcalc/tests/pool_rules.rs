@@ -172,6 +172,15 @@ fn kvm_outputs_do_not_offer_an_accumulate_feature_a_host_lacks() {
         leaf7["modifiers"][1]["bitmap"], "0bxxxxxxxxxxxxxxxxxxxxx0xxxxxxxxxx",
         "{leaf7}"
     );
+
+    // The HTML page's blocks carry the notes of the outputs they show.
+    let formats = render::html::baseline_formats(&masks, &Targets::newest());
+    for id in ["libvirt", "qemu", "firecracker"] {
+        let format = formats.iter().find(|f| f.id == id).unwrap();
+        assert!(format.notes.iter().any(|n| n.starts_with(note)), "{id}");
+    }
+    let block = render::html::formats_block(&formats);
+    assert!(block.contains("<p class=\"note\">How it was written:</p>"));
 }
 
 #[test]
