@@ -186,7 +186,20 @@ pub fn compute(
     }
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
-    let explanation = (explain_elsewhere && !args.diff).then(|| render::explain(masks));
+    // A KVM output withholds the accumulate features not every host has:
+    // the explanation says so, as the output does.
+    let kvm = !args.plan
+        && matches!(
+            format,
+            OutputFormat::Qemu | OutputFormat::Libvirt | OutputFormat::Firecracker
+        );
+    let explanation = (explain_elsewhere && !args.diff).then(|| {
+        if kvm {
+            render::explain(&masks.for_kvm())
+        } else {
+            render::explain(masks)
+        }
+    });
     Ok(Printed {
         stdout,
         is_report: args.diff,

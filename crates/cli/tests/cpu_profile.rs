@@ -66,6 +66,25 @@ fn show_names_every_feature() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `xen-maskcalc`'s standard error as `cpu-profile export` writes it: a
+/// profile does not record each host's bits, so the note on an accumulate
+/// feature a KVM guest is not given cannot name the hosts that lack it.
+fn profile_notes(maskcalc_stderr: &str) -> String {
+    const WITHHELD: &str = " not offered to the guest: ";
+    const WHY: &str = ", and KVM offers a guest";
+    maskcalc_stderr
+        .lines()
+        .map(|line| match (line.find(WITHHELD), line.find(WHY)) {
+            (Some(start), Some(end)) => format!(
+                "{}not every host of the pool has it (which ones is not recorded){}\n",
+                &line[..start + WITHHELD.len()],
+                &line[end..]
+            ),
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
 #[test]
 fn export_agrees_with_xen_maskcalc() {
     let dir = scratch("export");
@@ -99,8 +118,10 @@ fn export_agrees_with_xen_maskcalc() {
         );
         assert_eq!(
             stderr,
-            support::without_quirks(&String::from_utf8(maskcalc.stderr).unwrap())
-                .replace("xen-maskcalc", "cpu-profile"),
+            profile_notes(
+                &support::without_quirks(&String::from_utf8(maskcalc.stderr).unwrap())
+                    .replace("xen-maskcalc", "cpu-profile")
+            ),
             "{format}"
         );
         assert_golden(&format!("cpu-profile/export-{format}.txt"), &stdout);

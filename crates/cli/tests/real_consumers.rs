@@ -598,25 +598,12 @@ fn every_host_is_described_to_libvirt_as_libvirt_describes_it() {
     assert!(decoded("intel-haswell-ep-xeon-e5-2699-v3.txt").contains("noTSX"));
 }
 
-/// The cpu_map names of the `accumulate` features (MD_CLEAR, …): a pool
-/// offers them to guests when any host has them (docs/xen-maskcalc.md).
-fn accumulate_names(map: &libvirt_host::CpuMap) -> BTreeSet<String> {
-    map.features
-        .iter()
-        .filter(|f| {
-            cpuid_defs::features()
-                .iter()
-                .any(|d| Some(d.location) == f.location && d.class == cpuid_defs::Class::Accumulate)
-        })
-        .map(|f| f.name.clone())
-        .collect()
-}
-
 /// Our model against libvirt's for one pool: `Ok(how)` when ours is
 /// libvirt's, or richer: its cpu_map features strictly contain those of
 /// libvirt's model, and every one of them is on every host unless our
 /// `<cpu>` disables it. And either way the guest we describe sees no
-/// feature that libvirt's answer withholds, but the accumulate ones.
+/// feature that libvirt's answer withholds: not even an `accumulate` one
+/// that some host lacks (Xen offers those; a KVM guest must not see them).
 fn compare_models(
     map: &libvirt_host::CpuMap,
     hosts: &[libvirt_host::Host],
@@ -656,11 +643,9 @@ fn compare_models(
             ours.model, theirs.model
         ));
     };
-    let accumulate = accumulate_names(map);
     let beyond: Vec<String> = ours
         .features(map)
         .difference(&theirs.features(map))
-        .filter(|f| !accumulate.contains(*f))
         .cloned()
         .collect();
     if !beyond.is_empty() {

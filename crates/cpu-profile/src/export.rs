@@ -131,15 +131,18 @@ fn vendor_of(vendor: &str) -> Vendor {
 }
 
 /// What the profile's guests see, for the named-model outputs: the bits the
-/// profile defines, as both what every host has and what the guest sees.
+/// profile defines. Every host has them, but the ones the pool masks force
+/// on (`accumulate` features some host lacks, which the profile shows
+/// because any host has them).
 pub fn guest_cpu(profile: &Profile) -> GuestCpu {
     let mut guest = GuestCpu::new(&profile.vendor);
     for (register, bits) in &profile.registers {
         let value = bits.value & bits.mask;
+        let forced = profile.pool_masks.get(register).map_or(0, |m| m.set);
         guest.registers.insert(
             *register,
             GuestRegister {
-                common: value,
+                common: value & !forced,
                 guest: value,
             },
         );
@@ -164,16 +167,15 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
         ExportFormat::CloudHypervisor => render::Rendered {
             text: cloud_hypervisor(profile),
             omitted: Vec::new(),
-            notes: cloud_hypervisor_vendor(profile)
-                .is_none()
-                .then(|| {
+            notes: render::kvm_withheld_notes(&pool_masks(profile).for_kvm())
+                .into_iter()
+                .chain(cloud_hypervisor_vendor(profile).is_none().then(|| {
                     format!(
                         "cpu_vendor is Unknown: Cloud Hypervisor names only Intel and AMD, and sees a \
                          host of any other vendor (this profile's is {}) as Unknown",
                         profile.vendor
                     )
-                })
-                .into_iter()
+                }))
                 .collect(),
         },
     }
@@ -263,7 +265,9 @@ pub struct CpuidAdjustment {
 
 /// The adjustments of the profile's Cloud Hypervisor export, in its order
 /// (by leaf, first subleaf, register): registers the profile defines get its
-/// value and keep the rest from the host; the limits replace the max leaves,
+/// value, less the `accumulate` features the pool masks force on (a KVM guest
+/// is not given a feature some host lacks: `PoolMasks::for_kvm`), and keep
+/// the rest from the host; the limits replace the max leaves,
 /// signature and address sizes; the registers of [`PASSTHROUGH_LEAVES`] and
 /// [`PASSTHROUGH_REGISTERS`] come from the host; everything else is zero.
 ///
@@ -283,12 +287,18 @@ pub struct CpuidAdjustment {
 pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
     let mut adjustments: Adjustments = BTreeMap::new();
     let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
+    // A KVM guest is not given an accumulate feature some host lacks.
+    let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
+    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
+        *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
+    }
     for (reg, bits) in &profile.registers {
         if let FeatureRegister::Cpuid { key, register } = *reg {
             let sub = key.subleaf.unwrap_or(0);
+            let withheld = withheld.get(reg).copied().unwrap_or(0);
             adjustments.insert(
                 (key.leaf, sub, register, sub),
-                (bits.value & bits.mask, !bits.mask),
+                (bits.value & bits.mask & !withheld, !bits.mask),
             );
             defined.entry((key.leaf, register)).or_default().push(sub);
         }

@@ -38,6 +38,7 @@ fn formats(profile: &Profile, targets: &Targets<'_>) -> Vec<Format> {
             label: label.to_owned(),
             text: rendered.text,
             omitted: rendered.omitted,
+            notes: rendered.notes,
             open,
         }
     };
@@ -83,6 +84,7 @@ fn formats(profile: &Profile, targets: &Targets<'_>) -> Vec<Format> {
             label: "The profile file itself (xenmig-cpu-profile JSON)".to_owned(),
             text: json::to_json(profile),
             omitted: Vec::new(),
+            notes: Vec::new(),
             open: false,
         },
     ]

@@ -7,7 +7,7 @@
 //! | class | a differing bit is |
 //! |---|---|
 //! | `intersect`, `hidden`, `opt-in`, and bits without a name | cleared (`0`), as the original `xen_maskcalc.py` masks every differing bit |
-//! | `accumulate` | forced on (`1`): the guest must see it if any host has it |
+//! | `accumulate` | forced on (`1`): the guest must see it if any host has it (Xen's levelling; a KVM guest sees it only when every host has it: [`PoolMasks::for_kvm`]) |
 //! | `host` | left alone (`x`): Xen sets it per host (APIC, OSXSAVE, HYPERVISOR...) |
 //!
 //! VMX is always cleared and SVM cleared when a host has it, unless nested
@@ -87,6 +87,13 @@ pub enum Reason {
     ForcedOn {
         /// Indices of the hosts that have the bit.
         having: Vec<usize>,
+    },
+    /// An `accumulate` feature that not every host has, cleared for a KVM
+    /// guest ([`PoolMasks::for_kvm`]): KVM offers a guest only what its host has.
+    NotOnEveryHost {
+        /// Indices of the hosts that lack the bit; empty when the masks do
+        /// not record the hosts' values (a CPU profile's).
+        lacking: Vec<usize>,
     },
 }
 
@@ -343,6 +350,79 @@ impl PoolMasks {
             .iter()
             .map(|&id| cpuid_defs::feature(id))
             .filter(|f| self.register(f.location.register().0).is_none())
+    }
+
+    /// The masks for a KVM guest (QEMU, libvirt, Firecracker, Cloud
+    /// Hypervisor): the same, except that an `accumulate` feature forced on
+    /// because some host has it is cleared instead, with
+    /// [`Reason::NotOnEveryHost`].
+    ///
+    /// Forcing such a feature on is Xen's levelling: Xen's max policy lets
+    /// guests see MD_CLEAR, RSBA… so that guests from hosts that have them
+    /// can migrate in. KVM offers a guest only what its host has: QEMU's
+    /// `enforce` and libvirt's `check='full'` refuse to start the guest on a
+    /// host that lacks the feature, and a guest told MD_CLEAR by a host whose
+    /// microcode lacks it is promised a mitigation it does not get. So a KVM
+    /// guest sees an `accumulate` feature only when every host has it, as an
+    /// `intersect` one. No feature depends on an `accumulate` one (a test
+    /// checks), so nothing else is cleared with it.
+    ///
+    /// ```
+    /// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+    /// use maskcalc::pool::{compute, Action, PoolOptions, Reason};
+    /// let host = |name: &str, edx: u32| {
+    ///     let mut cpuid = HostCpuid::default();
+    ///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+    ///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, edx]);
+    ///     Host { name: name.into(), cpuid }
+    /// };
+    /// let md_clear = 1 << 10;
+    /// let xen = compute(&[host("a", md_clear), host("b", 0)], &PoolOptions::default()).unwrap();
+    /// let kvm = xen.for_kvm();
+    /// let bit = |masks: &maskcalc::pool::PoolMasks| {
+    ///     masks.bits.iter().find(|b| b.feature_name() == Some("MD_CLEAR")).unwrap().clone()
+    /// };
+    /// assert_eq!(bit(&xen).action, Action::Set);
+    /// assert_eq!(bit(&kvm).action, Action::Clear);
+    /// assert_eq!(bit(&kvm).reasons, [Reason::NotOnEveryHost { lacking: vec![1] }]);
+    /// let edx = cpuid_defs::FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Edx);
+    /// let edx = kvm.register(edx).unwrap();
+    /// assert_eq!((edx.clear, edx.set), (md_clear, 0));
+    /// ```
+    pub fn for_kvm(&self) -> PoolMasks {
+        let mut kvm = self.clone();
+        for bit in &mut kvm.bits {
+            if bit.action != Action::Set || bit.class() != Class::Accumulate {
+                continue;
+            }
+            let b = 1u32 << bit.bit;
+            let Some(reg) = kvm
+                .registers
+                .iter_mut()
+                .find(|r| r.register == bit.register)
+            else {
+                continue;
+            };
+            reg.set &= !b;
+            reg.clear |= b;
+            let lacking = (0..reg.values.len())
+                .filter(|&h| reg.values[h] & b == 0)
+                .collect();
+            bit.action = Action::Clear;
+            bit.reasons = vec![Reason::NotOnEveryHost { lacking }];
+        }
+        kvm
+    }
+
+    /// The bits [`PoolMasks::for_kvm`] cleared: `accumulate` features not
+    /// every host has, which a KVM guest is not given.
+    pub fn withheld_from_kvm(&self) -> impl Iterator<Item = (&MaskedBit, &[usize])> + '_ {
+        self.bits.iter().filter_map(|bit| {
+            bit.reasons.iter().find_map(|r| match r {
+                Reason::NotOnEveryHost { lacking } => Some((bit, lacking.as_slice())),
+                _ => None,
+            })
+        })
     }
 
     /// True when the hosts have different vendors.

@@ -93,6 +93,112 @@ fn accumulate_bits_are_forced_on_and_host_bits_left_alone() {
 }
 
 #[test]
+fn kvm_outputs_do_not_offer_an_accumulate_feature_a_host_lacks() {
+    // Xen levels MD_CLEAR up (xl forces it on); a KVM guest sees it only
+    // when every host has it: b lacks it, so QEMU, libvirt and Firecracker
+    // leave it out, or disable it where the model or the host would show it.
+    let sse3 = 1;
+    let a = host(
+        "a",
+        INTEL,
+        &[((1, 0), [0, 0, sse3, 0]), ((7, 0), [0, 0, 0, MD_CLEAR])],
+    );
+    let b = host(
+        "b",
+        INTEL,
+        &[((1, 0), [0, 0, sse3, 0]), ((7, 0), [0, 0, 0, 0])],
+    );
+    let mut nested = PoolOptions::default();
+    nested.nested_hvm = true;
+    let masks = pool::compute(&[a, b], &nested).unwrap();
+    let guest = GuestCpu::from_masks(&masks);
+    let mut targets = Targets::newest();
+    assert_eq!(
+        render::xl(&masks, &targets).text,
+        "cpuid = \"host,md-clear=1\"\n"
+    );
+    assert!(render::xend(&masks).contains(",edx=xxxxxxxxxxxxxxxxxxxxx1xxxxxxxxxx\""));
+
+    let note = "MD_CLEAR (0x7.0.edx[10]) not offered to the guest: b lacks it";
+    let has_note = |r: &render::Rendered| r.notes.iter().any(|n| n.starts_with(note));
+    let qemu = render::qemu(&masks, &guest, &targets);
+    assert!(!qemu.text.contains("md-clear"), "{}", qemu.text);
+    assert!(has_note(&qemu), "{:?}", qemu.notes);
+    let libvirt = render::libvirt(&masks, &guest, &targets);
+    assert!(!libvirt.text.contains("md-clear"), "{}", libvirt.text);
+    assert!(has_note(&libvirt), "{:?}", libvirt.notes);
+
+    // A model that has MD_CLEAR: it is disabled.
+    let model = maskcalc::consumer::ModelRow {
+        name: "Test-Model".into(),
+        vendor: Some("GenuineIntel".into()),
+        features: vec!["pni".into(), "md-clear".into()],
+        first: targets.qemu.version,
+        gone: None,
+    };
+    let mut with_md_clear = Targets::newest();
+    with_md_clear.qemu.models = vec![&model];
+    assert_eq!(
+        render::qemu(&masks, &guest, &with_md_clear).text,
+        "-cpu Test-Model,-md-clear\n"
+    );
+
+    targets.cpu_mode = CpuMode::Passthrough;
+    let qemu = render::qemu(&masks, &guest, &targets);
+    assert_eq!(qemu.text, "-cpu host,-md-clear\n");
+    assert!(has_note(&qemu), "{:?}", qemu.notes);
+    let libvirt = render::libvirt(&masks, &guest, &targets);
+    assert!(
+        libvirt
+            .text
+            .contains("<feature policy='disable' name='md-clear'/>"),
+        "{}",
+        libvirt.text
+    );
+    assert!(!libvirt.text.contains("require"), "{}", libvirt.text);
+
+    let firecracker = render::firecracker(&masks);
+    assert!(has_note(&firecracker), "{:?}", firecracker.notes);
+    let template: serde_json::Value = serde_json::from_str(&firecracker.text).unwrap();
+    let leaf7 = template["cpuid_modifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["leaf"] == "0x7")
+        .unwrap();
+    assert_eq!(
+        leaf7["modifiers"][1]["bitmap"], "0bxxxxxxxxxxxxxxxxxxxxx0xxxxxxxxxx",
+        "{leaf7}"
+    );
+
+    // The HTML page's blocks carry the notes of the outputs they show.
+    let formats = render::html::baseline_formats(&masks, &Targets::newest());
+    for id in ["libvirt", "qemu", "firecracker"] {
+        let format = formats.iter().find(|f| f.id == id).unwrap();
+        assert!(format.notes.iter().any(|n| n.starts_with(note)), "{id}");
+    }
+    let block = render::html::formats_block(&formats);
+    assert!(block.contains("<p class=\"note\">How it was written:</p>"));
+}
+
+#[test]
+fn no_feature_depends_on_an_accumulate_feature() {
+    // PoolMasks::for_kvm clears an accumulate feature without a dependency
+    // closure: it would need one the day a feature depends on such a one.
+    for feature in cpuid_defs::features() {
+        for needed in cpuid_defs::depends_closure(feature.id).features() {
+            assert_ne!(
+                needed.class,
+                cpuid_defs::Class::Accumulate,
+                "{} depends on {}",
+                feature.name,
+                needed.name
+            );
+        }
+    }
+}
+
+#[test]
 fn vmx_is_cleared_unless_nested_hvm() {
     let vmx = 1 << 5;
     let a = host("a", INTEL, &[((1, 0), [0, 0, vmx, 0])]);

@@ -300,7 +300,8 @@ impl Page {
 }
 
 /// Copyable blocks, one per `(label, text)`, each in a `<details>` (open
-/// when `open` says so), with the lines `omitted` by the format listed under it.
+/// when `open` says so), with the format's `notes` and the lines it
+/// `omitted` listed under it.
 pub fn formats_block(formats: &[Format]) -> String {
     let mut out = String::new();
     for f in formats {
@@ -313,6 +314,13 @@ pub fn formats_block(formats: &[Format]) -> String {
             label = escape(&f.label),
             text = escape_text(&f.text),
         );
+        if !f.notes.is_empty() {
+            out.push_str("<p class=\"note\">How it was written:</p>\n<ul>\n");
+            for line in &f.notes {
+                let _ = writeln!(out, "<li>{}</li>", escape(line));
+            }
+            out.push_str("</ul>\n");
+        }
         if !f.omitted.is_empty() {
             out.push_str("<p class=\"note\">Not expressible in this format:</p>\n<ul>\n");
             for line in &f.omitted {
@@ -336,6 +344,9 @@ pub struct Format {
     pub text: String,
     /// What the format could not express.
     pub omitted: Vec<String>,
+    /// How it was written (a fallback syntax, features a KVM guest is not
+    /// offered, entries a template leaves alone): [`super::Rendered::notes`].
+    pub notes: Vec<String>,
     /// Whether the block starts open.
     pub open: bool,
 }
@@ -349,6 +360,7 @@ pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format>
         label: label.to_owned(),
         text: r.text,
         omitted: r.omitted,
+        notes: r.notes,
         open,
     };
     let plain = |id, label: &str, text: String, open| Format {
@@ -356,6 +368,7 @@ pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format>
         label: label.to_owned(),
         text,
         omitted: Vec::new(),
+        notes: Vec::new(),
         open,
     };
     vec![
@@ -383,10 +396,10 @@ pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format>
             super::qemu(masks, &guest, targets),
             false,
         ),
-        plain(
+        named(
             "firecracker",
             "Firecracker custom CPU template (--format firecracker)",
-            super::firecracker(masks).text,
+            super::firecracker(masks),
             false,
         ),
         plain(

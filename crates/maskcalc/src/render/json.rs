@@ -116,6 +116,11 @@ fn reason_json(masks: &PoolMasks, reason: &Reason) -> ReasonJson {
             having: Some(host_names(masks, having)),
             ..ReasonJson::default()
         },
+        Reason::NotOnEveryHost { lacking } => ReasonJson {
+            kind: "not-on-every-host",
+            lacking: Some(host_names(masks, lacking)),
+            ..ReasonJson::default()
+        },
     }
 }
 

@@ -38,7 +38,7 @@ use crate::pool::{PoolMasks, Reason};
 
 pub use diff::{DiffRow, diff, diff_json, diff_rows};
 pub use json::json;
-pub use names::{firecracker, libvirt, libvirt_name, qemu, xl, xl_name};
+pub use names::{firecracker, kvm_withheld_notes, libvirt, libvirt_name, qemu, xl, xl_name};
 pub use plan::{
     COST_RULE, family_model_stepping, not_counted_reason, plan_json, plan_text, tier_additions,
     tier_rule, uncounted_name,
@@ -87,6 +87,16 @@ pub fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
         Reason::ForcedOn { having } => {
             let verb = if having.len() == 1 { "has" } else { "have" };
             format!("accumulate: {} {verb} it", host_list(masks, having))
+        }
+        Reason::NotOnEveryHost { lacking } if lacking.is_empty() => {
+            "accumulate, not on every host (a KVM guest sees only what its host has)".to_owned()
+        }
+        Reason::NotOnEveryHost { lacking } => {
+            let verb = if lacking.len() == 1 { "lacks" } else { "lack" };
+            format!(
+                "accumulate, not on every host: {} {verb} it (a KVM guest sees only what its host has)",
+                host_list(masks, lacking)
+            )
         }
     }
 }

@@ -323,6 +323,54 @@ fn passthrough_losses(
         .collect()
 }
 
+/// The guest of a KVM consumer: `guest` without the bits
+/// [`PoolMasks::for_kvm`] withholds, which not every host has either.
+fn kvm_guest(guest: &GuestCpu, kvm: &PoolMasks) -> GuestCpu {
+    let mut guest = guest.clone();
+    for (bit, _) in kvm.withheld_from_kvm() {
+        if let Some(reg) = guest.registers.get_mut(&bit.register) {
+            reg.guest &= !(1 << bit.bit);
+            reg.common &= !(1 << bit.bit);
+        }
+    }
+    guest
+}
+
+/// One note per `accumulate` feature a KVM output does not offer the guest
+/// because not every host has it, naming the hosts that lack it when the
+/// masks know them; `kvm` is [`PoolMasks::for_kvm`]'s result.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, PoolOptions};
+/// let host = |name: &str, edx: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, edx]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let masks = compute(&[host("a", 1 << 10), host("b", 0)], &PoolOptions::default()).unwrap();
+/// let notes = maskcalc::render::kvm_withheld_notes(&masks.for_kvm());
+/// assert!(notes[0].starts_with("MD_CLEAR (0x7.0.edx[10]) not offered to the guest: b lacks it"), "{notes:?}");
+/// ```
+pub fn kvm_withheld_notes(kvm: &PoolMasks) -> Vec<String> {
+    kvm.withheld_from_kvm()
+        .map(|(bit, lacking)| {
+            let name = bit.feature_name().unwrap_or("the unnamed bit");
+            let who = match lacking.len() {
+                0 => "not every host of the pool has it (which ones is not recorded)".to_owned(),
+                1 => format!("{} lacks it", super::host_list(kvm, lacking)),
+                _ => format!("{} lack it", super::host_list(kvm, lacking)),
+            };
+            format!(
+                "{name} ({}) not offered to the guest: {who}, and KVM offers a guest only what \
+                 its host has (Xen offers an accumulate feature that any host has; the xl output does)",
+                bit.location()
+            )
+        })
+        .collect()
+}
+
 fn baseline_for(guest: &GuestCpu, targets: &Targets<'_>, consumer: Consumer) -> Option<Baseline> {
     match consumer {
         Consumer::Libvirt => {
@@ -372,8 +420,13 @@ fn model_losses(masks: &PoolMasks, release: &Release<'_>) -> Vec<String> {
 /// `policy='disable'` per cleared feature and `policy='require'` per forced
 /// one. Only names both libvirt and QEMU of those releases know are written;
 /// a masked bit left out is in [`Rendered::omitted`] with the first release
-/// that would name it.
+/// that would name it. The masks are [`PoolMasks::for_kvm`]'s: an
+/// `accumulate` feature not every host has is left out (disabled where the
+/// model or the host would show it), with a note.
 pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let kvm = masks.for_kvm();
+    let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
+    let notes = kvm_withheld_notes(masks);
     let release = &targets.libvirt;
     if targets.cpu_mode == CpuMode::Model
         && let Some(chosen) = baseline_for(guest, targets, Consumer::Libvirt)
@@ -390,7 +443,7 @@ pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Re
         return Rendered {
             text,
             omitted: model_losses(masks, release),
-            notes: Vec::new(),
+            notes,
         };
     }
     let mut text = String::from("<cpu mode='host-passthrough' check='none'>\n");
@@ -410,15 +463,19 @@ pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Re
     Rendered {
         text,
         omitted: passthrough_losses(masks, &[release, &targets.qemu], &targets.qemu, &named),
-        notes: Vec::new(),
+        notes,
     }
 }
 
 /// A QEMU `-cpu` argument for `targets.qemu`: `-cpu MODEL,+a,-b` with the
 /// baseline model ([`CpuMode::Model`]), or `-cpu host,-a,+b`
 /// ([`CpuMode::Passthrough`]). Only names that QEMU release knows are
-/// written; a masked bit left out is in [`Rendered::omitted`].
+/// written; a masked bit left out is in [`Rendered::omitted`]. The masks
+/// are [`PoolMasks::for_kvm`]'s, as for [`libvirt`].
 pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
+    let kvm = masks.for_kvm();
+    let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
+    let notes = kvm_withheld_notes(masks);
     let release = &targets.qemu;
     if targets.cpu_mode == CpuMode::Model
         && let Some(chosen) = baseline_for(guest, targets, Consumer::Qemu)
@@ -433,7 +490,7 @@ pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rende
         return Rendered {
             text: format!("-cpu {arg}\n"),
             omitted: model_losses(masks, release),
-            notes: Vec::new(),
+            notes,
         };
     }
     let mut arg = String::from("host");
@@ -452,7 +509,7 @@ pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rende
     Rendered {
         text: format!("-cpu {arg}\n"),
         omitted: passthrough_losses(masks, &[release], release, &named),
-        notes: Vec::new(),
+        notes,
     }
 }
 
@@ -564,8 +621,12 @@ struct MsrModifier {
 /// ([`crate::consumer::kvm`]); a masked register elsewhere is a note. When
 /// the pool's limits are known, the template sets every guest's highest
 /// leaves (leaf 0 EAX, 7.0 EAX, 0x80000000 EAX) to the pool's lowest as KVM
-/// reports them, so a leaf that some host lacks is one no guest sees.
+/// reports them, so a leaf that some host lacks is one no guest sees. The
+/// masks are [`PoolMasks::for_kvm`]'s: an `accumulate` feature not every
+/// host has is `0`, with a note.
 pub fn firecracker(masks: &PoolMasks) -> Rendered {
+    let kvm = masks.for_kvm();
+    let masks = &kvm;
     let mut cpuid_entries: Vec<(cpuid_defs::LeafKey, Vec<RegisterModifier>)> = Vec::new();
     let mut msr_entries: Vec<(u32, [Option<String>; 2])> = Vec::new();
     let mut left_alone: Vec<(cpuid_defs::LeafKey, Vec<&str>, String)> = Vec::new();
@@ -606,9 +667,9 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
             }
         }
     }
-    let notes = left_alone
+    let notes = kvm_withheld_notes(masks)
         .into_iter()
-        .map(|(key, registers, why)| {
+        .chain(left_alone.into_iter().map(|(key, registers, why)| {
             format!(
                 "{:#x}.{:#x} {} not modified: {why} (Firecracker refuses a template that \
                  modifies an entry KVM does not report)",
@@ -616,7 +677,7 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                 key.subleaf.unwrap_or(0),
                 registers.join(", "),
             )
-        })
+        }))
         .collect();
     for (key, value) in pinned_limits(masks) {
         let modifier = RegisterModifier {
