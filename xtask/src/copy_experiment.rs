@@ -55,12 +55,20 @@ const OUT_HEADER: usize = 8 + 8 + 8 * BATCH_PAGES;
 const ALIGNED_HEADER: usize = 2 * PAGE;
 
 /// How the experiment is run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Batches of 4 MiB (256 for 1 GiB).
     pub batches: usize,
     /// Interleaved rounds (the median is reported).
     pub rounds: usize,
+    /// Milliseconds to wait after deleting the previous copy and before the
+    /// next one starts. On a guest whose kernel reports free pages to its
+    /// host (virtio-balloon free page reporting), a few seconds are enough
+    /// for the freed page cache to be handed back, so that the next copy
+    /// writes into memory the host must fault in again.
+    pub settle_ms: u64,
+    /// Only the methods whose label contains this (and their baselines).
+    pub only: Option<String>,
 }
 
 impl Default for Config {
@@ -68,6 +76,8 @@ impl Default for Config {
         Config {
             batches: 256,
             rounds: 7,
+            settle_ms: 0,
+            only: None,
         }
     }
 }
@@ -107,6 +117,13 @@ enum Method {
     WholeBuffer(usize),
     /// The same, but the buffer is written at the end of every batch.
     FlushPerBatch(usize),
+    /// A 4 MiB buffer filled as `WholeBuffer`, written in pieces of this
+    /// many bytes (the page cache then gets folios no larger than a piece).
+    Pieces(usize),
+    /// `WholeBuffer(4 MiB)` with the converter's writeback pacing: after
+    /// every 8 MiB, start its writeback, wait for the previous 8 MiB and
+    /// drop it from the page cache (no fsync).
+    DropBehind,
     /// `cat SRC | cat > /dev/null`: the baseline for a pipe as the output.
     CatPipe,
     /// This method, into a pipe drained by `cat > /dev/null`.
@@ -143,6 +160,13 @@ impl Method {
                 "read+write, {} MiB buffer, written per batch (unaligned)",
                 size >> 20
             ),
+            Method::Pieces(size) => format!(
+                "read+write, 4 MiB buffer, written in {} KiB pieces",
+                size >> 10
+            ),
+            Method::DropBehind => {
+                "read+write, 4 MiB buffer, 8 MiB writeback windows dropped behind".to_owned()
+            }
             Method::CatPipe => "`cat SRC \\| cat` (baseline to a pipe)".to_owned(),
             Method::CatPipePipe => {
                 "`cat SRC \\| cat \\| cat` (baseline from a pipe to a pipe)".to_owned()
@@ -203,6 +227,8 @@ fn methods() -> Vec<Method> {
     ];
     all.extend([1, 2, 4, 8, 16].map(|mib| Method::WholeBuffer(mib << 20)));
     all.push(Method::FlushPerBatch(8 << 20));
+    all.extend([32, 64, 128, 256, 1024].map(|kib| Method::Pieces(kib << 10)));
+    all.push(Method::DropBehind);
     all.extend([
         Method::CatPipe,
         Method::ToPipe(PipeMethod::CopyPerBatch),
@@ -257,8 +283,24 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
                 }
             }
         }
-        Method::WholeBuffer(size) | Method::FlushPerBatch(size) => {
+        Method::WholeBuffer(_)
+        | Method::FlushPerBatch(_)
+        | Method::Pieces(_)
+        | Method::DropBehind => {
+            let (size, piece) = match method {
+                Method::WholeBuffer(size) | Method::FlushPerBatch(size) => (size, size),
+                Method::Pieces(piece) => (4 << 20, piece),
+                _ => (4 << 20, 4 << 20),
+            };
             let per_batch = matches!(method, Method::FlushPerBatch(_));
+            let mut out = Paced {
+                file: &mut output,
+                piece,
+                drop_behind: method == Method::DropBehind,
+                written: 0,
+                started: 0,
+            };
+            let output = &mut out;
             let mut buffer = vec![0u8; size];
             let mut fill = 0;
             for _ in 0..batches {
@@ -307,6 +349,60 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
     Ok(())
 }
 
+/// Writes in pieces of at most `piece` bytes and, with `drop_behind`, paces
+/// the writeback as the converter's `-o FILE` does.
+struct Paced<'a> {
+    file: &'a mut File,
+    piece: usize,
+    drop_behind: bool,
+    written: u64,
+    started: u64,
+}
+
+/// The writeback window of [`Paced`].
+const WINDOW: u64 = 8 << 20;
+
+impl Paced<'_> {
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(self.piece);
+            self.file.write_all(&bytes[..n])?;
+            bytes = &bytes[n..];
+            self.written += n as u64;
+            while self.drop_behind && self.written - self.started >= WINDOW {
+                use std::os::fd::AsRawFd;
+                let fd = self.file.as_raw_fd();
+                let start = self.started;
+                // SAFETY: sync_file_range and posix_fadvise take a descriptor
+                // we own and integers; they touch no memory of ours.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::sync_file_range(
+                        fd,
+                        start as i64,
+                        WINDOW as i64,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                    if start >= WINDOW {
+                        let previous = (start - WINDOW) as i64;
+                        libc::sync_file_range(
+                            fd,
+                            previous,
+                            WINDOW as i64,
+                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                                | libc::SYNC_FILE_RANGE_WRITE
+                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                        );
+                        libc::posix_fadvise(fd, previous, WINDOW as i64, libc::POSIX_FADV_DONTNEED);
+                    }
+                }
+                self.started += WINDOW;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `nr_file_hugepages` of `/proc/vmstat`, when the kernel reports it.
 fn file_hugepages() -> Option<i64> {
     let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
@@ -329,8 +425,10 @@ fn measure(
     sources: &Sources,
     dst: &Path,
     batches: usize,
+    settle: Duration,
 ) -> Result<Sample, String> {
     let _ = std::fs::remove_file(dst);
+    std::thread::sleep(settle);
     let src = sources.path(method.source());
     let before = file_hugepages();
     let cpu = self_cpu();
@@ -446,7 +544,13 @@ fn check_outputs_agree(sources: &Sources, dir: &Path, batches: usize) -> Result<
     .map_err(io)?;
     let expected = std::fs::read(&reference).map_err(io)?;
     for method in methods() {
-        if matches!(method, Method::WholeBuffer(_) | Method::FlushPerBatch(_)) {
+        if matches!(
+            method,
+            Method::WholeBuffer(_)
+                | Method::FlushPerBatch(_)
+                | Method::Pieces(_)
+                | Method::DropBehind
+        ) {
             copy(method, &sources.converter, &candidate, batches).map_err(io)?;
             if std::fs::read(&candidate).map_err(io)? != expected {
                 return Err(format!("{} writes different bytes", method.label()));
@@ -471,23 +575,33 @@ pub fn run(config: Config) -> Result<(), String> {
     write_source(&sources.aligned, Layout::Aligned, config.batches).map_err(io)?;
     check_outputs_agree(&sources, dir.path(), config.batches)?;
     let dst = dir.path().join("copy");
-    let all = methods();
+    let mut all = methods();
+    if let Some(only) = &config.only {
+        let wanted: Vec<Method> = all
+            .iter()
+            .filter(|m| m.label().contains(only.as_str()))
+            .flat_map(|m| [m.baseline(), *m])
+            .collect();
+        all.retain(|m| wanted.contains(m));
+    }
+    let settle = Duration::from_millis(config.settle_ms);
     println!(
         "copy experiment: {} MiB of page data in {} batches of 1024 pages, {} interleaved rounds, \
-         median; load average at start {}",
+         median; {} ms between deleting a copy and the next; load average at start {}",
         config.batches * 4,
         config.batches,
         config.rounds,
+        config.settle_ms,
         load_average()
     );
     // Warm the page cache for both sources.
     for method in [Method::Cp, Method::RangePerBatch(Layout::Aligned)] {
-        measure(method, &sources, &dst, config.batches)?;
+        measure(method, &sources, &dst, config.batches, Duration::ZERO)?;
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); all.len()];
     for _ in 0..config.rounds {
         for (i, &method) in all.iter().enumerate() {
-            samples[i].push(measure(method, &sources, &dst, config.batches)?);
+            samples[i].push(measure(method, &sources, &dst, config.batches, settle)?);
         }
     }
     println!(
