@@ -63,13 +63,16 @@ pub fn convert(
     observer: &mut dyn Observer,
 ) -> Result<Summary, Failure> {
     let name = output.name().to_owned();
+    let to_file = output.is_regular_file();
     let input_is_stream = is_stream(&input.file);
     match output.in_place_file() {
         Some(file) => {
             let splice = input_is_stream && is_stream(file);
-            convert_into(input, file, splice, &name, args, options, observer)
+            convert_into(input, file, splice, to_file, &name, args, options, observer)
         }
-        None => convert_into(input, output, false, &name, args, options, observer),
+        None => convert_into(
+            input, output, false, to_file, &name, args, options, observer,
+        ),
     }
 }
 
@@ -108,10 +111,12 @@ struct Report<'a> {
 /// copy wins (see [`is_stream`]). After an error the block is written out,
 /// so a descriptor gets what was converted before it (a replaced file's
 /// temporary copy is removed anyway).
+#[allow(clippy::too_many_arguments)] // one private call site per kind of output
 fn convert_into<W: Write>(
     input: &Input,
     output: W,
     splice: bool,
+    to_file: bool,
     name: &str,
     args: &Args,
     options: &Options,
@@ -119,6 +124,9 @@ fn convert_into<W: Write>(
 ) -> Result<Summary, Failure> {
     let mut sink = BlockWriter::new(output);
     sink.set_passthrough(splice);
+    if to_file {
+        sink.set_max_write(BlockWriter::<W>::FILE_WRITE_SIZE);
+    }
     let source = Sequential::descriptor(&input.file);
     let summary = match legacy_convert::convert_source(source, &mut sink, options, observer) {
         Ok(summary) => summary,

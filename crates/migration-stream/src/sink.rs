@@ -97,6 +97,8 @@ pub struct BlockWriter<W: Write> {
     inner: W,
     block: Box<[u8]>,
     fill: usize,
+    /// The largest single `write` (a block goes out in pieces of this size).
+    max_write: usize,
     passthrough: bool,
     written: u64,
 }
@@ -109,6 +111,14 @@ impl<W: Write> BlockWriter<W> {
     /// the 16 MiB budget of a stream tool.
     pub const DEFAULT_BLOCK_SIZE: usize = 4 << 20;
 
+    /// The write size for a regular file as output: 64 KiB, the size of
+    /// `cp`'s own writes (its `copy_file_range` moves a pipe's worth, 16
+    /// pages, at a time). On the reference machine, after freed memory had
+    /// gone back to the host, 1 GiB written in 64 KiB pieces took 1.02× `cp`
+    /// and in whole 4 MiB blocks 10×; 256 KiB pieces took 3.9×
+    /// (`cargo xtask copy-experiment --settle-ms 5000`, docs/performance.md).
+    pub const FILE_WRITE_SIZE: usize = 64 << 10;
+
     /// A writer with blocks of [`DEFAULT_BLOCK_SIZE`](Self::DEFAULT_BLOCK_SIZE).
     pub fn new(inner: W) -> Self {
         BlockWriter::with_block_size(inner, Self::DEFAULT_BLOCK_SIZE)
@@ -120,6 +130,7 @@ impl<W: Write> BlockWriter<W> {
             inner,
             block: vec![0; size.max(1)].into_boxed_slice(),
             fill: 0,
+            max_write: size.max(1),
             passthrough: false,
             written: 0,
         }
@@ -131,6 +142,23 @@ impl<W: Write> BlockWriter<W> {
     /// regular files); small pieces are still gathered into blocks.
     pub fn set_passthrough(&mut self, passthrough: bool) {
         self.passthrough = passthrough;
+    }
+
+    /// Writes each block in pieces of at most `size` bytes (at least 1; by
+    /// default a block is one write). Blocks are still filled whole, so the
+    /// reads stay large; only the writes shrink.
+    ///
+    /// For a regular file, use [`FILE_WRITE_SIZE`](Self::FILE_WRITE_SIZE):
+    /// the page cache sizes its folios by the write, and large folios need
+    /// free memory in large contiguous blocks, which is where new memory
+    /// is slowest to get (docs/performance.md has the measurement).
+    pub fn set_max_write(&mut self, size: usize) {
+        self.max_write = size.max(1);
+    }
+
+    /// The largest single write (see [`set_max_write`](Self::set_max_write)).
+    pub fn max_write(&self) -> usize {
+        self.max_write
     }
 
     /// Whether copies go to [`io::copy`] rather than into the block.
@@ -170,15 +198,19 @@ impl<W: Write> BlockWriter<W> {
         self.inner.flush()
     }
 
-    /// Writes `block[..fill]`; on failure drops it, so it is not written twice.
+    /// Writes `block[..fill]` in pieces of at most `max_write` bytes; on
+    /// failure drops what is left, so it is not written twice.
     fn write_buffered(&mut self) -> io::Result<()> {
         let fill = std::mem::take(&mut self.fill);
-        if fill == 0 {
-            return Ok(());
+        for piece in self
+            .block
+            .get(..fill)
+            .unwrap_or_default()
+            .chunks(self.max_write)
+        {
+            self.inner.write_all(piece)?;
+            self.written += piece.len() as u64;
         }
-        let piece = self.block.get(..fill).unwrap_or_default();
-        self.inner.write_all(piece)?;
-        self.written += fill as u64;
         Ok(())
     }
 
@@ -259,6 +291,7 @@ impl<W: Write> std::fmt::Debug for BlockWriter<W> {
         f.debug_struct("BlockWriter")
             .field("block_size", &self.block.len())
             .field("buffered", &self.fill)
+            .field("max_write", &self.max_write)
             .field("written", &self.written)
             .field("passthrough", &self.passthrough)
             .finish_non_exhaustive()
@@ -307,6 +340,19 @@ mod tests {
         out.flush().unwrap();
         assert_eq!(out.get_ref().1, &bytes[..at]);
         assert_eq!(out.written(), at as u64);
+    }
+
+    #[test]
+    fn blocks_go_out_in_pieces_of_the_write_size() {
+        let bytes = data(2500);
+        let mut out = BlockWriter::with_block_size(Writes::default(), 1000);
+        out.set_max_write(300);
+        out.copy_from(&mut (&bytes[..]).take(2500)).unwrap();
+        assert_eq!(out.get_ref().0, [300, 300, 300, 100, 300, 300, 300, 100]);
+        out.flush().unwrap();
+        assert_eq!(out.get_ref().0[8..], [300, 200]);
+        assert_eq!(out.get_ref().1, bytes);
+        assert_eq!(out.written(), 2500);
     }
 
     #[test]
