@@ -298,9 +298,9 @@ fn run_in(tool: &Path, dir: &Path, rounds: usize) -> Result<(), String> {
         load_average()
     );
     println!(
-        "| pair | converter (median) | CPU (median) | baseline (median) | ratio (median of rounds) | range | target | peak RSS |"
+        "| pair | converter (median) | CPU (median) | baseline (median) | ratio (median of rounds) | range | target | CPU ratio | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (pair, samples) in pairs.iter().zip(&samples) {
         print_row(pair, samples);
     }
@@ -316,6 +316,13 @@ fn print_row(pair: &Pair, samples: &[(Run, Run)]) {
         .iter()
         .map(|(o, b)| secs(o.wall) / secs(b.wall))
         .collect();
+    // CPU against CPU: what each side made the machine do, which load from
+    // other processes disturbs far less than the wall time.
+    let cpu_ratios: Vec<f64> = samples
+        .iter()
+        .filter(|(_, b)| b.cpu > 0.0)
+        .map(|(o, b)| o.cpu / b.cpu)
+        .collect();
     let low = ratios.iter().copied().fold(f64::MAX, f64::min);
     let high = ratios.iter().copied().fold(0.0, f64::max);
     let rss = samples.iter().map(|(o, _)| o.rss_kib).max().unwrap_or(0);
@@ -323,7 +330,7 @@ fn print_row(pair: &Pair, samples: &[(Run, Run)]) {
         format!(" ({:.2} µs CPU per record)", median(&cpu) * 1e6 / n as f64)
     });
     println!(
-        "| {} | {:.3} s | {:.2} s{per_record} | {} {:.3} s | {:.2} | {low:.2}–{high:.2} | {} | {} |",
+        "| {} | {:.3} s | {:.2} s{per_record} | {} {:.3} s | {:.2} | {low:.2}–{high:.2} | {} | {} | {} |",
         pair.label,
         median(&ours),
         median(&cpu),
@@ -331,6 +338,11 @@ fn print_row(pair: &Pair, samples: &[(Run, Run)]) {
         median(&base),
         median(&ratios),
         pair.target,
+        if cpu_ratios.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", median(&cpu_ratios))
+        },
         if pair.rss {
             format!("{:.1} MiB", rss as f64 / 1024.0)
         } else {

@@ -31,7 +31,8 @@
 //!   migration), where the per-batch copy is `splice`, against
 //!   `cat SRC | cat | cat > /dev/null`.
 //!
-//! For each method it reports the median wall and CPU time, the median of
+//! Each round starts with the next method in turn. For each method it
+//! reports the median wall and CPU time, the median of
 //! the per-round ratios to its baseline (`cp`, or `cat | cat` for a pipe),
 //! and how many 2 MiB page-cache folios the output got (`nr_file_hugepages` in `/proc/vmstat` after the copy, minus
 //! before: the kernel only builds large folios for large, aligned writes).
@@ -67,7 +68,8 @@ pub struct Config {
     /// for the freed page cache to be handed back, so that the next copy
     /// writes into memory the host must fault in again.
     pub settle_ms: u64,
-    /// Only the methods whose label contains this (and their baselines).
+    /// Only the methods whose label contains one of these `;`-separated
+    /// strings (and their baselines).
     pub only: Option<String>,
 }
 
@@ -117,13 +119,14 @@ enum Method {
     WholeBuffer(usize),
     /// The same, but the buffer is written at the end of every batch.
     FlushPerBatch(usize),
-    /// A 4 MiB buffer filled as `WholeBuffer`, written in pieces of this
-    /// many bytes (the page cache then gets folios no larger than a piece).
-    Pieces(usize),
-    /// `WholeBuffer(4 MiB)` with the converter's writeback pacing: after
+    /// A buffer of the first size filled as `WholeBuffer`, written in
+    /// pieces of the second (the page cache then gets folios no larger than
+    /// a piece).
+    Pieces(usize, usize),
+    /// `Pieces` of this size with the converter's writeback pacing: after
     /// every 8 MiB, start its writeback, wait for the previous 8 MiB and
     /// drop it from the page cache (no fsync).
-    DropBehind,
+    DropBehind(usize),
     /// `cat SRC | cat > /dev/null`: the baseline for a pipe as the output.
     CatPipe,
     /// This method, into a pipe drained by `cat > /dev/null`.
@@ -143,6 +146,15 @@ enum PipeMethod {
     WholeBuffer(usize),
 }
 
+/// `size` bytes as "N MiB" or "N KiB".
+fn size_label(size: usize) -> String {
+    if size >= 1 << 20 && size % (1 << 20) == 0 {
+        format!("{} MiB", size >> 20)
+    } else {
+        format!("{} KiB", size >> 10)
+    }
+}
+
 impl Method {
     fn label(self) -> String {
         match self {
@@ -154,19 +166,24 @@ impl Method {
                 "copy_file_range per batch, pages 4 KiB-aligned".to_owned()
             }
             Method::WholeBuffer(size) => {
-                format!("read+write, {} MiB buffer, whole-buffer writes", size >> 20)
+                format!(
+                    "read+write, {} buffer, whole-buffer writes",
+                    size_label(size)
+                )
             }
             Method::FlushPerBatch(size) => format!(
                 "read+write, {} MiB buffer, written per batch (unaligned)",
                 size >> 20
             ),
-            Method::Pieces(size) => format!(
-                "read+write, 4 MiB buffer, written in {} KiB pieces",
-                size >> 10
+            Method::Pieces(size, piece) => format!(
+                "read+write, {} buffer, written in {} pieces",
+                size_label(size),
+                size_label(piece)
             ),
-            Method::DropBehind => {
-                "read+write, 4 MiB buffer, 8 MiB writeback windows dropped behind".to_owned()
-            }
+            Method::DropBehind(piece) => format!(
+                "read+write, 4 MiB buffer, {} writes, 8 MiB writeback windows dropped behind",
+                size_label(piece)
+            ),
             Method::CatPipe => "`cat SRC \\| cat` (baseline to a pipe)".to_owned(),
             Method::CatPipePipe => {
                 "`cat SRC \\| cat \\| cat` (baseline from a pipe to a pipe)".to_owned()
@@ -175,15 +192,15 @@ impl Method {
                 "pipe to pipe: header write + splice per batch".to_owned()
             }
             Method::PipeToPipe(PipeMethod::WholeBuffer(size)) => format!(
-                "pipe to pipe: read+write, {} MiB buffer, whole-buffer writes",
-                size >> 20
+                "pipe to pipe: read+write, {} buffer, whole-buffer writes",
+                size_label(size)
             ),
             Method::ToPipe(PipeMethod::CopyPerBatch) => {
                 "to a pipe: header write + sendfile/splice per batch".to_owned()
             }
             Method::ToPipe(PipeMethod::WholeBuffer(size)) => format!(
-                "to a pipe: read+write, {} MiB buffer, whole-buffer writes",
-                size >> 20
+                "to a pipe: read+write, {} buffer, whole-buffer writes",
+                size_label(size)
             ),
         }
     }
@@ -225,16 +242,21 @@ fn methods() -> Vec<Method> {
         Method::RangePerBatch(Layout::Converter),
         Method::RangePerBatch(Layout::Aligned),
     ];
-    all.extend([1, 2, 4, 8, 16].map(|mib| Method::WholeBuffer(mib << 20)));
+    all.extend(
+        [64 << 10, 128 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20].map(Method::WholeBuffer),
+    );
     all.push(Method::FlushPerBatch(8 << 20));
-    all.extend([32, 64, 128, 256, 1024].map(|kib| Method::Pieces(kib << 10)));
-    all.push(Method::DropBehind);
+    all.extend([32, 64, 128, 256, 1024].map(|kib| Method::Pieces(4 << 20, kib << 10)));
+    all.push(Method::Pieces(128 << 10, 64 << 10));
+    all.extend([64 << 10, 4 << 20].map(Method::DropBehind));
     all.extend([
         Method::CatPipe,
         Method::ToPipe(PipeMethod::CopyPerBatch),
+        Method::ToPipe(PipeMethod::WholeBuffer(128 << 10)),
         Method::ToPipe(PipeMethod::WholeBuffer(4 << 20)),
         Method::CatPipePipe,
         Method::PipeToPipe(PipeMethod::CopyPerBatch),
+        Method::PipeToPipe(PipeMethod::WholeBuffer(128 << 10)),
         Method::PipeToPipe(PipeMethod::WholeBuffer(4 << 20)),
     ]);
     all
@@ -285,18 +307,19 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
         }
         Method::WholeBuffer(_)
         | Method::FlushPerBatch(_)
-        | Method::Pieces(_)
-        | Method::DropBehind => {
+        | Method::Pieces(..)
+        | Method::DropBehind(_) => {
             let (size, piece) = match method {
                 Method::WholeBuffer(size) | Method::FlushPerBatch(size) => (size, size),
-                Method::Pieces(piece) => (4 << 20, piece),
-                _ => (4 << 20, 4 << 20),
+                Method::Pieces(size, piece) => (size, piece),
+                Method::DropBehind(piece) => (4 << 20, piece),
+                _ => unreachable!("the buffered methods"),
             };
             let per_batch = matches!(method, Method::FlushPerBatch(_));
             let mut out = Paced {
                 file: &mut output,
                 piece,
-                drop_behind: method == Method::DropBehind,
+                drop_behind: matches!(method, Method::DropBehind(_)),
                 written: 0,
                 started: 0,
             };
@@ -548,8 +571,8 @@ fn check_outputs_agree(sources: &Sources, dir: &Path, batches: usize) -> Result<
             method,
             Method::WholeBuffer(_)
                 | Method::FlushPerBatch(_)
-                | Method::Pieces(_)
-                | Method::DropBehind
+                | Method::Pieces(..)
+                | Method::DropBehind(_)
         ) {
             copy(method, &sources.converter, &candidate, batches).map_err(io)?;
             if std::fs::read(&candidate).map_err(io)? != expected {
@@ -579,7 +602,7 @@ pub fn run(config: Config) -> Result<(), String> {
     if let Some(only) = &config.only {
         let wanted: Vec<Method> = all
             .iter()
-            .filter(|m| m.label().contains(only.as_str()))
+            .filter(|m| only.split(';').any(|w| m.label().contains(w)))
             .flat_map(|m| [m.baseline(), *m])
             .collect();
         all.retain(|m| wanted.contains(m));
@@ -599,9 +622,12 @@ pub fn run(config: Config) -> Result<(), String> {
         measure(method, &sources, &dst, config.batches, Duration::ZERO)?;
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); all.len()];
-    for _ in 0..config.rounds {
-        for (i, &method) in all.iter().enumerate() {
-            samples[i].push(measure(method, &sources, &dst, config.batches, settle)?);
+    for round in 0..config.rounds {
+        // Each round starts with the next method, so that none always runs
+        // first (after the longest time since a copy was freed).
+        for k in 0..all.len() {
+            let i = (round + k) % all.len();
+            samples[i].push(measure(all[i], &sources, &dst, config.batches, settle)?);
         }
     }
     println!(

@@ -21,7 +21,8 @@ commands:
                  per batch, aligned or not, against read+write through buffers of
                  1-16 MiB, written whole, in pieces or dropped behind, against cp;
                  --settle-ms waits between deleting a copy and making the next, so
-                 that freed memory goes back to the host (see docs/performance.md)
+                 that freed memory goes back to the host; --only 'A;B' runs the
+                 methods whose names contain A or B (see docs/performance.md)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   dist           build the Debian package, its -dbgsym and a tarball in target/packages/
   upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...

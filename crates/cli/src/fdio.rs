@@ -482,12 +482,6 @@ impl Output {
         &self.name
     }
 
-    /// Whether the output is a regular file (being replaced, or a descriptor
-    /// open on one), so that a writer can size its writes for the page cache.
-    pub fn is_regular_file(&self) -> bool {
-        self.file.metadata().is_ok_and(|m| m.is_file())
-    }
-
     /// The file itself, for an output written in place (a descriptor, FIFO,
     /// socket or device), so that a writer can use kernel copies
     /// (`copy_file_range`, `splice`) into it; `None` for a file being
