@@ -113,6 +113,9 @@ struct Report<'a> {
 /// writes. After an error the block is written out, so a descriptor gets
 /// what was converted before it (a replaced file's temporary copy is
 /// removed anyway).
+/// The block of a descriptor on a regular file: four of its 64 KiB writes.
+const FILE_BLOCK_SIZE: usize = 128 << 10;
+
 #[allow(clippy::too_many_arguments)] // one private call site per kind of output
 fn convert_into<W: Write>(
     input: &Input,
@@ -124,11 +127,16 @@ fn convert_into<W: Write>(
     options: &Options,
     observer: &mut dyn Observer,
 ) -> Result<Summary, Failure> {
-    let mut sink = BlockWriter::new(output);
-    sink.set_passthrough(kernel_copy);
-    if to_file {
+    let mut sink = if to_file {
+        // Written 64 KiB at a time anyway, a file needs no 4 MiB block: a
+        // small one is fewer pages to fault in (1,024 fewer minor faults).
+        let mut sink = BlockWriter::with_block_size(output, FILE_BLOCK_SIZE);
         sink.set_max_write(BlockWriter::<W>::FILE_WRITE_SIZE);
-    }
+        sink
+    } else {
+        BlockWriter::new(output)
+    };
+    sink.set_passthrough(kernel_copy);
     let source = Sequential::descriptor(&input.file);
     let summary = match legacy_convert::convert_source(source, &mut sink, options, observer) {
         Ok(summary) => summary,

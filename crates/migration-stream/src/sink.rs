@@ -1,6 +1,6 @@
 //! Where stream bytes go: the [`CopySink`] trait, and the [`BlockWriter`]
-//! that turns a converter's many small writes and page copies into few,
-//! large, aligned writes.
+//! that turns a converter's many small writes and page copies into few
+//! large reads and writes sized for the output.
 //!
 //! A [`CopySink`] takes bytes two ways: pieces already in memory
 //! ([`write_piece`](CopySink::write_piece)), and bytes still in the input
@@ -11,12 +11,19 @@
 //!
 //! The [`BlockWriter`] is the sink for writing a whole stream fast. It keeps
 //! one buffer of [`BlockWriter::DEFAULT_BLOCK_SIZE`] bytes, reads page data
-//! from the input straight into it, and writes it only when it is full, so
-//! every write is one whole block at an offset that is a multiple of the
-//! block size. That is what lets the kernel give the output file large
-//! page-cache folios; `docs/performance.md` has the measurements (many small
-//! `copy_file_range` calls between small writes cost up to 1.6× `cp`, whole
-//! 4 MiB writes 0.9×).
+//! from the input straight into it (so the input is read in large reads),
+//! and writes it only when it is full, in writes of at most
+//! [`max_write`](BlockWriter::max_write) bytes. The write size matters for a
+//! regular file: the page cache gives the file folios as large as the
+//! writes, and on a virtual machine that reports free memory to its host
+//! (virtio-balloon free page reporting) large folios measured far slower to
+//! get than small ones once freed memory had been reported. In the reference
+//! measurement (1 GiB, after freed memory had gone back to the host) whole
+//! 4 MiB writes took 10× as long as `cp`, 64 KiB writes 1.02×, and
+//! `copy_file_range` per batch of pages, in
+//! [passthrough](BlockWriter::set_passthrough) mode, 0.35–0.74× in three
+//! runs; `docs/performance.md` has the tables and `cargo xtask
+//! copy-experiment` reruns them.
 //!
 //! ```
 //! use migration_stream::sink::{BlockWriter, CopySink};
@@ -104,11 +111,12 @@ pub struct BlockWriter<W: Write> {
 }
 
 impl<W: Write> BlockWriter<W> {
-    /// The block size [`BlockWriter::new`] uses: 4 MiB, the smallest size
-    /// that measured as fast as any larger one (`cargo xtask
-    /// copy-experiment`; 2 MiB page-cache folios need writes of at least 2
-    /// MiB, and 8 and 16 MiB were no faster). The memory it costs is within
-    /// the 16 MiB budget of a stream tool.
+    /// The block size [`BlockWriter::new`] uses: 4 MiB, a whole batch of
+    /// 1024 pages, so that page data is read from the input in large reads.
+    /// Whole 4 MiB writes suit a pipe and a file whose page cache is dropped
+    /// behind the writer; for a regular file kept in the page cache, set
+    /// [`FILE_WRITE_SIZE`](Self::FILE_WRITE_SIZE) writes. The memory it
+    /// costs is within the 16 MiB budget of a stream tool.
     pub const DEFAULT_BLOCK_SIZE: usize = 4 << 20;
 
     /// The write size for a regular file as output: 64 KiB, the size of
@@ -149,9 +157,8 @@ impl<W: Write> BlockWriter<W> {
     /// reads stay large; only the writes shrink.
     ///
     /// For a regular file, use [`FILE_WRITE_SIZE`](Self::FILE_WRITE_SIZE):
-    /// the page cache sizes its folios by the write, and large folios need
-    /// free memory in large contiguous blocks, which is where new memory
-    /// is slowest to get (docs/performance.md has the measurement).
+    /// the page cache sizes its folios by the write, and large folios can
+    /// cost many times what small ones do (see the module documentation).
     pub fn set_max_write(&mut self, size: usize) {
         self.max_write = size.max(1);
     }
