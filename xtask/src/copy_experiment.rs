@@ -148,7 +148,7 @@ enum PipeMethod {
 
 /// `size` bytes as "N MiB" or "N KiB".
 fn size_label(size: usize) -> String {
-    if size >= 1 << 20 && size % (1 << 20) == 0 {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
         format!("{} MiB", size >> 20)
     } else {
         format!("{} KiB", size >> 10)
