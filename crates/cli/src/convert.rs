@@ -209,3 +209,26 @@ fn failure(err: &legacy_convert::Error, input: &str, output: &str, args: &Args) 
 fn clone_io(err: &std::io::Error) -> std::io::Error {
     std::io::Error::new(err.kind(), err.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+    use std::os::fd::OwnedFd;
+
+    #[test]
+    fn kernel_copies_between_two_files_or_two_pipes_only() {
+        let dir = std::env::temp_dir().join(format!("xenmig-kernel-copies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = || File::create(dir.join("f")).unwrap();
+        let pipe = || {
+            let (reader, _writer) = std::io::pipe().unwrap();
+            File::from(OwnedFd::from(reader))
+        };
+        assert!(kernel_copies(&file(), &file()), "copy_file_range");
+        assert!(kernel_copies(&pipe(), &pipe()), "splice");
+        assert!(!kernel_copies(&file(), &pipe()), "file to pipe: the block");
+        assert!(!kernel_copies(&pipe(), &file()), "pipe to file: the block");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
