@@ -31,7 +31,8 @@
 //!   migration), where the per-batch copy is `splice`, against
 //!   `cat SRC | cat | cat > /dev/null`.
 //!
-//! For each method it reports the median wall and CPU time, the median of
+//! Each round starts with the next method in turn. For each method it
+//! reports the median wall and CPU time, the median of
 //! the per-round ratios to its baseline (`cp`, or `cat | cat` for a pipe),
 //! and how many 2 MiB page-cache folios the output got (`nr_file_hugepages` in `/proc/vmstat` after the copy, minus
 //! before: the kernel only builds large folios for large, aligned writes).
@@ -55,12 +56,21 @@ const OUT_HEADER: usize = 8 + 8 + 8 * BATCH_PAGES;
 const ALIGNED_HEADER: usize = 2 * PAGE;
 
 /// How the experiment is run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Batches of 4 MiB (256 for 1 GiB).
     pub batches: usize,
     /// Interleaved rounds (the median is reported).
     pub rounds: usize,
+    /// Milliseconds to wait after deleting the previous copy and before the
+    /// next one starts. On a guest whose kernel reports free pages to its
+    /// host (virtio-balloon free page reporting), a few seconds are enough
+    /// for the freed page cache to be handed back, so that the next copy
+    /// writes into memory the host must fault in again.
+    pub settle_ms: u64,
+    /// Only the methods whose label contains one of these `;`-separated
+    /// strings (and their baselines).
+    pub only: Option<String>,
 }
 
 impl Default for Config {
@@ -68,6 +78,8 @@ impl Default for Config {
         Config {
             batches: 256,
             rounds: 7,
+            settle_ms: 0,
+            only: None,
         }
     }
 }
@@ -107,6 +119,14 @@ enum Method {
     WholeBuffer(usize),
     /// The same, but the buffer is written at the end of every batch.
     FlushPerBatch(usize),
+    /// A buffer of the first size filled as `WholeBuffer`, written in
+    /// pieces of the second (the page cache then gets folios no larger than
+    /// a piece).
+    Pieces(usize, usize),
+    /// `Pieces` of this size with the converter's writeback pacing: after
+    /// every 8 MiB, start its writeback, wait for the previous 8 MiB and
+    /// drop it from the page cache (no fsync).
+    DropBehind(usize),
     /// `cat SRC | cat > /dev/null`: the baseline for a pipe as the output.
     CatPipe,
     /// This method, into a pipe drained by `cat > /dev/null`.
@@ -126,6 +146,15 @@ enum PipeMethod {
     WholeBuffer(usize),
 }
 
+/// `size` bytes as "N MiB" or "N KiB".
+fn size_label(size: usize) -> String {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
+        format!("{} MiB", size >> 20)
+    } else {
+        format!("{} KiB", size >> 10)
+    }
+}
+
 impl Method {
     fn label(self) -> String {
         match self {
@@ -137,11 +166,23 @@ impl Method {
                 "copy_file_range per batch, pages 4 KiB-aligned".to_owned()
             }
             Method::WholeBuffer(size) => {
-                format!("read+write, {} MiB buffer, whole-buffer writes", size >> 20)
+                format!(
+                    "read+write, {} buffer, whole-buffer writes",
+                    size_label(size)
+                )
             }
             Method::FlushPerBatch(size) => format!(
                 "read+write, {} MiB buffer, written per batch (unaligned)",
                 size >> 20
+            ),
+            Method::Pieces(size, piece) => format!(
+                "read+write, {} buffer, written in {} pieces",
+                size_label(size),
+                size_label(piece)
+            ),
+            Method::DropBehind(piece) => format!(
+                "read+write, 4 MiB buffer, {} writes, 8 MiB writeback windows dropped behind",
+                size_label(piece)
             ),
             Method::CatPipe => "`cat SRC \\| cat` (baseline to a pipe)".to_owned(),
             Method::CatPipePipe => {
@@ -151,15 +192,15 @@ impl Method {
                 "pipe to pipe: header write + splice per batch".to_owned()
             }
             Method::PipeToPipe(PipeMethod::WholeBuffer(size)) => format!(
-                "pipe to pipe: read+write, {} MiB buffer, whole-buffer writes",
-                size >> 20
+                "pipe to pipe: read+write, {} buffer, whole-buffer writes",
+                size_label(size)
             ),
             Method::ToPipe(PipeMethod::CopyPerBatch) => {
                 "to a pipe: header write + sendfile/splice per batch".to_owned()
             }
             Method::ToPipe(PipeMethod::WholeBuffer(size)) => format!(
-                "to a pipe: read+write, {} MiB buffer, whole-buffer writes",
-                size >> 20
+                "to a pipe: read+write, {} buffer, whole-buffer writes",
+                size_label(size)
             ),
         }
     }
@@ -201,14 +242,21 @@ fn methods() -> Vec<Method> {
         Method::RangePerBatch(Layout::Converter),
         Method::RangePerBatch(Layout::Aligned),
     ];
-    all.extend([1, 2, 4, 8, 16].map(|mib| Method::WholeBuffer(mib << 20)));
+    all.extend(
+        [64 << 10, 128 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20].map(Method::WholeBuffer),
+    );
     all.push(Method::FlushPerBatch(8 << 20));
+    all.extend([32, 64, 128, 256, 1024].map(|kib| Method::Pieces(4 << 20, kib << 10)));
+    all.push(Method::Pieces(128 << 10, 64 << 10));
+    all.extend([64 << 10, 4 << 20].map(Method::DropBehind));
     all.extend([
         Method::CatPipe,
         Method::ToPipe(PipeMethod::CopyPerBatch),
+        Method::ToPipe(PipeMethod::WholeBuffer(128 << 10)),
         Method::ToPipe(PipeMethod::WholeBuffer(4 << 20)),
         Method::CatPipePipe,
         Method::PipeToPipe(PipeMethod::CopyPerBatch),
+        Method::PipeToPipe(PipeMethod::WholeBuffer(128 << 10)),
         Method::PipeToPipe(PipeMethod::WholeBuffer(4 << 20)),
     ]);
     all
@@ -257,8 +305,25 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
                 }
             }
         }
-        Method::WholeBuffer(size) | Method::FlushPerBatch(size) => {
+        Method::WholeBuffer(_)
+        | Method::FlushPerBatch(_)
+        | Method::Pieces(..)
+        | Method::DropBehind(_) => {
+            let (size, piece) = match method {
+                Method::WholeBuffer(size) | Method::FlushPerBatch(size) => (size, size),
+                Method::Pieces(size, piece) => (size, piece),
+                Method::DropBehind(piece) => (4 << 20, piece),
+                _ => unreachable!("the buffered methods"),
+            };
             let per_batch = matches!(method, Method::FlushPerBatch(_));
+            let mut out = Paced {
+                file: &mut output,
+                piece,
+                drop_behind: matches!(method, Method::DropBehind(_)),
+                written: 0,
+                started: 0,
+            };
+            let output = &mut out;
             let mut buffer = vec![0u8; size];
             let mut fill = 0;
             for _ in 0..batches {
@@ -307,6 +372,60 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
     Ok(())
 }
 
+/// Writes in pieces of at most `piece` bytes and, with `drop_behind`, paces
+/// the writeback as the converter's `-o FILE` does.
+struct Paced<'a> {
+    file: &'a mut File,
+    piece: usize,
+    drop_behind: bool,
+    written: u64,
+    started: u64,
+}
+
+/// The writeback window of [`Paced`].
+const WINDOW: u64 = 8 << 20;
+
+impl Paced<'_> {
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(self.piece);
+            self.file.write_all(&bytes[..n])?;
+            bytes = &bytes[n..];
+            self.written += n as u64;
+            while self.drop_behind && self.written - self.started >= WINDOW {
+                use std::os::fd::AsRawFd;
+                let fd = self.file.as_raw_fd();
+                let start = self.started;
+                // SAFETY: sync_file_range and posix_fadvise take a descriptor
+                // we own and integers; they touch no memory of ours.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::sync_file_range(
+                        fd,
+                        start as i64,
+                        WINDOW as i64,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                    if start >= WINDOW {
+                        let previous = (start - WINDOW) as i64;
+                        libc::sync_file_range(
+                            fd,
+                            previous,
+                            WINDOW as i64,
+                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                                | libc::SYNC_FILE_RANGE_WRITE
+                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                        );
+                        libc::posix_fadvise(fd, previous, WINDOW as i64, libc::POSIX_FADV_DONTNEED);
+                    }
+                }
+                self.started += WINDOW;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `nr_file_hugepages` of `/proc/vmstat`, when the kernel reports it.
 fn file_hugepages() -> Option<i64> {
     let vmstat = std::fs::read_to_string("/proc/vmstat").ok()?;
@@ -329,8 +448,10 @@ fn measure(
     sources: &Sources,
     dst: &Path,
     batches: usize,
+    settle: Duration,
 ) -> Result<Sample, String> {
     let _ = std::fs::remove_file(dst);
+    std::thread::sleep(settle);
     let src = sources.path(method.source());
     let before = file_hugepages();
     let cpu = self_cpu();
@@ -446,7 +567,13 @@ fn check_outputs_agree(sources: &Sources, dir: &Path, batches: usize) -> Result<
     .map_err(io)?;
     let expected = std::fs::read(&reference).map_err(io)?;
     for method in methods() {
-        if matches!(method, Method::WholeBuffer(_) | Method::FlushPerBatch(_)) {
+        if matches!(
+            method,
+            Method::WholeBuffer(_)
+                | Method::FlushPerBatch(_)
+                | Method::Pieces(..)
+                | Method::DropBehind(_)
+        ) {
             copy(method, &sources.converter, &candidate, batches).map_err(io)?;
             if std::fs::read(&candidate).map_err(io)? != expected {
                 return Err(format!("{} writes different bytes", method.label()));
@@ -471,23 +598,36 @@ pub fn run(config: Config) -> Result<(), String> {
     write_source(&sources.aligned, Layout::Aligned, config.batches).map_err(io)?;
     check_outputs_agree(&sources, dir.path(), config.batches)?;
     let dst = dir.path().join("copy");
-    let all = methods();
+    let mut all = methods();
+    if let Some(only) = &config.only {
+        let wanted: Vec<Method> = all
+            .iter()
+            .filter(|m| only.split(';').any(|w| m.label().contains(w)))
+            .flat_map(|m| [m.baseline(), *m])
+            .collect();
+        all.retain(|m| wanted.contains(m));
+    }
+    let settle = Duration::from_millis(config.settle_ms);
     println!(
         "copy experiment: {} MiB of page data in {} batches of 1024 pages, {} interleaved rounds, \
-         median; load average at start {}",
+         median; {} ms between deleting a copy and the next; load average at start {}",
         config.batches * 4,
         config.batches,
         config.rounds,
+        config.settle_ms,
         load_average()
     );
     // Warm the page cache for both sources.
     for method in [Method::Cp, Method::RangePerBatch(Layout::Aligned)] {
-        measure(method, &sources, &dst, config.batches)?;
+        measure(method, &sources, &dst, config.batches, Duration::ZERO)?;
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); all.len()];
-    for _ in 0..config.rounds {
-        for (i, &method) in all.iter().enumerate() {
-            samples[i].push(measure(method, &sources, &dst, config.batches)?);
+    for round in 0..config.rounds {
+        // Each round starts with the next method, so that none always runs
+        // first (after the longest time since a copy was freed).
+        for k in 0..all.len() {
+            let i = (round + k) % all.len();
+            samples[i].push(measure(all[i], &sources, &dst, config.batches, settle)?);
         }
     }
     println!(

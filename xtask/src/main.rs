@@ -16,10 +16,13 @@ commands:
   bench [NAME]   run the benchmarks (all, or one by name) and print the ratios against cat/cp
   consumer-facts xl|qemu|libvirt ARGS…
                  extract what consumer releases know into crates/maskcalc/data/consumers/
-  copy-experiment [--batches N] [--rounds N]
+  copy-experiment [--batches N] [--rounds N] [--settle-ms N] [--only TEXT]
                  the converter's copy pattern without the converter: copy_file_range
                  per batch, aligned or not, against read+write through buffers of
-                 1-16 MiB, against cp (see docs/performance.md)
+                 1-16 MiB, written whole, in pieces or dropped behind, against cp;
+                 --settle-ms waits between deleting a copy and making the next, so
+                 that freed memory goes back to the host; --only 'A;B' runs the
+                 methods whose names contain A or B (see docs/performance.md)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   dist           build the Debian package, its -dbgsym and a tarball in target/packages/
   upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
@@ -130,14 +133,20 @@ fn copy_experiment(args: &[String]) -> Result<(), String> {
     let mut config = xtask::copy_experiment::Config::default();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&v| v > 0)
+        let text = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--only" {
+            config.only = Some(text.clone());
+            continue;
+        }
+        let value = text
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0 || flag == "--settle-ms")
             .ok_or_else(|| format!("{flag} needs a positive number"))?;
         match flag.as_str() {
             "--batches" => config.batches = value,
             "--rounds" => config.rounds = value,
+            "--settle-ms" => config.settle_ms = value as u64,
             _ => return Err(format!("unknown option {flag}")),
         }
     }

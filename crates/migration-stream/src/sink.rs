@@ -1,6 +1,6 @@
 //! Where stream bytes go: the [`CopySink`] trait, and the [`BlockWriter`]
-//! that turns a converter's many small writes and page copies into few,
-//! large, aligned writes.
+//! that turns a converter's many small writes and page copies into few
+//! large reads and writes sized for the output.
 //!
 //! A [`CopySink`] takes bytes two ways: pieces already in memory
 //! ([`write_piece`](CopySink::write_piece)), and bytes still in the input
@@ -11,12 +11,19 @@
 //!
 //! The [`BlockWriter`] is the sink for writing a whole stream fast. It keeps
 //! one buffer of [`BlockWriter::DEFAULT_BLOCK_SIZE`] bytes, reads page data
-//! from the input straight into it, and writes it only when it is full, so
-//! every write is one whole block at an offset that is a multiple of the
-//! block size. That is what lets the kernel give the output file large
-//! page-cache folios; `docs/performance.md` has the measurements (many small
-//! `copy_file_range` calls between small writes cost up to 1.6× `cp`, whole
-//! 4 MiB writes 0.9×).
+//! from the input straight into it (so the input is read in large reads),
+//! and writes it only when it is full, in writes of at most
+//! [`max_write`](BlockWriter::max_write) bytes. The write size matters for a
+//! regular file: the page cache gives the file folios as large as the
+//! writes, and on a virtual machine that reports free memory to its host
+//! (virtio-balloon free page reporting) large folios measured far slower to
+//! get than small ones once freed memory had been reported. In the reference
+//! measurement (1 GiB, after freed memory had gone back to the host) whole
+//! 4 MiB writes took 10× as long as `cp`, 64 KiB writes 1.02×, and
+//! `copy_file_range` per batch of pages, in
+//! [passthrough](BlockWriter::set_passthrough) mode, 0.35–0.74× in three
+//! runs; `docs/performance.md` has the tables and `cargo xtask
+//! copy-experiment` reruns them.
 //!
 //! ```
 //! use migration_stream::sink::{BlockWriter, CopySink};
@@ -97,17 +104,28 @@ pub struct BlockWriter<W: Write> {
     inner: W,
     block: Box<[u8]>,
     fill: usize,
+    /// The largest single `write` (a block goes out in pieces of this size).
+    max_write: usize,
     passthrough: bool,
     written: u64,
 }
 
 impl<W: Write> BlockWriter<W> {
-    /// The block size [`BlockWriter::new`] uses: 4 MiB, the smallest size
-    /// that measured as fast as any larger one (`cargo xtask
-    /// copy-experiment`; 2 MiB page-cache folios need writes of at least 2
-    /// MiB, and 8 and 16 MiB were no faster). The memory it costs is within
-    /// the 16 MiB budget of a stream tool.
+    /// The block size [`BlockWriter::new`] uses: 4 MiB, a whole batch of
+    /// 1024 pages, so that page data is read from the input in large reads.
+    /// Whole 4 MiB writes suit a pipe and a file whose page cache is dropped
+    /// behind the writer; for a regular file kept in the page cache, set
+    /// [`FILE_WRITE_SIZE`](Self::FILE_WRITE_SIZE) writes. The memory it
+    /// costs is within the 16 MiB budget of a stream tool.
     pub const DEFAULT_BLOCK_SIZE: usize = 4 << 20;
+
+    /// The write size for a regular file as output: 64 KiB, the size of
+    /// `cp`'s own writes (its `copy_file_range` moves a pipe's worth, 16
+    /// pages, at a time). On the reference machine, after freed memory had
+    /// gone back to the host, 1 GiB written in 64 KiB pieces took 1.02× `cp`
+    /// and in whole 4 MiB blocks 10×; 256 KiB pieces took 3.9×
+    /// (`cargo xtask copy-experiment --settle-ms 5000`, docs/performance.md).
+    pub const FILE_WRITE_SIZE: usize = 64 << 10;
 
     /// A writer with blocks of [`DEFAULT_BLOCK_SIZE`](Self::DEFAULT_BLOCK_SIZE).
     pub fn new(inner: W) -> Self {
@@ -120,6 +138,7 @@ impl<W: Write> BlockWriter<W> {
             inner,
             block: vec![0; size.max(1)].into_boxed_slice(),
             fill: 0,
+            max_write: size.max(1),
             passthrough: false,
             written: 0,
         }
@@ -131,6 +150,22 @@ impl<W: Write> BlockWriter<W> {
     /// regular files); small pieces are still gathered into blocks.
     pub fn set_passthrough(&mut self, passthrough: bool) {
         self.passthrough = passthrough;
+    }
+
+    /// Writes each block in pieces of at most `size` bytes (at least 1; by
+    /// default a block is one write). Blocks are still filled whole, so the
+    /// reads stay large; only the writes shrink.
+    ///
+    /// For a regular file, use [`FILE_WRITE_SIZE`](Self::FILE_WRITE_SIZE):
+    /// the page cache sizes its folios by the write, and large folios can
+    /// cost many times what small ones do (see the module documentation).
+    pub fn set_max_write(&mut self, size: usize) {
+        self.max_write = size.max(1);
+    }
+
+    /// The largest single write (see [`set_max_write`](Self::set_max_write)).
+    pub fn max_write(&self) -> usize {
+        self.max_write
     }
 
     /// Whether copies go to [`io::copy`] rather than into the block.
@@ -170,15 +205,19 @@ impl<W: Write> BlockWriter<W> {
         self.inner.flush()
     }
 
-    /// Writes `block[..fill]`; on failure drops it, so it is not written twice.
+    /// Writes `block[..fill]` in pieces of at most `max_write` bytes; on
+    /// failure drops what is left, so it is not written twice.
     fn write_buffered(&mut self) -> io::Result<()> {
         let fill = std::mem::take(&mut self.fill);
-        if fill == 0 {
-            return Ok(());
+        for piece in self
+            .block
+            .get(..fill)
+            .unwrap_or_default()
+            .chunks(self.max_write)
+        {
+            self.inner.write_all(piece)?;
+            self.written += piece.len() as u64;
         }
-        let piece = self.block.get(..fill).unwrap_or_default();
-        self.inner.write_all(piece)?;
-        self.written += fill as u64;
         Ok(())
     }
 
@@ -259,6 +298,7 @@ impl<W: Write> std::fmt::Debug for BlockWriter<W> {
         f.debug_struct("BlockWriter")
             .field("block_size", &self.block.len())
             .field("buffered", &self.fill)
+            .field("max_write", &self.max_write)
             .field("written", &self.written)
             .field("passthrough", &self.passthrough)
             .finish_non_exhaustive()
@@ -307,6 +347,19 @@ mod tests {
         out.flush().unwrap();
         assert_eq!(out.get_ref().1, &bytes[..at]);
         assert_eq!(out.written(), at as u64);
+    }
+
+    #[test]
+    fn blocks_go_out_in_pieces_of_the_write_size() {
+        let bytes = data(2500);
+        let mut out = BlockWriter::with_block_size(Writes::default(), 1000);
+        out.set_max_write(300);
+        out.copy_from(&mut (&bytes[..]).take(2500)).unwrap();
+        assert_eq!(out.get_ref().0, [300, 300, 300, 100, 300, 300, 300, 100]);
+        out.flush().unwrap();
+        assert_eq!(out.get_ref().0[8..], [300, 200]);
+        assert_eq!(out.get_ref().1, bytes);
+        assert_eq!(out.written(), 2500);
     }
 
     #[test]

@@ -44,7 +44,9 @@ kind of path, and what is durable when: /usr/share/doc/xenmig/output.md.";
 /// followed, and the input file itself is refused.
 ///
 /// A decimal number (or -) is an inherited file descriptor, written straight
-/// through (this is how libxl runs the converter); it is not fsynced, and a
+/// through (this is how libxl runs the converter). It is not fsynced: on a
+/// regular file the stream is in the page cache when the tool exits 0 and
+/// durable only once the descriptor's owner fsyncs it (or runs sync). A
 /// reader that goes away before the end fails the conversion (exit 2).
 #[derive(Parser, Debug)]
 // Upstream's script parses with optparse, which accepts any unambiguous
