@@ -19,7 +19,7 @@ use std::fmt;
 use cpuid_defs::{Location, Register};
 
 use crate::dump::LineError;
-use crate::dump::xml::{Element, attribute, walk};
+use crate::dump::xml::{attribute, walk};
 
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -124,12 +124,7 @@ fn check_size(text: &str) -> Result<(), CpuMapError> {
 pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
     check_size(text)?;
     let mut out: Vec<CpuMapFeature> = Vec::new();
-    walk(text, |nesting, element| {
-        let Element {
-            name,
-            attributes,
-            line,
-        } = element;
+    walk(text, |nesting, name, attributes, line| {
         match (nesting.parent(), name) {
             (None, "cpus") => {}
             (Some("cpus"), "feature") => {
@@ -195,12 +190,7 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
 pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
     check_size(text)?;
     let mut out: Vec<CpuMapModel> = Vec::new();
-    walk(text, |nesting, element| {
-        let Element {
-            name,
-            attributes,
-            line,
-        } = element;
+    walk(text, |nesting, name, attributes, line| {
         let value = |key: &str| {
             attribute(&attributes, key)
                 .map(str::to_owned)

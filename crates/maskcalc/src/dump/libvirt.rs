@@ -12,7 +12,7 @@
 //! `<cpudata>` are skipped, so newer files with extra data still load.
 
 use super::text::{hex_u32_prefixed, quote};
-use super::xml::{Element, attribute, walk};
+use super::xml::{attribute, walk};
 use super::{LineError, insert_leaf, insert_msr};
 use crate::model::{CpuidInput, HostCpuid};
 
@@ -43,12 +43,7 @@ fn hex_attribute(
 pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
     let mut host = HostCpuid::default();
     let mut seen_cpudata = false;
-    walk(text, |nesting, element| {
-        let Element {
-            name,
-            attributes,
-            line,
-        } = element;
+    walk(text, |nesting, name, attributes, line| {
         match (nesting.parent(), name) {
             (None, _) => {
                 if name != "cpudata" || seen_cpudata {

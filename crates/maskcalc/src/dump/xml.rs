@@ -222,20 +222,14 @@ impl<'a> Nesting<'a> {
     }
 }
 
-/// One opening tag, as [`walk`] hands it over.
-pub(crate) struct Element<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) attributes: Vec<(&'a str, &'a str)>,
-    pub(crate) line: usize,
-}
-
-/// Walks the elements of `text` in order: `element` sees each opening tag
-/// with the nesting around it (its parent, its place for messages), and the
-/// nesting is checked as the walk goes and at the end ([`Nesting`]). The
-/// one loop of every parser of libvirt's XML.
+/// Walks the elements of `text` in order: `element` gets each opening tag
+/// with the nesting around it (its parent, its place for messages), its
+/// name, its attributes and its line; the nesting is checked as the walk
+/// goes and at the end ([`Nesting`]). The one loop of every parser of
+/// libvirt's XML.
 pub(crate) fn walk<'a, E: From<LineError>>(
     text: &'a str,
-    mut element: impl FnMut(&Nesting<'a>, Element<'a>) -> Result<(), E>,
+    mut element: impl FnMut(&Nesting<'a>, &'a str, Vec<(&'a str, &'a str)>, usize) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut scanner = Scanner::new(text);
     let mut nesting = Nesting::default();
@@ -247,14 +241,7 @@ pub(crate) fn walk<'a, E: From<LineError>>(
                 empty,
                 line,
             } => {
-                element(
-                    &nesting,
-                    Element {
-                        name,
-                        attributes,
-                        line,
-                    },
-                )?;
+                element(&nesting, name, attributes, line)?;
                 nesting.open(name, empty);
             }
             Token::Close { name, line } => nesting.close(name, line)?,
@@ -273,7 +260,7 @@ mod tests {
 
     /// The nesting errors of `text`, as every XML parser reports them.
     fn nesting_of(text: &str) -> Result<(), LineError> {
-        walk(text, |_, _| Ok::<(), LineError>(()))
+        walk(text, |_, _, _, _| Ok::<(), LineError>(()))
     }
 
     #[test]
