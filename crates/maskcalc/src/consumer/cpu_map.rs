@@ -19,7 +19,7 @@ use std::fmt;
 use cpuid_defs::{Location, Register};
 
 use crate::dump::LineError;
-use crate::dump::xml::{Nesting, Scanner, Token, attribute, next_token};
+use crate::dump::xml::{attribute, walk};
 
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -106,8 +106,8 @@ fn single_bit(mask: u32) -> Option<u8> {
     (mask.count_ones() == 1).then(|| mask.trailing_zeros() as u8)
 }
 
-/// A scanner over one cpu_map file, once its size is within the bound.
-fn scanner_of(text: &str) -> Result<Scanner<'_>, CpuMapError> {
+/// Refuses a cpu_map file larger than [`MAX_FILE_BYTES`].
+fn check_size(text: &str) -> Result<(), CpuMapError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(CpuMapError {
             line: None,
@@ -117,159 +117,130 @@ fn scanner_of(text: &str) -> Result<Scanner<'_>, CpuMapError> {
             ),
         });
     }
-    Ok(Scanner::new(text))
+    Ok(())
 }
 
 /// Parses `x86_features.xml`.
 pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
-    let mut scanner = scanner_of(text)?;
+    check_size(text)?;
     let mut out: Vec<CpuMapFeature> = Vec::new();
-    let mut nesting = Nesting::default();
-    while let Some(token) = next_token(&mut scanner)? {
-        match token {
-            Token::Open {
-                name,
-                attributes,
-                empty,
-                line,
-            } => {
-                match (nesting.parent(), name) {
-                    (None, "cpus") => {}
-                    (Some("cpus"), "feature") => {
-                        let feature = attribute(&attributes, "name").ok_or_else(|| {
-                            error(line, "expected a `name` on <feature>, found none")
-                        })?;
-                        out.push(CpuMapFeature {
-                            name: feature.to_owned(),
-                            location: None,
-                        });
-                    }
-                    (Some("feature"), "cpuid") => {
-                        let leaf = hex(
-                            attribute(&attributes, "eax_in").unwrap_or(""),
-                            line,
-                            "eax_in",
-                        )?;
-                        let subleaf = attribute(&attributes, "ecx_in")
-                            .map(|v| hex(v, line, "ecx_in"))
-                            .transpose()?;
-                        let mut found = None;
-                        for register in Register::ALL {
-                            if let Some(v) = attribute(&attributes, register.as_str()) {
-                                let mask = hex(v, line, register.as_str())?;
-                                if mask != 0 {
-                                    found = single_bit(mask)
-                                        .map(|bit| Location::cpuid(leaf, subleaf, register, bit));
-                                }
-                            }
+    walk(text, |nesting, name, attributes, line| {
+        match (nesting.parent(), name) {
+            (None, "cpus") => {}
+            (Some("cpus"), "feature") => {
+                let feature = attribute(&attributes, "name")
+                    .ok_or_else(|| error(line, "expected a `name` on <feature>, found none"))?;
+                out.push(CpuMapFeature {
+                    name: feature.to_owned(),
+                    location: None,
+                });
+            }
+            (Some("feature"), "cpuid") => {
+                let leaf = hex(
+                    attribute(&attributes, "eax_in").unwrap_or(""),
+                    line,
+                    "eax_in",
+                )?;
+                let subleaf = attribute(&attributes, "ecx_in")
+                    .map(|v| hex(v, line, "ecx_in"))
+                    .transpose()?;
+                let mut found = None;
+                for register in Register::ALL {
+                    if let Some(v) = attribute(&attributes, register.as_str()) {
+                        let mask = hex(v, line, register.as_str())?;
+                        if mask != 0 {
+                            found = single_bit(mask)
+                                .map(|bit| Location::cpuid(leaf, subleaf, register, bit));
                         }
-                        if let Some(last) = out.last_mut() {
-                            last.location = found;
-                        }
-                    }
-                    (Some("feature"), "msr") => {
-                        let index =
-                            hex(attribute(&attributes, "index").unwrap_or(""), line, "index")?;
-                        let low = hex(attribute(&attributes, "eax").unwrap_or("0x0"), line, "eax")?;
-                        let high =
-                            hex(attribute(&attributes, "edx").unwrap_or("0x0"), line, "edx")?;
-                        let mask = (u64::from(high) << 32) | u64::from(low);
-                        if let Some(last) = out.last_mut() {
-                            last.location = (mask.count_ones() == 1).then(|| Location::Msr {
-                                index,
-                                bit: mask.trailing_zeros() as u8,
-                            });
-                        }
-                    }
-                    (Some("feature"), "alias") => {}
-                    (_, other) => {
-                        return Err(error(
-                            line,
-                            format!(
-                                "expected <cpus>, <feature>, <cpuid>, <msr> or <alias>, found <{other}> in {}",
-                                nesting.place()
-                            ),
-                        ));
                     }
                 }
-                nesting.open(name, empty);
+                if let Some(last) = out.last_mut() {
+                    last.location = found;
+                }
             }
-            Token::Close { name, line } => nesting.close(name, line)?,
+            (Some("feature"), "msr") => {
+                let index = hex(attribute(&attributes, "index").unwrap_or(""), line, "index")?;
+                let low = hex(attribute(&attributes, "eax").unwrap_or("0x0"), line, "eax")?;
+                let high = hex(attribute(&attributes, "edx").unwrap_or("0x0"), line, "edx")?;
+                let mask = (u64::from(high) << 32) | u64::from(low);
+                if let Some(last) = out.last_mut() {
+                    last.location = (mask.count_ones() == 1).then(|| Location::Msr {
+                        index,
+                        bit: mask.trailing_zeros() as u8,
+                    });
+                }
+            }
+            (Some("feature"), "alias") => {}
+            (_, other) => {
+                return Err(error(
+                    line,
+                    format!(
+                        "expected <cpus>, <feature>, <cpuid>, <msr> or <alias>, found <{other}> in {}",
+                        nesting.place()
+                    ),
+                ));
+            }
         }
-    }
-    nesting.finish(scanner.line)?;
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// Parses one model file (`<cpus><model …>…</model></cpus>`).
 pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
-    let mut scanner = scanner_of(text)?;
+    check_size(text)?;
     let mut out: Vec<CpuMapModel> = Vec::new();
-    let mut nesting = Nesting::default();
-    while let Some(token) = next_token(&mut scanner)? {
-        match token {
-            Token::Open {
-                name,
-                attributes,
-                empty,
-                line,
-            } => {
-                let value = |key: &str| {
-                    attribute(&attributes, key)
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            error(line, format!("expected a `{key}` on <{name}>, found none"))
-                        })
+    walk(text, |nesting, name, attributes, line| {
+        let value = |key: &str| {
+            attribute(&attributes, key)
+                .map(str::to_owned)
+                .ok_or_else(|| error(line, format!("expected a `{key}` on <{name}>, found none")))
+        };
+        match (nesting.parent(), name) {
+            (None, "cpus") => {}
+            (Some("cpus"), "model") => out.push(CpuMapModel {
+                name: value("name")?,
+                ..CpuMapModel::default()
+            }),
+            (Some("model"), element) => {
+                let Some(model) = out.last_mut() else {
+                    return Err(error(line, "expected a <model>, found none"));
                 };
-                match (nesting.parent(), name) {
-                    (None, "cpus") => {}
-                    (Some("cpus"), "model") => out.push(CpuMapModel {
-                        name: value("name")?,
-                        ..CpuMapModel::default()
-                    }),
-                    (Some("model"), element) => {
-                        let Some(model) = out.last_mut() else {
-                            return Err(error(line, "expected a <model>, found none"));
-                        };
-                        match element {
-                            "vendor" => model.vendor = Some(value("name")?),
-                            "model" => model.parent = Some(value("name")?),
-                            "feature" => {
-                                let feature = value("name")?;
-                                if attribute(&attributes, "removed") == Some("yes") {
-                                    model.removed.push(feature);
-                                } else {
-                                    model.features.push(feature);
-                                }
-                            }
-                            // Decoding hints, signatures, compatibility checks: not features.
-                            "decode" | "signature" | "check" => {}
-                            other => {
-                                return Err(error(
-                                    line,
-                                    format!(
-                                        "expected <vendor>, <model>, <feature>, <decode>, <signature> or <check> in <model>, found <{other}>"
-                                    ),
-                                ));
-                            }
+                match element {
+                    "vendor" => model.vendor = Some(value("name")?),
+                    "model" => model.parent = Some(value("name")?),
+                    "feature" => {
+                        let feature = value("name")?;
+                        if attribute(&attributes, "removed") == Some("yes") {
+                            model.removed.push(feature);
+                        } else {
+                            model.features.push(feature);
                         }
                     }
-                    (_, other) => {
+                    // Decoding hints, signatures, compatibility checks: not features.
+                    "decode" | "signature" | "check" => {}
+                    other => {
                         return Err(error(
                             line,
                             format!(
-                                "expected <cpus> or <model>, found <{other}> in {}",
-                                nesting.place()
+                                "expected <vendor>, <model>, <feature>, <decode>, <signature> or <check> in <model>, found <{other}>"
                             ),
                         ));
                     }
                 }
-                nesting.open(name, empty);
             }
-            Token::Close { name, line } => nesting.close(name, line)?,
+            (_, other) => {
+                return Err(error(
+                    line,
+                    format!(
+                        "expected <cpus> or <model>, found <{other}> in {}",
+                        nesting.place()
+                    ),
+                ));
+            }
         }
-    }
-    nesting.finish(scanner.line)?;
+        Ok(())
+    })?;
     Ok(out)
 }
 

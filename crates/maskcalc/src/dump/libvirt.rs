@@ -12,7 +12,7 @@
 //! `<cpudata>` are skipped, so newer files with extra data still load.
 
 use super::text::{hex_u32_prefixed, quote};
-use super::xml::{Nesting, Scanner, Token, attribute, next_token};
+use super::xml::{attribute, walk};
 use super::{LineError, insert_leaf, insert_msr};
 use crate::model::{CpuidInput, HostCpuid};
 
@@ -41,60 +41,47 @@ fn hex_attribute(
 
 /// Parses a `<cpudata>` document.
 pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
-    let mut scanner = Scanner::new(text);
     let mut host = HostCpuid::default();
-    let mut nesting = Nesting::default();
     let mut seen_cpudata = false;
-    while let Some(token) = next_token(&mut scanner)? {
-        match token {
-            Token::Open {
-                name,
-                attributes,
-                empty,
-                line,
-            } => {
-                match (nesting.parent(), name) {
-                    (None, _) => {
-                        if name != "cpudata" || seen_cpudata {
-                            return Err(LineError::at(
-                                line,
-                                format!("expected one <cpudata> element, found <{name}>"),
-                            ));
-                        }
-                        seen_cpudata = true;
-                    }
-                    (Some("cpudata"), "cpuid") => {
-                        let leaf = hex_attribute(&attributes, name, "eax_in", line)?;
-                        let subleaf = match attribute(&attributes, "ecx_in") {
-                            None => 0,
-                            Some(_) => hex_attribute(&attributes, name, "ecx_in", line)?,
-                        };
-                        let mut regs = [0u32; 4];
-                        for (slot, reg) in regs.iter_mut().zip(["eax", "ebx", "ecx", "edx"]) {
-                            *slot = hex_attribute(&attributes, name, reg, line)?;
-                        }
-                        insert_leaf(&mut host, line, CpuidInput::new(leaf, subleaf), regs, false)?;
-                    }
-                    (Some("cpudata"), "msr") => {
-                        let index = hex_attribute(&attributes, name, "index", line)?;
-                        let low = hex_attribute(&attributes, name, "eax", line)?;
-                        let high = hex_attribute(&attributes, name, "edx", line)?;
-                        insert_msr(
-                            &mut host,
-                            line,
-                            index,
-                            (u64::from(high) << 32) | u64::from(low),
-                        )?;
-                    }
-                    // Anything else inside <cpudata> is newer data: skipped.
-                    _ => {}
+    walk(text, |nesting, name, attributes, line| {
+        match (nesting.parent(), name) {
+            (None, _) => {
+                if name != "cpudata" || seen_cpudata {
+                    return Err(LineError::at(
+                        line,
+                        format!("expected one <cpudata> element, found <{name}>"),
+                    ));
                 }
-                nesting.open(name, empty);
+                seen_cpudata = true;
             }
-            Token::Close { name, line } => nesting.close(name, line)?,
+            (Some("cpudata"), "cpuid") => {
+                let leaf = hex_attribute(&attributes, name, "eax_in", line)?;
+                let subleaf = match attribute(&attributes, "ecx_in") {
+                    None => 0,
+                    Some(_) => hex_attribute(&attributes, name, "ecx_in", line)?,
+                };
+                let mut regs = [0u32; 4];
+                for (slot, reg) in regs.iter_mut().zip(["eax", "ebx", "ecx", "edx"]) {
+                    *slot = hex_attribute(&attributes, name, reg, line)?;
+                }
+                insert_leaf(&mut host, line, CpuidInput::new(leaf, subleaf), regs, false)?;
+            }
+            (Some("cpudata"), "msr") => {
+                let index = hex_attribute(&attributes, name, "index", line)?;
+                let low = hex_attribute(&attributes, name, "eax", line)?;
+                let high = hex_attribute(&attributes, name, "edx", line)?;
+                insert_msr(
+                    &mut host,
+                    line,
+                    index,
+                    (u64::from(high) << 32) | u64::from(low),
+                )?;
+            }
+            // Anything else inside <cpudata> is newer data: skipped.
+            _ => {}
         }
-    }
-    nesting.finish(scanner.line)?;
+        Ok(())
+    })?;
     if !seen_cpudata {
         return Err(LineError::whole("expected a <cpudata> element, found none"));
     }

@@ -9,15 +9,15 @@ use super::text::quote;
 /// Largest number of attributes one element may have.
 const MAX_ATTRIBUTES: usize = 32;
 
-pub(crate) struct Scanner<'a> {
+struct Scanner<'a> {
     text: &'a str,
     pos: usize,
-    pub(crate) line: usize,
+    line: usize,
 }
 
 impl<'a> Scanner<'a> {
     /// A scanner at the start of `text`, line 1.
-    pub(crate) fn new(text: &'a str) -> Self {
+    fn new(text: &'a str) -> Self {
         Scanner {
             text,
             pos: 0,
@@ -56,7 +56,7 @@ impl<'a> Scanner<'a> {
     }
 }
 
-pub(crate) enum Token<'a> {
+enum Token<'a> {
     Open {
         name: &'a str,
         attributes: Vec<(&'a str, &'a str)>,
@@ -69,7 +69,7 @@ pub(crate) enum Token<'a> {
     },
 }
 
-pub(crate) fn next_token<'a>(s: &mut Scanner<'a>) -> Result<Option<Token<'a>>, LineError> {
+fn next_token<'a>(s: &mut Scanner<'a>) -> Result<Option<Token<'a>>, LineError> {
     loop {
         let rest = s.rest();
         let Some(lt) = rest.find('<') else {
@@ -194,14 +194,14 @@ impl<'a> Nesting<'a> {
     }
 
     /// Records an opening tag; an empty element (`<x/>`) opens nothing.
-    pub(crate) fn open(&mut self, name: &'a str, empty: bool) {
+    fn open(&mut self, name: &'a str, empty: bool) {
         if !empty {
             self.open.push(name);
         }
     }
 
     /// Checks a closing tag against the innermost open element.
-    pub(crate) fn close(&mut self, name: &str, line: usize) -> Result<(), LineError> {
+    fn close(&mut self, name: &str, line: usize) -> Result<(), LineError> {
         if self.open.pop() == Some(name) {
             Ok(())
         } else {
@@ -210,7 +210,7 @@ impl<'a> Nesting<'a> {
     }
 
     /// At the end of the document (on `line`): no element may be open.
-    pub(crate) fn finish(&self, line: usize) -> Result<(), LineError> {
+    fn finish(&self, line: usize) -> Result<(), LineError> {
         match self.parent() {
             None => Ok(()),
             Some(unclosed) => Err(LineError::at(
@@ -220,6 +220,34 @@ impl<'a> Nesting<'a> {
             .kind(super::DumpErrorKind::Truncated)),
         }
     }
+}
+
+/// Walks the elements of `text` in order: `element` gets each opening tag
+/// with the nesting around it (its parent, its place for messages), its
+/// name, its attributes and its line; the nesting is checked as the walk
+/// goes and at the end ([`Nesting`]). The one loop of every parser of
+/// libvirt's XML.
+pub(crate) fn walk<'a, E: From<LineError>>(
+    text: &'a str,
+    mut element: impl FnMut(&Nesting<'a>, &'a str, Vec<(&'a str, &'a str)>, usize) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut scanner = Scanner::new(text);
+    let mut nesting = Nesting::default();
+    while let Some(token) = next_token(&mut scanner)? {
+        match token {
+            Token::Open {
+                name,
+                attributes,
+                empty,
+                line,
+            } => {
+                element(&nesting, name, attributes, line)?;
+                nesting.open(name, empty);
+            }
+            Token::Close { name, line } => nesting.close(name, line)?,
+        }
+    }
+    Ok(nesting.finish(scanner.line)?)
 }
 
 pub(crate) fn attribute<'a>(attributes: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
@@ -232,15 +260,7 @@ mod tests {
 
     /// The nesting errors of `text`, as every XML parser reports them.
     fn nesting_of(text: &str) -> Result<(), LineError> {
-        let mut scanner = Scanner::new(text);
-        let mut nesting = Nesting::default();
-        while let Some(token) = next_token(&mut scanner)? {
-            match token {
-                Token::Open { name, empty, .. } => nesting.open(name, empty),
-                Token::Close { name, line } => nesting.close(name, line)?,
-            }
-        }
-        nesting.finish(scanner.line)
+        walk(text, |_, _, _, _| Ok::<(), LineError>(()))
     }
 
     #[test]
