@@ -53,7 +53,7 @@ pub fn options(args: &Args, input: &Input) -> Options {
 
 /// Converts `input` into `output`, not yet committed: in place (libxl's
 /// pipe, a device, a descriptor on a file), the file itself, so that page
-/// data can go by the kernel's copy (see [`kernel_copies`]); a file being
+/// data can go by the kernel's copy (see `kernel_copies`); a file being
 /// replaced, through the [`Output`], which paces its writeback and drops
 /// what is on disk from the page cache, so its page cache is recycled and
 /// whole 4 MiB writes cost nothing extra. `observer` gets the `-v` lines and
