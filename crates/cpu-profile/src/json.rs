@@ -2,7 +2,7 @@
 //! values, one register per line so that a profile diffs well in version
 //! control. `docs/cpu-profile-format.md` documents every key.
 //!
-//! The file's shape is a set of serde types ([`ProfileFile`] and its
+//! The file's shape is a set of serde types (`ProfileFile` and its
 //! entries), read in two steps: serde checks the shape (unknown, repeated or
 //! missing keys, types, hex strings), with `serde_path_to_error` naming the
 //! field; then the entries become a [`Profile`], refusing values with bits
