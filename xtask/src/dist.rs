@@ -135,19 +135,7 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
     let mut build_ids = Vec::new();
     for tool in TOOLS {
         let binary = built.join(tool);
-        let id = build_id(&binary)?;
-        let debug = dbg_tree.join(format!(
-            "usr/lib/debug/.build-id/{}/{}.debug",
-            &id[..2],
-            &id[2..]
-        ));
-        make_dir(debug.parent().unwrap())?;
-        status(
-            Command::new("objcopy")
-                .args(["--only-keep-debug", "--compress-debug-sections"])
-                .arg(&binary)
-                .arg(&debug),
-        )?;
+        let id = keep_debug_info(&binary, &dbg_tree)?;
         let shipped = tree.join("usr/bin").join(tool);
         make_dir(shipped.parent().unwrap())?;
         status(
@@ -395,6 +383,26 @@ fn compress(program: &str, options: &[&str], from: &Path, to: &Path) -> Result<(
 /// directory, which holds what `docs/` holds.
 fn installed_readme(readme: &str) -> String {
     readme.replace("](docs/", "](")
+}
+
+/// Saves `binary`'s debug info in `dbg_tree` under its build id, where gdb
+/// and debuginfod look (`usr/lib/debug/.build-id/xx/rest.debug`, as
+/// dh_strip lays it out), and returns the id.
+fn keep_debug_info(binary: &Path, dbg_tree: &Path) -> Result<String, String> {
+    let id = build_id(binary)?;
+    let debug = dbg_tree.join(format!(
+        "usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    make_dir(debug.parent().unwrap())?;
+    status(
+        Command::new("objcopy")
+            .args(["--only-keep-debug", "--compress-debug-sections"])
+            .arg(binary)
+            .arg(&debug),
+    )?;
+    Ok(id)
 }
 
 /// The GNU build id of an ELF file, as hex (`readelf -n`).

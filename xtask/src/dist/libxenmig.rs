@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    HOMEPAGE, MAINTAINER, build_deb, build_id, gzip, installed_size, listing, make_dir, normalise,
-    output, shlib_depends, status, write,
+    HOMEPAGE, MAINTAINER, build_deb, gzip, installed_size, keep_debug_info, listing, make_dir,
+    normalise, output, shlib_depends, status, write,
 };
 
 /// The SONAME `crates/capi/build.rs` gives the library.
@@ -68,19 +68,7 @@ pub(super) fn build(
 
     // libxenmig0: the library, stripped as dh_strip strips one, and the link
     // the loader looks up (ldconfig would make it; the package owns it).
-    let id = build_id(&shared)?;
-    let debug = dbg_tree.join(format!(
-        "usr/lib/debug/.build-id/{}/{}.debug",
-        &id[..2],
-        &id[2..]
-    ));
-    make_dir(debug.parent().unwrap())?;
-    status(
-        Command::new("objcopy")
-            .args(["--only-keep-debug", "--compress-debug-sections"])
-            .arg(&shared)
-            .arg(&debug),
-    )?;
+    let id = keep_debug_info(&shared, &dbg_tree)?;
     let lib = runtime_tree.join(&libdir);
     make_dir(&lib)?;
     status(
