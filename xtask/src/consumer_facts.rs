@@ -1002,12 +1002,9 @@ fn libvirt(maps: &[(Version, PathBuf, String)]) -> Result<(String, String), Stri
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
-                    f.starts_with("x86_")
-                        && f.ends_with(".xml")
-                        && f != "x86_features.xml"
-                        && f != "x86_vendors.xml"
-                })
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(maskcalc::consumer::cpu_map::is_model_file)
             })
             .collect();
         files.sort();

@@ -267,12 +267,9 @@ fn read_cpu_map(dir: &Path, version: Version) -> Option<(NameTable, ModelTable)>
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
-                f.starts_with("x86_")
-                    && f.ends_with(".xml")
-                    && f != "x86_features.xml"
-                    && f != "x86_vendors.xml"
-            })
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(maskcalc::consumer::cpu_map::is_model_file)
         })
         .take(4096)
         .collect();

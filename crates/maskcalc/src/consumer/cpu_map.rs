@@ -24,6 +24,22 @@ use crate::dump::xml::{attribute, walk};
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
+/// Whether `file_name` is one of a cpu_map directory's x86 model files
+/// (`x86_Skylake-Server.xml`, ...), not its feature or vendor table.
+///
+/// ```
+/// use maskcalc::consumer::cpu_map::is_model_file;
+/// assert!(is_model_file("x86_Icelake-Server.xml"));
+/// assert!(!is_model_file("x86_features.xml"));
+/// assert!(!is_model_file("arm_cortex-a57.xml"));
+/// ```
+pub fn is_model_file(file_name: &str) -> bool {
+    file_name.starts_with("x86_")
+        && file_name.ends_with(".xml")
+        && file_name != "x86_features.xml"
+        && file_name != "x86_vendors.xml"
+}
+
 /// Deepest chain of parent models followed (libvirt's own are at most 3 deep).
 const MAX_PARENTS: usize = 16;
 
