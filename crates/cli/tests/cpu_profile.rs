@@ -91,15 +91,10 @@ fn export_agrees_with_xen_maskcalc() {
     let path = pool_profile(&dir);
     // The same consumer releases for both, whatever this machine has.
     let versions = [
-        "--xen-version",
-        "4.22",
-        "--qemu-version",
-        "10.2",
-        "--libvirt-version",
-        "12.8",
-        "--cpu-mode",
-        "passthrough",
-    ];
+        &support::NEWEST_CONSUMERS[..],
+        &["--cpu-mode", "passthrough"],
+    ]
+    .concat();
     for format in ["xl", "xend", "libvirt", "qemu", "firecracker"] {
         let export: Vec<&str> = [&["export", "--format", format][..], &versions, &[&path]].concat();
         let (stdout, stderr) = outcome(EXE, &export, 0);

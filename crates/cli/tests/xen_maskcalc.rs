@@ -64,17 +64,6 @@ fn nested_hvm_leaves_vmx_alone() {
     );
 }
 
-/// The newest consumer releases the tables know, so outputs do not depend on
-/// what this machine has installed.
-const NEWEST: [&str; 6] = [
-    "--xen-version",
-    "4.22",
-    "--qemu-version",
-    "10.2",
-    "--libvirt-version",
-    "12.8",
-];
-
 #[test]
 fn every_output_format() {
     let pool = [HASWELL, SKYLAKE, ICELAKE];
@@ -93,7 +82,7 @@ fn every_output_format() {
         ("json", "model", "intel-pool.json"),
     ] {
         let mut args = vec!["--format", format, "--cpu-mode", mode];
-        args.extend(NEWEST);
+        args.extend(support::NEWEST_CONSUMERS);
         args.extend(pool);
         assert_golden(&format!("xen-maskcalc/{golden}"), &success(EXE, &args));
     }

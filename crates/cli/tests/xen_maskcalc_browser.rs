@@ -524,16 +524,7 @@ fn write_png_with_source(from: &Path, dest: &Path, sha256: &str) {
 fn docs_screenshot_is_current() {
     let pool = intel_pool();
     // The newest consumer releases, whatever this machine has installed.
-    let flags = [
-        "--format",
-        "html",
-        "--xen-version",
-        "4.22",
-        "--qemu-version",
-        "10.2",
-        "--libvirt-version",
-        "12.8",
-    ];
+    let flags = [&["--format", "html"][..], &support::NEWEST_CONSUMERS].concat();
     let html = success(EXE, &with_files(&flags, &pool));
     let root = repo_root();
     if std::env::var_os("XENMIG_BLESS").is_some() {

@@ -8,6 +8,17 @@ use std::process::{Command, Output, Stdio};
 
 pub use xenmig_test_support::{assert_golden, repo_root, scratch, testdata};
 
+/// The newest consumer releases the tables know, so that outputs do not
+/// depend on which libxl, QEMU or libvirt this machine has installed.
+pub const NEWEST_CONSUMERS: [&str; 6] = [
+    "--xen-version",
+    "4.22",
+    "--qemu-version",
+    "10.2",
+    "--libvirt-version",
+    "12.8",
+];
+
 /// Runs a binary of this crate (its path from `env!("CARGO_BIN_EXE_<name>")`)
 /// with `args` and no standard input, from the repository root.
 pub fn run(exe: &str, args: &[&str]) -> Output {
