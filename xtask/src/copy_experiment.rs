@@ -90,6 +90,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if args.first().is_some_and(|a| a == "--durability") {
         return durability_main(&args[1..]);
     }
+    if args.first().is_some_and(|a| a == "--floor") {
+        return floor_main(&args[1..]);
+    }
     let mut config = Config::default();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -111,6 +114,25 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
     }
     run(config)
+}
+
+/// `copy-experiment --floor copy|gather IMAGE REFERENCE OUT PREFIX RECORDS`:
+/// one run of a floor program of `bench convert` ([`crate::convert_floor`]).
+fn floor_main(args: &[String]) -> Result<(), String> {
+    let usage = "--floor copy|gather IMAGE REFERENCE OUT PREFIX RECORDS";
+    let [pattern, image, reference, out, prefix, records] = args else {
+        return Err(format!("usage: {usage}"));
+    };
+    let pattern = crate::convert_floor::Pattern::parse(pattern).ok_or(usage)?;
+    let number = |text: &str| text.parse::<usize>().map_err(|_| usage.to_owned());
+    crate::convert_floor::run(
+        pattern,
+        Path::new(image),
+        Path::new(reference),
+        Path::new(out),
+        number(prefix)?,
+        number(records)?,
+    )
 }
 
 /// `copy-experiment --durability [--mib N] [--rounds N] [--dir DIR]`.

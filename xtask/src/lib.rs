@@ -20,6 +20,7 @@ pub mod bench_verify;
 pub mod c_text;
 pub mod capi_codegen;
 pub mod consumer_facts;
+pub mod convert_floor;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
 pub mod dist;
