@@ -11,7 +11,7 @@
 //! a suffix. The prefix and the suffix are read from the converter's own
 //! output (the reference), the headers are built from the image's pfns.
 //!
-//! Two patterns, both reading the image 128 KiB at a time:
+//! Four patterns:
 //!
 //! * [`Pattern::Copy`]: the converter's design without its parsing: each
 //!   record's header and page copied into a 128 KiB block, written 64 KiB at
@@ -19,9 +19,17 @@
 //! * [`Pattern::Gather`]: no copy in user space: `writev` of each header and
 //!   the page where it lies in the read buffer, about 64 KiB per call (a
 //!   kernel copy in and a kernel copy out, as little as a program that reads
-//!   and writes can do).
+//!   and writes can do);
+//! * [`Pattern::Scatter`]: no copy in user space and the converter's writes:
+//!   `readv` of each record's count and pfn into a scratch array and of its
+//!   page straight to its place in a 128 KiB block, written 64 KiB at a time;
+//! * [`Pattern::Mapped`]: the image mapped and populated, `writev` of each
+//!   header and the page where it lies in the mapping (one kernel copy, as
+//!   `cp` makes; a tool cannot do this safely, since a file truncated while
+//!   it is mapped kills the reader with SIGBUS, but it shows what is left
+//!   without the read copy).
 //!
-//! Run as `xtask copy-experiment --floor copy|gather IMAGE REFERENCE OUT
+//! Run as `xtask copy-experiment --floor copy|gather|scatter|mapped IMAGE REFERENCE OUT
 //! PREFIX RECORDS` from an optimised build of xtask ([`build`]): the
 //! benchmark spawns it so that it is measured as a process, as `cp` and the
 //! converter are, and compiled as the converter is.
@@ -73,6 +81,13 @@ pub enum Pattern {
     Copy,
     /// `writev` from the read buffer, about 64 KiB per call.
     Gather,
+    /// `readv` of each record's count and pfn into a scratch array and of
+    /// its page straight to its place in a 128 KiB block, the block written
+    /// 64 KiB at a time: no copy in user space and whole aligned writes.
+    Scatter,
+    /// The image mapped (`mmap`, populated), `writev` from the mapping:
+    /// one kernel copy per byte, as `cp` makes.
+    Mapped,
 }
 
 impl Pattern {
@@ -81,14 +96,21 @@ impl Pattern {
         match self {
             Pattern::Copy => "copy",
             Pattern::Gather => "gather",
+            Pattern::Scatter => "scatter",
+            Pattern::Mapped => "mapped",
         }
     }
 
     /// The pattern named `name`.
     pub fn parse(name: &str) -> Option<Pattern> {
-        [Pattern::Copy, Pattern::Gather]
-            .into_iter()
-            .find(|p| p.name() == name)
+        [
+            Pattern::Copy,
+            Pattern::Gather,
+            Pattern::Scatter,
+            Pattern::Mapped,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
     }
 }
 
@@ -145,7 +167,16 @@ pub fn run(
     let mut input = File::open(image).map_err(io(image))?;
     let mut output = File::create(out).map_err(io(out))?;
     output.write_all(&head).map_err(io(out))?;
-    records_to(pattern, &mut input, &mut output, records).map_err(io(image))?;
+    if pattern == Pattern::Mapped {
+        mapped_records_to(&input, &mut output, records).map_err(io(image))?;
+        input
+            .seek(SeekFrom::Start((IMAGE_HEAD + records * RECORD_IN) as u64))
+            .map_err(io(image))?;
+    } else if pattern == Pattern::Scatter {
+        scattered_records_to(&mut input, &mut output, records).map_err(io(image))?;
+    } else {
+        records_to(pattern, &mut input, &mut output, records).map_err(io(image))?;
+    }
     // The image's tail is read as the converter reads it, and the output's written.
     io::copy(&mut input, &mut io::sink()).map_err(io(image))?;
     output.write_all(&tail).map_err(io(out))
@@ -184,6 +215,110 @@ fn records_to(
     block.finish()
 }
 
+/// [`Pattern::Scatter`]: each record read in place into the block.
+fn scattered_records_to(input: &mut File, output: &mut File, records: usize) -> io::Result<()> {
+    use std::io::IoSliceMut;
+    input.read_exact(&mut [0u8; IMAGE_HEAD])?;
+    let mut block = vec![0u8; READ];
+    let mut scratch = vec![[0u8; 12]; READ / RECORD_OUT + 1];
+    let mut record = vec![0u8; RECORD_IN];
+    let (mut fill, mut left) = (0, records);
+    while left > 0 {
+        let whole = ((READ - fill) / RECORD_OUT).min(left);
+        if whole == 0 {
+            // The record across the block's end: read whole, copied in two parts.
+            input.read_exact(&mut record)?;
+            let pfn = u64::from_le_bytes(record[4..12].try_into().unwrap_or_default());
+            let mut bytes = record_header(pfn).to_vec();
+            bytes.extend_from_slice(&record[12..]);
+            let (now, later) = bytes.split_at(READ - fill);
+            block[fill..].copy_from_slice(now);
+            write_pieces(output, &block)?;
+            block[..later.len()].copy_from_slice(later);
+            (fill, left) = (later.len(), left - 1);
+            continue;
+        }
+        let room = &mut block[fill..fill + whole * RECORD_OUT];
+        let mut slices: Vec<IoSliceMut<'_>> = Vec::with_capacity(2 * whole);
+        for (head, out) in scratch.iter_mut().zip(room.chunks_exact_mut(RECORD_OUT)) {
+            slices.push(IoSliceMut::new(head));
+            slices.push(IoSliceMut::new(&mut out[24..]));
+        }
+        let want = whole * RECORD_IN;
+        if input.read_vectored(&mut slices)? != want {
+            return Err(io::Error::other(
+                "a short readv (the floor reads a regular file)",
+            ));
+        }
+        for (head, out) in scratch.iter().zip(room.chunks_exact_mut(RECORD_OUT)) {
+            let pfn = u64::from_le_bytes(head[4..12].try_into().unwrap_or_default());
+            out[..24].copy_from_slice(&record_header(pfn));
+        }
+        (fill, left) = (fill + whole * RECORD_OUT, left - whole);
+        if fill == READ {
+            write_pieces(output, &block)?;
+            fill = 0;
+        }
+    }
+    write_pieces(output, &block[..fill])
+}
+
+/// Writes `bytes` [`WRITE`] bytes at a time.
+fn write_pieces(output: &mut File, bytes: &[u8]) -> io::Result<()> {
+    bytes
+        .chunks(WRITE)
+        .try_for_each(|piece| output.write_all(piece))
+}
+
+/// [`Pattern::Mapped`]: the records of the mapped image, `writev`d from the
+/// mapping about 64 KiB per call.
+fn mapped_records_to(input: &File, output: &mut File, records: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = IMAGE_HEAD + records * RECORD_IN;
+    // SAFETY: a read-only private mapping of `len` bytes of a file we opened,
+    // unmapped below before `bytes` goes away; the benchmark's image is not
+    // truncated while it is mapped.
+    #[allow(unsafe_code)]
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_POPULATE,
+            input.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping above, `len` readable bytes, alive until munmap.
+    #[allow(unsafe_code)]
+    let bytes = unsafe { std::slice::from_raw_parts(map.cast::<u8>(), len) };
+    let mut result = Ok(());
+    for chunk in bytes[IMAGE_HEAD..].chunks(RECORD_IN * 32) {
+        let headers: Vec<[u8; 24]> = chunk
+            .chunks_exact(RECORD_IN)
+            .map(|r| record_header(u64::from_le_bytes(r[4..12].try_into().unwrap_or_default())))
+            .collect();
+        let mut slices = Vec::with_capacity(2 * headers.len());
+        for (header, record) in headers.iter().zip(chunk.chunks_exact(RECORD_IN)) {
+            slices.push(IoSlice::new(header));
+            slices.push(IoSlice::new(&record[12..]));
+        }
+        result = write_gathered(output, &mut slices);
+        if result.is_err() {
+            break;
+        }
+    }
+    // SAFETY: unmaps exactly the mapping made above; `bytes` is not used after.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::munmap(map, len);
+    }
+    result
+}
+
 /// The output side of a pattern.
 struct Block<'a> {
     output: &'a mut File,
@@ -197,7 +332,7 @@ impl<'a> Block<'a> {
     fn new(output: &'a mut File, pattern: Pattern) -> Block<'a> {
         let block = match pattern {
             Pattern::Copy => vec![0u8; READ],
-            Pattern::Gather => Vec::new(),
+            Pattern::Gather | Pattern::Scatter | Pattern::Mapped => Vec::new(),
         };
         Block {
             output,
@@ -222,7 +357,7 @@ impl<'a> Block<'a> {
                 }
                 Ok(())
             }
-            Pattern::Gather => {
+            Pattern::Gather | Pattern::Scatter | Pattern::Mapped => {
                 let mut slices = Vec::with_capacity(2 * headers.len());
                 for (header, page) in headers.iter().zip(pages) {
                     slices.push(IoSlice::new(header));

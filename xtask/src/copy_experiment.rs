@@ -116,10 +116,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     run(config)
 }
 
-/// `copy-experiment --floor copy|gather IMAGE REFERENCE OUT PREFIX RECORDS`:
+/// `copy-experiment --floor copy|gather|scatter|mapped IMAGE REFERENCE OUT PREFIX RECORDS`:
 /// one run of a floor program of `bench convert` ([`crate::convert_floor`]).
 fn floor_main(args: &[String]) -> Result<(), String> {
-    let usage = "--floor copy|gather IMAGE REFERENCE OUT PREFIX RECORDS";
+    let usage = "--floor copy|gather|scatter|mapped IMAGE REFERENCE OUT PREFIX RECORDS";
     let [pattern, image, reference, out, prefix, records] = args else {
         return Err(format!("usage: {usage}"));
     };
