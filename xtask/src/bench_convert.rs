@@ -16,11 +16,12 @@
 //!   case against `cp` (a copy through user space costs a second kernel copy
 //!   that `cp`'s `copy_file_range` does not, and one-page batches leave no
 //!   run of pages long enough for `copy_file_range`): `dd ibs=128K obs=64K`
-//!   copying the image with the converter's read and write sizes, and two
+//!   copying the image with the converter's read and write sizes, and four
 //!   programs that write exactly the converter's output with no conversion
-//!   logic ([`crate::convert_floor`]): one with the converter's design (each
-//!   record copied from the read buffer into the output block), one with no
-//!   copy in user space (`writev` from the read buffer);
+//!   logic ([`crate::convert_floor`]): the converter's design (each record
+//!   copied from the read buffer into the output block), two with no copy in
+//!   user space (`writev` from the read buffer, `readv` into the block) and
+//!   one with a single kernel copy (`writev` from a mapping of the image);
 //! * a file to a pipe, as libxl runs it for `xl restore` (`convert -i IMG
 //!   -o 1 | cat`) against `cat IMG | cat`;
 //! * pipe to pipe, as in a migration (`cat IMG | convert -i 0 -o 1 | cat`)
@@ -290,11 +291,48 @@ fn big_file_pairs(tool: &Path, dir: &Path, big: &Path) -> Vec<Pair> {
     ]
 }
 
+/// The floor programs of [`crate::convert_floor`], each with its label.
+const FLOORS: [(Pattern, &str); 4] = [
+    (
+        Pattern::Copy,
+        "floor, the converter's design: read 128 KiB, copy each record into a 128 KiB block, \
+         write it 64 KiB at a time (its output bytes, nothing parsed)",
+    ),
+    (
+        Pattern::Gather,
+        "floor, no copy in user space: read 128 KiB, writev the headers and the pages from the \
+         read buffer, ~64 KiB a call (its output bytes)",
+    ),
+    (
+        Pattern::Scatter,
+        "floor, no copy in user space: readv each page into its place in a 128 KiB block, write \
+         it 64 KiB at a time (its output bytes)",
+    ),
+    (
+        Pattern::Mapped,
+        "floor, one kernel copy: mmap the image, writev the headers and the pages from the \
+         mapping, ~64 KiB a call (its output bytes)",
+    ),
+];
+
 /// The one-page image both ways, and the floors of the descriptor case.
 fn one_page_pairs(tool: &Path, dir: &Path, small: &Path, layout: &Rc<FloorLayout>) -> Vec<Pair> {
     let cp_path = which("cp").unwrap_or_else(|| PathBuf::from("/bin/cp"));
     let (out, copy) = (dir.join("out.v2"), dir.join("copy.img"));
-    vec![
+    let floors = FLOORS.iter().map(|&(pattern, label)| Pair {
+        label: label.to_owned(),
+        baseline_label: "cp",
+        ours: floor(
+            pattern,
+            layout,
+            &dir.join(format!("floor-{}.out", pattern.name())),
+        ),
+        baseline: cp(&cp_path, small, &copy, false),
+        records: Some(65_536),
+        rss: false,
+        target: "-",
+    });
+    let mut pairs = vec![
         Pair {
             label: "65,536 one-page batches, to a descriptor".to_owned(),
             baseline_label: "cp",
@@ -314,24 +352,6 @@ fn one_page_pairs(tool: &Path, dir: &Path, small: &Path, layout: &Rc<FloorLayout
             target: "-",
         },
         Pair {
-            label: "floor, the converter's design: read 128 KiB, copy each record into a 128 KiB block, write it 64 KiB at a time (its output bytes, nothing parsed)".to_owned(),
-            baseline_label: "cp",
-            ours: floor(Pattern::Copy, layout, &dir.join("floor-copy.out")),
-            baseline: cp(&cp_path, small, &copy, false),
-            records: Some(65_536),
-            rss: false,
-            target: "-",
-        },
-        Pair {
-            label: "floor, no copy in user space: read 128 KiB, writev the headers and the pages from the read buffer, ~64 KiB a call (its output bytes)".to_owned(),
-            baseline_label: "cp",
-            ours: floor(Pattern::Gather, layout, &dir.join("floor-gather.out")),
-            baseline: cp(&cp_path, small, &copy, false),
-            records: Some(65_536),
-            rss: false,
-            target: "-",
-        },
-        Pair {
             label: "65,536 one-page batches, -o FILE (durable)".to_owned(),
             baseline_label: "cp + fsync",
             ours: convert(tool, small, "libxc", &out, false),
@@ -340,7 +360,11 @@ fn one_page_pairs(tool: &Path, dir: &Path, small: &Path, layout: &Rc<FloorLayout
             rss: true,
             target: "-",
         },
-    ]
+    ];
+    // The floors after the dd floor, before the -o FILE row.
+    let at = pairs.len() - 1;
+    pairs.splice(at..at, floors);
+    pairs
 }
 
 /// The 1 GiB image from a file to a pipe and from a pipe to a pipe.
