@@ -24,6 +24,7 @@ pub mod convert_floor;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
 pub mod dist;
+pub mod doc_examples;
 pub mod durability_experiment;
 pub mod legacy;
 pub mod legacy_crosscheck;
