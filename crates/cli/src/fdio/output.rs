@@ -204,6 +204,15 @@ impl Output {
 
     /// The writeback pacing of a file being replaced (see
     /// [`WritebackPolicy`]); `None` for an output written in place.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use xenmig_cli::fdio::Output;
+    /// let stdout = std::io::stdout();
+    /// let out = Output::borrowed(stdout.as_fd(), "standard output".into(), None)?;
+    /// assert_eq!(out.writeback(), None, "a descriptor is written in place, never paced");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn writeback(&self) -> Option<WritebackPolicy> {
         match self.kind {
             Kind::Replace { .. } => Some(self.writeback.policy),
@@ -211,9 +220,21 @@ impl Output {
         }
     }
 
-    /// Paces a file being replaced with `policy` from the next write on
-    /// (its example is [`WritebackPolicy`]'s); an output written in place
-    /// stays unpaced.
+    /// Paces a file being replaced with `policy` from the next write on; an
+    /// output written in place stays unpaced.
+    ///
+    /// ```
+    /// use xenmig_cli::fdio::{Output, OutputOptions, Target, WritebackPolicy, PRIVATE};
+    /// let dir = std::env::temp_dir().join(format!("fdio-set-writeback-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let options = OutputOptions { new_file_mode: PRIVATE, input: None, read_files: &[] };
+    /// let mut out = Output::create(&Target::Path(dir.join("f")), &options)?;
+    /// out.set_writeback(WritebackPolicy::AtCommit);
+    /// assert_eq!(out.writeback(), Some(WritebackPolicy::AtCommit));
+    /// out.commit()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_writeback(&mut self, policy: WritebackPolicy) {
         if let Kind::Replace { .. } = self.kind {
             self.writeback.policy = policy;
