@@ -285,39 +285,11 @@ pub struct CpuidAdjustment {
 /// assert_eq!((leaf7.subleaves, leaf7.replacements, leaf7.mask), (0..=0, 1 << 5, !(1 << 5)));
 /// ```
 pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
-    let mut adjustments: Adjustments = BTreeMap::new();
+    let mut adjustments = defined_adjustments(profile);
+    // The subleaves of each (leaf, register) that the profile defines.
     let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
-    // A KVM guest is not given an accumulate feature some host lacks.
-    let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
-    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
-        *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
-    }
-    for (reg, bits) in &profile.registers {
-        if let FeatureRegister::Cpuid { key, register } = *reg {
-            let sub = key.subleaf.unwrap_or(0);
-            let withheld = withheld.get(reg).copied().unwrap_or(0);
-            adjustments.insert(
-                (key.leaf, sub, register, sub),
-                (bits.value & bits.mask & !withheld, !bits.mask),
-            );
-            defined.entry((key.leaf, register)).or_default().push(sub);
-        }
-    }
-    let mut limit_regs: BTreeMap<FeatureRegister, (u32, u32)> = BTreeMap::new();
-    for (def, value) in profile.limits.iter() {
-        let entry = limit_regs.entry(def.register).or_insert((0, u32::MAX));
-        entry.0 |= (value << (def.shift & 31)) & def.mask();
-        entry.1 &= !def.mask();
-    }
-    for (reg, (value, mask)) in limit_regs {
-        if let FeatureRegister::Cpuid { key, register } = reg {
-            if !within_limits(&profile.limits, key.leaf) {
-                continue;
-            }
-            let sub = key.subleaf.unwrap_or(0);
-            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
-            defined.entry((key.leaf, register)).or_default().push(sub);
-        }
+    for &(leaf, sub, register, _) in adjustments.keys() {
+        defined.entry((leaf, register)).or_default().push(sub);
     }
     let mut passthrough: Vec<(u32, Register)> = PASSTHROUGH_REGISTERS.to_vec();
     for leaf in PASSTHROUGH_LEAVES {
@@ -327,26 +299,8 @@ pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
         if !within_limits(&profile.limits, leaf) {
             continue;
         }
-        let mut subs = defined.get(&(leaf, register)).cloned().unwrap_or_default();
-        subs.sort_unstable();
-        subs.dedup();
-        // The subleaf ranges around the ones the profile defines.
-        let mut start = 0u32;
-        let mut gaps = Vec::new();
-        for sub in subs {
-            if sub > start {
-                gaps.push((start, sub - 1));
-            }
-            start = sub.saturating_add(1);
-            if sub == u32::MAX {
-                start = u32::MAX;
-                break;
-            }
-        }
-        if start != u32::MAX || gaps.is_empty() {
-            gaps.push((start, u32::MAX));
-        }
-        for (from, to) in gaps {
+        let subs = defined.get(&(leaf, register)).cloned().unwrap_or_default();
+        for (from, to) in subleaf_gaps(subs) {
             adjustments
                 .entry((leaf, from, register, to))
                 .or_insert((0, u32::MAX));
@@ -364,6 +318,67 @@ pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
             },
         )
         .collect()
+}
+
+/// The single-subleaf adjustments of what the profile defines: its
+/// registers (less the `accumulate` features withheld from KVM guests),
+/// then its limits, which replace their bits of those registers.
+fn defined_adjustments(profile: &Profile) -> Adjustments {
+    let mut adjustments: Adjustments = BTreeMap::new();
+    // A KVM guest is not given an accumulate feature some host lacks.
+    let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
+    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
+        *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
+    }
+    for (reg, bits) in &profile.registers {
+        if let FeatureRegister::Cpuid { key, register } = *reg {
+            let sub = key.subleaf.unwrap_or(0);
+            let withheld = withheld.get(reg).copied().unwrap_or(0);
+            adjustments.insert(
+                (key.leaf, sub, register, sub),
+                (bits.value & bits.mask & !withheld, !bits.mask),
+            );
+        }
+    }
+    let mut limit_regs: BTreeMap<FeatureRegister, (u32, u32)> = BTreeMap::new();
+    for (def, value) in profile.limits.iter() {
+        let entry = limit_regs.entry(def.register).or_insert((0, u32::MAX));
+        entry.0 |= (value << (def.shift & 31)) & def.mask();
+        entry.1 &= !def.mask();
+    }
+    for (reg, (value, mask)) in limit_regs {
+        if let FeatureRegister::Cpuid { key, register } = reg {
+            if !within_limits(&profile.limits, key.leaf) {
+                continue;
+            }
+            let sub = key.subleaf.unwrap_or(0);
+            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
+        }
+    }
+    adjustments
+}
+
+/// The subleaf ranges (both ends included) around the subleaves `defined`:
+/// the whole range when none is.
+fn subleaf_gaps(mut defined: Vec<u32>) -> Vec<(u32, u32)> {
+    defined.sort_unstable();
+    defined.dedup();
+    let mut start = 0u32;
+    let mut gaps = Vec::new();
+    for sub in defined {
+        if sub > start {
+            gaps.push((start, sub - 1));
+        }
+        start = sub.saturating_add(1);
+        if sub == u32::MAX {
+            start = u32::MAX;
+            break;
+        }
+    }
+    if start != u32::MAX || gaps.is_empty() {
+        gaps.push((start, u32::MAX));
+    }
+    gaps
 }
 
 /// A number as Cloud Hypervisor writes them: a `0x` hex string of no fixed

@@ -166,25 +166,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
             Event::ImageHeader(header) => policy.libxc_version = Some(header.version.get()),
             Event::LibxcRecord(info) => {
                 let kind = info.libxc_type();
-                let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
-                // A v3 stream must end its static data explicitly; Xen's
-                // restorer fails one that reaches memory first ("No
-                // STATIC_DATA_END seen"), whatever its policy says.
-                if memory && policy.libxc_version.is_some_and(|v| v >= 3) {
-                    return Err(record_error(
-                        PolicyErrorKind::NoStaticDataEnd,
-                        &info,
-                        if kind == RecordType::PAGE_DATA {
-                            "PAGE_DATA"
-                        } else {
-                            "X86_PV_P2M_FRAMES"
-                        },
-                        "expected STATIC_DATA_END before memory in a v3 stream, found none; \
-                         Xen refuses to restore it"
-                            .to_owned(),
-                    ));
-                }
-                if kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END {
+                if ends_static_data(&info, policy.libxc_version)? {
                     break;
                 }
                 let name = if kind == RecordType::X86_CPUID_POLICY {
@@ -216,32 +198,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                             "expected one X86_CPUID_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = CpuidPolicy::parse(bytes).map_err(|e| {
-                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
-                    })?;
-                    let mut cpuid = HostCpuid::default();
-                    for leaf in parsed.iter() {
-                        let sub = leaf.subleaf.get();
-                        let sub = if sub == XEN_CPUID_NO_SUBLEAF { 0 } else { sub };
-                        let regs = [leaf.a.get(), leaf.b.get(), leaf.c.get(), leaf.d.get()];
-                        if cpuid
-                            .leaves
-                            .insert(CpuidInput::new(leaf.leaf.get(), sub), regs)
-                            .is_some()
-                        {
-                            return Err(record_error(
-                                PolicyErrorKind::Repeated,
-                                &info,
-                                name,
-                                format!(
-                                    "leaf {:#x} subleaf {:#x} appears twice; expected each once",
-                                    leaf.leaf.get(),
-                                    leaf.subleaf.get()
-                                ),
-                            ));
-                        }
-                    }
-                    policy.cpuid = Some(cpuid);
+                    policy.cpuid = Some(cpuid_leaves(bytes, &info)?);
                 } else {
                     if policy.msr_count.is_some() {
                         return Err(record_error(
@@ -251,26 +208,7 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                             "expected one X86_MSR_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = MsrPolicy::parse(bytes).map_err(|e| {
-                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
-                    })?;
-                    // Such a guest is restored nowhere (see first_flagged).
-                    if let Some((i, entry)) = parsed.first_flagged() {
-                        return Err(record_error(
-                            PolicyErrorKind::MalformedRecord,
-                            &info,
-                            name,
-                            format!(
-                                "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {:#x}",
-                                entry.idx.get(),
-                                entry.flags.get()
-                            ),
-                        ));
-                    }
-                    for entry in parsed.iter() {
-                        msrs.insert(entry.idx.get(), entry.val.get());
-                    }
-                    policy.msr_count = Some(parsed.entries().len());
+                    policy.msr_count = Some(msr_values(bytes, &info, &mut msrs)?);
                 }
             }
             Event::End | Event::Trailing { .. } => break,
@@ -281,6 +219,98 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
         cpuid.msrs = msrs;
     }
     Ok(policy)
+}
+
+/// True when the libxc record `info` is where static data ends
+/// (STATIC_DATA_END, END, or the first memory record of a v2 stream); an
+/// error for memory before STATIC_DATA_END in a v3 stream.
+fn ends_static_data(
+    info: &migration_stream::RecordInfo,
+    libxc_version: Option<u32>,
+) -> Result<bool, PolicyError> {
+    let kind = info.libxc_type();
+    let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
+    // A v3 stream must end its static data explicitly; Xen's
+    // restorer fails one that reaches memory first ("No
+    // STATIC_DATA_END seen"), whatever its policy says.
+    if memory && libxc_version.is_some_and(|v| v >= 3) {
+        return Err(record_error(
+            PolicyErrorKind::NoStaticDataEnd,
+            info,
+            if kind == RecordType::PAGE_DATA {
+                "PAGE_DATA"
+            } else {
+                "X86_PV_P2M_FRAMES"
+            },
+            "expected STATIC_DATA_END before memory in a v3 stream, found none; \
+             Xen refuses to restore it"
+                .to_owned(),
+        ));
+    }
+    Ok(kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END)
+}
+
+/// The leaves of the X86_CPUID_POLICY record `info` whose body is `bytes`
+/// (subleaf 0 for leaves without subleaves); each leaf at most once.
+fn cpuid_leaves(
+    bytes: &[u8],
+    info: &migration_stream::RecordInfo,
+) -> Result<HostCpuid, PolicyError> {
+    let name = "X86_CPUID_POLICY";
+    let parsed = CpuidPolicy::parse(bytes)
+        .map_err(|e| record_error(PolicyErrorKind::MalformedRecord, info, name, e.to_string()))?;
+    let mut cpuid = HostCpuid::default();
+    for leaf in parsed.iter() {
+        let sub = leaf.subleaf.get();
+        let sub = if sub == XEN_CPUID_NO_SUBLEAF { 0 } else { sub };
+        let regs = [leaf.a.get(), leaf.b.get(), leaf.c.get(), leaf.d.get()];
+        if cpuid
+            .leaves
+            .insert(CpuidInput::new(leaf.leaf.get(), sub), regs)
+            .is_some()
+        {
+            return Err(record_error(
+                PolicyErrorKind::Repeated,
+                info,
+                name,
+                format!(
+                    "leaf {:#x} subleaf {:#x} appears twice; expected each once",
+                    leaf.leaf.get(),
+                    leaf.subleaf.get()
+                ),
+            ));
+        }
+    }
+    Ok(cpuid)
+}
+
+/// Adds the MSRs of the X86_MSR_POLICY record `info` whose body is `bytes`
+/// to `msrs`; the number of entries, or an error for one with flags set.
+fn msr_values(
+    bytes: &[u8],
+    info: &migration_stream::RecordInfo,
+    msrs: &mut std::collections::BTreeMap<u32, u64>,
+) -> Result<usize, PolicyError> {
+    let name = "X86_MSR_POLICY";
+    let parsed = MsrPolicy::parse(bytes)
+        .map_err(|e| record_error(PolicyErrorKind::MalformedRecord, info, name, e.to_string()))?;
+    // Such a guest is restored nowhere (see first_flagged).
+    if let Some((i, entry)) = parsed.first_flagged() {
+        return Err(record_error(
+            PolicyErrorKind::MalformedRecord,
+            info,
+            name,
+            format!(
+                "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {:#x}",
+                entry.idx.get(),
+                entry.flags.get()
+            ),
+        ));
+    }
+    for entry in parsed.iter() {
+        msrs.insert(entry.idx.get(), entry.val.get());
+    }
+    Ok(parsed.entries().len())
 }
 
 /// The guest's policy as a profile: every register `cpuid-defs` knows within
