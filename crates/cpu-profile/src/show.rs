@@ -41,6 +41,17 @@ fn wrapped(out: &mut String, prefix: &str, names: &[String]) {
 }
 
 /// The profile as text.
+///
+/// ```
+/// use cpu_profile::{show::show, Profile};
+/// let mut profile = Profile::new("demo", "GenuineIntel");
+/// profile.limits.max_basic_leaf = 0xd;
+/// profile.limits.physical_address_bits = 46;
+/// let text = show(&profile);
+/// assert!(text.starts_with("profile demo (GenuineIntel)\nlimits:\n"), "{text}");
+/// assert!(text.contains("  max_basic_leaf         0xd\n"), "{text}");
+/// assert!(text.contains("  physical_address_bits  46\n"), "{text}");
+/// ```
 pub fn show(profile: &Profile) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "profile {} ({})", profile.name, profile.vendor);
