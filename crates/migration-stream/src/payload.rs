@@ -65,6 +65,13 @@ fn entries<'a, T: FromBytes + KnownLayout + Immutable>(
 /// assert_eq!(pages.expected_len(), body.len() as u64);
 /// let (first, data) = pages.pages().next().unwrap();
 /// assert_eq!((first.pfn, data.map(|d| d[0])), (0x100, Some(0x11)));
+/// assert_eq!((pages.count(), pages.reserved()), (2, 0));
+/// let types: Vec<_> = pages.entries().map(|e| e.page_type).collect();
+/// assert_eq!(types, [PageType::NOTAB, PageType::XTAB]);
+/// let raw: Vec<u64> = pages.raw_entries().collect();
+/// assert_eq!(raw, [0x100, 0xf000_0000_0000_0101]); // the type in the top nibble
+/// assert_eq!(pages.page_data().len(), 4096);
+/// assert_eq!(PageData::body_len(&entries), body.len() as u64);
 /// # Ok::<(), migration_stream::PayloadError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -187,6 +194,20 @@ impl<'a> PageData<'a> {
 }
 
 /// An HVM_PARAMS body: `(index, value)` pairs.
+///
+/// ```
+/// use migration_stream::payload::HvmParams;
+/// use migration_stream::types::HvmParam;
+///
+/// let body = HvmParams::encode(&[(HvmParam::STORE_PFN, 0xfeffc), (HvmParam(99), 1)]);
+/// assert_eq!(body.len(), 8 + 2 * 16);
+/// let params = HvmParams::parse(&body)?;
+/// assert_eq!((params.count(), params.reserved()), (2, 0));
+/// let values: Vec<_> = params.iter().collect();
+/// assert_eq!(values, [(HvmParam::STORE_PFN, 0xfeffc), (HvmParam(99), 1)]);
+/// assert!(HvmParams::parse(&body[..20]).is_err(), "the count says 40 bytes");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HvmParams<'a> {
     header: &'a wire::HvmParamsHeader,
@@ -289,6 +310,17 @@ impl X86PvInfo {
 }
 
 /// An X86_PV_P2M_FRAMES body.
+///
+/// ```
+/// use migration_stream::payload::X86PvP2mFrames;
+///
+/// let body = X86PvP2mFrames::encode(0, 1023, &[0x1234, 0x1235]);
+/// let p2m = X86PvP2mFrames::parse(&body)?;
+/// assert_eq!((p2m.start_pfn, p2m.end_pfn), (0, 1023));
+/// assert_eq!(p2m.frames().collect::<Vec<_>>(), [0x1234, 0x1235]);
+/// assert!(X86PvP2mFrames::parse(&body[..12]).is_err(), "half a frame");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct X86PvP2mFrames<'a> {
     /// First pfn covered.
@@ -327,6 +359,17 @@ impl<'a> X86PvP2mFrames<'a> {
 }
 
 /// The body of any X86_PV_VCPU_* record.
+///
+/// ```
+/// use migration_stream::payload::Vcpu;
+///
+/// let body = Vcpu::encode(3, &[0xaa; 16]);
+/// let vcpu = Vcpu::parse(&body)?;
+/// assert_eq!((vcpu.vcpu_id, vcpu.reserved, vcpu.context), (3, 0, &[0xaa; 16][..]));
+/// // Xen 4.6–4.8 wrote records with an empty context.
+/// assert!(Vcpu::parse(&Vcpu::encode(0, &[]))?.context.is_empty());
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vcpu<'a> {
     /// The vCPU.
@@ -377,6 +420,17 @@ impl<'a> Vcpu<'a> {
 }
 
 /// An X86_TSC_INFO body.
+///
+/// ```
+/// use migration_stream::payload::X86TscInfo;
+///
+/// let tsc = X86TscInfo { mode: 1, khz: 2_000_000, nsec: 5, incarnation: 2, reserved: 0 };
+/// let body = tsc.encode();
+/// assert_eq!(body.len(), 24);
+/// assert_eq!(X86TscInfo::parse(&body)?, tsc);
+/// assert!(X86TscInfo::parse(&body[..16]).is_err());
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct X86TscInfo {
     /// TSC mode.
@@ -526,6 +580,16 @@ impl<'a> MsrPolicy<'a> {
 }
 
 /// A CHECKPOINT_DIRTY_PFN_LIST body (COLO back channel): `u64` pfns.
+///
+/// ```
+/// use migration_stream::payload::DirtyPfnList;
+///
+/// let body: Vec<u8> = [7u64, 3].iter().flat_map(|pfn| pfn.to_le_bytes()).collect();
+/// let list = DirtyPfnList::parse(&body)?;
+/// assert_eq!(list.iter().collect::<Vec<_>>(), [7, 3]);
+/// assert!(DirtyPfnList::parse(&body[..12]).is_err(), "not a multiple of 8");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct DirtyPfnList<'a> {
     pfns: &'a [Le64],
@@ -546,6 +610,19 @@ impl<'a> DirtyPfnList<'a> {
 }
 
 /// The body of a libxl EMULATOR_XENSTORE_DATA or EMULATOR_CONTEXT record.
+///
+/// ```
+/// use migration_stream::payload::{EmulatorRecord, XenstorePairs};
+/// use migration_stream::types::EmulatorId;
+///
+/// let data = XenstorePairs::encode(&[(b"physmap/f0000000/size", b"800000")]);
+/// let body = EmulatorRecord::encode(EmulatorId::QEMU_UPSTREAM, 0, &data);
+/// let record = EmulatorRecord::parse(&body)?;
+/// assert_eq!((record.id, record.index, record.data), (EmulatorId::QEMU_UPSTREAM, 0, &data[..]));
+/// let pairs = record.xenstore_pairs()?;
+/// assert_eq!(pairs.len(), 1);
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EmulatorRecord<'a> {
     /// Which device model.
@@ -589,6 +666,9 @@ impl<'a> EmulatorRecord<'a> {
 /// let data = XenstorePairs::encode(&[(b"physmap/f0000000/size", b"800000")]);
 /// let pairs = XenstorePairs::parse(&data)?;
 /// assert_eq!(pairs.iter().next(), Some((&b"physmap/f0000000/size"[..], &b"800000"[..])));
+/// assert_eq!((pairs.len(), pairs.is_empty()), (1, false));
+/// assert!(XenstorePairs::parse(&[])?.is_empty());
+/// assert!(XenstorePairs::parse(b"key\0").is_err(), "a key without a value");
 /// # Ok::<(), migration_stream::PayloadError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -649,6 +729,16 @@ impl<'a> XenstorePairs<'a> {
 }
 
 /// A COLO CHECKPOINT_STATE body.
+///
+/// ```
+/// use migration_stream::payload::CheckpointState;
+/// use migration_stream::types::CheckpointControlId;
+///
+/// let state = CheckpointState { control_id: CheckpointControlId::SVM_READY };
+/// assert_eq!(state.encode(), [2, 0, 0, 0]);
+/// assert_eq!(CheckpointState::parse(&state.encode())?, state);
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckpointState {
     /// What the message means.
@@ -671,6 +761,26 @@ impl CheckpointState {
 }
 
 /// One entry of an HVM context: descriptor and data.
+///
+/// ```
+/// use migration_stream::payload::HvmContext;
+/// use migration_stream::types::HvmSaveCode;
+/// use migration_stream::wire::HvmSaveHeader;
+/// use zerocopy::IntoBytes;
+///
+/// let header = HvmSaveHeader::new(0x4_0013, 0xa06a4, 2_000_000);
+/// let body = HvmContext::encode(&[
+///     (HvmSaveCode::HEADER, 0, header.as_bytes()),
+///     (HvmSaveCode::CPU, 1, &[0; 16]),
+/// ]);
+/// let mut entries = HvmContext::parse(&body)?.iter();
+/// let first = entries.next().expect("HEADER")?;
+/// assert_eq!(first.save_header(), Some(&header));
+/// let cpu = entries.next().expect("CPU")?;
+/// assert_eq!((cpu.code, cpu.instance, cpu.offset, cpu.data.len()), (HvmSaveCode::CPU, 1, 8 + 24, 16));
+/// assert_eq!(cpu.save_header(), None, "16 bytes are too short for a save header");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HvmContextEntry<'a> {
     /// The save record type.
@@ -711,6 +821,10 @@ impl<'a> HvmContextEntry<'a> {
 /// assert_eq!(codes, [HvmSaveCode::HEADER, HvmSaveCode::CPU, HvmSaveCode::END]);
 /// let first = context.iter().next().unwrap()?;
 /// assert_eq!(first.save_header().map(|h| h.magic.get()), Some(HVM_FILE_MAGIC));
+/// assert_eq!(context.trailing_after_end(), Some(0));
+/// let mut longer = body.clone();
+/// longer.extend_from_slice(&[0; 4]);
+/// assert_eq!(HvmContext::parse(&longer)?.trailing_after_end(), Some(4));
 /// # Ok::<(), migration_stream::PayloadError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -765,6 +879,19 @@ impl<'a> HvmContext<'a> {
 }
 
 /// Iterator over the entries of an [`HvmContext`].
+///
+/// ```
+/// use migration_stream::payload::HvmContext;
+/// use migration_stream::types::HvmSaveCode;
+///
+/// let mut body = HvmContext::encode(&[(HvmSaveCode::CPU, 0, &[0; 16])]);
+/// body.extend_from_slice(&[2, 0, 0, 0, 99, 0, 0, 0]); // an entry claiming 99 bytes
+/// let entries: Vec<_> = HvmContext::parse(&body)?.iter().collect();
+/// assert_eq!(entries.len(), 2);
+/// assert!(entries[0].is_ok());
+/// assert_eq!(entries[1].as_ref().unwrap_err().offset(), 24); // then the iteration ends
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct HvmContextIter<'a> {
     body: &'a [u8],

@@ -109,6 +109,67 @@ enum State {
 /// assert_eq!(records, [RecordType::STATIC_DATA_END, RecordType::END]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A checkpointed libxl stream, read from a known format with a lower body
+/// cap, one body in pieces:
+///
+/// ```
+/// use std::io::Cursor;
+/// use migration_stream::{Event, Reader, StreamFormat, StreamReader, Writer};
+/// use migration_stream::types::{DomainType, LibxlRecordType, RecordType};
+/// use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
+///
+/// let mut w = Writer::new(Vec::new());
+/// w.write_libxl_header(&LibxlHeader::new(0))?;
+/// w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
+/// w.write_image_header(&ImageHeader::new(3))?;
+/// w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// w.write_record(RecordType::HVM_CONTEXT.0, &[1; 40])?;
+/// w.write_record(RecordType::CHECKPOINT.0, &[])?;
+/// w.write_record(LibxlRecordType::CHECKPOINT_END.0, &[])?;
+/// w.write_record(RecordType::END.0, &[])?;
+/// w.write_record(LibxlRecordType::END.0, &[])?;
+/// let bytes = w.into_inner();
+///
+/// let mut reader = Reader::new(&bytes[..]);
+/// reader.set_body_cap(1024);
+/// let mut stream = StreamReader::from_reader(reader, None);
+/// assert_eq!(stream.format(), None); // detected by the first event
+/// assert!(matches!(stream.next_event()?, Event::LibxlHeader(_)));
+/// assert_eq!(stream.format(), Some(StreamFormat::Libxl));
+/// assert_eq!(stream.reader().body_cap(), 1024);
+/// let mut checkpointed = false;
+/// loop {
+///     match stream.next_event()? {
+///         Event::LibxcRecord(info) if info.libxc_type() == RecordType::HVM_CONTEXT => {
+///             let mut piece = [0u8; 32];
+///             assert_eq!(stream.read_body_chunk(&mut piece)?, 32);
+///             stream.skip_body()?; // the other 8 bytes
+///             assert_eq!(stream.offset(), info.end_offset());
+///         }
+///         Event::LibxcRecord(info) if info.libxc_type() == RecordType::CHECKPOINT => {
+///             checkpointed = stream.in_checkpoint(); // until the libxl CHECKPOINT_END
+///         }
+///         Event::End => break,
+///         _ => {}
+///     }
+/// }
+/// assert!(checkpointed && !stream.in_checkpoint());
+/// stream.reader_mut().set_body_cap(0);
+/// assert_eq!(stream.into_inner().len(), 0); // the slice is consumed
+///
+/// // The format given, not detected; a file read with seeks over bodies.
+/// let mut stream = StreamReader::with_format(&bytes[..], StreamFormat::Libxl);
+/// assert_eq!(stream.format(), Some(StreamFormat::Libxl));
+/// assert!(matches!(stream.next_event()?, Event::LibxlHeader(_)));
+/// let mut seeking = StreamReader::seekable(Cursor::new(&bytes));
+/// while !matches!(seeking.next_event()?, Event::End) {}
+/// assert_eq!(seeking.offset(), bytes.len() as u64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`StreamReader::pipe`] reads a pipe as [`Reader::pipe`] does, splicing
+/// skipped bodies away.
 #[derive(Debug)]
 pub struct StreamReader<R> {
     reader: Reader<R>,
