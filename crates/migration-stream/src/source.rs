@@ -63,6 +63,43 @@ mod input;
 pub use input::{DEFAULT_BUFFER_SIZE, Input, InputError, MIN_BUFFER_SIZE};
 
 /// Where the bytes come from, and how to pass over bytes without reading them.
+///
+/// The three sources of this module cover pipes, files and sockets; a source
+/// of your own (here, bytes made up on the fly) needs only `read` and
+/// `seek_forward`:
+///
+/// ```
+/// use std::io;
+/// use migration_stream::source::{ByteSource, Input};
+///
+/// /// An endless stream of one byte value, that can skip without reading.
+/// struct Repeat { byte: u8, skipped: u64 }
+///
+/// impl ByteSource for Repeat {
+///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+///         buf.fill(self.byte);
+///         Ok(buf.len())
+///     }
+///     fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+///         self.skipped += n;
+///         Ok(Some(n))
+///     }
+/// }
+///
+/// let mut source = Repeat { byte: 9, skipped: 0 };
+/// let mut some = [0u8; 4];
+/// assert_eq!(source.read(&mut some)?, 4);
+/// assert_eq!(source.wait_readable()?, false, "the default: this source cannot wait");
+/// let mut out = Vec::new();
+/// assert_eq!(source.copy_to(3, &mut out)?, 3); // the default copies through read
+/// assert_eq!(out, [9, 9, 9]);
+///
+/// let mut input = Input::new(source);
+/// input.skip(1 << 30)?; // not read: seek_forward moved the source
+/// assert_eq!(input.source().skipped, 1 << 30);
+/// assert_eq!(input.peek(2)?, [9, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ByteSource {
     /// Reads some bytes, like [`Read::read`]: 0 only at the end of input.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
@@ -181,6 +218,20 @@ fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> 
 
 /// A source that can only be read in order (a pipe, a socket, a slice):
 /// skipped bytes are read and dropped by [`Input`].
+///
+/// ```
+/// use migration_stream::source::{ByteSource, Input, Sequential};
+///
+/// let mut source = Sequential::new(&b"abcdef"[..]);
+/// assert_eq!(source.seek_forward(2)?, None, "the caller reads and drops skipped bytes");
+/// assert_eq!(source.get_ref().len(), 6);
+/// let mut input = Input::new(source);
+/// input.skip(2)?;
+/// assert_eq!(input.peek(2)?, b"cd");
+/// let rest: &[u8] = input.into_source().into_inner();
+/// assert!(rest.is_empty(), "the buffer took it all");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sequential<R> {
     inner: R,
     wait: Option<Wait<R>>,
@@ -260,6 +311,28 @@ impl<R> std::fmt::Debug for Sequential<R> {
 
 /// A source could not be set up; gives the reader back so the caller can fall
 /// back to another kind of source.
+///
+/// ```
+/// use std::io::{self, Read, Seek, SeekFrom};
+/// use migration_stream::source::{Input, Seekable, Sequential};
+///
+/// /// A reader whose seeks fail, like a pipe's.
+/// struct NoSeek(&'static [u8]);
+/// impl Read for NoSeek {
+///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> { self.0.read(buf) }
+/// }
+/// impl Seek for NoSeek {
+///     fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+///         Err(io::ErrorKind::Unsupported.into())
+///     }
+/// }
+///
+/// let err = Seekable::new(NoSeek(b"data")).unwrap_err();
+/// assert_eq!(err.error.kind(), io::ErrorKind::Unsupported);
+/// let mut input = Input::new(Sequential::new(err.inner)); // fall back
+/// assert_eq!(input.peek(4)?, b"data");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SetupError<R> {
     /// Why the source could not be used.
     pub error: io::Error,
@@ -291,6 +364,23 @@ impl<R> std::error::Error for SetupError<R> {
 /// A regular file (or anything that seeks): skips are seeks, bounded by the
 /// end of the input. Offsets count from where the input was positioned when
 /// it was wrapped (an inherited descriptor may already be past an xl header).
+///
+/// ```
+/// use std::io::Cursor;
+/// use migration_stream::source::{ByteSource, Input, Seekable};
+///
+/// let mut file = Cursor::new(vec![0u8; 1000]);
+/// file.set_position(100); // offsets count from here
+/// let mut source = Seekable::new(file)?;
+/// assert_eq!(source.seek_forward(800)?, Some(800));
+/// assert_eq!(source.seek_forward(800)?, Some(100), "bounded by the end");
+/// assert_eq!(source.get_ref().position(), 1000);
+/// let mut input = Input::new(source);
+/// assert!(input.at_end()?);
+/// let file = input.into_source().into_inner();
+/// assert_eq!(file.get_ref().len(), 1000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Seekable<R> {
     inner: R,
     /// Position of `inner`, tracked so skips need no extra system call.
@@ -391,6 +481,26 @@ impl<R> std::fmt::Debug for Seekable<R> {
 /// pipe and a file, so page data never crosses into user space. A
 /// descriptor the caller set non-blocking is waited for (see the module
 /// documentation).
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use migration_stream::source::{ByteSource, Spliced};
+///
+/// let (pipe, mut writer) = std::io::pipe()?;
+/// writer.write_all(b"skip me, keep me")?;
+/// drop(writer);
+/// let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(pipe));
+/// let fd = pipe.as_raw_fd();
+/// let mut source = Spliced::new(pipe)?;
+/// assert_eq!(source.seek_forward(9)?, Some(9)); // spliced into /dev/null
+/// assert_eq!(source.get_ref().as_raw_fd(), fd);
+/// let mut rest = Vec::new();
+/// assert_eq!(source.copy_to(100, &mut rest)?, 7, "fewer only at the end");
+/// assert_eq!(rest, b"keep me");
+/// let _pipe: std::fs::File = source.into_inner();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Spliced<R = File> {
     inner: R,
     null: File,

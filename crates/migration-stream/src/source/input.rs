@@ -14,6 +14,18 @@ pub const DEFAULT_BUFFER_SIZE: usize = 128 * 1024;
 pub const MIN_BUFFER_SIZE: usize = 64;
 
 /// Why [`Input`] could not deliver what was asked.
+///
+/// ```
+/// use migration_stream::source::{Input, InputError, Sequential};
+///
+/// let mut input = Input::new(Sequential::new(&b"short"[..]));
+/// let err = input.read_exact(&mut [0u8; 8]).unwrap_err();
+/// assert!(matches!(err, InputError::Truncated { offset: 5, wanted: 3 }));
+/// assert_eq!(err.to_string(), "input ended at byte offset 5 with 3 more bytes expected");
+/// // Where only io::Error is reported, a truncation is an unexpected end of file.
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The input ended `wanted` bytes short of what was asked.
@@ -47,6 +59,24 @@ impl From<InputError> for io::Error {
 /// The buffer is allocated once; reads of at least its size with nothing
 /// buffered go straight into the caller's memory, skips seek or splice when
 /// the source can, and nothing else is ever allocated.
+///
+/// ```
+/// use migration_stream::source::{Input, MIN_BUFFER_SIZE, Sequential};
+///
+/// let bytes: Vec<u8> = (0..=255).collect();
+/// let mut input = Input::with_buffer_size(Sequential::new(&bytes[..]), 16);
+/// assert_eq!(input.buffer_size(), MIN_BUFFER_SIZE, "a buffer has a floor");
+/// let mut some = [0u8; 10];
+/// assert_eq!(input.read_some(&mut some)?, 10); // one read from the source
+/// let mut more = [0u8; 100];
+/// assert_eq!(input.read_up_to(&mut more)?, 100); // as many reads as it takes
+/// assert_eq!((more[0], input.offset()), (10, 110));
+/// let mut rest = Vec::new();
+/// assert_eq!(input.copy_to_end(&mut rest)?, 146);
+/// assert!(input.at_end()?);
+/// assert_eq!(input.into_source().into_inner().len(), 0);
+/// # Ok::<(), migration_stream::source::InputError>(())
+/// ```
 pub struct Input<S> {
     source: S,
     buffer: Box<[u8]>,
