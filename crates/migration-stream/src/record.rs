@@ -100,6 +100,7 @@ impl fmt::Display for RecordContext {
 /// let info = reader.next_record()?.expect("one record");
 /// assert_eq!(info.layer, Layer::Libxc);
 /// assert_eq!(info.libxc_type(), RecordType::X86_TSC_INFO);
+/// assert_eq!(info.libxl_type().name(), None, "8 is no libxl record type");
 /// assert_eq!((info.offset, info.index, info.length), (24, 0, 3));
 /// assert_eq!(info.body_offset(), 24 + 8);
 /// assert_eq!(info.padding_len(), 5);

@@ -167,9 +167,6 @@ enum State {
 /// assert_eq!(seeking.offset(), bytes.len() as u64);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-///
-/// [`StreamReader::pipe`] reads a pipe as [`Reader::pipe`] does, splicing
-/// skipped bodies away.
 #[derive(Debug)]
 pub struct StreamReader<R> {
     reader: Reader<R>,
@@ -408,6 +405,33 @@ impl StreamReader<File> {
     /// A stream reader over a pipe or socket ([`Reader::pipe`]): skipped
     /// bodies are spliced into `/dev/null`, and a descriptor the caller set
     /// non-blocking is waited for.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use migration_stream::{Event, StreamReader, Writer, types::{DomainType, RecordType}, wire};
+    ///
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_image_header(&wire::ImageHeader::new(3))?;
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_PV, 4, 19))?;
+    /// writer.write_record(RecordType::PAGE_DATA.0, &[0x5a; 64 * 1024])?;
+    /// writer.write_record(RecordType::END.0, &[])?;
+    /// let bytes = writer.into_inner();
+    /// let (pipe, mut feed) = std::io::pipe()?;
+    /// let feeder = std::thread::spawn(move || feed.write_all(&bytes));
+    ///
+    /// let mut stream = StreamReader::pipe(std::fs::File::from(std::os::fd::OwnedFd::from(pipe)));
+    /// let mut records = Vec::new();
+    /// loop {
+    ///     match stream.next_event()? {
+    ///         Event::LibxcRecord(info) => records.push(info.libxc_type()), // bodies spliced away
+    ///         Event::End => break,
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(records, [RecordType::PAGE_DATA, RecordType::END]);
+    /// feeder.join().expect("feeder")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pipe(inner: File) -> Self {
         StreamReader::from_reader(Reader::pipe(inner), None)
     }
