@@ -426,89 +426,10 @@ pub fn plan(
 ) -> Result<Plan, PoolError> {
     let masks = pool::compute(hosts, options)?;
     let rule = Rule::new(&masks, options);
-    let n_regs = rule.registers.len();
-    let n_hosts = masks.hosts.len();
-    // values[h][r]
-    let values: Vec<Vec<u32>> = (0..n_hosts)
-        .map(|h| {
-            masks
-                .registers
-                .iter()
-                .map(|r| r.values.get(h).copied().unwrap_or(0))
-                .collect()
-        })
-        .collect();
-
-    // Prefix and suffix ANDs/ORs: without[h] = prefix[h] op suffix[h + 1].
-    let mut prefix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
-    let mut prefix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
-    for h in 0..n_hosts {
-        for r in 0..n_regs {
-            prefix_and[h + 1][r] = prefix_and[h][r] & values[h][r];
-            prefix_or[h + 1][r] = prefix_or[h][r] | values[h][r];
-        }
-    }
-    let mut suffix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
-    let mut suffix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
-    for h in (0..n_hosts).rev() {
-        for r in 0..n_regs {
-            suffix_and[h][r] = suffix_and[h + 1][r] & values[h][r];
-            suffix_or[h][r] = suffix_or[h + 1][r] | values[h][r];
-        }
-    }
-    let all_and = &prefix_and[n_hosts];
-    let pool_visible = rule.visible(all_and, &prefix_or[n_hosts]);
-    let baseline = rule.to_set(&pool_visible);
-
-    let mut and = vec![0u32; n_regs];
-    let mut or = vec![0u32; n_regs];
-    let mut roots = vec![0u32; n_regs];
-    let mut visible = vec![0u32; n_regs];
-    let mut costs = Vec::with_capacity(n_hosts);
-    for h in 0..n_hosts {
-        for r in 0..n_regs {
-            and[r] = prefix_and[h][r] & suffix_and[h + 1][r];
-            or[r] = prefix_or[h][r] | suffix_or[h + 1][r];
-        }
-        let gained: Vec<u32> = if n_hosts > 1 {
-            rule.visible_into(&and, &or, &mut roots, &mut visible);
-            visible
-                .iter()
-                .zip(&pool_visible)
-                .map(|(v, p)| v & !p)
-                .collect()
-        } else {
-            vec![0; n_regs]
-        };
-        let mut uncounted = Vec::new();
-        for r in 0..n_regs {
-            // Bits every other host has and this one lacks.
-            let mut only_lacked = and[r] & !values[h][r] & !gained[r];
-            if n_hosts < 2 {
-                only_lacked = 0;
-            }
-            while only_lacked != 0 {
-                let bit = only_lacked.trailing_zeros() as u8;
-                only_lacked &= only_lacked - 1;
-                let feature = rule.ids[r][usize::from(bit)];
-                let why = match feature {
-                    None => NotCounted::Unnamed,
-                    Some(_) if rule.countable[r] & (1 << bit) != 0 => NotCounted::StillMasked,
-                    Some(id) => NotCounted::Class(cpuid_defs::feature(id).class),
-                };
-                uncounted.push(Uncounted {
-                    location: location_of(rule.registers[r], bit),
-                    feature,
-                    why,
-                });
-            }
-        }
-        costs.push(HostCost {
-            host: h,
-            gains: rule.to_set(&gained),
-            uncounted,
-        });
-    }
+    let values = host_values(&masks);
+    let pool = LeaveOneOut::new(&values, rule.registers.len());
+    let pool_visible = pool.visible_all(&rule);
+    let mut costs = host_costs(&rule, &values, &pool, &pool_visible);
     costs.sort_by(|a, b| {
         b.gains
             .len()
@@ -519,12 +440,147 @@ pub fn plan(
 
     let tiers = tiers(&rule, &values, &masks, hosts, options, plan_options)?;
     Ok(Plan {
-        baseline,
+        baseline: rule.to_set(&pool_visible),
         costs,
         tiers,
         tier_threshold: plan_options.tier_threshold.max(1),
         masks,
     })
+}
+
+/// Each host's value of each compared register: `values[host][register]`.
+fn host_values(masks: &PoolMasks) -> Vec<Vec<u32>> {
+    (0..masks.hosts.len())
+        .map(|h| {
+            masks
+                .registers
+                .iter()
+                .map(|r| r.values.get(h).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect()
+}
+
+/// Prefix and suffix ANDs/ORs of the hosts' registers, so the AND and the
+/// OR of the pool without host `h` is `prefix[h] op suffix[h + 1]`.
+struct LeaveOneOut {
+    prefix_and: Vec<Vec<u32>>,
+    prefix_or: Vec<Vec<u32>>,
+    suffix_and: Vec<Vec<u32>>,
+    suffix_or: Vec<Vec<u32>>,
+}
+
+impl LeaveOneOut {
+    fn new(values: &[Vec<u32>], n_regs: usize) -> LeaveOneOut {
+        let n_hosts = values.len();
+        let mut prefix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+        let mut prefix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+        for h in 0..n_hosts {
+            for r in 0..n_regs {
+                prefix_and[h + 1][r] = prefix_and[h][r] & values[h][r];
+                prefix_or[h + 1][r] = prefix_or[h][r] | values[h][r];
+            }
+        }
+        let mut suffix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+        let mut suffix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+        for h in (0..n_hosts).rev() {
+            for r in 0..n_regs {
+                suffix_and[h][r] = suffix_and[h + 1][r] & values[h][r];
+                suffix_or[h][r] = suffix_or[h + 1][r] | values[h][r];
+            }
+        }
+        LeaveOneOut {
+            prefix_and,
+            prefix_or,
+            suffix_and,
+            suffix_or,
+        }
+    }
+
+    fn n_hosts(&self) -> usize {
+        self.prefix_and.len() - 1
+    }
+
+    /// The bits a guest sees on every host of the pool.
+    fn visible_all(&self, rule: &Rule) -> Vec<u32> {
+        let n = self.n_hosts();
+        rule.visible(&self.prefix_and[n], &self.prefix_or[n])
+    }
+
+    /// The AND and the OR of every host but `h`, into `and` and `or`.
+    fn without(&self, h: usize, and: &mut [u32], or: &mut [u32]) {
+        for r in 0..and.len() {
+            and[r] = self.prefix_and[h][r] & self.suffix_and[h + 1][r];
+            or[r] = self.prefix_or[h][r] | self.suffix_or[h + 1][r];
+        }
+    }
+}
+
+/// Each host's cost, in host order: what the others gain without it (over
+/// `pool_visible`, what a guest sees on the whole pool), and the bits only
+/// it lacks that do not count.
+fn host_costs(
+    rule: &Rule,
+    values: &[Vec<u32>],
+    pool: &LeaveOneOut,
+    pool_visible: &[u32],
+) -> Vec<HostCost> {
+    let n_regs = rule.registers.len();
+    let n_hosts = values.len();
+    let mut and = vec![0u32; n_regs];
+    let mut or = vec![0u32; n_regs];
+    let mut roots = vec![0u32; n_regs];
+    let mut visible = vec![0u32; n_regs];
+    let mut costs = Vec::with_capacity(n_hosts);
+    for (h, own) in values.iter().enumerate() {
+        pool.without(h, &mut and, &mut or);
+        let gained: Vec<u32> = if n_hosts > 1 {
+            rule.visible_into(&and, &or, &mut roots, &mut visible);
+            visible
+                .iter()
+                .zip(pool_visible)
+                .map(|(v, p)| v & !p)
+                .collect()
+        } else {
+            vec![0; n_regs]
+        };
+        let uncounted = if n_hosts < 2 {
+            Vec::new()
+        } else {
+            uncounted(rule, &and, own, &gained)
+        };
+        costs.push(HostCost {
+            host: h,
+            gains: rule.to_set(&gained),
+            uncounted,
+        });
+    }
+    costs
+}
+
+/// The bits every other host has (`others_and`) and this one lacks that are
+/// not among what the others would gain, with why each does not count.
+fn uncounted(rule: &Rule, others_and: &[u32], own: &[u32], gained: &[u32]) -> Vec<Uncounted> {
+    let mut uncounted = Vec::new();
+    for r in 0..rule.registers.len() {
+        let mut only_lacked = others_and[r] & !own[r] & !gained[r];
+        while only_lacked != 0 {
+            let bit = only_lacked.trailing_zeros() as u8;
+            only_lacked &= only_lacked - 1;
+            let feature = rule.ids[r][usize::from(bit)];
+            let why = match feature {
+                None => NotCounted::Unnamed,
+                Some(_) if rule.countable[r] & (1 << bit) != 0 => NotCounted::StillMasked,
+                Some(id) => NotCounted::Class(cpuid_defs::feature(id).class),
+            };
+            uncounted.push(Uncounted {
+                location: location_of(rule.registers[r], bit),
+                feature,
+                why,
+            });
+        }
+    }
+    uncounted
 }
 
 /// First-fit tiering; see the module documentation.

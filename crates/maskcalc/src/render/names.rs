@@ -654,16 +654,7 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                 }
             }
             FeatureRegister::Msr { index, half } => {
-                let slot = match msr_entries.iter().position(|(i, _)| *i == index) {
-                    Some(pos) => pos,
-                    None => {
-                        msr_entries.push((index, [None, None]));
-                        msr_entries.len() - 1
-                    }
-                };
-                if let Some((_, halves)) = msr_entries.get_mut(slot) {
-                    halves[usize::from(half == MsrHalf::Low)] = Some(reg.policy_string());
-                }
+                set_msr_half(&mut msr_entries, index, half, reg.policy_string());
             }
         }
     }
@@ -689,8 +680,42 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
             None => cpuid_entries.push((key, vec![modifier])),
         }
     }
-    cpuid_entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
-    let cpuid_modifiers = cpuid_entries
+    Rendered {
+        text: super::json::pretty(&FirecrackerTemplate {
+            cpuid_modifiers: cpuid_modifiers(cpuid_entries),
+            msr_modifiers: msr_modifiers(msr_entries),
+        }),
+        omitted: Vec::new(),
+        notes,
+    }
+}
+
+/// Records the policy string of one half of an MSR, in `entries` (by MSR
+/// index, in the order first seen; `[high, low]`).
+fn set_msr_half(
+    entries: &mut Vec<(u32, [Option<String>; 2])>,
+    index: u32,
+    half: MsrHalf,
+    policy: String,
+) {
+    let slot = match entries.iter().position(|(i, _)| *i == index) {
+        Some(pos) => pos,
+        None => {
+            entries.push((index, [None, None]));
+            entries.len() - 1
+        }
+    };
+    if let Some((_, halves)) = entries.get_mut(slot) {
+        halves[usize::from(half == MsrHalf::Low)] = Some(policy);
+    }
+}
+
+/// The template's `cpuid_modifiers`, by leaf and subleaf.
+fn cpuid_modifiers(
+    mut entries: Vec<(cpuid_defs::LeafKey, Vec<RegisterModifier>)>,
+) -> Vec<CpuidModifier> {
+    entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
+    entries
         .into_iter()
         .map(|(key, modifiers)| CpuidModifier {
             // KVM_CPUID_FLAG_SIGNIFCANT_INDEX as KVM sets it: Firecracker
@@ -700,9 +725,14 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
             modifiers,
             subleaf: format!("{:#x}", key.subleaf.unwrap_or(0)),
         })
-        .collect();
+        .collect()
+}
+
+/// The template's `msr_modifiers`: 64-character bitmaps, a half the masks
+/// leave alone all `x`.
+fn msr_modifiers(entries: Vec<(u32, [Option<String>; 2])>) -> Vec<MsrModifier> {
     let untouched = "x".repeat(32);
-    let msr_modifiers = msr_entries
+    entries
         .into_iter()
         .map(|(index, [high, low])| MsrModifier {
             addr: format!("{index:#x}"),
@@ -712,13 +742,5 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                 low.as_deref().unwrap_or(&untouched)
             ),
         })
-        .collect();
-    Rendered {
-        text: super::json::pretty(&FirecrackerTemplate {
-            cpuid_modifiers,
-            msr_modifiers,
-        }),
-        omitted: Vec::new(),
-        notes,
-    }
+        .collect()
 }

@@ -119,42 +119,7 @@ pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     out.push('\n');
     let rank_width = masks.hosts.len().to_string().len();
     for (rank, cost) in plan.costs.iter().enumerate() {
-        let host = &masks.hosts[cost.host];
-        let tier = plan
-            .tier_of(cost.host)
-            .map(|t| format!(", tier {}", t + 1))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:>rank_width$}. {}  ({}{tier})",
-            rank + 1,
-            host.name,
-            family_model_stepping(host)
-        );
-        let indent = rank_width + 2 + 4;
-        let pad = " ".repeat(indent);
-        if cost.gains.is_empty() {
-            let _ = writeln!(out, "{pad}costs nothing");
-        } else {
-            let words: Vec<String> = names(&cost.gains).into_iter().map(str::to_owned).collect();
-            wrapped(
-                &mut out,
-                &format!("{pad}costs {}:", cost.gains.len()),
-                &words,
-                indent + 4,
-            );
-        }
-        for (why, names) in uncounted_groups(cost) {
-            wrapped(
-                &mut out,
-                &format!(
-                    "{pad}lacks alone, not counted ({}):",
-                    not_counted_reason(why)
-                ),
-                &names,
-                indent + 4,
-            );
-        }
+        cost_text(&mut out, plan, rank, rank_width, cost);
     }
     out.push_str("\n== Suggested tiers ==\n\n");
     let rule = format!("{}.", upper_first(&tier_rule(plan.tier_threshold)));
@@ -173,33 +138,80 @@ pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     }
     for (i, tier) in plan.tiers.iter().enumerate() {
         out.push('\n');
-        let added = tier_additions(plan, tier);
-        let _ = writeln!(
-            out,
-            "Tier {}: {} host{}, {} guest-visible features ({} more than the whole pool)",
-            i + 1,
-            tier.hosts.len(),
-            if tier.hosts.len() == 1 { "" } else { "s" },
-            tier.baseline.len(),
-            added.len()
-        );
-        let hosts: Vec<String> = tier
-            .hosts
-            .iter()
-            .map(|&h| masks.hosts[h].name.clone())
-            .collect();
-        wrapped(&mut out, "    hosts:", &hosts, 8);
-        if !added.is_empty() {
-            let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
-            wrapped(&mut out, "    adds:", &words, 8);
-        }
-        let _ = writeln!(
-            out,
-            "    xl:   {}",
-            super::xl(&tier.masks, targets).text.trim_end()
-        );
+        tier_text(&mut out, plan, i, tier, targets);
     }
     out
+}
+
+/// One host's entry in the ranking: its place, name and tier, what it
+/// costs, and what it alone lacks that does not count.
+fn cost_text(out: &mut String, plan: &Plan, rank: usize, rank_width: usize, cost: &HostCost) {
+    let host = &plan.masks.hosts[cost.host];
+    let tier = plan
+        .tier_of(cost.host)
+        .map(|t| format!(", tier {}", t + 1))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{:>rank_width$}. {}  ({}{tier})",
+        rank + 1,
+        host.name,
+        family_model_stepping(host)
+    );
+    let indent = rank_width + 2 + 4;
+    let pad = " ".repeat(indent);
+    if cost.gains.is_empty() {
+        let _ = writeln!(out, "{pad}costs nothing");
+    } else {
+        let words: Vec<String> = names(&cost.gains).into_iter().map(str::to_owned).collect();
+        wrapped(
+            out,
+            &format!("{pad}costs {}:", cost.gains.len()),
+            &words,
+            indent + 4,
+        );
+    }
+    for (why, names) in uncounted_groups(cost) {
+        wrapped(
+            out,
+            &format!(
+                "{pad}lacks alone, not counted ({}):",
+                not_counted_reason(why)
+            ),
+            &names,
+            indent + 4,
+        );
+    }
+}
+
+/// One tier (the `index`th): its size and baseline, its hosts, what it adds
+/// over the pool, and its xl line.
+fn tier_text(out: &mut String, plan: &Plan, index: usize, tier: &Tier, targets: &Targets<'_>) {
+    let added = tier_additions(plan, tier);
+    let _ = writeln!(
+        out,
+        "Tier {}: {} host{}, {} guest-visible features ({} more than the whole pool)",
+        index + 1,
+        tier.hosts.len(),
+        if tier.hosts.len() == 1 { "" } else { "s" },
+        tier.baseline.len(),
+        added.len()
+    );
+    let hosts: Vec<String> = tier
+        .hosts
+        .iter()
+        .map(|&h| plan.masks.hosts[h].name.clone())
+        .collect();
+    wrapped(out, "    hosts:", &hosts, 8);
+    if !added.is_empty() {
+        let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
+        wrapped(out, "    adds:", &words, 8);
+    }
+    let _ = writeln!(
+        out,
+        "    xl:   {}",
+        super::xl(&tier.masks, targets).text.trim_end()
+    );
 }
 
 /// `s` with its first letter in upper case (to begin a sentence).
