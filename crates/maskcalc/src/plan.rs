@@ -67,7 +67,9 @@ pub const DEFAULT_TIER_THRESHOLD: usize = 8;
 /// start from [`PlanOptions::default()`] and set the fields you need.
 ///
 /// ```
-/// let mut options = maskcalc::plan::PlanOptions::default();
+/// use maskcalc::plan::{DEFAULT_TIER_THRESHOLD, PlanOptions};
+/// let mut options = PlanOptions::default();
+/// assert_eq!(options.tier_threshold, DEFAULT_TIER_THRESHOLD);
 /// options.tier_threshold = 1; // only hosts that remove nothing share a tier
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,25 @@ impl Default for PlanOptions {
 }
 
 /// Why a bit that only one host lacks does not count in its cost.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 everywhere; MONITOR (1.ECX[3], `hidden`: Xen never offers it) on two hosts.
+/// let hosts = [host("a", 0b1001, 0), host("b", 0b1001, 0), host("c", 0b0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let c = plan.costs.iter().find(|c| c.host == 2).unwrap();
+/// assert!(c.gains.is_empty(), "lacking a hidden feature costs nothing");
+/// assert_eq!(c.uncounted[0].why, maskcalc::plan::NotCounted::Class(Class::Hidden));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotCounted {
@@ -103,6 +124,25 @@ pub enum NotCounted {
 }
 
 /// A bit that only one host lacks and that is not part of its cost.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // MONITOR (1.ECX[3]) on two hosts of three.
+/// let hosts = [host("a", 0b1001, 0), host("b", 0b1001, 0), host("c", 0b0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let c = plan.costs.iter().find(|c| c.host == 2).unwrap();
+/// let monitor = &c.uncounted[0];
+/// assert_eq!(monitor.location.to_string(), "0x1.ecx[3]");
+/// assert_eq!(monitor.feature.map(|id| cpuid_defs::feature(id).name), Some("MONITOR"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Uncounted {
@@ -115,6 +155,27 @@ pub struct Uncounted {
 }
 
 /// What one host costs the pool.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // AVX2 (7.0.EBX[5]) and AVX512F (bit 16) on two hosts; the third lacks AVX512F.
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let worst = &plan.costs[0];
+/// assert_eq!(worst.host, 2);
+/// let gains: Vec<_> = worst.gains.features().map(|f| f.name).collect();
+/// assert_eq!(gains, ["AVX512F"]);
+/// assert!(worst.uncounted.is_empty());
+/// assert!(plan.costs[1].gains.is_empty(), "the others cost nothing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostCost {
@@ -128,6 +189,29 @@ pub struct HostCost {
 
 /// One compatibility tier: hosts whose common baseline is within the
 /// threshold of its richest host.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// // With a threshold of 1, a host that takes any feature away starts a tier.
+/// let mut options = maskcalc::plan::PlanOptions::default();
+/// options.tier_threshold = 1;
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &options)?;
+/// assert_eq!(plan.tiers.len(), 2);
+/// let first = &plan.tiers[0];
+/// assert_eq!(first.hosts, [0, 1]);
+/// assert!(first.baseline.features().any(|f| f.name == "AVX512F"));
+/// // Each tier carries its own masks: nothing differs between a and b.
+/// assert!(first.masks.bits.iter().all(|b| b.feature_name() != Some("AVX512F")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Tier {
@@ -140,6 +224,27 @@ pub struct Tier {
 }
 
 /// The result of [`plan`].
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// assert_eq!(plan.masks.hosts.len(), 3);
+/// assert!(plan.baseline.features().any(|f| f.name == "AVX2"));
+/// assert!(!plan.baseline.features().any(|f| f.name == "AVX512F"));
+/// assert_eq!(plan.tier_threshold, maskcalc::plan::DEFAULT_TIER_THRESHOLD);
+/// // One feature is below the default threshold: one tier for all.
+/// assert_eq!(plan.tiers.len(), 1);
+/// assert_eq!((plan.tier_of(2), plan.tier_of(3)), (Some(0), None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Plan {
@@ -213,6 +318,26 @@ pub fn guest_baseline(masks: &PoolMasks) -> FeatureSet {
 /// the guest baseline of the pool without it, by running
 /// [`crate::pool::compute`] once per host. O(hosts² × registers); [`plan`]
 /// gets the same sets in O(hosts × registers) (a property test checks it).
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// use maskcalc::plan::{leave_one_out_by_recomputing, plan};
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let options = Default::default();
+/// let plan = plan(&hosts, &options, &Default::default())?;
+/// let without = leave_one_out_by_recomputing(&hosts, &options)?;
+/// for cost in &plan.costs {
+///     assert_eq!(without[cost.host].difference(&plan.baseline), cost.gains);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn leave_one_out_by_recomputing(
     hosts: &[Host],
     options: &PoolOptions,

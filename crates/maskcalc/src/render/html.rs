@@ -230,11 +230,15 @@ pub const SCRIPT_SHA256: &str = "U9wI6NhgaRtq7gns1g3vHEe/2PiJSA4JJDW5cOovDzU=";
 /// ```
 /// use maskcalc::render::html::Page;
 /// let mut page = Page::new("Pool <a>");
+/// page.intro("<p>An introduction.</p>\n");
 /// page.section("one", "First", "<p>body</p>");
 /// let html = page.finish("made by a test");
 /// assert!(html.starts_with("<!DOCTYPE html>"));
 /// assert!(html.contains("<title>Pool &lt;a&gt;</title>"));
+/// assert!(html.contains("<h1>Pool &lt;a&gt;</h1>\n<p>An introduction.</p>\n<nav>"));
+/// assert!(html.contains("<li><a href=\"#one\">First</a></li>"));
 /// assert!(html.contains("<section id=\"one\">"));
+/// assert!(html.contains("<footer>made by a test</footer>"));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -302,6 +306,23 @@ impl Page {
 /// Copyable blocks, one per `(label, text)`, each in a `<details>` (open
 /// when `open` says so), with the format's `notes` and the lines it
 /// `omitted` listed under it.
+///
+/// ```
+/// use maskcalc::render::html::{formats_block, Format};
+/// let block = formats_block(&[Format {
+///     id: "xl",
+///     label: "xl.cfg".into(),
+///     text: "cpuid = \"host,avx=0\"\n".into(),
+///     omitted: vec!["0x7.0.ebx[31]: no name".into()],
+///     notes: Vec::new(),
+///     open: true,
+/// }]);
+/// assert!(block.starts_with("<details open id=\"format-xl\">\n<summary>xl.cfg</summary>\n"));
+/// // Quotes need no escaping in element content, so the text copies as it is.
+/// assert!(block.contains("<pre class=\"copy\" data-format=\"xl\">cpuid = \"host,avx=0\"\n</pre>"));
+/// assert!(block.contains("Not expressible in this format:</p>\n<ul>\n<li>0x7.0.ebx[31]: no name</li>"));
+/// assert!(!block.contains("How it was written"), "no notes, no list");
+/// ```
 pub fn formats_block(formats: &[Format]) -> String {
     let mut out = String::new();
     for f in formats {
@@ -334,6 +355,28 @@ pub fn formats_block(formats: &[Format]) -> String {
 }
 
 /// One output format for [`formats_block`].
+///
+/// ```
+/// use maskcalc::consumer::Targets;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let formats = maskcalc::render::html::baseline_formats(&masks, &Targets::newest());
+/// let xl = &formats[0];
+/// assert_eq!((xl.id, xl.open), ("xl", true));
+/// assert_eq!(xl.text, maskcalc::render::xl(&masks, &Targets::newest()).text);
+/// assert!(xl.omitted.is_empty() && xl.notes.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Format {
     /// An HTML id fragment (`xl`, `libvirt`; trusted).
@@ -353,6 +396,27 @@ pub struct Format {
 
 /// The pool's masks in every format `xen-maskcalc` writes, through its
 /// renderers, for the consumer releases of `targets`.
+///
+/// ```
+/// use maskcalc::consumer::Targets;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let formats = maskcalc::render::html::baseline_formats(&masks, &Targets::newest());
+/// let ids: Vec<&str> = formats.iter().map(|f| f.id).collect();
+/// assert_eq!(ids, ["xl", "xend", "libvirt", "qemu", "firecracker", "json"]);
+/// assert_eq!(formats[1].text, maskcalc::render::xend(&masks));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format> {
     let guest = GuestCpu::from_masks(masks);
     let named = |id, label: &str, r: super::Rendered, open| Format {
@@ -421,6 +485,27 @@ fn code_list(names: impl Iterator<Item = &'static str>) -> String {
 }
 
 /// The plan: the ranked costs and the tiers with their baselines.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let html = maskcalc::render::html::plan_section(&plan, &maskcalc::consumer::Targets::newest());
+/// assert!(html.contains("<table class=\"sortable\" id=\"costs-table\">"));
+/// // Host names are escaped; b<1> costs the pool AVX and AVX2.
+/// assert!(html.contains("<tr data-host-name=\"b&lt;1&gt;\" data-cost=\"2\">"), "{html}");
+/// assert!(html.contains("<div class=\"tier\" id=\"tier-1\" data-tier=\"1\">"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_section(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
@@ -499,6 +584,29 @@ pub fn plan_section(plan: &Plan, targets: &Targets<'_>) -> String {
 /// The hosts table: name, vendor, brand string, family/model/stepping, and
 /// (with a plan) cost and tier. `hosts` gives the brand strings; when it is
 /// empty (a profile keeps none) the column is left out.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// use maskcalc::render::html::hosts_table;
+/// let html = hosts_table(&plan.masks, &hosts, Some(&plan));
+/// assert!(html.contains("<th>processor</th>") && html.contains("<th>cost</th><th>tier</th>"));
+/// assert!(html.contains("<td class=\"num\" data-sort=\"85\">0x55</td>"), "model 0x55: {html}");
+/// // Without hosts (a profile keeps no brand strings) nor plan: fewer columns.
+/// let bare = hosts_table(&plan.masks, &[], None);
+/// assert!(!bare.contains("<th>processor</th>") && !bare.contains("<th>cost</th>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> String {
     let brands = !hosts.is_empty();
     let mut out = String::from(
@@ -557,6 +665,29 @@ pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> St
 /// The page of a pool: summary (hosts, baseline in every format), plan,
 /// matrix, masked features. `hosts` are the hosts the plan was made from
 /// (for their brand strings); `generator` names the tool in the footer.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let html = maskcalc::render::html::pool_page(&plan, &hosts, "a test", &maskcalc::consumer::Targets::newest());
+/// assert!(html.contains("<title>CPUID pool report: 2 hosts</title>"));
+/// assert!(html.contains("Guests see <strong>2</strong> features on every host; 2 bits differ"), "{html}");
+/// for id in ["summary", "plan", "matrix", "masked"] {
+///     assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+/// }
+/// assert!(html.contains("<footer>Written by a test. Self-contained: no network, no external files.</footer>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let differing: usize = masks

@@ -423,6 +423,35 @@ fn model_losses(masks: &PoolMasks, release: &Release<'_>) -> Vec<String> {
 /// that would name it. The masks are [`PoolMasks::for_kvm`]'s: an
 /// `accumulate` feature not every host has is left out (disabled where the
 /// model or the host would show it), with a note.
+///
+/// ```
+/// use maskcalc::consumer::{CpuMode, GuestCpu, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let guest = GuestCpu::from_masks(&masks);
+/// let mut targets = Targets::newest();
+/// // A named model: the one that needs the fewest changes, with them.
+/// let model = maskcalc::render::libvirt(&masks, &guest, &targets);
+/// assert!(model.text.starts_with("<cpu mode='custom' match='exact' check='full'>\n  <model fallback='forbid'>"));
+/// assert!(model.text.contains("<feature policy='require' name='xsave'/>"), "{}", model.text);
+/// targets.cpu_mode = CpuMode::Passthrough;
+/// assert_eq!(
+///     maskcalc::render::libvirt(&masks, &guest, &targets).text,
+///     "<cpu mode='host-passthrough' check='none'>\n  <feature policy='disable' name='vmx'/>\n  \
+///      <feature policy='disable' name='avx'/>\n  <feature policy='disable' name='avx2'/>\n</cpu>\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
     let kvm = masks.for_kvm();
     let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
@@ -472,6 +501,29 @@ pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Re
 /// ([`CpuMode::Passthrough`]). Only names that QEMU release knows are
 /// written; a masked bit left out is in [`Rendered::omitted`]. The masks
 /// are [`PoolMasks::for_kvm`]'s, as for [`libvirt`].
+///
+/// ```
+/// use maskcalc::consumer::{CpuMode, GuestCpu, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let guest = GuestCpu::from_masks(&masks);
+/// let mut targets = Targets::newest();
+/// let model = maskcalc::render::qemu(&masks, &guest, &targets);
+/// assert!(model.text.starts_with("-cpu ") && model.text.contains(",+xsave"), "{}", model.text);
+/// targets.cpu_mode = CpuMode::Passthrough;
+/// assert_eq!(maskcalc::render::qemu(&masks, &guest, &targets).text, "-cpu host,-vmx,-avx,-avx2\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
     let kvm = masks.for_kvm();
     let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
@@ -624,6 +676,30 @@ struct MsrModifier {
 /// reports them, so a leaf that some host lacks is one no guest sees. The
 /// masks are [`PoolMasks::for_kvm`]'s: an `accumulate` feature not every
 /// host has is `0`, with a note.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let template: serde_json::Value = serde_json::from_str(&maskcalc::render::firecracker(&masks).text)?;
+/// let leaf1 = &template["cpuid_modifiers"][1];
+/// assert_eq!((&leaf1["leaf"], &leaf1["subleaf"], &leaf1["flags"]), (&"0x1".into(), &"0x0".into(), &0.into()));
+/// assert_eq!(leaf1["modifiers"][0]["register"], "ecx");
+/// assert_eq!(leaf1["modifiers"][0]["bitmap"], "0bxxx0xxxxxxxxxxxxxxxxxxxxxx0xxxxx");
+/// // Leaf 0 EAX, the highest basic leaf, pinned to the pool's lowest (7).
+/// assert_eq!(template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"], format!("0b{:032b}", 7));
+/// assert_eq!(template["msr_modifiers"], serde_json::json!([]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn firecracker(masks: &PoolMasks) -> Rendered {
     let kvm = masks.for_kvm();
     let masks = &kvm;

@@ -95,6 +95,26 @@ pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
 
 /// The plan for people: the pool's baseline, each host's cost (ranked), and
 /// the tiers with their baselines and xl lines.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let text = maskcalc::render::plan_text(&plan, &maskcalc::consumer::Targets::newest());
+/// assert!(text.starts_with("Pool plan: 2 hosts (GenuineIntel); guests see 2 features on every host.\n"));
+/// assert!(text.contains("\n1. b  (family 0x6 model 0x55 stepping 0x4, tier 1)\n       costs 2: AVX AVX2\n"), "{text}");
+/// assert!(text.ends_with("    xl:   cpuid = \"host,vmx=0,avx=0,avx2=0\"\n"), "{text}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
@@ -327,6 +347,29 @@ fn not_counted_kind(why: NotCounted) -> &'static str {
 ///                "cost": 5, "gains": [ … ], "uncounted": [ { "name": "SGX", "location": "…", "why": "hidden" } ] }, … ],
 ///   "tiers": { "rule": "…", "threshold": 4,
 ///              "list": [ { "tier": 1, "hosts": [ … ], "count": 80, "adds": [ … ], "xl": "cpuid = \"host,…\"" } ] } }
+/// ```
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let text = maskcalc::render::plan_json(&plan, &maskcalc::consumer::Targets::newest());
+/// let json: serde_json::Value = serde_json::from_str(&text)?;
+/// assert_eq!(json["format"], "xenmig-pool-plan");
+/// assert_eq!(json["pool"]["baseline"]["count"], 2);
+/// let first = &json["costs"]["list"][0];
+/// assert_eq!((&first["host"], &first["cost"]), (&"b".into(), &2.into()));
+/// assert_eq!(json["tiers"]["list"][0]["xl"], "cpuid = \"host,vmx=0,avx=0,avx2=0\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;

@@ -13,6 +13,14 @@ use crate::pool::{Action, MaskedBit, PoolMasks, Reason, RegisterMask, location_o
 
 /// The order classes are grouped in on the pages: `intersect`,
 /// `accumulate`, `opt-in`, `hidden`, `host`, then unnamed bits.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::render::html::class_rank;
+/// let mut classes = [None, Some(Class::Host), Some(Class::Accumulate), Some(Class::Intersect)];
+/// classes.sort_by_key(|c| class_rank(*c));
+/// assert_eq!(classes, [Some(Class::Intersect), Some(Class::Accumulate), Some(Class::Host), None]);
+/// ```
 pub fn class_rank(class: Option<Class>) -> u8 {
     match class {
         Some(Class::Intersect) => 0,
@@ -25,6 +33,13 @@ pub fn class_rank(class: Option<Class>) -> u8 {
 }
 
 /// What a class means for a pool, in a few words.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::render::html::class_meaning;
+/// assert_eq!(class_meaning(Some(Class::Intersect)), "guests see it only where every host has it");
+/// assert_eq!(class_meaning(None), "no feature is named at this bit");
+/// ```
 pub fn class_meaning(class: Option<Class>) -> &'static str {
     match class {
         Some(Class::Intersect) => "guests see it only where every host has it",
@@ -157,6 +172,32 @@ fn register_title(register: FeatureRegister) -> String {
 
 /// The host × feature matrix of every differing bit, grouped by register
 /// and class, with the mask's decision and its reasons.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let html = maskcalc::render::html::matrix(&masks);
+/// assert!(html.contains("<th class=\"host\" scope=\"col\" data-host=\"1\" data-host-name=\"b&lt;1&gt;\""), "{html}");
+/// // AVX: cleared, the first host has it, the second does not.
+/// assert!(html.contains(
+///     "<td class=\"m-cleared\">0 cleared</td><td class=\"y\" data-host=\"0\" data-state=\"yes\">✓</td>\
+///      <td class=\"n\" data-host=\"1\" data-state=\"no\">✗</td><td class=\"why\">differs: 1 of 2 hosts lacks it</td>"
+/// ), "{html}");
+/// // A pool whose hosts agree has no matrix.
+/// let same = maskcalc::pool::compute(&hosts[..1], &Default::default())?;
+/// assert_eq!(maskcalc::render::html::matrix(&same), "<p>No feature differs between the 1 hosts.</p>\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn matrix(masks: &PoolMasks) -> String {
     let labels = column_labels(masks);
     let by_bit: BTreeMap<(FeatureRegister, u8), &MaskedBit> = masks
@@ -286,6 +327,26 @@ fn matrix_row(
 /// Every bit the mask changes (hidden from guests or forced on), with its
 /// reasons; then the features hidden and kept by request and the registers
 /// some dump does not carry.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let html = maskcalc::render::html::masked_table(&masks);
+/// assert!(html.starts_with("<p>The mask changes 3 bits: 3 hidden from guests (<code>0</code>), 0 forced on (<code>1</code>).</p>\n"));
+/// assert!(html.contains("<tr data-feature=\"AVX2\" data-location=\"0x7.0.ebx[5]\" data-mask=\"cleared\">"), "{html}");
+/// assert!(html.contains("<li>Nested HVM (<code>--nested-hvm</code>): not enabled, so VMX and SVM are hidden from guests</li>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn masked_table(masks: &PoolMasks) -> String {
     let labels = column_labels(masks);
     let mut out = String::new();
