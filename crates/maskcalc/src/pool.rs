@@ -39,7 +39,7 @@ use crate::defs::register_value;
 use crate::model::Host;
 
 /// The registers `xen_maskcalc.py` handled, in its order.
-pub const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
+pub(crate) const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
     FeatureRegister::cpuid(1, None, cpuid_defs::Register::Ecx),
     FeatureRegister::cpuid(1, None, cpuid_defs::Register::Edx),
     FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ebx),

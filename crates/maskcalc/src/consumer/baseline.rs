@@ -173,6 +173,7 @@ impl GuestCpu {
 /// assert_eq!(chosen.unsupported, ["avx2"], "the model does not fit as it is");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Baseline {
     /// The model's name.
     pub model: String,

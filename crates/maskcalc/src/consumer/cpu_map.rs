@@ -323,6 +323,7 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedModel {
     /// The model's name.
     pub name: String,

@@ -125,6 +125,7 @@ impl FromStr for Version {
 /// assert!(check_supported(Consumer::Qemu, "0.9".parse().unwrap()).is_err(), "older than the tables");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Consumer {
     /// libxl's `cpuid=` parser, as `xl` and libvirt's libxl driver use it.
     Xl,
@@ -203,6 +204,7 @@ pub fn vendor_string(name: &str) -> &str {
 /// assert_eq!(qemu.text, "-cpu host,-vmx,-avx\n");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CpuMode {
     /// A named CPU model every host supports, plus features to add and
     /// remove (`-cpu Skylake-Server-v4,+a,-b`, `<cpu mode='custom'>`): what
@@ -215,7 +217,8 @@ pub enum CpuMode {
     Passthrough,
 }
 
-/// One release of one consumer: the names and models it knows.
+/// One release of one consumer: the names and models it knows. Built by
+/// [`Release::builtin`], [`Release::newest`] or [`Release::from_tables`].
 ///
 /// ```
 /// use cpuid_defs::{Location, Register};
@@ -236,6 +239,7 @@ pub enum CpuMode {
 /// assert!(qemu.models.iter().any(|m| m.name == "Skylake-Server-v4"));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Release<'a> {
     /// Which consumer.
     pub consumer: Consumer,

@@ -7,6 +7,7 @@ use cpuid_defs::Class;
 use crate::pool::{PoolMasks, location_of};
 
 /// One differing bit: its feature, where it lives, its class, and which hosts have it.
+/// Fields may be added: read them, do not build one.
 ///
 /// ```
 /// use cpuid_defs::Class;
@@ -31,6 +32,7 @@ use crate::pool::{PoolMasks, location_of};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiffRow {
     /// The feature's canonical name, or `None` for an unnamed bit.
     pub feature: Option<&'static str>,

@@ -39,10 +39,8 @@ use crate::pool::{PoolMasks, Reason};
 pub use diff::{DiffRow, diff, diff_json, diff_rows};
 pub use json::json;
 pub use names::{firecracker, kvm_withheld_notes, libvirt, libvirt_name, qemu, xl, xl_name};
-pub use plan::{
-    COST_RULE, family_model_stepping, not_counted_reason, plan_json, plan_text, tier_additions,
-    tier_rule, uncounted_name,
-};
+pub(crate) use plan::{COST_RULE, not_counted_reason, tier_additions, tier_rule, uncounted_name};
+pub use plan::{plan_json, plan_text};
 pub use xend::{explain, xend, xend_missing_leaves, xend_verbose};
 
 /// A rendered configuration and the masked bits it could not express.
@@ -99,7 +97,7 @@ pub(crate) fn host_list(masks: &PoolMasks, indices: &[usize]) -> String {
 }
 
 /// One reason in words, for humans.
-pub fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
+pub(crate) fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
     match reason {
         Reason::Differs { lacking } => {
             let verb = if lacking.len() == 1 { "lacks" } else { "lack" };

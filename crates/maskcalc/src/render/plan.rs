@@ -9,7 +9,7 @@ use crate::plan::{HostCost, NotCounted, Plan, Tier, Uncounted};
 use crate::pool::HostSummary;
 
 /// The tiering rule in one sentence, with the threshold filled in.
-pub fn tier_rule(threshold: usize) -> String {
+pub(crate) fn tier_rule(threshold: usize) -> String {
     format!(
         "taking the hosts from the richest (most guest-visible features on its own) to the \
          poorest, each joins the first tier whose baseline, with it, still lacks fewer than \
@@ -18,12 +18,12 @@ pub fn tier_rule(threshold: usize) -> String {
 }
 
 /// What a cost is, in one sentence.
-pub const COST_RULE: &str = "a host's cost is the guest-visible features the other hosts would \
+pub(crate) const COST_RULE: &str = "a host's cost is the guest-visible features the other hosts would \
      gain if it left (class intersect, and VMX/SVM with nested HVM: hidden, opt-in, host and \
      accumulate features and unnamed bits never count); ranked by cost, then by host name";
 
 /// Why an uncounted bit does not count, in words.
-pub fn not_counted_reason(why: NotCounted) -> &'static str {
+pub(crate) fn not_counted_reason(why: NotCounted) -> &'static str {
     match why {
         NotCounted::Class(Class::Hidden) => "hidden: Xen never offers it to guests",
         NotCounted::Class(Class::OptIn) => "opt-in: offered only when enabled",
@@ -37,7 +37,7 @@ pub fn not_counted_reason(why: NotCounted) -> &'static str {
 }
 
 /// The name of an uncounted bit: the feature's, or its location.
-pub fn uncounted_name(u: &Uncounted) -> String {
+pub(crate) fn uncounted_name(u: &Uncounted) -> String {
     match u.feature {
         Some(id) => cpuid_defs::feature(id).name.to_owned(),
         None => u.location.to_string(),
@@ -45,7 +45,7 @@ pub fn uncounted_name(u: &Uncounted) -> String {
 }
 
 /// `family 0x6 model 0x55 stepping 0x4`.
-pub fn family_model_stepping(host: &HostSummary) -> String {
+pub(crate) fn family_model_stepping(host: &HostSummary) -> String {
     let (family, model, stepping) = host.family_model_stepping;
     format!("family {family:#x} model {model:#x} stepping {stepping:#x}")
 }
@@ -89,7 +89,7 @@ fn uncounted_groups(cost: &HostCost) -> Vec<(NotCounted, Vec<String>)> {
 }
 
 /// The features a tier has over the whole pool.
-pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
+pub(crate) fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
     tier.baseline.difference(&plan.baseline)
 }
 
