@@ -23,6 +23,7 @@ pub mod consumer_facts;
 pub mod copy_experiment;
 pub mod cpuid_codegen;
 pub mod dist;
+pub mod doc_examples;
 pub mod legacy;
 pub mod legacy_crosscheck;
 pub mod maskcalc_testdata;

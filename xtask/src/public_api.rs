@@ -32,7 +32,29 @@ pub fn listing_path(package: &str) -> String {
     format!("crates/{package}/public-api.txt")
 }
 
-/// Runs rustdoc on every library crate and returns the listings.
+/// The checked-in list of a crate's public items without an example.
+pub fn examples_missing_path(package: &str) -> String {
+    format!("crates/{package}/examples-missing.txt")
+}
+
+/// The text of `examples-missing.txt`: a header saying what the file is,
+/// then one line per item (none when every item has its example).
+fn examples_missing(package: &str, doc: &Value) -> Result<String, String> {
+    let missing = crate::doc_examples::missing(doc)?;
+    let mut text = format!(
+        "# Public items of {package} without an example (the rule: xtask/src/doc_examples.rs).\n\
+         # Written by `cargo xtask public-api`; {} left.\n",
+        missing.len()
+    );
+    for line in missing {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Runs rustdoc on every library crate and returns the listings and the
+/// lists of items without an example.
 pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, String> {
     let target = root.join("target").join("public-api");
     let mut files = Vec::new();
@@ -68,6 +90,10 @@ pub fn generate(root: &Path) -> Result<Vec<GeneratedFile>, String> {
             contents.push('\n');
         }
         files.push(GeneratedFile::new(listing_path(package), contents));
+        files.push(GeneratedFile::new(
+            examples_missing_path(package),
+            examples_missing(package, &doc)?,
+        ));
     }
     Ok(files)
 }
@@ -88,12 +114,12 @@ pub fn listing(doc: &Value) -> Result<BTreeSet<String>, String> {
     Ok(walk.lines)
 }
 
-fn item(doc: &Value, id: u64) -> Option<&Value> {
+pub(crate) fn item(doc: &Value, id: u64) -> Option<&Value> {
     doc["index"].get(id.to_string())
 }
 
 /// The one key of an externally tagged rustdoc value (`{"struct": {...}}`).
-fn tag(value: &Value) -> Option<(&str, &Value)> {
+pub(crate) fn tag(value: &Value) -> Option<(&str, &Value)> {
     match value {
         Value::Object(map) if map.len() == 1 => map.iter().next().map(|(k, v)| (k.as_str(), v)),
         Value::String(s) => Some((s.as_str(), &Value::Null)),

@@ -50,6 +50,12 @@ impl Class {
     ];
 
     /// The name used in data files, JSON and on the command line.
+    ///
+    /// ```
+    /// use cpuid_defs::Class;
+    /// let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
+    /// assert_eq!(names, ["intersect", "accumulate", "host", "hidden", "opt-in"]);
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Class::Intersect => "intersect",
@@ -68,6 +74,12 @@ impl fmt::Display for Class {
 }
 
 /// A string that names no [`Class`].
+///
+/// ```
+/// use cpuid_defs::{Class, ParseClassError};
+/// assert_eq!("sometimes".parse::<Class>(), Err(ParseClassError));
+/// assert!(ParseClassError.to_string().contains("opt-in"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseClassError;
 

@@ -5,6 +5,14 @@ use crate::{DependencySources, Feature, FeatureId, FeatureSet, feature, features
 
 impl Feature {
     /// The direct prerequisites with the upstream graphs that state each edge.
+    ///
+    /// ```
+    /// use cpuid_defs::{DependencySources, lookup};
+    /// let avx2 = lookup("AVX2").unwrap();
+    /// let (avx, sources) = avx2.dependencies().find(|(d, _)| d.name == "AVX").unwrap();
+    /// assert_eq!(avx.name, "AVX");
+    /// assert!(sources.contains(DependencySources::XEN));
+    /// ```
     pub fn dependencies(&self) -> impl Iterator<Item = (&'static Feature, DependencySources)> + '_ {
         self.depends.iter().enumerate().map(|(i, d)| {
             let sources = self
@@ -22,11 +30,29 @@ impl Feature {
     }
 
     /// Every feature that needs this one, directly or indirectly (not itself).
+    ///
+    /// ```
+    /// use cpuid_defs::lookup;
+    /// let xsave = lookup("XSAVE").unwrap();
+    /// let needs_xsave = xsave.dependents_closure();
+    /// // AVX512F needs AVX2, which needs AVX, which needs XSAVE.
+    /// assert!(needs_xsave.contains(lookup("AVX512F").unwrap().id));
+    /// assert!(!needs_xsave.contains(xsave.id));
+    /// ```
     pub fn dependents_closure(&self) -> FeatureSet {
         dependents_closure(self.id)
     }
 
     /// Features that list this one as a direct prerequisite.
+    ///
+    /// ```
+    /// use cpuid_defs::lookup;
+    /// let avx512f = lookup("AVX512F").unwrap();
+    /// assert!(avx512f.direct_dependents().any(|f| f.name == "AVX512DQ"));
+    /// // AVX512_VBMI2 needs AVX512F only through AVX512BW and AVX512VL.
+    /// let vbmi2 = lookup("AVX512_VBMI2").unwrap();
+    /// assert!(!avx512f.direct_dependents().any(|f| f.id == vbmi2.id));
+    /// ```
     pub fn direct_dependents(&self) -> impl Iterator<Item = &'static Feature> + '_ {
         features()
             .iter()

@@ -43,6 +43,12 @@ impl DependencySources {
     }
 
     /// True when no upstream graph states the edge.
+    ///
+    /// ```
+    /// use cpuid_defs::DependencySources;
+    /// assert!(DependencySources::NONE.is_empty());
+    /// assert!(!DependencySources::LINUX.is_empty());
+    /// ```
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -158,6 +164,14 @@ impl Feature {
     /// Every name this feature answers to: canonical, Xen, Linux (flag and
     /// macro), QEMU, libvirt, libxl legacy, other aliases (may repeat when
     /// ecosystems agree).
+    ///
+    /// ```
+    /// use cpuid_defs::lookup;
+    /// let sse2 = lookup("SSE2").unwrap();
+    /// let names: Vec<&str> = sse2.all_names().collect();
+    /// assert_eq!(names[0], "SSE2");
+    /// assert!(names.contains(&"XMM2")); // Linux's X86_FEATURE_XMM2
+    /// ```
     pub fn all_names(&self) -> impl Iterator<Item = &'static str> {
         let singles = [
             Some(self.name),
@@ -176,6 +190,15 @@ impl Feature {
 
     /// The aliases: every name except the canonical one, without repeats of
     /// the canonical spelling (compared as [`lookup`](crate::lookup) compares).
+    ///
+    /// ```
+    /// use cpuid_defs::lookup;
+    /// let lahf = lookup("LAHF_LM").unwrap();
+    /// let aliases: Vec<&str> = lahf.aliases().collect();
+    /// assert!(aliases.contains(&"lahfsahf")); // libxl's legacy spelling
+    /// // "lahf_lm" (Linux, QEMU) is the canonical name in another case.
+    /// assert!(!aliases.iter().any(|a| a.eq_ignore_ascii_case("LAHF_LM")));
+    /// ```
     pub fn aliases(&self) -> impl Iterator<Item = &'static str> + '_ {
         let mut seen: [&str; 24] = [""; 24];
         let mut count = 0usize;

@@ -47,6 +47,11 @@ impl Field {
     }
 
     /// The mask of the field in place within the register.
+    ///
+    /// ```
+    /// use cpuid_defs::field;
+    /// assert_eq!(field("apic_id").unwrap().mask(), 0xff00_0000); // 1.EBX[31:24]
+    /// ```
     pub const fn mask(&self) -> u32 {
         self.mask_low() << (self.shift & 31)
     }

@@ -28,6 +28,11 @@ impl Register {
     pub const ALL: [Register; 4] = [Register::Eax, Register::Ebx, Register::Ecx, Register::Edx];
 
     /// The lower-case name: `"eax"` ... `"edx"`.
+    ///
+    /// ```
+    /// use cpuid_defs::Register;
+    /// assert_eq!(Register::ALL.map(Register::as_str), ["eax", "ebx", "ecx", "edx"]);
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Register::Eax => "eax",
@@ -45,6 +50,12 @@ impl fmt::Display for Register {
 }
 
 /// A string that names no register; see [`Register::from_str`].
+///
+/// ```
+/// use cpuid_defs::{ParseRegisterError, Register};
+/// assert_eq!("rax".parse::<Register>(), Err(ParseRegisterError));
+/// assert_eq!(ParseRegisterError.to_string(), "expected a register name: eax, ebx, ecx or edx");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseRegisterError;
 
@@ -125,6 +136,11 @@ impl MsrHalf {
     pub const BOTH: [MsrHalf; 2] = [MsrHalf::Low, MsrHalf::High];
 
     /// The position of this half's bit 0 in the 64-bit value (0 or 32).
+    ///
+    /// ```
+    /// use cpuid_defs::MsrHalf;
+    /// assert_eq!(MsrHalf::BOTH.map(MsrHalf::shift), [0, 32]);
+    /// ```
     pub const fn shift(self) -> u32 {
         match self {
             MsrHalf::Low => 0,
@@ -249,6 +265,12 @@ impl FeatureRegister {
     }
 
     /// The register of Xen featureset word `word`, if Xen defines it.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureRegister, Register};
+    /// assert_eq!(FeatureRegister::from_xen_word(0), Some(FeatureRegister::cpuid(1, None, Register::Edx)));
+    /// assert_eq!(FeatureRegister::from_xen_word(200), None);
+    /// ```
     pub fn from_xen_word(word: u8) -> Option<Self> {
         XEN_WORDS.get(usize::from(word)).copied()
     }

@@ -18,6 +18,19 @@ const WORDS: usize = FEATURE_COUNT.div_ceil(64);
 /// assert_eq!(set.len(), 1);
 /// assert_eq!(set.iter().next(), Some(avx));
 /// ```
+///
+/// The set operations together, on a two-feature example:
+///
+/// ```
+/// use cpuid_defs::{FeatureSet, lookup};
+/// let [avx, avx2, sse] = ["AVX", "AVX2", "SSE"].map(|n| lookup(n).unwrap().id);
+/// let a: FeatureSet = [avx, avx2].into_iter().collect();
+/// let b: FeatureSet = [avx, sse].into_iter().collect();
+/// assert_eq!(a.union(&b).len(), 3);
+/// assert_eq!(a.intersection(&b).iter().collect::<Vec<_>>(), [avx]);
+/// assert_eq!(a.difference(&b).iter().collect::<Vec<_>>(), [avx2]);
+/// assert!(a.intersection(&b).is_subset(&a) && !a.is_subset(&b));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FeatureSet {
     words: [u64; WORDS],
@@ -36,6 +49,11 @@ impl FeatureSet {
     }
 
     /// The set of every feature in the table.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureSet, features};
+    /// assert_eq!(FeatureSet::all().len(), features().len());
+    /// ```
     pub fn all() -> Self {
         let mut set = Self::new();
         for f in crate::features() {
@@ -62,6 +80,15 @@ impl FeatureSet {
     }
 
     /// Removes `id`; true if it was there.
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureSet, lookup};
+    /// let sse = lookup("SSE").unwrap().id;
+    /// let mut set = FeatureSet::all();
+    /// assert!(set.remove(sse));
+    /// assert!(!set.remove(sse));
+    /// assert!(!set.contains(sse));
+    /// ```
     pub fn remove(&mut self, id: FeatureId) -> bool {
         let (w, bit) = Self::slot(id);
         match self.words.get_mut(w) {
@@ -86,6 +113,12 @@ impl FeatureSet {
     }
 
     /// True if the set is empty.
+    ///
+    /// ```
+    /// use cpuid_defs::FeatureSet;
+    /// assert!(FeatureSet::new().is_empty());
+    /// assert!(!FeatureSet::all().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.words.iter().all(|w| *w == 0)
     }
@@ -165,6 +198,14 @@ impl fmt::Debug for FeatureSet {
 }
 
 /// Iterator over the ids of a [`FeatureSet`], ascending.
+///
+/// ```
+/// use cpuid_defs::{FeatureSet, lookup};
+/// let set: FeatureSet = ["AVX2", "SSE"].map(|n| lookup(n).unwrap().id).into_iter().collect();
+/// let ids: Vec<_> = set.iter().collect();
+/// assert!(ids.windows(2).all(|w| w[0] < w[1]));
+/// assert_eq!(ids.len(), 2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct FeatureSetIter {
     set: FeatureSet,

@@ -43,6 +43,11 @@ impl Vendors {
     ];
 
     /// The raw bits.
+    ///
+    /// ```
+    /// use cpuid_defs::Vendors;
+    /// assert_eq!(Vendors::INTEL.union(Vendors::AMD).bits(), 0b11);
+    /// ```
     pub const fn bits(self) -> u8 {
         self.0
     }
@@ -58,11 +63,25 @@ impl Vendors {
     }
 
     /// True when the set is empty.
+    ///
+    /// ```
+    /// use cpuid_defs::{Vendor, Vendors};
+    /// assert!(Vendors::NONE.is_empty());
+    /// assert!(Vendor::Unknown.as_set().is_empty());
+    /// assert!(!Vendors::ALL.is_empty());
+    /// ```
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// True when `vendor` is in the set (`Unknown` never is).
+    ///
+    /// ```
+    /// use cpuid_defs::{Vendor, Vendors};
+    /// assert!(Vendors::ALL.has(Vendor::Hygon));
+    /// assert!(!Vendors::ALL.has(Vendor::Transmeta));
+    /// assert!(!Vendors::ALL.has(Vendor::Unknown));
+    /// ```
     pub const fn has(self, vendor: Vendor) -> bool {
         let v = vendor.as_set();
         !v.is_empty() && self.contains(v)
@@ -148,6 +167,12 @@ impl Vendor {
     }
 
     /// The one-element [`Vendors`] set of this vendor (empty for `Unknown`).
+    ///
+    /// ```
+    /// use cpuid_defs::{Vendor, Vendors};
+    /// assert_eq!(Vendor::Amd.as_set(), Vendors::AMD);
+    /// assert_eq!(Vendor::Unknown.as_set(), Vendors::NONE);
+    /// ```
     pub const fn as_set(self) -> Vendors {
         match self {
             Vendor::Intel => Vendors::INTEL,

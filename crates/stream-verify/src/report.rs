@@ -29,6 +29,7 @@ pub const MAX_RECORD_KINDS: usize = 64;
 /// assert_eq!(Place::LibxcRecord(RecordType::PAGE_DATA).to_string(), "Page data");
 /// assert_eq!(Place::LibxlRecord(LibxlRecordType::EMULATOR_CONTEXT).to_string(), "libxl Emulator context");
 /// assert_eq!(Place::DomainHeader.to_string(), "libxc domain header");
+/// assert_eq!(Place::LibxlHeader.name(), "libxl header");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -105,6 +106,7 @@ impl fmt::Display for Place {
 /// assert_eq!(violation.kind(), &Breach::LibxlVersion { version: 7 });
 /// assert_eq!((violation.offset(), violation.record_index()), (0, None));
 /// assert_eq!(violation.place(), stream_verify::report::Place::LibxlHeader);
+/// assert_eq!(violation.record_type(), "libxl header");
 /// assert_eq!(violation.message(), "Unknown image version: Expected 2, got 7");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -167,6 +167,7 @@ macro_rules! catalogue {
         /// assert_eq!(rule.to_string(), "page-data.duplicate-pfn");
         /// assert_eq!(rule.templates().len(), 1);
         /// assert_eq!(rule.missed_item(), Some(12)); // migration-stream.md section 9
+        /// assert_eq!(rule.source(), stream_verify::rules::RuleSource::Spec);
         /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -218,6 +219,8 @@ macro_rules! catalogue {
         ///     other => panic!("another breach: {other}"),
         /// }
         /// assert_eq!(violation.rule(), Rule::LibxlVersion);
+        /// // The message is the form's template with the values put in.
+        /// assert_eq!(violation.kind().template(), "Unknown image version: Expected 2, got {version}");
         /// ```
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
