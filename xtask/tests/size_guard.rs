@@ -73,8 +73,9 @@ impl Functions<'_> {
     /// the closing brace.
     fn measure(&mut self, signature: &syn::Signature, body: &syn::Block) {
         let name = &signature.ident;
-        let lines =
-            body.brace_token.span.close().end().line - signature.fn_token.span.start().line + 1;
+        // Line numbers of spans need proc-macro2's `span-locations`.
+        let close: proc_macro2::LineColumn = body.brace_token.span.close().end();
+        let lines = close.line - signature.fn_token.span.start().line + 1;
         if lines > FUNCTION_LIMIT {
             self.found.push(Oversize {
                 path: self.path.to_owned(),
