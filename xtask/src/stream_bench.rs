@@ -300,66 +300,58 @@ impl Timings {
 
     /// The results table of a stream of `mib` MiB.
     fn print(&self, mib: f64) {
-        let Timings {
-            cat,
-            read,
-            skip,
-            cat_pipe,
-            pipe_read,
-            read_ticks,
-            pipe_splice,
-            splice_ticks,
-            cp,
-            copied,
-        } = *self;
         let rate = |d: Duration| mib / d.as_secs_f64();
         println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
         println!("| what | time | MiB/s | ratio |");
         println!("|---|---|---|---|");
         println!(
             "| `cat` (baseline) | {:.3} s | {:.0} | 1.00 |",
-            cat.as_secs_f64(),
-            rate(cat)
+            self.cat.as_secs_f64(),
+            rate(self.cat)
         );
         println!(
             "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
-            read.as_secs_f64(),
-            rate(read),
-            ratio(read, cat)
+            self.read.as_secs_f64(),
+            rate(self.read),
+            ratio(self.read, self.cat)
         );
         println!(
             "| StreamReader::seekable, skip every body | {:.4} s | {:.0} | {:.3}× cat |",
-            skip.as_secs_f64(),
-            rate(skip),
-            ratio(skip, cat)
+            self.skip.as_secs_f64(),
+            rate(self.skip),
+            ratio(self.skip, self.cat)
         );
         println!(
             "| `cat \\| cat` (pipe baseline) | {:.3} s | {:.0} | 1.00 |",
-            cat_pipe.as_secs_f64(),
-            rate(cat_pipe)
+            self.cat_pipe.as_secs_f64(),
+            rate(self.cat_pipe)
         );
         for (what, time, ticks) in [
-            ("Reader::new", pipe_read, read_ticks),
-            ("Reader::pipe (spliced)", pipe_splice, splice_ticks),
+            ("Reader::new", self.pipe_read, self.read_ticks),
+            (
+                "Reader::pipe (spliced)",
+                self.pipe_splice,
+                self.splice_ticks,
+            ),
         ] {
             println!(
                 "| `cat \\|` {what}, skip every body (reader CPU, 3 runs: {:.2} s) | {:.3} s | {:.0} | {:.2}× cat \\| cat |",
                 ticks as f64 / 100.0,
                 time.as_secs_f64(),
                 rate(time),
-                time.as_secs_f64() / cat_pipe.as_secs_f64()
+                time.as_secs_f64() / self.cat_pipe.as_secs_f64()
             );
         }
         println!(
             "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
-            cp.as_secs_f64(),
-            rate(cp)
+            self.cp.as_secs_f64(),
+            rate(self.cp)
         );
         println!(
             "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
-            copied.as_secs_f64(),
-            rate(copied),
-            ratio(copied, cp)
+            self.copied.as_secs_f64(),
+            rate(self.copied),
+            ratio(self.copied, self.cp)
         );
     }
 }
