@@ -61,6 +61,26 @@ pub fn run(root: &Path) -> Result<(), String> {
     in_process(&example, dir.path(), &bases)
 }
 
+/// For each of `sizes`, a pool of that many hosts written to `dir` (the
+/// hosts drawn with the seed `seed`), given to `each` and removed after.
+fn for_each_pool(
+    dir: &Path,
+    bases: &[HostCpuid],
+    sizes: [usize; 4],
+    seed: u64,
+    mut each: impl FnMut(usize, &[PathBuf]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut rng = Lcg(seed);
+    for hosts in sizes {
+        let paths = write_pool(dir, bases, hosts, &mut rng)?;
+        each(hosts, &paths)?;
+        for path in &paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
+}
+
 /// The first table: `tool` plain, with `--plan` and with `--format html`
 /// on pools (in `dir`) of [`POOL_SIZES`] hosts.
 fn end_to_end(tool: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), String> {
@@ -72,9 +92,7 @@ fn end_to_end(tool: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), String
         "{:>6} {:>10} {:>10} {:>8} {:>10} {:>8}",
         "hosts", "plain", "--plan", "ratio", "html", "ratio"
     );
-    let mut rng = Lcg(0x5eed);
-    for hosts in POOL_SIZES {
-        let paths = write_pool(dir, bases, hosts, &mut rng)?;
+    for_each_pool(dir, bases, POOL_SIZES, 0x5eed, |hosts, paths| {
         let with = |flags: &[&str]| -> Vec<PathBuf> {
             flags
                 .iter()
@@ -103,11 +121,8 @@ fn end_to_end(tool: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), String
             ms(html),
             html.as_secs_f64() / plain.as_secs_f64(),
         );
-        for path in &paths {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The second table: the `plan_timing` example on pools (in `dir`) of
@@ -121,11 +136,9 @@ fn in_process(example: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), Str
         "{:>6} {:>12} {:>12} {:>14} {:>16} {:>6}",
         "hosts", "compute", "plan", "recompute", "recompute/plan", "tiers"
     );
-    let mut rng = Lcg(0x91a2);
-    for hosts in IN_PROCESS_SIZES {
-        let paths = write_pool(dir, bases, hosts, &mut rng)?;
+    for_each_pool(dir, bases, IN_PROCESS_SIZES, 0x91a2, |hosts, paths| {
         let output = Command::new(example)
-            .args(&paths)
+            .args(paths)
             .output()
             .map_err(|e| format!("{}: {e}", example.display()))?;
         if !output.status.success() {
@@ -151,9 +164,6 @@ fn in_process(example: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), Str
             "{hosts:>6} {compute:>10.2}ms {plan:>10.2}ms {recompute:>12.1}ms {:>15.0}x {tiers:>6}",
             recompute / plan
         );
-        for path in &paths {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
