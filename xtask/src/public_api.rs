@@ -118,6 +118,34 @@ pub(crate) fn item(doc: &Value, id: u64) -> Option<&Value> {
     doc["index"].get(id.to_string())
 }
 
+/// A public item of a crate's rustdoc JSON, taken apart.
+pub(crate) struct Public<'a> {
+    /// The item.
+    pub(crate) it: &'a Value,
+    /// What it is (`struct`, `use`, `function`, …): the one key of its `inner`.
+    pub(crate) kind: &'a str,
+    /// What `inner` says under that key.
+    pub(crate) inner: &'a Value,
+    /// Its name (`_` for none).
+    pub(crate) name: &'a str,
+}
+
+/// The item `id` of `doc`'s index, when it is there and public.
+pub(crate) fn public(doc: &Value, id: u64) -> Option<Public<'_>> {
+    let it = item(doc, id)?;
+    if it["visibility"] != "public" {
+        return None;
+    }
+    let (kind, inner) = tag(&it["inner"])?;
+    let name = it["name"].as_str().unwrap_or("_");
+    Some(Public {
+        it,
+        kind,
+        inner,
+        name,
+    })
+}
+
 /// The one key of an externally tagged rustdoc value (`{"struct": {...}}`).
 pub(crate) fn tag(value: &Value) -> Option<(&str, &Value)> {
     match value {
@@ -155,16 +183,15 @@ impl Walk<'_> {
     /// One item that appears in the module at `parent`.
     fn item(&mut self, id: u64, parent: &str) {
         let doc = self.doc;
-        let Some(it) = item(doc, id) else {
+        let Some(Public {
+            it,
+            kind,
+            inner,
+            name,
+        }) = public(doc, id)
+        else {
             return;
         };
-        if it["visibility"] != "public" {
-            return;
-        }
-        let Some((kind, inner)) = tag(&it["inner"]) else {
-            return;
-        };
-        let name = it["name"].as_str().unwrap_or("_");
         let path = format!("{parent}::{name}");
         let attrs = attributes(it);
         match kind {
@@ -498,7 +525,8 @@ fn declaration(doc: &Value, kind: &str, inner: &Value, path: &str) -> String {
     }
 }
 
-fn ids_of(value: &Value) -> Vec<u64> {
+/// The ids of a JSON array of item ids.
+pub(crate) fn ids_of(value: &Value) -> Vec<u64> {
     value
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
