@@ -13,7 +13,7 @@
 //! `rust`, `no_run` or `should_panic`: rustdoc compiles and runs those.
 //! `ignore`, `compile_fail` and `text` blocks show no working use.
 
-use crate::public_api::{item, tag};
+use crate::public_api::{Public, ids_of, item, public, tag};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
@@ -101,15 +101,15 @@ impl Walk<'_> {
     }
 
     fn item(&mut self, id: u64, parent: &str, module_code: &str) {
-        let doc = self.doc;
-        let Some(it) = item(doc, id) else { return };
-        if it["visibility"] != "public" {
-            return;
-        }
-        let Some((kind, inner)) = tag(&it["inner"]) else {
+        let Some(Public {
+            it,
+            kind,
+            inner,
+            name,
+        }) = public(self.doc, id)
+        else {
             return;
         };
-        let name = it["name"].as_str().unwrap_or("_");
         let path = format!("{parent}::{name}");
         match kind {
             "module" => self.module(id, &path, module_code),
@@ -215,13 +215,6 @@ fn item_kind(kind: &str) -> &'static str {
         "function" => "fn",
         _ => "type",
     }
-}
-
-fn ids_of(value: &Value) -> Vec<u64> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
