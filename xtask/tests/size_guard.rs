@@ -53,6 +53,10 @@ impl Functions<'_> {
     /// the closing brace.
     fn measure(&mut self, signature: &syn::Signature, body: &syn::Block) {
         let name = &signature.ident;
+        // Line numbers exist only with proc-macro2's span-locations feature.
+        let start: proc_macro2::LineColumn = signature.fn_token.span.start();
+        let end: proc_macro2::LineColumn = body.brace_token.span.close().end();
+        let lines = end.line - start.line + 1;
         if lines > FUNCTION_LIMIT {
             self.found.push(Oversize {
                 path: self.path.to_owned(),
