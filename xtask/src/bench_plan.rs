@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::bench_maskcalc::{Lcg, intel_dumps, write_pool};
 use crate::bench_util::{Profile, TempDir, build_cli, median_interleaved, run_silent};
+use maskcalc::model::HostCpuid;
 
 const POOL_SIZES: [usize; 4] = [250, 500, 1000, 2000];
 const IN_PROCESS_SIZES: [usize; 4] = [10, 100, 250, 1000];
@@ -55,8 +56,34 @@ pub fn run(root: &Path) -> Result<(), String> {
         return Err("no intel-* dumps in testdata/cpuid".to_owned());
     }
     let dir = TempDir::new("bench-plan")?;
-    let dir = dir.path();
+    end_to_end(&tool, dir.path(), &bases)?;
+    println!();
+    in_process(&example, dir.path(), &bases)
+}
 
+/// For each of `sizes`, a pool of that many hosts written to `dir` (the
+/// hosts drawn with the seed `seed`), given to `each` and removed after.
+fn for_each_pool(
+    dir: &Path,
+    bases: &[HostCpuid],
+    sizes: [usize; 4],
+    seed: u64,
+    mut each: impl FnMut(usize, &[PathBuf]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut rng = Lcg(seed);
+    for hosts in sizes {
+        let paths = write_pool(dir, bases, hosts, &mut rng)?;
+        each(hosts, &paths)?;
+        for path in &paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
+}
+
+/// The first table: `tool` plain, with `--plan` and with `--format html`
+/// on pools (in `dir`) of [`POOL_SIZES`] hosts.
+fn end_to_end(tool: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), String> {
     println!(
         "xen-maskcalc end to end, release build, median of {ROUNDS} interleaved rounds; \
          ratios against the plain computation (default xend output)"
@@ -65,9 +92,7 @@ pub fn run(root: &Path) -> Result<(), String> {
         "{:>6} {:>10} {:>10} {:>8} {:>10} {:>8}",
         "hosts", "plain", "--plan", "ratio", "html", "ratio"
     );
-    let mut rng = Lcg(0x5eed);
-    for hosts in POOL_SIZES {
-        let paths = write_pool(dir, &bases, hosts, &mut rng)?;
+    for_each_pool(dir, bases, POOL_SIZES, 0x5eed, |hosts, paths| {
         let with = |flags: &[&str]| -> Vec<PathBuf> {
             flags
                 .iter()
@@ -80,9 +105,9 @@ pub fn run(root: &Path) -> Result<(), String> {
         let medians = median_interleaved(
             ROUNDS,
             &mut [
-                &mut || run_silent(&tool, &plain_args),
-                &mut || run_silent(&tool, &plan_args),
-                &mut || run_silent(&tool, &html_args),
+                &mut || run_silent(tool, &plain_args),
+                &mut || run_silent(tool, &plan_args),
+                &mut || run_silent(tool, &html_args),
             ],
         )?;
         let [plain, plan, html] = medians[..] else {
@@ -96,12 +121,13 @@ pub fn run(root: &Path) -> Result<(), String> {
             ms(html),
             html.as_secs_f64() / plain.as_secs_f64(),
         );
-        for path in &paths {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+        Ok(())
+    })
+}
 
-    println!();
+/// The second table: the `plan_timing` example on pools (in `dir`) of
+/// [`IN_PROCESS_SIZES`] hosts.
+fn in_process(example: &Path, dir: &Path, bases: &[HostCpuid]) -> Result<(), String> {
     println!(
         "in process, release build: pool::compute once, plan::plan (costs and tiers), and the \
          leave-one-out costs by recomputing the pool once per host (median of 7, of 1 above 500 hosts)"
@@ -110,11 +136,9 @@ pub fn run(root: &Path) -> Result<(), String> {
         "{:>6} {:>12} {:>12} {:>14} {:>16} {:>6}",
         "hosts", "compute", "plan", "recompute", "recompute/plan", "tiers"
     );
-    let mut rng = Lcg(0x91a2);
-    for hosts in IN_PROCESS_SIZES {
-        let paths = write_pool(dir, &bases, hosts, &mut rng)?;
-        let output = Command::new(&example)
-            .args(&paths)
+    for_each_pool(dir, bases, IN_PROCESS_SIZES, 0x91a2, |hosts, paths| {
+        let output = Command::new(example)
+            .args(paths)
             .output()
             .map_err(|e| format!("{}: {e}", example.display()))?;
         if !output.status.success() {
@@ -140,9 +164,6 @@ pub fn run(root: &Path) -> Result<(), String> {
             "{hosts:>6} {compute:>10.2}ms {plan:>10.2}ms {recompute:>12.1}ms {:>15.0}x {tiers:>6}",
             recompute / plan
         );
-        for path in &paths {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -531,11 +531,6 @@ fn list_code(items: &[String]) -> String {
 }
 
 fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String> {
-    let index: BTreeMap<&str, usize> = features
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name.as_str(), i))
-        .collect();
     if features.len() > usize::from(u16::MAX) {
         return Err("too many features for a u16 id".to_owned());
     }
@@ -545,6 +540,20 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
          // and data/fields.tsv. Do not edit: change the data files and regenerate.\n\n\
          use crate::{\n    Class, DependencySources, Feature, FeatureId, FeatureRegister, Field, LeafKey, Location,\n    MsrHalf, Register, Vendors,\n};\n\n",
     );
+    render_features(&mut o, features);
+    render_registers(&mut o, features);
+    render_names(&mut o, features)?;
+    render_fields(&mut o, fields);
+    Ok(o)
+}
+
+/// `FEATURE_COUNT` and `FEATURES`, one `Feature` a row.
+fn render_features(o: &mut String, features: &[FeatureRow]) {
+    let index: BTreeMap<&str, usize> = features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
     let _ = writeln!(o, "/// Number of rows in [`FEATURES`].");
     let _ = writeln!(
         o,
@@ -557,61 +566,70 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
         "pub(crate) static FEATURES: [Feature; FEATURE_COUNT] = ["
     );
     for (i, f) in features.iter().enumerate() {
-        let (kind, a, sub, b) = f.reg;
-        let location = if kind == 0 {
-            format!(
-                "Location::cpuid({a:#x}, {}, Register::{}, {})",
-                subleaf_code(sub),
-                REGISTERS[usize::from(b)],
-                f.bit
-            )
-        } else {
-            format!("Location::Msr {{ index: {a:#x}, bit: {} }}", f.bit)
-        };
-        let deps: Vec<String> = f
-            .depends
-            .iter()
-            .map(|d| format!("FeatureId({})", index[d.as_str()]))
-            .collect();
-        let _ = writeln!(o, "    Feature {{");
-        let _ = writeln!(o, "        id: FeatureId({i}),");
-        let _ = writeln!(o, "        name: {:?},", f.name);
-        let _ = writeln!(o, "        xen_name: {},", opt_code(xen_name(f).as_deref()));
-        let _ = writeln!(
-            o,
-            "        xen_attrs: {},",
-            opt_code(f.xen_attrs.as_deref())
-        );
-        let _ = writeln!(o, "        linux_name: {},", opt_code(f.linux.as_deref()));
-        let _ = writeln!(
-            o,
-            "        linux_macro: {},",
-            opt_code(f.linux_macro.as_deref())
-        );
-        let _ = writeln!(o, "        qemu_name: {},", opt_code(f.qemu.as_deref()));
-        let _ = writeln!(
-            o,
-            "        libvirt_name: {},",
-            opt_code(f.libvirt.as_deref())
-        );
-        let _ = writeln!(o, "        libxl_legacy_names: {},", list_code(&f.libxl));
-        let _ = writeln!(o, "        other_aliases: {},", list_code(&f.aliases));
-        let _ = writeln!(o, "        location: {location},");
-        let _ = writeln!(o, "        vendors: Vendors({:#04x}),", f.vendors);
-        let _ = writeln!(o, "        class: Class::{},", f.class);
-        let _ = writeln!(o, "        depends: &[{}],", deps.join(", "));
-        let sources: Vec<String> = f
-            .depends_sources
-            .iter()
-            .map(|b| format!("DependencySources({b:#x})"))
-            .collect();
-        let _ = writeln!(o, "        depends_sources: &[{}],", sources.join(", "));
-        let _ = writeln!(o, "        description: {:?},", f.description);
-        let _ = writeln!(o, "        reference: {:?},", f.reference);
-        let _ = writeln!(o, "    }},");
+        render_feature(o, i, f, &index);
     }
     o.push_str("];\n\n");
+}
 
+/// One `Feature { … },` of `FEATURES`; `index` gives each name's id.
+fn render_feature(o: &mut String, i: usize, f: &FeatureRow, index: &BTreeMap<&str, usize>) {
+    let (kind, a, sub, b) = f.reg;
+    let location = if kind == 0 {
+        format!(
+            "Location::cpuid({a:#x}, {}, Register::{}, {})",
+            subleaf_code(sub),
+            REGISTERS[usize::from(b)],
+            f.bit
+        )
+    } else {
+        format!("Location::Msr {{ index: {a:#x}, bit: {} }}", f.bit)
+    };
+    let deps: Vec<String> = f
+        .depends
+        .iter()
+        .map(|d| format!("FeatureId({})", index[d.as_str()]))
+        .collect();
+    let _ = writeln!(o, "    Feature {{");
+    let _ = writeln!(o, "        id: FeatureId({i}),");
+    let _ = writeln!(o, "        name: {:?},", f.name);
+    let _ = writeln!(o, "        xen_name: {},", opt_code(xen_name(f).as_deref()));
+    let _ = writeln!(
+        o,
+        "        xen_attrs: {},",
+        opt_code(f.xen_attrs.as_deref())
+    );
+    let _ = writeln!(o, "        linux_name: {},", opt_code(f.linux.as_deref()));
+    let _ = writeln!(
+        o,
+        "        linux_macro: {},",
+        opt_code(f.linux_macro.as_deref())
+    );
+    let _ = writeln!(o, "        qemu_name: {},", opt_code(f.qemu.as_deref()));
+    let _ = writeln!(
+        o,
+        "        libvirt_name: {},",
+        opt_code(f.libvirt.as_deref())
+    );
+    let _ = writeln!(o, "        libxl_legacy_names: {},", list_code(&f.libxl));
+    let _ = writeln!(o, "        other_aliases: {},", list_code(&f.aliases));
+    let _ = writeln!(o, "        location: {location},");
+    let _ = writeln!(o, "        vendors: Vendors({:#04x}),", f.vendors);
+    let _ = writeln!(o, "        class: Class::{},", f.class);
+    let _ = writeln!(o, "        depends: &[{}],", deps.join(", "));
+    let sources: Vec<String> = f
+        .depends_sources
+        .iter()
+        .map(|b| format!("DependencySources({b:#x})"))
+        .collect();
+    let _ = writeln!(o, "        depends_sources: &[{}],", sources.join(", "));
+    let _ = writeln!(o, "        description: {:?},", f.description);
+    let _ = writeln!(o, "        reference: {:?},", f.reference);
+    let _ = writeln!(o, "    }},");
+}
+
+/// `FEATURE_REGISTERS` and `REGISTER_RANGES`: each register with named bits
+/// and its run of `FEATURES` (which are in location order).
+fn render_registers(o: &mut String, features: &[FeatureRow]) {
     let mut regs: Vec<(RegKey, usize, usize)> = Vec::new();
     for (i, f) in features.iter().enumerate() {
         match regs.last_mut() {
@@ -642,7 +660,10 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
         let _ = writeln!(o, "    ({start}, {end}),");
     }
     o.push_str("];\n\n");
+}
 
+/// `NAME_INDEX`: every folded name and its feature's id.
+fn render_names(o: &mut String, features: &[FeatureRow]) -> Result<(), String> {
     let names = name_index(features)?;
     let _ = writeln!(
         o,
@@ -658,6 +679,11 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
     }
     o.push_str("];\n\n");
 
+    Ok(())
+}
+
+/// `FIELDS`: every multi-bit field.
+fn render_fields(o: &mut String, fields: &[FieldRow]) {
     let _ = writeln!(o, "/// Every multi-bit field.");
     let _ = writeln!(o, "pub(crate) static FIELDS: [Field; {}] = [", fields.len());
     for f in fields {
@@ -682,7 +708,6 @@ fn render(features: &[FeatureRow], fields: &[FieldRow]) -> Result<String, String
         let _ = writeln!(o, "    }},");
     }
     o.push_str("];\n");
-    Ok(o)
 }
 
 #[cfg(test)]

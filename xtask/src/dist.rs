@@ -80,6 +80,57 @@ pub struct Artifacts {
 
 /// Builds the release binaries (profile `dist`) and packages them.
 pub fn run(root: &Path) -> Result<Artifacts, String> {
+    check_tools()?;
+    let version = env!("CARGO_PKG_VERSION");
+    let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
+    let arch = arch.trim();
+    let epoch = source_date_epoch(root);
+    build_release(root)?;
+    let built = root.join("target/dist");
+
+    let out = root.join("target/packages");
+    let stage = out.join("stage");
+    let tree = stage.join(PACKAGE);
+    let dbg_tree = stage.join(format!("{PACKAGE}-dbgsym"));
+    if stage.exists() {
+        fs::remove_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
+    }
+    let build_ids = install_programs(&built, &tree, &dbg_tree)?;
+    install_man_pages_and_completions(&stage, &tree)?;
+    install_docs(root, &tree)?;
+    install_links(&tree, &dbg_tree)?;
+    normalise(&tree, epoch)?;
+    normalise(&dbg_tree, epoch)?;
+    let files = listing(&tree)?;
+
+    // The tarball is the tree before DEBIAN/ goes into it.
+    let tarball = out.join(format!(
+        "{PACKAGE}-{version}-{}-linux.tar.xz",
+        std::env::consts::ARCH
+    ));
+    let tar = stage.join("tree.tar");
+    make_tarball(&tree, &tar, &tarball, epoch)?;
+    let release = Release {
+        version,
+        arch,
+        epoch,
+    };
+    let (deb, dbgsym) = tools_debs(&release, &stage, &tree, &dbg_tree, &out, &build_ids)?;
+    fs::remove_file(&tar).map_err(|e| format!("{}: {e}", tar.display()))?;
+    let library = libxenmig::build(root, &built, &stage, &out, &release)?;
+
+    Ok(Artifacts {
+        deb,
+        dbgsym,
+        tarball,
+        files,
+        library,
+    })
+}
+
+/// Fails, naming the Debian package to install, when a program dist runs
+/// is missing.
+fn check_tools() -> Result<(), String> {
     for (tool, package) in [
         ("dpkg-deb", "dpkg"),
         ("dpkg-shlibdeps", "dpkg-dev"),
@@ -98,11 +149,11 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
             ));
         }
     }
-    let version = env!("CARGO_PKG_VERSION");
-    let arch = output(Command::new("dpkg").arg("--print-architecture"))?;
-    let arch = arch.trim();
-    let epoch = source_date_epoch(root);
+    Ok(())
+}
 
+/// `cargo build --profile dist` of the tools and the C library.
+fn build_release(root: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     println!("building the release binaries and libxenmig (profile dist)...");
     status(
@@ -121,21 +172,16 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
             ])
             .current_dir(root),
     )?;
-    let built = root.join("target/dist");
+    Ok(())
+}
 
-    let out = root.join("target/packages");
-    let stage = out.join("stage");
-    let tree = stage.join(PACKAGE);
-    let dbg_tree = stage.join(format!("{PACKAGE}-dbgsym"));
-    if stage.exists() {
-        fs::remove_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
-    }
-
-    // The programs, stripped; their debug info by build id.
+/// The programs in `tree`'s /usr/bin, stripped; their debug info in
+/// `dbg_tree` by build id. Returns the build ids.
+fn install_programs(built: &Path, tree: &Path, dbg_tree: &Path) -> Result<Vec<String>, String> {
     let mut build_ids = Vec::new();
     for tool in TOOLS {
         let binary = built.join(tool);
-        let id = keep_debug_info(&binary, &dbg_tree)?;
+        let id = keep_debug_info(&binary, dbg_tree)?;
         let shipped = tree.join("usr/bin").join(tool);
         make_dir(shipped.parent().unwrap())?;
         status(
@@ -146,8 +192,11 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
         )?;
         build_ids.push(id);
     }
+    Ok(build_ids)
+}
 
-    // Man pages and completions, from the binaries themselves.
+/// Man pages and completions, from the installed binaries themselves.
+fn install_man_pages_and_completions(stage: &Path, tree: &Path) -> Result<(), String> {
     let man_src = stage.join("man");
     make_dir(&man_src)?;
     let man_dir = tree.join("usr/share/man/man1");
@@ -180,9 +229,12 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
             write(&tree.join(path), script.as_bytes())?;
         }
     }
-    fs::remove_dir_all(&man_src).map_err(|e| format!("{}: {e}", man_src.display()))?;
+    fs::remove_dir_all(&man_src).map_err(|e| format!("{}: {e}", man_src.display()))
+}
 
-    // The documents the help names, the licences, the changelog.
+/// The documents the help names, the pictures they show, the README, the
+/// licences, the changelog and the copyright file.
+fn install_docs(root: &Path, tree: &Path) -> Result<(), String> {
     let doc = tree.join(DOC_DIR);
     make_dir(&doc)?;
     let mut documents: Vec<PathBuf> = fs::read_dir(root.join("docs"))
@@ -212,8 +264,11 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
         fs::read_to_string(root.join("README.md")).map_err(|e| format!("README.md: {e}"))?;
     write(&doc.join("README.md"), installed_readme(&readme).as_bytes())?;
     gzip(&root.join("CHANGELOG.md"), &doc.join("changelog.gz"))?;
-    write(&doc.join("copyright"), copyright(root)?.as_bytes())?;
+    write(&doc.join("copyright"), copyright(root)?.as_bytes())
+}
 
+/// The [`LINKS`], and the dbgsym package's doc link to the package's.
+fn install_links(tree: &Path, dbg_tree: &Path) -> Result<(), String> {
     for (link, target) in LINKS {
         let path = tree.join(link);
         make_dir(path.parent().unwrap())?;
@@ -223,17 +278,11 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
     make_dir(&dbg_doc)?;
     symlink(PACKAGE, dbg_doc.join(format!("{PACKAGE}-dbgsym")))
         .map_err(|e| format!("{}: {e}", dbg_doc.display()))?;
+    Ok(())
+}
 
-    normalise(&tree, epoch)?;
-    normalise(&dbg_tree, epoch)?;
-    let files = listing(&tree)?;
-
-    // The tarball is the tree before DEBIAN/ goes into it.
-    let tarball = out.join(format!(
-        "{PACKAGE}-{version}-{}-linux.tar.xz",
-        std::env::consts::ARCH
-    ));
-    let tar = stage.join("tree.tar");
+/// `tarball` (xz) of `tree`'s usr/, through the uncompressed `tar`.
+fn make_tarball(tree: &Path, tar: &Path, tarball: &Path, epoch: u64) -> Result<(), String> {
     status(
         Command::new("tar")
             .args([
@@ -245,45 +294,62 @@ pub fn run(root: &Path) -> Result<Artifacts, String> {
             ])
             .arg(format!("--mtime=@{epoch}"))
             .arg("-cf")
-            .arg(&tar)
+            .arg(tar)
             .arg("-C")
-            .arg(&tree)
+            .arg(tree)
             .arg("usr"),
     )?;
-    compress("xz", &["-9", "-T1"], &tar, &tarball)?;
+    compress("xz", &["-9", "-T1"], tar, tarball)
+}
 
+/// What every package of one `dist` run is stamped with.
+struct Release<'a> {
+    /// The crate version, the packages' version.
+    version: &'a str,
+    /// The Debian architecture.
+    arch: &'a str,
+    /// Every mtime in the packages (`SOURCE_DATE_EPOCH`).
+    epoch: u64,
+}
+
+/// The tools' package of `tree` and its dbgsym package of `dbg_tree`
+/// (`build_ids` the tools'), into `out`.
+fn tools_debs(
+    release: &Release<'_>,
+    stage: &Path,
+    tree: &Path,
+    dbg_tree: &Path,
+    out: &Path,
+    build_ids: &[String],
+) -> Result<(PathBuf, PathBuf), String> {
+    let Release {
+        version,
+        arch,
+        epoch,
+    } = *release;
     let programs: Vec<PathBuf> = TOOLS.iter().map(|t| tree.join("usr/bin").join(t)).collect();
-    let depends = shlib_depends(&stage, PACKAGE, &programs)?;
+    let depends = shlib_depends(stage, PACKAGE, &programs)?;
     let control = format!(
         "Package: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n\
          Installed-Size: {}\nDepends: {depends}\nSuggests: cpuid\nSection: admin\n\
          Priority: optional\nHomepage: {HOMEPAGE}\nDescription: {SUMMARY}\n{}",
-        installed_size(&tree)?,
+        installed_size(tree)?,
         indent(DESCRIPTION)
     );
     let deb = out.join(format!("{PACKAGE}_{version}_{arch}.deb"));
-    build_deb(&tree, &control, &[], &deb, "xz", epoch)?;
+    build_deb(tree, &control, &[], &deb, "xz", epoch)?;
 
     let dbg_control = format!(
         "Package: {PACKAGE}-dbgsym\nSource: {PACKAGE}\nVersion: {version}\nArchitecture: {arch}\n\
          Maintainer: {MAINTAINER}\nInstalled-Size: {}\nDepends: {PACKAGE} (= {version})\n\
          Section: debug\nPriority: optional\nAuto-Built-Package: debug-symbols\n\
          Build-Ids: {}\nDescription: debug symbols for {PACKAGE}\n",
-        installed_size(&dbg_tree)?,
+        installed_size(dbg_tree)?,
         build_ids.join(" ")
     );
     let dbgsym = out.join(format!("{PACKAGE}-dbgsym_{version}_{arch}.deb"));
-    build_deb(&dbg_tree, &dbg_control, &[], &dbgsym, "gzip", epoch)?;
-    fs::remove_file(&tar).map_err(|e| format!("{}: {e}", tar.display()))?;
-    let library = libxenmig::build(root, &built, &stage, &out, version, arch, epoch)?;
-
-    Ok(Artifacts {
-        deb,
-        dbgsym,
-        tarball,
-        files,
-        library,
-    })
+    build_deb(dbg_tree, &dbg_control, &[], &dbgsym, "gzip", epoch)?;
+    Ok((deb, dbgsym))
 }
 
 /// Prints what [`run`] made: sizes and the installed file list.

@@ -133,22 +133,18 @@ fn with_xl_header(image: &[u8], config: &[u8]) -> Vec<u8> {
 
 /// Every image, as (file stem, bytes).
 pub fn images() -> Vec<(&'static str, Vec<u8>)> {
+    let mut images = convertible();
+    images.extend(unsupported());
+    images
+}
+
+/// Images the converter converts: PV and HVM guests of both toolstack
+/// widths, every qemu record signature, bare and inside an xl file.
+fn convertible() -> Vec<(&'static str, Vec<u8>)> {
     use GuestWidth as G;
     use QemuSignature as Q;
     use Width::{W32, W64};
     let config = b"{\"c_info\": {\"name\": \"legacy\"}}\0";
-    let mut unsupported_tmem = LegacyImage::hvm(W64, 0x100);
-    unsupported_tmem.body = vec![BodyItem::Raw((-5i32).to_le_bytes().to_vec())];
-    let mut unsupported_compression = LegacyImage::pv(W32, G::W32, 0x100);
-    unsupported_compression.body = vec![BodyItem::Raw((-13i32).to_le_bytes().to_vec())];
-    let mut unsupported_tmem_extra = LegacyImage::hvm(W32, 0x100);
-    unsupported_tmem_extra.body = vec![BodyItem::Raw((-6i32).to_le_bytes().to_vec())];
-    // COMPRESSED_DATA: the marker, a ulong size, that many bytes.
-    let mut compressed = (-12i32).to_le_bytes().to_vec();
-    compressed.extend_from_slice(&8u64.to_le_bytes());
-    compressed.extend_from_slice(&[0x81; 8]);
-    let mut unsupported_compressed_data = LegacyImage::pv(W64, G::W64, 0x100);
-    unsupported_compressed_data.body = vec![BodyItem::Raw(compressed)];
     vec![
         (
             "pv64-guest64",
@@ -205,18 +201,38 @@ pub fn images() -> Vec<(&'static str, Vec<u8>)> {
                 config,
             ),
         ),
-        ("unsupported-hvm64-tmem", unsupported_tmem.to_bytes()),
+    ]
+}
+
+/// Images whose body is one chunk the converter refuses (tmem, compression).
+fn unsupported() -> Vec<(&'static str, Vec<u8>)> {
+    use GuestWidth as G;
+    use Width::{W32, W64};
+    let with_body = |mut image: LegacyImage, chunk: Vec<u8>| {
+        image.body = vec![BodyItem::Raw(chunk)];
+        image.to_bytes()
+    };
+    let marker = |marker: i32| marker.to_le_bytes().to_vec();
+    // COMPRESSED_DATA: the marker, a ulong size, that many bytes.
+    let mut compressed = marker(-12);
+    compressed.extend_from_slice(&8u64.to_le_bytes());
+    compressed.extend_from_slice(&[0x81; 8]);
+    vec![
+        (
+            "unsupported-hvm64-tmem",
+            with_body(LegacyImage::hvm(W64, 0x100), marker(-5)),
+        ),
         (
             "unsupported-pv32-compression",
-            unsupported_compression.to_bytes(),
+            with_body(LegacyImage::pv(W32, G::W32, 0x100), marker(-13)),
         ),
         (
             "unsupported-hvm32-tmem-extra",
-            unsupported_tmem_extra.to_bytes(),
+            with_body(LegacyImage::hvm(W32, 0x100), marker(-6)),
         ),
         (
             "unsupported-pv64-compressed-data",
-            unsupported_compressed_data.to_bytes(),
+            with_body(LegacyImage::pv(W64, G::W64, 0x100), compressed),
         ),
     ]
 }

@@ -131,17 +131,26 @@ fn build(f: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>) -> Result<Vec<u
     Ok(w.into_inner())
 }
 
+/// A valid profile but for its one cpuid entry, which stands in for
+/// `CPUID_ENTRY`.
+const PROFILE_TEMPLATE: &str = r#"{
+  "format": "xenmig-cpu-profile",
+  "version": 1,
+  "name": "bad",
+  "vendor": "GenuineIntel",
+  "hosts": [],
+  "limits": {"max_basic_leaf": "0x0000000d", "max_leaf7_subleaf": "0x00000000", "max_extended_leaf": "0x80000008", "signature": "0x000306f2", "physical_address_bits": "0x0000002e", "linear_address_bits": "0x00000030"},
+  "cpuid": [
+    CPUID_ENTRY
+  ],
+  "msrs": [],
+  "pool_masks": []
+}
+"#;
+
 /// Profile files with one mistake each, for the error messages of the CLI.
 fn malformed_profiles() -> Vec<(&'static str, &'static str, String)> {
-    let valid = |cpuid: &str| {
-        format!(
-            "{{\n  \"format\": \"xenmig-cpu-profile\",\n  \"version\": 1,\n  \"name\": \"bad\",\n  \
-             \"vendor\": \"GenuineIntel\",\n  \"hosts\": [],\n  \"limits\": {{\"max_basic_leaf\": \"0x0000000d\", \
-             \"max_leaf7_subleaf\": \"0x00000000\", \"max_extended_leaf\": \"0x80000008\", \"signature\": \"0x000306f2\", \
-             \"physical_address_bits\": \"0x0000002e\", \"linear_address_bits\": \"0x00000030\"}},\n  \
-             \"cpuid\": [\n    {cpuid}\n  ],\n  \"msrs\": [],\n  \"pool_masks\": []\n}}\n"
-        )
-    };
+    let valid = |cpuid: &str| PROFILE_TEMPLATE.replace("CPUID_ENTRY", cpuid);
     vec![
         (
             "bad-value-outside-mask.json",

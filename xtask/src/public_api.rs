@@ -118,6 +118,34 @@ pub(crate) fn item(doc: &Value, id: u64) -> Option<&Value> {
     doc["index"].get(id.to_string())
 }
 
+/// A public item of a crate's rustdoc JSON, taken apart.
+pub(crate) struct Public<'a> {
+    /// The item.
+    pub(crate) it: &'a Value,
+    /// What it is (`struct`, `use`, `function`, …): the one key of its `inner`.
+    pub(crate) kind: &'a str,
+    /// What `inner` says under that key.
+    pub(crate) inner: &'a Value,
+    /// Its name (`_` for none).
+    pub(crate) name: &'a str,
+}
+
+/// The item `id` of `doc`'s index, when it is there and public.
+pub(crate) fn public(doc: &Value, id: u64) -> Option<Public<'_>> {
+    let it = item(doc, id)?;
+    if it["visibility"] != "public" {
+        return None;
+    }
+    let (kind, inner) = tag(&it["inner"])?;
+    let name = it["name"].as_str().unwrap_or("_");
+    Some(Public {
+        it,
+        kind,
+        inner,
+        name,
+    })
+}
+
 /// The one key of an externally tagged rustdoc value (`{"struct": {...}}`).
 pub(crate) fn tag(value: &Value) -> Option<(&str, &Value)> {
     match value {
@@ -155,16 +183,15 @@ impl Walk<'_> {
     /// One item that appears in the module at `parent`.
     fn item(&mut self, id: u64, parent: &str) {
         let doc = self.doc;
-        let Some(it) = item(doc, id) else {
+        let Some(Public {
+            it,
+            kind,
+            inner,
+            name,
+        }) = public(doc, id)
+        else {
             return;
         };
-        if it["visibility"] != "public" {
-            return;
-        }
-        let Some((kind, inner)) = tag(&it["inner"]) else {
-            return;
-        };
-        let name = it["name"].as_str().unwrap_or("_");
         let path = format!("{parent}::{name}");
         let attrs = attributes(it);
         match kind {
@@ -172,203 +199,163 @@ impl Walk<'_> {
                 self.lines.insert(format!("pub mod {path}"));
                 self.module(id, &path);
             }
-            "use" => {
-                let target = inner["id"].as_u64();
-                let glob = inner["is_glob"].as_bool().unwrap_or(false);
-                match target.and_then(|t| item(doc, t).map(|i| (t, i))) {
-                    Some((target, target_item)) if glob => {
-                        if tag(&target_item["inner"]).is_some_and(|(k, _)| k == "module") {
-                            self.module(target, parent);
-                        } else {
-                            self.lines.insert(format!(
-                                "pub use {}::*",
-                                inner["source"].as_str().unwrap_or("?")
-                            ));
-                        }
-                    }
-                    Some((target, target_item)) => {
-                        // A re-export under another name: list the item at the
-                        // name a user writes.
-                        let shown = inner["name"].as_str().unwrap_or(name);
-                        let mut renamed = target_item.clone();
-                        renamed["name"] = Value::String(shown.to_owned());
-                        renamed["visibility"] = Value::String("public".to_owned());
-                        self.item_value(target, &renamed, parent);
-                    }
-                    None => {
-                        let source = inner["source"].as_str().unwrap_or("?");
-                        let shown = inner["name"].as_str().unwrap_or(name);
-                        let star = if glob { "::*" } else { "" };
-                        self.lines
-                            .insert(format!("pub use {parent}::{shown}{star} = {source}"));
-                    }
-                }
-            }
-            "struct" => {
-                let generics = generics_decl(&inner["generics"]);
-                let (body, fields) = match tag(&inner["kind"]) {
-                    Some(("unit", _)) => (String::new(), Vec::new()),
-                    Some(("tuple", fields)) => {
-                        let ids: Vec<_> = fields.as_array().cloned().unwrap_or_default();
-                        let shown: Vec<String> = ids
-                            .iter()
-                            .map(|f| match f.as_u64().and_then(|f| item(doc, f)) {
-                                Some(field) if field["visibility"] == "public" => {
-                                    format!("pub {}", ty(doc, &field["inner"]["struct_field"]))
-                                }
-                                _ => "_".to_owned(),
-                            })
-                            .collect();
-                        (format!("({})", shown.join(", ")), Vec::new())
-                    }
-                    Some(("plain", plain)) => {
-                        let stripped = plain["has_stripped_fields"].as_bool().unwrap_or(false);
-                        let ids = ids_of(&plain["fields"]);
-                        (
-                            if stripped {
-                                " { .. }".to_owned()
-                            } else {
-                                String::new()
-                            },
-                            ids,
-                        )
-                    }
-                    _ => (String::new(), Vec::new()),
-                };
-                self.lines
-                    .insert(format!("{attrs}pub struct {path}{generics}{body}"));
-                for field in fields {
-                    if let Some(f) = item(doc, field)
-                        && f["visibility"] == "public"
-                    {
-                        let fname = f["name"].as_str().unwrap_or("_");
-                        self.lines.insert(format!(
-                            "pub {path}::{fname}: {}",
-                            ty(doc, &f["inner"]["struct_field"])
-                        ));
-                    }
-                }
-                self.impls(&inner["impls"], &path);
-            }
+            "use" => self.reexport(inner, name, parent),
+            "struct" => self.structure(inner, &path, &attrs),
             "union" => {
                 self.lines.insert(format!("{attrs}pub union {path}"));
-                for field in ids_of(&inner["fields"]) {
-                    if let Some(f) = item(doc, field) {
-                        let fname = f["name"].as_str().unwrap_or("_");
-                        self.lines.insert(format!(
-                            "pub {path}::{fname}: {}",
-                            ty(doc, &f["inner"]["struct_field"])
-                        ));
-                    }
-                }
+                self.fields(&ids_of(&inner["fields"]), &path, false);
                 self.impls(&inner["impls"], &path);
             }
-            "enum" => {
-                let generics = generics_decl(&inner["generics"]);
-                self.lines
-                    .insert(format!("{attrs}pub enum {path}{generics}"));
-                for variant in ids_of(&inner["variants"]) {
-                    let Some(v) = item(doc, variant) else {
-                        continue;
-                    };
-                    let vname = v["name"].as_str().unwrap_or("_");
-                    let vattrs = attributes(v);
-                    let shape = match tag(&v["inner"]["variant"]["kind"]) {
-                        Some(("tuple", fields)) => {
-                            let shown: Vec<String> = fields
-                                .as_array()
-                                .map(|a| {
-                                    a.iter()
-                                        .map(|f| match f.as_u64().and_then(|f| item(doc, f)) {
-                                            Some(field) => ty(doc, &field["inner"]["struct_field"]),
-                                            None => "_".to_owned(),
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            format!("({})", shown.join(", "))
-                        }
-                        Some(("struct", s)) => {
-                            let shown: Vec<String> = ids_of(&s["fields"])
-                                .into_iter()
-                                .filter_map(|f| item(doc, f))
-                                .map(|f| {
-                                    format!(
-                                        "{}: {}",
-                                        f["name"].as_str().unwrap_or("_"),
-                                        ty(doc, &f["inner"]["struct_field"])
-                                    )
-                                })
-                                .collect();
-                            let more = if s["has_stripped_fields"].as_bool().unwrap_or(false) {
-                                ", .."
-                            } else {
-                                ""
-                            };
-                            format!(" {{ {}{more} }}", shown.join(", "))
-                        }
-                        _ => String::new(),
-                    };
-                    self.lines
-                        .insert(format!("{vattrs}pub {path}::{vname}{shape}"));
-                }
-                self.impls(&inner["impls"], &path);
-            }
+            "enum" => self.enumeration(inner, &path, &attrs),
             "function" => {
                 self.lines
                     .insert(format!("{attrs}{}", function(doc, &path, inner)));
             }
-            "trait" => {
-                let generics = generics_decl(&inner["generics"]);
-                let unsafety = if inner["is_unsafe"] == true {
-                    "unsafe "
-                } else {
-                    ""
-                };
-                let bounds = bounds(doc, &inner["bounds"]);
-                let supertraits = if bounds.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {bounds}")
-                };
-                self.lines.insert(format!(
-                    "{attrs}pub {unsafety}trait {path}{generics}{supertraits}"
-                ));
-                for member in ids_of(&inner["items"]) {
-                    self.assoc(member, &path, true);
-                }
-                for implementation in ids_of(&inner["implementations"]) {
-                    self.impl_line(implementation);
-                }
-            }
-            "constant" => {
-                self.lines
-                    .insert(format!("pub const {path}: {}", ty(doc, &inner["type"])));
-            }
-            "static" => {
-                let mutability = if inner["is_mutable"] == true {
-                    "mut "
-                } else {
-                    ""
-                };
-                self.lines.insert(format!(
-                    "pub static {mutability}{path}: {}",
-                    ty(doc, &inner["type"])
-                ));
-            }
-            "type_alias" => {
-                self.lines.insert(format!(
-                    "pub type {path}{} = {}",
-                    generics_decl(&inner["generics"]),
-                    ty(doc, &inner["type"])
-                ));
-            }
+            "trait" => self.trait_item(inner, &path, &attrs),
             "macro" => {
                 self.lines.insert(format!("pub macro {}!", name));
             }
             other => {
-                self.lines.insert(format!("pub {other} {path}"));
+                self.lines.insert(declaration(doc, other, inner, &path));
             }
+        }
+    }
+
+    /// A `use` item: a glob of a module lists that module's items here, a
+    /// re-export of a documented item lists that item at the name a user
+    /// writes, and one of an item rustdoc did not document lists the `use`.
+    fn reexport(&mut self, inner: &Value, name: &str, parent: &str) {
+        let doc = self.doc;
+        let target = inner["id"].as_u64();
+        let glob = inner["is_glob"].as_bool().unwrap_or(false);
+        match target.and_then(|t| item(doc, t).map(|i| (t, i))) {
+            Some((target, target_item)) if glob => {
+                if tag(&target_item["inner"]).is_some_and(|(k, _)| k == "module") {
+                    self.module(target, parent);
+                } else {
+                    self.lines.insert(format!(
+                        "pub use {}::*",
+                        inner["source"].as_str().unwrap_or("?")
+                    ));
+                }
+            }
+            Some((target, target_item)) => {
+                // A re-export under another name: list the item at the
+                // name a user writes.
+                let shown = inner["name"].as_str().unwrap_or(name);
+                let mut renamed = target_item.clone();
+                renamed["name"] = Value::String(shown.to_owned());
+                renamed["visibility"] = Value::String("public".to_owned());
+                self.item_value(target, &renamed, parent);
+            }
+            None => {
+                let source = inner["source"].as_str().unwrap_or("?");
+                let shown = inner["name"].as_str().unwrap_or(name);
+                let star = if glob { "::*" } else { "" };
+                self.lines
+                    .insert(format!("pub use {parent}::{shown}{star} = {source}"));
+            }
+        }
+    }
+
+    /// A struct's line (with its tuple fields, or `{ .. }` when some named
+    /// fields are private), then one line a public named field, then its impls.
+    fn structure(&mut self, inner: &Value, path: &str, attrs: &str) {
+        let doc = self.doc;
+        let generics = generics_decl(&inner["generics"]);
+        let (body, fields) = match tag(&inner["kind"]) {
+            Some(("unit", _)) => (String::new(), Vec::new()),
+            Some(("tuple", fields)) => {
+                let ids: Vec<_> = fields.as_array().cloned().unwrap_or_default();
+                let shown: Vec<String> = ids
+                    .iter()
+                    .map(|f| match f.as_u64().and_then(|f| item(doc, f)) {
+                        Some(field) if field["visibility"] == "public" => {
+                            format!("pub {}", ty(doc, &field["inner"]["struct_field"]))
+                        }
+                        _ => "_".to_owned(),
+                    })
+                    .collect();
+                (format!("({})", shown.join(", ")), Vec::new())
+            }
+            Some(("plain", plain)) => {
+                let stripped = plain["has_stripped_fields"].as_bool().unwrap_or(false);
+                let ids = ids_of(&plain["fields"]);
+                (
+                    if stripped {
+                        " { .. }".to_owned()
+                    } else {
+                        String::new()
+                    },
+                    ids,
+                )
+            }
+            _ => (String::new(), Vec::new()),
+        };
+        self.lines
+            .insert(format!("{attrs}pub struct {path}{generics}{body}"));
+        self.fields(&fields, path, true);
+        self.impls(&inner["impls"], path);
+    }
+
+    /// One line a named field of the struct or union at `path` (only the
+    /// public ones when `public_only`).
+    fn fields(&mut self, fields: &[u64], path: &str, public_only: bool) {
+        let doc = self.doc;
+        for &field in fields {
+            if let Some(f) = item(doc, field)
+                && (!public_only || f["visibility"] == "public")
+            {
+                let fname = f["name"].as_str().unwrap_or("_");
+                self.lines.insert(format!(
+                    "pub {path}::{fname}: {}",
+                    ty(doc, &f["inner"]["struct_field"])
+                ));
+            }
+        }
+    }
+
+    /// An enum's line, one line a variant with its shape, then its impls.
+    fn enumeration(&mut self, inner: &Value, path: &str, attrs: &str) {
+        let doc = self.doc;
+        let generics = generics_decl(&inner["generics"]);
+        self.lines
+            .insert(format!("{attrs}pub enum {path}{generics}"));
+        for variant in ids_of(&inner["variants"]) {
+            let Some(v) = item(doc, variant) else {
+                continue;
+            };
+            let vname = v["name"].as_str().unwrap_or("_");
+            let vattrs = attributes(v);
+            let shape = variant_shape(doc, &v["inner"]["variant"]["kind"]);
+            self.lines
+                .insert(format!("{vattrs}pub {path}::{vname}{shape}"));
+        }
+        self.impls(&inner["impls"], path);
+    }
+
+    /// A trait's line with its supertraits, its members, then its impls.
+    fn trait_item(&mut self, inner: &Value, path: &str, attrs: &str) {
+        let generics = generics_decl(&inner["generics"]);
+        let unsafety = if inner["is_unsafe"] == true {
+            "unsafe "
+        } else {
+            ""
+        };
+        let bounds = bounds(self.doc, &inner["bounds"]);
+        let supertraits = if bounds.is_empty() {
+            String::new()
+        } else {
+            format!(": {bounds}")
+        };
+        self.lines.insert(format!(
+            "{attrs}pub {unsafety}trait {path}{generics}{supertraits}"
+        ));
+        for member in ids_of(&inner["items"]) {
+            self.assoc(member, path, true);
+        }
+        for implementation in ids_of(&inner["implementations"]) {
+            self.impl_line(implementation);
         }
     }
 
@@ -476,7 +463,70 @@ impl Walk<'_> {
     }
 }
 
-fn ids_of(value: &Value) -> Vec<u64> {
+/// What follows a variant's name: `(T, U)`, ` { a: T, .. }` or nothing.
+fn variant_shape(doc: &Value, kind: &Value) -> String {
+    match tag(kind) {
+        Some(("tuple", fields)) => {
+            let shown: Vec<String> = fields
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|f| match f.as_u64().and_then(|f| item(doc, f)) {
+                            Some(field) => ty(doc, &field["inner"]["struct_field"]),
+                            None => "_".to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("({})", shown.join(", "))
+        }
+        Some(("struct", s)) => {
+            let shown: Vec<String> = ids_of(&s["fields"])
+                .into_iter()
+                .filter_map(|f| item(doc, f))
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f["name"].as_str().unwrap_or("_"),
+                        ty(doc, &f["inner"]["struct_field"])
+                    )
+                })
+                .collect();
+            let more = if s["has_stripped_fields"].as_bool().unwrap_or(false) {
+                ", .."
+            } else {
+                ""
+            };
+            format!(" {{ {}{more} }}", shown.join(", "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The line of an item that has no members of its own: a constant, a static,
+/// a type alias, or a kind this listing does not know (shown by its name).
+fn declaration(doc: &Value, kind: &str, inner: &Value, path: &str) -> String {
+    match kind {
+        "constant" => format!("pub const {path}: {}", ty(doc, &inner["type"])),
+        "static" => {
+            let mutability = if inner["is_mutable"] == true {
+                "mut "
+            } else {
+                ""
+            };
+            format!("pub static {mutability}{path}: {}", ty(doc, &inner["type"]))
+        }
+        "type_alias" => format!(
+            "pub type {path}{} = {}",
+            generics_decl(&inner["generics"]),
+            ty(doc, &inner["type"])
+        ),
+        other => format!("pub {other} {path}"),
+    }
+}
+
+/// The ids of a JSON array of item ids.
+pub(crate) fn ids_of(value: &Value) -> Vec<u64> {
     value
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_u64).collect())

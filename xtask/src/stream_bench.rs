@@ -207,26 +207,7 @@ fn cpu_ticks() -> u64 {
 /// since unoptimised numbers say nothing.
 pub fn run(root: &Path) -> Result<(), String> {
     if cfg!(debug_assertions) && std::env::var_os("XENMIG_BENCH_OPTIMISED").is_none() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "bench",
-                "stream-read",
-            ])
-            .env("XENMIG_BENCH_OPTIMISED", "1")
-            .current_dir(root)
-            .status()
-            .map_err(|e| format!("cargo: {e}"))?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err(format!("optimised run failed: {status}"))
-        };
+        return run_optimised(root);
     }
     let dir: PathBuf = root.join("target/bench");
     std::fs::create_dir_all(&dir).map_err(err)?;
@@ -235,78 +216,142 @@ pub fn run(root: &Path) -> Result<(), String> {
     generate(&input)?;
     let size = std::fs::metadata(&input).map_err(err)?.len();
     run_silent(Path::new("cat"), &[&input])?;
-
-    let cat = best_wall(RUNS, || run_silent(Path::new("cat"), &[&input]))?;
-    let read = best_wall(RUNS, || read_stream(&input, false))?;
-    let skip = best_wall(RUNS, || read_stream(&input, true))?;
-    let cat_pipe = best_wall(RUNS, || cat_through_pipe(&input))?;
-    let ticks = cpu_ticks();
-    let pipe_read = best_wall(RUNS, || skip_from_pipe(&input, false))?;
-    let read_ticks = cpu_ticks() - ticks;
-    let ticks = cpu_ticks();
-    let pipe_splice = best_wall(RUNS, || skip_from_pipe(&input, true))?;
-    let splice_ticks = cpu_ticks() - ticks;
-    let cp = best_wall(RUNS, || run_silent(Path::new("cp"), &[&input, &copy]))?;
-    let copied = best_wall(RUNS, || copy_stream(&input, &copy))?;
+    let timings = Timings::measure(&input, &copy)?;
     let peak = vm_hwm_kib("self").map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} kB"));
     let same = same_contents(&input, &copy)?;
     std::fs::remove_file(&copy).map_err(err)?;
     std::fs::remove_file(&input).map_err(err)?;
-
-    let mib = mib(size);
-    let rate = |d: Duration| mib / d.as_secs_f64();
-    println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
-    println!("| what | time | MiB/s | ratio |");
-    println!("|---|---|---|---|");
-    println!(
-        "| `cat` (baseline) | {:.3} s | {:.0} | 1.00 |",
-        cat.as_secs_f64(),
-        rate(cat)
-    );
-    println!(
-        "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
-        read.as_secs_f64(),
-        rate(read),
-        ratio(read, cat)
-    );
-    println!(
-        "| StreamReader::seekable, skip every body | {:.4} s | {:.0} | {:.3}× cat |",
-        skip.as_secs_f64(),
-        rate(skip),
-        ratio(skip, cat)
-    );
-    println!(
-        "| `cat \\| cat` (pipe baseline) | {:.3} s | {:.0} | 1.00 |",
-        cat_pipe.as_secs_f64(),
-        rate(cat_pipe)
-    );
-    for (what, time, ticks) in [
-        ("Reader::new", pipe_read, read_ticks),
-        ("Reader::pipe (spliced)", pipe_splice, splice_ticks),
-    ] {
-        println!(
-            "| `cat \\|` {what}, skip every body (reader CPU, 3 runs: {:.2} s) | {:.3} s | {:.0} | {:.2}× cat \\| cat |",
-            ticks as f64 / 100.0,
-            time.as_secs_f64(),
-            rate(time),
-            time.as_secs_f64() / cat_pipe.as_secs_f64()
-        );
-    }
-    println!(
-        "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
-        cp.as_secs_f64(),
-        rate(cp)
-    );
-    println!(
-        "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
-        copied.as_secs_f64(),
-        rate(copied),
-        ratio(copied, cp)
-    );
+    timings.print(mib(size));
     println!("copy identical to input: {same}; peak RSS (generation, reads, copies): {peak}");
     if same {
         Ok(())
     } else {
         Err("the copy differs from the input".into())
+    }
+}
+
+/// `cargo run --release` of this benchmark.
+fn run_optimised(root: &Path) -> Result<(), String> {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+            "stream-read",
+        ])
+        .env("XENMIG_BENCH_OPTIMISED", "1")
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("optimised run failed: {status}"))
+    }
+}
+
+/// The best of [`RUNS`] of each way to read or copy the stream, and the CPU
+/// time of the pipe readers.
+struct Timings {
+    cat: Duration,
+    read: Duration,
+    skip: Duration,
+    cat_pipe: Duration,
+    pipe_read: Duration,
+    read_ticks: u64,
+    pipe_splice: Duration,
+    splice_ticks: u64,
+    cp: Duration,
+    copied: Duration,
+}
+
+impl Timings {
+    /// Times each way on `input`, copying to `copy`.
+    fn measure(input: &Path, copy: &Path) -> Result<Timings, String> {
+        let cat = best_wall(RUNS, || run_silent(Path::new("cat"), &[input]))?;
+        let read = best_wall(RUNS, || read_stream(input, false))?;
+        let skip = best_wall(RUNS, || read_stream(input, true))?;
+        let cat_pipe = best_wall(RUNS, || cat_through_pipe(input))?;
+        let ticks = cpu_ticks();
+        let pipe_read = best_wall(RUNS, || skip_from_pipe(input, false))?;
+        let read_ticks = cpu_ticks() - ticks;
+        let ticks = cpu_ticks();
+        let pipe_splice = best_wall(RUNS, || skip_from_pipe(input, true))?;
+        let splice_ticks = cpu_ticks() - ticks;
+        let cp = best_wall(RUNS, || run_silent(Path::new("cp"), &[input, copy]))?;
+        let copied = best_wall(RUNS, || copy_stream(input, copy))?;
+        Ok(Timings {
+            cat,
+            read,
+            skip,
+            cat_pipe,
+            pipe_read,
+            read_ticks,
+            pipe_splice,
+            splice_ticks,
+            cp,
+            copied,
+        })
+    }
+
+    /// The results table of a stream of `mib` MiB.
+    fn print(&self, mib: f64) {
+        let rate = |d: Duration| mib / d.as_secs_f64();
+        println!("stream-read: {mib:.0} MiB libxl HVM stream, best of 3");
+        println!("| what | time | MiB/s | ratio |");
+        println!("|---|---|---|---|");
+        println!(
+            "| `cat` (baseline) | {:.3} s | {:.0} | 1.00 |",
+            self.cat.as_secs_f64(),
+            rate(self.cat)
+        );
+        println!(
+            "| StreamReader, read every body, parse PAGE_DATA | {:.3} s | {:.0} | {:.2}× cat |",
+            self.read.as_secs_f64(),
+            rate(self.read),
+            ratio(self.read, self.cat)
+        );
+        println!(
+            "| StreamReader::seekable, skip every body | {:.4} s | {:.0} | {:.3}× cat |",
+            self.skip.as_secs_f64(),
+            rate(self.skip),
+            ratio(self.skip, self.cat)
+        );
+        println!(
+            "| `cat \\| cat` (pipe baseline) | {:.3} s | {:.0} | 1.00 |",
+            self.cat_pipe.as_secs_f64(),
+            rate(self.cat_pipe)
+        );
+        for (what, time, ticks) in [
+            ("Reader::new", self.pipe_read, self.read_ticks),
+            (
+                "Reader::pipe (spliced)",
+                self.pipe_splice,
+                self.splice_ticks,
+            ),
+        ] {
+            println!(
+                "| `cat \\|` {what}, skip every body (reader CPU, 3 runs: {:.2} s) | {:.3} s | {:.0} | {:.2}× cat \\| cat |",
+                ticks as f64 / 100.0,
+                time.as_secs_f64(),
+                rate(time),
+                time.as_secs_f64() / self.cat_pipe.as_secs_f64()
+            );
+        }
+        println!(
+            "| `cp` (baseline) | {:.3} s | {:.0} | 1.00 |",
+            self.cp.as_secs_f64(),
+            rate(self.cp)
+        );
+        println!(
+            "| StreamReader → Writer copy | {:.3} s | {:.0} | {:.2}× cp |",
+            self.copied.as_secs_f64(),
+            rate(self.copied),
+            ratio(self.copied, self.cp)
+        );
     }
 }

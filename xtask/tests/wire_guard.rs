@@ -3,7 +3,7 @@
 //! `crates/migration-stream` decodes or encodes integers by hand. The
 //! exceptions below are the places whose bytes are not a Xen migration
 //! stream, each with its reason; an exception that no longer applies fails
-//! too, so the list stays exact.
+//! too, so the list stays exact. Comments and doc examples do not count.
 
 use std::path::{Path, PathBuf};
 use xtask::{repo_root, rust_files};
@@ -53,9 +53,16 @@ fn hand_conversions(crates: &Path) -> Vec<(String, Vec<&'static str>)> {
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
+            // Comments and doc examples are not the library's code: an
+            // example may build its input bytes the way a caller would.
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
             let used: Vec<&str> = CONVERSIONS
                 .into_iter()
-                .filter(|c| text.contains(c))
+                .filter(|c| code.contains(c))
                 .collect();
             if !used.is_empty() {
                 let relative = file.strip_prefix(crates).unwrap();

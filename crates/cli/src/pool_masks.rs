@@ -76,17 +76,6 @@ pub fn compute(
             "Need at least 2 files to do the comparison!",
         ));
     }
-    // The library's messages know no flags: the flags are named here.
-    let pool_failure = |e: pool::PoolError| match e.kind {
-        pool::PoolErrorKind::HiddenAndKept(name) => Failure::usage_or_io(format!(
-            "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
-        )),
-        pool::PoolErrorKind::MixedVendors(_) => Failure::bad_input(format!(
-            "{e}; pass --allow-mixed-vendors to compute a mask anyway"
-        )),
-        pool::PoolErrorKind::UnknownFeature { .. } => Failure::usage_or_io(e),
-        _ => Failure::bad_input(e),
-    };
     let format = if args.json {
         OutputFormat::Json
     } else {
@@ -108,15 +97,7 @@ pub fn compute(
             &computed
         }
     };
-    let needed: &[Consumer] = match format {
-        _ if args.diff => &[],
-        _ if args.plan => &[Consumer::Xl],
-        OutputFormat::Xl => &[Consumer::Xl],
-        OutputFormat::Qemu => &[Consumer::Qemu],
-        OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
-        OutputFormat::Html => &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
-        _ => &[],
-    };
+    let needed = consumers_needed(args, format);
     let setup = ConsumerSetup::new(&args.consumers, needed)?;
     let consumers = if args.verbose {
         needed.iter().map(|c| setup.describe(*c)).collect()
@@ -124,66 +105,143 @@ pub fn compute(
         Vec::new()
     };
     let targets = setup.targets();
-    let mut warnings = Vec::new();
-    let mut notes = Vec::new();
-    let stdout = if args.diff {
-        if args.json {
+    let mut output = Output::default();
+    if args.diff {
+        output.stdout = if args.json {
             render::diff_json(masks)
         } else {
             render::diff(masks, colour)
-        }
+        };
     } else if let Some(plan) = &planned {
-        if args.json {
+        output.stdout = if args.json {
             render::plan_json(plan, &targets)
         } else {
             render::plan_text(plan, &targets)
-        }
-    } else {
-        if format == OutputFormat::Xend {
-            warnings = render::xend_missing_leaves(masks, hosts)
-                .into_iter()
-                .map(|w| format!("{w}; use --format xl"))
-                .collect();
-        }
-        let guest = GuestCpu::from_masks(masks);
-        let mut rendered = |r: render::Rendered| {
-            if r.text.starts_with("cpuid = [") {
-                // xl fell back to the xend list: it has xend's limits.
-                warnings = render::xend_missing_leaves(masks, hosts);
-            }
-            warnings.extend(
-                r.omitted
-                    .into_iter()
-                    .map(|line| format!("not in the output: {line}")),
-            );
-            notes = r.notes;
-            r.text
         };
-        match format {
-            OutputFormat::Xend if args.verbose => render::xend_verbose(masks),
-            OutputFormat::Xend => render::xend(masks),
-            OutputFormat::Xl => rendered(render::xl(masks, &targets)),
-            OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, &targets)),
-            OutputFormat::Qemu => rendered(render::qemu(masks, &guest, &targets)),
-            OutputFormat::Firecracker => rendered(render::firecracker(masks)),
-            OutputFormat::Json => render::json(masks),
-            OutputFormat::Html => {
-                // The page shows the plan, whose own pool computation is the same as `masks`.
-                let plan = plan::plan(hosts, options, &plan_options).map_err(pool_failure)?;
-                let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                render::html::pool_page(&plan, hosts, &generator, &targets)
-            }
-        }
-    };
+    } else {
+        let pool = Pool {
+            hosts,
+            options,
+            plan_options: &plan_options,
+            masks,
+        };
+        output = render_masks(&pool, format, args.verbose, &targets)?;
+    }
     if !args.diff {
         for feature in masks.hidden_but_not_compared() {
-            warnings.push(format!(
+            output.warnings.push(format!(
                 "not in the output: {} (--hide): {} is not compared, as some dumps do not carry it",
                 feature.name,
                 feature.location.register().0
             ));
         }
     }
+    Ok(Printed {
+        stdout: output.stdout,
+        is_report: args.diff,
+        consumers,
+        notes: output.notes,
+        warnings: output.warnings,
+        explanation: explanation(args, format, masks),
+    })
+}
+
+/// A pool failure as the command line reports it: the library's messages
+/// know no flags, so the flags are named here.
+fn pool_failure(e: pool::PoolError) -> Failure {
+    match e.kind {
+        pool::PoolErrorKind::HiddenAndKept(name) => Failure::usage_or_io(format!(
+            "{name} is both hidden and kept; expected each feature in at most one of --hide and --keep"
+        )),
+        pool::PoolErrorKind::MixedVendors(_) => Failure::bad_input(format!(
+            "{e}; pass --allow-mixed-vendors to compute a mask anyway"
+        )),
+        pool::PoolErrorKind::UnknownFeature { .. } => Failure::usage_or_io(e),
+        _ => Failure::bad_input(e),
+    }
+}
+
+/// The consumers whose releases the output of `format` depends on.
+fn consumers_needed(args: &Args, format: OutputFormat) -> &'static [Consumer] {
+    match format {
+        _ if args.diff => &[],
+        _ if args.plan => &[Consumer::Xl],
+        OutputFormat::Xl => &[Consumer::Xl],
+        OutputFormat::Qemu => &[Consumer::Qemu],
+        OutputFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+        OutputFormat::Html => &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+        _ => &[],
+    }
+}
+
+/// The hosts of a pool, what was asked of it, and its masks.
+struct Pool<'a> {
+    hosts: &'a [Host],
+    options: &'a PoolOptions,
+    plan_options: &'a plan::PlanOptions,
+    masks: &'a pool::PoolMasks,
+}
+
+/// Standard output and the lines for standard error that come with it.
+#[derive(Default)]
+struct Output {
+    stdout: String,
+    notes: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// The masks in `format` (neither `--diff` nor `--plan`), with the
+/// warnings and notes of the renderer.
+fn render_masks(
+    pool: &Pool<'_>,
+    format: OutputFormat,
+    verbose: bool,
+    targets: &maskcalc::consumer::Targets<'_>,
+) -> Result<Output, Failure> {
+    let Pool { hosts, masks, .. } = *pool;
+    let mut output = Output::default();
+    if format == OutputFormat::Xend {
+        output.warnings = render::xend_missing_leaves(masks, hosts)
+            .into_iter()
+            .map(|w| format!("{w}; use --format xl"))
+            .collect();
+    }
+    let guest = GuestCpu::from_masks(masks);
+    let mut rendered = |r: render::Rendered| {
+        if r.text.starts_with("cpuid = [") {
+            // xl fell back to the xend list: it has xend's limits.
+            output.warnings = render::xend_missing_leaves(masks, hosts);
+        }
+        output.warnings.extend(
+            r.omitted
+                .into_iter()
+                .map(|line| format!("not in the output: {line}")),
+        );
+        output.notes = r.notes;
+        r.text
+    };
+    let stdout = match format {
+        OutputFormat::Xend if verbose => render::xend_verbose(masks),
+        OutputFormat::Xend => render::xend(masks),
+        OutputFormat::Xl => rendered(render::xl(masks, targets)),
+        OutputFormat::Libvirt => rendered(render::libvirt(masks, &guest, targets)),
+        OutputFormat::Qemu => rendered(render::qemu(masks, &guest, targets)),
+        OutputFormat::Firecracker => rendered(render::firecracker(masks)),
+        OutputFormat::Json => render::json(masks),
+        OutputFormat::Html => {
+            // The page shows the plan, whose own pool computation is the same as `masks`.
+            let plan = plan::plan(hosts, pool.options, pool.plan_options).map_err(pool_failure)?;
+            let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+            render::html::pool_page(&plan, hosts, &generator, targets)
+        }
+    };
+    output.stdout = stdout;
+    Ok(output)
+}
+
+/// `-v`'s explanation, when standard output holds another format than
+/// xend's (whose verbose form explains itself) and is not `--diff`.
+fn explanation(args: &Args, format: OutputFormat, masks: &pool::PoolMasks) -> Option<String> {
     let explain_elsewhere =
         args.verbose && (args.diff || args.json || args.format != OutputFormat::Xend);
     // A KVM output withholds the accumulate features not every host has:
@@ -193,19 +251,11 @@ pub fn compute(
             format,
             OutputFormat::Qemu | OutputFormat::Libvirt | OutputFormat::Firecracker
         );
-    let explanation = (explain_elsewhere && !args.diff).then(|| {
+    (explain_elsewhere && !args.diff).then(|| {
         if kvm {
             render::explain(&masks.for_kvm())
         } else {
             render::explain(masks)
         }
-    });
-    Ok(Printed {
-        stdout,
-        is_report: args.diff,
-        consumers,
-        notes,
-        warnings,
-        explanation,
     })
 }

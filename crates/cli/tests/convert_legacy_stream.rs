@@ -4,8 +4,9 @@
 mod support;
 
 use std::path::Path;
+use std::process::Output;
 
-use support::{assert_golden, code, run, scratch, testdata};
+use support::{assert_golden, code, run, run_piped, scratch, testdata};
 
 const EXE: &str = env!("CARGO_BIN_EXE_convert-legacy-stream");
 
@@ -13,6 +14,24 @@ fn image(stem: &str) -> String {
     testdata(&format!("legacy/{stem}.img"))
         .display()
         .to_string()
+}
+
+/// Runs the converter from the file `input` to the file `out`, with `extra`
+/// arguments after those.
+fn convert(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(EXE, &args)
+}
+
+/// Checks that a conversion failed on malformed input: exit code 1, and a
+/// message that names the byte offset (`case` says which conversion).
+/// Returns the message.
+fn malformed(result: &Output, case: &str) -> String {
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(code(result), 1, "{case}: {stderr}");
+    assert!(stderr.contains("byte offset"), "{stderr}");
+    stderr
 }
 
 fn dir_is_empty(dir: &Path) -> bool {
@@ -116,21 +135,9 @@ fn truncated_input_exits_1_and_leaves_no_output() {
             let input = dir.join("in");
             std::fs::write(&input, &bytes[..cut]).unwrap();
             let out = dir.join("out");
-            let result = run(
-                EXE,
-                &[
-                    "-i",
-                    input.to_str().unwrap(),
-                    "-o",
-                    out.to_str().unwrap(),
-                    "-f",
-                    "libxl",
-                ],
-            );
-            let stderr = String::from_utf8_lossy(&result.stderr);
-            assert_eq!(code(&result), 1, "{stem} cut at {cut}: {stderr}");
+            let result = convert(&input, &out, &["-f", "libxl"]);
+            let stderr = malformed(&result, &format!("{stem} cut at {cut}"));
             assert!(stderr.starts_with("convert-legacy-stream: "), "{stderr}");
-            assert!(stderr.contains("byte offset"), "{stderr}");
             std::fs::remove_file(&input).unwrap();
             assert!(
                 dir_is_empty(&dir),
@@ -232,10 +239,7 @@ fn a_failed_conversion_keeps_an_existing_output_file() {
     let bytes = std::fs::read(image("hvm64-upstream")).unwrap();
     let input = dir.join("in");
     std::fs::write(&input, &bytes[..bytes.len() - 10]).unwrap();
-    let result = run(
-        EXE,
-        &["-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()],
-    );
+    let result = convert(&input, &out, &[]);
     assert_eq!(code(&result), 1);
     assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
     assert_eq!(
@@ -244,10 +248,7 @@ fn a_failed_conversion_keeps_an_existing_output_file() {
         "temporary file left behind"
     );
     std::fs::write(&input, &bytes).unwrap();
-    let result = run(
-        EXE,
-        &["-i", input.to_str().unwrap(), "-o", out.to_str().unwrap()],
-    );
+    let result = convert(&input, &out, &[]);
     assert_eq!(code(&result), 0);
     assert_ne!(std::fs::read(&out).unwrap(), b"previous contents");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -257,27 +258,19 @@ fn a_failed_conversion_keeps_an_existing_output_file() {
 fn libxl_invocation_reads_and_writes_inherited_pipes() {
     // As libxl runs it: `--in <fd> --out <fd> --width --guest --format libxl`,
     // both ends pipes (so no input size is known and nothing can seek).
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     for (stem, width, guest) in [
         ("hvm32-qemu-to-end", "32", "hvm"),
         ("pv64-guest64", "64", "pv"),
     ] {
         let bytes = std::fs::read(image(stem)).unwrap();
-        let mut child = Command::new(EXE)
-            .args([
+        let (result, fed) = run_piped(
+            EXE,
+            &[
                 "--in", "0", "--out", "1", "--width", width, "--guest", guest, "--format", "libxl",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feed = bytes.clone();
-        let feeder = std::thread::spawn(move || stdin.write_all(&feed));
-        let result = child.wait_with_output().unwrap();
-        feeder.join().unwrap().unwrap();
+            ],
+            bytes.clone(),
+        );
+        fed.unwrap();
         assert_eq!(
             code(&result),
             0,
@@ -318,21 +311,9 @@ fn malformed_input_exits_1_with_its_message_and_leaves_no_output() {
     ] {
         let image = LegacyImage::hvm(Width::W64, 0x100).with_body(vec![body]);
         std::fs::write(&input, image.to_bytes()).unwrap();
-        let result = run(
-            EXE,
-            &[
-                "-i",
-                input.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "-g",
-                "hvm",
-            ],
-        );
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        assert_eq!(code(&result), 1, "{message}: {stderr}");
+        let result = convert(&input, &out, &["-g", "hvm"]);
+        let stderr = malformed(&result, message);
         assert!(stderr.contains(message), "{stderr}");
-        assert!(stderr.contains("byte offset"), "{stderr}");
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
             1,

@@ -221,11 +221,22 @@ fn hosts_are_named_by_a_distinguishing_path_and_a_file_given_twice_is_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `cpu-profile check FLAGS --stream testdata/profile/STREAM HOSTS…`, which
+/// must exit with `expected`: its standard output and standard error.
+fn check_stream(flags: &[&str], stream: &str, hosts: &[&str], expected: i32) -> (String, String) {
+    let stream = format!("testdata/profile/{stream}");
+    let mut args = vec!["check"];
+    args.extend_from_slice(flags);
+    args.extend(["--stream", &stream]);
+    args.extend_from_slice(hosts);
+    outcome(EXE, &args, expected)
+}
+
 #[test]
 fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
     for file in ["libxc", "libxl", "xl"] {
-        let stream = format!("testdata/profile/{file}-skylake-guest.bin");
-        let (stdout, _) = outcome(EXE, &["check", "--stream", &stream, SKYLAKE], 0);
+        let stream = format!("{file}-skylake-guest.bin");
+        let (stdout, _) = check_stream(&[], &stream, &[SKYLAKE], 0);
         assert!(
             stdout.contains("intel-skylake-sp-xeon-platinum-8180.txt: compatible\n"),
             "{stdout}"
@@ -234,16 +245,7 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
     // A guest whose MSR policy has IA32_ARCH_CAPABILITIES: the dumps carry no
     // MSR values, so Cascade Lake is compatible with the MSR not checked, and
     // Skylake-SP lacks ARCH_CAPS itself.
-    let (stdout, _) = outcome(
-        EXE,
-        &[
-            "check",
-            "--stream",
-            "testdata/profile/libxc-cascadelake-guest.bin",
-            CASCADELAKE,
-        ],
-        0,
-    );
+    let (stdout, _) = check_stream(&[], "libxc-cascadelake-guest.bin", &[CASCADELAKE], 0);
     assert!(
         stdout.ends_with(
             "intel-cascadelake-sp-xeon-platinum-8280.txt: compatible\n  \
@@ -252,73 +254,30 @@ fn check_stream_tells_whether_a_saved_guest_can_be_restored() {
         ),
         "{stdout}"
     );
-    let (stdout, _) = outcome(
-        EXE,
-        &[
-            "check",
-            "--stream",
-            "testdata/profile/libxc-cascadelake-guest.bin",
-            SKYLAKE,
-        ],
-        1,
-    );
+    let (stdout, _) = check_stream(&[], "libxc-cascadelake-guest.bin", &[SKYLAKE], 1);
     assert!(
         stdout.contains(
             "  the guest has ARCH_CAPS (0x7.0.edx[29], intersect), which the host lacks\n"
         ),
         "{stdout}"
     );
-    let (stdout, _) = outcome(
-        EXE,
-        &[
-            "check",
-            "--stream",
-            "testdata/profile/xl-skylake-guest.bin",
-            SKYLAKE,
-            CASCADELAKE,
-            HASWELL,
-        ],
+    let (stdout, _) = check_stream(
+        &[],
+        "xl-skylake-guest.bin",
+        &[SKYLAKE, CASCADELAKE, HASWELL],
         1,
     );
     assert_golden("cpu-profile/check-stream.txt", &stdout);
-    let (stdout, _) = outcome(
-        EXE,
-        &[
-            "check",
-            "--json",
-            "--stream",
-            "testdata/profile/xl-skylake-guest.bin",
-            HASWELL,
-        ],
-        1,
-    );
+    let (stdout, _) = check_stream(&["--json"], "xl-skylake-guest.bin", &[HASWELL], 1);
     assert_golden("cpu-profile/check-stream.json", &stdout);
 }
 
 #[test]
 fn a_stream_without_a_policy_is_unsupported_and_a_broken_one_bad_input() {
-    let (stdout, stderr) = outcome(
-        EXE,
-        &[
-            "check",
-            "--stream",
-            "testdata/profile/libxc-v2-no-policy.bin",
-            SKYLAKE,
-        ],
-        2,
-    );
+    let (stdout, stderr) = check_stream(&[], "libxc-v2-no-policy.bin", &[SKYLAKE], 2);
     assert_eq!(stdout, "");
     assert_golden("cpu-profile/check-stream-no-policy.txt", &stderr);
-    let (_, stderr) = outcome(
-        EXE,
-        &[
-            "check",
-            "--stream",
-            "testdata/profile/libxc-truncated.bin",
-            SKYLAKE,
-        ],
-        1,
-    );
+    let (_, stderr) = check_stream(&[], "libxc-truncated.bin", &[SKYLAKE], 1);
     assert_golden("cpu-profile/check-stream-truncated.txt", &stderr);
 }
 

@@ -5,13 +5,36 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use support::{
-    assert_golden, code, fails_saying, repo_root, run, run_with_closed_stdout, stderr, stdout,
-    testdata,
+    assert_golden, code, fails_saying, repo_root, run, run_piped, run_with_closed_stdout, stderr,
+    stdout, testdata,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_verify-stream-v2");
+
+/// Runs the tool on the file `file` (`-i FILE`), `flags` before it.
+fn verify(file: &str, flags: &[&str]) -> Output {
+    let mut args = flags.to_vec();
+    args.extend(["-i", file]);
+    run(EXE, &args)
+}
+
+/// `-v -i FILE` with standard output a full disk; None where `/dev/full`
+/// cannot be opened.
+fn verbose_to_a_full_disk(file: &str) -> Option<Output> {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .ok()?;
+    let output = Command::new(EXE)
+        .args(["-v", "-i", file])
+        .current_dir(repo_root())
+        .stdout(full)
+        .output()
+        .unwrap();
+    Some(output)
+}
 
 #[test]
 fn verbose_lines_match_upstream_templates() {
@@ -102,15 +125,9 @@ fn error_messages_for_every_case() {
 
 #[test]
 fn quiet_wins_over_verbose_and_hides_errors() {
-    let output = run(
-        EXE,
-        &[
-            "-q",
-            "-v",
-            "--json",
-            "-i",
-            "testdata/verify/page-data.duplicate-pfn.stream",
-        ],
+    let output = verify(
+        "testdata/verify/page-data.duplicate-pfn.stream",
+        &["-q", "-v", "--json"],
     );
     assert_eq!(code(&output), 1);
     assert_eq!(stdout(&output), "");
@@ -131,24 +148,10 @@ fn usage_and_io_errors_exit_2() {
     assert!(stdout(&output).starts_with("verify-stream-v2 "));
 }
 
-/// Pipes `bytes` into the tool's standard input (the default `-i 0`).
-fn through_pipe(bytes: Vec<u8>, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        // The tool may stop reading early on an invalid stream.
-        let _ = stdin.write_all(&bytes);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
+/// Pipes `bytes` into the tool's standard input (the default `-i 0`); the
+/// tool may stop reading early on an invalid stream.
+fn through_pipe(bytes: Vec<u8>, args: &[&str]) -> Output {
+    run_piped(EXE, args, bytes).0
 }
 
 #[test]
@@ -259,20 +262,12 @@ fn stop_at_end_returns_while_the_writer_keeps_the_stream_open() {
 
 #[test]
 fn syslog_takes_the_verbose_lines_and_errors_still_reach_standard_error() {
-    let output = run(
-        EXE,
-        &["--syslog", "-v", "-i", "testdata/streams/xl-hvm-v3.bin"],
-    );
+    let output = verify("testdata/streams/xl-hvm-v3.bin", &["--syslog", "-v"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(stdout(&output), "", "verbose lines belong to syslog");
-    let output = run(
-        EXE,
-        &[
-            "--syslog",
-            "-v",
-            "-i",
-            "testdata/verify/libxl.xenstore-key.stream",
-        ],
+    let output = verify(
+        "testdata/verify/libxl.xenstore-key.stream",
+        &["--syslog", "-v"],
     );
     assert_eq!(code(&output), 1);
     assert_eq!(stdout(&output), "");
@@ -281,14 +276,9 @@ fn syslog_takes_the_verbose_lines_and_errors_still_reach_standard_error() {
         "{}",
         stderr(&output)
     );
-    let output = run(
-        EXE,
-        &[
-            "--syslog",
-            "-q",
-            "-i",
-            "testdata/verify/libxl.xenstore-key.stream",
-        ],
+    let output = verify(
+        "testdata/verify/libxl.xenstore-key.stream",
+        &["--syslog", "-q"],
     );
     assert_eq!(code(&output), 1);
     assert_eq!(stderr(&output), "");
@@ -400,16 +390,10 @@ fn json_with_verbose_keeps_standard_output_one_json_document() {
 
 #[test]
 fn verbose_output_to_a_full_disk_is_an_io_error() {
-    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+    let Some(output) = verbose_to_a_full_disk("testdata/streams/xl-hvm-v3.bin") else {
         eprintln!("skipped: /dev/full cannot be opened here");
         return;
     };
-    let output = Command::new(EXE)
-        .args(["-v", "-i", "testdata/streams/xl-hvm-v3.bin"])
-        .current_dir(repo_root())
-        .stdout(full)
-        .output()
-        .unwrap();
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("standard output"),
@@ -417,16 +401,7 @@ fn verbose_output_to_a_full_disk_is_an_io_error() {
         stderr(&output)
     );
     // The stream's own verdict is still given when it is invalid.
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
-    let output = Command::new(EXE)
-        .args(["-v", "-i", "testdata/verify/libxl.xenstore-key.stream"])
-        .current_dir(repo_root())
-        .stdout(full)
-        .output()
-        .unwrap();
+    let output = verbose_to_a_full_disk("testdata/verify/libxl.xenstore-key.stream").unwrap();
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert!(
         stderr(&output).contains("[rule libxl.xenstore-key]")

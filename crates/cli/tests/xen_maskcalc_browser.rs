@@ -76,6 +76,23 @@ macro_rules! browser_or_skip {
     };
 }
 
+/// The DOM headless Chromium makes of `page` (`--dump-dom`).
+fn dump_dom(browser: &Path, dir: &Path, page: &Path) -> String {
+    let dom_file = dir.join("dom.html");
+    run_chromium(browser, dir, "--dump-dom", page, &dom_file);
+    std::fs::read_to_string(&dom_file).unwrap()
+}
+
+/// Checks that the page's script ran: it marks `<body data-script="ready">`.
+fn assert_script_ran(dom: &str) {
+    let body = start_tags(dom, "body")
+        .into_iter()
+        .next()
+        .expect("a body")
+        .1;
+    assert_eq!(body.get("data-script").map(String::as_str), Some("ready"));
+}
+
 /// Runs headless Chromium on `page` with `mode` (`--dump-dom` or
 /// `--screenshot=FILE`), a fresh profile and nothing that talks to the
 /// network; standard output goes to `stdout`. Killed after 120 s.
@@ -277,18 +294,11 @@ fn the_page_renders_every_host_and_difference_in_chromium() {
         success(EXE, &with_files(&["--format", "html"], &pool)),
     )
     .unwrap();
-    let dom_file = dir.join("dom.html");
-    run_chromium(&browser, &dir, "--dump-dom", &page, &dom_file);
-    let dom = std::fs::read_to_string(&dom_file).unwrap();
+    let dom = dump_dom(&browser, &dir, &page);
     let expected = expected(&pool);
 
     // The script ran (the policy allowed it by its hash) and added its controls.
-    let body = start_tags(&dom, "body")
-        .into_iter()
-        .next()
-        .expect("a body")
-        .1;
-    assert_eq!(body.get("data-script").map(String::as_str), Some("ready"));
+    assert_script_ran(&dom);
     assert!(dom.contains("id=\"matrix-filter\""));
     assert!(dom.contains("class=\"copy\""));
 
@@ -424,9 +434,7 @@ fn hostile_names_stay_text_in_chromium() {
         ],
     );
     std::fs::write(&page, html).unwrap();
-    let dom_file = dir.join("dom.html");
-    run_chromium(&browser, &dir, "--dump-dom", &page, &dom_file);
-    let dom = std::fs::read_to_string(&dom_file).unwrap();
+    let dom = dump_dom(&browser, &dir, &page);
     assert_eq!(dom.matches("<script").count(), 1, "only the page's script");
     assert_eq!(dom.matches("<img").count(), 0);
     assert_eq!(dom.matches("<b>").count(), 0);
@@ -454,15 +462,8 @@ fn the_profile_page_renders_in_chromium() {
         &["show", "--format", "html", profile.to_str().unwrap()],
     );
     std::fs::write(&page, &html).unwrap();
-    let dom_file = dir.join("dom.html");
-    run_chromium(&browser, &dir, "--dump-dom", &page, &dom_file);
-    let dom = std::fs::read_to_string(&dom_file).unwrap();
-    let body = start_tags(&dom, "body")
-        .into_iter()
-        .next()
-        .expect("a body")
-        .1;
-    assert_eq!(body.get("data-script").map(String::as_str), Some("ready"));
+    let dom = dump_dom(&browser, &dir, &page);
+    assert_script_ran(&dom);
     // Every defined bit the tool wrote is in the browser's DOM, in the same state.
     let states = |text: &str| -> Vec<(String, String)> {
         start_tags(text, "tr")

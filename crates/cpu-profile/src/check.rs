@@ -28,6 +28,18 @@ use crate::Profile;
 use crate::rules::{self, FieldRule};
 
 /// One reason a host cannot run guests of a profile.
+///
+/// ```
+/// use cpu_profile::check::Problem;
+/// let p = Problem::Limit { name: "max_basic_leaf", profile: 0xf, host: 0xd };
+/// assert_eq!(p.kind(), "limit");
+/// assert_eq!(p.to_string(), "max_basic_leaf: profile needs 0xf, host has 0xd");
+/// let lacking = |p: &Problem| match p {
+///     Problem::MissingFeature { feature, .. } => feature.map(|f| f.name),
+///     _ => None, // and kinds added later
+/// };
+/// assert_eq!(lacking(&p), None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
@@ -99,7 +111,16 @@ fn class_name(feature: Option<&Feature>) -> &'static str {
 /// What a host is checked against, which decides the words of a problem: a
 /// profile *needs* what its guests may see; the guest of a saved domain
 /// *has* what it saw when it was saved.
+///
+/// ```
+/// use cpu_profile::check::{Problem, Subject};
+/// assert_eq!(Subject::default(), Subject::Profile, "what `check` reports for");
+/// let p = Problem::Vendor { profile: "GenuineIntel".into(), host: "AuthenticAMD".into() };
+/// assert_eq!(p.describe(Subject::Profile), "vendor: expected GenuineIntel, found AuthenticAMD");
+/// assert_eq!(p.describe(Subject::Guest), "vendor: the guest has GenuineIntel, the host has AuthenticAMD");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Subject {
     /// A profile: "profile needs 0xf, host has 0xd".
     #[default]
@@ -204,6 +225,28 @@ impl fmt::Display for Problem {
 }
 
 /// The outcome for one host.
+///
+/// ```
+/// use cpu_profile::{check::{check, Subject}, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, MsrHalf, Register};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// // AVX2 (7.0.EBX bit 5) on, and a bit of IA32_ARCH_CAPABILITIES (MSR 0x10a) off.
+/// profile.registers.insert(FeatureRegister::cpuid(7, Some(0), Register::Ebx), Bits { value: 1 << 5, mask: 1 << 5 });
+/// profile.registers.insert(FeatureRegister::Msr { index: 0x10a, half: MsrHalf::Low }, Bits { value: 0, mask: 1 });
+/// // A host without AVX2 that has IA32_ARCH_CAPABILITIES (7.0.EDX bit 29),
+/// // whose dump does not carry the MSR.
+/// let mut cpuid = HostCpuid::default();
+/// cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 29]);
+/// let report = check(&profile, &Host { name: "old".into(), cpuid });
+/// assert_eq!((report.host.as_str(), report.subject), ("old", Subject::Profile));
+/// assert!(!report.is_compatible());
+/// assert_eq!(report.missing_names(), ["AVX2"]);
+/// assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+/// // What the dump cannot tell is not a problem, but is listed.
+/// assert_eq!(report.unchecked_labels(), ["msr 0x10a"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostReport {
@@ -296,6 +339,24 @@ pub fn check(profile: &Profile, host: &Host) -> HostReport {
 /// reason to refuse it (a pool's guests must be told to mitigate) does not
 /// apply to one guest already running, so that is never a problem here.
 /// The problems say "the guest has" ([`Subject::Guest`]).
+///
+/// ```
+/// use cpu_profile::{check::{check, check_guest, Subject}, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// // A guest saved without MD_CLEAR (7.0.EDX bit 10, accumulate), a host with it.
+/// let mut guest = Profile::new("guest", "GenuineIntel");
+/// guest.registers.insert(FeatureRegister::cpuid(7, Some(0), Register::Edx), Bits { value: 0, mask: 1 << 10 });
+/// let mut cpuid = HostCpuid::default();
+/// cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 10]);
+/// let host = Host { name: "new".into(), cpuid };
+/// // A pool's guests must be told to mitigate; a running guest keeps what it saw.
+/// assert_eq!(check(&guest, &host).problems[0].kind(), "unexpected");
+/// let report = check_guest(&guest, &host);
+/// assert!(report.is_compatible(), "{:?}", report.problems);
+/// assert_eq!(report.subject, Subject::Guest);
+/// ```
 pub fn check_guest(guest: &Profile, host: &Host) -> HostReport {
     check_as(Subject::Guest, guest, host)
 }
@@ -451,7 +512,26 @@ struct ProblemJson<'a> {
 }
 
 /// The reports as JSON: `{"compatible": bool, "hosts": [{"host", "compatible",
-/// "problems": [{"kind", "message", ...}], "unchecked": [...]}]}`.
+/// "problems": [{"kind", "message", ...}], "unchecked": [...]}], "profile"}`
+/// (`docs/cpu-profile-format.md`); the typed form is the [`HostReport`]s.
+///
+/// ```
+/// use cpu_profile::{check::{check, reports_json}, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let mut profile = Profile::new("pool", "GenuineIntel");
+/// profile.registers.insert(FeatureRegister::cpuid(7, Some(0), Register::Ebx), Bits { value: 1 << 5, mask: 1 << 5 });
+/// let mut cpuid = HostCpuid::default();
+/// cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// let report = check(&profile, &Host { name: "old".into(), cpuid });
+/// let json: serde_json::Value = serde_json::from_str(&reports_json("pool", &[report]))?;
+/// assert_eq!(json["compatible"], false);
+/// assert_eq!(json["profile"], "pool");
+/// assert_eq!(json["hosts"][0]["host"], "old");
+/// assert_eq!(json["hosts"][0]["problems"][0]["kind"], "missing");
+/// assert_eq!(json["hosts"][0]["problems"][0]["feature"], "AVX2");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn reports_json(profile_name: &str, reports: &[HostReport]) -> String {
     let hosts = reports
         .iter()

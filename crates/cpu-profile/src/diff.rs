@@ -22,7 +22,20 @@ use cpuid_defs::{Feature, FeatureRegister};
 use crate::check::Value;
 use crate::{Profile, rules};
 
-/// What a profile says about one bit.
+/// What a profile says about one bit: the three states there are.
+///
+/// ```
+/// use cpu_profile::{diff::{diff, BitState, Change}, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let a = Profile::new("a", "GenuineIntel");
+/// let mut b = a.clone();
+/// // SSE3 (1.ECX bit 0) defined as clear in B, left to the destination in A.
+/// b.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 0, mask: 1 });
+/// assert!(matches!(
+///     diff(&a, &b)[..],
+///     [Change::Bit { a: BitState::Undefined, b: BitState::Off, .. }]
+/// ));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BitState {
     /// Defined as set.
@@ -53,15 +66,45 @@ impl BitState {
 }
 
 /// One difference.
+///
+/// ```
+/// use cpu_profile::{diff::{diff, Change}, Profile};
+/// let a = Profile::new("a", "GenuineIntel");
+/// let mut b = Profile::new("b", "AuthenticAMD");
+/// b.limits.max_basic_leaf = 0xd;
+/// let changes = diff(&a, &b);
+/// assert_eq!(changes[0], Change::Vendor { a: "GenuineIntel".into(), b: "AuthenticAMD".into() });
+/// assert_eq!(changes[1], Change::Limit { name: "max_basic_leaf", a: 0, b: 0xd });
+/// assert_eq!(changes[1].to_string(), "~ max_basic_leaf: 0x0 -> 0xd");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Change {
     /// The vendor strings differ.
-    Vendor(String, String),
-    /// A limit differs: name, A's value, B's value.
-    Limit(&'static str, u32, u32),
-    /// A checked field differs: name, A's value, B's value (`None`: not defined).
-    Field(&'static str, Option<u32>, Option<u32>),
+    Vendor {
+        /// A's vendor string.
+        a: String,
+        /// B's vendor string.
+        b: String,
+    },
+    /// A limit differs.
+    Limit {
+        /// The limit's name (`max_basic_leaf`...).
+        name: &'static str,
+        /// A's value.
+        a: u32,
+        /// B's value.
+        b: u32,
+    },
+    /// A checked field differs.
+    Field {
+        /// The field's name.
+        name: &'static str,
+        /// A's value (`None`: not defined).
+        a: Option<u32>,
+        /// B's value (`None`: not defined).
+        b: Option<u32>,
+    },
     /// Bits no one has named differ, grouped per register and change.
     Unnamed {
         /// Their register.
@@ -92,9 +135,9 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: &Option<u32>| v.map_or_else(|| "undefined".to_owned(), |v| format!("{v:#x}"));
         match self {
-            Change::Vendor(a, b) => write!(f, "~ vendor: {a} -> {b}"),
-            Change::Limit(name, a, b) => write!(f, "~ {name}: {a:#x} -> {b:#x}"),
-            Change::Field(name, a, b) => write!(f, "~ {name}: {} -> {}", opt(a), opt(b)),
+            Change::Vendor { a, b } => write!(f, "~ vendor: {a} -> {b}"),
+            Change::Limit { name, a, b } => write!(f, "~ {name}: {a:#x} -> {b:#x}"),
+            Change::Field { name, a, b } => write!(f, "~ {name}: {} -> {}", opt(a), opt(b)),
             Change::Unnamed {
                 register,
                 mask,
@@ -133,14 +176,36 @@ impl fmt::Display for Change {
 }
 
 /// Every difference from `a` to `b`: vendor, limits, fields, then bits in register order.
+///
+/// ```
+/// use cpu_profile::{diff::diff, generate::generate};
+/// use maskcalc::model::Host;
+/// let host = |file: &str| -> Result<Host, Box<dyn std::error::Error>> {
+///     let bytes = std::fs::read(format!("../../testdata/cpuid/{file}"))?;
+///     Ok(Host { name: file.into(), cpuid: maskcalc::dump::parse(file, &bytes, None)? })
+/// };
+/// let skylake = generate("skylake", &[host("intel-skylake-sp-xeon-platinum-8180.txt")?])?;
+/// let icelake = generate("icelake", &[host("intel-icelake-sp-xeon-gold-6330.txt")?])?;
+/// let lines: Vec<String> = diff(&skylake, &icelake).iter().map(|c| c.to_string()).collect();
+/// assert!(lines.iter().any(|l| l.starts_with("+ AVX512_VBMI ")), "{lines:#?}");
+/// assert!(diff(&icelake, &icelake).is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
     let mut changes = Vec::new();
     if a.vendor != b.vendor {
-        changes.push(Change::Vendor(a.vendor.clone(), b.vendor.clone()));
+        changes.push(Change::Vendor {
+            a: a.vendor.clone(),
+            b: b.vendor.clone(),
+        });
     }
     for ((def, va), (_, vb)) in a.limits.iter().zip(b.limits.iter()) {
         if va != vb {
-            changes.push(Change::Limit(def.name, va, vb));
+            changes.push(Change::Limit {
+                name: def.name,
+                a: va,
+                b: vb,
+            });
         }
     }
     let registers: BTreeSet<FeatureRegister> = a
@@ -160,7 +225,11 @@ pub fn diff(a: &Profile, b: &Profile) -> Vec<Change> {
             };
             let (fa, fb) = (get(a), get(b));
             if fa != fb {
-                changes.push(Change::Field(f.field.name, fa, fb));
+                changes.push(Change::Field {
+                    name: f.field.name,
+                    a: fa,
+                    b: fb,
+                });
             }
         }
         let mut unnamed: Vec<(BitState, BitState, u32)> = Vec::new();
@@ -247,15 +316,30 @@ impl<'a> ChangeJson<'a> {
 }
 
 /// The changes as JSON: `{"a", "b", "changes": [{"kind", "message", ...}]}`,
-/// with the feature name, location, class and both states for bits.
+/// with the feature name, location, class and both states for bits; the
+/// typed form is the [`Change`]s.
+///
+/// ```
+/// use cpu_profile::{diff::{changes_json, diff}, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let a = Profile::new("a", "GenuineIntel");
+/// let mut b = a.clone();
+/// b.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 1, mask: 1 });
+/// let json: serde_json::Value = serde_json::from_str(&changes_json("a.json", "b.json", &diff(&a, &b)))?;
+/// assert_eq!((json["a"].as_str(), json["b"].as_str()), (Some("a.json"), Some("b.json")));
+/// let change = &json["changes"][0];
+/// assert_eq!((change["kind"].as_str(), change["feature"].as_str()), (Some("bit"), Some("SSE3")));
+/// assert_eq!((change["a"].as_str(), change["b"].as_str()), (Some("undefined"), Some("on")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn changes_json(a_name: &str, b_name: &str, changes: &[Change]) -> String {
     let changes = changes
         .iter()
         .map(|change| match change {
-            Change::Vendor(a, b) => {
+            Change::Vendor { a, b } => {
                 ChangeJson::new("vendor", change, Value::Text(a), Value::Text(b))
             }
-            Change::Limit(name, a, b) => ChangeJson {
+            Change::Limit { name, a, b } => ChangeJson {
                 name: Some(name),
                 ..ChangeJson::new(
                     "limit",
@@ -264,7 +348,7 @@ pub fn changes_json(a_name: &str, b_name: &str, changes: &[Change]) -> String {
                     Value::Number(Some(*b)),
                 )
             },
-            Change::Field(name, a, b) => ChangeJson {
+            Change::Field { name, a, b } => ChangeJson {
                 name: Some(name),
                 ..ChangeJson::new("field", change, Value::Number(*a), Value::Number(*b))
             },

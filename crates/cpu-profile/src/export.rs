@@ -28,6 +28,16 @@ use maskcalc::render;
 use crate::{Limits, Profile, json, rules};
 
 /// The formats `export` writes.
+///
+/// ```
+/// use cpu_profile::{export::{render, ExportFormat}, Profile};
+/// let profile = Profile::new("demo", "GenuineIntel");
+/// let targets = maskcalc::consumer::Targets::newest();
+/// let qemu = render(&profile, ExportFormat::Qemu, &targets).text;
+/// assert!(qemu.starts_with("-cpu "), "{qemu}");
+/// let ch = render(&profile, ExportFormat::CloudHypervisor, &targets).text;
+/// assert!(ch.contains("\"cpu_vendor\": \"Intel\""), "{ch}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExportFormat {
@@ -49,6 +59,21 @@ pub enum ExportFormat {
 /// can print them. Every CPUID feature register is listed (untouched unless
 /// the profile masks it), host names come from the profile, and masked bits
 /// carry no reasons (the profile keeps only the decisions).
+///
+/// ```
+/// use cpu_profile::{export::pool_masks, PoolMask, Profile, SourceHost};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::pool::Action;
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.hosts.push(SourceHost::new("node1", 0x0005_0654));
+/// let ebx = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// profile.pool_masks.insert(ebx, PoolMask { clear: 1 << 5, set: 0 });
+/// let masks = pool_masks(&profile);
+/// assert_eq!(masks.hosts[0].name, "node1");
+/// let avx2 = masks.bits.iter().find(|b| b.register == ebx && b.bit == 5).unwrap();
+/// assert_eq!(avx2.action, Action::Clear);
+/// assert_eq!(masks.bits.len(), 1, "only the masked bits");
+/// ```
 pub fn pool_masks(profile: &Profile) -> PoolMasks {
     let mut registers: Vec<FeatureRegister> = cpuid_defs::feature_registers()
         .iter()
@@ -134,7 +159,7 @@ fn vendor_of(vendor: &str) -> Vendor {
 /// profile defines. Every host has them, but the ones the pool masks force
 /// on (`accumulate` features some host lacks, which the profile shows
 /// because any host has them).
-pub fn guest_cpu(profile: &Profile) -> GuestCpu {
+pub(crate) fn guest_cpu(profile: &Profile) -> GuestCpu {
     let mut guest = GuestCpu::new(&profile.vendor);
     for (register, bits) in &profile.registers {
         let value = bits.value & bits.mask;
@@ -152,6 +177,17 @@ pub fn guest_cpu(profile: &Profile) -> GuestCpu {
 
 /// Renders the profile in `format` for the consumer releases of `targets`;
 /// `omitted` lists masked bits the format has no name for.
+///
+/// ```
+/// use cpu_profile::{export::{render, ExportFormat}, PoolMask, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let mut profile = Profile::new("demo", "GenuineIntel");
+/// // Hide AVX2 (7.0.EBX bit 5) from every host's guests.
+/// profile.pool_masks.insert(FeatureRegister::cpuid(7, Some(0), Register::Ebx), PoolMask { clear: 1 << 5, set: 0 });
+/// let rendered = render(&profile, ExportFormat::Xl, &maskcalc::consumer::Targets::newest());
+/// assert!(rendered.text.contains("avx2=0"), "{}", rendered.text);
+/// assert!(rendered.omitted.is_empty());
+/// ```
 pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) -> render::Rendered {
     let plain = |text: String| render::Rendered {
         text,
@@ -184,8 +220,18 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
 /// Leaves whose registers Cloud Hypervisor should take from the host where
 /// the profile does not define them: cache and TLB descriptors, topology,
 /// XSAVE layout, frequencies, brand string, and the KVM leaves (its own
-/// Passthrough class).
-pub const PASSTHROUGH_LEAVES: [u32; 17] = [
+/// Passthrough class). A slice, so that a leaf added later is not a
+/// breaking change.
+///
+/// ```
+/// use cpu_profile::{export::{cloud_hypervisor_adjustments, PASSTHROUGH_LEAVES}, Profile};
+/// assert!(PASSTHROUGH_LEAVES.contains(&0x4), "deterministic cache parameters");
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.limits.max_basic_leaf = 0xd;
+/// let leaf4 = cloud_hypervisor_adjustments(&profile).into_iter().find(|a| a.leaf == 4).unwrap();
+/// assert_eq!((leaf4.subleaves, leaf4.mask), (0..=u32::MAX, u32::MAX), "all from the host");
+/// ```
+pub const PASSTHROUGH_LEAVES: &[u32] = &[
     0x2,
     0x4,
     0xb,
@@ -207,8 +253,16 @@ pub const PASSTHROUGH_LEAVES: [u32; 17] = [
 
 /// Single registers taken from the host: CLFLUSH size and APIC id (1.EBX),
 /// the vendor string (CH checks `cpu_vendor` itself), extended signature and
-/// package type, and core counts (0x80000008 ECX/EDX).
-pub const PASSTHROUGH_REGISTERS: [(u32, Register); 7] = [
+/// package type, and core counts (0x80000008 ECX/EDX). A slice, so that
+/// a register added later is not a breaking change.
+///
+/// ```
+/// use cpu_profile::export::PASSTHROUGH_REGISTERS;
+/// use cpuid_defs::Register;
+/// assert!(PASSTHROUGH_REGISTERS.contains(&(0x1, Register::Ebx)), "APIC id");
+/// assert!(!PASSTHROUGH_REGISTERS.contains(&(0x1, Register::Ecx)), "features: the profile's");
+/// ```
+pub const PASSTHROUGH_REGISTERS: &[(u32, Register)] = &[
     (0x0, Register::Ebx),
     (0x0, Register::Ecx),
     (0x0, Register::Edx),
@@ -248,6 +302,19 @@ pub fn cloud_hypervisor_vendor(profile: &Profile) -> Option<&'static str> {
 /// One CPUID adjustment of a Cloud Hypervisor profile: for `leaf`, the
 /// subleaves in `subleaves` and `register`, a guest reads
 /// `(host & mask) | replacements`.
+///
+/// ```
+/// use cpu_profile::{export::cloud_hypervisor_adjustments, Profile};
+/// use cpuid_defs::Register;
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.limits.max_basic_leaf = 0xd;
+/// let adjustments = cloud_hypervisor_adjustments(&profile);
+/// let leaf0 = adjustments.iter().find(|a| a.leaf == 0 && a.register == Register::Eax).unwrap();
+/// // The max basic leaf is the profile's, whatever the host's.
+/// assert_eq!((leaf0.subleaves.clone(), leaf0.replacements, leaf0.mask), (0..=0, 0xd, 0));
+/// let guest = |host: u32, a: &cpu_profile::export::CpuidAdjustment| (host & a.mask) | a.replacements;
+/// assert_eq!(guest(0x20, leaf0), 0xd);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CpuidAdjustment {
@@ -285,68 +352,22 @@ pub struct CpuidAdjustment {
 /// assert_eq!((leaf7.subleaves, leaf7.replacements, leaf7.mask), (0..=0, 1 << 5, !(1 << 5)));
 /// ```
 pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
-    let mut adjustments: Adjustments = BTreeMap::new();
+    let mut adjustments = defined_adjustments(profile);
+    // The subleaves of each (leaf, register) that the profile defines.
     let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
-    // A KVM guest is not given an accumulate feature some host lacks.
-    let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
-    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
-        *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
-    }
-    for (reg, bits) in &profile.registers {
-        if let FeatureRegister::Cpuid { key, register } = *reg {
-            let sub = key.subleaf.unwrap_or(0);
-            let withheld = withheld.get(reg).copied().unwrap_or(0);
-            adjustments.insert(
-                (key.leaf, sub, register, sub),
-                (bits.value & bits.mask & !withheld, !bits.mask),
-            );
-            defined.entry((key.leaf, register)).or_default().push(sub);
-        }
-    }
-    let mut limit_regs: BTreeMap<FeatureRegister, (u32, u32)> = BTreeMap::new();
-    for (def, value) in profile.limits.iter() {
-        let entry = limit_regs.entry(def.register).or_insert((0, u32::MAX));
-        entry.0 |= (value << (def.shift & 31)) & def.mask();
-        entry.1 &= !def.mask();
-    }
-    for (reg, (value, mask)) in limit_regs {
-        if let FeatureRegister::Cpuid { key, register } = reg {
-            if !within_limits(&profile.limits, key.leaf) {
-                continue;
-            }
-            let sub = key.subleaf.unwrap_or(0);
-            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
-            defined.entry((key.leaf, register)).or_default().push(sub);
-        }
+    for &(leaf, sub, register, _) in adjustments.keys() {
+        defined.entry((leaf, register)).or_default().push(sub);
     }
     let mut passthrough: Vec<(u32, Register)> = PASSTHROUGH_REGISTERS.to_vec();
-    for leaf in PASSTHROUGH_LEAVES {
+    for &leaf in PASSTHROUGH_LEAVES {
         passthrough.extend(Register::ALL.iter().map(|r| (leaf, *r)));
     }
     for (leaf, register) in passthrough {
         if !within_limits(&profile.limits, leaf) {
             continue;
         }
-        let mut subs = defined.get(&(leaf, register)).cloned().unwrap_or_default();
-        subs.sort_unstable();
-        subs.dedup();
-        // The subleaf ranges around the ones the profile defines.
-        let mut start = 0u32;
-        let mut gaps = Vec::new();
-        for sub in subs {
-            if sub > start {
-                gaps.push((start, sub - 1));
-            }
-            start = sub.saturating_add(1);
-            if sub == u32::MAX {
-                start = u32::MAX;
-                break;
-            }
-        }
-        if start != u32::MAX || gaps.is_empty() {
-            gaps.push((start, u32::MAX));
-        }
-        for (from, to) in gaps {
+        let subs = defined.get(&(leaf, register)).cloned().unwrap_or_default();
+        for (from, to) in subleaf_gaps(subs) {
             adjustments
                 .entry((leaf, from, register, to))
                 .or_insert((0, u32::MAX));
@@ -364,6 +385,67 @@ pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
             },
         )
         .collect()
+}
+
+/// The single-subleaf adjustments of what the profile defines: its
+/// registers (less the `accumulate` features withheld from KVM guests),
+/// then its limits, which replace their bits of those registers.
+fn defined_adjustments(profile: &Profile) -> Adjustments {
+    let mut adjustments: Adjustments = BTreeMap::new();
+    // A KVM guest is not given an accumulate feature some host lacks.
+    let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
+    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
+        *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
+    }
+    for (reg, bits) in &profile.registers {
+        if let FeatureRegister::Cpuid { key, register } = *reg {
+            let sub = key.subleaf.unwrap_or(0);
+            let withheld = withheld.get(reg).copied().unwrap_or(0);
+            adjustments.insert(
+                (key.leaf, sub, register, sub),
+                (bits.value & bits.mask & !withheld, !bits.mask),
+            );
+        }
+    }
+    let mut limit_regs: BTreeMap<FeatureRegister, (u32, u32)> = BTreeMap::new();
+    for (def, value) in profile.limits.iter() {
+        let entry = limit_regs.entry(def.register).or_insert((0, u32::MAX));
+        entry.0 |= (value << (def.shift & 31)) & def.mask();
+        entry.1 &= !def.mask();
+    }
+    for (reg, (value, mask)) in limit_regs {
+        if let FeatureRegister::Cpuid { key, register } = reg {
+            if !within_limits(&profile.limits, key.leaf) {
+                continue;
+            }
+            let sub = key.subleaf.unwrap_or(0);
+            adjustments.insert((key.leaf, sub, register, sub), (value, mask));
+        }
+    }
+    adjustments
+}
+
+/// The subleaf ranges (both ends included) around the subleaves `defined`:
+/// the whole range when none is.
+fn subleaf_gaps(mut defined: Vec<u32>) -> Vec<(u32, u32)> {
+    defined.sort_unstable();
+    defined.dedup();
+    let mut start = 0u32;
+    let mut gaps = Vec::new();
+    for sub in defined {
+        if sub > start {
+            gaps.push((start, sub - 1));
+        }
+        start = sub.saturating_add(1);
+        if sub == u32::MAX {
+            start = u32::MAX;
+            break;
+        }
+    }
+    if start != u32::MAX || gaps.is_empty() {
+        gaps.push((start, u32::MAX));
+    }
+    gaps
 }
 
 /// A number as Cloud Hypervisor writes them: a `0x` hex string of no fixed
@@ -418,6 +500,19 @@ fn ch_register(register: Register) -> &'static str {
 
 /// The profile as Cloud Hypervisor's CPU profile JSON (`hypervisor`,
 /// `cpu_vendor`, `adjustments`): [`cloud_hypervisor_adjustments`], one per line.
+///
+/// ```
+/// use cpu_profile::{export::{cloud_hypervisor, cloud_hypervisor_adjustments}, Profile};
+/// let mut profile = Profile::new("p", "AuthenticAMD");
+/// profile.limits.max_basic_leaf = 0xd;
+/// let json: serde_json::Value = serde_json::from_str(&cloud_hypervisor(&profile))?;
+/// assert_eq!((json["hypervisor"].as_str(), json["cpu_vendor"].as_str()), (Some("Kvm"), Some("AMD")));
+/// let adjustments = json["adjustments"].as_array().unwrap();
+/// assert_eq!(adjustments.len(), cloud_hypervisor_adjustments(&profile).len());
+/// assert_eq!(adjustments[0][0]["leaf"], "0x0");
+/// assert_eq!(adjustments[0][1]["replacements"], "0xd");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn cloud_hypervisor(profile: &Profile) -> String {
     let adjustments = cloud_hypervisor_adjustments(profile)
         .into_iter()

@@ -28,6 +28,23 @@ use crate::rules::{self, FieldRule};
 use crate::{Bits, Limits, PoolMask, Profile, SourceHost};
 
 /// Why no profile can be made from the given hosts.
+///
+/// ```
+/// use cpu_profile::generate::{generate, GenerateErrorKind};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, vendor: [u32; 3]| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [1, vendor[0], vendor[1], vendor[2]]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let intel = host("intel", [0x756e6547, 0x6c65746e, 0x49656e69]);
+/// let amd = host("amd", [0x68747541, 0x444d4163, 0x69746e65]);
+/// let kind = |hosts: &[Host]| generate("pool", hosts).unwrap_err().kind;
+/// assert_eq!(kind(&[]), GenerateErrorKind::NoHosts);
+/// assert_eq!(kind(&[intel.clone(), amd]), GenerateErrorKind::MixedVendors);
+/// assert_eq!(kind(&[Host { name: "empty".into(), cpuid: HostCpuid::default() }]), GenerateErrorKind::NoVendor);
+/// assert!(generate("pool", &[intel]).is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GenerateErrorKind {
@@ -42,6 +59,26 @@ pub enum GenerateErrorKind {
 }
 
 /// No profile can be made from the given hosts: why, and which hosts.
+///
+/// ```
+/// use cpu_profile::generate::{generate, GenerateErrorKind};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, vendor: [u32; 3]| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [1, vendor[0], vendor[1], vendor[2]]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let intel = host("intel", [0x756e6547, 0x6c65746e, 0x49656e69]);
+/// let amd = host("amd", [0x68747541, 0x444d4163, 0x69746e65]);
+/// let err = generate("pool", &[intel, amd]).unwrap_err();
+/// assert_eq!(err.kind, GenerateErrorKind::MixedVendors);
+/// assert_eq!(err.hosts, [
+///     ("intel".to_owned(), Some("GenuineIntel".to_owned())),
+///     ("amd".to_owned(), Some("AuthenticAMD".to_owned())),
+/// ]);
+/// assert_eq!(err.to_string(), err.message);
+/// assert!(err.message.starts_with("expected hosts of one CPU vendor"), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GenerateError {

@@ -188,6 +188,16 @@ fn limits_table(profile: &Profile) -> String {
 
 /// The page of a profile; `generator` names the tool in the footer, `targets`
 /// the consumer releases its exports are written for.
+///
+/// ```
+/// use cpu_profile::{html::page, Profile, SourceHost};
+/// let mut profile = Profile::new("pool", "GenuineIntel");
+/// profile.hosts.push(SourceHost::new("node1", 0x0005_0654));
+/// let html = page(&profile, "my-toolstack 1.0", &maskcalc::consumer::Targets::newest());
+/// assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..40]);
+/// assert!(html.contains("my-toolstack 1.0"));
+/// assert!(html.contains("node1"));
+/// ```
 pub fn page(profile: &Profile, generator: &str, targets: &Targets<'_>) -> String {
     let masks = export::pool_masks(profile);
     let (on, off) = profile

@@ -39,12 +39,37 @@ use crate::rules;
 use crate::{Bits, FORMAT_NAME, FORMAT_VERSION, Limits, PoolMask, Profile, SourceHost};
 
 /// The largest profile file the loader reads.
+///
+/// ```
+/// use cpu_profile::json::{from_json, LoadErrorKind, MAX_PROFILE_BYTES};
+/// let huge = vec![b' '; MAX_PROFILE_BYTES + 1];
+/// assert_eq!(from_json("huge.json", &huge).unwrap_err().kind, LoadErrorKind::TooLarge);
+/// ```
 pub const MAX_PROFILE_BYTES: usize = 4 << 20;
 /// The most entries of one list (`hosts`, `cpuid`, `msrs`, `pool_masks`)
 /// or object (`limits`).
+///
+/// ```
+/// use cpu_profile::json::{from_json, to_json, LoadErrorKind, MAX_ENTRIES};
+/// use cpu_profile::{Profile, SourceHost};
+/// let mut profile = Profile::new("many", "GenuineIntel");
+/// profile.hosts = (0..=MAX_ENTRIES).map(|i| SourceHost::new(&format!("h{i}"), 0)).collect();
+/// let err = from_json("many.json", to_json(&profile).as_bytes()).unwrap_err();
+/// assert_eq!(err.kind, LoadErrorKind::Malformed);
+/// assert_eq!(err.path, "hosts", "{err}");
+/// ```
 pub const MAX_ENTRIES: usize = 8192;
 
 /// What is wrong with a profile file that cannot be loaded.
+///
+/// ```
+/// use cpu_profile::json::{from_json, LoadErrorKind};
+/// let kind = |text: &str| from_json("p.json", text.as_bytes()).unwrap_err().kind;
+/// assert_eq!(kind("{"), LoadErrorKind::Syntax);
+/// assert_eq!(kind(r#"{"format": "something-else", "version": 1}"#), LoadErrorKind::NotAProfile);
+/// assert_eq!(kind(r#"{"format": "xenmig-cpu-profile", "version": 2}"#), LoadErrorKind::UnsupportedVersion);
+/// assert_eq!(kind(r#"{"format": "xenmig-cpu-profile", "version": 1}"#), LoadErrorKind::Malformed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoadErrorKind {
@@ -72,6 +97,16 @@ pub enum LoadErrorKind {
 
 /// A profile file that cannot be loaded: what is wrong, and where (the
 /// file, the field, and for what serde found the line and column).
+///
+/// ```
+/// let text = std::fs::read("../../testdata/profile/bad-value-outside-mask.json")?;
+/// let err = cpu_profile::json::from_json("bad.json", &text).unwrap_err();
+/// assert_eq!(err.kind, cpu_profile::json::LoadErrorKind::ValueOutsideMask);
+/// assert_eq!(err.file, "bad.json");
+/// assert!(err.path.starts_with("cpuid["), "{}", err.path);
+/// assert!(err.to_string().starts_with(&format!("bad.json: {}: ", err.path)), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoadError {
@@ -369,7 +404,18 @@ impl ProfileFile {
     }
 }
 
-/// The profile as JSON text (ends with a newline).
+/// The profile as JSON text (ends with a newline), one register per line.
+///
+/// ```
+/// use cpu_profile::{json::to_json, Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let mut profile = Profile::new("demo", "GenuineIntel");
+/// profile.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 1, mask: 3 });
+/// let text = to_json(&profile);
+/// assert!(text.ends_with("}\n"));
+/// let line = text.lines().find(|l| l.contains("\"leaf\": \"0x00000001\"")).unwrap();
+/// assert!(line.contains("\"value\": \"0x00000001\"") && line.contains("\"mask\": \"0x00000003\""), "{line}");
+/// ```
 pub fn to_json(profile: &Profile) -> String {
     entry_per_line(&ProfileFile::of(profile))
 }
@@ -461,6 +507,16 @@ fn quoted(s: &str) -> String {
 }
 
 /// Loads a profile from JSON text; `file` names it in errors.
+///
+/// ```
+/// use cpu_profile::{json, Profile};
+/// let profile = Profile::new("demo", "GenuineIntel");
+/// assert_eq!(json::from_json("demo.json", json::to_json(&profile).as_bytes())?, profile);
+/// let err = json::from_json("demo.json", b"[]").unwrap_err();
+/// assert_eq!(err.kind, json::LoadErrorKind::Malformed);
+/// assert!(err.to_string().starts_with("demo.json: "), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn from_json(file: &str, bytes: &[u8]) -> Result<Profile, LoadError> {
     let at = At { file };
     if bytes.len() > MAX_PROFILE_BYTES {

@@ -32,6 +32,13 @@
 //! let report = check::check(&profile, &host("b", 0));
 //! assert!(report.problems.iter().any(|p| p.to_string().contains("AVX")));
 //! assert!(check::check(&profile, &with_avx).is_compatible());
+//! // The file format: FORMAT_NAME and FORMAT_VERSION are its first two keys.
+//! let text = cpu_profile::json::to_json(&profile);
+//! assert!(text.starts_with(&format!(
+//!     "{{\n  \"format\": \"{}\",\n  \"version\": {},",
+//!     cpu_profile::FORMAT_NAME,
+//!     cpu_profile::FORMAT_VERSION
+//! )), "{text}");
 //! ```
 
 pub mod check;
@@ -62,8 +69,10 @@ pub const FORMAT_NAME: &str = "xenmig-cpu-profile";
 /// let mut profile = Profile::new("demo", "GenuineIntel");
 /// profile.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), Bits { value: 1, mask: 1 });
 /// assert_eq!(profile.defined(FeatureRegister::cpuid(1, None, Register::Ecx)).unwrap().value, 1);
+/// assert_eq!(profile.defined(FeatureRegister::cpuid(1, None, Register::Edx)), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Profile {
     /// The profile's name (`--name`, or `profile`).
     pub name: String,
@@ -85,6 +94,13 @@ pub struct Profile {
 
 impl Profile {
     /// An empty profile of one vendor: no hosts, zero limits, no registers.
+    ///
+    /// ```
+    /// let profile = cpu_profile::Profile::new("empty", "AuthenticAMD");
+    /// assert_eq!((profile.name.as_str(), profile.vendor.as_str()), ("empty", "AuthenticAMD"));
+    /// assert!(profile.hosts.is_empty() && profile.registers.is_empty());
+    /// assert_eq!(profile.limits, cpu_profile::Limits::default());
+    /// ```
     pub fn new(name: &str, vendor: &str) -> Profile {
         Profile {
             name: name.to_owned(),
@@ -121,6 +137,19 @@ impl Profile {
 }
 
 /// A register's value and the mask of the bits that value defines.
+///
+/// A pair that is complete as it is, so it stays a plain struct.
+///
+/// ```
+/// use cpu_profile::{Bits, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// // SSE3 (1.ECX bit 0) on, PCLMULQDQ (bit 1) off, every other bit left to the host.
+/// let bits = Bits { value: 0b01, mask: 0b11 };
+/// assert_eq!(bits.value & !bits.mask, 0, "no value bit outside the mask");
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.registers.insert(FeatureRegister::cpuid(1, None, Register::Ecx), bits);
+/// assert!(cpu_profile::show::show(&profile).contains("  on:  SSE3\n  off: PCLMULQDQ\n"));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bits {
     /// The register value (bits outside `mask` are zero).
@@ -130,6 +159,18 @@ pub struct Bits {
 }
 
 /// What `xen-maskcalc` does to one register of every host of the pool.
+///
+/// A pair that is complete as it is, so it stays a plain struct.
+///
+/// ```
+/// use cpu_profile::{PoolMask, Profile};
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// // Clear AVX2 (7.0.EBX bit 5) on every host.
+/// let ebx = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// profile.pool_masks.insert(ebx, PoolMask { clear: 1 << 5, set: 0 });
+/// assert!(cpu_profile::show::show(&profile).contains("  0x7.0.ebx: -AVX2\n"));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolMask {
     /// Bits cleared.
@@ -139,7 +180,17 @@ pub struct PoolMask {
 }
 
 /// One host a profile was made from.
+///
+/// ```
+/// use cpu_profile::{Profile, SourceHost};
+/// let mut profile = Profile::new("p", "GenuineIntel");
+/// profile.hosts.push(SourceHost::new("node1", 0x0005_0654));
+/// assert!(cpu_profile::show::show(&profile).contains(
+///     "  node1 (signature 0x00050654: family 0x6 model 0x55 stepping 4)"
+/// ));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SourceHost {
     /// Its name (the dump's file name, or `local`).
     pub name: String,
@@ -147,9 +198,40 @@ pub struct SourceHost {
     pub signature: u32,
 }
 
+impl SourceHost {
+    /// A host of that name and leaf 1 EAX.
+    ///
+    /// ```
+    /// let host = cpu_profile::SourceHost::new("node1", 0x0005_0654);
+    /// assert_eq!((host.name.as_str(), host.signature), ("node1", 0x0005_0654));
+    /// ```
+    pub fn new(name: &str, signature: u32) -> SourceHost {
+        SourceHost {
+            name: name.to_owned(),
+            signature,
+        }
+    }
+}
+
 /// The pool's limits: the smallest maximum leaves and address sizes, and the
 /// signature (family, model, stepping) of the oldest host.
+///
+/// ```
+/// use cpu_profile::Limits;
+/// use cpuid_defs::{FeatureRegister, Register};
+/// let mut limits = Limits::default();
+/// limits.max_basic_leaf = 0xd;
+/// limits.signature = 0x0005_0654;
+/// assert!(limits.covers(FeatureRegister::cpuid(7, Some(0), Register::Ebx)));
+/// assert!(!limits.covers(FeatureRegister::cpuid(0x14, Some(0), Register::Ebx)));
+/// assert_eq!(limits.family_model_stepping(), (0x6, 0x55, 0x4));
+/// let names: Vec<&str> = limits.iter().map(|(def, _)| def.name).collect();
+/// assert_eq!(names.len(), Limits::DEFS.len());
+/// assert_eq!(names[..2], ["max_basic_leaf", "max_leaf7_subleaf"]);
+/// assert_eq!(limits.iter().find(|(def, _)| def.name == "signature").unwrap().1, 0x0005_0654);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Highest basic leaf (leaf 0 EAX).
     pub max_basic_leaf: u32,
@@ -167,7 +249,17 @@ pub struct Limits {
 
 /// One limit, for checks and display: its name, where it lives, and whether
 /// a host must have at least the profile's value.
+///
+/// ```
+/// use cpu_profile::Limits;
+/// let linear = Limits::DEFS.iter().find(|d| d.name == "linear_address_bits").unwrap();
+/// assert_eq!((linear.shift, linear.width, linear.not_greater), (8, 8, true));
+/// // 0x80000008 EAX of a host with 46 physical and 48 linear address bits.
+/// assert_eq!(linear.extract(0x0000_302e), 48);
+/// assert_eq!(linear.mask(), 0x0000_ff00);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitDef {
     /// The limit's name, as in the JSON file.
     pub name: &'static str,
@@ -199,8 +291,9 @@ impl LimitDef {
 }
 
 impl Limits {
-    /// Every limit: name, location, rule. The order is the JSON file's.
-    pub const DEFS: [LimitDef; 6] = [
+    /// Every limit: name, location, rule. The order is the JSON file's (a
+    /// slice, so that a limit added later is not a breaking change).
+    pub const DEFS: &'static [LimitDef] = &[
         LimitDef {
             name: "max_basic_leaf",
             register: FeatureRegister::cpuid(0, None, cpuid_defs::Register::Eax),
@@ -246,7 +339,7 @@ impl Limits {
     ];
 
     /// The value of the limit at `index` of [`Limits::DEFS`].
-    pub fn get(&self, index: usize) -> u32 {
+    pub(crate) fn get(&self, index: usize) -> u32 {
         match index {
             0 => self.max_basic_leaf,
             1 => self.max_leaf7_subleaf,
@@ -258,7 +351,7 @@ impl Limits {
     }
 
     /// Sets the limit at `index` of [`Limits::DEFS`].
-    pub fn set(&mut self, index: usize, value: u32) {
+    pub(crate) fn set(&mut self, index: usize, value: u32) {
         match index {
             0 => self.max_basic_leaf = value,
             1 => self.max_leaf7_subleaf = value,

@@ -23,7 +23,17 @@ use cpuid_defs::{Class, Feature, FeatureRegister, Field, Location, MsrHalf};
 use crate::Limits;
 
 /// How a multi-bit field is compared.
+///
+/// ```
+/// use cpu_profile::rules::{FieldRule, checked_fields};
+/// let rule = |name: &str| checked_fields().find(|f| f.field.name == name).unwrap().rule;
+/// assert_eq!(rule("amx_max_palette"), FieldRule::NotGreater);
+/// assert_eq!(rule("xcr0_supported_low"), FieldRule::Subset);
+/// assert_eq!(FieldRule::NotGreater.as_str(), "not-greater");
+/// assert_eq!(FieldRule::Subset.as_str(), "subset");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FieldRule {
     /// A count or size: the host must have at least the profile's value.
     NotGreater,
@@ -42,7 +52,14 @@ impl FieldRule {
 }
 
 /// A field of `cpuid-defs` that profiles define and checks compare.
+///
+/// ```
+/// use cpu_profile::rules::{FieldRule, checked_fields};
+/// let avx10 = checked_fields().find(|f| f.field.name == "avx10_version").unwrap();
+/// assert_eq!((avx10.field.key.leaf, avx10.rule), (0x24, FieldRule::NotGreater));
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CheckedField {
     /// The field.
     pub field: &'static Field,
@@ -65,6 +82,13 @@ const CHECKED_FIELD_NAMES: [(&str, FieldRule); 8] = [
 ];
 
 /// Every checked field that `cpuid-defs` knows (a name it lacks is skipped).
+///
+/// ```
+/// let names: Vec<&str> = cpu_profile::rules::checked_fields().map(|f| f.field.name).collect();
+/// assert!(names.contains(&"xcr0_supported_low") && names.contains(&"tmul_maxk"));
+/// // Topology and cache geometry describe the host: not checked.
+/// assert!(!names.iter().any(|n| n.contains("apic")));
+/// ```
 pub fn checked_fields() -> impl Iterator<Item = CheckedField> {
     CHECKED_FIELD_NAMES.iter().filter_map(|&(name, rule)| {
         cpuid_defs::field(name).map(|field| CheckedField { field, rule })
@@ -126,6 +150,13 @@ pub(crate) fn unchecked_field_bits(register: FeatureRegister) -> u32 {
 /// profile has it too ("needs mitigation" and "behaviour removed" bits).
 /// ARCH_CAPS' RSBA and RRSBA are reversed whatever the table's class says,
 /// as Cloud Hypervisor's IA32_ARCH_CAPABILITIES check does.
+///
+/// ```
+/// use cpu_profile::rules::reversed;
+/// assert!(reversed(cpuid_defs::lookup("MD_CLEAR").unwrap()), "an accumulate feature");
+/// assert!(reversed(cpuid_defs::lookup("RRSBA").unwrap()), "ARCH_CAPS, whatever its class");
+/// assert!(!reversed(cpuid_defs::lookup("AVX2").unwrap()));
+/// ```
 pub fn reversed(feature: &Feature) -> bool {
     feature.class == Class::Accumulate
         || (matches!(feature.location, Location::Msr { index, .. } if index == cpuid_defs::MSR_ARCH_CAPABILITIES)

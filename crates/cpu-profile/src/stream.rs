@@ -39,9 +39,31 @@ use migration_stream::{Event, StreamFormat, StreamReader};
 use crate::{Bits, Limits, Profile, rules};
 
 /// The largest policy record body read (Xen's serialised policies are a few KiB).
+///
+/// ```
+/// use cpu_profile::stream::{read_policy, PolicyErrorKind, MAX_POLICY_BYTES};
+/// use migration_stream::{StreamReader, Writer, types::{DomainType, RecordType}, wire};
+/// let mut w = Writer::new(Vec::new());
+/// w.write_image_header(&wire::ImageHeader::new(3))?;
+/// w.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// w.write_record(RecordType::X86_CPUID_POLICY.0, &vec![0; MAX_POLICY_BYTES as usize + 8])?;
+/// let bytes = w.into_inner();
+/// let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+/// assert_eq!(err.kind, PolicyErrorKind::TooLarge, "{err}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_POLICY_BYTES: u32 = 1 << 20;
 
 /// What is wrong with a stream whose policy cannot be read.
+///
+/// ```
+/// use cpu_profile::stream::{read_policy, PolicyErrorKind};
+/// use migration_stream::StreamReader;
+/// let truncated = std::fs::read("../../testdata/profile/libxc-truncated.bin")?;
+/// let err = read_policy(StreamReader::new(&truncated[..])).unwrap_err();
+/// assert_eq!(err.kind, PolicyErrorKind::Stream, "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PolicyErrorKind {
@@ -61,6 +83,23 @@ pub enum PolicyErrorKind {
 }
 
 /// Why the policy of a stream cannot be read, and where.
+///
+/// ```
+/// use cpu_profile::stream::{read_policy, PolicyErrorKind};
+/// use migration_stream::{StreamReader, Writer, types::{DomainType, RecordType}, wire};
+/// // A v3 stream that reaches memory without STATIC_DATA_END.
+/// let mut w = Writer::new(Vec::new());
+/// w.write_image_header(&wire::ImageHeader::new(3))?;
+/// w.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// w.write_record(RecordType::PAGE_DATA.0, &[0; 8])?;
+/// let bytes = w.into_inner();
+/// let err = read_policy(StreamReader::new(&bytes[..])).unwrap_err();
+/// assert_eq!(err.kind, PolicyErrorKind::NoStaticDataEnd);
+/// // After the image header (24 bytes) and the domain header (16).
+/// assert_eq!((err.record, err.record_type, err.offset), (Some(0), Some(RecordType::PAGE_DATA), 40));
+/// assert!(err.to_string().starts_with("PAGE_DATA record #0 at byte offset 40: expected STATIC_DATA_END"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PolicyError {
@@ -71,8 +110,9 @@ pub struct PolicyError {
     pub offset: u64,
     /// The running index of the record the error is in, if it is in one.
     pub record: Option<u64>,
-    /// The record type's name, for an error in a policy or memory record.
-    pub record_type: Option<&'static str>,
+    /// The type of the record the error is in, for an error in a policy or
+    /// memory record (its `Display` is the upstream name, `X86_CPUID_POLICY`).
+    pub record_type: Option<RecordType>,
     /// What was expected and what was found.
     pub message: String,
 }
@@ -80,9 +120,9 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.record_type, self.record) {
-            (Some(name), Some(index)) => write!(
+            (Some(record_type), Some(index)) => write!(
                 f,
-                "{name} record #{index} at byte offset {}: {}",
+                "{record_type} record #{index} at byte offset {}: {}",
                 self.offset, self.message
             ),
             // migration-stream's own text says where.
@@ -110,6 +150,17 @@ impl From<migration_stream::Error> for PolicyError {
 }
 
 /// What a stream says about its guest's CPU.
+///
+/// ```
+/// use migration_stream::{StreamFormat, StreamReader};
+/// let saved = std::fs::File::open("../../testdata/profile/libxc-v2-no-policy.bin")?;
+/// let policy = cpu_profile::stream::read_policy(StreamReader::seekable(saved))?;
+/// assert_eq!(policy.format, Some(StreamFormat::Libxc));
+/// assert_eq!(policy.libxc_version, Some(2));
+/// // Restored with a policy the destination builds for itself.
+/// assert_eq!((policy.cpuid, policy.msr_count), (None, None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GuestPolicy {
@@ -127,14 +178,13 @@ pub struct GuestPolicy {
 fn record_error(
     kind: PolicyErrorKind,
     info: &migration_stream::RecordInfo,
-    record: &'static str,
     message: String,
 ) -> PolicyError {
     PolicyError {
         kind,
         offset: info.offset,
         record: Some(info.index),
-        record_type: Some(record),
+        record_type: Some(info.libxc_type()),
         message,
     }
 }
@@ -166,40 +216,17 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
             Event::ImageHeader(header) => policy.libxc_version = Some(header.version.get()),
             Event::LibxcRecord(info) => {
                 let kind = info.libxc_type();
-                let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
-                // A v3 stream must end its static data explicitly; Xen's
-                // restorer fails one that reaches memory first ("No
-                // STATIC_DATA_END seen"), whatever its policy says.
-                if memory && policy.libxc_version.is_some_and(|v| v >= 3) {
-                    return Err(record_error(
-                        PolicyErrorKind::NoStaticDataEnd,
-                        &info,
-                        if kind == RecordType::PAGE_DATA {
-                            "PAGE_DATA"
-                        } else {
-                            "X86_PV_P2M_FRAMES"
-                        },
-                        "expected STATIC_DATA_END before memory in a v3 stream, found none; \
-                         Xen refuses to restore it"
-                            .to_owned(),
-                    ));
-                }
-                if kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END {
+                if ends_static_data(&info, policy.libxc_version)? {
                     break;
                 }
-                let name = if kind == RecordType::X86_CPUID_POLICY {
-                    "X86_CPUID_POLICY"
-                } else if kind == RecordType::X86_MSR_POLICY {
-                    "X86_MSR_POLICY"
-                } else {
+                if kind != RecordType::X86_CPUID_POLICY && kind != RecordType::X86_MSR_POLICY {
                     stream.skip_body()?;
                     continue;
-                };
+                }
                 if info.length > MAX_POLICY_BYTES {
                     return Err(record_error(
                         PolicyErrorKind::TooLarge,
                         &info,
-                        name,
                         format!(
                             "expected at most {MAX_POLICY_BYTES} bytes, found {}",
                             info.length
@@ -212,65 +239,19 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
                         return Err(record_error(
                             PolicyErrorKind::Repeated,
                             &info,
-                            name,
                             "expected one X86_CPUID_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = CpuidPolicy::parse(bytes).map_err(|e| {
-                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
-                    })?;
-                    let mut cpuid = HostCpuid::default();
-                    for leaf in parsed.iter() {
-                        let sub = leaf.subleaf.get();
-                        let sub = if sub == XEN_CPUID_NO_SUBLEAF { 0 } else { sub };
-                        let regs = [leaf.a.get(), leaf.b.get(), leaf.c.get(), leaf.d.get()];
-                        if cpuid
-                            .leaves
-                            .insert(CpuidInput::new(leaf.leaf.get(), sub), regs)
-                            .is_some()
-                        {
-                            return Err(record_error(
-                                PolicyErrorKind::Repeated,
-                                &info,
-                                name,
-                                format!(
-                                    "leaf {:#x} subleaf {:#x} appears twice; expected each once",
-                                    leaf.leaf.get(),
-                                    leaf.subleaf.get()
-                                ),
-                            ));
-                        }
-                    }
-                    policy.cpuid = Some(cpuid);
+                    policy.cpuid = Some(cpuid_leaves(bytes, &info)?);
                 } else {
                     if policy.msr_count.is_some() {
                         return Err(record_error(
                             PolicyErrorKind::Repeated,
                             &info,
-                            name,
                             "expected one X86_MSR_POLICY record, found a second".to_owned(),
                         ));
                     }
-                    let parsed = MsrPolicy::parse(bytes).map_err(|e| {
-                        record_error(PolicyErrorKind::MalformedRecord, &info, name, e.to_string())
-                    })?;
-                    // Such a guest is restored nowhere (see first_flagged).
-                    if let Some((i, entry)) = parsed.first_flagged() {
-                        return Err(record_error(
-                            PolicyErrorKind::MalformedRecord,
-                            &info,
-                            name,
-                            format!(
-                                "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {:#x}",
-                                entry.idx.get(),
-                                entry.flags.get()
-                            ),
-                        ));
-                    }
-                    for entry in parsed.iter() {
-                        msrs.insert(entry.idx.get(), entry.val.get());
-                    }
-                    policy.msr_count = Some(parsed.entries().len());
+                    policy.msr_count = Some(msr_values(bytes, &info, &mut msrs)?);
                 }
             }
             Event::End | Event::Trailing { .. } => break,
@@ -281,6 +262,89 @@ pub fn read_policy<R: Read>(mut stream: StreamReader<R>) -> Result<GuestPolicy, 
         cpuid.msrs = msrs;
     }
     Ok(policy)
+}
+
+/// True when the libxc record `info` is where static data ends
+/// (STATIC_DATA_END, END, or the first memory record of a v2 stream); an
+/// error for memory before STATIC_DATA_END in a v3 stream.
+fn ends_static_data(
+    info: &migration_stream::RecordInfo,
+    libxc_version: Option<u32>,
+) -> Result<bool, PolicyError> {
+    let kind = info.libxc_type();
+    let memory = kind == RecordType::PAGE_DATA || kind == RecordType::X86_PV_P2M_FRAMES;
+    // A v3 stream must end its static data explicitly; Xen's
+    // restorer fails one that reaches memory first ("No
+    // STATIC_DATA_END seen"), whatever its policy says.
+    if memory && libxc_version.is_some_and(|v| v >= 3) {
+        return Err(record_error(
+            PolicyErrorKind::NoStaticDataEnd,
+            info,
+            "expected STATIC_DATA_END before memory in a v3 stream, found none; \
+             Xen refuses to restore it"
+                .to_owned(),
+        ));
+    }
+    Ok(kind == RecordType::STATIC_DATA_END || memory || kind == RecordType::END)
+}
+
+/// The leaves of the X86_CPUID_POLICY record `info` whose body is `bytes`
+/// (subleaf 0 for leaves without subleaves); each leaf at most once.
+fn cpuid_leaves(
+    bytes: &[u8],
+    info: &migration_stream::RecordInfo,
+) -> Result<HostCpuid, PolicyError> {
+    let parsed = CpuidPolicy::parse(bytes)
+        .map_err(|e| record_error(PolicyErrorKind::MalformedRecord, info, e.to_string()))?;
+    let mut cpuid = HostCpuid::default();
+    for leaf in parsed.iter() {
+        let sub = leaf.subleaf.get();
+        let sub = if sub == XEN_CPUID_NO_SUBLEAF { 0 } else { sub };
+        let regs = [leaf.a.get(), leaf.b.get(), leaf.c.get(), leaf.d.get()];
+        if cpuid
+            .leaves
+            .insert(CpuidInput::new(leaf.leaf.get(), sub), regs)
+            .is_some()
+        {
+            return Err(record_error(
+                PolicyErrorKind::Repeated,
+                info,
+                format!(
+                    "leaf {:#x} subleaf {:#x} appears twice; expected each once",
+                    leaf.leaf.get(),
+                    leaf.subleaf.get()
+                ),
+            ));
+        }
+    }
+    Ok(cpuid)
+}
+
+/// Adds the MSRs of the X86_MSR_POLICY record `info` whose body is `bytes`
+/// to `msrs`; the number of entries, or an error for one with flags set.
+fn msr_values(
+    bytes: &[u8],
+    info: &migration_stream::RecordInfo,
+    msrs: &mut std::collections::BTreeMap<u32, u64>,
+) -> Result<usize, PolicyError> {
+    let parsed = MsrPolicy::parse(bytes)
+        .map_err(|e| record_error(PolicyErrorKind::MalformedRecord, info, e.to_string()))?;
+    // Such a guest is restored nowhere (see first_flagged).
+    if let Some((i, entry)) = parsed.first_flagged() {
+        return Err(record_error(
+            PolicyErrorKind::MalformedRecord,
+            info,
+            format!(
+                "entry {i} (MSR {:#x}): flags: expected 0 (reserved), found {:#x}",
+                entry.idx.get(),
+                entry.flags.get()
+            ),
+        ));
+    }
+    for entry in parsed.iter() {
+        msrs.insert(entry.idx.get(), entry.val.get());
+    }
+    Ok(parsed.entries().len())
 }
 
 /// The guest's policy as a profile: every register `cpuid-defs` knows within

@@ -60,12 +60,17 @@ fn profile() -> impl Strategy<Value = Profile> {
             let mut profile = Profile::new(&name, &vendor);
             profile.hosts = hosts
                 .into_iter()
-                .map(|(name, signature)| SourceHost { name, signature })
+                .map(|(name, signature)| SourceHost::new(&name, signature))
                 .collect();
+            let [basic, leaf7, extended, signature, physical, linear] = limits;
             let mut l = Limits::default();
-            for (i, def) in Limits::DEFS.iter().enumerate() {
-                l.set(i, def.extract(limits[i]));
-            }
+            l.max_basic_leaf = basic;
+            l.max_leaf7_subleaf = leaf7;
+            l.max_extended_leaf = extended;
+            l.signature = signature;
+            // Address sizes are 8-bit fields.
+            l.physical_address_bits = physical & 0xff;
+            l.linear_address_bits = linear & 0xff;
             profile.limits = l;
             profile.registers = registers;
             profile.pool_masks = pool_masks;

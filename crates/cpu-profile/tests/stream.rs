@@ -26,7 +26,7 @@ fn host(name: &str) -> Host {
 fn where_of(err: &PolicyError) -> (PolicyErrorKind, &'static str, u64, u64) {
     (
         err.kind,
-        err.record_type.unwrap_or_default(),
+        err.record_type.and_then(|t| t.name()).unwrap_or_default(),
         err.record.unwrap_or(u64::MAX),
         err.offset,
     )

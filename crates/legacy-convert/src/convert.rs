@@ -146,6 +146,18 @@ pub trait Observer {
 }
 
 /// An observer that wants nothing: see [`convert`].
+///
+/// ```
+/// use legacy_convert::{Observer, Options, convert, convert::Quiet};
+/// use legacy_convert::format::Width;
+/// use legacy_convert::writer::LegacyImage;
+///
+/// assert!(!Quiet.wants_info(), "so no verbose line is even formatted");
+/// let image = LegacyImage::hvm(Width::W64, 0x100).to_bytes();
+/// let summary = convert(&image[..], &mut Vec::new(), &Options::default(), &mut Quiet)?;
+/// assert_eq!(summary.input_bytes, image.len() as u64);
+/// # Ok::<(), legacy_convert::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Quiet;
 
@@ -254,6 +266,26 @@ pub fn convert<R: Read, W: CopySink>(
 /// [`convert`] over a source the caller built, e.g.
 /// [`Sequential::descriptor`] for an input descriptor that may be
 /// non-blocking (reads then wait for data instead of failing).
+///
+/// ```
+/// use std::io::Write;
+/// use legacy_convert::format::{GuestType, Width};
+/// use legacy_convert::writer::{BodyItem, LegacyImage};
+/// use legacy_convert::{Options, convert::{Quiet, convert_source}};
+/// use migration_stream::source::Sequential;
+///
+/// let image = LegacyImage::hvm(Width::W64, 0x100)
+///     .with_body(vec![BodyItem::pages(&[(0, 1), (0, 2)], 3)])
+///     .to_bytes();
+/// let (pipe, mut feed) = std::io::pipe()?;
+/// let feeder = std::thread::spawn(move || feed.write_all(&image));
+/// let mut out = Vec::new();
+/// let summary = convert_source(Sequential::descriptor(pipe), &mut out, &Options::default(), &mut Quiet)?;
+/// feeder.join().expect("feeder")?;
+/// assert_eq!((summary.width, summary.guest, summary.pages), (Width::W64, GuestType::Hvm, 2));
+/// assert_eq!(&out[..8], [0xff; 8]); // a libxc stream
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn convert_source<R: Read, W: CopySink>(
     input: Sequential<R>,
     output: W,

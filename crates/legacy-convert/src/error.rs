@@ -23,6 +23,14 @@ use crate::format::{BlockId, ChunkId, GuestType, MAX_BATCH, MAX_VCPU_ID, Width};
 ///     other => panic!("another error: {other}"),
 /// }
 /// assert_eq!(err.kind().to_string(), "the input is empty: expected a legacy save image");
+/// assert!(err.kind().is_bad_input() && !err.kind().is_unsupported());
+/// assert!(err.kind().io_error().is_none());
+///
+/// // Valid, but not convertible: exit code 2, not 1.
+/// let tmem = ErrorKind::Tmem { chunk: legacy_convert::format::ChunkId::TMEM };
+/// assert!(tmem.is_unsupported() && !tmem.is_bad_input());
+/// let input = ErrorKind::Input(std::io::ErrorKind::BrokenPipe.into());
+/// assert_eq!(input.io_error().map(|e| e.kind()), Some(std::io::ErrorKind::BrokenPipe));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -367,6 +375,15 @@ pub enum ErrorKind {
 }
 
 /// The size of something too large to convert.
+///
+/// ```
+/// use legacy_convert::error::{ErrorKind, Size};
+/// let exact = ErrorKind::TooLarge { what: "the qemu record", found: Size::Exactly(9000), cap: 4096 };
+/// assert_eq!(exact.to_string(), "the qemu record of 9000 bytes: at most 4096 bytes can be converted");
+/// let unknown = ErrorKind::TooLarge { what: "the qemu record", found: Size::AtLeast(4096), cap: 4096 };
+/// assert!(unknown.to_string().contains("longer than 4096 bytes"));
+/// assert!(unknown.is_unsupported());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
     /// Exactly this many bytes.
@@ -414,6 +431,23 @@ impl ErrorKind {
 
 /// The likely cause of an error, when the caller gave a width or guest type
 /// that the image's first bytes contradict (see [`crate::probe`]).
+///
+/// ```
+/// use legacy_convert::error::Hint;
+/// use legacy_convert::format::{GuestType, GuestWidth, Width};
+/// use legacy_convert::{Options, convert, convert::Quiet, writer::LegacyImage};
+///
+/// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10).to_bytes();
+/// let mut options = Options::default();
+/// options.width = Some(Width::W32); // wrong: the image is from a 64-bit toolstack
+/// let err = convert(&image[..], &mut Vec::new(), &options, &mut Quiet).unwrap_err();
+/// assert_eq!(err.hint(), Some(Hint::Width { given: Width::W32, detected: Width::W64 }));
+/// assert!(err.to_string().ends_with(
+///     "; the image looks like one from a 64-bit toolstack: the 32-bit width given is the likely cause"
+/// ), "{err}");
+/// let guest = Hint::GuestType { given: GuestType::Pv, detected: GuestType::Hvm };
+/// assert!(guest.to_string().starts_with("the image looks like one of an HVM guest"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
     /// The image looks like one from a toolstack of `detected` width.
@@ -467,6 +501,36 @@ impl fmt::Display for Hint {
 /// assert!(matches!(err.kind(), ErrorKind::Empty));
 /// assert!(err.is_bad_input());
 /// assert_eq!(err.offset(), 0);
+/// assert_eq!((err.chunk(), err.hint()), (None, None));
+/// assert!(matches!(err.into_kind(), ErrorKind::Empty));
+/// ```
+///
+/// Where in the body, what kind of failure, and a hint attached by hand:
+///
+/// ```
+/// use legacy_convert::error::{Error, ErrorKind, Hint};
+/// use legacy_convert::format::{ChunkId, GuestType, GuestWidth, Width};
+/// use legacy_convert::writer::{BodyItem, LegacyImage};
+/// use legacy_convert::{Options, convert, convert::Quiet, wire::i32_bytes};
+///
+/// // The second body chunk is tmem, which a v2 stream cannot carry.
+/// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
+///     .with_body(vec![BodyItem::pages(&[(0, 1)], 7), BodyItem::Raw(i32_bytes(ChunkId::TMEM.0).to_vec())])
+///     .to_bytes();
+/// let err = convert(&image[..], &mut Vec::new(), &Options::default(), &mut Quiet).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::Tmem { .. }), "{err}");
+/// assert_eq!(err.chunk(), Some(2));
+/// assert!(err.is_unsupported() && !err.is_bad_input() && !err.is_output());
+///
+/// // An output that fills up: an I/O error on the output side.
+/// let mut small = [0u8; 16];
+/// let err = convert(&image[..], &mut small[..], &Options::default(), &mut Quiet).unwrap_err();
+/// assert!(err.is_output(), "{err}");
+/// assert_eq!(err.io_error().map(|e| e.kind()), Some(std::io::ErrorKind::WriteZero));
+///
+/// let hint = Hint::GuestType { given: GuestType::Hvm, detected: GuestType::Pv };
+/// let err = Error::new(ErrorKind::Empty, 0, None).with_hint(hint);
+/// assert_eq!(err.hint(), Some(hint));
 /// ```
 #[derive(Debug)]
 pub struct Error {

@@ -39,6 +39,8 @@ pub const PFN_MASK: u64 = 0x0FFF_FFFF;
 /// assert_eq!(Width::from_bits(64), Some(Width::W64)); // `--width 64`
 /// assert_eq!(Width::from_bits(16), None);
 /// assert_eq!(Width::W32.to_string(), "32-bit");
+/// assert_eq!((Width::W64.bits(), Width::W64.ulong_bytes()), (64, 8));
+/// assert_eq!(Width::W32.all_ones(), 0xffff_ffff); // the PV extended-info marker
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Width {
@@ -122,6 +124,8 @@ impl fmt::Display for GuestType {
 /// use legacy_convert::format::GuestWidth;
 /// assert_eq!(GuestWidth::from_context_size(0x1430), Some(GuestWidth::W64));
 /// assert_eq!((GuestWidth::W32.bytes(), GuestWidth::W32.levels()), (4, 3));
+/// assert_eq!(GuestWidth::W64.context_size(), 0x1430);
+/// assert_eq!(GuestWidth::W32.frames_per_page(), 1024); // p2m entries per frame
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GuestWidth {
@@ -173,6 +177,14 @@ impl GuestWidth {
 
 /// A negative chunk marker of the image body (`XC_SAVE_ID_*`), kept open: any
 /// value can be held, and [`ChunkId::name`] says whether it is known.
+///
+/// ```
+/// use legacy_convert::format::ChunkId;
+/// assert_eq!(ChunkId(-7), ChunkId::TSC_INFO);
+/// assert_eq!(ChunkId::TSC_INFO.to_string(), "-7 (tsc_info)");
+/// assert_eq!(ChunkId(-99).to_string(), "-99 (unknown)");
+/// assert!(ChunkId::HVM_PARAM_CHUNKS.iter().all(|c| c.hvm_param().is_some()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChunkId(pub i32);
 
@@ -316,6 +328,19 @@ pub mod hvm_param {
 }
 
 /// The signature that opens the qemu record at the end of an HVM image.
+///
+/// ```
+/// use legacy_convert::format::QemuSignature;
+/// let raw = *b"DeviceModelRecord0002";
+/// let signature = QemuSignature::from_bytes(&raw);
+/// assert_eq!(signature, Some(QemuSignature::DeviceModelRecord0002));
+/// assert_eq!(QemuSignature::DeviceModelRecord0002.bytes(), &raw);
+/// assert!(QemuSignature::DeviceModelRecord0002.is_length_prefixed());
+/// // xend's record runs to the end of the input, with no length.
+/// assert!(!QemuSignature::QemuDeviceModelRecord.is_length_prefixed());
+/// assert_eq!(QemuSignature::from_bytes(b"NotADeviceModelRecord"), None);
+/// assert_eq!(QemuSignature::ALL.len(), 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QemuSignature {
     /// `DeviceModelRecord0002`: `u32 len` and `len` bytes (libxl 4.5).
@@ -355,6 +380,13 @@ impl QemuSignature {
 }
 
 /// The id of a PV extended-info block.
+///
+/// ```
+/// use legacy_convert::format::BlockId;
+/// assert_eq!(BlockId(*b"extv"), BlockId::EXTV);
+/// assert_eq!(BlockId::VCPU.to_string(), "b'vcpu'"); // as upstream's -v prints it
+/// assert_eq!(BlockId(*b"x\0yz").to_string(), "b'x\\x00yz'");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BlockId(pub [u8; 4]);
 
@@ -410,22 +442,48 @@ pub fn python_bytes_repr(bytes: &[u8]) -> String {
 }
 
 /// The page type of a legacy pfn_type entry (bits 31..28), as a 4-bit number.
+///
+/// ```
+/// use legacy_convert::format::entry_type;
+/// assert_eq!(entry_type(0x9000_0123), 0x9); // a pinned L1 table
+/// assert_eq!(entry_type(0x0000_0123), 0x0);
+/// ```
 pub const fn entry_type(entry: u64) -> u8 {
     ((entry & PFN_TYPE_MASK) >> 28) as u8
 }
 
 /// True when a legacy pfn_type entry is followed by a page of data
 /// (every type below BROKEN, 0xD).
+///
+/// ```
+/// use legacy_convert::format::{BARE_XTAB, entry_has_data};
+/// assert!(entry_has_data(0x1000_0005)); // L1 table
+/// assert!(!entry_has_data(BARE_XTAB));
+/// assert!(!entry_has_data(0xD000_0005)); // broken
+/// ```
 pub const fn entry_has_data(entry: u64) -> bool {
     entry_type(entry) < 0xD
 }
 
 /// True for the page types that do not exist (0x5..=0x8).
+///
+/// ```
+/// use legacy_convert::format::entry_type_is_invalid;
+/// assert!(entry_type_is_invalid(0x5000_0001));
+/// assert!(!entry_type_is_invalid(0x9000_0001));
+/// ```
 pub const fn entry_type_is_invalid(entry: u64) -> bool {
     matches!(entry_type(entry), 0x5..=0x8)
 }
 
 /// True for page-table types (L1–L4, pinned or not: 0x1..=0x4, 0x9..=0xC).
+///
+/// ```
+/// use legacy_convert::format::entry_type_is_page_table;
+/// assert!(entry_type_is_page_table(0x4000_0001) && entry_type_is_page_table(0xC000_0001));
+/// assert!(!entry_type_is_page_table(0x0000_0001)); // a normal page
+/// assert!(!entry_type_is_page_table(0xF000_0001)); // XTAB
+/// ```
 pub const fn entry_type_is_page_table(entry: u64) -> bool {
     matches!(entry_type(entry), 0x1..=0x4 | 0x9..=0xC)
 }

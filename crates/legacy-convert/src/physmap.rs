@@ -52,39 +52,8 @@ pub(crate) fn read_physmap<R: Read>(
     let slack: u64 = if width == Width::W64 { 4 } else { 0 };
     let mut name = Vec::new();
     for entry in 0..count {
-        let entry_offset = reader.offset();
-        let fail = at(entry_offset);
-        let Some(left) = remaining.checked_sub(28) else {
-            return Err(fail(ErrorKind::PhysmapHeaderOverrun {
-                entry,
-                count,
-                left: remaining,
-            }));
-        };
-        remaining = left;
-        let raw: PhysmapEntryHeader = reader.read_payload_item()?;
-        let namelen = u64::from(raw.namelen.get());
-        if namelen > NAME_MAX {
-            return Err(fail(ErrorKind::PhysmapNameTooLong {
-                entry,
-                len: namelen,
-                max: NAME_MAX,
-            }));
-        }
-        let stored = namelen + slack;
-        if remaining < stored {
-            return Err(fail(ErrorKind::PhysmapNameOverrun {
-                entry,
-                needed: stored,
-                left: remaining,
-            }));
-        }
-        name.clear();
-        name.resize(namelen as usize, 0);
-        reader.read_payload(&mut name)?;
-        let mut padding = [0u8; 4];
-        reader.read_payload(&mut padding[..slack as usize])?;
-        remaining -= stored;
+        let fail = at(reader.offset());
+        let raw = read_entry(reader, (entry, count), &mut remaining, slack, &mut name)?;
         let text = name_text(&name, entry).map_err(&fail)?;
         let root = format!("physmap/{:x}", raw.phys_offset.get());
         let mut kv = vec![
@@ -99,22 +68,75 @@ pub(crate) fn read_physmap<R: Read>(
         }
         for (key, value) in kv {
             info(format!("    '{key}' = '{value}'"));
-            let needed = pairs.len() + key.len() + value.len() + 2;
-            if needed > XENSTORE_DATA_CAP {
-                return Err(fail(ErrorKind::TooLarge {
-                    what: "the physmap's xenstore data",
-                    found: Size::AtLeast(needed as u64),
-                    cap: XENSTORE_DATA_CAP as u64,
-                }));
-            }
-            crate::reader::grow_within(pairs, needed - pairs.len(), XENSTORE_DATA_CAP);
-            pairs.extend_from_slice(key.as_bytes());
-            pairs.push(0);
-            pairs.extend_from_slice(value.as_bytes());
-            pairs.push(0);
+            push_pair(pairs, &key, &value).map_err(&fail)?;
         }
     }
     // Bytes after the last entry are ignored, as upstream does.
+    Ok(())
+}
+
+/// Reads entry `entry` of `count` (its header, its `namelen`-byte name into
+/// `name`, and on 64-bit toolstacks the 4 bytes of padding after it) within
+/// the `remaining` bytes of the blob, which it reduces by what it read.
+fn read_entry<R: Read>(
+    reader: &mut LegacyReader<R>,
+    (entry, count): (u32, u32),
+    remaining: &mut u64,
+    slack: u64,
+    name: &mut Vec<u8>,
+) -> Result<PhysmapEntryHeader, Error> {
+    let offset = reader.offset();
+    let fail = |kind| Error::new(kind, offset, None);
+    let Some(left) = remaining.checked_sub(28) else {
+        return Err(fail(ErrorKind::PhysmapHeaderOverrun {
+            entry,
+            count,
+            left: *remaining,
+        }));
+    };
+    *remaining = left;
+    let raw: PhysmapEntryHeader = reader.read_payload_item()?;
+    let namelen = u64::from(raw.namelen.get());
+    if namelen > NAME_MAX {
+        return Err(fail(ErrorKind::PhysmapNameTooLong {
+            entry,
+            len: namelen,
+            max: NAME_MAX,
+        }));
+    }
+    let stored = namelen + slack;
+    if *remaining < stored {
+        return Err(fail(ErrorKind::PhysmapNameOverrun {
+            entry,
+            needed: stored,
+            left: *remaining,
+        }));
+    }
+    name.clear();
+    name.resize(namelen as usize, 0);
+    reader.read_payload(name)?;
+    let mut padding = [0u8; 4];
+    reader.read_payload(&mut padding[..slack as usize])?;
+    *remaining -= stored;
+    Ok(raw)
+}
+
+/// Appends `key\0value\0` to `pairs`, unless that would pass
+/// [`XENSTORE_DATA_CAP`].
+fn push_pair(pairs: &mut Vec<u8>, key: &str, value: &str) -> Result<(), ErrorKind> {
+    let needed = pairs.len() + key.len() + value.len() + 2;
+    if needed > XENSTORE_DATA_CAP {
+        return Err(ErrorKind::TooLarge {
+            what: "the physmap's xenstore data",
+            found: Size::AtLeast(needed as u64),
+            cap: XENSTORE_DATA_CAP as u64,
+        });
+    }
+    crate::reader::grow_within(pairs, needed - pairs.len(), XENSTORE_DATA_CAP);
+    pairs.extend_from_slice(key.as_bytes());
+    pairs.push(0);
+    pairs.extend_from_slice(value.as_bytes());
+    pairs.push(0);
     Ok(())
 }
 

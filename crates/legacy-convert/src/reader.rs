@@ -44,6 +44,23 @@ use crate::format::{BlockId, ChunkId, GuestType, GuestWidth, MAX_BATCH, QemuSign
 use crate::wire::{self, FromBytes, IntoBytes, Le32, Le64};
 
 /// The TSC settings of chunk −7, in legacy field order.
+///
+/// ```
+/// use legacy_convert::format::{GuestType, Width};
+/// use legacy_convert::reader::{Chunk, Event, LegacyReader, TscInfo};
+/// use legacy_convert::writer::ImageWriter;
+///
+/// let tsc = TscInfo { mode: 1, nsec: 2, khz: 2_000_000, incarnation: 4 };
+/// let mut image = ImageWriter::new(Vec::new(), Width::W64);
+/// image.p2m_size(0x100)?;
+/// image.tsc_info(tsc)?;
+/// let bytes = image.into_inner();
+/// let mut reader = LegacyReader::new(&bytes[..]);
+/// reader.set_layout(Width::W64, GuestType::Hvm);
+/// reader.next_event()?; // the p2m size
+/// assert_eq!(reader.next_event()?, Event::Chunk(Chunk::TscInfo(tsc)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TscInfo {
     /// TSC mode.
@@ -57,6 +74,40 @@ pub struct TscInfo {
 }
 
 /// A negative-marker chunk of the body that the parser understands.
+///
+/// ```
+/// use legacy_convert::format::{ChunkId, GuestType, Width};
+/// use legacy_convert::reader::{Chunk, Event, LegacyReader};
+/// use legacy_convert::writer::ImageWriter;
+///
+/// let mut image = ImageWriter::new(Vec::new(), Width::W64);
+/// image.p2m_size(0x100)?;
+/// image.vcpu_info(1, &[0b11])?;
+/// image.hvm_param(ChunkId::HVM_VIRIDIAN, 1)?;
+/// image.marker(ChunkId::ENABLE_VERIFY_MODE.0)?;
+/// image.marker(ChunkId::LAST_CHECKPOINT.0)?;
+/// image.toolstack(&[0; 8])?;
+/// let bytes = image.into_inner();
+///
+/// let mut reader = LegacyReader::new(&bytes[..]);
+/// reader.set_layout(Width::W64, GuestType::Hvm);
+/// reader.next_event()?; // the p2m size
+/// let mut chunks = Vec::new();
+/// for _ in 0..5 {
+///     match reader.next_event()? {
+///         Event::Chunk(chunk) => chunks.push(chunk),
+///         other => panic!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(chunks, [
+///     Chunk::VcpuInfo { max_id: 1 },
+///     Chunk::HvmParam { id: ChunkId::HVM_VIRIDIAN, param: 9, value: 1 },
+///     Chunk::EnableVerifyMode,
+///     Chunk::LastCheckpoint,
+///     Chunk::Toolstack { size: 8 }, // the blob is the payload
+/// ]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chunk {
     /// −1: the pages that follow are a debug re-send.
@@ -87,6 +138,31 @@ pub enum Chunk {
 }
 
 /// What an extended-info block told the parser.
+///
+/// ```
+/// use legacy_convert::format::{BlockId, GuestWidth, Width};
+/// use legacy_convert::reader::{BlockKind, Event, LegacyReader};
+/// use legacy_convert::writer::ImageWriter;
+///
+/// let mut image = ImageWriter::new(Vec::new(), Width::W64);
+/// image.p2m_size(0x10)?;
+/// let vcpu = vec![0u8; GuestWidth::W32.context_size() as usize];
+/// let xcnt = 0x240u32 + 16;
+/// image.extended_info(&[(BlockId::VCPU, &vcpu), (BlockId::EXTV, &[]), (BlockId::XCNT, &xcnt.to_le_bytes())])?;
+/// let bytes = image.into_inner();
+///
+/// let mut reader = LegacyReader::new(&bytes[..]); // 64-bit toolstack, PV by default
+/// reader.next_event()?; // the p2m size
+/// assert!(matches!(reader.next_event()?, Event::ExtendedInfo { .. }));
+/// let mut kinds = Vec::new();
+/// for _ in 0..3 {
+///     if let Event::ExtendedBlock { kind, .. } = reader.next_event()? {
+///         kinds.push(kind);
+///     }
+/// }
+/// assert_eq!(kinds, [BlockKind::Vcpu(GuestWidth::W32), BlockKind::Extv, BlockKind::Xcnt { xsave_len: xcnt }]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockKind {
     /// `"vcpu"`: the guest width.
@@ -255,6 +331,118 @@ struct PvState {
 
 /// Streaming parser of a legacy save image: [`LegacyReader::next_event`]
 /// gives its items one by one ([`Event`] shows a walk), in constant memory.
+///
+/// A PV image after a prefix of the caller's, each payload taken a different way:
+///
+/// ```
+/// use migration_stream::source::Sequential;
+/// use legacy_convert::format::{BlockId, GuestType, GuestWidth, Width};
+/// use legacy_convert::reader::{BlockKind, Chunk, Event, LegacyReader};
+/// use legacy_convert::wire::ToolstackHeader;
+/// use legacy_convert::writer::{BodyItem, LegacyImage, PhysmapEntry, PvVcpu, encode_physmap};
+///
+/// let entry = PhysmapEntry { phys_offset: 0xf000_0000, start_addr: 0xfc00_0000, size: 0x80_0000, name: None };
+/// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
+///     .with_body(vec![
+///         BodyItem::pages(&[(0, 3)], 1),
+///         BodyItem::Toolstack(encode_physmap(Width::W64, &[entry], 0)),
+///     ])
+///     .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64)])
+///     .to_bytes();
+/// let input = [&b"HEAD"[..], &image].concat();
+///
+/// let mut reader = LegacyReader::over(Sequential::new(&input[..]));
+/// let mut head = [0u8; 4];
+/// reader.read_prefix(&mut head, "our own header")?;
+/// assert_eq!((&head, reader.offset()), (b"HEAD", 4));
+/// assert_eq!(reader.peek(8)?, 0x10u64.to_le_bytes()); // the p2m size, not consumed
+/// let found = reader.probe()?;
+/// reader.set_layout(found.width, found.guest);
+/// assert_eq!((reader.width(), reader.guest_type()), (Width::W64, GuestType::Pv));
+///
+/// let mut pages = Vec::new();
+/// loop {
+///     match reader.next_event()? {
+///         Event::ExtendedBlock { id, kind, .. } => {
+///             assert_eq!((id, kind), (BlockId::VCPU, BlockKind::Vcpu(GuestWidth::W64)));
+///         }
+///         Event::P2mFrames { count, .. } => {
+///             let mut frames = [0u64; 4];
+///             assert_eq!(reader.read_frames(&mut frames)?, count as usize);
+///             assert_eq!(frames[0], 0x1000);
+///         }
+///         Event::Chunk(Chunk::VcpuInfo { .. }) => {
+///             assert_eq!(reader.online_vcpus().collect::<Vec<_>>(), [0]);
+///         }
+///         Event::PageBatch { data_pages, .. } => {
+///             assert_eq!(reader.batch(), [3]);
+///             assert_eq!(reader.payload_remaining(), Some(4096 * u64::from(data_pages)));
+///             assert_eq!(reader.payload_what(), "page data");
+///             assert_eq!(reader.copy_payload(&mut pages)?, 4096);
+///         }
+///         Event::Chunk(Chunk::Toolstack { size }) => {
+///             let header: ToolstackHeader = reader.read_payload_item()?;
+///             assert_eq!((header.version.get(), header.count.get()), (1, 1));
+///             let mut entry = vec![0u8; size as usize - 8];
+///             reader.read_payload(&mut entry)?;
+///         }
+///         Event::VcpuBasic { size, .. } => {
+///             let mut context = Vec::new();
+///             reader.read_payload_capped(&mut context, 0x2000)?;
+///             assert_eq!(context.len(), size as usize);
+///         }
+///         Event::End => break,
+///         _ => {} // payloads not taken are skipped
+///     }
+/// }
+/// assert_eq!(reader.guest_width(), Some(GuestWidth::W64));
+/// assert_eq!(pages.len(), 4096);
+/// assert_eq!(reader.offset(), input.len() as u64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A qemu record that runs to the end of the input (xend's), copied whole or
+/// bounded by a length the caller knows:
+///
+/// ```
+/// use legacy_convert::format::{GuestType, QemuSignature, Width};
+/// use legacy_convert::reader::{Event, LegacyReader};
+/// use legacy_convert::writer::{ImageWriter, hvm_context};
+///
+/// let mut image = ImageWriter::new(Vec::new(), Width::W64);
+/// image.p2m_size(0x100)?;
+/// image.end_of_body()?;
+/// image.hvm_tail([1, 2, 3], &hvm_context(0, 0))?;
+/// image.qemu(QemuSignature::QemuDeviceModelRecord, b"qemu state")?;
+/// let bytes = [&b"XL"[..], &image.into_inner()].concat();
+///
+/// for bounded in [false, true] {
+///     let mut reader = LegacyReader::new(&bytes[..]);
+///     let mut prefix = Vec::new();
+///     reader.copy_prefix(&mut prefix, 2, "the prefix")?;
+///     assert_eq!(prefix, b"XL");
+///     reader.set_layout(Width::W64, GuestType::Hvm);
+///     let mut qemu = Vec::new();
+///     loop {
+///         match reader.next_event()? {
+///             Event::Qemu { size: None, .. } => {
+///                 assert_eq!((reader.payload_remaining(), reader.payload_what()), (None, "qemu record"));
+///                 assert!(reader.copy_payload(&mut qemu).is_err(), "no length to copy by");
+///                 if bounded {
+///                     reader.bound_payload(10);
+///                     assert_eq!(reader.copy_payload(&mut qemu)?, 10);
+///                 } else {
+///                     assert_eq!(reader.copy_payload_to_end(&mut qemu)?, 10);
+///                 }
+///             }
+///             Event::End => break,
+///             _ => {}
+///         }
+///     }
+///     assert_eq!(qemu, b"qemu state");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct LegacyReader<R> {
     input: Input<Sequential<R>>,

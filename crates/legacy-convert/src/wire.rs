@@ -29,10 +29,31 @@ use zerocopy::{Immutable, KnownLayout, Unaligned};
 use crate::format::Width;
 
 /// A little-endian `u32` of a legacy image.
+///
+/// ```
+/// use legacy_convert::wire::{IntoBytes, Le32};
+/// let value = Le32::new(0x1234_5678);
+/// assert_eq!(value.as_bytes(), [0x78, 0x56, 0x34, 0x12]);
+/// assert_eq!(value.get(), 0x1234_5678);
+/// ```
 pub type Le32 = little_endian::U32;
 /// A little-endian `i32` of a legacy image (chunk markers).
+///
+/// ```
+/// use legacy_convert::wire::{IntoBytes, LeI32};
+/// let value = LeI32::new(-2);
+/// assert_eq!(value.as_bytes(), [0xfe, 0xff, 0xff, 0xff]);
+/// assert_eq!(value.get(), -2);
+/// ```
 pub type LeI32 = little_endian::I32;
 /// A little-endian `u64` of a legacy image.
+///
+/// ```
+/// use legacy_convert::wire::{IntoBytes, Le64};
+/// let value = Le64::new(0x0102);
+/// assert_eq!(value.as_bytes(), [2, 1, 0, 0, 0, 0, 0, 0]);
+/// assert_eq!(value.get(), 0x0102);
+/// ```
 pub type Le64 = little_endian::U64;
 
 macro_rules! layout {
@@ -52,6 +73,14 @@ macro_rules! layout {
 
 layout!(
     /// Chunk −7 (TSC_INFO) after its marker (20 bytes), in legacy field order.
+    ///
+    /// ```
+    /// use legacy_convert::wire::{FromBytes, IntoBytes, TscChunk};
+    /// let chunk = TscChunk::new(1, 2, 3, 4);
+    /// assert_eq!(chunk.as_bytes().len(), 20);
+    /// let back = TscChunk::read_from_bytes(chunk.as_bytes()).unwrap();
+    /// assert_eq!((back.mode.get(), back.nsec.get(), back.khz.get(), back.incarnation.get()), (1, 2, 3, 4));
+    /// ```
     TscChunk, 20, {
         /// TSC mode.
         mode: Le32,
@@ -78,6 +107,18 @@ impl TscChunk {
 
 layout!(
     /// An HVM parameter chunk after its marker (12 bytes): `u32 pad, u64 value`.
+    ///
+    /// ```
+    /// use legacy_convert::format::{ChunkId, Width};
+    /// use legacy_convert::wire::{FromBytes, HvmParamChunk};
+    /// use legacy_convert::writer::ImageWriter;
+    /// let mut image = ImageWriter::new(Vec::new(), Width::W64);
+    /// image.hvm_param(ChunkId::HVM_VIRIDIAN, 0x1f)?;
+    /// let bytes = image.into_inner(); // the marker, then the chunk
+    /// let chunk = HvmParamChunk::read_from_bytes(&bytes[4..]).unwrap();
+    /// assert_eq!((chunk.pad.get(), chunk.value.get()), (0, 0x1f));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     HvmParamChunk, 12, {
         /// Structure padding, ignored.
         pad: Le32,
@@ -88,6 +129,13 @@ layout!(
 
 layout!(
     /// The header of a PV extended-info block (8 bytes); `size` data bytes follow.
+    ///
+    /// ```
+    /// use legacy_convert::format::BlockId;
+    /// use legacy_convert::wire::{BlockHeader, FromBytes};
+    /// let header = BlockHeader::read_from_bytes(b"xcnt\x50\x02\0\0").unwrap();
+    /// assert_eq!((BlockId(header.id), header.size.get()), (BlockId::XCNT, 0x250));
+    /// ```
     BlockHeader, 8, {
         /// The block id (`"vcpu"`, `"extv"`, `"xcnt"`).
         id: [u8; 4],
@@ -98,6 +146,12 @@ layout!(
 
 layout!(
     /// The header of a PV vCPU's xsave area (16 bytes); `size` bytes follow.
+    ///
+    /// ```
+    /// use legacy_convert::wire::{IntoBytes, Le64, XsaveHeader};
+    /// let header = XsaveHeader { xfeature_mask: Le64::new(7), size: Le64::new(0x240) };
+    /// assert_eq!(&header.as_bytes()[8..10], [0x40, 0x02]);
+    /// ```
     XsaveHeader, 16, {
         /// The xfeature mask.
         xfeature_mask: Le64,
@@ -108,6 +162,17 @@ layout!(
 
 layout!(
     /// The HVM tail's magic pfns (24 bytes).
+    ///
+    /// ```
+    /// use legacy_convert::format::Width;
+    /// use legacy_convert::wire::{FromBytes, MagicPfns};
+    /// use legacy_convert::writer::ImageWriter;
+    /// let mut tail = ImageWriter::new(Vec::new(), Width::W64);
+    /// tail.hvm_tail([0xfeff0, 0xfeff1, 0xfeffc], &[])?;
+    /// let (pfns, _) = MagicPfns::read_from_prefix(&tail.into_inner()).unwrap();
+    /// assert_eq!((pfns.ioreq.get(), pfns.bufioreq.get(), pfns.store.get()), (0xfeff0, 0xfeff1, 0xfeffc));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     MagicPfns, 24, {
         /// HVM_PARAM_IOREQ_PFN.
         ioreq: Le64,
@@ -120,6 +185,15 @@ layout!(
 
 layout!(
     /// The start of libxl's toolstack blob (chunk −18 data, 8 bytes).
+    ///
+    /// ```
+    /// use legacy_convert::format::Width;
+    /// use legacy_convert::wire::{FromBytes, ToolstackHeader};
+    /// use legacy_convert::writer::encode_physmap;
+    /// let blob = encode_physmap(Width::W32, &[], 0);
+    /// let header = ToolstackHeader::read_from_bytes(&blob).unwrap();
+    /// assert_eq!((header.version.get(), header.count.get()), (1, 0));
+    /// ```
     ToolstackHeader, 8, {
         /// Blob version: 1.
         version: Le32,
@@ -131,6 +205,17 @@ layout!(
 layout!(
     /// One physmap entry's fixed part (28 bytes); `namelen` bytes of name
     /// follow, then 4 bytes of structure padding on a 64-bit toolstack.
+    ///
+    /// ```
+    /// use legacy_convert::format::Width;
+    /// use legacy_convert::wire::{FromBytes, PhysmapEntryHeader};
+    /// use legacy_convert::writer::{PhysmapEntry, encode_physmap};
+    /// let entry = PhysmapEntry { phys_offset: 0xf000_0000, start_addr: 0xfc00_0000, size: 0x1000, name: Some(b"vga".to_vec()) };
+    /// let blob = encode_physmap(Width::W32, &[entry], 0);
+    /// let (header, name) = PhysmapEntryHeader::read_from_prefix(&blob[8..]).unwrap();
+    /// assert_eq!((header.phys_offset.get(), header.start_addr.get(), header.size.get()), (0xf000_0000, 0xfc00_0000, 0x1000));
+    /// assert_eq!((header.namelen.get(), name), (4, &b"vga\0"[..]));
+    /// ```
     PhysmapEntryHeader, 28, {
         /// Guest physical offset (the xenstore directory name).
         phys_offset: Le64,
@@ -145,6 +230,14 @@ layout!(
 
 /// The ulong of a toolstack of `width`, decoded from the first 4 or 8 bytes
 /// of `raw` (`None` when `raw` is shorter).
+///
+/// ```
+/// use legacy_convert::{format::Width, wire::ulong};
+/// let raw = [5, 0, 0, 0, 7, 0, 0, 0];
+/// assert_eq!(ulong(Width::W32, &raw), Some(5));
+/// assert_eq!(ulong(Width::W64, &raw), Some(0x7_0000_0005));
+/// assert_eq!(ulong(Width::W64, &raw[..7]), None);
+/// ```
 pub fn ulong(width: Width, raw: &[u8]) -> Option<u64> {
     match width {
         Width::W32 => Le32::read_from_prefix(raw)
@@ -155,6 +248,13 @@ pub fn ulong(width: Width, raw: &[u8]) -> Option<u64> {
 }
 
 /// Every ulong of `raw` (a whole number of them), for pfn lists and frame lists.
+///
+/// ```
+/// use legacy_convert::{format::Width, wire::ulongs};
+/// let raw = [5, 0, 0, 0, 7, 0, 0, 0];
+/// assert_eq!(ulongs(Width::W32, &raw).collect::<Vec<_>>(), [5, 7]);
+/// assert_eq!(ulongs(Width::W64, &raw).collect::<Vec<_>>(), [0x7_0000_0005]);
+/// ```
 pub fn ulongs(width: Width, raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
     raw.chunks_exact(width.ulong_bytes())
         .filter_map(move |piece| ulong(width, piece))
@@ -162,6 +262,14 @@ pub fn ulongs(width: Width, raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
 
 /// The bytes of a ulong of a toolstack of `width` (truncated to 32 bits on a
 /// 32-bit toolstack), appended to `out`.
+///
+/// ```
+/// use legacy_convert::{format::Width, wire::put_ulong};
+/// let mut out = Vec::new();
+/// put_ulong(&mut out, Width::W32, 0x1_0000_0005); // truncated
+/// put_ulong(&mut out, Width::W64, 7);
+/// assert_eq!(out, [5, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+/// ```
 pub fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
     match width {
         Width::W32 => out.extend_from_slice(Le32::new(value as u32).as_bytes()),
@@ -170,21 +278,40 @@ pub fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
 }
 
 /// The 4 bytes of a `u32`.
+///
+/// ```
+/// assert_eq!(legacy_convert::wire::u32_bytes(0x1448), [0x48, 0x14, 0, 0]);
+/// ```
 pub fn u32_bytes(value: u32) -> [u8; 4] {
     Le32::new(value).to_bytes()
 }
 
 /// The 4 bytes of an `i32` (a chunk marker).
+///
+/// ```
+/// assert_eq!(legacy_convert::wire::i32_bytes(-2), [0xfe, 0xff, 0xff, 0xff]); // VCPU_INFO
+/// ```
 pub fn i32_bytes(value: i32) -> [u8; 4] {
     LeI32::new(value).to_bytes()
 }
 
 /// The 8 bytes of a `u64`.
+///
+/// ```
+/// assert_eq!(legacy_convert::wire::u64_bytes(u64::MAX), [0xff; 8]);
+/// ```
 pub fn u64_bytes(value: u64) -> [u8; 8] {
     Le64::new(value).to_bytes()
 }
 
-/// The `u32` in the first 4 bytes of `raw`, if there are 4.
+/// The `u32` at byte `at` of `raw`, if 4 bytes are there.
+///
+/// ```
+/// use legacy_convert::wire::u32_at;
+/// let raw = [5, 0, 0, 0, 7, 0, 0, 0];
+/// assert_eq!((u32_at(&raw, 0), u32_at(&raw, 4)), (Some(5), Some(7)));
+/// assert_eq!(u32_at(&raw, 5), None);
+/// ```
 pub fn u32_at(raw: &[u8], at: usize) -> Option<u32> {
     let piece = raw.get(at..)?;
     Le32::read_from_prefix(piece).ok().map(|(v, _)| v.get())

@@ -29,6 +29,96 @@ use migration_stream::types::HvmSaveCode;
 use migration_stream::wire::HvmSaveHeader;
 
 /// Writes the pieces of a legacy image in order.
+///
+/// A PV image piece by piece, read back by the parser:
+///
+/// ```
+/// use legacy_convert::format::{BlockId, GuestType, GuestWidth, Width};
+/// use legacy_convert::reader::{BlockKind, Chunk, Event, LegacyReader, TscInfo};
+/// use legacy_convert::writer::{ImageWriter, PvVcpu};
+///
+/// let tsc = TscInfo { mode: 0, nsec: 1, khz: 2_000_000, incarnation: 3 };
+/// let vcpu = PvVcpu::new(0, GuestWidth::W64);
+/// let mut w = ImageWriter::new(Vec::new(), Width::W64);
+/// w.p2m_size(0x10)?;
+/// w.extended_info(&[(BlockId::VCPU, &vcpu.basic)])?;
+/// w.p2m_frames(&[0x1000])?; // ⌈0x10 / 512⌉ frames
+/// w.vcpu_info(0, &[1])?;
+/// w.page_batch(&[0x1, 0xF000_0002], &[0xab; 4096])?; // pfn 2 is XTAB: no data
+/// w.tsc_info(tsc)?;
+/// w.end_of_body()?;
+/// w.unmapped_pfns(&[5])?;
+/// w.vcpu(&vcpu)?;
+/// w.raw(&[0; 4096])?; // the shared info page
+/// let image = w.into_inner();
+///
+/// let mut reader = LegacyReader::new(&image[..]);
+/// reader.set_layout(Width::W64, GuestType::Pv);
+/// let mut events = Vec::new();
+/// loop {
+///     match reader.next_event()? {
+///         Event::End => break,
+///         event => events.push(event),
+///     }
+/// }
+/// assert_eq!(events, [
+///     Event::P2mSize(0x10),
+///     Event::ExtendedInfo { total_length: 8 + 0x1430 },
+///     Event::ExtendedBlock { id: BlockId::VCPU, size: 0x1430, kind: BlockKind::Vcpu(GuestWidth::W64) },
+///     Event::P2mFrames { frames_per_page: 512, count: 1 },
+///     Event::Chunk(Chunk::VcpuInfo { max_id: 0 }),
+///     Event::PageBatch { count: 2, data_pages: 1 },
+///     Event::Chunk(Chunk::TscInfo(tsc)),
+///     Event::EndOfBody,
+///     Event::UnmappedPfns { count: 1 },
+///     Event::VcpuBasic { id: 0, size: 0x1430 },
+///     Event::SharedInfo,
+/// ]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// An HVM body and tail, and the pieces' bytes on a 32-bit toolstack:
+///
+/// ```
+/// use legacy_convert::format::{ChunkId, GuestType, QemuSignature, Width};
+/// use legacy_convert::reader::{Chunk, Event, LegacyReader};
+/// use legacy_convert::writer::{ImageWriter, encode_physmap, hvm_context};
+///
+/// let mut w = ImageWriter::new(Vec::new(), Width::W64);
+/// w.p2m_size(0x100)?;
+/// w.hvm_param(ChunkId::HVM_VIRIDIAN, 1)?;
+/// w.toolstack(&encode_physmap(Width::W64, &[], 0))?;
+/// w.end_of_body()?;
+/// w.hvm_tail([0xfeff0, 0xfeff1, 0xfeffc], &hvm_context(0, 0))?;
+/// w.qemu(QemuSignature::DeviceModelRecord0002, b"QEVM")?;
+/// let image = w.into_inner();
+/// let mut reader = LegacyReader::new(&image[..]);
+/// reader.set_layout(Width::W64, GuestType::Hvm);
+/// let mut events = Vec::new();
+/// loop {
+///     match reader.next_event()? {
+///         Event::End => break,
+///         event => events.push(event),
+///     }
+/// }
+/// assert_eq!(events[1], Event::Chunk(Chunk::HvmParam { id: ChunkId::HVM_VIRIDIAN, param: 9, value: 1 }));
+/// assert_eq!(events[2], Event::Chunk(Chunk::Toolstack { size: 8 }));
+/// assert_eq!(events[4], Event::MagicPfns { ioreq: 0xfeff0, bufioreq: 0xfeff1, store: 0xfeffc });
+/// assert_eq!(events[6], Event::Qemu { signature: QemuSignature::DeviceModelRecord0002, size: Some(4) });
+///
+/// let mut w = ImageWriter::new(Vec::new(), Width::W32);
+/// w.ulong(0x1_0000_0005)?; // truncated to 32 bits
+/// w.marker(ChunkId::LAST_CHECKPOINT.0)?;
+/// w.compressed_data(b"zz")?;
+/// w.extended_info_with_length(99, &[])?; // a wrong length, on purpose
+/// assert_eq!(w.into_inner(), [
+///     5, 0, 0, 0,
+///     0xf7, 0xff, 0xff, 0xff,
+///     0xf4, 0xff, 0xff, 0xff, 2, 0, 0, 0, b'z', b'z',
+///     0xff, 0xff, 0xff, 0xff, 99, 0, 0, 0,
+/// ]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ImageWriter<W> {
     inner: W,
@@ -194,6 +284,16 @@ impl<W: Write> ImageWriter<W> {
 }
 
 /// One entry of the libxl physmap ("toolstack") blob.
+///
+/// ```
+/// use legacy_convert::format::Width;
+/// use legacy_convert::writer::{PhysmapEntry, encode_physmap};
+/// let named = PhysmapEntry { phys_offset: 0xf000_0000, start_addr: 0xfc00_0000, size: 0x80_0000, name: Some(b"vga".to_vec()) };
+/// let unnamed = PhysmapEntry { name: None, ..named.clone() };
+/// // 8 bytes of blob header; 28 per entry, its name with a NUL.
+/// assert_eq!(encode_physmap(Width::W32, &[named], 0).len(), 8 + 28 + 4);
+/// assert_eq!(encode_physmap(Width::W32, &[unnamed], 0).len(), 8 + 28);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhysmapEntry {
     /// Guest physical offset (the xenstore directory name).
@@ -209,6 +309,15 @@ pub struct PhysmapEntry {
 /// Encodes a physmap blob (version 1) as libxl 4.5 wrote it on a toolstack of
 /// `width`: on 64-bit toolstacks every entry is followed by 4 bytes of
 /// structure padding, which the writer left as garbage (`slack` fills them).
+///
+/// ```
+/// use legacy_convert::format::Width;
+/// use legacy_convert::writer::{PhysmapEntry, encode_physmap};
+/// let entry = PhysmapEntry { phys_offset: 1, start_addr: 2, size: 3, name: Some(b"rom".to_vec()) };
+/// let blob = encode_physmap(Width::W64, &[entry], 0xee);
+/// assert_eq!(&blob[..8], [1, 0, 0, 0, 1, 0, 0, 0]); // version 1, one entry
+/// assert_eq!(&blob[8 + 28..], b"rom\0\xee\xee\xee\xee"); // name, then 64-bit padding
+/// ```
 pub fn encode_physmap(width: Width, entries: &[PhysmapEntry], slack: u8) -> Vec<u8> {
     let mut out = Vec::new();
     let header = wire::ToolstackHeader {
@@ -237,6 +346,38 @@ pub fn encode_physmap(width: Width, entries: &[PhysmapEntry], slack: u8) -> Vec<
 }
 
 /// One item of an image body, as data.
+///
+/// ```
+/// use legacy_convert::format::{ChunkId, GuestType, Width};
+/// use legacy_convert::reader::{Chunk, Event, LegacyReader, TscInfo};
+/// use legacy_convert::writer::{BodyItem, LegacyImage};
+///
+/// let body = vec![
+///     BodyItem::vcpu_info(&[0, 1, 65]),
+///     BodyItem::HvmParam { id: ChunkId::HVM_VIRIDIAN, value: 1 },
+///     BodyItem::Tsc(TscInfo::default()),
+///     BodyItem::VerifyMode,
+///     BodyItem::pages(&[(0, 7)], 0), // one normal page of pfn 7
+///     BodyItem::LastCheckpoint,
+/// ];
+/// assert_eq!(body[0], BodyItem::VcpuInfo { max_id: 65, map: vec![0b11, 0b10] });
+/// let image = LegacyImage::hvm(Width::W64, 0x100).with_body(body).to_bytes();
+/// let mut reader = LegacyReader::new(&image[..]);
+/// reader.set_layout(Width::W64, GuestType::Hvm);
+/// let mut chunks = Vec::new();
+/// loop {
+///     match reader.next_event()? {
+///         Event::Chunk(chunk) => chunks.push(chunk),
+///         Event::PageBatch { count, .. } => assert_eq!(reader.batch(), [7], "{count}"),
+///         Event::EndOfBody => break,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(chunks.len(), 5);
+/// assert_eq!(reader.online_vcpus().collect::<Vec<_>>(), [0, 1, 65]);
+/// assert_eq!(chunks.last(), Some(&Chunk::LastCheckpoint));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyItem {
     /// A page batch: raw pfn_type entries and the data of the entries that carry it.
@@ -319,6 +460,16 @@ impl BodyItem {
 }
 
 /// 4096 bytes that differ from page to page: a cheap pattern from a seed and the entry.
+///
+/// ```
+/// use legacy_convert::writer::{BodyItem, page_pattern};
+/// let page: Vec<u8> = page_pattern(1, 0x7).collect();
+/// assert_eq!(page.len(), 4096);
+/// assert_ne!(page, page_pattern(1, 0x8).collect::<Vec<_>>());
+/// assert_eq!(page, page_pattern(1, 0x7).collect::<Vec<_>>(), "the same seed and entry, the same page");
+/// // What BodyItem::pages fills the pages with:
+/// assert!(matches!(BodyItem::pages(&[(0, 7)], 1), BodyItem::Pages { data, .. } if data == page));
+/// ```
 pub fn page_pattern(seed: u8, entry: u64) -> impl Iterator<Item = u8> {
     let mut state = u64::from(seed) ^ entry.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
     (0..PAGE_SIZE).map(move |_| {
@@ -330,6 +481,25 @@ pub fn page_pattern(seed: u8, entry: u64) -> impl Iterator<Item = u8> {
 }
 
 /// A PV vCPU's state in the tail.
+///
+/// ```
+/// use legacy_convert::format::{GuestWidth, Width};
+/// use legacy_convert::writer::{GuestParts, LegacyImage, PvVcpu, extended_context};
+/// use legacy_convert::{Options, convert, convert::Quiet};
+///
+/// let mut vcpu = PvVcpu::new(1, GuestWidth::W32);
+/// assert_eq!(vcpu.basic.len(), 0xAF0);
+/// vcpu.extended = Some(extended_context(1));
+/// vcpu.xsave = Some((0x7, vec![0; 0x240]));
+/// let mut image = LegacyImage::pv(Width::W32, GuestWidth::W32, 0x20).with_vcpus(vec![vcpu]);
+/// if let GuestParts::Pv(pv) = &mut image.guest {
+///     pv.extv = true;
+///     pv.xsave_size = Some(0x240);
+/// }
+/// let summary = convert(&image.to_bytes()[..], &mut Vec::new(), &Options::default(), &mut Quiet)?;
+/// assert_eq!(summary.width, Width::W32);
+/// # Ok::<(), legacy_convert::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PvVcpu {
     /// The vCPU id (must be online in the VCPU_INFO map).
@@ -358,6 +528,17 @@ impl PvVcpu {
 }
 
 /// The PV-only parts of an image.
+///
+/// ```
+/// use legacy_convert::format::{GuestWidth, Width};
+/// use legacy_convert::writer::{GuestParts, LegacyImage};
+/// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x1000);
+/// let GuestParts::Pv(pv) = &image.guest else { unreachable!() };
+/// assert_eq!(pv.frames.len(), 8); // 0x1000 pfns, 512 per frame
+/// assert_eq!(pv.shared_info.len(), 4096);
+/// assert!(!pv.extv && pv.xsave_size.is_none() && pv.vcpus.is_empty() && pv.unmapped.is_empty());
+/// assert_eq!(pv.guest_width, GuestWidth::W64);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PvParts {
     /// Guest width (decides the `"vcpu"` block size).
@@ -377,6 +558,25 @@ pub struct PvParts {
 }
 
 /// The HVM-only parts of an image.
+///
+/// ```
+/// use legacy_convert::format::{QemuSignature, Width};
+/// use legacy_convert::writer::{GuestParts, HvmParts, LegacyImage, hvm_context};
+/// use legacy_convert::{Options, OutputFormat, convert, convert::Quiet};
+///
+/// let mut image = LegacyImage::hvm(Width::W64, 0x100);
+/// image.guest = GuestParts::Hvm(HvmParts {
+///     magic_pfns: [0xfeff0, 0xfeff1, 0xfeffc],
+///     context: hvm_context(0x0004_0005_0000_0000, 0x000A_0655),
+///     qemu: Some((QemuSignature::RemusDeviceModelState, b"state".to_vec())),
+/// });
+/// let mut options = Options::default();
+/// options.format = OutputFormat::Libxl;
+/// let mut out = Vec::new();
+/// convert(&image.to_bytes()[..], &mut out, &options, &mut Quiet)?;
+/// assert!(out.windows(5).any(|w| w == b"state"), "the qemu data travels in the libxl stream");
+/// # Ok::<(), legacy_convert::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HvmParts {
     /// ioreq, bufioreq and store pfns.
@@ -388,6 +588,19 @@ pub struct HvmParts {
 }
 
 /// Guest-type specific parts of an image.
+///
+/// ```
+/// use legacy_convert::format::{GuestType, GuestWidth, Width};
+/// use legacy_convert::writer::{GuestParts, LegacyImage};
+/// let images = [LegacyImage::hvm(Width::W32, 0x100), LegacyImage::pv(Width::W32, GuestWidth::W32, 0x100)];
+/// for image in &images {
+///     match &image.guest {
+///         GuestParts::Hvm(hvm) => assert!(hvm.qemu.is_some()),
+///         GuestParts::Pv(pv) => assert_eq!(pv.guest_width, GuestWidth::W32),
+///     }
+/// }
+/// assert_eq!(images.map(|i| i.guest_type()), [GuestType::Hvm, GuestType::Pv]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuestParts {
     /// A PV guest.
@@ -397,6 +610,20 @@ pub enum GuestParts {
 }
 
 /// A whole legacy image, as data.
+///
+/// ```
+/// use legacy_convert::format::{GuestType, Width};
+/// use legacy_convert::probe::probe;
+/// use legacy_convert::writer::{BodyItem, LegacyImage};
+///
+/// let image = LegacyImage::hvm(Width::W32, 0x100).with_body(vec![BodyItem::pages(&[(0, 1)], 9)]);
+/// assert_eq!((image.width, image.p2m_size, image.guest_type()), (Width::W32, 0x100, GuestType::Hvm));
+/// let bytes = image.write_to(Vec::new())?;
+/// assert_eq!(bytes, image.to_bytes());
+/// let found = probe(&bytes)?;
+/// assert_eq!((found.width, found.guest), (Width::W32, GuestType::Hvm));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyImage {
     /// The toolstack width.
@@ -411,6 +638,17 @@ pub struct LegacyImage {
 
 impl LegacyImage {
     /// A PV image with a frame list of the right length, an empty body and no vCPUs.
+    ///
+    /// ```
+    /// use legacy_convert::format::{GuestType, GuestWidth, Width};
+    /// use legacy_convert::writer::{GuestParts, LegacyImage};
+    ///
+    /// // A 64-bit guest's frame list page holds 512 pfns: 0x201 pfns need two.
+    /// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x201);
+    /// assert_eq!(image.guest_type(), GuestType::Pv);
+    /// let GuestParts::Pv(pv) = &image.guest else { unreachable!() };
+    /// assert_eq!((pv.frames.len(), pv.vcpus.len(), image.body.len()), (2, 0, 0));
+    /// ```
     pub fn pv(width: Width, guest_width: GuestWidth, p2m_size: u64) -> LegacyImage {
         let frames = p2m_size.saturating_sub(1) / guest_width.frames_per_page() + 1;
         LegacyImage {
@@ -450,6 +688,17 @@ impl LegacyImage {
     }
 
     /// PV: replaces the tail vCPUs and puts a matching VCPU_INFO chunk first in the body.
+    ///
+    /// ```
+    /// use legacy_convert::format::{GuestWidth, Width};
+    /// use legacy_convert::writer::{GuestParts, LegacyImage, PvVcpu};
+    ///
+    /// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
+    ///     .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64), PvVcpu::new(1, GuestWidth::W64)]);
+    /// let GuestParts::Pv(pv) = &image.guest else { unreachable!() };
+    /// assert_eq!(pv.vcpus.iter().map(|v| v.id).collect::<Vec<_>>(), [0, 1]);
+    /// assert_eq!(image.body.len(), 1, "the VCPU_INFO chunk");
+    /// ```
     pub fn with_vcpus(mut self, vcpus: Vec<PvVcpu>) -> LegacyImage {
         let ids: Vec<u32> = vcpus.iter().map(|v| v.id).collect();
         self.body.insert(0, BodyItem::vcpu_info(&ids));
@@ -521,6 +770,14 @@ impl LegacyImage {
 }
 
 /// A patterned extended vCPU context.
+///
+/// ```
+/// use legacy_convert::format::VCPU_EXTENDED_SIZE;
+/// use legacy_convert::writer::extended_context;
+/// let context = extended_context(2);
+/// assert_eq!(context.len(), VCPU_EXTENDED_SIZE as usize);
+/// assert_eq!(&context[..3], [2, 3, 4]);
+/// ```
 pub fn extended_context(id: u32) -> Vec<u8> {
     (0..VCPU_EXTENDED_SIZE)
         .map(|i| (i as u8).wrapping_add(id as u8))
@@ -530,6 +787,20 @@ pub fn extended_context(id: u32) -> Vec<u8> {
 /// A minimal well-formed HVM context: the HEADER descriptor (magic
 /// 0x54381286, version 1, the saving Xen's `changeset` and CPUID leaf 1 EAX)
 /// and the END descriptor.
+///
+/// ```
+/// use legacy_convert::writer::hvm_context;
+/// use migration_stream::payload::HvmContext;
+/// use migration_stream::types::{HVM_FILE_MAGIC, HvmSaveCode};
+///
+/// let blob = hvm_context(0x0004_0005_0000_0000, 0x000A_0655);
+/// let context = HvmContext::parse(&blob)?;
+/// let header = context.iter().next().expect("HEADER")?;
+/// let save = header.save_header().expect("a save header");
+/// assert_eq!((save.magic.get(), save.changeset.get(), save.cpuid.get()), (HVM_FILE_MAGIC, 0x0004_0005_0000_0000, 0x000A_0655));
+/// assert_eq!(context.iter().last().expect("END")?.code, HvmSaveCode::END);
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 pub fn hvm_context(changeset: u64, cpuid: u32) -> Vec<u8> {
     let header = HvmSaveHeader::new(changeset, cpuid, 2_400_000);
     HvmContext::encode(&[

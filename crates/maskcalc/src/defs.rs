@@ -38,6 +38,22 @@ pub(crate) fn feature_cpuid_registers() -> Vec<(CpuidInput, usize)> {
 
 /// The value of a feature register on `host`; `None` for an MSR the dump does
 /// not carry while CPUID says the MSR exists (so its value is unknown).
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, MsrHalf, Register};
+/// use maskcalc::defs::register_value;
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// // 7.0.EDX[29]: IA32_ARCH_CAPABILITIES (MSR 0x10a) exists.
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 1 << 29]);
+/// let ebx7 = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// assert_eq!(register_value(&host, ebx7), Some(0x20));
+/// let arch_caps = FeatureRegister::Msr { index: 0x10a, half: MsrHalf::Low };
+/// assert_eq!(register_value(&host, arch_caps), None, "the dump has no MSRs");
+/// host.msrs.insert(0x10a, 0x0000_0001_0000_0002);
+/// assert_eq!(register_value(&host, arch_caps), Some(2));
+/// ```
 pub fn register_value(host: &HostCpuid, reg: FeatureRegister) -> Option<u32> {
     match reg {
         FeatureRegister::Cpuid { key, .. } if !hypervisor_defines(host, key.leaf) => Some(0),

@@ -74,6 +74,19 @@ pub fn read() -> Option<HostCpuid> {
 
 /// Reads every basic and extended leaf (and their subleaves) through `cpuid(leaf, subleaf)`.
 /// Subleaves that answer all zeros beyond subleaf 0 are left out, as `cpuid` does.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, EBX};
+/// let host = maskcalc::local::read_with(|leaf, subleaf| match (leaf, subleaf) {
+///     (0, _) => [7, 0x756e6547, 0x6c65746e, 0x49656e69],
+///     (7, 0) => [0, 0x20, 0, 0], // AVX2
+///     (0x8000_0000, _) => [0x8000_0000, 0, 0, 0],
+///     _ => [0; 4],
+/// });
+/// assert_eq!(host.register(7, 0, EBX), 0x20);
+/// assert!(host.leaves.contains_key(&CpuidInput::new(6, 0)), "every leaf up to the maximum");
+/// assert!(!host.leaves.contains_key(&CpuidInput::new(7, 1)), "an all-zero subleaf is left out");
+/// ```
 pub fn read_with(mut cpuid: impl FnMut(u32, u32) -> [u32; 4]) -> HostCpuid {
     let mut host = HostCpuid::default();
     for base in [0, 0x4000_0000, EXTENDED_BASE] {

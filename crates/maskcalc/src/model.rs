@@ -21,6 +21,14 @@ pub const HYPERVISOR_BASE: u32 = 0x4000_0000;
 /// Leaves that ignore the subleaf are stored with subleaf 0, the way `cpuid -1r`
 /// prints them; formats that spell "no subleaf" differently (`xen-cpuid`'s
 /// `ffffffff`, AIDA64 lines without `[SL xx]`) are normalised to 0 as well.
+///
+/// ```
+/// use maskcalc::model::CpuidInput;
+/// let leaf7 = CpuidInput::new(7, 0);
+/// assert_eq!((leaf7.leaf, leaf7.subleaf), (7, 0));
+/// // Ordered by leaf, then subleaf, as dumps list them.
+/// assert!(leaf7 < CpuidInput::new(7, 1) && CpuidInput::new(7, 1) < CpuidInput::new(0xd, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CpuidInput {
     /// The value of EAX given to CPUID.
@@ -46,6 +54,20 @@ impl CpuidInput {
 /// host.leaves.insert(CpuidInput::new(1, 0), [0x000306f2, 0, 0x7ffefbff, 0xbfebfbff]);
 /// assert_eq!(host.register(1, 0, ECX), 0x7ffefbff);
 /// assert_eq!(host.register(7, 0, ECX), 0, "a leaf the host lacks reads as zero");
+/// assert_eq!((host.vendor_string(), host.max_basic_leaf()), (None, None), "no leaf 0 yet");
+///
+/// host.leaves.insert(CpuidInput::new(0, 0), [1, 0x68747541, 0x444d4163, 0x69746e65]);
+/// host.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0008, 0, 0, 0]);
+/// // Leaves `cpuid` probes beyond the maximums: junk.
+/// host.leaves.insert(CpuidInput::new(0xd, 0), [7, 7, 7, 7]);
+/// host.leaves.insert(CpuidInput::new(0xc000_0000, 0), [7, 7, 7, 7]);
+/// assert_eq!(host.vendor_string().as_deref(), Some("AuthenticAMD"));
+/// assert_eq!(host.vendor(), cpuid_defs::Vendor::Amd);
+/// assert_eq!(host.max_basic_leaf(), Some(1));
+/// assert_eq!(host.max_extended_leaf(), Some(0x8000_0008));
+/// host.retain_reported_leaves();
+/// let leaves: Vec<u32> = host.leaves.keys().map(|k| k.leaf).collect();
+/// assert_eq!(leaves, [0, 1, 0x8000_0000]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostCpuid {
@@ -192,6 +214,16 @@ fn is_range_base(leaf: u32) -> bool {
 }
 
 /// A host of the pool: its name (the dump's file name, or `local`) and its CPUID.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let bytes = std::fs::read("../../testdata/cpuid/amd-milan-epyc-7763.txt")?;
+/// let host = Host { name: "milan".into(), cpuid: maskcalc::dump::parse("milan", &bytes, None)? };
+/// let masks = maskcalc::pool::compute(&[host], &Default::default())?;
+/// assert_eq!(masks.hosts[0].name, "milan");
+/// assert_eq!(masks.hosts[0].vendor_string, "AuthenticAMD");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
     /// How messages and tables name this host.
@@ -202,6 +234,20 @@ pub struct Host {
 
 /// The highest leaves of a host's CPUID, read from its dump: which leaves
 /// exist on it at all.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, CpuidLimits, Host, HostCpuid};
+/// let host = |name: &str, max_basic: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [max_basic, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0008, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let masks = maskcalc::pool::compute(&[host("a", 0x1b), host("b", 0xd)], &Default::default()).unwrap();
+/// // A pool's limits are the lowest of its hosts'.
+/// let limits = CpuidLimits { max_basic: 0xd, max_extended: 0x8000_0008, max_leaf7_subleaf: 0 };
+/// assert_eq!(masks.cpuid_limits, Some(limits));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuidLimits {
     /// Leaf 0 EAX.

@@ -67,7 +67,9 @@ pub const DEFAULT_TIER_THRESHOLD: usize = 8;
 /// start from [`PlanOptions::default()`] and set the fields you need.
 ///
 /// ```
-/// let mut options = maskcalc::plan::PlanOptions::default();
+/// use maskcalc::plan::{DEFAULT_TIER_THRESHOLD, PlanOptions};
+/// let mut options = PlanOptions::default();
+/// assert_eq!(options.tier_threshold, DEFAULT_TIER_THRESHOLD);
 /// options.tier_threshold = 1; // only hosts that remove nothing share a tier
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,25 @@ impl Default for PlanOptions {
 }
 
 /// Why a bit that only one host lacks does not count in its cost.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 everywhere; MONITOR (1.ECX[3], `hidden`: Xen never offers it) on two hosts.
+/// let hosts = [host("a", 0b1001, 0), host("b", 0b1001, 0), host("c", 0b0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let c = plan.costs.iter().find(|c| c.host == 2).unwrap();
+/// assert!(c.gains.is_empty(), "lacking a hidden feature costs nothing");
+/// assert_eq!(c.uncounted[0].why, maskcalc::plan::NotCounted::Class(Class::Hidden));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotCounted {
@@ -103,6 +124,25 @@ pub enum NotCounted {
 }
 
 /// A bit that only one host lacks and that is not part of its cost.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // MONITOR (1.ECX[3]) on two hosts of three.
+/// let hosts = [host("a", 0b1001, 0), host("b", 0b1001, 0), host("c", 0b0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let c = plan.costs.iter().find(|c| c.host == 2).unwrap();
+/// let monitor = &c.uncounted[0];
+/// assert_eq!(monitor.location.to_string(), "0x1.ecx[3]");
+/// assert_eq!(monitor.feature.map(|id| cpuid_defs::feature(id).name), Some("MONITOR"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Uncounted {
@@ -115,6 +155,27 @@ pub struct Uncounted {
 }
 
 /// What one host costs the pool.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // AVX2 (7.0.EBX[5]) and AVX512F (bit 16) on two hosts; the third lacks AVX512F.
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let worst = &plan.costs[0];
+/// assert_eq!(worst.host, 2);
+/// let gains: Vec<_> = worst.gains.features().map(|f| f.name).collect();
+/// assert_eq!(gains, ["AVX512F"]);
+/// assert!(worst.uncounted.is_empty());
+/// assert!(plan.costs[1].gains.is_empty(), "the others cost nothing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HostCost {
@@ -128,6 +189,29 @@ pub struct HostCost {
 
 /// One compatibility tier: hosts whose common baseline is within the
 /// threshold of its richest host.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// // With a threshold of 1, a host that takes any feature away starts a tier.
+/// let mut options = maskcalc::plan::PlanOptions::default();
+/// options.tier_threshold = 1;
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &options)?;
+/// assert_eq!(plan.tiers.len(), 2);
+/// let first = &plan.tiers[0];
+/// assert_eq!(first.hosts, [0, 1]);
+/// assert!(first.baseline.features().any(|f| f.name == "AVX512F"));
+/// // Each tier carries its own masks: nothing differs between a and b.
+/// assert!(first.masks.bits.iter().all(|b| b.feature_name() != Some("AVX512F")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Tier {
@@ -140,6 +224,27 @@ pub struct Tier {
 }
 
 /// The result of [`plan`].
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// assert_eq!(plan.masks.hosts.len(), 3);
+/// assert!(plan.baseline.features().any(|f| f.name == "AVX2"));
+/// assert!(!plan.baseline.features().any(|f| f.name == "AVX512F"));
+/// assert_eq!(plan.tier_threshold, maskcalc::plan::DEFAULT_TIER_THRESHOLD);
+/// // One feature is below the default threshold: one tier for all.
+/// assert_eq!(plan.tiers.len(), 1);
+/// assert_eq!((plan.tier_of(2), plan.tier_of(3)), (Some(0), None));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Plan {
@@ -213,6 +318,26 @@ pub fn guest_baseline(masks: &PoolMasks) -> FeatureSet {
 /// the guest baseline of the pool without it, by running
 /// [`crate::pool::compute`] once per host. O(hosts² × registers); [`plan`]
 /// gets the same sets in O(hosts × registers) (a property test checks it).
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// use maskcalc::plan::{leave_one_out_by_recomputing, plan};
+/// let hosts = [host("a", 0x1c00_0001, 0x10020), host("b", 0x1c00_0001, 0x10020), host("c", 0x1c00_0001, 0x20)];
+/// let options = Default::default();
+/// let plan = plan(&hosts, &options, &Default::default())?;
+/// let without = leave_one_out_by_recomputing(&hosts, &options)?;
+/// for cost in &plan.costs {
+///     assert_eq!(without[cost.host].difference(&plan.baseline), cost.gains);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn leave_one_out_by_recomputing(
     hosts: &[Host],
     options: &PoolOptions,
@@ -426,89 +551,10 @@ pub fn plan(
 ) -> Result<Plan, PoolError> {
     let masks = pool::compute(hosts, options)?;
     let rule = Rule::new(&masks, options);
-    let n_regs = rule.registers.len();
-    let n_hosts = masks.hosts.len();
-    // values[h][r]
-    let values: Vec<Vec<u32>> = (0..n_hosts)
-        .map(|h| {
-            masks
-                .registers
-                .iter()
-                .map(|r| r.values.get(h).copied().unwrap_or(0))
-                .collect()
-        })
-        .collect();
-
-    // Prefix and suffix ANDs/ORs: without[h] = prefix[h] op suffix[h + 1].
-    let mut prefix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
-    let mut prefix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
-    for h in 0..n_hosts {
-        for r in 0..n_regs {
-            prefix_and[h + 1][r] = prefix_and[h][r] & values[h][r];
-            prefix_or[h + 1][r] = prefix_or[h][r] | values[h][r];
-        }
-    }
-    let mut suffix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
-    let mut suffix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
-    for h in (0..n_hosts).rev() {
-        for r in 0..n_regs {
-            suffix_and[h][r] = suffix_and[h + 1][r] & values[h][r];
-            suffix_or[h][r] = suffix_or[h + 1][r] | values[h][r];
-        }
-    }
-    let all_and = &prefix_and[n_hosts];
-    let pool_visible = rule.visible(all_and, &prefix_or[n_hosts]);
-    let baseline = rule.to_set(&pool_visible);
-
-    let mut and = vec![0u32; n_regs];
-    let mut or = vec![0u32; n_regs];
-    let mut roots = vec![0u32; n_regs];
-    let mut visible = vec![0u32; n_regs];
-    let mut costs = Vec::with_capacity(n_hosts);
-    for h in 0..n_hosts {
-        for r in 0..n_regs {
-            and[r] = prefix_and[h][r] & suffix_and[h + 1][r];
-            or[r] = prefix_or[h][r] | suffix_or[h + 1][r];
-        }
-        let gained: Vec<u32> = if n_hosts > 1 {
-            rule.visible_into(&and, &or, &mut roots, &mut visible);
-            visible
-                .iter()
-                .zip(&pool_visible)
-                .map(|(v, p)| v & !p)
-                .collect()
-        } else {
-            vec![0; n_regs]
-        };
-        let mut uncounted = Vec::new();
-        for r in 0..n_regs {
-            // Bits every other host has and this one lacks.
-            let mut only_lacked = and[r] & !values[h][r] & !gained[r];
-            if n_hosts < 2 {
-                only_lacked = 0;
-            }
-            while only_lacked != 0 {
-                let bit = only_lacked.trailing_zeros() as u8;
-                only_lacked &= only_lacked - 1;
-                let feature = rule.ids[r][usize::from(bit)];
-                let why = match feature {
-                    None => NotCounted::Unnamed,
-                    Some(_) if rule.countable[r] & (1 << bit) != 0 => NotCounted::StillMasked,
-                    Some(id) => NotCounted::Class(cpuid_defs::feature(id).class),
-                };
-                uncounted.push(Uncounted {
-                    location: location_of(rule.registers[r], bit),
-                    feature,
-                    why,
-                });
-            }
-        }
-        costs.push(HostCost {
-            host: h,
-            gains: rule.to_set(&gained),
-            uncounted,
-        });
-    }
+    let values = host_values(&masks);
+    let pool = LeaveOneOut::new(&values, rule.registers.len());
+    let pool_visible = pool.visible_all(&rule);
+    let mut costs = host_costs(&rule, &values, &pool, &pool_visible);
     costs.sort_by(|a, b| {
         b.gains
             .len()
@@ -519,12 +565,147 @@ pub fn plan(
 
     let tiers = tiers(&rule, &values, &masks, hosts, options, plan_options)?;
     Ok(Plan {
-        baseline,
+        baseline: rule.to_set(&pool_visible),
         costs,
         tiers,
         tier_threshold: plan_options.tier_threshold.max(1),
         masks,
     })
+}
+
+/// Each host's value of each compared register: `values[host][register]`.
+fn host_values(masks: &PoolMasks) -> Vec<Vec<u32>> {
+    (0..masks.hosts.len())
+        .map(|h| {
+            masks
+                .registers
+                .iter()
+                .map(|r| r.values.get(h).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect()
+}
+
+/// Prefix and suffix ANDs/ORs of the hosts' registers, so the AND and the
+/// OR of the pool without host `h` is `prefix[h] op suffix[h + 1]`.
+struct LeaveOneOut {
+    prefix_and: Vec<Vec<u32>>,
+    prefix_or: Vec<Vec<u32>>,
+    suffix_and: Vec<Vec<u32>>,
+    suffix_or: Vec<Vec<u32>>,
+}
+
+impl LeaveOneOut {
+    fn new(values: &[Vec<u32>], n_regs: usize) -> LeaveOneOut {
+        let n_hosts = values.len();
+        let mut prefix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+        let mut prefix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+        for h in 0..n_hosts {
+            for r in 0..n_regs {
+                prefix_and[h + 1][r] = prefix_and[h][r] & values[h][r];
+                prefix_or[h + 1][r] = prefix_or[h][r] | values[h][r];
+            }
+        }
+        let mut suffix_and = vec![vec![u32::MAX; n_regs]; n_hosts + 1];
+        let mut suffix_or = vec![vec![0u32; n_regs]; n_hosts + 1];
+        for h in (0..n_hosts).rev() {
+            for r in 0..n_regs {
+                suffix_and[h][r] = suffix_and[h + 1][r] & values[h][r];
+                suffix_or[h][r] = suffix_or[h + 1][r] | values[h][r];
+            }
+        }
+        LeaveOneOut {
+            prefix_and,
+            prefix_or,
+            suffix_and,
+            suffix_or,
+        }
+    }
+
+    fn n_hosts(&self) -> usize {
+        self.prefix_and.len() - 1
+    }
+
+    /// The bits a guest sees on every host of the pool.
+    fn visible_all(&self, rule: &Rule) -> Vec<u32> {
+        let n = self.n_hosts();
+        rule.visible(&self.prefix_and[n], &self.prefix_or[n])
+    }
+
+    /// The AND and the OR of every host but `h`, into `and` and `or`.
+    fn without(&self, h: usize, and: &mut [u32], or: &mut [u32]) {
+        for r in 0..and.len() {
+            and[r] = self.prefix_and[h][r] & self.suffix_and[h + 1][r];
+            or[r] = self.prefix_or[h][r] | self.suffix_or[h + 1][r];
+        }
+    }
+}
+
+/// Each host's cost, in host order: what the others gain without it (over
+/// `pool_visible`, what a guest sees on the whole pool), and the bits only
+/// it lacks that do not count.
+fn host_costs(
+    rule: &Rule,
+    values: &[Vec<u32>],
+    pool: &LeaveOneOut,
+    pool_visible: &[u32],
+) -> Vec<HostCost> {
+    let n_regs = rule.registers.len();
+    let n_hosts = values.len();
+    let mut and = vec![0u32; n_regs];
+    let mut or = vec![0u32; n_regs];
+    let mut roots = vec![0u32; n_regs];
+    let mut visible = vec![0u32; n_regs];
+    let mut costs = Vec::with_capacity(n_hosts);
+    for (h, own) in values.iter().enumerate() {
+        pool.without(h, &mut and, &mut or);
+        let gained: Vec<u32> = if n_hosts > 1 {
+            rule.visible_into(&and, &or, &mut roots, &mut visible);
+            visible
+                .iter()
+                .zip(pool_visible)
+                .map(|(v, p)| v & !p)
+                .collect()
+        } else {
+            vec![0; n_regs]
+        };
+        let uncounted = if n_hosts < 2 {
+            Vec::new()
+        } else {
+            uncounted(rule, &and, own, &gained)
+        };
+        costs.push(HostCost {
+            host: h,
+            gains: rule.to_set(&gained),
+            uncounted,
+        });
+    }
+    costs
+}
+
+/// The bits every other host has (`others_and`) and this one lacks that are
+/// not among what the others would gain, with why each does not count.
+fn uncounted(rule: &Rule, others_and: &[u32], own: &[u32], gained: &[u32]) -> Vec<Uncounted> {
+    let mut uncounted = Vec::new();
+    for r in 0..rule.registers.len() {
+        let mut only_lacked = others_and[r] & !own[r] & !gained[r];
+        while only_lacked != 0 {
+            let bit = only_lacked.trailing_zeros() as u8;
+            only_lacked &= only_lacked - 1;
+            let feature = rule.ids[r][usize::from(bit)];
+            let why = match feature {
+                None => NotCounted::Unnamed,
+                Some(_) if rule.countable[r] & (1 << bit) != 0 => NotCounted::StillMasked,
+                Some(id) => NotCounted::Class(cpuid_defs::feature(id).class),
+            };
+            uncounted.push(Uncounted {
+                location: location_of(rule.registers[r], bit),
+                feature,
+                why,
+            });
+        }
+    }
+    uncounted
 }
 
 /// First-fit tiering; see the module documentation.

@@ -30,16 +30,17 @@
 //! assert_eq!(avx.action, Action::Clear);
 //! ```
 
-use std::collections::BTreeMap;
+mod marks;
+
 use std::fmt;
 
 use cpuid_defs::{Class, Feature, FeatureId, FeatureRegister, Location, Vendor};
 
-use crate::defs::register_value;
 use crate::model::Host;
+use marks::{Marks, apply_marks, compared_registers};
 
 /// The registers `xen_maskcalc.py` handled, in its order.
-pub const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
+pub(crate) const ORIGINAL_REGISTERS: [FeatureRegister; 4] = [
     FeatureRegister::cpuid(1, None, cpuid_defs::Register::Ecx),
     FeatureRegister::cpuid(1, None, cpuid_defs::Register::Edx),
     FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Ebx),
@@ -69,6 +70,27 @@ pub struct PoolOptions {
 }
 
 /// Why a bit is masked. One bit may have several reasons.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, resolve_feature, PoolOptions, Reason};
+/// let mut cpuid = HostCpuid::default();
+/// cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, 1 << 28, 0]); // AVX
+/// cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 1 << 5, 0, 0]); // AVX2
+/// let mut options = PoolOptions::default();
+/// let avx = resolve_feature("avx")?;
+/// options.hide.push(avx);
+/// let masks = compute(&[Host { name: "a".into(), cpuid }], &options)?;
+/// let reasons = |name| {
+///     let bit = masks.bits.iter().find(|b| b.feature_name() == Some(name));
+///     bit.map(|b| b.reasons.clone()).unwrap_or_default()
+/// };
+/// assert_eq!(reasons("AVX"), [Reason::HiddenByRequest]);
+/// assert_eq!(reasons("AVX2"), [Reason::DependencyOf(avx)]);
+/// assert_eq!(reasons("VMX"), [Reason::NestedHvmDisabled]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reason {
@@ -98,6 +120,22 @@ pub enum Reason {
 }
 
 /// What the mask does to a bit.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, Action, PoolOptions};
+/// let host = |name: &str, edx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, edx7]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // MD_CLEAR (7.0.EDX[10]) is `accumulate`, SERIALIZE (bit 14) `intersect`.
+/// let masks = compute(&[host("a", 1 << 10 | 1 << 14), host("b", 0)], &PoolOptions::default()).unwrap();
+/// let action = |name| masks.bits.iter().find(|b| b.feature_name() == Some(name)).map(|b| b.action);
+/// assert_eq!(action("MD_CLEAR"), Some(Action::Set));
+/// assert_eq!(action("SERIALIZE"), Some(Action::Clear));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     /// The guest sees 0 (`0` in xend syntax).
@@ -107,6 +145,23 @@ pub enum Action {
 }
 
 /// One bit the mask changes.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, PoolOptions};
+/// let host = |name: &str, ecx: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let masks = compute(&[host("a", 1 << 28), host("b", 0)], &PoolOptions::default()).unwrap();
+/// let avx = masks.bits.iter().find(|b| b.bit == 28).unwrap();
+/// assert_eq!(avx.feature_name(), Some("AVX"));
+/// assert_eq!(avx.location().to_string(), "0x1.ecx[28]");
+/// assert_eq!(avx.class(), Class::Intersect);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaskedBit {
     /// The register holding it.
@@ -141,6 +196,16 @@ impl MaskedBit {
 }
 
 /// The location of bit `bit` of `register`.
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, MsrHalf, Register};
+/// use maskcalc::pool::location_of;
+/// let ebx7 = FeatureRegister::cpuid(7, Some(0), Register::Ebx);
+/// assert_eq!(location_of(ebx7, 5).to_string(), "0x7.0.ebx[5]");
+/// // The high half of an MSR holds its bits 32 to 63.
+/// let high = FeatureRegister::Msr { index: 0x10a, half: MsrHalf::High };
+/// assert_eq!(location_of(high, 1).to_string(), "msr 0x10a[33]");
+/// ```
 pub fn location_of(register: FeatureRegister, bit: u8) -> Location {
     match register {
         FeatureRegister::Cpuid { key, register } => Location::Cpuid { key, register, bit },
@@ -155,6 +220,19 @@ pub fn location_of(register: FeatureRegister, bit: u8) -> Location {
 }
 
 /// One feature register across the pool.
+///
+/// ```
+/// use cpuid_defs::{FeatureRegister, Register};
+/// use maskcalc::pool::RegisterMask;
+/// let ecx = FeatureRegister::cpuid(1, None, Register::Ecx);
+/// let reg = RegisterMask { register: ecx, values: vec![0b0110, 0b0011], clear: 0b0100, set: 0b1000 };
+/// assert_eq!(reg.differing(), 0b0101);
+/// assert!(!reg.is_untouched());
+/// assert_eq!(reg.policy_string(), format!("{}10xx", "x".repeat(28)));
+/// let untouched = RegisterMask { clear: 0, set: 0, ..reg };
+/// assert!(untouched.is_untouched());
+/// assert_eq!(untouched.policy_string(), "x".repeat(32));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterMask {
     /// Which register.
@@ -199,6 +277,18 @@ impl RegisterMask {
 }
 
 /// What one host of the pool is.
+///
+/// ```
+/// use maskcalc::model::Host;
+/// let bytes = std::fs::read("../../testdata/cpuid/intel-skylake-sp-xeon-platinum-8180.txt")?;
+/// let host = Host { name: "skylake".into(), cpuid: maskcalc::dump::parse("skylake", &bytes, None)? };
+/// let masks = maskcalc::pool::compute(&[host], &Default::default())?;
+/// let summary = &masks.hosts[0];
+/// assert_eq!((summary.name.as_str(), summary.vendor_string.as_str()), ("skylake", "GenuineIntel"));
+/// assert_eq!(summary.vendor, cpuid_defs::Vendor::Intel);
+/// assert_eq!(summary.family_model_stepping, (6, 0x55, 4));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostSummary {
     /// Its name (the dump's file name).
@@ -231,6 +321,8 @@ pub struct HostSummary {
 /// options.allow_mixed_vendors = true;
 /// let masks = compute(&pool, &options)?;
 /// assert_eq!(masks.hosts[1].name, "amd-milan-epyc-7763.txt");
+/// assert!(masks.mixed_vendors());
+/// assert_eq!(masks.vendor_strings(), ["AuthenticAMD", "GenuineIntel"]);
 /// let ecx1 = masks.register(FeatureRegister::cpuid(1, None, Register::Ecx)).unwrap();
 /// assert_eq!(ecx1.values.len(), 2, "one value per host");
 /// // Every masked bit says why, naming the hosts that lack it.
@@ -388,6 +480,10 @@ impl PoolMasks {
     /// let edx = cpuid_defs::FeatureRegister::cpuid(7, Some(0), cpuid_defs::Register::Edx);
     /// let edx = kvm.register(edx).unwrap();
     /// assert_eq!((edx.clear, edx.set), (md_clear, 0));
+    /// // What a KVM guest is not given ([`PoolMasks::withheld_from_kvm`]), and which hosts lack it.
+    /// let withheld: Vec<_> = kvm.withheld_from_kvm().map(|(b, lacking)| (b.feature_name(), lacking.to_vec())).collect();
+    /// assert_eq!(withheld, [(Some("MD_CLEAR"), vec![1])]);
+    /// assert_eq!(xen.withheld_from_kvm().count(), 0);
     /// ```
     pub fn for_kvm(&self) -> PoolMasks {
         let mut kvm = self.clone();
@@ -416,6 +512,23 @@ impl PoolMasks {
 
     /// The bits [`PoolMasks::for_kvm`] cleared: `accumulate` features not
     /// every host has, which a KVM guest is not given.
+    ///
+    /// ```
+    /// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+    /// let host = |name: &str, edx7: u32| {
+    ///     let mut cpuid = HostCpuid::default();
+    ///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+    ///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, edx7]);
+    ///     Host { name: name.into(), cpuid }
+    /// };
+    /// // MD_CLEAR (7.0.EDX[10]) on the first host only.
+    /// let xen = maskcalc::pool::compute(&[host("a", 1 << 10), host("b", 0)], &Default::default())?;
+    /// assert_eq!(xen.withheld_from_kvm().count(), 0, "Xen forces it on");
+    /// let kvm = xen.for_kvm();
+    /// let (bit, lacking) = kvm.withheld_from_kvm().next().unwrap();
+    /// assert_eq!((bit.feature_name(), lacking), (Some("MD_CLEAR"), &[1][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn withheld_from_kvm(&self) -> impl Iterator<Item = (&MaskedBit, &[usize])> + '_ {
         self.bits.iter().filter_map(|bit| {
             bit.reasons.iter().find_map(|r| match r {
@@ -451,6 +564,29 @@ pub struct PoolError {
 }
 
 /// What went wrong in a [`PoolError`].
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, resolve_feature, PoolErrorKind, PoolOptions};
+/// let host = |name: &str, vendor: [u32; 3]| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [1, vendor[0], vendor[1], vendor[2]]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let intel = host("a", [0x756e6547, 0x6c65746e, 0x49656e69]);
+/// let amd = host("b", [0x68747541, 0x444d4163, 0x69746e65]);
+/// let err = compute(&[intel.clone(), amd], &PoolOptions::default()).unwrap_err();
+/// assert_eq!(
+///     err.kind,
+///     PoolErrorKind::MixedVendors(vec![("a".into(), "GenuineIntel".into()), ("b".into(), "AuthenticAMD".into())])
+/// );
+/// let mut options = PoolOptions::default();
+/// options.hide.push(resolve_feature("avx")?);
+/// options.keep.push(resolve_feature("avx")?);
+/// let err = compute(&[intel], &options).unwrap_err();
+/// assert_eq!(err.kind, PoolErrorKind::HiddenAndKept("AVX"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PoolErrorKind {
@@ -547,6 +683,46 @@ fn summarize(host: &Host) -> HostSummary {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolError> {
+    let summaries = check_pool(hosts, options)?;
+    let (mut registers, unknown_registers) = compared_registers(hosts);
+
+    let mut marks = Marks::new(&registers);
+    marks.differing_bits();
+    if !options.nested_hvm {
+        marks.nested_hvm_disabled();
+    }
+    for &id in &options.hide {
+        marks.mark_feature(
+            cpuid_defs::feature(id),
+            Action::Clear,
+            Reason::HiddenByRequest,
+        );
+    }
+    let kept = marks.take_kept(&options.keep);
+    marks.close_over_dependencies(&options.keep);
+    let bits = apply_marks(marks.marks, &mut registers);
+
+    Ok(PoolMasks {
+        hosts: summaries,
+        nested_hvm: options.nested_hvm,
+        registers,
+        unknown_registers,
+        bits,
+        kept,
+        hidden: options.hide.clone(),
+        cpuid_limits: hosts.iter().map(|h| limits_of(&h.cpuid)).reduce(|a, b| {
+            crate::model::CpuidLimits {
+                max_basic: a.max_basic.min(b.max_basic),
+                max_extended: a.max_extended.min(b.max_extended),
+                max_leaf7_subleaf: a.max_leaf7_subleaf.min(b.max_leaf7_subleaf),
+            }
+        }),
+    })
+}
+
+/// Refuses what no mask can be computed for (no hosts, a feature both hidden
+/// and kept, mixed vendors unless allowed) and summarizes the hosts.
+fn check_pool(hosts: &[Host], options: &PoolOptions) -> Result<Vec<HostSummary>, PoolError> {
     if hosts.is_empty() {
         return Err(PoolErrorKind::NoHosts.into());
     }
@@ -569,162 +745,7 @@ pub fn compute(hosts: &[Host], options: &PoolOptions) -> Result<PoolMasks, PoolE
         )
         .into());
     }
-
-    let mut registers = Vec::new();
-    let mut unknown_registers = Vec::new();
-    for &reg in cpuid_defs::feature_registers() {
-        let values: Option<Vec<u32>> = hosts
-            .iter()
-            .map(|h| register_value(&h.cpuid, reg))
-            .collect();
-        match values {
-            Some(values) => registers.push(RegisterMask {
-                register: reg,
-                values,
-                clear: 0,
-                set: 0,
-            }),
-            None => unknown_registers.push(reg),
-        }
-    }
-
-    // (register index, bit) -> (action, reasons)
-    let mut marks: BTreeMap<(usize, u8), (Action, Vec<Reason>)> = BTreeMap::new();
-    let mark = |marks: &mut BTreeMap<(usize, u8), (Action, Vec<Reason>)>,
-                at: (usize, u8),
-                action: Action,
-                reason: Reason| {
-        let entry = marks.entry(at).or_insert_with(|| (action, Vec::new()));
-        // Clearing wins over forcing on: a feature whose prerequisite is gone cannot be offered.
-        entry.0 = entry.0.min(action);
-        if !entry.1.contains(&reason) {
-            entry.1.push(reason);
-        }
-    };
-    let position = |registers: &[RegisterMask], location: Location| {
-        let (reg, bit) = location.register();
-        registers
-            .iter()
-            .position(|r| r.register == reg)
-            .map(|i| (i, bit))
-    };
-    let any_host_has = |registers: &[RegisterMask], (i, bit): (usize, u8)| {
-        registers
-            .get(i)
-            .is_some_and(|r| r.values.iter().any(|v| v & (1u32 << bit) != 0))
-    };
-
-    for (i, reg) in registers.iter().enumerate() {
-        // A multi-bit field (a version, a count, an address width) is a
-        // number, not a set of features: clearing some of its bits would
-        // only make up another number, so fields are not compared here.
-        let differing = reg.differing() & !cpuid_defs::field_bits(reg.register);
-        for bit in (0..32u8).filter(|b| differing & (1 << b) != 0) {
-            let feature = cpuid_defs::at(location_of(reg.register, bit));
-            let (having, lacking): (Vec<usize>, Vec<usize>) =
-                (0..reg.values.len()).partition(|&h| reg.values[h] & (1 << bit) != 0);
-            let class = feature.map(|f| f.class).unwrap_or(Class::Intersect);
-            match class {
-                Class::Accumulate => mark(
-                    &mut marks,
-                    (i, bit),
-                    Action::Set,
-                    Reason::ForcedOn { having },
-                ),
-                Class::Host => {}
-                // Intersect, Hidden, OptIn, and a class added to cpuid-defs
-                // later until this says otherwise: cleared where hosts
-                // differ, the safe direction.
-                _ => mark(
-                    &mut marks,
-                    (i, bit),
-                    Action::Clear,
-                    Reason::Differs { lacking },
-                ),
-            }
-        }
-    }
-    if !options.nested_hvm {
-        for (name, always) in [("VMX", true), ("SVM", false)] {
-            if let Some(f) = cpuid_defs::lookup(name)
-                && let Some(at) = position(&registers, f.location)
-                && (always || any_host_has(&registers, at))
-            {
-                mark(&mut marks, at, Action::Clear, Reason::NestedHvmDisabled);
-            }
-        }
-    }
-    for &id in &options.hide {
-        if let Some(at) = position(&registers, cpuid_defs::feature(id).location) {
-            mark(&mut marks, at, Action::Clear, Reason::HiddenByRequest);
-        }
-    }
-    let feature_at = |registers: &[RegisterMask], (i, bit): (usize, u8)| {
-        registers
-            .get(i)
-            .and_then(|r| cpuid_defs::at(location_of(r.register, bit)))
-    };
-    let mut kept = Vec::new();
-    for &id in &options.keep {
-        if let Some(at) = position(&registers, cpuid_defs::feature(id).location)
-            && let Some((_, reasons)) = marks.remove(&at)
-        {
-            kept.push((id, reasons));
-        }
-    }
-
-    // Dependency closure from every directly cleared feature.
-    let roots: Vec<&'static Feature> = marks
-        .iter()
-        .filter(|(_, (action, _))| *action == Action::Clear)
-        .filter_map(|(&at, _)| feature_at(&registers, at))
-        .collect();
-    for root in roots {
-        for dependent in root.dependents_closure().features() {
-            if options.keep.contains(&dependent.id) {
-                continue;
-            }
-            if let Some(at) = position(&registers, dependent.location)
-                && any_host_has(&registers, at)
-            {
-                mark(&mut marks, at, Action::Clear, Reason::DependencyOf(root.id));
-            }
-        }
-    }
-
-    let mut bits = Vec::with_capacity(marks.len());
-    for ((i, bit), (action, reasons)) in marks {
-        let Some(reg) = registers.get_mut(i) else {
-            continue;
-        };
-        match action {
-            Action::Clear => reg.clear |= 1 << bit,
-            Action::Set => reg.set |= 1 << bit,
-        }
-        bits.push(MaskedBit {
-            register: reg.register,
-            bit,
-            feature: feature_at_register(reg.register, bit),
-            action,
-            reasons,
-        });
-    }
-    Ok(PoolMasks {
-        hosts: summaries,
-        nested_hvm: options.nested_hvm,
-        registers,
-        unknown_registers,
-        bits,
-        kept,
-        hidden: options.hide.clone(),
-        cpuid_limits: hosts.iter().map(|h| limits_of(&h.cpuid)).reduce(|a, b| {
-            crate::model::CpuidLimits {
-                max_basic: a.max_basic.min(b.max_basic),
-                max_extended: a.max_extended.min(b.max_extended),
-                max_leaf7_subleaf: a.max_leaf7_subleaf.min(b.max_leaf7_subleaf),
-            }
-        }),
-    })
+    Ok(summaries)
 }
 
 /// A dump's highest basic and extended leaf and leaf-7 subleaf.

@@ -182,11 +182,35 @@ pub enum ErrorKind {
 /// An error reading a stream, with where it happened.
 ///
 /// ```
-/// use migration_stream::Reader;
+/// use migration_stream::{Error, ErrorKind, Layer, PayloadError, Reader, Writer};
+/// use migration_stream::{payload::HvmParams, types::RecordType, wire::ImageHeader};
+///
 /// let bytes = [0xffu8; 20]; // a libxc image header cut short
 /// let err = Reader::new(&bytes[..]).read_image_header().unwrap_err();
 /// assert_eq!(err.offset(), 0);
 /// assert!(err.to_string().contains("expected 24 bytes, found 20"), "{err}");
+/// assert!(err.record().is_none() && !err.is_io());
+///
+/// // A body the framing accepts but its payload parser does not.
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_image_header(&ImageHeader::new(3))?;
+/// writer.write_record(RecordType::HVM_PARAMS.0, &[1, 0, 0, 0, 0, 0, 0, 0])?;
+/// let bytes = writer.into_inner();
+/// let mut reader = Reader::new(&bytes[..]);
+/// reader.read_image_header()?;
+/// let info = reader.next_record()?.expect("one record");
+/// let mut body = Vec::new();
+/// let parsed = HvmParams::parse(reader.read_body(&mut body)?);
+/// let err = Error::payload(parsed.unwrap_err(), &info);
+/// assert_eq!(err.offset(), info.body_offset()); // the error's offset is 0 within the body
+/// let record = err.record().expect("in a record");
+/// assert_eq!((record.index, record.layer, record.offset), (0, Layer::Libxc, 24));
+/// assert!(matches!(err.kind(), ErrorKind::Payload(PayloadError::LengthMismatch { .. })));
+/// assert!(matches!(err.into_kind(), ErrorKind::Payload(_)));
+///
+/// let io = Error::new(ErrorKind::Io(std::io::ErrorKind::BrokenPipe.into()), 7, None);
+/// assert!(io.is_io());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Error {
@@ -262,6 +286,7 @@ impl std::error::Error for Error {
 /// use migration_stream::payload::HvmParams;
 /// let err = HvmParams::parse(&[1, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
 /// assert_eq!(err.to_string(), "HVM_PARAMS: length should be 24 bytes, found 8");
+/// assert_eq!(err.offset(), 0); // a whole-body problem
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -7,6 +7,19 @@
 use crate::types::{IMAGE_MARKER, LIBXL_IDENT, XL_MAGIC};
 
 /// The outermost layer of a stream.
+///
+/// ```
+/// use migration_stream::StreamFormat;
+///
+/// let format = StreamFormat::detect(b"LibxlFmt\0\0\0\x02\0\0\0\0");
+/// assert_eq!(format, Some(StreamFormat::Libxl));
+/// assert_eq!(StreamFormat::Xl.name(), "xl");
+/// assert_eq!(StreamFormat::Libxc.to_string(), "libxc");
+/// // Too short to tell, but the start of one: a truncated stream, not a foreign one.
+/// assert_eq!(StreamFormat::detect(b"Libx"), None);
+/// assert!(StreamFormat::is_partial_start(b"Libx"));
+/// assert!(!StreamFormat::is_partial_start(b"RIFF"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StreamFormat {
     /// A bare libxc stream (starts with the all-ones image marker).

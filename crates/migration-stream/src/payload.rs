@@ -22,11 +22,15 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use crate::error::PayloadError;
 pub use crate::types::PfnEntry;
-use crate::types::{CheckpointControlId, EmulatorId, HvmParam, HvmSaveCode, PAGE_SIZE};
+use crate::types::{CheckpointControlId, EmulatorId, HvmParam, PAGE_SIZE};
 use crate::wire::{
-    self, CpuidPolicyLeaf, EmulatorHeader, HvmParamsEntry, HvmSaveDescriptor, HvmSaveHeader, Le32,
-    Le64, MsrPolicyEntry, PageDataHeader, VcpuHeader, VcpuMsrEntry,
+    self, CpuidPolicyLeaf, EmulatorHeader, HvmParamsEntry, Le32, Le64, MsrPolicyEntry,
+    PageDataHeader, VcpuHeader, VcpuMsrEntry,
 };
+
+mod hvm_context;
+
+pub use hvm_context::{HvmContext, HvmContextEntry, HvmContextIter};
 
 /// Splits `body` into a `T` header and the rest.
 fn header<'a, T: FromBytes + KnownLayout + Immutable>(
@@ -65,6 +69,13 @@ fn entries<'a, T: FromBytes + KnownLayout + Immutable>(
 /// assert_eq!(pages.expected_len(), body.len() as u64);
 /// let (first, data) = pages.pages().next().unwrap();
 /// assert_eq!((first.pfn, data.map(|d| d[0])), (0x100, Some(0x11)));
+/// assert_eq!((pages.count(), pages.reserved()), (2, 0));
+/// let types: Vec<_> = pages.entries().map(|e| e.page_type).collect();
+/// assert_eq!(types, [PageType::NOTAB, PageType::XTAB]);
+/// let raw: Vec<u64> = pages.raw_entries().collect();
+/// assert_eq!(raw, [0x100, 0xf000_0000_0000_0101]); // the type in the top nibble
+/// assert_eq!(pages.page_data().len(), 4096);
+/// assert_eq!(PageData::body_len(&entries), body.len() as u64);
 /// # Ok::<(), migration_stream::PayloadError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -187,6 +198,20 @@ impl<'a> PageData<'a> {
 }
 
 /// An HVM_PARAMS body: `(index, value)` pairs.
+///
+/// ```
+/// use migration_stream::payload::HvmParams;
+/// use migration_stream::types::HvmParam;
+///
+/// let body = HvmParams::encode(&[(HvmParam::STORE_PFN, 0xfeffc), (HvmParam(99), 1)]);
+/// assert_eq!(body.len(), 8 + 2 * 16);
+/// let params = HvmParams::parse(&body)?;
+/// assert_eq!((params.count(), params.reserved()), (2, 0));
+/// let values: Vec<_> = params.iter().collect();
+/// assert_eq!(values, [(HvmParam::STORE_PFN, 0xfeffc), (HvmParam(99), 1)]);
+/// assert!(HvmParams::parse(&body[..20]).is_err(), "the count says 40 bytes");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HvmParams<'a> {
     header: &'a wire::HvmParamsHeader,
@@ -289,6 +314,17 @@ impl X86PvInfo {
 }
 
 /// An X86_PV_P2M_FRAMES body.
+///
+/// ```
+/// use migration_stream::payload::X86PvP2mFrames;
+///
+/// let body = X86PvP2mFrames::encode(0, 1023, &[0x1234, 0x1235]);
+/// let p2m = X86PvP2mFrames::parse(&body)?;
+/// assert_eq!((p2m.start_pfn, p2m.end_pfn), (0, 1023));
+/// assert_eq!(p2m.frames().collect::<Vec<_>>(), [0x1234, 0x1235]);
+/// assert!(X86PvP2mFrames::parse(&body[..12]).is_err(), "half a frame");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct X86PvP2mFrames<'a> {
     /// First pfn covered.
@@ -327,6 +363,17 @@ impl<'a> X86PvP2mFrames<'a> {
 }
 
 /// The body of any X86_PV_VCPU_* record.
+///
+/// ```
+/// use migration_stream::payload::Vcpu;
+///
+/// let body = Vcpu::encode(3, &[0xaa; 16]);
+/// let vcpu = Vcpu::parse(&body)?;
+/// assert_eq!((vcpu.vcpu_id, vcpu.reserved, vcpu.context), (3, 0, &[0xaa; 16][..]));
+/// // Xen 4.6–4.8 wrote records with an empty context.
+/// assert!(Vcpu::parse(&Vcpu::encode(0, &[]))?.context.is_empty());
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vcpu<'a> {
     /// The vCPU.
@@ -377,6 +424,17 @@ impl<'a> Vcpu<'a> {
 }
 
 /// An X86_TSC_INFO body.
+///
+/// ```
+/// use migration_stream::payload::X86TscInfo;
+///
+/// let tsc = X86TscInfo { mode: 1, khz: 2_000_000, nsec: 5, incarnation: 2, reserved: 0 };
+/// let body = tsc.encode();
+/// assert_eq!(body.len(), 24);
+/// assert_eq!(X86TscInfo::parse(&body)?, tsc);
+/// assert!(X86TscInfo::parse(&body[..16]).is_err());
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct X86TscInfo {
     /// TSC mode.
@@ -490,6 +548,16 @@ impl<'a> MsrPolicy<'a> {
     }
 
     /// The entries in order.
+    ///
+    /// ```
+    /// use migration_stream::payload::MsrPolicy;
+    /// use migration_stream::wire::MsrPolicyEntry;
+    /// let body = MsrPolicy::encode(&[MsrPolicyEntry::new(0xce, 0), MsrPolicyEntry::new(0x10a, 0xc)]);
+    /// let policy = MsrPolicy::parse(&body)?;
+    /// let indices: Vec<u32> = policy.iter().map(|e| e.idx.get()).collect();
+    /// assert_eq!(indices, [0xce, 0x10a]);
+    /// # Ok::<(), migration_stream::PayloadError>(())
+    /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a MsrPolicyEntry> + 'a {
         self.entries.iter()
     }
@@ -526,6 +594,16 @@ impl<'a> MsrPolicy<'a> {
 }
 
 /// A CHECKPOINT_DIRTY_PFN_LIST body (COLO back channel): `u64` pfns.
+///
+/// ```
+/// use migration_stream::payload::DirtyPfnList;
+///
+/// let body: Vec<u8> = [7u64, 3].iter().flat_map(|pfn| pfn.to_le_bytes()).collect();
+/// let list = DirtyPfnList::parse(&body)?;
+/// assert_eq!(list.iter().collect::<Vec<_>>(), [7, 3]);
+/// assert!(DirtyPfnList::parse(&body[..12]).is_err(), "not a multiple of 8");
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct DirtyPfnList<'a> {
     pfns: &'a [Le64],
@@ -546,6 +624,19 @@ impl<'a> DirtyPfnList<'a> {
 }
 
 /// The body of a libxl EMULATOR_XENSTORE_DATA or EMULATOR_CONTEXT record.
+///
+/// ```
+/// use migration_stream::payload::{EmulatorRecord, XenstorePairs};
+/// use migration_stream::types::EmulatorId;
+///
+/// let data = XenstorePairs::encode(&[(b"physmap/f0000000/size", b"800000")]);
+/// let body = EmulatorRecord::encode(EmulatorId::QEMU_UPSTREAM, 0, &data);
+/// let record = EmulatorRecord::parse(&body)?;
+/// assert_eq!((record.id, record.index, record.data), (EmulatorId::QEMU_UPSTREAM, 0, &data[..]));
+/// let pairs = record.xenstore_pairs()?;
+/// assert_eq!(pairs.len(), 1);
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EmulatorRecord<'a> {
     /// Which device model.
@@ -589,6 +680,9 @@ impl<'a> EmulatorRecord<'a> {
 /// let data = XenstorePairs::encode(&[(b"physmap/f0000000/size", b"800000")]);
 /// let pairs = XenstorePairs::parse(&data)?;
 /// assert_eq!(pairs.iter().next(), Some((&b"physmap/f0000000/size"[..], &b"800000"[..])));
+/// assert_eq!((pairs.len(), pairs.is_empty()), (1, false));
+/// assert!(XenstorePairs::parse(&[])?.is_empty());
+/// assert!(XenstorePairs::parse(b"key\0").is_err(), "a key without a value");
 /// # Ok::<(), migration_stream::PayloadError>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
@@ -649,6 +743,16 @@ impl<'a> XenstorePairs<'a> {
 }
 
 /// A COLO CHECKPOINT_STATE body.
+///
+/// ```
+/// use migration_stream::payload::CheckpointState;
+/// use migration_stream::types::CheckpointControlId;
+///
+/// let state = CheckpointState { control_id: CheckpointControlId::SVM_READY };
+/// assert_eq!(state.encode(), [2, 0, 0, 0]);
+/// assert_eq!(CheckpointState::parse(&state.encode())?, state);
+/// # Ok::<(), migration_stream::PayloadError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckpointState {
     /// What the message means.
@@ -667,148 +771,5 @@ impl CheckpointState {
     /// Encodes the 4-byte body.
     pub fn encode(&self) -> Vec<u8> {
         self.control_id.0.to_le_bytes().to_vec()
-    }
-}
-
-/// One entry of an HVM context: descriptor and data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HvmContextEntry<'a> {
-    /// The save record type.
-    pub code: HvmSaveCode,
-    /// The instance (e.g. vCPU number).
-    pub instance: u16,
-    /// Offset of the descriptor within the HVM_CONTEXT body.
-    pub offset: usize,
-    /// The data after the descriptor.
-    pub data: &'a [u8],
-}
-
-impl<'a> HvmContextEntry<'a> {
-    /// The data as the HEADER entry's [`HvmSaveHeader`], if it is long enough.
-    pub fn save_header(&self) -> Option<&'a HvmSaveHeader> {
-        HvmSaveHeader::ref_from_prefix(self.data)
-            .ok()
-            .map(|(h, _)| h)
-    }
-}
-
-/// An HVM_CONTEXT body: a chain of descriptors, HEADER first and END last.
-///
-/// ```
-/// use migration_stream::payload::HvmContext;
-/// use migration_stream::types::{HVM_FILE_MAGIC, HvmSaveCode};
-/// use migration_stream::wire::HvmSaveHeader;
-/// use zerocopy::IntoBytes;
-///
-/// let header = HvmSaveHeader::new(0x4_0013, 0xa06a4, 2_000_000);
-/// let body = HvmContext::encode(&[
-///     (HvmSaveCode::HEADER, 0, header.as_bytes()),
-///     (HvmSaveCode::CPU, 0, &[0; 16]),
-///     (HvmSaveCode::END, 0, &[]),
-/// ]);
-/// let context = HvmContext::parse(&body)?;
-/// let codes: Vec<_> = context.iter().map(|e| e.map(|e| e.code)).collect::<Result<_, _>>()?;
-/// assert_eq!(codes, [HvmSaveCode::HEADER, HvmSaveCode::CPU, HvmSaveCode::END]);
-/// let first = context.iter().next().unwrap()?;
-/// assert_eq!(first.save_header().map(|h| h.magic.get()), Some(HVM_FILE_MAGIC));
-/// # Ok::<(), migration_stream::PayloadError>(())
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct HvmContext<'a> {
-    body: &'a [u8],
-}
-
-impl<'a> HvmContext<'a> {
-    /// Wraps the body; the chain is decoded lazily by [`iter`](Self::iter).
-    pub fn parse(body: &'a [u8]) -> Result<Self, PayloadError> {
-        Ok(HvmContext { body })
-    }
-
-    /// The entries in order. An entry that does not fit yields one error and
-    /// ends the iteration. Iteration also ends after the END entry; bytes after
-    /// it are reported by [`trailing_after_end`](Self::trailing_after_end).
-    pub fn iter(&self) -> HvmContextIter<'a> {
-        HvmContextIter {
-            body: self.body,
-            at: 0,
-            finished: false,
-        }
-    }
-
-    /// Bytes after the END entry, or `None` when there is no well-formed END.
-    pub fn trailing_after_end(&self) -> Option<usize> {
-        let mut iter = self.iter();
-        for entry in iter.by_ref() {
-            match entry {
-                Ok(e) if e.code == HvmSaveCode::END => return Some(self.body.len() - iter.at),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// Encodes a chain from `(code, instance, data)` entries (add HEADER and END yourself).
-    pub fn encode(entries: &[(HvmSaveCode, u16, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (code, instance, data) in entries {
-            let descriptor = HvmSaveDescriptor {
-                typecode: code.0.into(),
-                instance: (*instance).into(),
-                length: u32::try_from(data.len()).unwrap_or(u32::MAX).into(),
-            };
-            out.extend_from_slice(descriptor.as_bytes());
-            out.extend_from_slice(data);
-        }
-        out
-    }
-}
-
-/// Iterator over the entries of an [`HvmContext`].
-#[derive(Clone, Debug)]
-pub struct HvmContextIter<'a> {
-    body: &'a [u8],
-    at: usize,
-    finished: bool,
-}
-
-impl<'a> Iterator for HvmContextIter<'a> {
-    type Item = Result<HvmContextEntry<'a>, PayloadError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.finished || self.at >= self.body.len() {
-            return None;
-        }
-        let rest = self.body.get(self.at..).unwrap_or_default();
-        let Ok((descriptor, after)) = HvmSaveDescriptor::ref_from_prefix(rest) else {
-            self.finished = true;
-            return Some(Err(PayloadError::EntryOverrun {
-                what: "HVM context descriptor",
-                at: self.at,
-                expected: 8,
-                found: rest.len(),
-            }));
-        };
-        let length = descriptor.length.get();
-        let Some(data) = after.get(..length as usize) else {
-            self.finished = true;
-            return Some(Err(PayloadError::EntryOverrun {
-                what: "HVM context entry",
-                at: self.at,
-                expected: 8 + u64::from(length),
-                found: rest.len(),
-            }));
-        };
-        let entry = HvmContextEntry {
-            code: HvmSaveCode(descriptor.typecode.get()),
-            instance: descriptor.instance.get(),
-            offset: self.at,
-            data,
-        };
-        self.at += 8 + data.len();
-        if entry.code == HvmSaveCode::END {
-            self.finished = true;
-        }
-        Some(Ok(entry))
     }
 }

@@ -145,6 +145,62 @@ struct PendingBody {
 /// assert!(reader.next_record()?.is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Every layer by hand (what [`StreamReader`](crate::StreamReader) does for
+/// you), reading one body in pieces and skipping another:
+///
+/// ```
+/// use std::io::Cursor;
+/// use migration_stream::{ErrorKind, Layer, Reader, Writer, XlHeader};
+/// use migration_stream::types::{DomainType, LibxlRecordType, RecordType, XlMandatoryFlags};
+/// use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
+///
+/// let mut w = Writer::new(Vec::new());
+/// w.write_xl_header(&XlHeader::new(XlMandatoryFlags::STREAM_V2, b""))?;
+/// w.write_libxl_header(&LibxlHeader::new(0))?;
+/// w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
+/// w.write_image_header(&ImageHeader::new(3))?;
+/// w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// w.write_record(RecordType::HVM_CONTEXT.0, &[7; 100])?;
+/// w.write_record(RecordType::X86_TSC_INFO.0, &[0; 24])?;
+/// w.write_record(RecordType::END.0, &[])?;
+/// w.write_record(LibxlRecordType::END.0, &[])?;
+/// let bytes = w.into_inner();
+///
+/// let mut r = Reader::seekable(Cursor::new(&bytes)); // skips become seeks
+/// assert_eq!(r.get_ref().get_ref().len(), bytes.len());
+/// assert!(r.read_xl_header()?.is_stream_v2());
+/// assert_eq!(r.peek(8)?, b"LibxlFmt");
+/// r.read_libxl_header()?;
+/// r.set_layer(Layer::Libxl);
+/// assert_eq!(r.layer(), Layer::Libxl);
+/// let context = r.next_record()?.expect("LIBXC_CONTEXT");
+/// assert_eq!(context.libxl_type(), LibxlRecordType::LIBXC_CONTEXT);
+/// r.set_layer(Layer::Libxc);
+/// r.read_image_header()?;
+/// assert_eq!(r.read_domain_header()?.domain_type(), DomainType::X86_HVM);
+/// assert_eq!(r.next_index(), 1);
+///
+/// let hvm = r.next_record()?.expect("HVM_CONTEXT");
+/// assert_eq!(r.current_record(), Some(hvm));
+/// let mut piece = [0u8; 64];
+/// assert_eq!(r.read_body_chunk(&mut piece)?, 64);
+/// assert_eq!(r.read_body_chunk(&mut piece)?, 36);
+/// assert_eq!(r.read_body_chunk(&mut piece)?, 0); // the body and its padding are read
+///
+/// r.set_body_cap(16);
+/// assert_eq!(r.body_cap(), 16);
+/// r.next_record()?.expect("X86_TSC_INFO");
+/// let err = r.read_body(&mut Vec::new()).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::RecordTooLong { found: 24, max: 16 }));
+/// r.skip_body()?; // still possible
+///
+/// assert_eq!(r.next_record()?.map(|i| i.libxc_type()), Some(RecordType::END));
+/// r.set_layer(Layer::Libxl);
+/// assert_eq!(r.next_record()?.map(|i| i.libxl_type()), Some(LibxlRecordType::END));
+/// assert!(r.at_eof()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Reader<R> {
     input: Input<Source<R>>,
     next_index: u64,

@@ -8,6 +8,26 @@ use crate::types::{LibxlRecordType, RecordType};
 use crate::wire::padding_for;
 
 /// Which numbering a record's type belongs to.
+///
+/// The same number means different records in the two layers: 1 is
+/// libxc's PAGE_DATA but libxl's LIBXC_CONTEXT.
+///
+/// ```
+/// use migration_stream::{Layer, Reader, Writer};
+/// use migration_stream::types::{LibxlRecordType, RecordType};
+///
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_record(1, &[])?;
+/// let bytes = writer.into_inner();
+/// let mut reader = Reader::new(&bytes[..]);
+/// assert_eq!(reader.layer(), Layer::Libxc); // the default
+/// reader.set_layer(Layer::Libxl);
+/// let record = reader.next_record()?.expect("one record");
+/// assert_eq!(record.layer, Layer::Libxl);
+/// assert_eq!(record.libxl_type(), LibxlRecordType::LIBXC_CONTEXT);
+/// assert_eq!(record.libxc_type(), RecordType::PAGE_DATA);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Layer {
     /// libxc record types ([`RecordType`]).
@@ -17,6 +37,19 @@ pub enum Layer {
 }
 
 /// The record an error happened in.
+///
+/// ```
+/// use migration_stream::{Layer, RecordContext};
+/// use migration_stream::types::RecordType;
+///
+/// let context = RecordContext {
+///     index: 2,
+///     raw_type: RecordType::HVM_PARAMS.0,
+///     layer: Layer::Libxc,
+///     offset: 96,
+/// };
+/// assert_eq!(context.to_string(), "libxc record #2 (HVM_PARAMS)");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RecordContext {
     /// Running index of the record in the stream (0-based, libxl and libxc records counted together).
@@ -53,19 +86,29 @@ impl fmt::Display for RecordContext {
 /// A record header as read from the stream, with where it is.
 ///
 /// ```
-/// use migration_stream::{Event, Layer, StreamReader};
+/// use migration_stream::{Layer, Reader, Writer};
 /// use migration_stream::types::RecordType;
-/// let bytes = std::fs::read("../../testdata/streams/libxc-pv-v3.bin")?;
-/// let mut stream = StreamReader::new(&bytes[..]);
-/// let first = loop {
-///     if let Event::LibxcRecord(info) = stream.next_event()? {
-///         break info;
-///     }
-/// };
-/// assert_eq!(first.layer, Layer::Libxc);
-/// assert_eq!(first.libxc_type(), RecordType::X86_PV_INFO); // a PV stream's first record
-/// assert_eq!((first.offset, first.index), (40, 0)); // after the 24 + 16 header bytes
-/// assert_eq!(first.body_offset(), first.offset + 8);
+/// use migration_stream::wire::ImageHeader;
+///
+/// let mut writer = Writer::new(Vec::new());
+/// writer.write_image_header(&ImageHeader::new(3))?;
+/// writer.write_record(RecordType::X86_TSC_INFO.0, &[1, 2, 3])?; // 3 bytes, 5 of padding
+/// let bytes = writer.into_inner();
+///
+/// let mut reader = Reader::new(&bytes[..]);
+/// reader.read_image_header()?;
+/// let info = reader.next_record()?.expect("one record");
+/// assert_eq!(info.layer, Layer::Libxc);
+/// assert_eq!(info.libxc_type(), RecordType::X86_TSC_INFO);
+/// assert_eq!(info.libxl_type().name(), None, "8 is no libxl record type");
+/// assert_eq!((info.offset, info.index, info.length), (24, 0, 3));
+/// assert_eq!(info.body_offset(), 24 + 8);
+/// assert_eq!(info.padding_len(), 5);
+/// assert_eq!(info.end_offset(), 24 + 8 + 3 + 5);
+/// assert_eq!(info.end_offset(), bytes.len() as u64);
+/// let context = info.context();
+/// assert_eq!((context.index, context.offset), (0, 24));
+/// assert_eq!(context.to_string(), "libxc record #0 (X86_TSC_INFO)");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -49,6 +49,48 @@ use std::io::{self, Read, Take, Write};
 /// [`io::copy`] together with its own writer gets the standard library's
 /// kernel-copy specialisations (`copy_file_range`, `splice`, `sendfile`) for
 /// both ends.
+///
+/// Every [`Write`] is a sink; a sink of your own, here one that only counts:
+///
+/// ```
+/// use std::io::{self, Read, Take};
+/// use migration_stream::sink::CopySink;
+/// use migration_stream::source::{Input, Sequential};
+///
+/// #[derive(Default)]
+/// struct Count { pieces: u64, copied: u64, flushed: bool }
+///
+/// impl CopySink for Count {
+///     fn write_piece(&mut self, piece: &[u8]) -> io::Result<()> {
+///         self.pieces += piece.len() as u64;
+///         Ok(())
+///     }
+///     fn copy_from<R: Read>(&mut self, src: &mut Take<R>) -> io::Result<()> {
+///         self.copied += io::copy(src, &mut io::sink())?;
+///         Ok(())
+///     }
+///     fn flush_sink(&mut self) -> io::Result<()> {
+///         self.flushed = true;
+///         Ok(())
+///     }
+/// }
+///
+/// let mut input = Input::with_buffer_size(Sequential::new(&[1u8; 1000][..]), 64);
+/// input.peek(10)?; // 64 bytes are now buffered
+/// let mut count = Count::default();
+/// input.copy_to(1000, &mut count)?;
+/// // The buffered bytes as a piece, the rest pulled from the source.
+/// assert_eq!((count.pieces, count.copied), (64, 936));
+/// count.flush_sink()?;
+/// assert!(count.flushed);
+///
+/// let mut out = Vec::new(); // a Write
+/// out.write_piece(b"ab")?;
+/// out.copy_from(&mut (&b"cdef"[..]).take(3))?;
+/// out.flush_sink()?;
+/// assert_eq!(out, b"abcde");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait CopySink {
     /// Writes bytes that are already in memory.
     fn write_piece(&mut self, piece: &[u8]) -> io::Result<()>;
@@ -100,6 +142,39 @@ impl<W: Write + ?Sized> CopySink for W {
 /// ignored); call [`flush`](BlockWriter::flush) to see them. After a write
 /// error the buffered bytes are dropped, so a later flush does not repeat
 /// the failed write.
+///
+/// ```
+/// use std::io::{self, Read, Write};
+/// use migration_stream::sink::{BlockWriter, CopySink};
+///
+/// /// Remembers the size of every write.
+/// #[derive(Default)]
+/// struct Writes(Vec<usize>);
+/// impl Write for Writes {
+///     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+///         self.0.push(buf.len());
+///         Ok(buf.len())
+///     }
+///     fn flush(&mut self) -> io::Result<()> { Ok(()) }
+/// }
+///
+/// let mut out = BlockWriter::with_block_size(Writes::default(), 1024);
+/// out.set_max_write(256);
+/// assert_eq!((out.block_size(), out.max_write(), out.passthrough()), (1024, 256, false));
+/// out.copy_from(&mut (&[0u8; 1500][..]).take(1500))?;
+/// assert_eq!(out.get_ref().0, [256; 4], "one whole block, in four writes");
+/// assert_eq!((out.buffered(), out.written()), (1500 - 1024, 1024));
+///
+/// // Passthrough: the buffered bytes go first, then the copy goes to io::copy.
+/// out.set_passthrough(true);
+/// out.copy_from(&mut (&[0u8; 100][..]).take(100))?;
+/// assert_eq!(out.buffered(), 0);
+/// assert_eq!(out.written(), 1600);
+/// out.get_mut().0.clear();
+/// out.flush()?;
+/// assert!(out.get_ref().0.is_empty(), "nothing was left to write");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct BlockWriter<W: Write> {
     inner: W,
     block: Box<[u8]>,
@@ -128,6 +203,13 @@ impl<W: Write> BlockWriter<W> {
     pub const FILE_WRITE_SIZE: usize = 64 << 10;
 
     /// A writer with blocks of [`DEFAULT_BLOCK_SIZE`](Self::DEFAULT_BLOCK_SIZE).
+    ///
+    /// ```
+    /// use migration_stream::sink::BlockWriter;
+    /// let out = BlockWriter::new(Vec::<u8>::new());
+    /// assert_eq!(out.block_size(), BlockWriter::<Vec<u8>>::DEFAULT_BLOCK_SIZE);
+    /// assert_eq!((out.buffered(), out.written()), (0, 0));
+    /// ```
     pub fn new(inner: W) -> Self {
         BlockWriter::with_block_size(inner, Self::DEFAULT_BLOCK_SIZE)
     }

@@ -58,15 +58,48 @@ use std::os::fd::AsFd;
 
 pub use crate::sink::CopySink;
 
-/// Buffer size of [`Input::new`]: large enough that pipe reads return whole
-/// pipe-buffer loads (64 KiB on Linux) and sequential skips move in big steps.
-pub const DEFAULT_BUFFER_SIZE: usize = 128 * 1024;
+mod input;
 
-/// Smallest buffer [`Input::with_buffer_size`] uses, so that stream headers
-/// (32 bytes at most) can always be peeked whole.
-pub const MIN_BUFFER_SIZE: usize = 64;
+pub use input::{DEFAULT_BUFFER_SIZE, Input, InputError, MIN_BUFFER_SIZE};
 
 /// Where the bytes come from, and how to pass over bytes without reading them.
+///
+/// The three sources of this module cover pipes, files and sockets; a source
+/// of your own (here, bytes made up on the fly) needs only `read` and
+/// `seek_forward`:
+///
+/// ```
+/// use std::io;
+/// use migration_stream::source::{ByteSource, Input};
+///
+/// /// An endless stream of one byte value, that can skip without reading.
+/// struct Repeat { byte: u8, skipped: u64 }
+///
+/// impl ByteSource for Repeat {
+///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+///         buf.fill(self.byte);
+///         Ok(buf.len())
+///     }
+///     fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+///         self.skipped += n;
+///         Ok(Some(n))
+///     }
+/// }
+///
+/// let mut source = Repeat { byte: 9, skipped: 0 };
+/// let mut some = [0u8; 4];
+/// assert_eq!(source.read(&mut some)?, 4);
+/// assert_eq!(source.wait_readable()?, false, "the default: this source cannot wait");
+/// let mut out = Vec::new();
+/// assert_eq!(source.copy_to(3, &mut out)?, 3); // the default copies through read
+/// assert_eq!(out, [9, 9, 9]);
+///
+/// let mut input = Input::new(source);
+/// input.skip(1 << 30)?; // not read: seek_forward moved the source
+/// assert_eq!(input.source().skipped, 1 << 30);
+/// assert_eq!(input.peek(2)?, [9, 9]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ByteSource {
     /// Reads some bytes, like [`Read::read`]: 0 only at the end of input.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
@@ -185,6 +218,20 @@ fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> 
 
 /// A source that can only be read in order (a pipe, a socket, a slice):
 /// skipped bytes are read and dropped by [`Input`].
+///
+/// ```
+/// use migration_stream::source::{ByteSource, Input, Sequential};
+///
+/// let mut source = Sequential::new(&b"abcdef"[..]);
+/// assert_eq!(source.seek_forward(2)?, None, "the caller reads and drops skipped bytes");
+/// assert_eq!(source.get_ref().len(), 6);
+/// let mut input = Input::new(source);
+/// input.skip(2)?;
+/// assert_eq!(input.peek(2)?, b"cd");
+/// let rest: &[u8] = input.into_source().into_inner();
+/// assert!(rest.is_empty(), "the buffer took it all");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sequential<R> {
     inner: R,
     wait: Option<Wait<R>>,
@@ -264,6 +311,28 @@ impl<R> std::fmt::Debug for Sequential<R> {
 
 /// A source could not be set up; gives the reader back so the caller can fall
 /// back to another kind of source.
+///
+/// ```
+/// use std::io::{self, Read, Seek, SeekFrom};
+/// use migration_stream::source::{Input, Seekable, Sequential};
+///
+/// /// A reader whose seeks fail, like a pipe's.
+/// struct NoSeek(&'static [u8]);
+/// impl Read for NoSeek {
+///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> { self.0.read(buf) }
+/// }
+/// impl Seek for NoSeek {
+///     fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+///         Err(io::ErrorKind::Unsupported.into())
+///     }
+/// }
+///
+/// let err = Seekable::new(NoSeek(b"data")).unwrap_err();
+/// assert_eq!(err.error.kind(), io::ErrorKind::Unsupported);
+/// let mut input = Input::new(Sequential::new(err.inner)); // fall back
+/// assert_eq!(input.peek(4)?, b"data");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SetupError<R> {
     /// Why the source could not be used.
     pub error: io::Error,
@@ -295,6 +364,23 @@ impl<R> std::error::Error for SetupError<R> {
 /// A regular file (or anything that seeks): skips are seeks, bounded by the
 /// end of the input. Offsets count from where the input was positioned when
 /// it was wrapped (an inherited descriptor may already be past an xl header).
+///
+/// ```
+/// use std::io::Cursor;
+/// use migration_stream::source::{ByteSource, Input, Seekable};
+///
+/// let mut file = Cursor::new(vec![0u8; 1000]);
+/// file.set_position(100); // offsets count from here
+/// let mut source = Seekable::new(file)?;
+/// assert_eq!(source.seek_forward(800)?, Some(800));
+/// assert_eq!(source.seek_forward(800)?, Some(100), "bounded by the end");
+/// assert_eq!(source.get_ref().position(), 1000);
+/// let mut input = Input::new(source);
+/// assert!(input.at_end()?);
+/// let file = input.into_source().into_inner();
+/// assert_eq!(file.get_ref().len(), 1000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Seekable<R> {
     inner: R,
     /// Position of `inner`, tracked so skips need no extra system call.
@@ -395,6 +481,26 @@ impl<R> std::fmt::Debug for Seekable<R> {
 /// pipe and a file, so page data never crosses into user space. A
 /// descriptor the caller set non-blocking is waited for (see the module
 /// documentation).
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use migration_stream::source::{ByteSource, Spliced};
+///
+/// let (pipe, mut writer) = std::io::pipe()?;
+/// writer.write_all(b"skip me, keep me")?;
+/// drop(writer);
+/// let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(pipe));
+/// let fd = pipe.as_raw_fd();
+/// let mut source = Spliced::new(pipe)?;
+/// assert_eq!(source.seek_forward(9)?, Some(9)); // spliced into /dev/null
+/// assert_eq!(source.get_ref().as_raw_fd(), fd);
+/// let mut rest = Vec::new();
+/// assert_eq!(source.copy_to(100, &mut rest)?, 7, "fewer only at the end");
+/// assert_eq!(rest, b"keep me");
+/// let _pipe: std::fs::File = source.into_inner();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Spliced<R = File> {
     inner: R,
     null: File,
@@ -464,498 +570,5 @@ impl<R: Read> ByteSource for Spliced<R> {
 impl<R> std::fmt::Debug for Spliced<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spliced").finish_non_exhaustive()
-    }
-}
-
-/// Why [`Input`] could not deliver what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    /// The input ended `wanted` bytes short of what was asked.
-    #[error("input ended at byte offset {offset} with {wanted} more bytes expected")]
-    Truncated {
-        /// Where the input ended (absolute byte offset).
-        offset: u64,
-        /// How many more bytes were wanted.
-        wanted: u64,
-    },
-    /// The operating system failed a read or seek (or, in
-    /// [`Input::copy_to`], the sink failed a write).
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-/// For callers that report only [`io::Error`]s: a truncation becomes
-/// [`io::ErrorKind::UnexpectedEof`] with the same message.
-impl From<InputError> for io::Error {
-    fn from(err: InputError) -> Self {
-        match err {
-            InputError::Io(err) => err,
-            truncated => io::Error::new(io::ErrorKind::UnexpectedEof, truncated.to_string()),
-        }
-    }
-}
-
-/// A [`ByteSource`] behind one fixed buffer, with the absolute offset of the
-/// next unread byte (counted from where the source was when wrapped).
-///
-/// The buffer is allocated once; reads of at least its size with nothing
-/// buffered go straight into the caller's memory, skips seek or splice when
-/// the source can, and nothing else is ever allocated.
-pub struct Input<S> {
-    source: S,
-    buffer: Box<[u8]>,
-    /// Buffered bytes are `buffer[start..end]`.
-    start: usize,
-    end: usize,
-    /// Absolute offset of `buffer[start]`.
-    offset: u64,
-}
-
-impl<S> Input<S> {
-    /// An input with a [`DEFAULT_BUFFER_SIZE`] buffer.
-    pub fn new(source: S) -> Self {
-        Input::with_buffer_size(source, DEFAULT_BUFFER_SIZE)
-    }
-
-    /// An input with a buffer of `size` bytes (at least [`MIN_BUFFER_SIZE`]).
-    /// The size bounds [`peek`](Input::peek) and sets the read size for
-    /// small reads.
-    pub fn with_buffer_size(source: S, size: usize) -> Self {
-        Input {
-            source,
-            buffer: vec![0; size.max(MIN_BUFFER_SIZE)].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            offset: 0,
-        }
-    }
-
-    /// Absolute byte offset of the next unread byte.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    /// Size of the buffer.
-    pub fn buffer_size(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// The source. Bytes may be buffered in this `Input`.
-    pub fn source(&self) -> &S {
-        &self.source
-    }
-
-    /// Unwraps the source, dropping buffered bytes.
-    pub fn into_source(self) -> S {
-        self.source
-    }
-}
-
-impl<S: ByteSource> Input<S> {
-    /// One read from the source into `out`, retrying on interruption and,
-    /// when the source can wait, after `EAGAIN`. A source claiming more
-    /// bytes than it was given must not make the offset arithmetic or
-    /// slicing go wrong, so the count is clamped.
-    fn read_source(source: &mut S, out: &mut [u8]) -> Result<usize, InputError> {
-        loop {
-            match source.read(out) {
-                Ok(n) => return Ok(n.min(out.len())),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err)
-                    if err.kind() == io::ErrorKind::WouldBlock && source.wait_readable()? =>
-                {
-                    continue;
-                }
-                Err(err) => return Err(InputError::Io(err)),
-            }
-        }
-    }
-
-    /// Refills the (empty) buffer; returns how many bytes arrived, 0 at the end.
-    fn fill(&mut self) -> Result<usize, InputError> {
-        self.start = 0;
-        self.end = Self::read_source(&mut self.source, &mut self.buffer)?;
-        Ok(self.end)
-    }
-
-    /// Whether no byte is left (reads ahead when the buffer is empty).
-    pub fn at_end(&mut self) -> Result<bool, InputError> {
-        if self.start < self.end {
-            return Ok(false);
-        }
-        Ok(self.fill()? == 0)
-    }
-
-    /// The next `n` bytes (at most [`buffer_size`](Input::buffer_size))
-    /// without consuming them; fewer only at the end of input.
-    pub fn peek(&mut self, n: usize) -> Result<&[u8], InputError> {
-        let n = n.min(self.buffer.len());
-        if self.end - self.start < n {
-            self.buffer.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-            while self.end < n {
-                let tail = self.buffer.get_mut(self.end..).unwrap_or_default();
-                let got = Self::read_source(&mut self.source, tail)?;
-                if got == 0 {
-                    break;
-                }
-                self.end += got;
-            }
-        }
-        let have = n.min(self.end - self.start);
-        Ok(self
-            .buffer
-            .get(self.start..self.start + have)
-            .unwrap_or_default())
-    }
-
-    /// Up to `out.len()` bytes with at most one read from the source; 0 only
-    /// at the end of input (or for an empty `out`). With nothing buffered, a
-    /// read of at least the buffer's size goes straight into `out`.
-    pub fn read_some(&mut self, out: &mut [u8]) -> Result<usize, InputError> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let n = if self.start == self.end && out.len() >= self.buffer.len() {
-            Self::read_source(&mut self.source, out)?
-        } else {
-            if self.start == self.end && self.fill()? == 0 {
-                return Ok(0);
-            }
-            let available = self.buffer.get(self.start..self.end).unwrap_or_default();
-            let n = available.len().min(out.len());
-            out[..n].copy_from_slice(&available[..n]);
-            self.start += n;
-            n
-        };
-        self.offset += n as u64;
-        Ok(n)
-    }
-
-    /// Up to `out.len()` bytes, fewer only at the end of input.
-    pub fn read_up_to(&mut self, out: &mut [u8]) -> Result<usize, InputError> {
-        let mut done = 0;
-        while done < out.len() {
-            let n = self.read_some(&mut out[done..])?;
-            if n == 0 {
-                break;
-            }
-            done += n;
-        }
-        Ok(done)
-    }
-
-    /// Exactly `out.len()` bytes, or [`InputError::Truncated`] saying where
-    /// the input ended (the bytes that did arrive are in `out` and consumed).
-    #[inline]
-    pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), InputError> {
-        // Most reads are small (record headers) and already buffered: that
-        // case is kept small enough to inline, so a fixed-size read is a copy.
-        let buffered = self.buffer.get(self.start..self.end).unwrap_or_default();
-        if let Some(bytes) = buffered.get(..out.len()) {
-            out.copy_from_slice(bytes);
-            self.start += out.len();
-            self.offset += out.len() as u64;
-            return Ok(());
-        }
-        self.read_exact_unbuffered(out)
-    }
-
-    /// [`read_exact`](Input::read_exact) when the buffer does not hold `out.len()` bytes.
-    #[inline(never)]
-    fn read_exact_unbuffered(&mut self, out: &mut [u8]) -> Result<(), InputError> {
-        let got = self.read_up_to(out)?;
-        if got < out.len() {
-            return Err(InputError::Truncated {
-                offset: self.offset,
-                wanted: (out.len() - got) as u64,
-            });
-        }
-        Ok(())
-    }
-
-    /// Passes over `n` bytes: from the buffer first, then by seeking or
-    /// splicing when the source can, by reading into the buffer otherwise.
-    /// A rest shorter than half the buffer is read into the buffer even when
-    /// the source could seek or splice: the next read would fill the buffer
-    /// anyway, and a seek or splice for a few bytes (a small record body
-    /// across the buffer's end) would only add system calls.
-    /// On [`InputError::Truncated`] everything up to the end was passed over.
-    pub fn skip(&mut self, n: u64) -> Result<(), InputError> {
-        let buffered = (self.end - self.start) as u64;
-        let from_buffer = n.min(buffered);
-        // from_buffer <= buffered, which fits in usize.
-        self.start += from_buffer as usize;
-        self.offset += from_buffer;
-        let mut left = n - from_buffer;
-        if left == 0 {
-            return Ok(());
-        }
-        let moved = if left < (self.buffer.len() / 2) as u64 {
-            None
-        } else {
-            self.source.seek_forward(left)?
-        };
-        match moved {
-            Some(moved) => {
-                let moved = moved.min(left);
-                self.offset += moved;
-                left -= moved;
-            }
-            None => {
-                while left > 0 {
-                    if self.fill()? == 0 {
-                        break;
-                    }
-                    let take = left.min(self.end as u64);
-                    // take <= self.end, which fits in usize.
-                    self.start = take as usize;
-                    self.offset += take;
-                    left -= take;
-                }
-            }
-        }
-        if left > 0 {
-            return Err(InputError::Truncated {
-                offset: self.offset,
-                wanted: left,
-            });
-        }
-        Ok(())
-    }
-
-    /// Copies exactly `n` bytes to `sink`: what is buffered first, then the
-    /// rest straight from the source with [`io::copy`] (see [`CopySink`]),
-    /// so that file-to-file and pipe copies happen in the kernel. A rest
-    /// smaller than half the buffer is read into the buffer instead, so that
-    /// small payloads cost one read for many rather than a copy call each.
-    ///
-    /// On [`InputError::Truncated`] everything up to the end of the input
-    /// was copied. The sink's write errors are reported as
-    /// [`InputError::Io`] too: [`io::copy`] does not say which end failed.
-    ///
-    /// ```
-    /// use migration_stream::source::{Input, InputError, Sequential};
-    ///
-    /// let mut input = Input::new(Sequential::new(&b"len=5:hello, and then"[..]));
-    /// input.skip(6)?;
-    /// let mut out = Vec::new();
-    /// input.copy_to(5, &mut out)?;
-    /// assert_eq!((&out[..], input.offset()), (&b"hello"[..], 11));
-    /// match input.copy_to(100, &mut out) {
-    ///     Err(InputError::Truncated { offset, wanted }) => assert_eq!((offset, wanted), (21, 90)),
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// assert_eq!(out, b"hello, and then");
-    /// # Ok::<(), InputError>(())
-    /// ```
-    pub fn copy_to<K: CopySink + ?Sized>(
-        &mut self,
-        n: u64,
-        sink: &mut K,
-    ) -> Result<(), InputError> {
-        let copied = self.copy_up_to(n, sink)?;
-        if copied < n {
-            return Err(InputError::Truncated {
-                offset: self.offset,
-                wanted: n - copied,
-            });
-        }
-        Ok(())
-    }
-
-    /// Copies everything up to the end of the input to `sink`, as
-    /// [`copy_to`](Input::copy_to) does; returns how many bytes that was.
-    pub fn copy_to_end<K: CopySink + ?Sized>(&mut self, sink: &mut K) -> Result<u64, InputError> {
-        self.copy_up_to(u64::MAX, sink)
-    }
-
-    /// Copies up to `n` bytes to `sink`; fewer only at the end of input.
-    fn copy_up_to<K: CopySink + ?Sized>(
-        &mut self,
-        n: u64,
-        sink: &mut K,
-    ) -> Result<u64, InputError> {
-        let mut done = 0;
-        loop {
-            let available = self.buffer.get(self.start..self.end).unwrap_or_default();
-            // take <= the buffered length, which fits in usize.
-            let take = (n - done).min(available.len() as u64) as usize;
-            if take > 0 {
-                sink.write_piece(available.get(..take).unwrap_or_default())?;
-            }
-            self.start += take;
-            self.offset += take as u64;
-            done += take as u64;
-            let left = n - done;
-            if left == 0 {
-                return Ok(done);
-            }
-            if left >= (self.buffer.len() / 2) as u64 {
-                let copied = self.source.copy_to(left, sink)?.min(left);
-                self.offset += copied;
-                return Ok(done + copied);
-            }
-            if self.fill()? == 0 {
-                return Ok(done);
-            }
-        }
-    }
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for Input<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input")
-            .field("source", &self.source)
-            .field("offset", &self.offset)
-            .field("buffered", &(self.end - self.start))
-            .field("buffer_size", &self.buffer.len())
-            .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Cursor;
-
-    /// A reader that returns at most `step` bytes per call, like a pipe.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.1).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
-
-    /// A reader that claims to have read more than it was given.
-    struct Liar;
-
-    impl Read for Liar {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            Ok(buf.len() + 10)
-        }
-    }
-
-    fn data(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i % 251) as u8).collect()
-    }
-
-    #[test]
-    fn reads_and_skips_across_short_reads() {
-        let bytes = data(300_000);
-        let mut input = Input::new(Sequential::new(Trickle(&bytes, 7_001)));
-        let mut head = [0u8; 10];
-        input.read_exact(&mut head).unwrap();
-        assert_eq!(&head, &bytes[..10]);
-        input.skip(200_000).unwrap();
-        assert_eq!(input.offset(), 200_010);
-        let mut next = [0u8; 5];
-        input.read_exact(&mut next).unwrap();
-        assert_eq!(&next, &bytes[200_010..200_015]);
-        assert!(!input.at_end().unwrap());
-        input.skip(99_985).unwrap();
-        assert!(input.at_end().unwrap());
-    }
-
-    #[test]
-    fn seeking_skip_detects_truncation() {
-        let bytes = data(5_000);
-        let mut input = Input::new(Seekable::new(Cursor::new(&bytes)).unwrap());
-        input.skip(4_000).unwrap();
-        let mut one = [0u8; 1];
-        input.read_exact(&mut one).unwrap();
-        assert_eq!(one[0], bytes[4_000]);
-        match input.skip(10_000) {
-            Err(InputError::Truncated { offset, wanted }) => {
-                assert_eq!(offset, 5_000);
-                assert_eq!(wanted, 10_000 - 999);
-            }
-            other => panic!("expected truncation, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn seekable_counts_from_the_starting_position_and_sees_growth() {
-        let mut cursor = Cursor::new(data(1_000));
-        cursor.set_position(100);
-        let mut input = Input::with_buffer_size(Seekable::new(cursor).unwrap(), 64);
-        input.skip(850).unwrap();
-        assert_eq!(input.offset(), 850);
-        assert_eq!(input.peek(1).unwrap(), [data(1_000)[950]]);
-        // The file grows after it was measured: a skip past the old end sees it.
-        let mut cursor = Cursor::new(data(100));
-        let mut input = Input::new(Seekable::new(&mut cursor).unwrap());
-        input.source.inner.get_mut().extend_from_slice(&[0; 900]);
-        input.skip(1_000).unwrap();
-        assert!(input.at_end().unwrap());
-    }
-
-    #[test]
-    fn sequential_skip_detects_truncation() {
-        let bytes = data(1_000);
-        let mut input = Input::new(Sequential::new(&bytes[..]));
-        assert_eq!(input.peek(4).unwrap(), &bytes[..4]);
-        assert!(matches!(
-            input.skip(1_001),
-            Err(InputError::Truncated {
-                offset: 1_000,
-                wanted: 1
-            })
-        ));
-    }
-
-    #[test]
-    fn read_exact_reports_where_the_input_ended() {
-        let bytes = data(10);
-        let mut input = Input::new(Sequential::new(&bytes[..]));
-        let mut out = [0u8; 4];
-        input.read_exact(&mut out).unwrap();
-        let mut out = [0u8; 16];
-        match input.read_exact(&mut out) {
-            Err(InputError::Truncated { offset, wanted }) => assert_eq!((offset, wanted), (10, 10)),
-            other => panic!("expected truncation, got {other:?}"),
-        }
-        assert_eq!(&out[..6], &bytes[4..]);
-    }
-
-    #[test]
-    fn large_reads_bypass_the_buffer_and_small_ones_use_it() {
-        let bytes = data(1_000);
-        let mut input = Input::with_buffer_size(Sequential::new(Trickle(&bytes, 300)), 100);
-        let mut small = [0u8; 10];
-        // One source read fills the buffer (100 bytes), 10 are handed out.
-        assert_eq!(input.read_some(&mut small).unwrap(), 10);
-        let mut big = [0u8; 500];
-        // Buffered bytes come first, without another source read.
-        assert_eq!(input.read_some(&mut big).unwrap(), 90);
-        // Nothing buffered and a large request: straight from the source.
-        assert_eq!(input.read_some(&mut big).unwrap(), 300);
-        assert_eq!(&big[..300], &bytes[100..400]);
-        assert_eq!(input.offset(), 400);
-    }
-
-    #[test]
-    fn a_lying_source_cannot_break_the_buffer() {
-        let mut input = Input::with_buffer_size(Sequential::new(Liar), 64);
-        let mut out = [0u8; 1_000];
-        assert_eq!(input.read_some(&mut out).unwrap(), 1_000);
-        assert_eq!(input.peek(100).unwrap().len(), 64);
-        input.skip(10_000).unwrap();
-        assert_eq!(input.offset(), 11_000);
-    }
-
-    #[test]
-    fn buffer_size_has_a_floor() {
-        let input = Input::with_buffer_size(Sequential::new(&b""[..]), 1);
-        assert_eq!(input.buffer_size(), MIN_BUFFER_SIZE);
-        assert_eq!(
-            Input::new(Sequential::new(io::empty())).buffer_size(),
-            DEFAULT_BUFFER_SIZE
-        );
     }
 }

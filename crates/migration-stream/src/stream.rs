@@ -109,6 +109,64 @@ enum State {
 /// assert_eq!(records, [RecordType::STATIC_DATA_END, RecordType::END]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A checkpointed libxl stream, read from a known format with a lower body
+/// cap, one body in pieces:
+///
+/// ```
+/// use std::io::Cursor;
+/// use migration_stream::{Event, Reader, StreamFormat, StreamReader, Writer};
+/// use migration_stream::types::{DomainType, LibxlRecordType, RecordType};
+/// use migration_stream::wire::{DomainHeader, ImageHeader, LibxlHeader};
+///
+/// let mut w = Writer::new(Vec::new());
+/// w.write_libxl_header(&LibxlHeader::new(0))?;
+/// w.write_record(LibxlRecordType::LIBXC_CONTEXT.0, &[])?;
+/// w.write_image_header(&ImageHeader::new(3))?;
+/// w.write_domain_header(&DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+/// w.write_record(RecordType::HVM_CONTEXT.0, &[1; 40])?;
+/// w.write_record(RecordType::CHECKPOINT.0, &[])?;
+/// w.write_record(LibxlRecordType::CHECKPOINT_END.0, &[])?;
+/// w.write_record(RecordType::END.0, &[])?;
+/// w.write_record(LibxlRecordType::END.0, &[])?;
+/// let bytes = w.into_inner();
+///
+/// let mut reader = Reader::new(&bytes[..]);
+/// reader.set_body_cap(1024);
+/// let mut stream = StreamReader::from_reader(reader, None);
+/// assert_eq!(stream.format(), None); // detected by the first event
+/// assert!(matches!(stream.next_event()?, Event::LibxlHeader(_)));
+/// assert_eq!(stream.format(), Some(StreamFormat::Libxl));
+/// assert_eq!(stream.reader().body_cap(), 1024);
+/// let mut checkpointed = false;
+/// loop {
+///     match stream.next_event()? {
+///         Event::LibxcRecord(info) if info.libxc_type() == RecordType::HVM_CONTEXT => {
+///             let mut piece = [0u8; 32];
+///             assert_eq!(stream.read_body_chunk(&mut piece)?, 32);
+///             stream.skip_body()?; // the other 8 bytes
+///             assert_eq!(stream.offset(), info.end_offset());
+///         }
+///         Event::LibxcRecord(info) if info.libxc_type() == RecordType::CHECKPOINT => {
+///             checkpointed = stream.in_checkpoint(); // until the libxl CHECKPOINT_END
+///         }
+///         Event::End => break,
+///         _ => {}
+///     }
+/// }
+/// assert!(checkpointed && !stream.in_checkpoint());
+/// stream.reader_mut().set_body_cap(0);
+/// assert_eq!(stream.into_inner().len(), 0); // the slice is consumed
+///
+/// // The format given, not detected; a file read with seeks over bodies.
+/// let mut stream = StreamReader::with_format(&bytes[..], StreamFormat::Libxl);
+/// assert_eq!(stream.format(), Some(StreamFormat::Libxl));
+/// assert!(matches!(stream.next_event()?, Event::LibxlHeader(_)));
+/// let mut seeking = StreamReader::seekable(Cursor::new(&bytes));
+/// while !matches!(seeking.next_event()?, Event::End) {}
+/// assert_eq!(seeking.offset(), bytes.len() as u64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct StreamReader<R> {
     reader: Reader<R>,
@@ -186,6 +244,27 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Reads the pending record's body into `buf`, see [`Reader::read_body`].
+    ///
+    /// ```
+    /// use migration_stream::{Event, StreamReader, Writer, types::{DomainType, RecordType}, wire};
+    ///
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_image_header(&wire::ImageHeader::new(3))?;
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_PV, 4, 19))?;
+    /// writer.write_record(RecordType::SHARED_INFO.0, &[7; 12])?;
+    /// let bytes = writer.into_inner();
+    ///
+    /// let mut stream = StreamReader::new(&bytes[..]);
+    /// let mut body = Vec::new();
+    /// loop {
+    ///     if let Event::LibxcRecord(info) = stream.next_event()? {
+    ///         assert_eq!(info.libxc_type(), RecordType::SHARED_INFO);
+    ///         assert_eq!(stream.read_body(&mut body)?, [7; 12]); // without the padding
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_body<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
         self.reader.read_body(buf)
     }
@@ -347,6 +426,33 @@ impl StreamReader<File> {
     /// A stream reader over a pipe or socket ([`Reader::pipe`]): skipped
     /// bodies are spliced into `/dev/null`, and a descriptor the caller set
     /// non-blocking is waited for.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use migration_stream::{Event, StreamReader, Writer, types::{DomainType, RecordType}, wire};
+    ///
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_image_header(&wire::ImageHeader::new(3))?;
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_PV, 4, 19))?;
+    /// writer.write_record(RecordType::PAGE_DATA.0, &[0x5a; 64 * 1024])?;
+    /// writer.write_record(RecordType::END.0, &[])?;
+    /// let bytes = writer.into_inner();
+    /// let (pipe, mut feed) = std::io::pipe()?;
+    /// let feeder = std::thread::spawn(move || feed.write_all(&bytes));
+    ///
+    /// let mut stream = StreamReader::pipe(std::fs::File::from(std::os::fd::OwnedFd::from(pipe)));
+    /// let mut records = Vec::new();
+    /// loop {
+    ///     match stream.next_event()? {
+    ///         Event::LibxcRecord(info) => records.push(info.libxc_type()), // bodies spliced away
+    ///         Event::End => break,
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(records, [RecordType::PAGE_DATA, RecordType::END]);
+    /// feeder.join().expect("feeder")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pipe(inner: File) -> Self {
         StreamReader::from_reader(Reader::pipe(inner), None)
     }

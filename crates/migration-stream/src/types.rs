@@ -77,6 +77,17 @@ macro_rules! open_value {
             pub const ALL: &'static [$name] = &[$($name::$konst),*];
 
             /// The upstream (C/spec) name, or `None` for a number without one.
+            ///
+            #[doc = concat!(
+                "```\n",
+                "use migration_stream::types::", stringify!($name), ";\n",
+                "let named = ", stringify!($name), "::ALL[0];\n",
+                "let name = named.name().unwrap();\n",
+                "// A name belongs to one value.\n",
+                "assert_eq!(", stringify!($name), "::ALL.iter().filter(|v| v.name() == Some(name)).count(), 1);\n",
+                "assert_eq!(", stringify!($name), "(<", stringify!($repr), ">::MAX).name(), None);\n",
+                "```"
+            )]
             pub fn name(self) -> Option<&'static str> {
                 match self {
                     $( $name::$konst => Some(stringify!($konst)), )*
@@ -85,6 +96,14 @@ macro_rules! open_value {
             }
 
             /// The name upstream's Python tools print, or `None` for an unknown number.
+            ///
+            #[doc = concat!(
+                "```\n",
+                "use migration_stream::types::", stringify!($name), ";\n",
+                "assert!(", stringify!($name), "::ALL.iter().all(|v| v.display_name().is_some()));\n",
+                "assert_eq!(", stringify!($name), "(<", stringify!($repr), ">::MAX).display_name(), None);\n",
+                "```"
+            )]
             pub fn display_name(self) -> Option<&'static str> {
                 match self {
                     $( $name::$konst => Some($display), )*
@@ -207,6 +226,12 @@ open_value! {
 
 impl LibxlRecordType {
     /// Whether bit 31 marks this record as optional.
+    ///
+    /// ```
+    /// use migration_stream::types::LibxlRecordType;
+    /// assert!(!LibxlRecordType::EMULATOR_CONTEXT.is_optional());
+    /// assert!(LibxlRecordType(0x8000_0007).is_optional());
+    /// ```
     pub fn is_optional(self) -> bool {
         self.0 & RECORD_OPTIONAL_BIT != 0
     }
@@ -257,6 +282,7 @@ open_value! {
     /// assert_eq!(entry.page_type, PageType::L1TAB_PINNED);
     /// assert_eq!(entry.page_type.display_name(), Some("pinned L1 table"));
     /// assert!(entry.page_type.is_page_table() && entry.page_type.has_data());
+    /// assert!(entry.page_type.is_valid() && !PageType(0x5).is_valid());
     /// ```
     PageType(u8) {
         /// Normal page.
@@ -427,6 +453,15 @@ impl fmt::Display for HvmParam {
 
 open_value! {
     /// The device model of a libxl EMULATOR_* record.
+    ///
+    /// ```
+    /// use migration_stream::types::EmulatorId;
+    /// assert_eq!(EmulatorId::QEMU_UPSTREAM, EmulatorId(2));
+    /// assert_eq!(EmulatorId::QEMU_UPSTREAM.name(), Some("QEMU_UPSTREAM"));
+    /// assert_eq!(EmulatorId::QEMU_UPSTREAM.to_string(), "Qemu Upstream");
+    /// assert_eq!(EmulatorId(7).to_string(), "unknown emulator 0x7"); // an open value
+    /// assert_eq!(EmulatorId::ALL.len(), 3);
+    /// ```
     EmulatorId(u32) {
         /// Unknown (legacy-converted stream).
         UNKNOWN = 0, "Unknown";
@@ -449,6 +484,15 @@ impl fmt::Display for EmulatorId {
 
 open_value! {
     /// The control id of a COLO CHECKPOINT_STATE record.
+    ///
+    /// ```
+    /// use migration_stream::types::CheckpointControlId;
+    /// let id = CheckpointControlId::from(3);
+    /// assert_eq!(id, CheckpointControlId::SVM_RESUMED);
+    /// assert_eq!(id.display_name(), Some("secondary resumed"));
+    /// assert_eq!(u32::from(CheckpointControlId::CHECKPOINT_NEW), 0);
+    /// assert_eq!(CheckpointControlId(9).name(), None);
+    /// ```
     CheckpointControlId(u32) {
         /// Primary → secondary: start a new checkpoint.
         CHECKPOINT_NEW = 0, "new checkpoint";
@@ -523,6 +567,39 @@ impl HvmSaveCode {
 bitflags::bitflags! {
     /// Mandatory flags of the xl save header. Unknown bits are kept
     /// ([`from_bits_retain`](Self::from_bits_retain)) so they can be reported.
+    ///
+    /// The methods are bitflags' (the `bitflags` crate documents each):
+    ///
+    /// ```
+    /// use migration_stream::types::XlMandatoryFlags as F;
+    ///
+    /// let both = F::JSON | F::STREAM_V2;
+    /// assert_eq!((both.bits(), both, F::all()), (3, F::all(), both));
+    /// assert!(F::empty().is_empty() && both.is_all());
+    /// assert_eq!(F::from_bits(2), Some(F::STREAM_V2));
+    /// assert_eq!(F::from_bits(4), None, "an unknown bit");
+    /// assert_eq!(F::from_bits_truncate(6), F::STREAM_V2);
+    /// assert_eq!(F::from_bits_retain(6).bits(), 6, "kept, to be reported");
+    /// assert_eq!(F::from_name("JSON"), Some(F::JSON));
+    /// assert!(both.contains(F::JSON) && both.intersects(F::STREAM_V2));
+    ///
+    /// let mut flags = F::JSON;
+    /// flags.insert(F::STREAM_V2);
+    /// flags.remove(F::JSON);
+    /// assert_eq!(flags, F::STREAM_V2);
+    /// flags.toggle(F::JSON);
+    /// flags.set(F::STREAM_V2, false);
+    /// assert_eq!(flags, F::JSON);
+    ///
+    /// assert_eq!(both.intersection(F::JSON), F::JSON);
+    /// assert_eq!(F::JSON.union(F::STREAM_V2), both);
+    /// assert_eq!(both.difference(F::JSON), F::STREAM_V2);
+    /// assert_eq!(both.symmetric_difference(F::JSON), F::STREAM_V2);
+    /// assert_eq!(F::JSON.complement(), F::STREAM_V2);
+    /// assert_eq!(both.iter().collect::<Vec<_>>(), [F::JSON, F::STREAM_V2]);
+    /// let names: Vec<_> = both.iter_names().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["JSON", "STREAM_V2"]);
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     pub struct XlMandatoryFlags: u32 {
         /// The config in the optional data is JSON (with a trailing NUL).

@@ -34,16 +34,64 @@ use crate::types::{
 };
 
 /// Little-endian `u16` as stored in a stream.
+///
+/// ```
+/// use migration_stream::wire::Le16;
+/// use zerocopy::IntoBytes;
+/// let value = Le16::new(0x1234);
+/// assert_eq!(value.as_bytes(), [0x34, 0x12]);
+/// assert_eq!(value.get(), 0x1234);
+/// ```
 pub type Le16 = little_endian::U16;
 /// Little-endian `u32` as stored in a stream.
+///
+/// ```
+/// use migration_stream::wire::Le32;
+/// use zerocopy::IntoBytes;
+/// let value = Le32::new(0x1234_5678);
+/// assert_eq!(value.as_bytes(), [0x78, 0x56, 0x34, 0x12]);
+/// assert_eq!(value.get(), 0x1234_5678);
+/// ```
 pub type Le32 = little_endian::U32;
 /// Little-endian `u64` as stored in a stream.
+///
+/// ```
+/// use migration_stream::wire::Le64;
+/// use zerocopy::IntoBytes;
+/// let value = Le64::new(0x0102);
+/// assert_eq!(value.as_bytes(), [2, 1, 0, 0, 0, 0, 0, 0]);
+/// assert_eq!(value.get(), 0x0102);
+/// ```
 pub type Le64 = little_endian::U64;
 /// Big-endian `u16` as stored in a stream header.
+///
+/// ```
+/// use migration_stream::wire::Be16;
+/// use zerocopy::IntoBytes;
+/// let value = Be16::new(0x1234);
+/// assert_eq!(value.as_bytes(), [0x12, 0x34]);
+/// assert_eq!(value.get(), 0x1234);
+/// ```
 pub type Be16 = big_endian::U16;
 /// Big-endian `u32` as stored in a stream header.
+///
+/// ```
+/// use migration_stream::wire::Be32;
+/// use zerocopy::IntoBytes;
+/// let value = Be32::new(0x1234_5678);
+/// assert_eq!(value.as_bytes(), [0x12, 0x34, 0x56, 0x78]);
+/// assert_eq!(value.get(), 0x1234_5678);
+/// ```
 pub type Be32 = big_endian::U32;
 /// Big-endian `u64` as stored in a stream header.
+///
+/// ```
+/// use migration_stream::wire::Be64;
+/// use zerocopy::IntoBytes;
+/// let value = Be64::new(0x0102);
+/// assert_eq!(value.as_bytes(), [0, 0, 0, 0, 0, 0, 1, 2]);
+/// assert_eq!(value.get(), 0x0102);
+/// ```
 pub type Be64 = big_endian::U64;
 
 /// Zero bytes that follow a record body of `length` bytes, so that the next
@@ -73,6 +121,7 @@ pub fn padding_for(length: u64) -> usize {
 /// assert_eq!(&bytes[..12], b"\xff\xff\xff\xff\xff\xff\xff\xffXENF");
 /// let back = ImageHeader::read_from_bytes(bytes).unwrap();
 /// assert_eq!((back.marker.get(), back.version.get()), (IMAGE_MARKER, 3));
+/// assert!(!back.is_big_endian());
 /// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
@@ -103,9 +152,12 @@ impl ImageHeader {
     /// A little-endian image header of `version` (2 or 3) with every reserved field zero.
     ///
     /// ```
-    /// let header = migration_stream::wire::ImageHeader::new(3);
+    /// use migration_stream::wire::{IMAGE_OPTION_BIG_ENDIAN, ImageHeader};
+    /// let mut header = ImageHeader::new(3);
     /// assert_eq!(header.version.get(), 3);
     /// assert!(!header.is_big_endian());
+    /// header.options.set(IMAGE_OPTION_BIG_ENDIAN);
+    /// assert!(header.is_big_endian());
     /// ```
     pub fn new(version: u32) -> Self {
         ImageHeader {
@@ -201,6 +253,17 @@ pub struct RecordHeader {
 const _: () = assert!(size_of::<RecordHeader>() == 8);
 
 /// Header of a PAGE_DATA body (8 bytes), followed by `count` pfn entries and the page data.
+///
+/// ```
+/// use migration_stream::payload::PageData;
+/// use migration_stream::types::{PageType, PfnEntry};
+/// use migration_stream::wire::PageDataHeader;
+/// use zerocopy::FromBytes;
+///
+/// let body = PageData::encode(&[PfnEntry::new(1, PageType::XTAB)], &[]);
+/// let (header, pfns) = PageDataHeader::ref_from_prefix(&body).unwrap();
+/// assert_eq!((header.count.get(), header.reserved.get(), pfns.len()), (1, 0, 8));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -214,6 +277,13 @@ pub struct PageDataHeader {
 const _: () = assert!(size_of::<PageDataHeader>() == 8);
 
 /// Body of X86_PV_INFO (8 bytes).
+///
+/// ```
+/// use migration_stream::wire::X86PvInfo;
+/// use zerocopy::FromBytes;
+/// let info = X86PvInfo::read_from_bytes(&[8, 4, 0, 0, 0, 0, 0, 0]).unwrap();
+/// assert_eq!((info.guest_width, info.pt_levels, info.reserved1.get(), info.reserved2.get()), (8, 4, 0, 0));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -231,6 +301,15 @@ pub struct X86PvInfo {
 const _: () = assert!(size_of::<X86PvInfo>() == 8);
 
 /// Header of an X86_PV_P2M_FRAMES body (8 bytes), followed by `u64` frame numbers.
+///
+/// ```
+/// use migration_stream::payload::X86PvP2mFrames;
+/// use migration_stream::wire::X86PvP2mFramesHeader;
+/// use zerocopy::FromBytes;
+/// let body = X86PvP2mFrames::encode(0, 511, &[0x42]);
+/// let (header, frames) = X86PvP2mFramesHeader::ref_from_prefix(&body).unwrap();
+/// assert_eq!((header.p2m_start_pfn.get(), header.p2m_end_pfn.get(), frames.len()), (0, 511, 8));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -244,6 +323,15 @@ pub struct X86PvP2mFramesHeader {
 const _: () = assert!(size_of::<X86PvP2mFramesHeader>() == 8);
 
 /// Header of every X86_PV_VCPU_* body (8 bytes), followed by the context blob.
+///
+/// ```
+/// use migration_stream::payload::Vcpu;
+/// use migration_stream::wire::VcpuHeader;
+/// use zerocopy::FromBytes;
+/// let body = Vcpu::encode(2, &[1, 2, 3]);
+/// let (header, context) = VcpuHeader::ref_from_prefix(&body).unwrap();
+/// assert_eq!((header.vcpu_id.get(), header.reserved.get(), context), (2, 0, &[1, 2, 3][..]));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -257,6 +345,16 @@ pub struct VcpuHeader {
 const _: () = assert!(size_of::<VcpuHeader>() == 8);
 
 /// Body of X86_TSC_INFO (24 bytes).
+///
+/// ```
+/// use migration_stream::payload;
+/// use migration_stream::wire::X86TscInfo;
+/// use zerocopy::FromBytes;
+/// let tsc = payload::X86TscInfo { mode: 2, khz: 1_000_000, nsec: 9, incarnation: 1, reserved: 0 };
+/// let raw = X86TscInfo::read_from_bytes(&tsc.encode()).unwrap();
+/// assert_eq!((raw.mode.get(), raw.khz.get(), raw.nsec.get()), (2, 1_000_000, 9));
+/// assert_eq!((raw.incarnation.get(), raw.reserved.get()), (1, 0));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -276,6 +374,17 @@ pub struct X86TscInfo {
 const _: () = assert!(size_of::<X86TscInfo>() == 24);
 
 /// Header of an HVM_PARAMS body (8 bytes), followed by `count` entries.
+///
+/// ```
+/// use migration_stream::{payload::HvmParams, types::HvmParam};
+/// use migration_stream::wire::{HvmParamsEntry, HvmParamsHeader};
+/// use zerocopy::FromBytes;
+/// let body = HvmParams::encode(&[(HvmParam::STORE_PFN, 7)]);
+/// let (header, rest) = HvmParamsHeader::ref_from_prefix(&body).unwrap();
+/// assert_eq!((header.count.get(), header.reserved.get()), (1, 0));
+/// let entries = <[HvmParamsEntry]>::ref_from_bytes(rest).unwrap();
+/// assert_eq!((entries[0].index.get(), entries[0].value.get()), (HvmParam::STORE_PFN.0, 7));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -289,6 +398,13 @@ pub struct HvmParamsHeader {
 const _: () = assert!(size_of::<HvmParamsHeader>() == 8);
 
 /// One HVM parameter (16 bytes).
+///
+/// ```
+/// use migration_stream::wire::{HvmParamsEntry, Le64};
+/// use zerocopy::IntoBytes;
+/// let entry = HvmParamsEntry { index: Le64::new(1), value: Le64::new(2) };
+/// assert_eq!(entry.as_bytes(), [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -302,6 +418,16 @@ pub struct HvmParamsEntry {
 const _: () = assert!(size_of::<HvmParamsEntry>() == 16);
 
 /// One `xen_cpuid_leaf_t` of X86_CPUID_POLICY (24 bytes).
+///
+/// ```
+/// use migration_stream::types::XEN_CPUID_NO_SUBLEAF;
+/// use migration_stream::wire::CpuidPolicyLeaf;
+/// use zerocopy::IntoBytes;
+/// let leaf = CpuidPolicyLeaf::new(1, XEN_CPUID_NO_SUBLEAF, [0x906ea, 0, 0x7ffafbff, 0xbfebfbff]);
+/// assert_eq!((leaf.leaf.get(), leaf.subleaf.get(), leaf.a.get()), (1, XEN_CPUID_NO_SUBLEAF, 0x906ea));
+/// assert_eq!((leaf.b.get(), leaf.c.get(), leaf.d.get()), (0, 0x7ffafbff, 0xbfebfbff));
+/// assert_eq!(&leaf.as_bytes()[..8], [1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -337,6 +463,14 @@ impl CpuidPolicyLeaf {
 }
 
 /// One `xen_msr_entry_t` of X86_MSR_POLICY (16 bytes).
+///
+/// ```
+/// use migration_stream::wire::MsrPolicyEntry;
+/// use zerocopy::IntoBytes;
+/// let entry = MsrPolicyEntry::new(0xce, 0x8000_0000);
+/// assert_eq!((entry.idx.get(), entry.flags.get(), entry.val.get()), (0xce, 0, 0x8000_0000));
+/// assert_eq!(entry.as_bytes().len(), 16);
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -363,6 +497,14 @@ impl MsrPolicyEntry {
 }
 
 /// One `xen_domctl_vcpu_msr_t` in the context of an X86_PV_VCPU_MSRS record (16 bytes).
+///
+/// ```
+/// use migration_stream::wire::VcpuMsrEntry;
+/// use zerocopy::IntoBytes;
+/// let entry = VcpuMsrEntry::new(0xc000_0080, 0xd01);
+/// assert_eq!((entry.index.get(), entry.reserved.get(), entry.value.get()), (0xc000_0080, 0, 0xd01));
+/// assert_eq!(&entry.as_bytes()[..4], [0x80, 0, 0, 0xc0]);
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -389,6 +531,17 @@ impl VcpuMsrEntry {
 }
 
 /// The libxl stream header (16 bytes, always big-endian).
+///
+/// ```
+/// use migration_stream::types::{LIBXL_IDENT, LIBXL_VERSION};
+/// use migration_stream::wire::{LIBXL_OPTION_BIG_ENDIAN, LIBXL_OPTION_LEGACY, LibxlHeader};
+/// use zerocopy::IntoBytes;
+/// let header = LibxlHeader::new(LIBXL_OPTION_LEGACY);
+/// assert_eq!(&header.as_bytes()[..8], b"LibxlFmt");
+/// assert_eq!((header.ident.get(), header.version.get()), (LIBXL_IDENT, LIBXL_VERSION));
+/// assert!(header.is_legacy() && !header.is_big_endian());
+/// assert!(LibxlHeader::new(LIBXL_OPTION_BIG_ENDIAN).is_big_endian());
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -437,6 +590,14 @@ impl LibxlHeader {
 }
 
 /// Sub-header of the libxl EMULATOR_* records (8 bytes).
+///
+/// ```
+/// use migration_stream::{payload::EmulatorRecord, types::EmulatorId, wire::EmulatorHeader};
+/// use zerocopy::FromBytes;
+/// let body = EmulatorRecord::encode(EmulatorId::QEMU_UPSTREAM, 0, b"state");
+/// let (header, data) = EmulatorHeader::ref_from_prefix(&body).unwrap();
+/// assert_eq!((header.id.get(), header.index.get(), data), (2, 0, &b"state"[..]));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -454,6 +615,18 @@ const _: () = assert!(size_of::<EmulatorHeader>() == 8);
 /// The four integers are in the byte order of the machine that wrote the
 /// file, which `byteorder` reveals (it holds `0x01020304`); they are kept as
 /// raw bytes here and decoded by [`XlHeader`](crate::XlHeader).
+///
+/// ```
+/// use migration_stream::types::XlMandatoryFlags;
+/// use migration_stream::wire::XlHeader;
+/// use zerocopy::{FromBytes, FromZeros};
+/// let bytes = migration_stream::XlHeader::new(XlMandatoryFlags::STREAM_V2, b"").to_bytes();
+/// let fixed = XlHeader::read_from_bytes(&bytes).unwrap();
+/// assert!(fixed.has_magic());
+/// assert_eq!(fixed.byteorder, [4, 3, 2, 1]); // written little-endian
+/// assert_eq!((fixed.mandatory_flags, fixed.optional_data_len), ([2, 0, 0, 0], [0; 4]));
+/// assert!(!XlHeader::new_zeroed().has_magic());
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -480,6 +653,15 @@ impl XlHeader {
 }
 
 /// One HVM save record descriptor inside HVM_CONTEXT (8 bytes); `length` data bytes follow.
+///
+/// ```
+/// use migration_stream::{payload::HvmContext, types::HvmSaveCode, wire::HvmSaveDescriptor};
+/// use zerocopy::FromBytes;
+/// let body = HvmContext::encode(&[(HvmSaveCode::CPU, 1, &[0; 16])]);
+/// let (descriptor, data) = HvmSaveDescriptor::ref_from_prefix(&body).unwrap();
+/// assert_eq!(HvmSaveCode(descriptor.typecode.get()), HvmSaveCode::CPU);
+/// assert_eq!((descriptor.instance.get(), descriptor.length.get(), data.len()), (1, 16, 16));
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]
@@ -495,6 +677,16 @@ pub struct HvmSaveDescriptor {
 const _: () = assert!(size_of::<HvmSaveDescriptor>() == 8);
 
 /// Data of the HEADER entry that starts every HVM context (24 bytes).
+///
+/// ```
+/// use migration_stream::types::{HVM_FILE_MAGIC, HVM_FILE_VERSION};
+/// use migration_stream::wire::HvmSaveHeader;
+/// use zerocopy::IntoBytes;
+/// let header = HvmSaveHeader::new(0x4_0013, 0xa06a4, 2_000_000);
+/// assert_eq!((header.magic.get(), header.version.get()), (HVM_FILE_MAGIC, HVM_FILE_VERSION));
+/// assert_eq!((header.changeset.get(), header.cpuid.get(), header.gtsc_khz.get()), (0x4_0013, 0xa06a4, 2_000_000));
+/// assert_eq!(header.as_bytes().len(), 24);
+/// ```
 #[derive(
     FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
 )]

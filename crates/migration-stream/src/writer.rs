@@ -41,6 +41,28 @@ struct OpenRecord {
 /// assert_eq!(writer.offset(), 16 + 8 + 24 + 8 + 8);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// An xl header, a body copied from a reader, and bytes after the end:
+///
+/// ```
+/// use migration_stream::{Writer, XlHeader, types::{RecordType, XlMandatoryFlags}};
+///
+/// let mut writer = Writer::new(Vec::new());
+/// let xl = XlHeader::new(XlMandatoryFlags::STREAM_V2, b"");
+/// writer.write_xl_header(&xl)?;
+/// assert_eq!(writer.get_ref().len() as u64, xl.encoded_len());
+/// writer.begin_record(RecordType::HVM_CONTEXT.0, 6)?;
+/// assert_eq!(writer.copy_body_from(&mut &b"abcdef and more"[..], 6)?, 6);
+/// writer.end_record()?; // 2 bytes of padding
+/// writer.write_raw(b"tail")?;
+/// writer.get_mut().push(b'!'); // behind the writer's back: its offset does not move
+/// writer.flush()?;
+/// assert_eq!(writer.offset(), 48 + 8 + 6 + 2 + 4);
+/// let bytes = writer.into_inner();
+/// assert_eq!(&bytes[56..64], b"abcdef\0\0");
+/// assert_eq!(&bytes[64..], b"tail!");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Writer<W> {
     inner: W,
@@ -128,6 +150,16 @@ impl<W: CopySink> Writer<W> {
     }
 
     /// Writes a libxc domain header.
+    ///
+    /// ```
+    /// use migration_stream::{Writer, types::DomainType, wire};
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+    /// // type, page shift, reserved, Xen major, Xen minor: 16 little-endian bytes.
+    /// assert_eq!(writer.offset(), 16);
+    /// assert_eq!(&writer.get_ref()[..4], &[2, 0, 0, 0]); // X86_HVM
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_domain_header(&mut self, header: &wire::DomainHeader) -> io::Result<()> {
         self.no_open_record()?;
         self.put(header.as_bytes())

@@ -6,6 +6,15 @@ use crate::wire;
 use zerocopy::IntoBytes;
 
 /// Byte order of the machine that wrote an xl save header.
+///
+/// ```
+/// use migration_stream::{ByteOrder, XlHeader, types::XlMandatoryFlags};
+/// let little = XlHeader::new(XlMandatoryFlags::JSON, b"{}\0");
+/// assert_eq!(little.byte_order, ByteOrder::Little);
+/// let big = little.clone().with_byte_order(ByteOrder::Big);
+/// assert_eq!(&big.to_bytes()[32..36], [1, 2, 3, 4]); // the byte order mark as written
+/// assert_eq!(&little.to_bytes()[32..36], [4, 3, 2, 1]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ByteOrder {
     /// Little-endian (x86, ARM).
@@ -107,7 +116,13 @@ impl XlFixedHeader {
 /// let header = XlHeader::new(XlMandatoryFlags::STREAM_V2 | XlMandatoryFlags::JSON, b"{}\0");
 /// assert_eq!(header.config(), b"{}\0");
 /// assert_eq!(header.to_bytes().len(), 48 + 4 + 3);
+/// assert_eq!((header.encoded_len(), header.config_len()), (48 + 4 + 3, Some(3)));
 /// assert!(header.is_stream_v2());
+/// assert_eq!(header.unknown_mandatory_flags(), 0);
+///
+/// let future = XlHeader::new(XlMandatoryFlags::from_bits_retain(1 << 5), b"");
+/// assert_eq!(future.unknown_mandatory_flags(), 1 << 5); // a reader must stop
+/// assert_eq!((future.config_len(), future.config()), (None, &[][..]));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XlHeader {

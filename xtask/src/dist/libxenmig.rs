@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    HOMEPAGE, MAINTAINER, build_deb, gzip, installed_size, keep_debug_info, listing, make_dir,
-    normalise, output, shlib_depends, status, write,
+    HOMEPAGE, MAINTAINER, Release, build_deb, gzip, installed_size, keep_debug_info, listing,
+    make_dir, normalise, output, shlib_depends, status, write,
 };
 
 /// The SONAME `crates/capi/build.rs` gives the library.
@@ -44,32 +44,85 @@ pub(super) fn build(
     built: &Path,
     stage: &Path,
     out: &Path,
-    version: &str,
-    arch: &str,
-    epoch: u64,
+    release: &Release<'_>,
 ) -> Result<LibraryDebs, String> {
-    let multiarch = output(Command::new("dpkg-architecture").arg("-qDEB_HOST_MULTIARCH"))?;
-    let libdir = format!("usr/lib/{}", multiarch.trim());
-    let shared = built.join("libxenmig.so");
-    let soname = soname(&shared)?;
-    if soname != SONAME {
-        return Err(format!(
-            "{} has SONAME {soname}, and the run-time package {RUNTIME} is named \
-             after {SONAME}: a new SONAME (crates/capi/build.rs) needs a new package name",
-            shared.display()
-        ));
-    }
-    // libxenmig.so.0.1.0: the SONAME and the crate's minor and patch.
-    let real = format!("{soname}.{}", version.split_once('.').map_or("0", |v| v.1));
-
+    let layout = Layout::of(&built.join("libxenmig.so"), release.version)?;
     let runtime_tree = stage.join(RUNTIME);
     let dev_tree = stage.join(DEV);
     let dbg_tree = stage.join(format!("{RUNTIME}-dbgsym"));
+    let id = install_runtime(root, built, &layout, &runtime_tree, &dbg_tree)?;
+    install_dev(root, built, &layout, &dev_tree)?;
+    let dbg_doc = dbg_tree.join("usr/share/doc");
+    make_dir(&dbg_doc)?;
+    symlink(RUNTIME, dbg_doc.join(format!("{RUNTIME}-dbgsym")))
+        .map_err(|e| format!("{RUNTIME}-dbgsym doc link: {e}"))?;
 
+    for tree in [&runtime_tree, &dev_tree, &dbg_tree] {
+        normalise(tree, release.epoch)?;
+    }
+    let mut files = listing(&runtime_tree)?;
+    files.extend(listing(&dev_tree)?);
+    files.sort();
+    Ok(LibraryDebs {
+        runtime: runtime_deb(release, &layout, stage, &runtime_tree, out)?,
+        dev: dev_deb(release, &dev_tree, out)?,
+        dbgsym: dbgsym_deb(release, &dbg_tree, &id, out)?,
+        files,
+    })
+}
+
+/// Where the library's files go.
+struct Layout {
+    /// The multiarch triplet (`x86_64-linux-gnu`).
+    multiarch: String,
+    /// `usr/lib/` and the triplet.
+    libdir: String,
+    /// The SONAME, `libxenmig.so.0`.
+    soname: String,
+    /// The file the SONAME link names, `libxenmig.so.0.1.0`.
+    real: String,
+}
+
+impl Layout {
+    /// The layout of the built `shared` library of crate version `version`;
+    /// fails when its SONAME is not the one the run-time package is named after.
+    fn of(shared: &Path, version: &str) -> Result<Layout, String> {
+        let multiarch = output(Command::new("dpkg-architecture").arg("-qDEB_HOST_MULTIARCH"))?;
+        let multiarch = multiarch.trim().to_owned();
+        let libdir = format!("usr/lib/{multiarch}");
+        let soname = soname(shared)?;
+        if soname != SONAME {
+            return Err(format!(
+                "{} has SONAME {soname}, and the run-time package {RUNTIME} is named \
+                 after {SONAME}: a new SONAME (crates/capi/build.rs) needs a new package name",
+                shared.display()
+            ));
+        }
+        // libxenmig.so.0.1.0: the SONAME and the crate's minor and patch.
+        let real = format!("{soname}.{}", version.split_once('.').map_or("0", |v| v.1));
+        Ok(Layout {
+            multiarch,
+            libdir,
+            soname,
+            real,
+        })
+    }
+}
+
+/// libxenmig0's tree: the library, stripped, its SONAME link, its documents;
+/// the debug info in `dbg_tree`. Returns the build id.
+fn install_runtime(
+    root: &Path,
+    built: &Path,
+    layout: &Layout,
+    runtime_tree: &Path,
+    dbg_tree: &Path,
+) -> Result<String, String> {
+    let shared = built.join("libxenmig.so");
     // libxenmig0: the library, stripped as dh_strip strips one, and the link
     // the loader looks up (ldconfig would make it; the package owns it).
-    let id = keep_debug_info(&shared, &dbg_tree)?;
-    let lib = runtime_tree.join(&libdir);
+    let id = keep_debug_info(&shared, dbg_tree)?;
+    let lib = runtime_tree.join(&layout.libdir);
     make_dir(&lib)?;
     status(
         Command::new("strip")
@@ -79,16 +132,22 @@ pub(super) fn build(
                 "--strip-unneeded",
                 "-o",
             ])
-            .arg(lib.join(&real))
+            .arg(lib.join(&layout.real))
             .arg(&shared),
     )?;
-    symlink(&real, lib.join(&soname)).map_err(|e| format!("{soname}: {e}"))?;
+    symlink(&layout.real, lib.join(&layout.soname))
+        .map_err(|e| format!("{}: {e}", layout.soname))?;
     package_docs(root, &runtime_tree.join(format!("usr/share/doc/{RUNTIME}")))?;
+    Ok(id)
+}
 
+/// libxenmig-dev's tree.
+fn install_dev(root: &Path, built: &Path, layout: &Layout, dev_tree: &Path) -> Result<(), String> {
     // libxenmig-dev: what `cc ... $(pkg-config --cflags --libs xenmig)` uses.
-    let dev_lib = dev_tree.join(&libdir);
+    let dev_lib = dev_tree.join(&layout.libdir);
     make_dir(&dev_lib.join("pkgconfig"))?;
-    symlink(&soname, dev_lib.join("libxenmig.so")).map_err(|e| format!("libxenmig.so: {e}"))?;
+    symlink(&layout.soname, dev_lib.join("libxenmig.so"))
+        .map_err(|e| format!("libxenmig.so: {e}"))?;
     status(
         Command::new("strip")
             .args([
@@ -110,26 +169,26 @@ pub(super) fn build(
         .map_err(|e| format!("crates/capi/xenmig.pc: {e}"))?;
     write(
         &dev_lib.join("pkgconfig/xenmig.pc"),
-        installed_pc(&pc, multiarch.trim())?.as_bytes(),
+        installed_pc(&pc, &layout.multiarch)?.as_bytes(),
     )?;
     // A -dev package's documents are its run-time package's (policy 12.5).
     let dev_doc = dev_tree.join("usr/share/doc");
     make_dir(&dev_doc)?;
     symlink(RUNTIME, dev_doc.join(DEV)).map_err(|e| format!("{DEV} doc link: {e}"))?;
+    Ok(())
+}
 
-    let dbg_doc = dbg_tree.join("usr/share/doc");
-    make_dir(&dbg_doc)?;
-    symlink(RUNTIME, dbg_doc.join(format!("{RUNTIME}-dbgsym")))
-        .map_err(|e| format!("{RUNTIME}-dbgsym doc link: {e}"))?;
-
-    for tree in [&runtime_tree, &dev_tree, &dbg_tree] {
-        normalise(tree, epoch)?;
-    }
-    let mut files = listing(&runtime_tree)?;
-    files.extend(listing(&dev_tree)?);
-    files.sort();
-
-    let depends = shlib_depends(stage, RUNTIME, &[lib.join(&real)])?;
+/// The package `libxenmig0` of `runtime_tree`.
+fn runtime_deb(
+    release: &Release<'_>,
+    layout: &Layout,
+    stage: &Path,
+    runtime_tree: &Path,
+    out: &Path,
+) -> Result<PathBuf, String> {
+    let Release { version, arch, .. } = *release;
+    let lib = runtime_tree.join(&layout.libdir);
+    let depends = shlib_depends(stage, RUNTIME, &[lib.join(&layout.real)])?;
     let runtime_control = format!(
         "Package: {RUNTIME}\nSource: xenmig\nVersion: {version}\nArchitecture: {arch}\n\
          Multi-Arch: same\nMaintainer: {MAINTAINER}\nInstalled-Size: {}\nDepends: {depends}\n\
@@ -139,13 +198,13 @@ pub(super) fn build(
          xenmig tools do: verify a migration stream, convert a pre-Xen-4.6 save\n \
          image, compute a pool's CPUID masks, with the tools' exit codes and output.\n \
          .\n This package holds the shared library.\n",
-        installed_size(&runtime_tree)?
+        installed_size(runtime_tree)?
     );
     // dpkg-shlibdeps of a program linked with -lxenmig gives this dependency;
     // ldconfig refreshes the loader's cache after install and removal.
     let runtime = out.join(format!("{RUNTIME}_{version}_{arch}.deb"));
     build_deb(
-        &runtime_tree,
+        runtime_tree,
         &runtime_control,
         &[
             ("shlibs", format!("libxenmig 0 {RUNTIME} (>= {version})\n")),
@@ -153,9 +212,14 @@ pub(super) fn build(
         ],
         &runtime,
         "xz",
-        epoch,
+        release.epoch,
     )?;
+    Ok(runtime)
+}
 
+/// The package `libxenmig-dev` of `dev_tree`.
+fn dev_deb(release: &Release<'_>, dev_tree: &Path, out: &Path) -> Result<PathBuf, String> {
+    let Release { version, arch, .. } = *release;
     let dev_control = format!(
         "Package: {DEV}\nSource: xenmig\nVersion: {version}\nArchitecture: {arch}\n\
          Multi-Arch: same\nMaintainer: {MAINTAINER}\nInstalled-Size: {}\n\
@@ -166,28 +230,32 @@ pub(super) fn build(
          exit codes and output.\n \
          .\n This package holds the header xenmig.h, the static library and the\n \
          pkg-config file: cc prog.c $(pkg-config --cflags --libs xenmig).\n",
-        installed_size(&dev_tree)?
+        installed_size(dev_tree)?
     );
     let dev = out.join(format!("{DEV}_{version}_{arch}.deb"));
-    build_deb(&dev_tree, &dev_control, &[], &dev, "xz", epoch)?;
+    build_deb(dev_tree, &dev_control, &[], &dev, "xz", release.epoch)?;
+    Ok(dev)
+}
 
+/// The package `libxenmig0-dbgsym` of `dbg_tree`, the library's build id `id`.
+fn dbgsym_deb(
+    release: &Release<'_>,
+    dbg_tree: &Path,
+    id: &str,
+    out: &Path,
+) -> Result<PathBuf, String> {
+    let Release { version, arch, .. } = *release;
     let dbg_control = format!(
         "Package: {RUNTIME}-dbgsym\nSource: xenmig\nVersion: {version}\nArchitecture: {arch}\n\
          Multi-Arch: same\nMaintainer: {MAINTAINER}\nInstalled-Size: {}\n\
          Depends: {RUNTIME} (= {version})\nSection: debug\nPriority: optional\n\
          Auto-Built-Package: debug-symbols\nBuild-Ids: {id}\n\
          Description: debug symbols for {RUNTIME}\n",
-        installed_size(&dbg_tree)?
+        installed_size(dbg_tree)?
     );
     let dbgsym = out.join(format!("{RUNTIME}-dbgsym_{version}_{arch}.deb"));
-    build_deb(&dbg_tree, &dbg_control, &[], &dbgsym, "gzip", epoch)?;
-
-    Ok(LibraryDebs {
-        runtime,
-        dev,
-        dbgsym,
-        files,
-    })
+    build_deb(dbg_tree, &dbg_control, &[], &dbgsym, "gzip", release.epoch)?;
+    Ok(dbgsym)
 }
 
 /// The SONAME a shared library records (`readelf -d`).

@@ -15,7 +15,7 @@ use maskcalc::dump;
 use maskcalc::model::Host;
 use migration_stream::StreamReader;
 use xenmig_cli::args::cpu_profile::{Args, Command, ExportFormat, NAME as TOOL, ShowFormat};
-use xenmig_cli::consumers::ConsumerSetup;
+use xenmig_cli::consumers::{ConsumerArgs, ConsumerSetup};
 use xenmig_cli::exit::warn;
 use xenmig_cli::fdio::{self, Target};
 use xenmig_cli::hosts::{
@@ -43,54 +43,13 @@ fn run(args: Args) -> Result<u8, Failure> {
             format,
             consumers,
             profile,
-        } => {
-            let profile = load_profile(&profile)?;
-            match format {
-                ShowFormat::Text => print(&show::show(&profile)),
-                ShowFormat::Html => {
-                    let setup = ConsumerSetup::new(
-                        &consumers,
-                        &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
-                    )?;
-                    let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
-                    print(&cpu_profile::html::page(
-                        &profile,
-                        &generator,
-                        &setup.targets(),
-                    ))
-                }
-            }
-        }
+        } => show_cmd(&profile, format, &consumers),
         Command::Export {
             format,
             verbose,
             consumers,
             profile,
-        } => {
-            let profile = load_profile(&profile)?;
-            let needed: &[Consumer] = match format {
-                ExportFormat::Xl => &[Consumer::Xl],
-                ExportFormat::Qemu => &[Consumer::Qemu],
-                ExportFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
-                _ => &[],
-            };
-            let setup = ConsumerSetup::new(&consumers, needed)?;
-            if verbose {
-                for consumer in needed {
-                    exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
-                }
-            }
-            let rendered = export::render(&profile, format.into(), &setup.targets());
-            // An exported configuration is data: a closed pipe is a failure.
-            exit::write_stdout_data(&rendered.text)?;
-            for note in &rendered.notes {
-                exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
-            }
-            for line in &rendered.omitted {
-                warn(TOOL, &format!("not in the output: {line}"));
-            }
-            Ok(exit::OK)
-        }
+        } => export_cmd(&profile, format, verbose, &consumers),
         Command::Check {
             profile,
             stream,
@@ -113,6 +72,59 @@ fn run(args: Args) -> Result<u8, Failure> {
             input_format,
         } => diff_cmd(&a, &b, input_format.format(), json),
     }
+}
+
+/// `show`: the profile as text, or as one HTML page.
+fn show_cmd(profile: &Path, format: ShowFormat, consumers: &ConsumerArgs) -> Result<u8, Failure> {
+    let profile = load_profile(profile)?;
+    match format {
+        ShowFormat::Text => print(&show::show(&profile)),
+        ShowFormat::Html => {
+            let setup = ConsumerSetup::new(
+                consumers,
+                &[Consumer::Xl, Consumer::Libvirt, Consumer::Qemu],
+            )?;
+            let generator = format!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+            print(&cpu_profile::html::page(
+                &profile,
+                &generator,
+                &setup.targets(),
+            ))
+        }
+    }
+}
+
+/// `export`: the profile as another toolstack's configuration, with its
+/// notes and what it leaves out on standard error.
+fn export_cmd(
+    profile: &Path,
+    format: ExportFormat,
+    verbose: bool,
+    consumers: &ConsumerArgs,
+) -> Result<u8, Failure> {
+    let profile = load_profile(profile)?;
+    let needed: &[Consumer] = match format {
+        ExportFormat::Xl => &[Consumer::Xl],
+        ExportFormat::Qemu => &[Consumer::Qemu],
+        ExportFormat::Libvirt => &[Consumer::Libvirt, Consumer::Qemu],
+        _ => &[],
+    };
+    let setup = ConsumerSetup::new(consumers, needed)?;
+    if verbose {
+        for consumer in needed {
+            exit::write_stderr(&format!("{TOOL}: {}\n", setup.describe(*consumer)));
+        }
+    }
+    let rendered = export::render(&profile, format.into(), &setup.targets());
+    // An exported configuration is data: a closed pipe is a failure.
+    exit::write_stdout_data(&rendered.text)?;
+    for note in &rendered.notes {
+        exit::write_stderr(&format!("{TOOL}: note: {note}\n"));
+    }
+    for line in &rendered.omitted {
+        warn(TOOL, &format!("not in the output: {line}"));
+    }
+    Ok(exit::OK)
 }
 
 fn print(text: &str) -> Result<u8, Failure> {

@@ -351,6 +351,46 @@ struct DecodedBit {
     description: &'static str,
 }
 
+/// The named bits set in each (register, value) of `halves`, and the bits
+/// set that have no name (an MSR's high half above bit 31).
+fn decoded_bits(halves: &[(FeatureRegister, u32)]) -> (Vec<DecodedBit>, u64) {
+    let mut bits = Vec::new();
+    let mut unnamed = 0u64;
+    for (r, v) in halves {
+        for f in cpuid_defs::decode(*r, *v) {
+            let bit = match f.location {
+                Location::Cpuid { bit, .. } | Location::Msr { bit, .. } => bit,
+            };
+            bits.push(DecodedBit {
+                name: f.name,
+                bit,
+                class: f.class.as_str(),
+                description: f.description,
+            });
+        }
+        let half = match r {
+            FeatureRegister::Msr { half, .. } => *half,
+            FeatureRegister::Cpuid { .. } => MsrHalf::Low,
+        };
+        unnamed |= half.place(cpuid_defs::uncovered_bits(*r, *v));
+    }
+    (bits, unnamed)
+}
+
+/// How `decode` names the register: an MSR by index (and name, for
+/// IA32_ARCH_CAPABILITIES), a CPUID register as asked and, when it resolves
+/// to another, as resolved.
+fn register_label(asked: FeatureRegister, resolved: FeatureRegister) -> String {
+    match resolved {
+        FeatureRegister::Msr { index, .. } if index == MSR_ARCH_CAPABILITIES => {
+            format!("msr {index:#x} (IA32_ARCH_CAPABILITIES)")
+        }
+        FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
+        cpuid if cpuid != asked => format!("{asked} (as {cpuid})"),
+        cpuid => cpuid.to_string(),
+    }
+}
+
 fn decode(
     out: &mut impl Write,
     leaf: &str,
@@ -377,34 +417,8 @@ fn decode(
     if halves.iter().all(|(r, _)| features_in(*r).next().is_none()) {
         return Err(no_such_register(reg));
     }
-    let mut bits = Vec::new();
-    let mut unnamed = 0u64;
-    for (r, v) in &halves {
-        for f in cpuid_defs::decode(*r, *v) {
-            let bit = match f.location {
-                Location::Cpuid { bit, .. } | Location::Msr { bit, .. } => bit,
-            };
-            bits.push(DecodedBit {
-                name: f.name,
-                bit,
-                class: f.class.as_str(),
-                description: f.description,
-            });
-        }
-        let half = match r {
-            FeatureRegister::Msr { half, .. } => *half,
-            FeatureRegister::Cpuid { .. } => MsrHalf::Low,
-        };
-        unnamed |= half.place(cpuid_defs::uncovered_bits(*r, *v));
-    }
-    let label = match reg {
-        FeatureRegister::Msr { index, .. } if index == MSR_ARCH_CAPABILITIES => {
-            format!("msr {index:#x} (IA32_ARCH_CAPABILITIES)")
-        }
-        FeatureRegister::Msr { index, .. } => format!("msr {index:#x}"),
-        cpuid if cpuid != asked => format!("{asked} (as {cpuid})"),
-        cpuid => cpuid.to_string(),
-    };
+    let (bits, unnamed) = decoded_bits(&halves);
+    let label = register_label(asked, reg);
     if json {
         #[derive(Serialize)]
         struct Decoded<'a> {

@@ -122,6 +122,26 @@ pub fn run_with_closed_stdout(exe: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"))
 }
 
+/// Runs `exe` with `args` from the repository root, `input` fed to its
+/// standard input through a pipe by another thread; returns its output and
+/// how feeding went (a tool may stop reading early, so a failed write is for
+/// the caller to judge).
+pub fn run_piped(exe: &str, args: &[&str], input: Vec<u8>) -> (Output, std::io::Result<()>) {
+    use std::io::Write;
+    let mut child = Command::new(exe)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    (output, feeder.join().unwrap())
+}
+
 /// Every real Intel dump, `testdata/cpuid/intel-*.txt` relative to the
 /// repository root, sorted as the shell expands the glob.
 pub fn intel_pool() -> Vec<String> {

@@ -41,6 +41,16 @@ use super::{ModelRow, Release};
 use crate::pool::PoolMasks;
 
 /// One feature register of the guest.
+///
+/// ```
+/// use maskcalc::consumer::{GuestCpu, GuestRegister};
+/// let avx = cpuid_defs::lookup("AVX").unwrap().location;
+/// let mut guest = GuestCpu::new("GenuineIntel");
+/// // Every host has AVX, but the guest must not see it.
+/// guest.set(avx, true, false);
+/// let register = guest.registers[&avx.register().0];
+/// assert_eq!(register, GuestRegister { common: 1 << 28, guest: 0 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GuestRegister {
     /// Bits every host has.
@@ -51,6 +61,34 @@ pub struct GuestRegister {
 
 /// What the guests of a pool see, per feature register; registers missing
 /// here are ones some host's dump does not carry.
+///
+/// ```
+/// use maskcalc::consumer::GuestCpu;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, PoolOptions};
+/// let host = |name: &str, ecx: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+///     // 7.0.EDX[29]: IA32_ARCH_CAPABILITIES exists, but the dump has no MSRs.
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, 0, 0, 1 << 29]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// let at = |name| cpuid_defs::lookup(name).unwrap().location;
+/// // SSE3 on both hosts, AVX on one.
+/// let masks = compute(&[host("a", 0x1000_0001), host("b", 1)], &PoolOptions::default()).unwrap();
+/// let guest = GuestCpu::from_masks(&masks);
+/// assert_eq!(guest.vendor, "GenuineIntel");
+/// assert_eq!(guest.sees(at("SSE3")), Some(true));
+/// assert_eq!((guest.sees(at("AVX")), guest.all_have(at("AVX"))), (Some(false), Some(false)));
+/// // The value of IA32_ARCH_CAPABILITIES is unknown.
+/// assert_eq!(guest.sees(at("RDCL_NO")), None);
+///
+/// // The same by hand: every host has AVX, the guest is not to see it.
+/// let mut by_hand = GuestCpu::new("GenuineIntel");
+/// by_hand.set(at("AVX"), true, false);
+/// assert_eq!((by_hand.sees(at("AVX")), by_hand.all_have(at("AVX"))), (Some(false), Some(true)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestCpu {
     /// The hosts' leaf-0 vendor string.
@@ -118,7 +156,24 @@ impl GuestCpu {
 }
 
 /// A chosen model and the changes that make it the pool's guest CPU.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, GuestCpu, Release, Version, baseline};
+/// let qemu = Release::builtin(Consumer::Qemu, Version::new(7, 2));
+/// let model = qemu.models.iter().find(|m| m.name == "Haswell-v2").unwrap();
+/// // Guests see what Haswell-v2 has, except AVX2, which some host lacks.
+/// let mut guest = GuestCpu::new("GenuineIntel");
+/// for name in &model.features {
+///     let on_every_host = name != "avx2";
+///     guest.set(qemu.names.location_of(name).unwrap(), on_every_host, on_every_host);
+/// }
+/// let chosen = baseline::choose(&guest, &qemu, &qemu.models, |_| None).unwrap();
+/// assert!(chosen.add.is_empty(), "{chosen:?}");
+/// assert_eq!(chosen.remove, ["avx2"]);
+/// assert_eq!(chosen.unsupported, ["avx2"], "the model does not fit as it is");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Baseline {
     /// The model's name.
     pub model: String,
@@ -184,6 +239,22 @@ struct Fit {
 /// such as libvirt's models that QEMU also has). `preferred` gives the
 /// spelling to use for a bit when the release knows several. `None` when no
 /// model is of the guest's vendor.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, GuestCpu, Release, Version, baseline};
+/// let qemu = Release::builtin(Consumer::Qemu, Version::new(7, 2));
+/// let model = qemu.models.iter().find(|m| m.name == "Haswell-v2").unwrap();
+/// // Every host has what Haswell-v2 has; the operator hides AVX2.
+/// let mut guest = GuestCpu::new("GenuineIntel");
+/// for name in &model.features {
+///     guest.set(qemu.names.location_of(name).unwrap(), true, name != "avx2");
+/// }
+/// let chosen = baseline::choose(&guest, &qemu, &qemu.models, |_| None).unwrap();
+/// assert!(chosen.model.starts_with("Haswell"), "{}", chosen.model);
+/// assert_eq!((chosen.remove.as_slice(), chosen.unsupported.len()), (&["avx2".to_owned()][..], 0));
+/// // No model of another vendor is chosen.
+/// assert_eq!(baseline::choose(&GuestCpu::new("AuthenticAMD"), &qemu, &[model], |_| None), None);
+/// ```
 pub fn choose(
     guest: &GuestCpu,
     release: &Release<'_>,

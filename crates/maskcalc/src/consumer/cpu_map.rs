@@ -44,6 +44,13 @@ pub fn is_model_file(file_name: &str) -> bool {
 const MAX_PARENTS: usize = 16;
 
 /// A cpu_map file that does not parse.
+///
+/// ```
+/// use maskcalc::consumer::cpu_map;
+/// let err = cpu_map::parse_models("<cpus>\n  <model>\n</cpus>\n").unwrap_err();
+/// assert_eq!(err.line, Some(2));
+/// assert_eq!(err.to_string(), "line 2: expected a `name` on <model>, found none");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuMapError {
     /// The line, when one is to blame.
@@ -80,6 +87,18 @@ fn error(line: usize, message: impl Into<String>) -> CpuMapError {
 }
 
 /// One feature of `x86_features.xml`.
+///
+/// ```
+/// use cpuid_defs::{Location, Register};
+/// use maskcalc::consumer::cpu_map::{CpuMapFeature, parse_features};
+/// let xml = "<cpus>\n  <feature name='pcid'>\n    <cpuid eax_in='0x01' ecx='0x00020000'/>\n  </feature>\n</cpus>\n";
+/// let pcid = CpuMapFeature {
+///     name: "pcid".into(),
+///     location: Some(Location::cpuid(1, None, Register::Ecx, 17)),
+/// };
+/// assert_eq!(parse_features(xml)?, [pcid]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuMapFeature {
     /// libvirt's name.
@@ -89,6 +108,18 @@ pub struct CpuMapFeature {
 }
 
 /// One `<model>` of a model file, before its parent is resolved.
+///
+/// ```
+/// let xml = "<cpus>\n  <model name='Haswell-noTSX'>\n    <model name='Haswell'/>\n    \
+///            <vendor name='Intel'/>\n    <feature name='hle' removed='yes'/>\n  </model>\n</cpus>\n";
+/// let models = maskcalc::consumer::cpu_map::parse_models(xml)?;
+/// assert_eq!(models[0].name, "Haswell-noTSX");
+/// assert_eq!(models[0].parent.as_deref(), Some("Haswell"));
+/// assert_eq!(models[0].vendor.as_deref(), Some("Intel"));
+/// assert!(models[0].features.is_empty());
+/// assert_eq!(models[0].removed, ["hle"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CpuMapModel {
     /// The model's name.
@@ -137,6 +168,16 @@ fn check_size(text: &str) -> Result<(), CpuMapError> {
 }
 
 /// Parses `x86_features.xml`.
+///
+/// ```
+/// let xml = "<cpus>\n  <feature name='avx2'>\n    <cpuid eax_in='0x07' ecx_in='0x00' ebx='0x00000020'/>\n  </feature>\n  \
+///            <feature name='pdpe1gb'>\n    <cpuid eax_in='0x80000001' edx='0x04000000'/>\n  </feature>\n</cpus>\n";
+/// let features = maskcalc::consumer::cpu_map::parse_features(xml)?;
+/// let names: Vec<String> = features.iter().map(|f| format!("{} {}", f.name, f.location.unwrap())).collect();
+/// assert_eq!(names, ["avx2 0x7.0.ebx[5]", "pdpe1gb 0x80000001.edx[26]"]);
+/// assert!(maskcalc::consumer::cpu_map::parse_features("<cpus><bogus/></cpus>").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
     check_size(text)?;
     let mut out: Vec<CpuMapFeature> = Vec::new();
@@ -203,6 +244,15 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
 }
 
 /// Parses one model file (`<cpus><model …>…</model></cpus>`).
+///
+/// ```
+/// let xml = "<cpus>\n  <model name='Nehalem'>\n    <signature family='6' model='26'/>\n    \
+///            <vendor name='Intel'/>\n    <feature name='sse4.2'/>\n  </model>\n</cpus>\n";
+/// let models = maskcalc::consumer::cpu_map::parse_models(xml)?;
+/// assert_eq!(models.len(), 1);
+/// assert_eq!(models[0].features, ["sse4.2"], "signatures are not features");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
     check_size(text)?;
     let mut out: Vec<CpuMapModel> = Vec::new();
@@ -261,7 +311,19 @@ pub fn parse_models(text: &str) -> Result<Vec<CpuMapModel>, CpuMapError> {
 }
 
 /// A model with its parents folded in.
+///
+/// ```
+/// use maskcalc::consumer::cpu_map::{CpuMapModel, resolve};
+/// let base = CpuMapModel { name: "Base".into(), vendor: Some("Intel".into()), features: vec!["sse2".into(), "hle".into()], ..Default::default() };
+/// let child = CpuMapModel { name: "Child".into(), parent: Some("Base".into()), features: vec!["avx2".into()], removed: vec!["hle".into()], ..Default::default() };
+/// let resolved = resolve(&[base, child])?;
+/// assert_eq!(resolved[1].name, "Child");
+/// assert_eq!(resolved[1].vendor.as_deref(), Some("Intel"), "inherited");
+/// assert_eq!(resolved[1].features, ["avx2", "sse2"], "sorted, without the removed one");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedModel {
     /// The model's name.
     pub name: String,
@@ -273,6 +335,16 @@ pub struct ResolvedModel {
 
 /// Folds every model's parents into it; a model whose parent is missing, or
 /// whose parents form a loop or a chain deeper than 16, is an error naming it.
+///
+/// ```
+/// use maskcalc::consumer::cpu_map::{CpuMapModel, resolve};
+/// let orphan = CpuMapModel { name: "Orphan".into(), parent: Some("Gone".into()), ..Default::default() };
+/// let err = resolve(&[orphan]).unwrap_err();
+/// assert_eq!(err.to_string(), "model Orphan starts from Gone, which no file defines");
+/// let a = CpuMapModel { name: "A".into(), parent: Some("B".into()), ..Default::default() };
+/// let b = CpuMapModel { name: "B".into(), parent: Some("A".into()), ..Default::default() };
+/// assert!(resolve(&[a, b]).is_err(), "a loop");
+/// ```
 pub fn resolve(models: &[CpuMapModel]) -> Result<Vec<ResolvedModel>, CpuMapError> {
     let by_name: HashMap<&str, &CpuMapModel> =
         models.iter().map(|m| (m.name.as_str(), m)).collect();
@@ -325,6 +397,19 @@ pub fn resolve(models: &[CpuMapModel]) -> Result<Vec<ResolvedModel>, CpuMapError
 /// The name and model tables of one installed cpu_map, as if extracted:
 /// one release, `version`, read from `source` (a directory, say).
 /// `model_files` are the texts of its `x86_*.xml` model files.
+///
+/// ```
+/// use maskcalc::consumer::{Release, Version, cpu_map};
+/// let features = "<cpus>\n  <feature name='avx2'>\n    <cpuid eax_in='0x07' ecx_in='0x00' ebx='0x00000020'/>\n  </feature>\n</cpus>\n";
+/// let model = "<cpus>\n  <model name='Mine'>\n    <vendor name='Intel'/>\n    <feature name='avx2'/>\n  </model>\n</cpus>\n";
+/// let version = Version::new(9, 0);
+/// let (names, models) = cpu_map::tables(version, "/usr/share/libvirt/cpu_map", features, &[model])?;
+/// let libvirt = Release::from_tables(&names, &models, version);
+/// assert!(libvirt.names.knows("avx2"));
+/// assert_eq!(libvirt.models[0].vendor.as_deref(), Some("GenuineIntel"));
+/// assert_eq!(names.sources[0].source, "/usr/share/libvirt/cpu_map");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn tables(
     version: super::Version,
     source: &str,

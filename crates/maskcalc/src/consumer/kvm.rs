@@ -49,6 +49,14 @@ pub const MAX_EXTENDED_LEAF: u32 = 0x8000_0022;
 const SYNTHESISED_EXTENDED_LEAF: u32 = 0x8000_0021;
 
 /// Why KVM does not report an entry.
+///
+/// ```
+/// use maskcalc::consumer::kvm::{Absence, absence};
+/// // Without a host's limits, only the rules that hold on every host.
+/// assert_eq!(absence(0xb, 1, None), Some(Absence::Never));
+/// assert_eq!(absence(0x25, 0, None), Some(Absence::BeyondKvm));
+/// assert_eq!(absence(0x23, 0, None), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Absence {
@@ -92,6 +100,16 @@ pub fn reported_limits(limits: CpuidLimits) -> CpuidLimits {
 
 /// Whether KVM reports `leaf`.`subleaf` on a host with `limits` (unknown
 /// limits: only the host-independent rules), and if not, why.
+///
+/// ```
+/// use maskcalc::consumer::kvm::{Absence, absence};
+/// use maskcalc::model::CpuidLimits;
+/// let naples = CpuidLimits { max_basic: 0xd, max_extended: 0x8000001f, max_leaf7_subleaf: 0 };
+/// assert_eq!(absence(0xd, 1, Some(naples)), None);
+/// assert_eq!(absence(0x10, 0, Some(naples)), Some(Absence::ThisHost));
+/// // KVM synthesises 0x80000021 on a host that reaches 0x8000001d.
+/// assert_eq!(absence(0x80000021, 0, Some(naples)), None);
+/// ```
 pub fn absence(leaf: u32, subleaf: u32, limits: Option<CpuidLimits>) -> Option<Absence> {
     let extended = leaf & 0x8000_0000 != 0;
     let subleaf_reported = match leaf {
@@ -124,6 +142,12 @@ pub fn absence(leaf: u32, subleaf: u32, limits: Option<CpuidLimits>) -> Option<A
 /// Whether KVM marks the leaf's entries `KVM_CPUID_FLAG_SIGNIFCANT_INDEX`
 /// (`cpuid_function_is_indexed`). Firecracker writes a modifier's `flags`
 /// over the entry's, so a template must carry the same.
+///
+/// ```
+/// use maskcalc::consumer::kvm::indexed;
+/// assert!(indexed(0x7) && indexed(0xd) && indexed(0x8000001d));
+/// assert!(!indexed(0x1) && !indexed(0x80000001));
+/// ```
 pub fn indexed(leaf: u32) -> bool {
     matches!(
         leaf,

@@ -36,7 +36,9 @@ use cpuid_defs::Location;
 /// point releases do not add names).
 ///
 /// ```
-/// let v: maskcalc::consumer::Version = "7.2.22".parse().unwrap();
+/// use maskcalc::consumer::Version;
+/// let v: Version = "7.2.22".parse().unwrap();
+/// assert_eq!(v, Version::new(7, 2));
 /// assert_eq!(v.to_string(), "7.2");
 /// assert!(v < "10.0".parse().unwrap());
 /// ```
@@ -62,6 +64,14 @@ impl fmt::Display for Version {
 }
 
 /// Why a version string is not one.
+///
+/// ```
+/// let err = "4.17rc1".parse::<maskcalc::consumer::Version>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "expected a release as MAJOR.MINOR (for example 4.17), found `4.17rc1`"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseVersionError(String);
 
@@ -107,6 +117,7 @@ impl FromStr for Version {
 /// ```
 /// use maskcalc::consumer::{Consumer, Release, check_supported};
 /// assert_eq!(Consumer::Qemu.to_string(), "QEMU");
+/// assert_eq!(Consumer::Xl.display_name(), "Xen");
 /// assert_eq!(Consumer::Libvirt.version_flag(), "--libvirt-version");
 /// // Outputs are written for a release: the names it knows (see Targets).
 /// let qemu_7_2 = Release::builtin(Consumer::Qemu, "7.2".parse().unwrap());
@@ -114,6 +125,7 @@ impl FromStr for Version {
 /// assert!(check_supported(Consumer::Qemu, "0.9".parse().unwrap()).is_err(), "older than the tables");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Consumer {
     /// libxl's `cpuid=` parser, as `xl` and libvirt's libxl driver use it.
     Xl,
@@ -151,6 +163,13 @@ impl fmt::Display for Consumer {
 
 /// The leaf-0 vendor string of a vendor name as libvirt and QEMU spell it in
 /// their model tables (`Intel`, `AMD`, `Hygon`, `Zhaoxin`, or the string itself).
+///
+/// ```
+/// use maskcalc::consumer::vendor_string;
+/// assert_eq!(vendor_string("Intel"), "GenuineIntel");
+/// assert_eq!(vendor_string("CPUID_VENDOR_AMD"), "AuthenticAMD");
+/// assert_eq!(vendor_string("GenuineIntel"), "GenuineIntel");
+/// ```
 pub fn vendor_string(name: &str) -> &str {
     match name {
         "Intel" | "CPUID_VENDOR_INTEL" => "GenuineIntel",
@@ -163,7 +182,29 @@ pub fn vendor_string(name: &str) -> &str {
 }
 
 /// What a KVM output starts from.
+///
+/// ```
+/// use maskcalc::consumer::{CpuMode, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// use maskcalc::pool::{compute, PoolOptions};
+/// let host = |name: &str, ecx: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x306f2, 0, ecx, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // AVX (1.ECX[28]) on one host only.
+/// let masks = compute(&[host("a", 1 << 28), host("b", 0)], &PoolOptions::default()).unwrap();
+/// let mut targets = Targets::newest();
+/// assert_eq!(targets.cpu_mode, CpuMode::Model);
+/// targets.cpu_mode = CpuMode::Passthrough;
+/// let guest = maskcalc::consumer::GuestCpu::from_masks(&masks);
+/// let qemu = maskcalc::render::qemu(&masks, &guest, &targets);
+/// // VMX too: nested HVM is not enabled.
+/// assert_eq!(qemu.text, "-cpu host,-vmx,-avx\n");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CpuMode {
     /// A named CPU model every host supports, plus features to add and
     /// remove (`-cpu Skylake-Server-v4,+a,-b`, `<cpu mode='custom'>`): what
@@ -176,8 +217,29 @@ pub enum CpuMode {
     Passthrough,
 }
 
-/// One release of one consumer: the names and models it knows.
+/// One release of one consumer: the names and models it knows. Built by
+/// [`Release::builtin`], [`Release::newest`] or [`Release::from_tables`].
+///
+/// ```
+/// use cpuid_defs::{Location, Register};
+/// use maskcalc::consumer::{Consumer, ModelTable, NameTable, Release, Version};
+/// let xen = Release::builtin(Consumer::Xl, Version::new(4, 17));
+/// assert_eq!(xen.label(), "Xen 4.17");
+/// assert!(xen.names.knows("avx512f") && xen.models.is_empty());
+/// // WAITPKG (7.0.ECX[5]) got its xl name in 4.20.
+/// let waitpkg = Location::cpuid(7, Some(0), Register::Ecx, 5);
+/// assert_eq!(xen.first_naming(waitpkg), "Xen 4.20 is the first to name it");
+/// assert!(Release::newest(Consumer::Xl).version >= Version::new(4, 20));
+/// // The same release from tables given explicitly (an installed cpu_map, say).
+/// let qemu = Release::from_tables(
+///     NameTable::builtin(Consumer::Qemu),
+///     ModelTable::builtin(Consumer::Qemu),
+///     Version::new(7, 2),
+/// );
+/// assert!(qemu.models.iter().any(|m| m.name == "Skylake-Server-v4"));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Release<'a> {
     /// Which consumer.
     pub consumer: Consumer,
@@ -291,6 +353,13 @@ impl Targets<'static> {
 
 /// Checks that the tables can answer for `version` of `consumer`: a release
 /// older than the oldest extracted one is refused (nothing is known of it).
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Version, check_supported};
+/// assert!(check_supported(Consumer::Xl, Version::new(4, 17)).is_ok());
+/// let err = check_supported(Consumer::Xl, Version::new(4, 11)).unwrap_err();
+/// assert!(err.starts_with("Xen 4.11 is older than the oldest release xenmig knows (Xen 4.14)"), "{err}");
+/// ```
 pub fn check_supported(consumer: Consumer, version: Version) -> Result<(), String> {
     match NameTable::builtin(consumer).oldest() {
         Some(oldest) if version < oldest => Err(format!(

@@ -21,6 +21,13 @@ use cpuid_defs::{Location, Register};
 use super::{Consumer, Version};
 
 /// One extracted release and where its facts came from.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, NameTable, Version};
+/// let first = &NameTable::builtin(Consumer::Xl).sources[0];
+/// assert_eq!(first.version, Version::new(4, 14));
+/// assert!(first.source.contains("RELEASE-4.14.0"), "{}", first.source);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     /// The release.
@@ -30,6 +37,14 @@ pub struct Source {
 }
 
 /// A feature name a consumer accepts, where it points, and when.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, NameTable, Version};
+/// let xl = NameTable::builtin(Consumer::Xl);
+/// let waitpkg = xl.rows.iter().find(|r| r.name == "waitpkg").unwrap();
+/// assert_eq!(waitpkg.location.unwrap().to_string(), "0x7.0.ecx[5]");
+/// assert_eq!((waitpkg.first, waitpkg.gone), (Version::new(4, 20), None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRow {
     /// The name as the consumer spells it.
@@ -49,6 +64,30 @@ impl NameRow {
 }
 
 /// Every feature name one consumer knows, over its extracted releases.
+///
+/// ```
+/// use cpuid_defs::{Location, Register};
+/// use maskcalc::consumer::{Consumer, NameTable, Version};
+/// // Two extracted releases; 2.0 renamed `avx-512f` to `avx512f`.
+/// let text = "@source\t1.0\tv1.0 tag\n@source\t2.0\tv2.0 tag\n\
+///             avx2\t0x00000007\t0\tebx\t5\t1.0\t-\n\
+///             avx-512f\t0x00000007\t0\tebx\t16\t1.0\t2.0\n\
+///             avx512f\t0x00000007\t0\tebx\t16\t2.0\t-\n";
+/// let table = NameTable::parse(Consumer::Qemu, text)?;
+/// assert_eq!(table.oldest(), Some(Version::new(1, 0)));
+/// assert_eq!(table.newest(), Some(Version::new(2, 0)));
+/// let avx512f = Location::cpuid(7, Some(0), Register::Ebx, 16);
+/// assert_eq!(table.at(Version::new(1, 0)).at(avx512f), ["avx-512f"]);
+/// assert_eq!(table.at(Version::new(2, 0)).at(avx512f), ["avx512f"]);
+/// assert_eq!(table.first_knowing(avx512f), Some(Version::new(1, 0)));
+/// assert_eq!(table.first_knowing_name("avx512f"), Some(Version::new(2, 0)));
+/// assert_eq!(table.previous_source(Version::new(2, 0)), Some(Version::new(1, 0)));
+/// assert_eq!(NameTable::location_columns(Some(avx512f)), "0x00000007\t0\tebx\t16");
+/// // The checked-in tables: libxl's names, and the bits each Xen release offers guests.
+/// assert!(NameTable::builtin(Consumer::Xl).at(Version::new(4, 17)).knows("avx2"));
+/// assert!(NameTable::xen_offers().at(Version::new(4, 17)).knows("AVX2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameTable {
     /// Which consumer.
@@ -60,6 +99,16 @@ pub struct NameTable {
 }
 
 /// A CPU model a consumer defines, its features and when.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, ModelTable, Version};
+/// let qemu = ModelTable::builtin(Consumer::Qemu);
+/// let haswell = qemu.rows.iter().find(|m| m.name == "Haswell-v2").unwrap();
+/// assert_eq!(haswell.vendor.as_deref(), Some("GenuineIntel"));
+/// assert!(haswell.features.iter().any(|f| f == "avx2"));
+/// assert!(haswell.known_at(Version::new(7, 2)));
+/// assert!(!haswell.known_at(Version::new(1, 0)), "before the oldest extracted release");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelRow {
     /// The model's name (`Skylake-Server-v4`).
@@ -82,6 +131,21 @@ impl ModelRow {
 }
 
 /// Every CPU model one consumer defines, over its extracted releases.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, ModelTable, Version};
+/// let text = "@source\t1.0\tv1.0 tag\n@source\t2.0\tv2.0 tag\n\
+///             Old\tGenuineIntel\t1.0\t2.0\tsse2\n\
+///             New\t-\t1.0\t-\tsse2,avx2\n";
+/// let models = ModelTable::parse(Consumer::Qemu, text)?;
+/// let at_2: Vec<&str> = models.at(Version::new(2, 0)).map(|m| m.name.as_str()).collect();
+/// assert_eq!(at_2, ["New"]);
+/// assert_eq!(models.rows[1].features, ["sse2", "avx2"]);
+/// assert_eq!(models.rows[1].vendor, None, "`-`: any vendor");
+/// // xl has no models.
+/// assert!(ModelTable::builtin(Consumer::Xl).rows.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelTable {
     /// Which consumer.
@@ -332,6 +396,18 @@ impl NameTable {
 }
 
 /// The names one release of a consumer knows.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, NameTable, Version};
+/// let xl = NameTable::builtin(Consumer::Xl).at(Version::new(4, 17));
+/// assert!(xl.knows("sse4_1") && !xl.knows("sse41"));
+/// let at = xl.location_of("sse4_1").unwrap();
+/// assert_eq!(at.to_string(), "0x1.ecx[19]");
+/// // Several spellings name the bit; the preferred one is written when known.
+/// assert!(xl.at(at).len() > 1, "{:?}", xl.at(at));
+/// assert_eq!(xl.name_for(at, Some("sse4.1")), Some("sse4.1"));
+/// assert_eq!(xl.name_for(at, Some("bogus")), Some(xl.at(at)[0]));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Names<'a> {
     /// The whole table.

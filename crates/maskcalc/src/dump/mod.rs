@@ -55,6 +55,17 @@ pub const MAX_LEAVES: usize = 8192;
 pub const MAX_MSRS: usize = 4096;
 
 /// A CPUID dump format.
+///
+/// ```
+/// use maskcalc::dump::Format;
+/// assert_eq!(Format::XenCpuid.name(), "xen-cpuid");
+/// assert_eq!(Format::from_name("aida64"), Some(Format::Aida64));
+/// assert_eq!(Format::from_name("csv"), None);
+/// // Every format's name round-trips, and Display writes it.
+/// for format in Format::ALL {
+///     assert_eq!(Format::from_name(&format.to_string()), Some(format));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
@@ -112,6 +123,9 @@ impl fmt::Display for Format {
 /// let err = parse("node1", b"", None).unwrap_err();
 /// assert_eq!(err.kind, DumpErrorKind::Empty);
 /// assert_eq!(err.to_string(), "node1: expected a CPUID dump, found an empty file");
+/// assert!(!err.is_undetected_format());
+/// let err = parse("notes.txt", b"hello\n", None).unwrap_err();
+/// assert!(err.is_undetected_format(), "{err}");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,6 +141,17 @@ pub struct DumpError {
 }
 
 /// What went wrong in a [`DumpError`].
+///
+/// ```
+/// use maskcalc::dump::{parse, DumpErrorKind, Format};
+/// // Leaf 0 says basic leaves go up to 7, but the dump stops at 1.
+/// let text = "CPU:\n   0x00000000 0x00: eax=0x00000007 ebx=0x756e6547 ecx=0x6c65746e edx=0x49656e69\n   \
+///             0x00000001 0x00: eax=0x000306f2 ebx=0x0 ecx=0x0 edx=0x0\n";
+/// let err = parse("cut.txt", text.as_bytes(), Some(Format::CpuidTool)).unwrap_err();
+/// assert_eq!(err.kind, DumpErrorKind::Truncated, "{err}");
+/// let err = parse("bad.txt", b"CPU:\n   0x00000000 0x00: eax=zero\n", Some(Format::CpuidTool)).unwrap_err();
+/// assert_eq!((err.kind, err.line), (DumpErrorKind::Malformed, Some(2)), "{err}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DumpErrorKind {

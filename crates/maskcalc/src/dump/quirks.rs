@@ -20,6 +20,12 @@ const SYSCALL: u32 = 1 << 11;
 const LM: u32 = 1 << 29;
 
 /// One bit [`repair`] changed, for a warning that names the host.
+///
+/// ```
+/// use maskcalc::dump::quirks::Repair;
+/// let warning = Repair::SyscallOutsideLongMode.to_string();
+/// assert!(warning.starts_with("SYSCALL (0x80000001.edx[11]) is clear with LM set"), "{warning}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Repair {

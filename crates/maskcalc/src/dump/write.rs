@@ -23,6 +23,18 @@ use super::json::{DUMP_FORMAT_NAME, DUMP_FORMAT_VERSION, JsonDump, JsonLeaf, Jso
 use crate::model::HostCpuid;
 
 /// Writes `host` in `format`.
+///
+/// ```
+/// use maskcalc::dump::{detect, parse, write, Format};
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(0, 0), [0, 0x756e6547, 0x6c65746e, 0x49656e69]);
+/// host.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+/// let text = write::to_format(&host, Format::Libvirt);
+/// assert_eq!(detect(&text), Some(Format::Libvirt));
+/// assert_eq!(parse("again", text.as_bytes(), None)?, host);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn to_format(host: &HostCpuid, format: Format) -> String {
     match format {
         Format::CpuidTool => cpuid_tool(host),
@@ -34,6 +46,16 @@ pub fn to_format(host: &HostCpuid, format: Format) -> String {
 }
 
 /// `cpuid -1r` output.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 0]);
+/// assert_eq!(
+///     maskcalc::dump::write::cpuid_tool(&host),
+///     "CPU:\n   0x00000007 0x00: eax=0x00000000 ebx=0x00000020 ecx=0x00000000 edx=0x00000000\n"
+/// );
+/// ```
 pub fn cpuid_tool(host: &HostCpuid) -> String {
     let mut out = String::from("CPU:\n");
     for (input, r) in &host.leaves {
@@ -47,6 +69,17 @@ pub fn cpuid_tool(host: &HostCpuid) -> String {
 }
 
 /// `xen-cpuid -p` output with one `Host` policy.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 0]);
+/// host.msrs.insert(0x10a, 0x2);
+/// let text = maskcalc::dump::write::xen_cpuid(&host);
+/// assert!(text.starts_with("Host policy: 1 leaves, 1 MSRs\n"), "{text}");
+/// assert!(text.contains("  00000007:00000000 -> 00000000:00000020:00000000:00000000\n"));
+/// assert!(text.ends_with("  0000010a -> 0000000000000002\n"));
+/// ```
 pub fn xen_cpuid(host: &HostCpuid) -> String {
     let mut out = format!(
         "Host policy: {} leaves, {} MSRs\n CPUID:\n  leaf     subleaf  -> eax      ebx      ecx      edx     \n",
@@ -68,6 +101,16 @@ pub fn xen_cpuid(host: &HostCpuid) -> String {
 }
 
 /// An AIDA64 dump of one logical CPU.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 0]);
+/// host.msrs.insert(0x10a, 0x0000_0001_0000_0002);
+/// let text = maskcalc::dump::write::aida64(&host);
+/// assert!(text.contains("CPUID 00000007: 00000000-00000020-00000000-00000000 [SL 00]\n"), "{text}");
+/// assert!(text.contains("MSR 0000010A: 0000-0001-0000-0002\n"), "{text}");
+/// ```
 pub fn aida64(host: &HostCpuid) -> String {
     let mut out = String::from(
         "------[ CPUID Registers / Logical CPU #0 ]------\n\nallcpu: Package 0 / Core 0 / Thread 0: Valid\n\n",
@@ -96,6 +139,18 @@ pub fn aida64(host: &HostCpuid) -> String {
 }
 
 /// libvirt `<cpudata>` XML.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 0]);
+/// host.msrs.insert(0x10a, 0x0000_0001_0000_0002);
+/// assert_eq!(
+///     maskcalc::dump::write::libvirt(&host),
+///     "<cpudata arch='x86'>\n  <cpuid eax_in='0x00000007' ecx_in='0x00' eax='0x00000000' ebx='0x00000020' \
+///      ecx='0x00000000' edx='0x00000000'/>\n  <msr index='0x10a' edx='0x00000001' eax='0x00000002'/>\n</cpudata>\n"
+/// );
+/// ```
 pub fn libvirt(host: &HostCpuid) -> String {
     let mut out = String::from("<cpudata arch='x86'>\n");
     for (input, r) in &host.leaves {
@@ -118,6 +173,18 @@ pub fn libvirt(host: &HostCpuid) -> String {
 }
 
 /// xenmig's JSON dump.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, HostCpuid};
+/// let mut host = HostCpuid::default();
+/// host.leaves.insert(CpuidInput::new(7, 0), [0, 0x20, 0, 0]);
+/// let text = maskcalc::dump::write::json(&host);
+/// let value: serde_json::Value = serde_json::from_str(&text)?;
+/// assert_eq!(value["format"], maskcalc::dump::DUMP_FORMAT_NAME);
+/// assert_eq!(value["version"], maskcalc::dump::DUMP_FORMAT_VERSION);
+/// assert_eq!(value["leaves"][0]["ebx"], "0x00000020");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn json(host: &HostCpuid) -> String {
     let dump = JsonDump {
         format: DUMP_FORMAT_NAME.to_owned(),

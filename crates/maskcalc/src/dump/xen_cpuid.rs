@@ -36,27 +36,39 @@ enum Section {
     Msrs,
 }
 
-/// Parses `xen-cpuid -p` output.
-pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
-    // (name, policy); only the first, Raw and Host policies are kept.
-    let mut first: Option<HostCpuid> = None;
-    let mut raw: Option<HostCpuid> = None;
-    let mut host: Option<HostCpuid> = None;
-    let mut current: Option<(String, HostCpuid)> = None;
-    let mut section = Section::Outside;
-    let store = |done: Option<(String, HostCpuid)>,
-                 first: &mut Option<HostCpuid>,
-                 raw: &mut Option<HostCpuid>,
-                 host: &mut Option<HostCpuid>| {
+/// The policies worth keeping of those read so far: the first, Raw and Host.
+#[derive(Default)]
+struct Kept {
+    first: Option<HostCpuid>,
+    raw: Option<HostCpuid>,
+    host: Option<HostCpuid>,
+}
+
+impl Kept {
+    /// Keeps a policy read to its end, `(name, policy)`, if it is one of those.
+    fn store(&mut self, done: Option<(String, HostCpuid)>) {
         if let Some((name, policy)) = done {
             match name.as_str() {
-                "Host" => *host = Some(policy),
-                "Raw" => *raw = Some(policy),
-                _ if first.is_none() => *first = Some(policy),
+                "Host" => self.host = Some(policy),
+                "Raw" => self.raw = Some(policy),
+                _ if self.first.is_none() => self.first = Some(policy),
                 _ => {}
             }
         }
-    };
+    }
+
+    /// The policy the dump stands for: Host, else Raw, else the first.
+    fn chosen(self) -> Option<HostCpuid> {
+        self.host.or(self.raw).or(self.first)
+    }
+}
+
+/// Parses `xen-cpuid -p` output.
+pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
+    let mut kept = Kept::default();
+    // The policy being read: (name, policy).
+    let mut current: Option<(String, HostCpuid)> = None;
+    let mut section = Section::Outside;
     for (index, raw_line) in text.lines().enumerate() {
         let lineno = index + 1;
         let line = raw_line.trim();
@@ -67,7 +79,7 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             continue;
         }
         if let Some(name) = policy_title(line) {
-            store(current.take(), &mut first, &mut raw, &mut host);
+            kept.store(current.take());
             current = Some((name.to_owned(), HostCpuid::default()));
             section = Section::Outside;
             continue;
@@ -112,8 +124,8 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
             }
         }
     }
-    store(current.take(), &mut first, &mut raw, &mut host);
-    host.or(raw).or(first).ok_or_else(|| {
+    kept.store(current.take());
+    kept.chosen().ok_or_else(|| {
         LineError::whole(
             "expected at least one `<Name> policy: …` in this xen-cpuid output, found none",
         )

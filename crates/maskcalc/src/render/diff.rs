@@ -7,7 +7,32 @@ use cpuid_defs::Class;
 use crate::pool::{PoolMasks, location_of};
 
 /// One differing bit: its feature, where it lives, its class, and which hosts have it.
+/// Fields may be added: read them, do not build one.
+///
+/// ```
+/// use cpuid_defs::Class;
+/// use maskcalc::render::DiffRow;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let rows: Vec<DiffRow> = maskcalc::render::diff_rows(&masks);
+/// let avx = &rows[0];
+/// assert_eq!((avx.feature, avx.location.as_str()), (Some("AVX"), "0x1.ecx[28]"));
+/// assert_eq!(avx.class, Class::Intersect);
+/// assert_eq!(avx.present, [true, false], "host a has it, b does not");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DiffRow {
     /// The feature's canonical name, or `None` for an unnamed bit.
     pub feature: Option<&'static str>,
@@ -20,6 +45,26 @@ pub struct DiffRow {
 }
 
 /// Every bit that differs between the hosts, by register and ascending bit.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let rows = maskcalc::render::diff_rows(&masks);
+/// let features: Vec<_> = rows.iter().map(|r| (r.feature, r.present.clone())).collect();
+/// // VMX is masked but not a difference: no host has it.
+/// assert_eq!(features, [(Some("AVX"), vec![true, false]), (Some("AVX2"), vec![true, false])]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff_rows(masks: &PoolMasks) -> Vec<DiffRow> {
     let mut rows = Vec::new();
     for reg in &masks.registers {
@@ -40,6 +85,29 @@ pub fn diff_rows(masks: &PoolMasks) -> Vec<DiffRow> {
 
 /// The differences as a table: feature, location, class, and a column per
 /// host (`yes`/`-`). With `colour`, present is green and absent red (ANSI).
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// assert_eq!(
+///     maskcalc::render::diff(&masks, false),
+///     "feature  location      class       a    b\n\
+///      AVX      0x1.ecx[28]   intersect   yes  -\n\
+///      AVX2     0x7.0.ebx[5]  intersect   yes  -\n"
+/// );
+/// assert!(maskcalc::render::diff(&masks, true).contains("\x1b["), "ANSI colours");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(masks: &PoolMasks, colour: bool) -> String {
     let rows = diff_rows(masks);
     if rows.is_empty() {
@@ -142,6 +210,28 @@ struct DiffJson<'a> {
 }
 
 /// The differences as JSON: the hosts, then one object per differing bit.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let json: serde_json::Value = serde_json::from_str(&maskcalc::render::diff_json(&masks))?;
+/// assert_eq!((&json["format"], &json["version"]), (&"xenmig-pool-diff".into(), &1.into()));
+/// assert_eq!(json["hosts"], serde_json::json!(["a", "b"]));
+/// let avx2 = &json["differences"][1];
+/// assert_eq!(avx2["feature"], "AVX2");
+/// assert_eq!((&avx2["having"], &avx2["lacking"]), (&serde_json::json!(["a"]), &serde_json::json!(["b"])));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff_json(masks: &PoolMasks) -> String {
     let hosts: Vec<&str> = masks.hosts.iter().map(|h| h.name.as_str()).collect();
     let with = |present: &[bool], has: bool| -> Vec<&str> {

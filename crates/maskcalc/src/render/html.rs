@@ -16,18 +16,18 @@
 //! [`Page`] and the section helpers are public so other tools (`cpu-profile`)
 //! build pages that look and behave the same.
 
+mod masks;
+
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use cpuid_defs::{Class, FeatureRegister};
-
 use super::plan::upper_first;
-use super::{describe_reason, diff::column_labels};
 use crate::consumer::{GuestCpu, Targets};
 use crate::model::Host;
 use crate::plan::Plan;
-use crate::pool::{Action, MaskedBit, PoolMasks, Reason, location_of};
+use crate::pool::PoolMasks;
+
+pub use masks::{class_meaning, class_rank, masked_table, matrix};
 
 /// Escapes `text` for HTML text and for quoted attribute values: `&`, `<`,
 /// `>`, `"` and `'` become character references.
@@ -230,11 +230,15 @@ pub const SCRIPT_SHA256: &str = "U9wI6NhgaRtq7gns1g3vHEe/2PiJSA4JJDW5cOovDzU=";
 /// ```
 /// use maskcalc::render::html::Page;
 /// let mut page = Page::new("Pool <a>");
+/// page.intro("<p>An introduction.</p>\n");
 /// page.section("one", "First", "<p>body</p>");
 /// let html = page.finish("made by a test");
 /// assert!(html.starts_with("<!DOCTYPE html>"));
 /// assert!(html.contains("<title>Pool &lt;a&gt;</title>"));
+/// assert!(html.contains("<h1>Pool &lt;a&gt;</h1>\n<p>An introduction.</p>\n<nav>"));
+/// assert!(html.contains("<li><a href=\"#one\">First</a></li>"));
 /// assert!(html.contains("<section id=\"one\">"));
+/// assert!(html.contains("<footer>made by a test</footer>"));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Page {
@@ -302,6 +306,23 @@ impl Page {
 /// Copyable blocks, one per `(label, text)`, each in a `<details>` (open
 /// when `open` says so), with the format's `notes` and the lines it
 /// `omitted` listed under it.
+///
+/// ```
+/// use maskcalc::render::html::{formats_block, Format};
+/// let block = formats_block(&[Format {
+///     id: "xl",
+///     label: "xl.cfg".into(),
+///     text: "cpuid = \"host,avx=0\"\n".into(),
+///     omitted: vec!["0x7.0.ebx[31]: no name".into()],
+///     notes: Vec::new(),
+///     open: true,
+/// }]);
+/// assert!(block.starts_with("<details open id=\"format-xl\">\n<summary>xl.cfg</summary>\n"));
+/// // Quotes need no escaping in element content, so the text copies as it is.
+/// assert!(block.contains("<pre class=\"copy\" data-format=\"xl\">cpuid = \"host,avx=0\"\n</pre>"));
+/// assert!(block.contains("Not expressible in this format:</p>\n<ul>\n<li>0x7.0.ebx[31]: no name</li>"));
+/// assert!(!block.contains("How it was written"), "no notes, no list");
+/// ```
 pub fn formats_block(formats: &[Format]) -> String {
     let mut out = String::new();
     for f in formats {
@@ -334,6 +355,28 @@ pub fn formats_block(formats: &[Format]) -> String {
 }
 
 /// One output format for [`formats_block`].
+///
+/// ```
+/// use maskcalc::consumer::Targets;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let formats = maskcalc::render::html::baseline_formats(&masks, &Targets::newest());
+/// let xl = &formats[0];
+/// assert_eq!((xl.id, xl.open), ("xl", true));
+/// assert_eq!(xl.text, maskcalc::render::xl(&masks, &Targets::newest()).text);
+/// assert!(xl.omitted.is_empty() && xl.notes.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Format {
     /// An HTML id fragment (`xl`, `libvirt`; trusted).
@@ -353,6 +396,27 @@ pub struct Format {
 
 /// The pool's masks in every format `xen-maskcalc` writes, through its
 /// renderers, for the consumer releases of `targets`.
+///
+/// ```
+/// use maskcalc::consumer::Targets;
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let formats = maskcalc::render::html::baseline_formats(&masks, &Targets::newest());
+/// let ids: Vec<&str> = formats.iter().map(|f| f.id).collect();
+/// assert_eq!(ids, ["xl", "xend", "libvirt", "qemu", "firecracker", "json"]);
+/// assert_eq!(formats[1].text, maskcalc::render::xend(&masks));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format> {
     let guest = GuestCpu::from_masks(masks);
     let named = |id, label: &str, r: super::Rendered, open| Format {
@@ -411,357 +475,6 @@ pub fn baseline_formats(masks: &PoolMasks, targets: &Targets<'_>) -> Vec<Format>
     ]
 }
 
-/// The order classes are grouped in on the pages: `intersect`,
-/// `accumulate`, `opt-in`, `hidden`, `host`, then unnamed bits.
-pub fn class_rank(class: Option<Class>) -> u8 {
-    match class {
-        Some(Class::Intersect) => 0,
-        Some(Class::Accumulate) => 1,
-        Some(Class::OptIn) => 2,
-        Some(Class::Hidden) => 3,
-        Some(Class::Host) => 4,
-        None | Some(_) => 5,
-    }
-}
-
-/// What a class means for a pool, in a few words.
-pub fn class_meaning(class: Option<Class>) -> &'static str {
-    match class {
-        Some(Class::Intersect) => "guests see it only where every host has it",
-        Some(Class::Accumulate) => "guests must see it if any host has it",
-        Some(Class::OptIn) => "offered to guests only when asked for",
-        Some(Class::Hidden) => "never offered to guests",
-        Some(Class::Host) => "set by Xen for each host, never compared",
-        Some(_) => "a class this page does not describe yet",
-        None => "no feature is named at this bit",
-    }
-}
-
-fn class_name(class: Option<Class>) -> &'static str {
-    class.map_or("unnamed", Class::as_str)
-}
-
-/// How the mask treats one bit, for the matrix and the masked-bits table.
-struct MaskState {
-    key: &'static str,
-    label: &'static str,
-    why: String,
-}
-
-/// Host labels for a list of host indices, shortened after a few.
-fn label_list(labels: &[String], indices: &[usize]) -> String {
-    const SHOWN: usize = 4;
-    let names: Vec<&str> = indices
-        .iter()
-        .take(SHOWN)
-        .filter_map(|&i| labels.get(i).map(String::as_str))
-        .collect();
-    let more = indices.len().saturating_sub(SHOWN);
-    if more > 0 {
-        format!("{} and {more} more", names.join(", "))
-    } else {
-        names.join(", ")
-    }
-}
-
-/// One reason in words: with `labels`, naming the hosts (by their short
-/// labels); without, counting them (the matrix shows which).
-fn reason_text(masks: &PoolMasks, labels: Option<&[String]>, reason: &Reason) -> String {
-    let total = masks.hosts.len();
-    let hosts = |indices: &[usize], one: &str, many: &str| match labels {
-        Some(labels) => format!(
-            "{} {}",
-            label_list(labels, indices),
-            if indices.len() == 1 { one } else { many }
-        ),
-        None => format!(
-            "{} of {total} hosts {}",
-            indices.len(),
-            if indices.len() == 1 { one } else { many }
-        ),
-    };
-    match reason {
-        Reason::Differs { lacking } => format!("differs: {} it", hosts(lacking, "lacks", "lack")),
-        Reason::ForcedOn { having } => format!(
-            "accumulate: {} it, so guests must see it everywhere",
-            hosts(having, "has", "have")
-        ),
-        other => describe_reason(masks, other),
-    }
-}
-
-fn mask_state(
-    masks: &PoolMasks,
-    labels: Option<&[String]>,
-    bit: Option<&MaskedBit>,
-    class: Option<Class>,
-    feature: Option<cpuid_defs::FeatureId>,
-) -> MaskState {
-    if let Some(b) = bit {
-        let reasons: Vec<String> = b
-            .reasons
-            .iter()
-            .map(|r| reason_text(masks, labels, r))
-            .collect();
-        let mut why = reasons.join("; ");
-        if class == Some(Class::Hidden) && b.action == Action::Clear {
-            why.push_str(" (Xen never offers it to guests anyway)");
-        }
-        return match b.action {
-            Action::Clear => MaskState {
-                key: "cleared",
-                label: "0 cleared",
-                why,
-            },
-            Action::Set => MaskState {
-                key: "forced",
-                label: "1 forced on",
-                why,
-            },
-        };
-    }
-    if let Some((_, reasons)) = feature.and_then(|id| masks.kept.iter().find(|(k, _)| *k == id)) {
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|r| reason_text(masks, labels, r))
-            .collect();
-        return MaskState {
-            key: "kept",
-            label: "x kept",
-            why: format!(
-                "kept by request; it would be masked: {}",
-                reasons.join("; ")
-            ),
-        };
-    }
-    if class == Some(Class::Host) {
-        return MaskState {
-            key: "host",
-            label: "x per host",
-            why: "left alone: Xen sets it for each host".to_owned(),
-        };
-    }
-    MaskState {
-        key: "none",
-        label: "x",
-        why: "not masked".to_owned(),
-    }
-}
-
-fn register_title(register: FeatureRegister) -> String {
-    match register.xen_word() {
-        Some(word) => format!("{register} (Xen featureset word {word})"),
-        None => register.to_string(),
-    }
-}
-
-/// The host × feature matrix of every differing bit, grouped by register
-/// and class, with the mask's decision and its reasons.
-pub fn matrix(masks: &PoolMasks) -> String {
-    let labels = column_labels(masks);
-    let by_bit: BTreeMap<(FeatureRegister, u8), &MaskedBit> = masks
-        .bits
-        .iter()
-        .map(|b| ((b.register, b.bit), b))
-        .collect();
-    let mut out = String::new();
-    out.push_str(
-        "<p class=\"legend\"><span class=\"y\">&nbsp;✓&nbsp;</span> the host has it \
-         <span class=\"n\">&nbsp;✗&nbsp;</span> the host lacks it \
-         <span class=\"m-cleared\">&nbsp;0 cleared&nbsp;</span> hidden from guests \
-         <span class=\"m-forced\">&nbsp;1 forced on&nbsp;</span> shown to guests on every host \
-         <span>x: left to each host</span></p>\n",
-    );
-    let columns = 5 + masks.hosts.len();
-    out.push_str("<table id=\"matrix-table\">\n<thead><tr><th>feature</th><th>location</th><th>class</th><th>mask</th>");
-    for (i, (host, label)) in masks.hosts.iter().zip(&labels).enumerate() {
-        let _ = write!(
-            out,
-            "<th class=\"host\" scope=\"col\" data-host=\"{i}\" data-host-name=\"{name}\" title=\"{name}\">{label}</th>",
-            name = escape(&host.name),
-            label = escape(label)
-        );
-    }
-    out.push_str("<th>why</th></tr></thead>\n");
-    let mut rows = 0usize;
-    for reg in &masks.registers {
-        let differing = reg.differing();
-        if differing == 0 {
-            continue;
-        }
-        let mut bits: Vec<(u8, Option<&'static cpuid_defs::Feature>)> = (0..32u8)
-            .filter(|b| differing & (1 << b) != 0)
-            .map(|b| (b, cpuid_defs::at(location_of(reg.register, b))))
-            .collect();
-        bits.sort_by_key(|(b, f)| (class_rank(f.map(|f| f.class)), *b));
-        let _ = write!(
-            out,
-            "<tbody data-register=\"{reg}\">\n<tr class=\"group\"><th colspan=\"{columns}\">{title}</th></tr>\n",
-            reg = reg.register,
-            title = escape(&register_title(reg.register)),
-        );
-        let mut last_class = None;
-        for (bit, feature) in bits {
-            let class = feature.map(|f| f.class);
-            if last_class != Some(class) {
-                let _ = writeln!(
-                    out,
-                    "<tr class=\"subgroup\"><th colspan=\"{columns}\">{}: {}</th></tr>",
-                    class_name(class),
-                    class_meaning(class)
-                );
-                last_class = Some(class);
-            }
-            let location = location_of(reg.register, bit);
-            let state = mask_state(
-                masks,
-                None,
-                by_bit.get(&(reg.register, bit)).copied(),
-                class,
-                feature.map(|f| f.id),
-            );
-            let name = feature.map_or("(unnamed)", |f| f.name);
-            let _ = write!(
-                out,
-                "<tr data-feature=\"{attr_name}\" data-location=\"{location}\" data-class=\"{class}\" data-mask=\"{mask}\">\
-                 <th scope=\"row\" title=\"{description}\">{name}</th><td class=\"loc\">{location}</td><td>{class}</td>\
-                 <td class=\"m-{mask}\">{label}</td>",
-                attr_name = feature.map_or("", |f| f.name),
-                class = class_name(class),
-                mask = state.key,
-                label = state.label,
-                description = escape(feature.map_or("", |f| f.description)),
-            );
-            for (i, value) in reg.values.iter().enumerate() {
-                let has = value & (1 << bit) != 0;
-                let _ = write!(
-                    out,
-                    "<td class=\"{cls}\" data-host=\"{i}\" data-state=\"{state}\">{symbol}</td>",
-                    cls = if has { "y" } else { "n" },
-                    state = if has { "yes" } else { "no" },
-                    symbol = if has { "✓" } else { "✗" },
-                );
-            }
-            let _ = writeln!(out, "<td class=\"why\">{}</td></tr>", escape(&state.why));
-            rows += 1;
-        }
-        out.push_str("</tbody>\n");
-    }
-    out.push_str("</table>\n");
-    if rows == 0 {
-        return format!(
-            "<p>No feature differs between the {} hosts.</p>\n",
-            masks.hosts.len()
-        );
-    }
-    out
-}
-
-/// Every bit the mask changes (hidden from guests or forced on), with its
-/// reasons; then the features hidden and kept by request and the registers
-/// some dump does not carry.
-pub fn masked_table(masks: &PoolMasks) -> String {
-    let labels = column_labels(masks);
-    let mut out = String::new();
-    let cleared = masks
-        .bits
-        .iter()
-        .filter(|b| b.action == Action::Clear)
-        .count();
-    let forced = masks.bits.len() - cleared;
-    let _ = writeln!(
-        out,
-        "<p>The mask changes {} bits: {cleared} hidden from guests (<code>0</code>), {forced} forced on (<code>1</code>).</p>",
-        masks.bits.len()
-    );
-    if !masks.bits.is_empty() {
-        out.push_str(
-            "<table class=\"sortable\" id=\"masked-table\">\n<thead><tr><th>feature</th><th>location</th>\
-             <th>class</th><th>action</th><th>why</th></tr></thead>\n<tbody>\n",
-        );
-        for b in &masks.bits {
-            let feature = b.feature.map(cpuid_defs::feature);
-            let class = feature.map(|f| f.class);
-            let state = mask_state(masks, Some(&labels), Some(b), class, b.feature);
-            let _ = writeln!(
-                out,
-                "<tr data-feature=\"{attr}\" data-location=\"{location}\" data-mask=\"{mask}\"><th scope=\"row\" title=\"{description}\">{name}</th>\
-                 <td class=\"loc\">{location}</td><td>{class}</td><td class=\"m-{mask}\">{label}</td><td>{why}</td></tr>",
-                attr = feature.map_or("", |f| f.name),
-                name = feature.map_or("(unnamed)", |f| f.name),
-                description = escape(feature.map_or("", |f| f.description)),
-                location = b.location(),
-                class = class_name(class),
-                mask = state.key,
-                label = state.label,
-                why = escape(&state.why),
-            );
-        }
-        out.push_str("</tbody>\n</table>\n");
-    }
-    let names = |ids: &mut dyn Iterator<Item = &'static str>| {
-        ids.map(|n| format!("<code>{n}</code>"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    out.push_str("<h3>By request</h3>\n<ul>\n");
-    if masks.hidden.is_empty() {
-        out.push_str("<li>No feature hidden by request (<code>--hide</code>).</li>\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "<li>Hidden by request (<code>--hide</code>): {}</li>",
-            names(&mut masks.hidden.iter().map(|id| cpuid_defs::feature(*id).name))
-        );
-    }
-    if masks.kept.is_empty() {
-        out.push_str("<li>No mask vetoed by request (<code>--keep</code>).</li>\n");
-    }
-    for (id, reasons) in &masks.kept {
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|r| reason_text(masks, Some(&labels), r))
-            .collect();
-        let _ = writeln!(
-            out,
-            "<li>Kept by request (<code>--keep</code>): <code>{}</code>, which would be masked: {}</li>",
-            cpuid_defs::feature(*id).name,
-            escape(&reasons.join("; "))
-        );
-    }
-    let _ = writeln!(
-        out,
-        "<li>Nested HVM (<code>--nested-hvm</code>): {}</li>",
-        if masks.nested_hvm {
-            "enabled, VMX/SVM follow their class"
-        } else {
-            "not enabled, so VMX and SVM are hidden from guests"
-        }
-    );
-    for feature in masks.hidden_but_not_compared() {
-        let _ = writeln!(
-            out,
-            "<li><code>{}</code> is hidden by request but in no output: {} is not compared.</li>",
-            feature.name,
-            feature.location.register().0
-        );
-    }
-    out.push_str("</ul>\n");
-    if !masks.unknown_registers.is_empty() {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">Not compared, because some dumps do not carry them: {}.</p>",
-            masks
-                .unknown_registers
-                .iter()
-                .map(|r| format!("<code>{r}</code>"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    out
-}
-
 fn code_list(names: impl Iterator<Item = &'static str>) -> String {
     let list: Vec<String> = names.map(|n| format!("<code>{n}</code>")).collect();
     if list.is_empty() {
@@ -772,6 +485,27 @@ fn code_list(names: impl Iterator<Item = &'static str>) -> String {
 }
 
 /// The plan: the ranked costs and the tiers with their baselines.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let html = maskcalc::render::html::plan_section(&plan, &maskcalc::consumer::Targets::newest());
+/// assert!(html.contains("<table class=\"sortable\" id=\"costs-table\">"));
+/// // Host names are escaped; b<1> costs the pool AVX and AVX2.
+/// assert!(html.contains("<tr data-host-name=\"b&lt;1&gt;\" data-cost=\"2\">"), "{html}");
+/// assert!(html.contains("<div class=\"tier\" id=\"tier-1\" data-tier=\"1\">"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_section(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
@@ -850,6 +584,29 @@ pub fn plan_section(plan: &Plan, targets: &Targets<'_>) -> String {
 /// The hosts table: name, vendor, brand string, family/model/stepping, and
 /// (with a plan) cost and tier. `hosts` gives the brand strings; when it is
 /// empty (a profile keeps none) the column is left out.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// use maskcalc::render::html::hosts_table;
+/// let html = hosts_table(&plan.masks, &hosts, Some(&plan));
+/// assert!(html.contains("<th>processor</th>") && html.contains("<th>cost</th><th>tier</th>"));
+/// assert!(html.contains("<td class=\"num\" data-sort=\"85\">0x55</td>"), "model 0x55: {html}");
+/// // Without hosts (a profile keeps no brand strings) nor plan: fewer columns.
+/// let bare = hosts_table(&plan.masks, &[], None);
+/// assert!(!bare.contains("<th>processor</th>") && !bare.contains("<th>cost</th>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> String {
     let brands = !hosts.is_empty();
     let mut out = String::from(
@@ -908,6 +665,29 @@ pub fn hosts_table(masks: &PoolMasks, hosts: &[Host], plan: Option<&Plan>) -> St
 /// The page of a pool: summary (hosts, baseline in every format), plan,
 /// matrix, masked features. `hosts` are the hosts the plan was made from
 /// (for their brand strings); `generator` names the tool in the footer.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b<1>", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let html = maskcalc::render::html::pool_page(&plan, &hosts, "a test", &maskcalc::consumer::Targets::newest());
+/// assert!(html.contains("<title>CPUID pool report: 2 hosts</title>"));
+/// assert!(html.contains("Guests see <strong>2</strong> features on every host; 2 bits differ"), "{html}");
+/// for id in ["summary", "plan", "matrix", "masked"] {
+///     assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+/// }
+/// assert!(html.contains("<footer>Written by a test. Self-contained: no network, no external files.</footer>"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn pool_page(plan: &Plan, hosts: &[Host], generator: &str, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let differing: usize = masks

@@ -134,6 +134,28 @@ fn reason_json(masks: &PoolMasks, reason: &Reason) -> ReasonJson {
 ///   "features": [ { "name": "F16C", "location": "0x1.ecx[29]", "class": "intersect",
 ///                   "action": "clear", "reasons": [ { "kind": "differs", "lacking": ["node2"] } ] }, … ] }
 /// ```
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let json: serde_json::Value = serde_json::from_str(&maskcalc::render::json(&masks))?;
+/// assert_eq!(json["format"], "xenmig-pool-masks");
+/// let avx2 = &json["features"][2];
+/// assert_eq!((&avx2["name"], &avx2["action"]), (&"AVX2".into(), &"clear".into()));
+/// assert_eq!(avx2["reasons"][0]["kind"], "differs");
+/// assert_eq!(avx2["reasons"][0]["lacking"][0], "b");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn json(masks: &PoolMasks) -> String {
     let hosts = masks
         .hosts

@@ -39,13 +39,35 @@ use crate::pool::{PoolMasks, Reason};
 pub use diff::{DiffRow, diff, diff_json, diff_rows};
 pub use json::json;
 pub use names::{firecracker, kvm_withheld_notes, libvirt, libvirt_name, qemu, xl, xl_name};
-pub use plan::{
-    COST_RULE, family_model_stepping, not_counted_reason, plan_json, plan_text, tier_additions,
-    tier_rule, uncounted_name,
-};
+pub(crate) use plan::{COST_RULE, not_counted_reason, tier_additions, tier_rule, uncounted_name};
+pub use plan::{plan_json, plan_text};
 pub use xend::{explain, xend, xend_missing_leaves, xend_verbose};
 
 /// A rendered configuration and the masked bits it could not express.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Release, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let mut targets = Targets::newest();
+/// let xl = maskcalc::render::xl(&masks, &targets);
+/// assert_eq!(xl.text, "cpuid = \"host,vmx=0,avx=0,avx2=0\"\n");
+/// assert!(xl.omitted.is_empty() && xl.notes.is_empty());
+/// // The oldest xl the tables know names all three too.
+/// targets.xen = Release::builtin(Consumer::Xl, "4.14".parse()?);
+/// assert_eq!(maskcalc::render::xl(&masks, &targets), xl);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The configuration text, ending with a newline.
@@ -75,7 +97,7 @@ pub(crate) fn host_list(masks: &PoolMasks, indices: &[usize]) -> String {
 }
 
 /// One reason in words, for humans.
-pub fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
+pub(crate) fn describe_reason(masks: &PoolMasks, reason: &Reason) -> String {
     match reason {
         Reason::Differs { lacking } => {
             let verb = if lacking.len() == 1 { "lacks" } else { "lack" };

@@ -423,6 +423,35 @@ fn model_losses(masks: &PoolMasks, release: &Release<'_>) -> Vec<String> {
 /// that would name it. The masks are [`PoolMasks::for_kvm`]'s: an
 /// `accumulate` feature not every host has is left out (disabled where the
 /// model or the host would show it), with a note.
+///
+/// ```
+/// use maskcalc::consumer::{CpuMode, GuestCpu, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let guest = GuestCpu::from_masks(&masks);
+/// let mut targets = Targets::newest();
+/// // A named model: the one that needs the fewest changes, with them.
+/// let model = maskcalc::render::libvirt(&masks, &guest, &targets);
+/// assert!(model.text.starts_with("<cpu mode='custom' match='exact' check='full'>\n  <model fallback='forbid'>"));
+/// assert!(model.text.contains("<feature policy='require' name='xsave'/>"), "{}", model.text);
+/// targets.cpu_mode = CpuMode::Passthrough;
+/// assert_eq!(
+///     maskcalc::render::libvirt(&masks, &guest, &targets).text,
+///     "<cpu mode='host-passthrough' check='none'>\n  <feature policy='disable' name='vmx'/>\n  \
+///      <feature policy='disable' name='avx'/>\n  <feature policy='disable' name='avx2'/>\n</cpu>\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
     let kvm = masks.for_kvm();
     let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
@@ -472,6 +501,29 @@ pub fn libvirt(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Re
 /// ([`CpuMode::Passthrough`]). Only names that QEMU release knows are
 /// written; a masked bit left out is in [`Rendered::omitted`]. The masks
 /// are [`PoolMasks::for_kvm`]'s, as for [`libvirt`].
+///
+/// ```
+/// use maskcalc::consumer::{CpuMode, GuestCpu, Targets};
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let guest = GuestCpu::from_masks(&masks);
+/// let mut targets = Targets::newest();
+/// let model = maskcalc::render::qemu(&masks, &guest, &targets);
+/// assert!(model.text.starts_with("-cpu ") && model.text.contains(",+xsave"), "{}", model.text);
+/// targets.cpu_mode = CpuMode::Passthrough;
+/// assert_eq!(maskcalc::render::qemu(&masks, &guest, &targets).text, "-cpu host,-vmx,-avx,-avx2\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn qemu(masks: &PoolMasks, guest: &GuestCpu, targets: &Targets<'_>) -> Rendered {
     let kvm = masks.for_kvm();
     let (masks, guest) = (&kvm, &kvm_guest(guest, &kvm));
@@ -624,6 +676,30 @@ struct MsrModifier {
 /// reports them, so a leaf that some host lacks is one no guest sees. The
 /// masks are [`PoolMasks::for_kvm`]'s: an `accumulate` feature not every
 /// host has is `0`, with a note.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let template: serde_json::Value = serde_json::from_str(&maskcalc::render::firecracker(&masks).text)?;
+/// let leaf1 = &template["cpuid_modifiers"][1];
+/// assert_eq!((&leaf1["leaf"], &leaf1["subleaf"], &leaf1["flags"]), (&"0x1".into(), &"0x0".into(), &0.into()));
+/// assert_eq!(leaf1["modifiers"][0]["register"], "ecx");
+/// assert_eq!(leaf1["modifiers"][0]["bitmap"], "0bxxx0xxxxxxxxxxxxxxxxxxxxxx0xxxxx");
+/// // Leaf 0 EAX, the highest basic leaf, pinned to the pool's lowest (7).
+/// assert_eq!(template["cpuid_modifiers"][0]["modifiers"][0]["bitmap"], format!("0b{:032b}", 7));
+/// assert_eq!(template["msr_modifiers"], serde_json::json!([]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn firecracker(masks: &PoolMasks) -> Rendered {
     let kvm = masks.for_kvm();
     let masks = &kvm;
@@ -654,16 +730,7 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                 }
             }
             FeatureRegister::Msr { index, half } => {
-                let slot = match msr_entries.iter().position(|(i, _)| *i == index) {
-                    Some(pos) => pos,
-                    None => {
-                        msr_entries.push((index, [None, None]));
-                        msr_entries.len() - 1
-                    }
-                };
-                if let Some((_, halves)) = msr_entries.get_mut(slot) {
-                    halves[usize::from(half == MsrHalf::Low)] = Some(reg.policy_string());
-                }
+                set_msr_half(&mut msr_entries, index, half, reg.policy_string());
             }
         }
     }
@@ -689,8 +756,42 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
             None => cpuid_entries.push((key, vec![modifier])),
         }
     }
-    cpuid_entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
-    let cpuid_modifiers = cpuid_entries
+    Rendered {
+        text: super::json::pretty(&FirecrackerTemplate {
+            cpuid_modifiers: cpuid_modifiers(cpuid_entries),
+            msr_modifiers: msr_modifiers(msr_entries),
+        }),
+        omitted: Vec::new(),
+        notes,
+    }
+}
+
+/// Records the policy string of one half of an MSR, in `entries` (by MSR
+/// index, in the order first seen; `[high, low]`).
+fn set_msr_half(
+    entries: &mut Vec<(u32, [Option<String>; 2])>,
+    index: u32,
+    half: MsrHalf,
+    policy: String,
+) {
+    let slot = match entries.iter().position(|(i, _)| *i == index) {
+        Some(pos) => pos,
+        None => {
+            entries.push((index, [None, None]));
+            entries.len() - 1
+        }
+    };
+    if let Some((_, halves)) = entries.get_mut(slot) {
+        halves[usize::from(half == MsrHalf::Low)] = Some(policy);
+    }
+}
+
+/// The template's `cpuid_modifiers`, by leaf and subleaf.
+fn cpuid_modifiers(
+    mut entries: Vec<(cpuid_defs::LeafKey, Vec<RegisterModifier>)>,
+) -> Vec<CpuidModifier> {
+    entries.sort_by_key(|(key, _)| (key.leaf, key.subleaf.unwrap_or(0)));
+    entries
         .into_iter()
         .map(|(key, modifiers)| CpuidModifier {
             // KVM_CPUID_FLAG_SIGNIFCANT_INDEX as KVM sets it: Firecracker
@@ -700,9 +801,14 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
             modifiers,
             subleaf: format!("{:#x}", key.subleaf.unwrap_or(0)),
         })
-        .collect();
+        .collect()
+}
+
+/// The template's `msr_modifiers`: 64-character bitmaps, a half the masks
+/// leave alone all `x`.
+fn msr_modifiers(entries: Vec<(u32, [Option<String>; 2])>) -> Vec<MsrModifier> {
     let untouched = "x".repeat(32);
-    let msr_modifiers = msr_entries
+    entries
         .into_iter()
         .map(|(index, [high, low])| MsrModifier {
             addr: format!("{index:#x}"),
@@ -712,13 +818,5 @@ pub fn firecracker(masks: &PoolMasks) -> Rendered {
                 low.as_deref().unwrap_or(&untouched)
             ),
         })
-        .collect();
-    Rendered {
-        text: super::json::pretty(&FirecrackerTemplate {
-            cpuid_modifiers,
-            msr_modifiers,
-        }),
-        omitted: Vec::new(),
-        notes,
-    }
+        .collect()
 }

@@ -9,7 +9,7 @@ use crate::plan::{HostCost, NotCounted, Plan, Tier, Uncounted};
 use crate::pool::HostSummary;
 
 /// The tiering rule in one sentence, with the threshold filled in.
-pub fn tier_rule(threshold: usize) -> String {
+pub(crate) fn tier_rule(threshold: usize) -> String {
     format!(
         "taking the hosts from the richest (most guest-visible features on its own) to the \
          poorest, each joins the first tier whose baseline, with it, still lacks fewer than \
@@ -18,12 +18,12 @@ pub fn tier_rule(threshold: usize) -> String {
 }
 
 /// What a cost is, in one sentence.
-pub const COST_RULE: &str = "a host's cost is the guest-visible features the other hosts would \
+pub(crate) const COST_RULE: &str = "a host's cost is the guest-visible features the other hosts would \
      gain if it left (class intersect, and VMX/SVM with nested HVM: hidden, opt-in, host and \
      accumulate features and unnamed bits never count); ranked by cost, then by host name";
 
 /// Why an uncounted bit does not count, in words.
-pub fn not_counted_reason(why: NotCounted) -> &'static str {
+pub(crate) fn not_counted_reason(why: NotCounted) -> &'static str {
     match why {
         NotCounted::Class(Class::Hidden) => "hidden: Xen never offers it to guests",
         NotCounted::Class(Class::OptIn) => "opt-in: offered only when enabled",
@@ -37,7 +37,7 @@ pub fn not_counted_reason(why: NotCounted) -> &'static str {
 }
 
 /// The name of an uncounted bit: the feature's, or its location.
-pub fn uncounted_name(u: &Uncounted) -> String {
+pub(crate) fn uncounted_name(u: &Uncounted) -> String {
     match u.feature {
         Some(id) => cpuid_defs::feature(id).name.to_owned(),
         None => u.location.to_string(),
@@ -45,7 +45,7 @@ pub fn uncounted_name(u: &Uncounted) -> String {
 }
 
 /// `family 0x6 model 0x55 stepping 0x4`.
-pub fn family_model_stepping(host: &HostSummary) -> String {
+pub(crate) fn family_model_stepping(host: &HostSummary) -> String {
     let (family, model, stepping) = host.family_model_stepping;
     format!("family {family:#x} model {model:#x} stepping {stepping:#x}")
 }
@@ -89,12 +89,32 @@ fn uncounted_groups(cost: &HostCost) -> Vec<(NotCounted, Vec<String>)> {
 }
 
 /// The features a tier has over the whole pool.
-pub fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
+pub(crate) fn tier_additions(plan: &Plan, tier: &Tier) -> FeatureSet {
     tier.baseline.difference(&plan.baseline)
 }
 
 /// The plan for people: the pool's baseline, each host's cost (ranked), and
 /// the tiers with their baselines and xl lines.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let text = maskcalc::render::plan_text(&plan, &maskcalc::consumer::Targets::newest());
+/// assert!(text.starts_with("Pool plan: 2 hosts (GenuineIntel); guests see 2 features on every host.\n"));
+/// assert!(text.contains("\n1. b  (family 0x6 model 0x55 stepping 0x4, tier 1)\n       costs 2: AVX AVX2\n"), "{text}");
+/// assert!(text.ends_with("    xl:   cpuid = \"host,vmx=0,avx=0,avx2=0\"\n"), "{text}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;
     let mut out = String::new();
@@ -119,42 +139,7 @@ pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     out.push('\n');
     let rank_width = masks.hosts.len().to_string().len();
     for (rank, cost) in plan.costs.iter().enumerate() {
-        let host = &masks.hosts[cost.host];
-        let tier = plan
-            .tier_of(cost.host)
-            .map(|t| format!(", tier {}", t + 1))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:>rank_width$}. {}  ({}{tier})",
-            rank + 1,
-            host.name,
-            family_model_stepping(host)
-        );
-        let indent = rank_width + 2 + 4;
-        let pad = " ".repeat(indent);
-        if cost.gains.is_empty() {
-            let _ = writeln!(out, "{pad}costs nothing");
-        } else {
-            let words: Vec<String> = names(&cost.gains).into_iter().map(str::to_owned).collect();
-            wrapped(
-                &mut out,
-                &format!("{pad}costs {}:", cost.gains.len()),
-                &words,
-                indent + 4,
-            );
-        }
-        for (why, names) in uncounted_groups(cost) {
-            wrapped(
-                &mut out,
-                &format!(
-                    "{pad}lacks alone, not counted ({}):",
-                    not_counted_reason(why)
-                ),
-                &names,
-                indent + 4,
-            );
-        }
+        cost_text(&mut out, plan, rank, rank_width, cost);
     }
     out.push_str("\n== Suggested tiers ==\n\n");
     let rule = format!("{}.", upper_first(&tier_rule(plan.tier_threshold)));
@@ -173,33 +158,80 @@ pub fn plan_text(plan: &Plan, targets: &Targets<'_>) -> String {
     }
     for (i, tier) in plan.tiers.iter().enumerate() {
         out.push('\n');
-        let added = tier_additions(plan, tier);
-        let _ = writeln!(
-            out,
-            "Tier {}: {} host{}, {} guest-visible features ({} more than the whole pool)",
-            i + 1,
-            tier.hosts.len(),
-            if tier.hosts.len() == 1 { "" } else { "s" },
-            tier.baseline.len(),
-            added.len()
-        );
-        let hosts: Vec<String> = tier
-            .hosts
-            .iter()
-            .map(|&h| masks.hosts[h].name.clone())
-            .collect();
-        wrapped(&mut out, "    hosts:", &hosts, 8);
-        if !added.is_empty() {
-            let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
-            wrapped(&mut out, "    adds:", &words, 8);
-        }
-        let _ = writeln!(
-            out,
-            "    xl:   {}",
-            super::xl(&tier.masks, targets).text.trim_end()
-        );
+        tier_text(&mut out, plan, i, tier, targets);
     }
     out
+}
+
+/// One host's entry in the ranking: its place, name and tier, what it
+/// costs, and what it alone lacks that does not count.
+fn cost_text(out: &mut String, plan: &Plan, rank: usize, rank_width: usize, cost: &HostCost) {
+    let host = &plan.masks.hosts[cost.host];
+    let tier = plan
+        .tier_of(cost.host)
+        .map(|t| format!(", tier {}", t + 1))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{:>rank_width$}. {}  ({}{tier})",
+        rank + 1,
+        host.name,
+        family_model_stepping(host)
+    );
+    let indent = rank_width + 2 + 4;
+    let pad = " ".repeat(indent);
+    if cost.gains.is_empty() {
+        let _ = writeln!(out, "{pad}costs nothing");
+    } else {
+        let words: Vec<String> = names(&cost.gains).into_iter().map(str::to_owned).collect();
+        wrapped(
+            out,
+            &format!("{pad}costs {}:", cost.gains.len()),
+            &words,
+            indent + 4,
+        );
+    }
+    for (why, names) in uncounted_groups(cost) {
+        wrapped(
+            out,
+            &format!(
+                "{pad}lacks alone, not counted ({}):",
+                not_counted_reason(why)
+            ),
+            &names,
+            indent + 4,
+        );
+    }
+}
+
+/// One tier (the `index`th): its size and baseline, its hosts, what it adds
+/// over the pool, and its xl line.
+fn tier_text(out: &mut String, plan: &Plan, index: usize, tier: &Tier, targets: &Targets<'_>) {
+    let added = tier_additions(plan, tier);
+    let _ = writeln!(
+        out,
+        "Tier {}: {} host{}, {} guest-visible features ({} more than the whole pool)",
+        index + 1,
+        tier.hosts.len(),
+        if tier.hosts.len() == 1 { "" } else { "s" },
+        tier.baseline.len(),
+        added.len()
+    );
+    let hosts: Vec<String> = tier
+        .hosts
+        .iter()
+        .map(|&h| plan.masks.hosts[h].name.clone())
+        .collect();
+    wrapped(out, "    hosts:", &hosts, 8);
+    if !added.is_empty() {
+        let words: Vec<String> = names(&added).into_iter().map(str::to_owned).collect();
+        wrapped(out, "    adds:", &words, 8);
+    }
+    let _ = writeln!(
+        out,
+        "    xl:   {}",
+        super::xl(&tier.masks, targets).text.trim_end()
+    );
 }
 
 /// `s` with its first letter in upper case (to begin a sentence).
@@ -315,6 +347,29 @@ fn not_counted_kind(why: NotCounted) -> &'static str {
 ///                "cost": 5, "gains": [ … ], "uncounted": [ { "name": "SGX", "location": "…", "why": "hidden" } ] }, … ],
 ///   "tiers": { "rule": "…", "threshold": 4,
 ///              "list": [ { "tier": 1, "hosts": [ … ], "count": 80, "adds": [ … ], "xl": "cpuid = \"host,…\"" } ] } }
+/// ```
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let plan = maskcalc::plan::plan(&hosts, &Default::default(), &Default::default())?;
+/// let text = maskcalc::render::plan_json(&plan, &maskcalc::consumer::Targets::newest());
+/// let json: serde_json::Value = serde_json::from_str(&text)?;
+/// assert_eq!(json["format"], "xenmig-pool-plan");
+/// assert_eq!(json["pool"]["baseline"]["count"], 2);
+/// let first = &json["costs"]["list"][0];
+/// assert_eq!((&first["host"], &first["cost"]), (&"b".into(), &2.into()));
+/// assert_eq!(json["tiers"]["list"][0]["xl"], "cpuid = \"host,vmx=0,avx=0,avx2=0\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_json(plan: &Plan, targets: &Targets<'_>) -> String {
     let masks = &plan.masks;

@@ -46,6 +46,27 @@ fn leaf_text(key: LeafKey) -> String {
 ///     "0x00000007,0x00:ebx=xxxxxxxxxxxxxxxxxx00x0000x0x0x00"
 /// ]
 /// ```
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// assert_eq!(
+///     maskcalc::render::xend(&masks),
+///     "cpuid = [\n    \"0x00000001:ecx=xxx0xxxxxxxxxxxxxxxxxxxxxx0xxxxx\",\n    \
+///      \"0x00000007,0x00:ebx=xxxxxxxxxxxxxxxxxxxxxxxxxx0xxxxx\"\n]\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn xend(masks: &PoolMasks) -> String {
     let mut leaves: Vec<(LeafKey, Vec<(usize, &RegisterMask)>)> = Vec::new();
     for reg in &masks.registers {
@@ -184,6 +205,31 @@ fn block_title(register: FeatureRegister) -> String {
 /// in binary, a `=` line, the mask) for leaves 1 and 7.0 and every other
 /// register with a mask, and then [`explain`]. The beginning is
 /// byte-for-byte what `xen_maskcalc.py -v` prints.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// let text = maskcalc::render::xend_verbose(&masks);
+/// assert!(text.starts_with(&maskcalc::render::xend(&masks)));
+/// // Leaf 1 ECX: each host's value, then the mask, then why VMX is cleared.
+/// assert!(text.contains(
+///     "EAX1 ECX registers:\n00011100000000000000000000000001\n00001100000000000000000000000001\n\
+///      ================================\nxxx0xxxxxxxxxxxxxxxxxxxxxx0xxxxx\n\
+///      Bit 5 (VMX) cleared since nested hvm is not enabled.\n"
+/// ), "{text}");
+/// assert!(text.ends_with(&maskcalc::render::explain(&masks)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn xend_verbose(masks: &PoolMasks) -> String {
     let mut out = xend(masks);
     out.push_str("\n== Detailed mask derivation info ==\n\n");
@@ -228,6 +274,29 @@ pub fn xend_verbose(masks: &PoolMasks) -> String {
 
 /// One line per masked bit (name, where, what, why), then the features kept
 /// by request and the registers some dump lacks.
+///
+/// ```
+/// use maskcalc::model::{CpuidInput, Host, HostCpuid};
+/// let host = |name: &str, ecx1: u32, ebx7: u32| {
+///     let mut cpuid = HostCpuid::default();
+///     cpuid.leaves.insert(CpuidInput::new(0, 0), [7, 0x756e6547, 0x6c65746e, 0x49656e69]);
+///     cpuid.leaves.insert(CpuidInput::new(1, 0), [0x50654, 0, ecx1, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(7, 0), [0, ebx7, 0, 0]);
+///     cpuid.leaves.insert(CpuidInput::new(0x8000_0000, 0), [0x8000_0000, 0, 0, 0]);
+///     Host { name: name.into(), cpuid }
+/// };
+/// // SSE3 and XSAVE on both hosts; AVX (1.ECX[28]) and AVX2 (7.0.EBX[5]) on `a` only.
+/// let hosts = [host("a", 0x1c00_0001, 0x20), host("b", 0x0c00_0001, 0)];
+/// let masks = maskcalc::pool::compute(&hosts, &Default::default())?;
+/// assert_eq!(
+///     maskcalc::render::explain(&masks),
+///     "== Masked features ==\n\n\
+///      VMX   0x1.ecx[5]    cleared: nested HVM not enabled\n\
+///      AVX   0x1.ecx[28]   cleared: differs: b lacks it\n\
+///      AVX2  0x7.0.ebx[5]  cleared: differs: b lacks it; dependency of AVX\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn explain(masks: &PoolMasks) -> String {
     let mut out = String::from("== Masked features ==\n\n");
     if masks.bits.is_empty() {
