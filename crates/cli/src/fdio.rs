@@ -285,15 +285,6 @@ fn resolve(path: &Path) -> io::Result<Resolved> {
     Err(io::Error::from_raw_os_error(libc::ELOOP))
 }
 
-/// A fresh scratch directory for a test, `$TMPDIR/xenmig-fdio-PID-NAME`.
-#[cfg(test)]
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xenmig-fdio-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -425,9 +425,10 @@ fn refuse_same_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fdio::Target;
     use crate::fdio::replace::create_named;
-    use crate::fdio::{Target, scratch};
     use std::ffi::OsStr;
+    use xenmig_test_support::scratch;
 
     const PRIVATE_NEW: OutputOptions<'static> = OutputOptions {
         new_file_mode: PRIVATE,

@@ -146,9 +146,9 @@ fn drop_cached(file: &File, offset: u64, len: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fdio::scratch;
     use std::fs;
     use std::io::Write;
+    use xenmig_test_support::scratch;
 
     #[test]
     fn writeback_windows_cover_the_file_in_order() {
