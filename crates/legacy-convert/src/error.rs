@@ -10,7 +10,9 @@
 use std::fmt;
 use std::io;
 
-use crate::format::{BlockId, ChunkId, GuestType, MAX_BATCH, MAX_VCPU_ID, Width};
+use crate::format::{
+    BlockId, ChunkId, GuestType, MAX_BATCH, MAX_VCPU_ID, VCPU_CONTEXT_32, VCPU_CONTEXT_64, Width,
+};
 
 /// What went wrong. New kinds are added over time: match the ones you act
 /// on and keep a catch-all arm.
@@ -99,7 +101,7 @@ pub enum ErrorKind {
     /// The `"vcpu"` block has a size of no known guest width.
     #[error(
         "Unable to determine guest width/level: \"vcpu\" block of 0x{size:x} bytes, expected \
-         0x1430 (64-bit) or 0xaf0 (32-bit)"
+         0x{VCPU_CONTEXT_64:x} (64-bit) or 0x{VCPU_CONTEXT_32:x} (32-bit)"
     )]
     BadVcpuBlockSize {
         /// The block's size.

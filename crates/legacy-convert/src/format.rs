@@ -15,10 +15,10 @@ pub const MAX_BATCH: u32 = 1024;
 pub const MAX_VCPU_ID: i32 = 4095;
 
 /// Size of vCPU context of a 64-bit PV guest (`vcpu_guest_context` x86_64).
-pub const VCPU_CONTEXT_64: u32 = 0x1430;
+pub const VCPU_CONTEXT_64: u32 = migration_stream::wire::PV_VCPU_CONTEXT_64;
 
 /// Size of vCPU context of a 32-bit (PAE) PV guest (`vcpu_guest_context` x86_32).
-pub const VCPU_CONTEXT_32: u32 = 0xAF0;
+pub const VCPU_CONTEXT_32: u32 = migration_stream::wire::PV_VCPU_CONTEXT_32;
 
 /// Size of the extended vCPU context carried when the `"extv"` block is present.
 pub const VCPU_EXTENDED_SIZE: u32 = 128;

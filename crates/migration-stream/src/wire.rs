@@ -344,6 +344,24 @@ pub struct VcpuHeader {
 }
 const _: () = assert!(size_of::<VcpuHeader>() == 8);
 
+/// Bytes of an X86_PV_VCPU_BASIC context (after its [`VcpuHeader`]) of a
+/// 64-bit PV guest: `sizeof(vcpu_guest_context)` for x86_64. A legacy image's
+/// `"vcpu"` block carries the same structure.
+///
+/// ```
+/// use migration_stream::payload::Vcpu;
+/// use migration_stream::wire::{PV_VCPU_CONTEXT_32, PV_VCPU_CONTEXT_64, VcpuHeader};
+/// let body = Vcpu::encode(0, &[0; PV_VCPU_CONTEXT_64 as usize]);
+/// assert_eq!(Vcpu::parse(&body)?.context.len(), 0x1430);
+/// assert_eq!(body.len(), size_of::<VcpuHeader>() + 0x1430); // the header, then the context
+/// assert!(PV_VCPU_CONTEXT_32 < PV_VCPU_CONTEXT_64); // x86_32 registers are narrower
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const PV_VCPU_CONTEXT_64: u32 = 0x1430;
+/// Bytes of an X86_PV_VCPU_BASIC context of a 32-bit (PAE) PV guest:
+/// `sizeof(vcpu_guest_context)` for x86_32.
+pub const PV_VCPU_CONTEXT_32: u32 = 0xAF0;
+
 /// Body of X86_TSC_INFO (24 bytes).
 ///
 /// ```

@@ -5,14 +5,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-/// `testdata/<rel>` at the repository root.
-pub fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(rel)
-}
+pub use xenmig_test_support::testdata;
 
 /// A reference TSV under `testdata/reference/`, as rows of cells (header skipped).
 pub fn reference_tsv(name: &str) -> Vec<Vec<String>> {

@@ -219,7 +219,8 @@ pub fn parse_features(text: &str) -> Result<Vec<CpuMapFeature>, CpuMapError> {
                 let index = hex(attribute(&attributes, "index").unwrap_or(""), line, "index")?;
                 let low = hex(attribute(&attributes, "eax").unwrap_or("0x0"), line, "eax")?;
                 let high = hex(attribute(&attributes, "edx").unwrap_or("0x0"), line, "edx")?;
-                let mask = (u64::from(high) << 32) | u64::from(low);
+                let mask =
+                    cpuid_defs::MsrHalf::High.place(high) | cpuid_defs::MsrHalf::Low.place(low);
                 if let Some(last) = out.last_mut() {
                     last.location = (mask.count_ones() == 1).then(|| Location::Msr {
                         index,

@@ -11,6 +11,8 @@
 //! `<cpuid/>` and `<msr/>` inside one `<cpudata>`. Other elements inside
 //! `<cpudata>` are skipped, so newer files with extra data still load.
 
+use cpuid_defs::MsrHalf;
+
 use super::text::{hex_u32_prefixed, quote};
 use super::xml::{attribute, walk};
 use super::{LineError, insert_leaf, insert_msr};
@@ -74,7 +76,7 @@ pub(super) fn parse(text: &str) -> Result<HostCpuid, LineError> {
                     &mut host,
                     line,
                     index,
-                    (u64::from(high) << 32) | u64::from(low),
+                    MsrHalf::High.place(high) | MsrHalf::Low.place(low),
                 )?;
             }
             // Anything else inside <cpudata> is newer data: skipped.

@@ -18,6 +18,8 @@
 
 use std::fmt::Write as _;
 
+use cpuid_defs::MsrHalf;
+
 use super::Format;
 use super::json::{DUMP_FORMAT_NAME, DUMP_FORMAT_VERSION, JsonDump, JsonLeaf, JsonMsr};
 use crate::model::HostCpuid;
@@ -164,8 +166,8 @@ pub fn libvirt(host: &HostCpuid) -> String {
         let _ = writeln!(
             out,
             "  <msr index='0x{index:x}' edx='0x{:08x}' eax='0x{:08x}'/>",
-            value >> 32,
-            value & 0xffff_ffff
+            MsrHalf::High.of(*value),
+            MsrHalf::Low.of(*value)
         );
     }
     out.push_str("</cpudata>\n");

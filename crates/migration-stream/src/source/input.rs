@@ -426,18 +426,7 @@ mod tests {
     use super::*;
     use crate::source::{Seekable, Sequential};
     use std::io::{Cursor, Read};
-
-    /// A reader that returns at most `step` bytes per call, like a pipe.
-    struct Trickle<'a>(&'a [u8], usize);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.1).min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
+    use xenmig_test_support::Trickle;
 
     /// A reader that claims to have read more than it was given.
     struct Liar;
@@ -455,7 +444,7 @@ mod tests {
     #[test]
     fn reads_and_skips_across_short_reads() {
         let bytes = data(300_000);
-        let mut input = Input::new(Sequential::new(Trickle(&bytes, 7_001)));
+        let mut input = Input::new(Sequential::new(Trickle::new(&bytes[..], 7_001)));
         let mut head = [0u8; 10];
         input.read_exact(&mut head).unwrap();
         assert_eq!(&head, &bytes[..10]);
@@ -533,7 +522,8 @@ mod tests {
     #[test]
     fn large_reads_bypass_the_buffer_and_small_ones_use_it() {
         let bytes = data(1_000);
-        let mut input = Input::with_buffer_size(Sequential::new(Trickle(&bytes, 300)), 100);
+        let mut input =
+            Input::with_buffer_size(Sequential::new(Trickle::new(&bytes[..], 300)), 100);
         let mut small = [0u8; 10];
         // One source read fills the buffer (100 bytes), 10 are handed out.
         assert_eq!(input.read_some(&mut small).unwrap(), 10);

@@ -12,9 +12,7 @@
 use super::{Engine, Step};
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
-use migration_stream::types::{
-    DomainType, MAX_BATCH, PAGE_SIZE, PFN_MASK, PFN_RESERVED_MASK, PFN_TYPE_SHIFT,
-};
+use migration_stream::types::{DomainType, MAX_BATCH, PAGE_SIZE, PFN_RESERVED_MASK, PfnEntry};
 use migration_stream::wire::{Le64, PageDataHeader};
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -30,6 +28,8 @@ const PAGE_TABLE_TYPES: u16 = 0b0001_1110_0001_1110;
 
 /// Page types followed by 4096 bytes of data: 0x0–0x4 and 0x9–0xC.
 const DATA_PAGE_TYPES: u16 = 0b0001_1110_0001_1111;
+/// Bytes of one pfn entry.
+const PFN_ENTRY_SIZE: u64 = size_of::<Le64>() as u64;
 
 /// Buffers kept from one PAGE_DATA record to the next.
 #[derive(Default)]
@@ -48,7 +48,7 @@ pub(super) struct Scratch {
 #[derive(Clone, Copy)]
 struct Summary {
     /// Reserved bits of all entries, ORed.
-    reserved: u64,
+    reserved: u8,
     /// Bit `t` set when an entry has page type `t`.
     types: u16,
     lowest: u64,
@@ -74,12 +74,16 @@ impl Summary {
     fn add(&mut self, entries: &[Le64], by_type: &mut [u64; 16]) {
         let mut previous = self.last;
         for raw in entries {
-            let raw = raw.get();
-            self.reserved |= raw & PFN_RESERVED_MASK;
-            let code = (raw >> PFN_TYPE_SHIFT) as usize & 0xF;
+            let PfnEntry {
+                pfn,
+                page_type,
+                reserved,
+            } = PfnEntry::from_raw(raw.get());
+            self.reserved |= reserved;
+            // A page type is 4 bits (the mask keeps the index in bounds).
+            let code = usize::from(page_type.0 & 0xF);
             self.types |= 1 << code;
             by_type[code] += 1;
-            let pfn = raw & PFN_MASK;
             self.ascending &= previous.is_none_or(|p| pfn > p);
             previous = Some(pfn);
             self.lowest = self.lowest.min(pfn);
@@ -110,7 +114,7 @@ impl<S: ByteSource> Engine<'_, S> {
         if reserved != 0 {
             return self.broken(Breach::PageDataReserved { reserved });
         }
-        let pfn_bytes = u64::from(count) * 8;
+        let pfn_bytes = u64::from(count) * PFN_ENTRY_SIZE;
         if self.body_left < pfn_bytes {
             return self.broken(Breach::PageDataPfnArray);
         }
@@ -127,7 +131,8 @@ impl<S: ByteSource> Engine<'_, S> {
             self.report.note_pfns(summary.lowest, summary.highest);
         }
         let page_bytes = data_pages * PAGE_SIZE as u64;
-        if u64::from(length) != 8 + pfn_bytes + page_bytes {
+        let header_bytes = size_of::<PageDataHeader>() as u64;
+        if u64::from(length) != header_bytes + pfn_bytes + page_bytes {
             return self.broken(Breach::PageDataLength {
                 pfn_bytes,
                 page_bytes,
@@ -176,12 +181,12 @@ impl<S: ByteSource> Engine<'_, S> {
             if let Err(err) = self.input.read_exact(entries.as_mut_bytes()) {
                 return Err(self.input_error(err));
             }
-            self.body_left -= n as u64 * 8;
+            self.body_left -= n as u64 * PFN_ENTRY_SIZE;
             let entries = &self.pages.chunk[..n];
             summary.add(entries, &mut self.pages.by_type);
             self.check_chunk(entries, index, &summary)?;
             if collect {
-                let pfns = entries.iter().map(|raw| raw.get() & PFN_MASK);
+                let pfns = entries.iter().map(|raw| PfnEntry::from_raw(raw.get()).pfn);
                 self.pages.duplicates.extend(pfns.zip(index..));
             }
             index += n as u32;
@@ -189,7 +194,7 @@ impl<S: ByteSource> Engine<'_, S> {
         if !collect && !summary.ascending {
             // One chunk holds the whole array: collect it now.
             let entries = &self.pages.chunk[..count as usize];
-            let pfns = entries.iter().map(|raw| raw.get() & PFN_MASK);
+            let pfns = entries.iter().map(|raw| PfnEntry::from_raw(raw.get()).pfn);
             self.pages.duplicates.extend(pfns.zip(0..));
         }
         Ok(summary)
@@ -209,19 +214,20 @@ impl<S: ByteSource> Engine<'_, S> {
         }
         for (raw, index) in entries.iter().zip(first..) {
             let raw = raw.get();
-            let bits = raw & PFN_RESERVED_MASK;
-            if bits != 0 {
+            let entry = PfnEntry::from_raw(raw);
+            if entry.reserved != 0 {
+                let bits = raw & PFN_RESERVED_MASK;
                 return self.broken(Breach::PageDataPfnReserved { index, bits });
             }
-            let code = (raw >> PFN_TYPE_SHIFT) as usize & 0xF;
-            if INVALID_PAGE_TYPES & (1 << code) != 0 {
-                let bits = raw & !PFN_MASK & !PFN_RESERVED_MASK;
+            if !entry.page_type.is_valid() {
+                // The type bits in place (the reserved ones are zero here).
+                let bits = PfnEntry { pfn: 0, ..entry }.to_raw();
                 return self.broken(Breach::PageDataPfnType { index, bits });
             }
-            if is_hvm && PAGE_TABLE_TYPES & (1 << code) != 0 {
+            if is_hvm && entry.page_type.is_page_table() {
                 return self.broken(Breach::PageTableInHvm { index, raw });
             }
-            let pfn = raw & PFN_MASK;
+            let pfn = entry.pfn;
             if let Some(end) = p2m_end
                 && pfn > end
             {

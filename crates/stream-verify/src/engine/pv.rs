@@ -6,11 +6,9 @@ use crate::report::MAX_VCPUS_LISTED;
 use crate::rules::Breach;
 use migration_stream::source::ByteSource;
 use migration_stream::types::DomainType;
-use migration_stream::wire::{VcpuHeader, X86PvInfo, X86PvP2mFramesHeader};
-
-/// `sizeof(vcpu_guest_context)` for 64-bit and 32-bit PV guests.
-const VCPU_BASIC_SIZE_64: u64 = 0x1430;
-const VCPU_BASIC_SIZE_32: u64 = 0xAF0;
+use migration_stream::wire::{
+    PV_VCPU_CONTEXT_32, PV_VCPU_CONTEXT_64, VcpuHeader, X86PvInfo, X86PvP2mFramesHeader,
+};
 
 /// What the PV records have said so far.
 #[derive(Default)]
@@ -124,11 +122,11 @@ impl<S: ByteSource> Engine<'_, S> {
     }
 
     fn vcpu_basic(&mut self, vcpu: u32, context: u64) -> Step {
-        let expected = if self.pv.width == 8 {
-            VCPU_BASIC_SIZE_64
+        let expected = u64::from(if self.pv.width == 8 {
+            PV_VCPU_CONTEXT_64
         } else {
-            VCPU_BASIC_SIZE_32
-        };
+            PV_VCPU_CONTEXT_32
+        });
         if context != expected {
             let bits = u32::from(self.pv.width) * 8;
             return self.broken(Breach::VcpuBasicSize {
