@@ -271,10 +271,7 @@ pub unsafe extern "C" fn xenmig_verify_fd(
         let name = Target::Fd(fd.as_raw_fd()).describe();
         let input = Input::borrowed(fd, name.clone())
             .map_err(|e| Failure::usage_or_io(format!("Unable to open {name}: {e}")))?;
-        let options = stream_verify::Options {
-            format: format.into(),
-            ..stream_verify::Options::default()
-        };
+        let options = stream_verify::Options::from(stream_verify::Format::from(format));
         let report = xenmig_cli::verify::verify(input, options, None);
         give(
             report_json,

@@ -134,12 +134,12 @@ impl ConsumerSetup {
             Some((names, models)) => Release::from_tables(names, models, self.libvirt.version),
             None => Release::builtin(Consumer::Libvirt, self.libvirt.version),
         };
-        Targets {
-            xen: Release::builtin(Consumer::Xl, self.xen.version),
-            qemu: Release::builtin(Consumer::Qemu, self.qemu.version),
-            libvirt,
-            cpu_mode: self.mode,
-        }
+        let mut targets = Targets::newest();
+        targets.xen = Release::builtin(Consumer::Xl, self.xen.version);
+        targets.qemu = Release::builtin(Consumer::Qemu, self.qemu.version);
+        targets.libvirt = libvirt;
+        targets.cpu_mode = self.mode;
+        targets
     }
 
     /// `-v`'s line for a consumer: `writing for QEMU 7.2 (installed: …)`.

@@ -449,6 +449,7 @@ impl ErrorKind {
 /// assert!(guest.to_string().starts_with("the image looks like one of an HVM guest"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Hint {
     /// The image looks like one from a toolstack of `detected` width.
     Width {

@@ -320,6 +320,7 @@ fn adjacent(a: Version, b: Version) -> bool {
 /// assert_eq!(targets.xen.label(), "Xen 4.17");
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Targets<'a> {
     /// libxl's parser, for `--format xl`.
     pub xen: Release<'a>,
