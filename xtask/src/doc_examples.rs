@@ -5,12 +5,15 @@
 //! - a module-level function, struct, enum, union, trait or type alias has a
 //!   Rust code block of its own;
 //! - an inherent method or a trait's method has one of its own, or is named
-//!   in a Rust code block of its type's (or trait's, or module's) docs;
+//!   in a Rust code block of its own type's (or trait's) docs: a module's
+//!   example does not count for methods, because a name like `new` or `name`
+//!   in it may belong to any type of the module;
 //! - constants, fields and variants are shown by their type's or module's
 //!   example, so they need none of their own.
 //!
 //! A Rust code block is a fenced block whose info string is empty or says
-//! `rust`, `no_run` or `should_panic`: rustdoc compiles and runs those.
+//! `rust`, `no_run` or `should_panic`: rustdoc compiles those, and runs all
+//! but `no_run`.
 //! `ignore`, `compile_fail` and `text` blocks show no working use.
 
 use crate::public_api::{Public, ids_of, item, public, tag};
@@ -29,7 +32,7 @@ pub fn missing(doc: &Value) -> Result<Vec<String>, String> {
         missing: BTreeMap::new(),
         visited: HashSet::new(),
     };
-    walk.module(root, name, "");
+    walk.module(root, name);
     let mut lines: Vec<String> = walk
         .missing
         .into_values()
@@ -86,7 +89,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn module(&mut self, id: u64, path: &str, parent_code: &str) {
+    fn module(&mut self, id: u64, path: &str) {
         // Re-exports can make paths circular; no real path is this deep.
         if path.matches("::").count() > 8 || !self.visited.insert((id, path.to_owned())) {
             return;
@@ -94,13 +97,12 @@ impl Walk<'_> {
         let Some(module) = item(self.doc, id) else {
             return;
         };
-        let code = format!("{parent_code}{}", docs_code(module));
         for child in ids_of(&module["inner"]["module"]["items"]) {
-            self.item(child, path, &code);
+            self.item(child, path);
         }
     }
 
-    fn item(&mut self, id: u64, parent: &str, module_code: &str) {
+    fn item(&mut self, id: u64, parent: &str) {
         let Some(Public {
             it,
             kind,
@@ -112,27 +114,26 @@ impl Walk<'_> {
         };
         let path = format!("{parent}::{name}");
         match kind {
-            "module" => self.module(id, &path, module_code),
-            "use" => self.reexport(inner, parent, module_code),
+            "module" => self.module(id, &path),
+            "use" => self.reexport(inner, parent),
             "struct" | "enum" | "union" | "trait" | "function" | "type_alias" => {
                 let own = docs_code(it);
                 if own.is_empty() {
                     self.note(id, &path, item_kind(kind));
                 }
-                let context = format!("{module_code}{own}");
                 if kind == "trait" {
                     for member in ids_of(&inner["items"]) {
-                        self.member(member, &path, &context, true);
+                        self.member(member, &path, &own, true);
                     }
                 } else if kind != "function" && kind != "type_alias" {
-                    self.inherent_members(&inner["impls"], &path, &context);
+                    self.inherent_members(&inner["impls"], &path, &own);
                 }
             }
             _ => {}
         }
     }
 
-    fn reexport(&mut self, inner: &Value, parent: &str, module_code: &str) {
+    fn reexport(&mut self, inner: &Value, parent: &str) {
         let Some(target) = inner["id"].as_u64() else {
             return;
         };
@@ -142,19 +143,18 @@ impl Walk<'_> {
         let is_module = tag(&target_item["inner"]).is_some_and(|(k, _)| k == "module");
         if inner["is_glob"].as_bool().unwrap_or(false) {
             if is_module {
-                self.module(target, parent, module_code);
+                self.module(target, parent);
             }
             return;
         }
         let shown = inner["name"].as_str().unwrap_or("_");
         if is_module {
-            self.module(target, &format!("{parent}::{shown}"), module_code);
+            self.module(target, &format!("{parent}::{shown}"));
         } else if self.visited.insert((target, format!("{parent}::{shown}"))) {
-            // The item's own docs decide; the module it is re-exported into
-            // adds its example as context for the item's methods.
+            // The item's own docs decide, wherever it is re-exported.
             let original = target_item["name"].as_str().unwrap_or(shown);
             if original == shown {
-                self.item(target, parent, module_code);
+                self.item(target, parent);
             }
         }
     }

@@ -25,6 +25,16 @@ impl Feature {
     }
 
     /// Every feature this one needs, directly or indirectly (not itself).
+    ///
+    /// ```
+    /// use cpuid_defs::lookup;
+    /// let avx2 = lookup("AVX2").unwrap();
+    /// let needs = avx2.depends_closure();
+    /// // AVX2 needs AVX directly and XSAVE through AVX.
+    /// assert!(needs.contains(lookup("AVX").unwrap().id));
+    /// assert!(needs.contains(lookup("XSAVE").unwrap().id));
+    /// assert!(!needs.contains(avx2.id));
+    /// ```
     pub fn depends_closure(&self) -> FeatureSet {
         depends_closure(self.id)
     }

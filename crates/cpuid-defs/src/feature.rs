@@ -54,6 +54,13 @@ impl DependencySources {
     }
 
     /// The names of the sources (`xen`, `linux`, `qemu`).
+    ///
+    /// ```
+    /// use cpuid_defs::DependencySources;
+    /// let both = DependencySources::XEN;
+    /// assert_eq!(both.names().collect::<Vec<_>>(), ["xen"]);
+    /// assert_eq!(DependencySources::NONE.names().count(), 0);
+    /// ```
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Self::NAMES
             .into_iter()

@@ -160,6 +160,13 @@ impl FeatureSet {
     }
 
     /// The features in the set, ascending by id (location order).
+    ///
+    /// ```
+    /// use cpuid_defs::{FeatureSet, lookup};
+    /// let set: FeatureSet = ["AVX2", "SSE2"].map(|n| lookup(n).unwrap().id).into_iter().collect();
+    /// let names: Vec<&str> = set.features().map(|f| f.name).collect();
+    /// assert_eq!(names, ["SSE2", "AVX2"]); // leaf 1 comes before leaf 7
+    /// ```
     pub fn features(&self) -> impl Iterator<Item = &'static Feature> {
         self.iter().map(feature)
     }

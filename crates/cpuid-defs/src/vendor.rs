@@ -88,6 +88,12 @@ impl Vendors {
     }
 
     /// The lower-case names of the vendors in the set.
+    ///
+    /// ```
+    /// use cpuid_defs::Vendors;
+    /// let names: Vec<&str> = Vendors::INTEL.union(Vendors::HYGON).names().collect();
+    /// assert_eq!(names, ["intel", "hygon"]);
+    /// ```
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Self::NAMES
             .into_iter()

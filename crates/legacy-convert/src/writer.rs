@@ -628,6 +628,17 @@ pub struct LegacyImage {
 
 impl LegacyImage {
     /// A PV image with a frame list of the right length, an empty body and no vCPUs.
+    ///
+    /// ```
+    /// use legacy_convert::format::{GuestType, GuestWidth, Width};
+    /// use legacy_convert::writer::{GuestParts, LegacyImage};
+    ///
+    /// // A 64-bit guest's frame list page holds 512 pfns: 0x201 pfns need two.
+    /// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x201);
+    /// assert_eq!(image.guest_type(), GuestType::Pv);
+    /// let GuestParts::Pv(pv) = &image.guest else { unreachable!() };
+    /// assert_eq!((pv.frames.len(), pv.vcpus.len(), image.body.len()), (2, 0, 0));
+    /// ```
     pub fn pv(width: Width, guest_width: GuestWidth, p2m_size: u64) -> LegacyImage {
         let frames = p2m_size.saturating_sub(1) / guest_width.frames_per_page() + 1;
         LegacyImage {
@@ -667,6 +678,17 @@ impl LegacyImage {
     }
 
     /// PV: replaces the tail vCPUs and puts a matching VCPU_INFO chunk first in the body.
+    ///
+    /// ```
+    /// use legacy_convert::format::{GuestWidth, Width};
+    /// use legacy_convert::writer::{GuestParts, LegacyImage, PvVcpu};
+    ///
+    /// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
+    ///     .with_vcpus(vec![PvVcpu::new(0, GuestWidth::W64), PvVcpu::new(1, GuestWidth::W64)]);
+    /// let GuestParts::Pv(pv) = &image.guest else { unreachable!() };
+    /// assert_eq!(pv.vcpus.iter().map(|v| v.id).collect::<Vec<_>>(), [0, 1]);
+    /// assert_eq!(image.body.len(), 1, "the VCPU_INFO chunk");
+    /// ```
     pub fn with_vcpus(mut self, vcpus: Vec<PvVcpu>) -> LegacyImage {
         let ids: Vec<u32> = vcpus.iter().map(|v| v.id).collect();
         self.body.insert(0, BodyItem::vcpu_info(&ids));

@@ -548,6 +548,16 @@ impl<'a> MsrPolicy<'a> {
     }
 
     /// The entries in order.
+    ///
+    /// ```
+    /// use migration_stream::payload::MsrPolicy;
+    /// use migration_stream::wire::MsrPolicyEntry;
+    /// let body = MsrPolicy::encode(&[MsrPolicyEntry::new(0xce, 0), MsrPolicyEntry::new(0x10a, 0xc)]);
+    /// let policy = MsrPolicy::parse(&body)?;
+    /// let indices: Vec<u32> = policy.iter().map(|e| e.idx.get()).collect();
+    /// assert_eq!(indices, [0xce, 0x10a]);
+    /// # Ok::<(), migration_stream::PayloadError>(())
+    /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a MsrPolicyEntry> + 'a {
         self.entries.iter()
     }

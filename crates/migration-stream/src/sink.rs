@@ -203,6 +203,13 @@ impl<W: Write> BlockWriter<W> {
     pub const FILE_WRITE_SIZE: usize = 64 << 10;
 
     /// A writer with blocks of [`DEFAULT_BLOCK_SIZE`](Self::DEFAULT_BLOCK_SIZE).
+    ///
+    /// ```
+    /// use migration_stream::sink::BlockWriter;
+    /// let out = BlockWriter::new(Vec::<u8>::new());
+    /// assert_eq!(out.block_size(), BlockWriter::<Vec<u8>>::DEFAULT_BLOCK_SIZE);
+    /// assert_eq!((out.buffered(), out.written()), (0, 0));
+    /// ```
     pub fn new(inner: W) -> Self {
         BlockWriter::with_block_size(inner, Self::DEFAULT_BLOCK_SIZE)
     }

@@ -244,6 +244,27 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Reads the pending record's body into `buf`, see [`Reader::read_body`].
+    ///
+    /// ```
+    /// use migration_stream::{Event, StreamReader, Writer, types::{DomainType, RecordType}, wire};
+    ///
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_image_header(&wire::ImageHeader::new(3))?;
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_PV, 4, 19))?;
+    /// writer.write_record(RecordType::SHARED_INFO.0, &[7; 12])?;
+    /// let bytes = writer.into_inner();
+    ///
+    /// let mut stream = StreamReader::new(&bytes[..]);
+    /// let mut body = Vec::new();
+    /// loop {
+    ///     if let Event::LibxcRecord(info) = stream.next_event()? {
+    ///         assert_eq!(info.libxc_type(), RecordType::SHARED_INFO);
+    ///         assert_eq!(stream.read_body(&mut body)?, [7; 12]); // without the padding
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_body<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
         self.reader.read_body(buf)
     }

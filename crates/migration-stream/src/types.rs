@@ -77,6 +77,17 @@ macro_rules! open_value {
             pub const ALL: &'static [$name] = &[$($name::$konst),*];
 
             /// The upstream (C/spec) name, or `None` for a number without one.
+            ///
+            #[doc = concat!(
+                "```\n",
+                "use migration_stream::types::", stringify!($name), ";\n",
+                "let named = ", stringify!($name), "::ALL[0];\n",
+                "let name = named.name().unwrap();\n",
+                "// A name belongs to one value.\n",
+                "assert_eq!(", stringify!($name), "::ALL.iter().filter(|v| v.name() == Some(name)).count(), 1);\n",
+                "assert_eq!(", stringify!($name), "(<", stringify!($repr), ">::MAX).name(), None);\n",
+                "```"
+            )]
             pub fn name(self) -> Option<&'static str> {
                 match self {
                     $( $name::$konst => Some(stringify!($konst)), )*
@@ -85,6 +96,14 @@ macro_rules! open_value {
             }
 
             /// The name upstream's Python tools print, or `None` for an unknown number.
+            ///
+            #[doc = concat!(
+                "```\n",
+                "use migration_stream::types::", stringify!($name), ";\n",
+                "assert!(", stringify!($name), "::ALL.iter().all(|v| v.display_name().is_some()));\n",
+                "assert_eq!(", stringify!($name), "(<", stringify!($repr), ">::MAX).display_name(), None);\n",
+                "```"
+            )]
             pub fn display_name(self) -> Option<&'static str> {
                 match self {
                     $( $name::$konst => Some($display), )*
@@ -207,6 +226,12 @@ open_value! {
 
 impl LibxlRecordType {
     /// Whether bit 31 marks this record as optional.
+    ///
+    /// ```
+    /// use migration_stream::types::LibxlRecordType;
+    /// assert!(!LibxlRecordType::EMULATOR_CONTEXT.is_optional());
+    /// assert!(LibxlRecordType(0x8000_0007).is_optional());
+    /// ```
     pub fn is_optional(self) -> bool {
         self.0 & RECORD_OPTIONAL_BIT != 0
     }

@@ -150,6 +150,16 @@ impl<W: CopySink> Writer<W> {
     }
 
     /// Writes a libxc domain header.
+    ///
+    /// ```
+    /// use migration_stream::{Writer, types::DomainType, wire};
+    /// let mut writer = Writer::new(Vec::new());
+    /// writer.write_domain_header(&wire::DomainHeader::new(DomainType::X86_HVM, 4, 19))?;
+    /// // type, page shift, reserved, Xen major, Xen minor: 16 little-endian bytes.
+    /// assert_eq!(writer.offset(), 16);
+    /// assert_eq!(&writer.get_ref()[..4], &[2, 0, 0, 0]); // X86_HVM
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_domain_header(&mut self, header: &wire::DomainHeader) -> io::Result<()> {
         self.no_open_record()?;
         self.put(header.as_bytes())

@@ -119,6 +119,16 @@ pub struct Violation {
 
 impl Violation {
     /// A violation of `kind` in the record (or header) at byte `offset`.
+    ///
+    /// An embedder that checks more than the verifier reports its own
+    /// findings in the same shape:
+    ///
+    /// ```
+    /// use stream_verify::{Rule, Violation, report::Place, rules::Breach};
+    /// let found = Violation::new(Breach::LibxlVersion { version: 9 }, 0, None, Place::LibxlHeader);
+    /// assert_eq!(found.rule(), Rule::LibxlVersion);
+    /// assert_eq!(found.message(), "Unknown image version: Expected 2, got 9");
+    /// ```
     pub fn new(kind: Breach, offset: u64, record_index: Option<u64>, place: Place) -> Self {
         Violation {
             kind,

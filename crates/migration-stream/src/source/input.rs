@@ -165,6 +165,15 @@ impl<S: ByteSource> Input<S> {
 
     /// The next `n` bytes (at most [`buffer_size`](Input::buffer_size))
     /// without consuming them; fewer only at the end of input.
+    ///
+    /// ```
+    /// use migration_stream::source::{Input, Sequential};
+    /// let mut input = Input::new(Sequential::new(&b"LibxlFmt..."[..]));
+    /// assert_eq!(input.peek(8)?, b"LibxlFmt");
+    /// assert_eq!(input.offset(), 0, "nothing consumed");
+    /// assert_eq!(input.peek(100)?.len(), 11, "fewer at the end of input");
+    /// # Ok::<(), migration_stream::source::InputError>(())
+    /// ```
     pub fn peek(&mut self, n: usize) -> Result<&[u8], InputError> {
         let n = n.min(self.buffer.len());
         if self.end - self.start < n {
@@ -225,6 +234,16 @@ impl<S: ByteSource> Input<S> {
 
     /// Exactly `out.len()` bytes, or [`InputError::Truncated`] saying where
     /// the input ended (the bytes that did arrive are in `out` and consumed).
+    ///
+    /// ```
+    /// use migration_stream::source::{Input, Sequential};
+    /// let mut input = Input::new(Sequential::new(&[1u8, 2, 3, 4, 5][..]));
+    /// let mut head = [0u8; 4];
+    /// input.read_exact(&mut head)?;
+    /// assert_eq!((head, input.offset()), ([1, 2, 3, 4], 4));
+    /// assert!(input.read_exact(&mut head).is_err(), "one byte left, four asked");
+    /// # Ok::<(), migration_stream::source::InputError>(())
+    /// ```
     #[inline]
     pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), InputError> {
         // Most reads are small (record headers) and already buffered: that
@@ -259,6 +278,17 @@ impl<S: ByteSource> Input<S> {
     /// anyway, and a seek or splice for a few bytes (a small record body
     /// across the buffer's end) would only add system calls.
     /// On [`InputError::Truncated`] everything up to the end was passed over.
+    ///
+    /// ```
+    /// use migration_stream::source::{Input, InputError, Sequential};
+    /// let bytes: Vec<u8> = (0..100).collect();
+    /// let mut input = Input::new(Sequential::new(&bytes[..]));
+    /// input.skip(90)?;
+    /// assert_eq!(input.peek(1)?, [90]);
+    /// let err = input.skip(20).unwrap_err();
+    /// assert!(matches!(err, InputError::Truncated { offset: 100, wanted: 10 }));
+    /// # Ok::<(), InputError>(())
+    /// ```
     pub fn skip(&mut self, n: u64) -> Result<(), InputError> {
         let buffered = (self.end - self.start) as u64;
         let from_buffer = n.min(buffered);
