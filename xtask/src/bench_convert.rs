@@ -12,11 +12,16 @@
 //! * to a descriptor (`-o 1`, standard output a new file) against `cp`;
 //! * to a file (`-o FILE`: temporary file, paced writeback, fsync, rename,
 //!   fsync of the directory) against `cp` followed by an fsync of the copy;
-//! * the one-page image, both ways, and its floor: `dd ibs=128K obs=64K`
-//!   copying the image with the converter's read and write sizes, against
-//!   `cp` (a copy through user space costs a second kernel copy that `cp`'s
-//!   `copy_file_range` does not, and one-page batches leave no run of pages
-//!   long enough for `copy_file_range`);
+//! * the one-page image, both ways, and three floors of the descriptor
+//!   case against `cp` (a copy through user space costs a second kernel copy
+//!   that `cp`'s `copy_file_range` does not, and one-page batches leave no
+//!   run of pages long enough for `copy_file_range`): `dd ibs=128K obs=64K`
+//!   copying the image with the converter's read and write sizes, and four
+//!   programs that write exactly the converter's output with no conversion
+//!   logic ([`crate::convert_floor`]): the converter's design (each record
+//!   copied from the read buffer into the output block), two with no copy in
+//!   user space (`writev` from the read buffer, `readv` into the block) and
+//!   one with a single kernel copy (`writev` from a mapping of the image);
 //! * a file to a pipe, as libxl runs it for `xl restore` (`convert -i IMG
 //!   -o 1 | cat`) against `cat IMG | cat`;
 //! * pipe to pipe, as in a migration (`cat IMG | convert -i 0 -o 1 | cat`)
@@ -33,6 +38,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use legacy_convert::format::{PAGE_SIZE, Width};
@@ -42,6 +48,7 @@ use crate::bench_util::{
     Profile, Run, TempDir, build_cli, file_mib, load_average, median, sampled, self_cpu,
     shell_quote, which,
 };
+use crate::convert_floor::Pattern;
 
 const GIB: u64 = 1 << 30;
 
@@ -183,6 +190,43 @@ fn dd_floor(src: &Path, dst: &Path) -> Contender {
     }
 }
 
+/// The layout of the one-page image and of its conversion, for the floor
+/// programs (see [`crate::convert_floor`]).
+struct FloorLayout {
+    /// The optimised xtask binary that runs them.
+    program: PathBuf,
+    image: PathBuf,
+    /// The converter's output of `image` (libxc).
+    reference: PathBuf,
+    /// Bytes of `reference` before its first record.
+    prefix: usize,
+    records: usize,
+}
+
+/// A floor program (`xtask copy-experiment --floor`, optimised)
+/// writing the converter's output of the one-page image to `dst`.
+fn floor(pattern: Pattern, layout: &Rc<FloorLayout>, dst: &Path) -> Contender {
+    let (layout, dst) = (Rc::clone(layout), dst.to_owned());
+    let output = Some(dst.clone());
+    Contender {
+        run: Box::new(move || {
+            let (prefix, records) = (layout.prefix.to_string(), layout.records.to_string());
+            let args = [
+                "copy-experiment",
+                "--floor",
+                pattern.name(),
+                path_str(&layout.image)?,
+                path_str(&layout.reference)?,
+                path_str(&dst)?,
+                &prefix,
+                &records,
+            ];
+            sampled(&layout.program, &args, None)
+        }),
+        output,
+    }
+}
+
 /// `sh -c command`, timed (its CPU is the children's; no RSS).
 fn shell(command: String) -> Contender {
     Contender {
@@ -204,23 +248,27 @@ fn path_str(path: &Path) -> Result<&str, String> {
 /// Runs the benchmark and prints its report.
 pub fn run(root: &Path) -> Result<(), String> {
     let tool = build_cli(root, "convert-legacy-stream", Profile::Release)?;
+    let floor_program = crate::convert_floor::build(root)?;
     let dir = TempDir::new("bench-convert")?;
     let rounds = std::env::var("XENMIG_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(ROUNDS);
-    run_in(&tool, dir.path(), rounds)
+    run_in(&tool, &floor_program, dir.path(), rounds)
 }
 
-fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
+fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path, layout: &Rc<FloorLayout>) -> Vec<Pair> {
+    let mut pairs = big_file_pairs(tool, dir, big);
+    pairs.extend(one_page_pairs(tool, dir, small, layout));
+    pairs.extend(pipe_pairs(tool, big));
+    pairs
+}
+
+/// The 1 GiB image to a descriptor and to `-o FILE`.
+fn big_file_pairs(tool: &Path, dir: &Path, big: &Path) -> Vec<Pair> {
     let cp_path = which("cp").unwrap_or_else(|| PathBuf::from("/bin/cp"));
-    let out = dir.join("out.v2");
-    let copy = dir.join("copy.img");
-    let pipe = |middle: &str, image: &Path| {
-        format!("cat {} | {middle} | cat > /dev/null", shell_quote(image))
-    };
-    let quoted = shell_quote(tool);
+    let (out, copy) = (dir.join("out.v2"), dir.join("copy.img"));
     vec![
         Pair {
             label: "1 GiB, to a descriptor (-o 1 > new file)".to_owned(),
@@ -240,6 +288,51 @@ fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
             rss: true,
             target: "≤ 1.10",
         },
+    ]
+}
+
+/// The floor programs of [`crate::convert_floor`], each with its label.
+const FLOORS: [(Pattern, &str); 4] = [
+    (
+        Pattern::Copy,
+        "floor, the converter's design: read 128 KiB, copy each record into a 128 KiB block, \
+         write it 64 KiB at a time (its output bytes, nothing parsed)",
+    ),
+    (
+        Pattern::Gather,
+        "floor, no copy in user space: read 128 KiB, writev the headers and the pages from the \
+         read buffer, ~64 KiB a call (its output bytes)",
+    ),
+    (
+        Pattern::Scatter,
+        "floor, no copy in user space: readv each page into its place in a 128 KiB block, write \
+         it 64 KiB at a time (its output bytes)",
+    ),
+    (
+        Pattern::Mapped,
+        "floor, one kernel copy: mmap the image, writev the headers and the pages from the \
+         mapping, ~64 KiB a call (its output bytes)",
+    ),
+];
+
+/// The one-page image both ways, and the floors of the descriptor case.
+fn one_page_pairs(tool: &Path, dir: &Path, small: &Path, layout: &Rc<FloorLayout>) -> Vec<Pair> {
+    let cp_path = which("cp").unwrap_or_else(|| PathBuf::from("/bin/cp"));
+    let (out, copy) = (dir.join("out.v2"), dir.join("copy.img"));
+    let floors = FLOORS.iter().map(|&(pattern, label)| Pair {
+        label: label.to_owned(),
+        baseline_label: "cp",
+        ours: floor(
+            pattern,
+            layout,
+            &dir.join(format!("floor-{}.out", pattern.name())),
+        ),
+        baseline: cp(&cp_path, small, &copy, false),
+        records: Some(65_536),
+        rss: false,
+        target: "-",
+    });
+    let mut pairs = vec![
         Pair {
             label: "65,536 one-page batches, to a descriptor".to_owned(),
             baseline_label: "cp",
@@ -267,6 +360,20 @@ fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
             rss: true,
             target: "-",
         },
+    ];
+    // The floors after the dd floor, before the -o FILE row.
+    let at = pairs.len() - 1;
+    pairs.splice(at..at, floors);
+    pairs
+}
+
+/// The 1 GiB image from a file to a pipe and from a pipe to a pipe.
+fn pipe_pairs(tool: &Path, big: &Path) -> Vec<Pair> {
+    let pipe = |middle: &str, image: &Path| {
+        format!("cat {} | {middle} | cat > /dev/null", shell_quote(image))
+    };
+    let quoted = shell_quote(tool);
+    vec![
         Pair {
             label: "1 GiB, file to pipe (convert -i IMG -o 1 | cat)".to_owned(),
             baseline_label: "cat IMG | cat",
@@ -294,18 +401,20 @@ fn pairs(tool: &Path, dir: &Path, big: &Path, small: &Path) -> Vec<Pair> {
     ]
 }
 
-fn run_in(tool: &Path, dir: &Path, rounds: usize) -> Result<(), String> {
+fn run_in(tool: &Path, floor_program: &Path, dir: &Path, rounds: usize) -> Result<(), String> {
     let big = dir.join("hvm-1g.img");
     let small = dir.join("hvm-65536x1.img");
     write_image(&big, GIB / (1024 * PAGE_SIZE as u64), 1024)?;
     write_image(&small, 65_536, 1)?;
     check_identical(tool, dir, &small)?;
+    let layout = Rc::new(floor_layout(tool, floor_program, dir, &small)?);
     println!(
         "images: {:.0} MiB (256 batches of 1024 pages), {:.0} MiB (65,536 one-page batches)",
         file_mib(&big)?,
         file_mib(&small)?
     );
-    let pairs = pairs(tool, dir, &big, &small);
+    let pairs = pairs(tool, dir, &big, &small, &layout);
+    check_floors(&pairs, &layout)?;
     let load_before = load_average();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     // Warm the page cache (and the binary) for every contender.
@@ -413,4 +522,40 @@ fn check_identical(tool: &Path, dir: &Path, image: &Path) -> Result<(), String> 
     } else {
         Err("-o 1 and -o FILE wrote different bytes".to_owned())
     }
+}
+
+/// Converts the one-page image once (the floors' reference) and finds its layout.
+fn floor_layout(
+    tool: &Path,
+    program: &Path,
+    dir: &Path,
+    small: &Path,
+) -> Result<FloorLayout, String> {
+    let reference = dir.join("floor-reference.v2");
+    convert(tool, small, "libxc", &reference, false).measure()?;
+    let prefix = crate::convert_floor::prefix_len(&reference)?;
+    Ok(FloorLayout {
+        program: program.to_owned(),
+        image: small.to_owned(),
+        reference,
+        prefix,
+        records: 65_536,
+    })
+}
+
+/// Each floor program writes exactly the converter's bytes.
+fn check_floors(pairs: &[Pair], layout: &FloorLayout) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let expected = read(&layout.reference)?;
+    for pair in pairs.iter().filter(|p| p.label.starts_with("floor,")) {
+        pair.ours.measure()?;
+        let Some(output) = &pair.ours.output else {
+            continue;
+        };
+        if read(output)? != expected {
+            return Err(format!("{}: not the converter's bytes", pair.label));
+        }
+        clean(output)?;
+    }
+    Ok(())
 }

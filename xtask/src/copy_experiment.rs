@@ -84,6 +84,79 @@ impl Default for Config {
     }
 }
 
+/// `cargo xtask copy-experiment ARGS`: the copy experiment, or with
+/// `--durability` the durability one ([`crate::durability_experiment`]).
+pub fn main(args: &[String]) -> Result<(), String> {
+    if args.first().is_some_and(|a| a == "--durability") {
+        return durability_main(&args[1..]);
+    }
+    if args.first().is_some_and(|a| a == "--floor") {
+        return floor_main(&args[1..]);
+    }
+    let mut config = Config::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let text = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--only" {
+            config.only = Some(text.clone());
+            continue;
+        }
+        let value = text
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0 || flag == "--settle-ms")
+            .ok_or_else(|| format!("{flag} needs a positive number"))?;
+        match flag.as_str() {
+            "--batches" => config.batches = value,
+            "--rounds" => config.rounds = value,
+            "--settle-ms" => config.settle_ms = value as u64,
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    run(config)
+}
+
+/// `copy-experiment --floor copy|gather|scatter|mapped IMAGE REFERENCE OUT PREFIX RECORDS`:
+/// one run of a floor program of `bench convert` ([`crate::convert_floor`]).
+fn floor_main(args: &[String]) -> Result<(), String> {
+    let usage = "--floor copy|gather|scatter|mapped IMAGE REFERENCE OUT PREFIX RECORDS";
+    let [pattern, image, reference, out, prefix, records] = args else {
+        return Err(format!("usage: {usage}"));
+    };
+    let pattern = crate::convert_floor::Pattern::parse(pattern).ok_or(usage)?;
+    let number = |text: &str| text.parse::<usize>().map_err(|_| usage.to_owned());
+    crate::convert_floor::run(
+        pattern,
+        Path::new(image),
+        Path::new(reference),
+        Path::new(out),
+        number(prefix)?,
+        number(records)?,
+    )
+}
+
+/// `copy-experiment --durability [--mib N] [--rounds N] [--dir DIR]`.
+fn durability_main(args: &[String]) -> Result<(), String> {
+    let mut config = crate::durability_experiment::Config::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let text = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || {
+            text.parse::<u64>()
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| format!("{flag} needs a positive number"))
+        };
+        match flag.as_str() {
+            "--mib" => config.mib = number()?,
+            "--rounds" => config.rounds = number()? as usize,
+            "--dir" => config.dir = Some(PathBuf::from(text)),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    crate::durability_experiment::run(&config)
+}
+
 /// The source layouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
@@ -308,54 +381,7 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
         Method::WholeBuffer(_)
         | Method::FlushPerBatch(_)
         | Method::Pieces(..)
-        | Method::DropBehind(_) => {
-            let (size, piece) = match method {
-                Method::WholeBuffer(size) | Method::FlushPerBatch(size) => (size, size),
-                Method::Pieces(size, piece) => (size, piece),
-                Method::DropBehind(piece) => (4 << 20, piece),
-                _ => unreachable!("the buffered methods"),
-            };
-            let per_batch = matches!(method, Method::FlushPerBatch(_));
-            let mut out = Paced {
-                file: &mut output,
-                piece,
-                drop_behind: matches!(method, Method::DropBehind(_)),
-                written: 0,
-                started: 0,
-            };
-            let output = &mut out;
-            let mut buffer = vec![0u8; size];
-            let mut fill = 0;
-            for _ in 0..batches {
-                input.read_exact(&mut header_in)?;
-                let mut header: &[u8] = &header_out;
-                while !header.is_empty() {
-                    let n = header.len().min(size - fill);
-                    buffer[fill..fill + n].copy_from_slice(&header[..n]);
-                    (fill, header) = (fill + n, &header[n..]);
-                    if fill == size {
-                        output.write_all(&buffer)?;
-                        fill = 0;
-                    }
-                }
-                let mut left = BATCH_DATA;
-                while left > 0 {
-                    let room = left.min(size - fill);
-                    input.read_exact(&mut buffer[fill..fill + room])?;
-                    fill += room;
-                    left -= room;
-                    if fill == size {
-                        output.write_all(&buffer)?;
-                        fill = 0;
-                    }
-                }
-                if per_batch && fill > 0 {
-                    output.write_all(&buffer[..fill])?;
-                    fill = 0;
-                }
-            }
-            output.write_all(&buffer[..fill])?;
-        }
+        | Method::DropBehind(_) => copy_buffered(method, &mut input, &mut output, batches)?,
     }
     // The bytes must be the same whatever the method: check the length here
     // (and the contents once, in `check_outputs_agree`). A pipe cannot say.
@@ -369,6 +395,66 @@ fn copy_into(method: Method, mut input: File, mut output: File, batches: usize) 
             method.label()
         )));
     }
+    Ok(())
+}
+
+/// The buffered methods: headers and page data gathered in one buffer,
+/// written whole, in pieces or dropped behind as `method` says.
+fn copy_buffered(
+    method: Method,
+    input: &mut File,
+    output: &mut File,
+    batches: usize,
+) -> io::Result<()> {
+    let layout = method.source();
+    let mut header_in = vec![0u8; layout.in_header()];
+    let header_out = vec![0x22u8; layout.out_header()];
+    let (size, piece) = match method {
+        Method::WholeBuffer(size) | Method::FlushPerBatch(size) => (size, size),
+        Method::Pieces(size, piece) => (size, piece),
+        Method::DropBehind(piece) => (4 << 20, piece),
+        _ => unreachable!("the buffered methods"),
+    };
+    let per_batch = matches!(method, Method::FlushPerBatch(_));
+    let mut out = Paced {
+        file: output,
+        piece,
+        drop_behind: matches!(method, Method::DropBehind(_)),
+        written: 0,
+        started: 0,
+    };
+    let output = &mut out;
+    let mut buffer = vec![0u8; size];
+    let mut fill = 0;
+    for _ in 0..batches {
+        input.read_exact(&mut header_in)?;
+        let mut header: &[u8] = &header_out;
+        while !header.is_empty() {
+            let n = header.len().min(size - fill);
+            buffer[fill..fill + n].copy_from_slice(&header[..n]);
+            (fill, header) = (fill + n, &header[n..]);
+            if fill == size {
+                output.write_all(&buffer)?;
+                fill = 0;
+            }
+        }
+        let mut left = BATCH_DATA;
+        while left > 0 {
+            let room = left.min(size - fill);
+            input.read_exact(&mut buffer[fill..fill + room])?;
+            fill += room;
+            left -= room;
+            if fill == size {
+                output.write_all(&buffer)?;
+                fill = 0;
+            }
+        }
+        if per_batch && fill > 0 {
+            output.write_all(&buffer[..fill])?;
+            fill = 0;
+        }
+    }
+    output.write_all(&buffer[..fill])?;
     Ok(())
 }
 
@@ -598,15 +684,7 @@ pub fn run(config: Config) -> Result<(), String> {
     write_source(&sources.aligned, Layout::Aligned, config.batches).map_err(io)?;
     check_outputs_agree(&sources, dir.path(), config.batches)?;
     let dst = dir.path().join("copy");
-    let mut all = methods();
-    if let Some(only) = &config.only {
-        let wanted: Vec<Method> = all
-            .iter()
-            .filter(|m| only.split(';').any(|w| m.label().contains(w)))
-            .flat_map(|m| [m.baseline(), *m])
-            .collect();
-        all.retain(|m| wanted.contains(m));
-    }
+    let all = selected(config.only.as_deref());
     let settle = Duration::from_millis(config.settle_ms);
     println!(
         "copy experiment: {} MiB of page data in {} batches of 1024 pages, {} interleaved rounds, \
@@ -630,6 +708,28 @@ pub fn run(config: Config) -> Result<(), String> {
             samples[i].push(measure(all[i], &sources, &dst, config.batches, settle)?);
         }
     }
+    print_table(&all, &samples);
+    println!("load average at end {}", load_average());
+    Ok(())
+}
+
+/// The methods to run: all, or those whose label contains one of `only`'s
+/// `;`-separated strings, with their baselines.
+fn selected(only: Option<&str>) -> Vec<Method> {
+    let mut all = methods();
+    if let Some(only) = only {
+        let wanted: Vec<Method> = all
+            .iter()
+            .filter(|m| only.split(';').any(|w| m.label().contains(w)))
+            .flat_map(|m| [m.baseline(), *m])
+            .collect();
+        all.retain(|m| wanted.contains(m));
+    }
+    all
+}
+
+/// Prints a row per method: medians, and the median ratio to its baseline.
+fn print_table(all: &[Method], samples: &[Vec<Sample>]) {
     println!(
         "| method | wall (median) | CPU (median) | ratio to its baseline (cp, or cat \\| cat; median of rounds) | 2 MiB folios |"
     );
@@ -668,6 +768,4 @@ pub fn run(config: Config) -> Result<(), String> {
             }
         );
     }
-    println!("load average at end {}", load_average());
-    Ok(())
 }

@@ -23,6 +23,9 @@ commands:
                  --settle-ms waits between deleting a copy and making the next, so
                  that freed memory goes back to the host; --only 'A;B' runs the
                  methods whose names contain A or B (see docs/performance.md)
+  copy-experiment --durability [--mib N] [--rounds N] [--dir DIR]
+                 -o FILE's writeback policies against each other (write + commit
+                 of N MiB through the tool's own output, in DIR)
   screenshot     render docs/images/xen-maskcalc-page.png (and the .html beside it) in headless chromium
   dist           build the Debian package, its -dbgsym and a tarball in target/packages/
   upstream SOURCE --repo OWNER/NAME --commit COMMIT FILE...
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
         Some("public-api") => write_generated(Kind::PublicApi, &root).map(report),
         Some("bench") => xtask_bench(&args[1..]),
         Some("consumer-facts") => xtask::consumer_facts::run(&root, &args[1..]),
-        Some("copy-experiment") => copy_experiment(&args[1..]),
+        Some("copy-experiment") => xtask::copy_experiment::main(&args[1..]),
         Some("screenshot") => screenshot(&root),
         Some("dist") => xtask::dist::run(&root).map(|made| xtask::dist::report(&made)),
         Some("crosscheck-legacy") => match args.get(1) {
@@ -127,28 +130,4 @@ fn xtask_bench(args: &[String]) -> Result<(), String> {
         run(&repo_root())?;
     }
     Ok(())
-}
-
-fn copy_experiment(args: &[String]) -> Result<(), String> {
-    let mut config = xtask::copy_experiment::Config::default();
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let text = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        if flag == "--only" {
-            config.only = Some(text.clone());
-            continue;
-        }
-        let value = text
-            .parse::<usize>()
-            .ok()
-            .filter(|&v| v > 0 || flag == "--settle-ms")
-            .ok_or_else(|| format!("{flag} needs a positive number"))?;
-        match flag.as_str() {
-            "--batches" => config.batches = value,
-            "--rounds" => config.rounds = value,
-            "--settle-ms" => config.settle_ms = value as u64,
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    xtask::copy_experiment::run(config)
 }

@@ -108,7 +108,16 @@ fn only_migration_stream_turns_bytes_into_integers() {
 const UNSAFE_FILES: &[(&str, &str)] = &[
     (
         "cli/src/fdio.rs",
-        "checking and adopting an inherited file descriptor; linkat and sync_file_range",
+        "checking and adopting an inherited file descriptor",
+    ),
+    (
+        "cli/src/fdio/output.rs",
+        "the output's status flags (fcntl) and waiting for room (poll)",
+    ),
+    ("cli/src/fdio/replace.rs", "linkat of an unnamed file"),
+    (
+        "cli/src/fdio/writeback.rs",
+        "sync_file_range and posix_fadvise of the file being written",
     ),
     (
         "capi/src/lib.rs",
