@@ -26,10 +26,8 @@ fuzz_target!(|data: &[u8]| {
     if sequential.is_valid() {
         assert_eq!(sequential.bytes, stream.len() as u64);
     }
-    let options = Options {
-        format,
-        stop_at_end: true,
-    };
+    let mut options = Options::from(format);
+    options.stop_at_end = true;
     let stopping = verify(stream, options, None);
     match (&stopping.error, &sequential.error) {
         (Some(early), whole) => assert_eq!(Some(early), whole.as_ref()),

@@ -12,14 +12,20 @@
 //! * The return value is the tool's exit code: 0 success, 1 bad input, 2
 //!   usage, I/O or unsupported content.
 //! * No panic crosses into C: one is caught and returned as 2, with a message.
+//!   Rust's panic hook still runs first, and the default one writes
+//!   `thread '…' panicked at …` to the process's standard error: the hook is
+//!   global to the host process, so a library must not replace it (a Rust
+//!   host may have installed its own, and a C host's standard error is its
+//!   own to manage).
 //! * Every pointer argument is checked: NULL is a usage error (2), before any
 //!   work is done. Strings are NUL-terminated UTF-8.
 //! * File descriptors are borrowed: the library reads and writes through
 //!   duplicates and never closes the caller's descriptor (reading and
 //!   writing move its file offset, as the tool's `-i N`/`-o N` do).
 //! * What the tool would write to standard error (its error message,
-//!   warnings) is kept for `xenmig_last_message()`, per thread; nothing is
-//!   printed.
+//!   warnings) is kept for `xenmig_last_message()`, per thread; the library
+//!   prints nothing itself (the panic hook's line above is the one exception,
+//!   and only a bug in xenmig makes it).
 //! * Strings handed to the caller are freed with `xenmig_free()`.
 
 use std::cell::RefCell;
@@ -271,10 +277,7 @@ pub unsafe extern "C" fn xenmig_verify_fd(
         let name = Target::Fd(fd.as_raw_fd()).describe();
         let input = Input::borrowed(fd, name.clone())
             .map_err(|e| Failure::usage_or_io(format!("Unable to open {name}: {e}")))?;
-        let options = stream_verify::Options {
-            format: format.into(),
-            ..stream_verify::Options::default()
-        };
+        let options = stream_verify::Options::from(stream_verify::Format::from(format));
         let report = xenmig_cli::verify::verify(input, options, None);
         give(
             report_json,

@@ -92,7 +92,7 @@ impl ConsumerSetup {
             let chosen = match flag {
                 Some(version) => Chosen {
                     version,
-                    how: consumer.version_flag().to_owned(),
+                    how: version_flag(consumer).to_owned(),
                 },
                 None => needed
                     .contains(&consumer)
@@ -105,7 +105,8 @@ impl ConsumerSetup {
                         how: "the newest release xenmig knows".to_owned(),
                     }),
             };
-            consumer::check_supported(consumer, chosen.version).map_err(Failure::usage_or_io)?;
+            consumer::check_supported(consumer, chosen.version)
+                .map_err(|e| Failure::usage_or_io(unsupported(&e)))?;
             Ok(chosen)
         };
         let xen = choose(Consumer::Xl, args.xen_version)?;
@@ -133,12 +134,12 @@ impl ConsumerSetup {
             Some((names, models)) => Release::from_tables(names, models, self.libvirt.version),
             None => Release::builtin(Consumer::Libvirt, self.libvirt.version),
         };
-        Targets {
-            xen: Release::builtin(Consumer::Xl, self.xen.version),
-            qemu: Release::builtin(Consumer::Qemu, self.qemu.version),
-            libvirt,
-            cpu_mode: self.mode,
-        }
+        let mut targets = Targets::newest();
+        targets.xen = Release::builtin(Consumer::Xl, self.xen.version);
+        targets.qemu = Release::builtin(Consumer::Qemu, self.qemu.version);
+        targets.libvirt = libvirt;
+        targets.cpu_mode = self.mode;
+        targets
     }
 
     /// `-v`'s line for a consumer: `writing for QEMU 7.2 (installed: …)`.
@@ -168,6 +169,32 @@ impl ConsumerSetup {
             "writing for {consumer} {} ({}{table})",
             chosen.version, chosen.how
         )
+    }
+}
+
+/// The flag that chooses `consumer`'s release.
+fn version_flag(consumer: Consumer) -> &'static str {
+    match consumer {
+        Consumer::Xl => "--xen-version",
+        Consumer::Qemu => "--qemu-version",
+        Consumer::Libvirt => "--libvirt-version",
+        // A consumer maskcalc learns later has no flag here yet.
+        _ => "a version flag",
+    }
+}
+
+/// A release the tables cannot answer for, with the flag that chooses another.
+fn unsupported(err: &consumer::ReleaseError) -> String {
+    match err.kind {
+        consumer::ReleaseErrorKind::OlderThanTables => format!(
+            "{consumer} {version} is older than the oldest release xenmig knows ({consumer} {oldest}); \
+             expected {flag} {oldest} or later",
+            consumer = err.consumer,
+            version = err.version,
+            oldest = err.oldest,
+            flag = version_flag(err.consumer),
+        ),
+        _ => err.to_string(),
     }
 }
 

@@ -486,7 +486,10 @@ fn consumer_versions_are_checked_and_reported() {
         2,
     );
     assert!(
-        err.contains("QEMU 5.2 is older than the oldest release xenmig knows (QEMU 6.2)"),
+        err.contains(
+            "QEMU 5.2 is older than the oldest release xenmig knows (QEMU 6.2); \
+             expected --qemu-version 6.2 or later"
+        ),
         "{err}"
     );
     let err = failure(

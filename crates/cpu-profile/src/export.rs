@@ -189,21 +189,17 @@ pub(crate) fn guest_cpu(profile: &Profile) -> GuestCpu {
 /// assert!(rendered.omitted.is_empty());
 /// ```
 pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) -> render::Rendered {
-    let plain = |text: String| render::Rendered {
-        text,
-        omitted: Vec::new(),
-        notes: Vec::new(),
-    };
     match format {
         ExportFormat::Xl => render::xl(&pool_masks(profile), targets),
-        ExportFormat::Xend => plain(render::xend(&pool_masks(profile))),
-        ExportFormat::Libvirt => render::libvirt(&pool_masks(profile), &guest_cpu(profile), targets),
+        ExportFormat::Xend => render::Rendered::new(render::xend(&pool_masks(profile))),
+        ExportFormat::Libvirt => {
+            render::libvirt(&pool_masks(profile), &guest_cpu(profile), targets)
+        }
         ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Firecracker => render::firecracker(&pool_masks(profile)),
-        ExportFormat::CloudHypervisor => render::Rendered {
-            text: cloud_hypervisor(profile),
-            omitted: Vec::new(),
-            notes: render::kvm_withheld_notes(&pool_masks(profile).for_kvm())
+        ExportFormat::CloudHypervisor => {
+            let mut rendered = render::Rendered::new(cloud_hypervisor(profile));
+            rendered.notes = render::kvm_withheld_notes(&pool_masks(profile).for_kvm())
                 .into_iter()
                 .chain(cloud_hypervisor_vendor(profile).is_none().then(|| {
                     format!(
@@ -212,8 +208,9 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
                         profile.vendor
                     )
                 }))
-                .collect(),
-        },
+                .collect();
+            rendered
+        }
     }
 }
 

@@ -451,6 +451,7 @@ impl ErrorKind {
 /// assert!(guest.to_string().starts_with("the image looks like one of an HVM guest"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Hint {
     /// The image looks like one from a toolstack of `detected` width.
     Width {
@@ -513,11 +514,11 @@ impl fmt::Display for Hint {
 /// use legacy_convert::error::{Error, ErrorKind, Hint};
 /// use legacy_convert::format::{ChunkId, GuestType, GuestWidth, Width};
 /// use legacy_convert::writer::{BodyItem, LegacyImage};
-/// use legacy_convert::{Options, convert, convert::Quiet, wire::i32_bytes};
+/// use legacy_convert::{Options, convert, convert::Quiet};
 ///
 /// // The second body chunk is tmem, which a v2 stream cannot carry.
 /// let image = LegacyImage::pv(Width::W64, GuestWidth::W64, 0x10)
-///     .with_body(vec![BodyItem::pages(&[(0, 1)], 7), BodyItem::Raw(i32_bytes(ChunkId::TMEM.0).to_vec())])
+///     .with_body(vec![BodyItem::pages(&[(0, 1)], 7), BodyItem::Raw(ChunkId::TMEM.0.to_le_bytes().to_vec())])
 ///     .to_bytes();
 /// let err = convert(&image[..], &mut Vec::new(), &Options::default(), &mut Quiet).unwrap_err();
 /// assert!(matches!(err.kind(), ErrorKind::Tmem { .. }), "{err}");

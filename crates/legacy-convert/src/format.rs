@@ -408,13 +408,7 @@ impl fmt::Display for BlockId {
 
 /// Renders bytes the way Python 3's `repr(bytes)` does (`b'...'`), which is
 /// what upstream's `-v` prints for block ids and qemu signatures.
-///
-/// ```
-/// use legacy_convert::format::python_bytes_repr;
-/// assert_eq!(python_bytes_repr(b"vcpu"), "b'vcpu'");
-/// assert_eq!(python_bytes_repr(b"a'\x00\n"), "b\"a'\\x00\\n\"");
-/// ```
-pub fn python_bytes_repr(bytes: &[u8]) -> String {
+pub(crate) fn python_bytes_repr(bytes: &[u8]) -> String {
     let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
         '"'
     } else {
@@ -442,26 +436,13 @@ pub fn python_bytes_repr(bytes: &[u8]) -> String {
 }
 
 /// The page type of a legacy pfn_type entry (bits 31..28), as a 4-bit number.
-///
-/// ```
-/// use legacy_convert::format::entry_type;
-/// assert_eq!(entry_type(0x9000_0123), 0x9); // a pinned L1 table
-/// assert_eq!(entry_type(0x0000_0123), 0x0);
-/// ```
-pub const fn entry_type(entry: u64) -> u8 {
+pub(crate) const fn entry_type(entry: u64) -> u8 {
     ((entry & PFN_TYPE_MASK) >> 28) as u8
 }
 
 /// True when a legacy pfn_type entry is followed by a page of data
 /// (every type below BROKEN, 0xD).
-///
-/// ```
-/// use legacy_convert::format::{BARE_XTAB, entry_has_data};
-/// assert!(entry_has_data(0x1000_0005)); // L1 table
-/// assert!(!entry_has_data(BARE_XTAB));
-/// assert!(!entry_has_data(0xD000_0005)); // broken
-/// ```
-pub const fn entry_has_data(entry: u64) -> bool {
+pub(crate) const fn entry_has_data(entry: u64) -> bool {
     entry_type(entry) < 0xD
 }
 
@@ -489,11 +470,37 @@ pub const fn entry_type_is_page_table(entry: u64) -> bool {
 }
 
 /// The v2 PAGE_DATA pfn encoding of a legacy entry: type moved to bits 63..60.
-///
-/// ```
-/// use legacy_convert::format::v2_pfn;
-/// assert_eq!(v2_pfn(0x1000_0123), 0x1000_0000_0000_0123);
-/// ```
-pub const fn v2_pfn(entry: u64) -> u64 {
+pub(crate) const fn v2_pfn(entry: u64) -> u64 {
     ((entry & PFN_TYPE_MASK) << 32) | (entry & PFN_MASK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn python_bytes_repr_as_its_docs_said() {
+        use crate::format::python_bytes_repr;
+        assert_eq!(python_bytes_repr(b"vcpu"), "b'vcpu'");
+        assert_eq!(python_bytes_repr(b"a'\x00\n"), "b\"a'\\x00\\n\"");
+    }
+
+    #[test]
+    fn entry_type_as_its_docs_said() {
+        use crate::format::entry_type;
+        assert_eq!(entry_type(0x9000_0123), 0x9); // a pinned L1 table
+        assert_eq!(entry_type(0x0000_0123), 0x0);
+    }
+
+    #[test]
+    fn entry_has_data_as_its_docs_said() {
+        use crate::format::{BARE_XTAB, entry_has_data};
+        assert!(entry_has_data(0x1000_0005)); // L1 table
+        assert!(!entry_has_data(BARE_XTAB));
+        assert!(!entry_has_data(0xD000_0005)); // broken
+    }
+
+    #[test]
+    fn v2_pfn_as_its_docs_said() {
+        use crate::format::v2_pfn;
+        assert_eq!(v2_pfn(0x1000_0123), 0x1000_0000_0000_0123);
+    }
 }

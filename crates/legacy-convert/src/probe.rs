@@ -45,10 +45,9 @@ pub struct Detection {
 /// ```
 /// use legacy_convert::format::{GuestType, Width};
 /// use legacy_convert::probe::probe;
-/// use legacy_convert::wire::{u32_bytes, u64_bytes};
 ///
 /// // 64-bit toolstack, PV: p2m_size, ~0UL, total length, "vcpu", size.
-/// let head = [&u64_bytes(0x1000)[..], &u64_bytes(u64::MAX), &u32_bytes(0x1448), b"vcpu"].concat();
+/// let head = [&0x1000u64.to_le_bytes()[..], &u64::MAX.to_le_bytes(), &0x1448u32.to_le_bytes(), b"vcpu"].concat();
 /// let found = probe(&head).unwrap();
 /// assert_eq!((found.width, found.guest), (Width::W64, GuestType::Pv));
 /// ```

@@ -668,6 +668,7 @@ impl<R: Read> LegacyReader<R> {
                     Err(InputError::Truncated { .. }) => Ok(()),
                     Ok(()) => Err(too_large(Size::AtLeast(cap))),
                     Err(InputError::Io(source)) => Err(self.input_error(source)),
+                    Err(other) => Err(self.input_error(other.into())),
                 }
             }
         }
@@ -723,6 +724,8 @@ impl<R: Read> LegacyReader<R> {
                 )
             }
             InputError::Io(source) => self.input_error(source),
+            // Any failure migration-stream tells apart later: an input error.
+            other => self.input_error(other.into()),
         }
     }
 

@@ -11,7 +11,8 @@
 //! (the layout described in `docs/legacy-format.md`).
 //!
 //! ```
-//! use legacy_convert::wire::{FromBytes, IntoBytes, TscChunk};
+//! use legacy_convert::wire::TscChunk;
+//! use zerocopy::{FromBytes, IntoBytes};
 //!
 //! // Chunk −7 in legacy field order: mode, nsec, khz, incarnation.
 //! let raw = TscChunk::new(1, 5, 7, 9).as_bytes().to_vec();
@@ -23,7 +24,7 @@
 use core::mem::size_of;
 
 use zerocopy::byteorder::little_endian;
-pub use zerocopy::{FromBytes, IntoBytes};
+pub(crate) use zerocopy::{FromBytes, IntoBytes};
 use zerocopy::{Immutable, KnownLayout, Unaligned};
 
 use crate::format::Width;
@@ -31,7 +32,8 @@ use crate::format::Width;
 /// A little-endian `u32` of a legacy image.
 ///
 /// ```
-/// use legacy_convert::wire::{IntoBytes, Le32};
+/// use legacy_convert::wire::Le32;
+/// use zerocopy::IntoBytes;
 /// let value = Le32::new(0x1234_5678);
 /// assert_eq!(value.as_bytes(), [0x78, 0x56, 0x34, 0x12]);
 /// assert_eq!(value.get(), 0x1234_5678);
@@ -40,7 +42,8 @@ pub type Le32 = little_endian::U32;
 /// A little-endian `i32` of a legacy image (chunk markers).
 ///
 /// ```
-/// use legacy_convert::wire::{IntoBytes, LeI32};
+/// use legacy_convert::wire::LeI32;
+/// use zerocopy::IntoBytes;
 /// let value = LeI32::new(-2);
 /// assert_eq!(value.as_bytes(), [0xfe, 0xff, 0xff, 0xff]);
 /// assert_eq!(value.get(), -2);
@@ -49,7 +52,8 @@ pub type LeI32 = little_endian::I32;
 /// A little-endian `u64` of a legacy image.
 ///
 /// ```
-/// use legacy_convert::wire::{IntoBytes, Le64};
+/// use legacy_convert::wire::Le64;
+/// use zerocopy::IntoBytes;
 /// let value = Le64::new(0x0102);
 /// assert_eq!(value.as_bytes(), [2, 1, 0, 0, 0, 0, 0, 0]);
 /// assert_eq!(value.get(), 0x0102);
@@ -75,7 +79,8 @@ layout!(
     /// Chunk −7 (TSC_INFO) after its marker (20 bytes), in legacy field order.
     ///
     /// ```
-    /// use legacy_convert::wire::{FromBytes, IntoBytes, TscChunk};
+    /// use legacy_convert::wire::TscChunk;
+    /// use zerocopy::{FromBytes, IntoBytes};
     /// let chunk = TscChunk::new(1, 2, 3, 4);
     /// assert_eq!(chunk.as_bytes().len(), 20);
     /// let back = TscChunk::read_from_bytes(chunk.as_bytes()).unwrap();
@@ -110,7 +115,8 @@ layout!(
     ///
     /// ```
     /// use legacy_convert::format::{ChunkId, Width};
-    /// use legacy_convert::wire::{FromBytes, HvmParamChunk};
+    /// use legacy_convert::wire::HvmParamChunk;
+    /// use zerocopy::FromBytes;
     /// use legacy_convert::writer::ImageWriter;
     /// let mut image = ImageWriter::new(Vec::new(), Width::W64);
     /// image.hvm_param(ChunkId::HVM_VIRIDIAN, 0x1f)?;
@@ -132,7 +138,8 @@ layout!(
     ///
     /// ```
     /// use legacy_convert::format::BlockId;
-    /// use legacy_convert::wire::{BlockHeader, FromBytes};
+    /// use legacy_convert::wire::BlockHeader;
+    /// use zerocopy::FromBytes;
     /// let header = BlockHeader::read_from_bytes(b"xcnt\x50\x02\0\0").unwrap();
     /// assert_eq!((BlockId(header.id), header.size.get()), (BlockId::XCNT, 0x250));
     /// ```
@@ -148,7 +155,8 @@ layout!(
     /// The header of a PV vCPU's xsave area (16 bytes); `size` bytes follow.
     ///
     /// ```
-    /// use legacy_convert::wire::{IntoBytes, Le64, XsaveHeader};
+    /// use legacy_convert::wire::{Le64, XsaveHeader};
+    /// use zerocopy::IntoBytes;
     /// let header = XsaveHeader { xfeature_mask: Le64::new(7), size: Le64::new(0x240) };
     /// assert_eq!(&header.as_bytes()[8..10], [0x40, 0x02]);
     /// ```
@@ -165,7 +173,8 @@ layout!(
     ///
     /// ```
     /// use legacy_convert::format::Width;
-    /// use legacy_convert::wire::{FromBytes, MagicPfns};
+    /// use legacy_convert::wire::MagicPfns;
+    /// use zerocopy::FromBytes;
     /// use legacy_convert::writer::ImageWriter;
     /// let mut tail = ImageWriter::new(Vec::new(), Width::W64);
     /// tail.hvm_tail([0xfeff0, 0xfeff1, 0xfeffc], &[])?;
@@ -188,7 +197,8 @@ layout!(
     ///
     /// ```
     /// use legacy_convert::format::Width;
-    /// use legacy_convert::wire::{FromBytes, ToolstackHeader};
+    /// use legacy_convert::wire::ToolstackHeader;
+    /// use zerocopy::FromBytes;
     /// use legacy_convert::writer::encode_physmap;
     /// let blob = encode_physmap(Width::W32, &[], 0);
     /// let header = ToolstackHeader::read_from_bytes(&blob).unwrap();
@@ -208,7 +218,8 @@ layout!(
     ///
     /// ```
     /// use legacy_convert::format::Width;
-    /// use legacy_convert::wire::{FromBytes, PhysmapEntryHeader};
+    /// use legacy_convert::wire::PhysmapEntryHeader;
+    /// use zerocopy::FromBytes;
     /// use legacy_convert::writer::{PhysmapEntry, encode_physmap};
     /// let entry = PhysmapEntry { phys_offset: 0xf000_0000, start_addr: 0xfc00_0000, size: 0x1000, name: Some(b"vga".to_vec()) };
     /// let blob = encode_physmap(Width::W32, &[entry], 0);
@@ -248,29 +259,14 @@ pub fn ulong(width: Width, raw: &[u8]) -> Option<u64> {
 }
 
 /// Every ulong of `raw` (a whole number of them), for pfn lists and frame lists.
-///
-/// ```
-/// use legacy_convert::{format::Width, wire::ulongs};
-/// let raw = [5, 0, 0, 0, 7, 0, 0, 0];
-/// assert_eq!(ulongs(Width::W32, &raw).collect::<Vec<_>>(), [5, 7]);
-/// assert_eq!(ulongs(Width::W64, &raw).collect::<Vec<_>>(), [0x7_0000_0005]);
-/// ```
-pub fn ulongs(width: Width, raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
+pub(crate) fn ulongs(width: Width, raw: &[u8]) -> impl Iterator<Item = u64> + '_ {
     raw.chunks_exact(width.ulong_bytes())
         .filter_map(move |piece| ulong(width, piece))
 }
 
 /// The bytes of a ulong of a toolstack of `width` (truncated to 32 bits on a
 /// 32-bit toolstack), appended to `out`.
-///
-/// ```
-/// use legacy_convert::{format::Width, wire::put_ulong};
-/// let mut out = Vec::new();
-/// put_ulong(&mut out, Width::W32, 0x1_0000_0005); // truncated
-/// put_ulong(&mut out, Width::W64, 7);
-/// assert_eq!(out, [5, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
-/// ```
-pub fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
+pub(crate) fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
     match width {
         Width::W32 => out.extend_from_slice(Le32::new(value as u32).as_bytes()),
         Width::W64 => out.extend_from_slice(Le64::new(value).as_bytes()),
@@ -278,41 +274,22 @@ pub fn put_ulong(out: &mut Vec<u8>, width: Width, value: u64) {
 }
 
 /// The 4 bytes of a `u32`.
-///
-/// ```
-/// assert_eq!(legacy_convert::wire::u32_bytes(0x1448), [0x48, 0x14, 0, 0]);
-/// ```
-pub fn u32_bytes(value: u32) -> [u8; 4] {
+pub(crate) fn u32_bytes(value: u32) -> [u8; 4] {
     Le32::new(value).to_bytes()
 }
 
 /// The 4 bytes of an `i32` (a chunk marker).
-///
-/// ```
-/// assert_eq!(legacy_convert::wire::i32_bytes(-2), [0xfe, 0xff, 0xff, 0xff]); // VCPU_INFO
-/// ```
-pub fn i32_bytes(value: i32) -> [u8; 4] {
+pub(crate) fn i32_bytes(value: i32) -> [u8; 4] {
     LeI32::new(value).to_bytes()
 }
 
 /// The 8 bytes of a `u64`.
-///
-/// ```
-/// assert_eq!(legacy_convert::wire::u64_bytes(u64::MAX), [0xff; 8]);
-/// ```
-pub fn u64_bytes(value: u64) -> [u8; 8] {
+pub(crate) fn u64_bytes(value: u64) -> [u8; 8] {
     Le64::new(value).to_bytes()
 }
 
 /// The `u32` at byte `at` of `raw`, if 4 bytes are there.
-///
-/// ```
-/// use legacy_convert::wire::u32_at;
-/// let raw = [5, 0, 0, 0, 7, 0, 0, 0];
-/// assert_eq!((u32_at(&raw, 0), u32_at(&raw, 4)), (Some(5), Some(7)));
-/// assert_eq!(u32_at(&raw, 5), None);
-/// ```
-pub fn u32_at(raw: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(raw: &[u8], at: usize) -> Option<u32> {
     let piece = raw.get(at..)?;
     Le32::read_from_prefix(piece).ok().map(|(v, _)| v.get())
 }
@@ -320,6 +297,49 @@ pub fn u32_at(raw: &[u8], at: usize) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ulongs_as_its_docs_said() {
+        use crate::{format::Width, wire::ulongs};
+        let raw = [5, 0, 0, 0, 7, 0, 0, 0];
+        assert_eq!(ulongs(Width::W32, &raw).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(
+            ulongs(Width::W64, &raw).collect::<Vec<_>>(),
+            [0x7_0000_0005]
+        );
+    }
+
+    #[test]
+    fn put_ulong_as_its_docs_said() {
+        use crate::{format::Width, wire::put_ulong};
+        let mut out = Vec::new();
+        put_ulong(&mut out, Width::W32, 0x1_0000_0005); // truncated
+        put_ulong(&mut out, Width::W64, 7);
+        assert_eq!(out, [5, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn u32_bytes_as_its_docs_said() {
+        assert_eq!(crate::wire::u32_bytes(0x1448), [0x48, 0x14, 0, 0]);
+    }
+
+    #[test]
+    fn i32_bytes_as_its_docs_said() {
+        assert_eq!(crate::wire::i32_bytes(-2), [0xfe, 0xff, 0xff, 0xff]); // VCPU_INFO
+    }
+
+    #[test]
+    fn u64_bytes_as_its_docs_said() {
+        assert_eq!(crate::wire::u64_bytes(u64::MAX), [0xff; 8]);
+    }
+
+    #[test]
+    fn u32_at_as_its_docs_said() {
+        use crate::wire::u32_at;
+        let raw = [5, 0, 0, 0, 7, 0, 0, 0];
+        assert_eq!((u32_at(&raw, 0), u32_at(&raw, 4)), (Some(5), Some(7)));
+        assert_eq!(u32_at(&raw, 5), None);
+    }
 
     #[test]
     fn ulongs_follow_the_toolstack_width() {

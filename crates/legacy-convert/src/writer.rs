@@ -460,17 +460,7 @@ impl BodyItem {
 }
 
 /// 4096 bytes that differ from page to page: a cheap pattern from a seed and the entry.
-///
-/// ```
-/// use legacy_convert::writer::{BodyItem, page_pattern};
-/// let page: Vec<u8> = page_pattern(1, 0x7).collect();
-/// assert_eq!(page.len(), 4096);
-/// assert_ne!(page, page_pattern(1, 0x8).collect::<Vec<_>>());
-/// assert_eq!(page, page_pattern(1, 0x7).collect::<Vec<_>>(), "the same seed and entry, the same page");
-/// // What BodyItem::pages fills the pages with:
-/// assert!(matches!(BodyItem::pages(&[(0, 7)], 1), BodyItem::Pages { data, .. } if data == page));
-/// ```
-pub fn page_pattern(seed: u8, entry: u64) -> impl Iterator<Item = u8> {
+pub(crate) fn page_pattern(seed: u8, entry: u64) -> impl Iterator<Item = u8> {
     let mut state = u64::from(seed) ^ entry.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66;
     (0..PAGE_SIZE).map(move |_| {
         state ^= state << 13;
@@ -807,4 +797,24 @@ pub fn hvm_context(changeset: u64, cpuid: u32) -> Vec<u8> {
         (HvmSaveCode::HEADER, 0, header.as_bytes()),
         (HvmSaveCode::END, 0, &[]),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn page_pattern_as_its_docs_said() {
+        use crate::writer::{BodyItem, page_pattern};
+        let page: Vec<u8> = page_pattern(1, 0x7).collect();
+        assert_eq!(page.len(), 4096);
+        assert_ne!(page, page_pattern(1, 0x8).collect::<Vec<_>>());
+        assert_eq!(
+            page,
+            page_pattern(1, 0x7).collect::<Vec<_>>(),
+            "the same seed and entry, the same page"
+        );
+        // What BodyItem::pages fills the pages with:
+        assert!(
+            matches!(BodyItem::pages(&[(0, 7)], 1), BodyItem::Pages { data, .. } if data == page)
+        );
+    }
 }

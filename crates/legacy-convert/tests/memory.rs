@@ -16,8 +16,9 @@ use legacy_convert::convert::{Options, OutputFormat, QEMU_HELD_CAP, Quiet, Summa
 use legacy_convert::error::{Error, ErrorKind, Size};
 use legacy_convert::format::{ChunkId, GuestType, QemuSignature, Width};
 use legacy_convert::physmap::XENSTORE_DATA_CAP;
-use legacy_convert::wire::{IntoBytes, PhysmapEntryHeader, ToolstackHeader, i32_bytes, u32_bytes};
+use legacy_convert::wire::{PhysmapEntryHeader, ToolstackHeader};
 use legacy_convert::writer::ImageWriter;
+use zerocopy::IntoBytes;
 
 struct Counting;
 
@@ -100,8 +101,12 @@ fn hvm_tail() -> Vec<u8> {
 fn physmap_chunk(count: u32, name_len: u32) -> impl Read {
     let entry_len = 28 + u64::from(name_len) + 4;
     let size = 8 + u64::from(count) * entry_len;
-    let mut head = i32_bytes(ChunkId::TOOLSTACK.0).to_vec();
-    head.extend_from_slice(&u32_bytes(u32::try_from(size).expect("a blob below 4 GiB")));
+    let mut head = ChunkId::TOOLSTACK.0.to_le_bytes().to_vec();
+    head.extend_from_slice(
+        &u32::try_from(size)
+            .expect("a blob below 4 GiB")
+            .to_le_bytes(),
+    );
     let header = ToolstackHeader {
         version: 1.into(),
         count: count.into(),

@@ -70,6 +70,7 @@ impl CpuidInput {
 /// assert_eq!(leaves, [0, 1, 0x8000_0000]);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostCpuid {
     /// Register values `[eax, ebx, ecx, edx]` per leaf and subleaf.
     pub leaves: BTreeMap<CpuidInput, [u32; 4]>,

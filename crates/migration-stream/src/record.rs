@@ -112,6 +112,7 @@ impl fmt::Display for RecordContext {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RecordInfo {
     /// The record type number (interpret with [`RecordInfo::libxc_type`] or [`RecordInfo::libxl_type`]).
     pub raw_type: u32,

@@ -98,13 +98,15 @@ pub enum Format {
 /// let to_eof = verify(&input[..], Format::Auto, None);
 /// assert_eq!(to_eof.error.unwrap().rule().id(), "stream.trailing-data");
 ///
-/// let options = Options { stop_at_end: true, ..Options::from(Format::Auto) };
+/// let mut options = Options::from(Format::Auto);
+/// options.stop_at_end = true;
 /// let at_end = verify(&input[..], options, None);
 /// assert!(at_end.is_valid());
 /// assert_eq!(at_end.bytes, end);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// Which layer the stream starts with.
     pub format: Format,

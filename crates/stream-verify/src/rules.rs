@@ -591,12 +591,7 @@ impl Serialize for Rule {
 
 /// A message template as the docs show it: `{name}` for each placeholder,
 /// without its format spec (`0x{pfn:x}` becomes `0x{pfn}`).
-///
-/// ```
-/// use stream_verify::rules::template_for_docs;
-/// assert_eq!(template_for_docs("Duplicate pfn 0x{pfn:x}"), "Duplicate pfn 0x{pfn}");
-/// ```
-pub fn template_for_docs(template: &str) -> String {
+pub(crate) fn template_for_docs(template: &str) -> String {
     let mut out = String::with_capacity(template.len());
     let (mut in_placeholder, mut in_spec) = (false, false);
     for c in template.chars() {
@@ -674,6 +669,15 @@ pub fn catalogue_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_for_docs_as_its_docs_said() {
+        use crate::rules::template_for_docs;
+        assert_eq!(
+            template_for_docs("Duplicate pfn 0x{pfn:x}"),
+            "Duplicate pfn 0x{pfn}"
+        );
+    }
     use std::collections::HashSet;
 
     #[test]

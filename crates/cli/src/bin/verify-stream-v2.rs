@@ -98,10 +98,8 @@ fn run(cli: Args) -> Result<u8, Failure> {
     } else {
         None
     };
-    let options = Options {
-        format: Format::from(cli.format),
-        stop_at_end: cli.stop_at_end,
-    };
+    let mut options = Options::from(Format::from(cli.format));
+    options.stop_at_end = cli.stop_at_end;
     let name = input.name.clone();
     let report = verify::verify(input, options, verbose);
     let undelivered = lines.failure();

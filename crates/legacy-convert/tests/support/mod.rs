@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use legacy_convert::convert::{Options, OutputFormat, Quiet, convert};
-use legacy_convert::format::{BARE_XTAB, GuestType, PAGE_SIZE, PFN_MASK, Width, entry_has_data};
+use legacy_convert::format::{BARE_XTAB, GuestType, PAGE_SIZE, PFN_MASK, PFN_TYPE_MASK, Width};
 use legacy_convert::writer::{BodyItem, GuestParts, LegacyImage};
 use migration_stream::types::{LibxlRecordType, RecordType};
 use migration_stream::{Event, StreamReader};
@@ -105,6 +105,12 @@ pub fn hvm_params(decoded: &Decoded) -> Vec<Vec<(u64, u64)>> {
                 .collect()
         })
         .collect()
+}
+
+/// Whether a legacy pfn_type entry is followed by a page: every type below
+/// BROKEN (0xD), as docs/legacy-format.md says.
+fn entry_has_data(entry: u64) -> bool {
+    (entry & PFN_TYPE_MASK) >> 28 < 0xD
 }
 
 /// What the pages of an image should become.

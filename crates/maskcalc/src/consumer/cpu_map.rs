@@ -18,8 +18,8 @@ use std::fmt;
 
 use cpuid_defs::{Location, Register};
 
-use crate::dump::LineError;
 use crate::dump::xml::{attribute, walk};
+use crate::dump::{DumpErrorKind, LineError};
 
 /// Largest cpu_map file the tools read (libvirt's biggest, x86_features.xml, is ~40 KiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -43,20 +43,53 @@ pub fn is_model_file(file_name: &str) -> bool {
 /// Deepest chain of parent models followed (libvirt's own are at most 3 deep).
 const MAX_PARENTS: usize = 16;
 
-/// A cpu_map file that does not parse.
+/// A cpu_map file that does not parse: what went wrong
+/// ([`CpuMapErrorKind`]), at which line (when one is to blame), and the
+/// message that says what was expected and found.
 ///
 /// ```
-/// use maskcalc::consumer::cpu_map;
+/// use maskcalc::consumer::cpu_map::{self, CpuMapErrorKind};
 /// let err = cpu_map::parse_models("<cpus>\n  <model>\n</cpus>\n").unwrap_err();
-/// assert_eq!(err.line, Some(2));
+/// assert_eq!((err.kind, err.line), (CpuMapErrorKind::Malformed, Some(2)));
+/// assert_eq!(err.message, "expected a `name` on <model>, found none");
 /// assert_eq!(err.to_string(), "line 2: expected a `name` on <model>, found none");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CpuMapError {
-    /// The line, when one is to blame.
+    /// What went wrong.
+    pub kind: CpuMapErrorKind,
+    /// The 1-based line, when one is to blame.
     pub line: Option<usize>,
     /// What was expected and what was found.
     pub message: String,
+}
+
+/// What went wrong in a [`CpuMapError`].
+///
+/// ```
+/// use maskcalc::consumer::cpu_map::{CpuMapErrorKind, CpuMapModel, MAX_FILE_BYTES, parse_features, resolve};
+/// let huge = " ".repeat(MAX_FILE_BYTES + 1);
+/// assert_eq!(parse_features(&huge).unwrap_err().kind, CpuMapErrorKind::TooLarge);
+/// let orphan = CpuMapModel { name: "Orphan".into(), parent: Some("Gone".into()), ..Default::default() };
+/// assert_eq!(resolve(&[orphan]).unwrap_err().kind, CpuMapErrorKind::UnknownParent);
+/// let a = CpuMapModel { name: "A".into(), parent: Some("B".into()), ..Default::default() };
+/// let b = CpuMapModel { name: "B".into(), parent: Some("A".into()), ..Default::default() };
+/// assert_eq!(resolve(&[a, b]).unwrap_err().kind, CpuMapErrorKind::ParentChain);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CpuMapErrorKind {
+    /// An element or attribute is not what cpu_map files contain.
+    Malformed,
+    /// The file ends inside an element.
+    Truncated,
+    /// Larger than a bound: the file ([`MAX_FILE_BYTES`]) or its attributes.
+    TooLarge,
+    /// A model starts from a parent model no file defines.
+    UnknownParent,
+    /// A model's parents form a loop or a chain deeper than the tools follow.
+    ParentChain,
 }
 
 impl fmt::Display for CpuMapError {
@@ -72,17 +105,34 @@ impl std::error::Error for CpuMapError {}
 
 impl From<LineError> for CpuMapError {
     fn from(e: LineError) -> Self {
+        let kind = match e.kind {
+            DumpErrorKind::Truncated => CpuMapErrorKind::Truncated,
+            DumpErrorKind::TooLarge => CpuMapErrorKind::TooLarge,
+            _ => CpuMapErrorKind::Malformed,
+        };
         CpuMapError {
+            kind,
             line: e.line,
             message: e.message,
         }
     }
 }
 
+/// A malformed element at `line`.
 fn error(line: usize, message: impl Into<String>) -> CpuMapError {
     CpuMapError {
+        kind: CpuMapErrorKind::Malformed,
         line: Some(line),
         message: message.into(),
+    }
+}
+
+/// An error no one line is to blame for.
+fn whole(kind: CpuMapErrorKind, message: String) -> CpuMapError {
+    CpuMapError {
+        kind,
+        line: None,
+        message,
     }
 }
 
@@ -156,13 +206,13 @@ fn single_bit(mask: u32) -> Option<u8> {
 /// Refuses a cpu_map file larger than [`MAX_FILE_BYTES`].
 fn check_size(text: &str) -> Result<(), CpuMapError> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(CpuMapError {
-            line: None,
-            message: format!(
+        return Err(whole(
+            CpuMapErrorKind::TooLarge,
+            format!(
                 "expected at most {MAX_FILE_BYTES} bytes, found {}",
                 text.len()
             ),
-        });
+        ));
     }
     Ok(())
 }
@@ -355,22 +405,22 @@ pub fn resolve(models: &[CpuMapModel]) -> Result<Vec<ResolvedModel>, CpuMapError
         let mut at = model;
         while let Some(parent) = &at.parent {
             let Some(next) = by_name.get(parent.as_str()) else {
-                return Err(CpuMapError {
-                    line: None,
-                    message: format!(
+                return Err(whole(
+                    CpuMapErrorKind::UnknownParent,
+                    format!(
                         "model {} starts from {parent}, which no file defines",
                         model.name
                     ),
-                });
+                ));
             };
             if chain.len() > MAX_PARENTS || chain.iter().any(|m| m.name == next.name) {
-                return Err(CpuMapError {
-                    line: None,
-                    message: format!(
+                return Err(whole(
+                    CpuMapErrorKind::ParentChain,
+                    format!(
                         "model {}: expected a chain of parent models of at most {MAX_PARENTS}, found a loop or a longer one",
                         model.name
                     ),
-                });
+                ));
             }
             chain.push(next);
             at = next;

@@ -28,7 +28,9 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use baseline::{Baseline, GuestCpu, GuestRegister};
-pub use table::{ModelRow, ModelTable, NameRow, NameTable, Names, Source};
+pub use table::{
+    ModelRow, ModelTable, NameRow, NameTable, Names, Source, TableError, TableErrorKind,
+};
 
 use cpuid_defs::Location;
 
@@ -118,7 +120,6 @@ impl FromStr for Version {
 /// use maskcalc::consumer::{Consumer, Release, check_supported};
 /// assert_eq!(Consumer::Qemu.to_string(), "QEMU");
 /// assert_eq!(Consumer::Xl.display_name(), "Xen");
-/// assert_eq!(Consumer::Libvirt.version_flag(), "--libvirt-version");
 /// // Outputs are written for a release: the names it knows (see Targets).
 /// let qemu_7_2 = Release::builtin(Consumer::Qemu, "7.2".parse().unwrap());
 /// assert_eq!(qemu_7_2.label(), "QEMU 7.2");
@@ -142,15 +143,6 @@ impl Consumer {
             Consumer::Xl => "Xen",
             Consumer::Qemu => "QEMU",
             Consumer::Libvirt => "libvirt",
-        }
-    }
-
-    /// The command-line flag that chooses its version.
-    pub const fn version_flag(self) -> &'static str {
-        match self {
-            Consumer::Xl => "--xen-version",
-            Consumer::Qemu => "--qemu-version",
-            Consumer::Libvirt => "--libvirt-version",
         }
     }
 }
@@ -328,6 +320,7 @@ fn adjacent(a: Version, b: Version) -> bool {
 /// assert_eq!(targets.xen.label(), "Xen 4.17");
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Targets<'a> {
     /// libxl's parser, for `--format xl`.
     pub xen: Release<'a>,
@@ -355,21 +348,83 @@ impl Targets<'static> {
 /// older than the oldest extracted one is refused (nothing is known of it).
 ///
 /// ```
-/// use maskcalc::consumer::{Consumer, Version, check_supported};
+/// use maskcalc::consumer::{Consumer, ReleaseErrorKind, Version, check_supported};
 /// assert!(check_supported(Consumer::Xl, Version::new(4, 17)).is_ok());
 /// let err = check_supported(Consumer::Xl, Version::new(4, 11)).unwrap_err();
-/// assert!(err.starts_with("Xen 4.11 is older than the oldest release xenmig knows (Xen 4.14)"), "{err}");
+/// assert_eq!(err.kind, ReleaseErrorKind::OlderThanTables);
+/// assert_eq!((err.consumer, err.version, err.oldest), (Consumer::Xl, Version::new(4, 11), Version::new(4, 14)));
+/// assert!(err.to_string().starts_with("Xen 4.11 is older than the oldest release xenmig knows (Xen 4.14)"), "{err}");
 /// ```
-pub fn check_supported(consumer: Consumer, version: Version) -> Result<(), String> {
+pub fn check_supported(consumer: Consumer, version: Version) -> Result<(), ReleaseError> {
     match NameTable::builtin(consumer).oldest() {
-        Some(oldest) if version < oldest => Err(format!(
-            "{consumer} {version} is older than the oldest release xenmig knows ({consumer} {oldest}); \
-             expected {} {oldest} or later",
-            consumer.version_flag()
-        )),
+        Some(oldest) if version < oldest => Err(ReleaseError {
+            kind: ReleaseErrorKind::OlderThanTables,
+            consumer,
+            version,
+            oldest,
+        }),
         _ => Ok(()),
     }
 }
+
+/// A consumer release the tables cannot answer for: what is wrong
+/// ([`ReleaseErrorKind`]), for which consumer and release, and the oldest
+/// release the tables know.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, Version, check_supported};
+/// let err = check_supported(Consumer::Qemu, Version::new(5, 2)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "QEMU 5.2 is older than the oldest release xenmig knows (QEMU 6.2); expected QEMU 6.2 or later"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReleaseError {
+    /// What is wrong.
+    pub kind: ReleaseErrorKind,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// The release asked for.
+    pub version: Version,
+    /// The oldest release the tables know for `consumer`.
+    pub oldest: Version,
+}
+
+/// What is wrong in a [`ReleaseError`].
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, ReleaseErrorKind, Version, check_supported};
+/// let err = check_supported(Consumer::Libvirt, Version::new(1, 0)).unwrap_err();
+/// assert_eq!(err.kind, ReleaseErrorKind::OlderThanTables);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReleaseErrorKind {
+    /// Older than the oldest release the tables were extracted from.
+    OlderThanTables,
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ReleaseError {
+            kind,
+            consumer,
+            version,
+            oldest,
+        } = self;
+        match kind {
+            ReleaseErrorKind::OlderThanTables => write!(
+                f,
+                "{consumer} {version} is older than the oldest release xenmig knows ({consumer} {oldest}); \
+                 expected {consumer} {oldest} or later"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReleaseError {}
 
 #[cfg(test)]
 mod tests {

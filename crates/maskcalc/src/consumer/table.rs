@@ -234,12 +234,80 @@ fn parse_range(first: &str, gone: &str) -> Result<(Version, Option<Version>), St
     Ok((first, gone))
 }
 
-/// Splits a table into its `@source` lines and its data rows, or says which
-/// line is malformed.
+/// A consumer table that does not parse: what went wrong
+/// ([`TableErrorKind`]), at which line (when one is to blame), and the
+/// message that says what was expected and found.
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, NameTable, TableErrorKind};
+/// let err = NameTable::parse(Consumer::Qemu, "@source\t1.0\tx\na\t0x7\t0\tebx\t32\t1.0\t-\n").unwrap_err();
+/// assert_eq!((err.kind, err.line), (TableErrorKind::Malformed, Some(2)));
+/// assert_eq!(err.to_string(), "line 2: expected a CPUID bit 0..=31, found 32");
+/// let err = NameTable::parse(Consumer::Qemu, "a\t0x7\t0\tebx\t1\t1.0\t-\n").unwrap_err();
+/// assert_eq!((err.kind, err.line), (TableErrorKind::NoSource, None));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableError {
+    /// What went wrong.
+    pub kind: TableErrorKind,
+    /// The 1-based line, when one is to blame.
+    pub line: Option<usize>,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// What went wrong in a [`TableError`].
+///
+/// ```
+/// use maskcalc::consumer::{Consumer, ModelTable, TableErrorKind};
+/// let err = ModelTable::parse(Consumer::Qemu, "@source\t1.0\tx\nSkylake\tIntel\t1.0\n").unwrap_err();
+/// assert_eq!(err.kind, TableErrorKind::Columns);
+/// assert_eq!(err.to_string(), "line 2: expected 5 columns (name vendor first gone features), found 3");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TableErrorKind {
+    /// The table has no `@source` line.
+    NoSource,
+    /// A row has the wrong number of columns.
+    Columns,
+    /// A line's value is not what its column holds.
+    Malformed,
+}
+
+impl TableError {
+    fn at(kind: TableErrorKind, line: usize, message: impl Into<String>) -> Self {
+        TableError {
+            kind,
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// A malformed value on line `number`.
+fn malformed(number: usize) -> impl Fn(String) -> TableError {
+    move |message| TableError::at(TableErrorKind::Malformed, number, message)
+}
+
 /// A data row: its line number and its columns.
 type RawRow<'a> = (usize, Vec<&'a str>);
 
-fn lines(text: &str) -> Result<(Vec<Source>, Vec<RawRow<'_>>), String> {
+/// Splits a table into its `@source` lines and its data rows, or says which
+/// line is malformed.
+fn lines(text: &str) -> Result<(Vec<Source>, Vec<RawRow<'_>>), TableError> {
     let mut sources = Vec::new();
     let mut rows = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -250,9 +318,15 @@ fn lines(text: &str) -> Result<(Vec<Source>, Vec<RawRow<'_>>), String> {
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.first() == Some(&"@source") {
             let (Some(version), Some(source)) = (cols.get(1), cols.get(2)) else {
-                return Err(format!("line {number}: expected `@source VERSION WHERE`"));
+                return Err(TableError::at(
+                    TableErrorKind::Columns,
+                    number,
+                    "expected `@source VERSION WHERE`",
+                ));
             };
-            let version = version.parse().map_err(|e| format!("line {number}: {e}"))?;
+            let version = version
+                .parse()
+                .map_err(|e| malformed(number)(format!("{e}")))?;
             sources.push(Source {
                 version,
                 source: (*source).to_owned(),
@@ -262,7 +336,11 @@ fn lines(text: &str) -> Result<(Vec<Source>, Vec<RawRow<'_>>), String> {
         }
     }
     if sources.is_empty() {
-        return Err("expected at least one `@source` line, found none".to_owned());
+        return Err(TableError {
+            kind: TableErrorKind::NoSource,
+            line: None,
+            message: "expected at least one `@source` line, found none".to_owned(),
+        });
     }
     sources.sort_by_key(|s| s.version);
     Ok((sources, rows))
@@ -275,20 +353,22 @@ impl NameTable {
     }
 
     /// Parses a name table in the checked-in text format.
-    pub fn parse(consumer: Consumer, text: &str) -> Result<NameTable, String> {
+    pub fn parse(consumer: Consumer, text: &str) -> Result<NameTable, TableError> {
         let (sources, raw) = lines(text)?;
         let mut rows = Vec::with_capacity(raw.len());
         for (number, cols) in raw {
             let [name, l, s, r, b, first, gone] = cols[..] else {
-                return Err(format!(
-                    "line {number}: expected 7 columns (name leaf subleaf reg bit first gone), found {}",
-                    cols.len()
+                return Err(TableError::at(
+                    TableErrorKind::Columns,
+                    number,
+                    format!(
+                        "expected 7 columns (name leaf subleaf reg bit first gone), found {}",
+                        cols.len()
+                    ),
                 ));
             };
-            let location =
-                parse_location(&[l, s, r, b]).map_err(|e| format!("line {number}: {e}"))?;
-            let (first, gone) =
-                parse_range(first, gone).map_err(|e| format!("line {number}: {e}"))?;
+            let location = parse_location(&[l, s, r, b]).map_err(malformed(number))?;
+            let (first, gone) = parse_range(first, gone).map_err(malformed(number))?;
             rows.push(NameRow {
                 name: name.to_owned(),
                 location,
@@ -451,18 +531,21 @@ impl<'a> Names<'a> {
 
 impl ModelTable {
     /// Parses a model table in the checked-in text format.
-    pub fn parse(consumer: Consumer, text: &str) -> Result<ModelTable, String> {
+    pub fn parse(consumer: Consumer, text: &str) -> Result<ModelTable, TableError> {
         let (sources, raw) = lines(text)?;
         let mut rows = Vec::with_capacity(raw.len());
         for (number, cols) in raw {
             let [name, vendor, first, gone, features] = cols[..] else {
-                return Err(format!(
-                    "line {number}: expected 5 columns (name vendor first gone features), found {}",
-                    cols.len()
+                return Err(TableError::at(
+                    TableErrorKind::Columns,
+                    number,
+                    format!(
+                        "expected 5 columns (name vendor first gone features), found {}",
+                        cols.len()
+                    ),
                 ));
             };
-            let (first, gone) =
-                parse_range(first, gone).map_err(|e| format!("line {number}: {e}"))?;
+            let (first, gone) = parse_range(first, gone).map_err(malformed(number))?;
             rows.push(ModelRow {
                 name: name.to_owned(),
                 vendor: (vendor != "-").then(|| vendor.to_owned()),

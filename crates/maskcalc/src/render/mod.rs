@@ -69,6 +69,7 @@ pub use xend::{explain, xend, xend_missing_leaves, xend_verbose};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Rendered {
     /// The configuration text, ending with a newline.
     pub text: String,
@@ -77,6 +78,25 @@ pub struct Rendered {
     /// What a person should know about how the output was written (a
     /// fallback to another syntax, a model that fits only with removals).
     pub notes: Vec<String>,
+}
+
+impl Rendered {
+    /// A configuration text with no omitted bits and no notes (add them to
+    /// the fields).
+    ///
+    /// ```
+    /// let mut rendered = maskcalc::render::Rendered::new("cpuid = \"host\"\n".to_owned());
+    /// assert!(rendered.omitted.is_empty() && rendered.notes.is_empty());
+    /// rendered.notes.push("written for Xen 4.17".to_owned());
+    /// assert_eq!(rendered.text, "cpuid = \"host\"\n");
+    /// ```
+    pub fn new(text: String) -> Rendered {
+        Rendered {
+            text,
+            omitted: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// Host names for a list of host indices, shortened after a few.

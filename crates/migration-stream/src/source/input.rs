@@ -27,6 +27,7 @@ pub const MIN_BUFFER_SIZE: usize = 64;
 /// assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InputError {
     /// The input ended `wanted` bytes short of what was asked.
     #[error("input ended at byte offset {offset} with {wanted} more bytes expected")]

@@ -209,6 +209,9 @@ impl<'a, S: ByteSource> Engine<'a, S> {
             InputError::Truncated { offset, wanted } => {
                 self.violation(Breach::Truncated { wanted, at: offset })
             }
+            // A failure migration-stream learns to tell apart later is still
+            // a failure to read: stop as for any other I/O error.
+            other => Stop::Io(other.into()),
         }
     }
 
