@@ -470,7 +470,15 @@ pub const fn entry_type_is_page_table(entry: u64) -> bool {
 }
 
 /// The v2 PAGE_DATA pfn encoding of a legacy entry: type moved to bits 63..60.
-pub(crate) const fn v2_pfn(entry: u64) -> u64 {
+/// Public for programs that write what the converter writes without
+/// converting (the benchmark's floor experiments in xtask).
+///
+/// ```
+/// use legacy_convert::format::v2_pfn;
+/// assert_eq!(v2_pfn(0x0000_1234), 0x1234); // a normal page keeps its number
+/// assert_eq!(v2_pfn(0x1000_0005), 0x1000_0000_0000_0005); // L1TAB
+/// ```
+pub const fn v2_pfn(entry: u64) -> u64 {
     ((entry & PFN_TYPE_MASK) << 32) | (entry & PFN_MASK)
 }
 
