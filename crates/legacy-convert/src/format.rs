@@ -505,10 +505,4 @@ mod tests {
         assert!(!entry_has_data(BARE_XTAB));
         assert!(!entry_has_data(0xD000_0005)); // broken
     }
-
-    #[test]
-    fn v2_pfn_as_its_docs_said() {
-        use crate::format::v2_pfn;
-        assert_eq!(v2_pfn(0x1000_0123), 0x1000_0000_0000_0123);
-    }
 }
