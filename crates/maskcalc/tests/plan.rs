@@ -14,6 +14,9 @@ use maskcalc::pool::{self, PoolOptions};
 use maskcalc::render;
 use proptest::prelude::*;
 
+mod common;
+use common::cpuid_registers;
+
 fn testdata() -> PathBuf {
     xenmig_test_support::testdata("cpuid")
 }
@@ -43,14 +46,6 @@ fn intel() -> &'static Vec<(String, HostCpuid)> {
 fn amd() -> &'static Vec<(String, HostCpuid)> {
     static DUMPS: OnceLock<Vec<(String, HostCpuid)>> = OnceLock::new();
     DUMPS.get_or_init(|| dumps_of("amd-"))
-}
-
-fn cpuid_registers() -> Vec<FeatureRegister> {
-    cpuid_defs::feature_registers()
-        .iter()
-        .copied()
-        .filter(|r| matches!(r, FeatureRegister::Cpuid { .. }))
-        .collect()
 }
 
 /// Features that have dependents or prerequisites, where the rule matters most.

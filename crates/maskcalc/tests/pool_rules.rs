@@ -31,6 +31,22 @@ const AVX: u32 = 1 << 28;
 const AVX2: u32 = 1 << 5;
 const MD_CLEAR: u32 = 1 << 10;
 
+/// Two Intel hosts with AVX2; only the first has AVX, which AVX2 needs.
+fn avx2_without_avx_on_one_host() -> [Host; 2] {
+    [
+        host(
+            "a",
+            INTEL,
+            &[((1, 0), [0, 0, AVX, 0]), ((7, 0), [0, AVX2, 0, 0])],
+        ),
+        host(
+            "b",
+            INTEL,
+            &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
+        ),
+    ]
+}
+
 #[test]
 fn differing_intersect_bits_are_cleared_with_the_hosts_that_lack_them() {
     let a = host("a", INTEL, &[((1, 0), [0, 0, AVX, 0])]);
@@ -49,16 +65,7 @@ fn differing_intersect_bits_are_cleared_with_the_hosts_that_lack_them() {
 
 #[test]
 fn dependents_of_a_cleared_feature_are_cleared_when_a_host_has_them() {
-    let a = host(
-        "a",
-        INTEL,
-        &[((1, 0), [0, 0, AVX, 0]), ((7, 0), [0, AVX2, 0, 0])],
-    );
-    let b = host(
-        "b",
-        INTEL,
-        &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
-    );
+    let [a, b] = avx2_without_avx_on_one_host();
     let masks = pool::compute(&[a, b], &PoolOptions::default()).unwrap();
     let avx = cpuid_defs::lookup("AVX").unwrap().id;
     let avx2 = bit(&masks, "AVX2").unwrap();
@@ -215,16 +222,7 @@ fn vmx_is_cleared_unless_nested_hvm() {
 
 #[test]
 fn hide_and_keep() {
-    let a = host(
-        "a",
-        INTEL,
-        &[((1, 0), [0, 0, AVX, 0]), ((7, 0), [0, AVX2, 0, 0])],
-    );
-    let b = host(
-        "b",
-        INTEL,
-        &[((1, 0), [0, 0, 0, 0]), ((7, 0), [0, AVX2, 0, 0])],
-    );
+    let [a, b] = avx2_without_avx_on_one_host();
     let avx = cpuid_defs::lookup("AVX").unwrap().id;
     let mut keep = PoolOptions::default();
     keep.nested_hvm = true;

@@ -10,6 +10,9 @@ use maskcalc::model::{CpuidInput, Host, HostCpuid};
 use maskcalc::pool::{self, PoolMasks, PoolOptions, location_of};
 use proptest::prelude::*;
 
+mod common;
+use common::cpuid_registers;
+
 fn testdata() -> PathBuf {
     xenmig_test_support::testdata("cpuid")
 }
@@ -33,14 +36,6 @@ fn real_dumps() -> &'static Vec<(String, HostCpuid)> {
             })
             .collect()
     })
-}
-
-fn cpuid_registers() -> Vec<FeatureRegister> {
-    cpuid_defs::feature_registers()
-        .iter()
-        .copied()
-        .filter(|r| matches!(r, FeatureRegister::Cpuid { .. }))
-        .collect()
 }
 
 /// A host: a real dump with some feature register bits flipped.
