@@ -198,8 +198,10 @@ pub fn render(profile: &Profile, format: ExportFormat, targets: &Targets<'_>) ->
         ExportFormat::Qemu => render::qemu(&pool_masks(profile), &guest_cpu(profile), targets),
         ExportFormat::Firecracker => render::firecracker(&pool_masks(profile)),
         ExportFormat::CloudHypervisor => {
-            let mut rendered = render::Rendered::new(cloud_hypervisor(profile));
-            rendered.notes = render::kvm_withheld_notes(&pool_masks(profile).for_kvm())
+            // One KVM view serves the adjustments and the notes about them.
+            let kvm = pool_masks(profile).for_kvm();
+            let mut rendered = render::Rendered::new(cloud_hypervisor_with(profile, &kvm));
+            rendered.notes = render::kvm_withheld_notes(&kvm)
                 .into_iter()
                 .chain(cloud_hypervisor_vendor(profile).is_none().then(|| {
                     format!(
@@ -349,7 +351,13 @@ pub struct CpuidAdjustment {
 /// assert_eq!((leaf7.subleaves, leaf7.replacements, leaf7.mask), (0..=0, 1 << 5, !(1 << 5)));
 /// ```
 pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
-    let mut adjustments = defined_adjustments(profile);
+    adjustments_with(profile, &pool_masks(profile).for_kvm())
+}
+
+/// [`cloud_hypervisor_adjustments`] given the pool masks as KVM guests get
+/// them (`PoolMasks::for_kvm`).
+fn adjustments_with(profile: &Profile, kvm: &PoolMasks) -> Vec<CpuidAdjustment> {
+    let mut adjustments = defined_adjustments(profile, kvm);
     // The subleaves of each (leaf, register) that the profile defines.
     let mut defined: BTreeMap<(u32, Register), Vec<u32>> = BTreeMap::new();
     for &(leaf, sub, register, _) in adjustments.keys() {
@@ -387,11 +395,11 @@ pub fn cloud_hypervisor_adjustments(profile: &Profile) -> Vec<CpuidAdjustment> {
 /// The single-subleaf adjustments of what the profile defines: its
 /// registers (less the `accumulate` features withheld from KVM guests),
 /// then its limits, which replace their bits of those registers.
-fn defined_adjustments(profile: &Profile) -> Adjustments {
+fn defined_adjustments(profile: &Profile, kvm: &PoolMasks) -> Adjustments {
     let mut adjustments: Adjustments = BTreeMap::new();
     // A KVM guest is not given an accumulate feature some host lacks.
     let mut withheld: BTreeMap<FeatureRegister, u32> = BTreeMap::new();
-    for (bit, _) in pool_masks(profile).for_kvm().withheld_from_kvm() {
+    for (bit, _) in kvm.withheld_from_kvm() {
         *withheld.entry(bit.register).or_default() |= 1 << bit.bit;
     }
     for (reg, bits) in &profile.registers {
@@ -511,7 +519,12 @@ fn ch_register(register: Register) -> &'static str {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn cloud_hypervisor(profile: &Profile) -> String {
-    let adjustments = cloud_hypervisor_adjustments(profile)
+    cloud_hypervisor_with(profile, &pool_masks(profile).for_kvm())
+}
+
+/// [`cloud_hypervisor`] given the pool masks as KVM guests get them.
+fn cloud_hypervisor_with(profile: &Profile, kvm: &PoolMasks) -> String {
+    let adjustments = adjustments_with(profile, kvm)
         .into_iter()
         .map(|a| {
             let key = ChKey {
