@@ -151,11 +151,9 @@ impl Walk<'_> {
         if is_module {
             self.module(target, &format!("{parent}::{shown}"));
         } else if self.visited.insert((target, format!("{parent}::{shown}"))) {
-            // The item's own docs decide, wherever it is re-exported.
-            let original = target_item["name"].as_str().unwrap_or(shown);
-            if original == shown {
-                self.item(target, parent);
-            }
+            // The item's own docs decide, wherever and under whatever name
+            // it is re-exported (a renamed one is listed under its own name).
+            self.item(target, parent);
         }
     }
 
